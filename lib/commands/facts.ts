@@ -1,0 +1,71 @@
+import type { RemotePaths } from '../paths.ts'
+import { quote } from './shell.ts'
+
+/** One read-only script that prints a host's facts as key=value lines (status, preconditions). */
+export function hostFactsScript(paths: RemotePaths, auditLines = 5): string {
+  return [
+    `echo "os=$(. /etc/os-release && echo "$PRETTY_NAME")"`,
+    'echo "kernel=$(uname -r)"',
+    `echo "uptime_s=$(cut -d' ' -f1 /proc/uptime)"`,
+    `df -Pk / | awk 'NR==2 {print "disk_used_kb=" $3; print "disk_avail_kb=" $4}'`,
+    `awk '/^MemTotal:/ {print "mem_total_kb=" $2} /^MemAvailable:/ {print "mem_avail_kb=" $2}' /proc/meminfo`,
+    `echo "docker=$(docker version --format '{{.Server.Version}}' 2>/dev/null || echo none)"`,
+    composeVersionScript(),
+    `echo "release=$(cat ${quote(paths.currentRelease)} 2>/dev/null || echo none)"`,
+    `if [ -d ${quote(paths.lock)} ]; then echo "lock=$(tr '\\n' ' ' < ${quote(`${paths.lock}/owner`)} 2>/dev/null || echo unknown)"; else echo lock=none; fi`,
+    `tail -n ${auditLines} ${quote(paths.audit)} 2>/dev/null | sed 's/^/audit=/' || true`,
+  ].join('\n')
+}
+
+/** Detects which Compose the host has: the v2 plugin, else v1, else none. */
+export function composeVersionScript(): string {
+  return [
+    'if docker compose version --short >/dev/null 2>&1; then echo "compose=v2 $(docker compose version --short)"',
+    `elif command -v docker-compose >/dev/null 2>&1; then echo "compose=v1 $(docker-compose version --short 2>/dev/null)"`,
+    'else echo compose=none; fi',
+  ].join('\n')
+}
+
+export interface HostFacts {
+  os: string
+  kernel: string
+  uptimeS: number
+  diskUsedKb: number
+  diskAvailKb: number
+  memTotalKb: number
+  memAvailKb: number
+  docker: string
+  compose: string
+  release: string
+  lock: string
+  audit: string[]
+}
+
+export function parseHostFacts(output: string): HostFacts {
+  const values = new Map<string, string>()
+  const audit: string[] = []
+  for (const line of output.split('\n')) {
+    const at = line.indexOf('=')
+    if (at < 0) continue
+    const key = line.slice(0, at)
+    const value = line.slice(at + 1).trim()
+    if (key === 'audit') audit.push(value)
+    else values.set(key, value)
+  }
+  const num = (key: string) => Number(values.get(key) ?? Number.NaN)
+  const str = (key: string) => values.get(key) || 'unknown'
+  return {
+    os: str('os'),
+    kernel: str('kernel'),
+    uptimeS: num('uptime_s'),
+    diskUsedKb: num('disk_used_kb'),
+    diskAvailKb: num('disk_avail_kb'),
+    memTotalKb: num('mem_total_kb'),
+    memAvailKb: num('mem_avail_kb'),
+    docker: str('docker'),
+    compose: str('compose'),
+    release: str('release'),
+    lock: str('lock'),
+    audit,
+  }
+}

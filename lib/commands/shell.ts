@@ -1,0 +1,22 @@
+// POSIX shell quoting and small composition helpers shared by every command builder.
+
+/** Quotes one word for a POSIX shell: safe for any byte string. */
+export function quote(word: string): string {
+  if (word !== '' && /^[A-Za-z0-9_@%+=:,./-]+$/.test(word)) return word
+  return `'${word.replace(/'/g, `'\\''`)}'`
+}
+
+/** Joins argv into one shell command line, quoting each word. */
+export function argv(...words: string[]): string {
+  return words.map(quote).join(' ')
+}
+
+/**
+ * Wraps a command so the host itself stops it after `seconds` (TERM, then KILL 5 s later): a hung
+ * command can never hang the runbook, even if our side loses track of it. Exit 124 means timed out.
+ */
+export function withTimeout(command: string, seconds: number): string {
+  return `timeout --kill-after=5 ${seconds} bash -o pipefail -c ${quote(command)}`
+}
+
+export const TIMED_OUT_STATUS = 124

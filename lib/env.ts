@@ -1,0 +1,247 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import { parse as parseYaml, YAMLParseError } from 'yaml'
+import { InputError } from './errors.ts'
+import { readSandboxDroplets } from './sandbox-state.ts'
+import { Validator } from './validate.ts'
+
+export type EnvKind = 'production' | 'staging' | 'local'
+export const SERVICES = ['site', 'saas', 'api'] as const
+export type Service = (typeof SERVICES)[number]
+
+export interface Host {
+  name: string
+  address: string
+  sshPort: number
+  /** SHA256 fingerprint as `ssh-keygen -lf` prints it: SHA256:<base64 without padding>. */
+  hostKey: string
+  roles: string[]
+}
+
+export interface SshKeySource {
+  file?: string
+  secret?: string
+  agent?: boolean
+}
+
+export interface Env {
+  name: string
+  file: string
+  kind: EnvKind
+  branch: string
+  /** Ask a person to confirm before a runbook changes anything. */
+  confirm: boolean
+  hosts: Host[]
+  ssh: {
+    user: string
+    bootstrapUser: string
+    key: SshKeySource
+    connectTimeoutS: number
+    commandTimeoutS: number
+  }
+  domains: Record<Service, string>
+  images: Record<Service | 'postgres' | 'redis', string> & { delivery: 'registry' | 'ssh' }
+  health: { path: string; timeoutS: number }
+  /** Secret names the env needs; values come from secrets.ts. */
+  secrets: string[]
+}
+
+/** env/ of this repository; CE_ENV_DIR (read at each call) points tests at env files of their own droplets. */
+export function envDir(): string {
+  return resolve(process.env.CE_ENV_DIR ?? resolve(import.meta.dirname, '..', 'env'))
+}
+const FINGERPRINT = /^SHA256:[A-Za-z0-9+/]{43}$/
+const HOSTNAME = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,62}$/
+const ADDRESS = /^(\d{1,3}(\.\d{1,3}){3}|[0-9a-fA-F:]+|[a-z0-9.-]+)$/
+const NAME = /^[a-z][a-z0-9-]{0,30}$/
+const SECRET_NAME = /^[A-Z][A-Z0-9_]{1,63}$/
+const IMAGE = /^[a-z0-9][a-z0-9._/:-]*[a-z0-9]$/
+
+export function listEnvs(dir = envDir()): string[] {
+  if (!existsSync(dir)) return []
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.yaml'))
+    .map((f) => f.replace(/\.yaml$/, ''))
+    .sort()
+}
+
+/** Loads env/<name>.yaml and validates every field, reporting all problems at once. */
+export function loadEnv(name: string | undefined, dir = envDir()): Env {
+  const known = listEnvs(dir)
+  if (!name) {
+    throw new InputError(
+      `ENV is required (there is no default, so production is never hit by accident).`,
+      [`environments in ${dir}: ${known.join(', ') || 'none'}`],
+      'Run it again with ENV=<name>, e.g. ENV=local.',
+    )
+  }
+  const file = join(dir, `${name}.yaml`)
+  if (!/^[a-z][a-z0-9-]*$/.test(name) || !existsSync(file)) {
+    throw new InputError(
+      `Unknown environment "${name}": there is no ${file}.`,
+      [`environments that exist: ${known.join(', ') || 'none'}`],
+      'Pick one of those, or add env/<name>.yaml.',
+    )
+  }
+  let raw: unknown
+  try {
+    raw = parseYaml(readFileSync(file, 'utf8'))
+  } catch (err) {
+    const where = err instanceof YAMLParseError && err.linePos ? ` at line ${err.linePos[0].line}` : ''
+    throw new InputError(`${file}: not valid YAML${where}: ${(err as Error).message.split('\n')[0]}`)
+  }
+  return validateEnv(raw, name, file)
+}
+
+export function validateEnv(raw: unknown, name: string, file: string): Env {
+  const v = new Validator(file)
+  const top = v.object(raw, '', [
+    'name',
+    'kind',
+    'branch',
+    'confirm',
+    'hosts',
+    'ssh',
+    'domains',
+    'images',
+    'health',
+    'secrets',
+  ])
+  const envName = v.string(top, 'name', '', { pattern: /^[a-z][a-z0-9-]*$/, form: 'the environment name' })
+  if (envName && envName !== name)
+    v.problem('name', `is "${envName}" but the file is ${name}.yaml; they must match`)
+  const kind = v.string(top, 'kind', '', { oneOf: ['production', 'staging', 'local'] }) as EnvKind | undefined
+  const branch = v.string(top, 'branch', '', { pattern: /^[A-Za-z0-9._/-]+$/, form: 'a git branch name' })
+  const confirm = v.boolean(top, 'confirm', '', kind === 'production')
+  if (kind === 'production' && !confirm)
+    v.problem('confirm', 'production must ask for confirmation; remove this line')
+
+  const hosts = v.list(top, 'hosts', '', { min: 1 }).map((h, i) => readHost(v, h, `hosts[${i}]`))
+  const names = hosts.map((h) => h?.name).filter(Boolean)
+  for (const dup of new Set(names.filter((n, i) => names.indexOf(n) !== i)))
+    v.problem('hosts', `host name "${dup}" is used twice`)
+
+  const ssh = v.object(top?.ssh ?? {}, 'ssh', [
+    'user',
+    'bootstrap_user',
+    'key',
+    'connect_timeout_s',
+    'command_timeout_s',
+  ])
+  const key = v.object(ssh?.key ?? {}, 'ssh.key', ['file', 'secret', 'agent'])
+  const keySource: SshKeySource = {
+    file: v.string(key, 'file', 'ssh.key', { optional: true, form: 'a path to a private key file' }),
+    secret: v.string(key, 'secret', 'ssh.key', {
+      optional: true,
+      pattern: SECRET_NAME,
+      form: 'a secret NAME',
+    }),
+    agent: v.boolean(key, 'agent', 'ssh.key', false),
+  }
+  const sources = [keySource.file, keySource.secret, keySource.agent || undefined].filter(Boolean).length
+  if (sources !== 1) v.problem('ssh.key', 'set exactly one of file: <path>, secret: <NAME> or agent: true')
+
+  const domainsObj = v.object(top?.domains, 'domains', [...SERVICES])
+  const images = v.object(top?.images, 'images', [...SERVICES, 'postgres', 'redis', 'delivery'])
+  const health = v.object(top?.health ?? {}, 'health', ['path', 'timeout_s'])
+  const secrets = v.stringList(top, 'secrets', '', {
+    optional: true,
+    pattern: SECRET_NAME,
+    form: 'an UPPER_CASE secret name',
+  })
+  if (keySource.secret && !secrets.includes(keySource.secret)) {
+    v.problem('ssh.key.secret', `${keySource.secret} must also be listed under secrets`)
+  }
+
+  const env = {
+    name,
+    file,
+    kind: kind ?? 'local',
+    branch: branch ?? '',
+    confirm,
+    hosts: hosts.filter((h): h is Host => h !== undefined),
+    ssh: {
+      user:
+        v.string(ssh, 'user', 'ssh', {
+          default: 'deploy',
+          pattern: /^[a-z_][a-z0-9_-]*$/,
+          form: 'a unix user name',
+        }) ?? '',
+      bootstrapUser:
+        v.string(ssh, 'bootstrap_user', 'ssh', { default: 'root', pattern: /^[a-z_][a-z0-9_-]*$/ }) ?? '',
+      key: keySource,
+      connectTimeoutS: v.integer(ssh, 'connect_timeout_s', 'ssh', { min: 1, max: 300, default: 15 }) ?? 15,
+      commandTimeoutS: v.integer(ssh, 'command_timeout_s', 'ssh', { min: 1, max: 7200, default: 600 }) ?? 600,
+    },
+    domains: Object.fromEntries(
+      SERVICES.map((s) => [
+        s,
+        v.string(domainsObj, s, 'domains', { pattern: HOSTNAME, form: 'a DNS name like app.example.com' }) ??
+          '',
+      ]),
+    ) as Record<Service, string>,
+    images: {
+      ...(Object.fromEntries(
+        [...SERVICES, 'postgres', 'redis'].map((s) => [
+          s,
+          v.string(images, s, 'images', { pattern: IMAGE, form: 'an image name like ghcr.io/org/site' }) ??
+            '',
+        ]),
+      ) as Record<Service | 'postgres' | 'redis', string>),
+      delivery: (v.string(images, 'delivery', 'images', {
+        oneOf: ['registry', 'ssh'],
+        default: 'registry',
+      }) ?? 'registry') as 'registry' | 'ssh',
+    },
+    health: {
+      path:
+        v.string(health, 'path', 'health', {
+          default: '/health',
+          pattern: /^\/[^\s]*$/,
+          form: 'a URL path like /health',
+        }) ?? '/health',
+      timeoutS: v.integer(health, 'timeout_s', 'health', { min: 1, max: 600, default: 30 }) ?? 30,
+    },
+    secrets,
+  } satisfies Env
+  if (v.problems.length) {
+    throw new InputError(
+      `${file} has ${v.problems.length} problem(s):`,
+      v.problems,
+      `Fix ${file} and run again.`,
+    )
+  }
+  return env
+}
+
+function readHost(v: Validator, raw: unknown, path: string): Host | undefined {
+  const h = v.object(raw, path, ['name', 'address', 'ssh_port', 'host_key', 'roles', 'sandbox'])
+  if (!h) return undefined
+  const name = v.string(h, 'name', path, { pattern: NAME, form: 'a short lower-case name like web-1' })
+  const roles = v.stringList(h, 'roles', path, { optional: true, oneOf: ['web', 'data'] })
+  if (h.sandbox === true && name) return sandboxHost(v, name, path, roles)
+  const address = v.string(h, 'address', path, { pattern: ADDRESS, form: 'an IP address or DNS name' })
+  const sshPort = v.integer(h, 'ssh_port', path, { min: 1, max: 65535, default: 22 })
+  const hostKey = v.string(h, 'host_key', path, {
+    pattern: FINGERPRINT,
+    form: 'the SHA256 host key fingerprint as `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` prints it (SHA256:...)',
+  })
+  if (!name || !address || !sshPort || !hostKey) return undefined
+  return { name, address, sshPort, hostKey, roles: roles.length ? roles : ['web', 'data'] }
+}
+
+/** A host that lives in the local sandbox: its address, port and key come from the sandbox state. */
+function sandboxHost(v: Validator, name: string, path: string, roles: string[]): Host | undefined {
+  const droplet = readSandboxDroplets().find((d) => d.name === name)
+  if (!droplet) {
+    v.problem(path, `sandbox droplet "${name}" is not running; start it with \`make sandbox\``)
+    return undefined
+  }
+  return {
+    name,
+    address: '127.0.0.1',
+    sshPort: droplet.ports.ssh,
+    hostKey: droplet.hostKey,
+    roles: roles.length ? roles : ['web', 'data'],
+  }
+}

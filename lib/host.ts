@@ -1,0 +1,238 @@
+import { NodeSSH } from 'node-ssh'
+import type { ClientChannel } from 'ssh2'
+import { writeFileFromStdin } from './commands/files.ts'
+import { TIMED_OUT_STATUS, withTimeout } from './commands/shell.ts'
+import type { Host } from './env.ts'
+import { CommandError, PreconditionError } from './errors.ts'
+import { sshFingerprint } from './fingerprint.ts'
+import { print } from './output.ts'
+import { redact } from './redact.ts'
+
+export interface ConnectOptions {
+  user: string
+  privateKey?: string
+  agent?: string
+  connectTimeoutS: number
+  commandTimeoutS: number
+  dryRun?: boolean
+  /** Print remote output live, prefixed by the host name. */
+  echo?: boolean
+}
+
+export interface ExecOptions {
+  /** A probe only reads: it runs even in --dry-run. Everything else is printed, not run, in --dry-run. */
+  probe?: boolean
+  timeoutS?: number
+  stdin?: string | Buffer
+  /** Return a non-zero exit instead of throwing. */
+  allowFail?: boolean
+  /** Receives stdout as raw chunks instead of collecting it (streams: dumps, image transfers). */
+  onStdout?: (chunk: Buffer) => void
+  /** Print output live (default: the session's echo setting). */
+  echo?: boolean
+  /** What the on-call should do if this command fails. */
+  next?: string
+}
+
+export interface ExecResult {
+  code: number
+  stdout: string
+  stderr: string
+  durationMs: number
+  dryRun: boolean
+}
+
+const KEEP_BYTES = 8 * 1024 * 1024
+const TAIL_LINES = 20
+
+/** One SSH connection to one host for the whole run, with the host key pinned. */
+export class HostSession {
+  private ssh = new NodeSSH()
+  private lost: Error | undefined
+  private running = new Set<(err: Error) => void>()
+  readonly commands: string[] = []
+
+  constructor(
+    readonly host: Host,
+    readonly options: ConnectOptions,
+  ) {}
+
+  get name(): string {
+    return this.host.name
+  }
+
+  async connect(): Promise<void> {
+    const { host, options } = this
+    let presented: string | undefined
+    try {
+      await this.ssh.connect({
+        host: host.address,
+        port: host.sshPort,
+        username: options.user,
+        privateKey: options.privateKey,
+        agent: options.agent,
+        readyTimeout: options.connectTimeoutS * 1000,
+        algorithms: { serverHostKey: ['ssh-ed25519'] },
+        hostVerifier: (key: Buffer) => {
+          presented = sshFingerprint(key)
+          return presented === host.hostKey
+        },
+      })
+    } catch (err) {
+      throw this.connectError(err as Error & { code?: string; level?: string }, presented)
+    }
+    const connection = this.ssh.connection
+    // ssh2 emits 'error' after connect (ECONNRESET): unhandled, it would crash the process.
+    connection?.on('error', (err: Error) => this.fail(err))
+    connection?.on('close', () => this.fail(new Error('the SSH connection closed')))
+  }
+
+  private connectError(err: Error & { code?: string; level?: string }, presented?: string): Error {
+    const where = `${this.host.name} (${this.options.user}@${this.host.address}:${this.host.sshPort})`
+    if (presented && presented !== this.host.hostKey) {
+      return new PreconditionError(
+        `Host key of ${where} does not match the pinned one.\n  expected:  ${this.host.hostKey}\n  presented: ${presented}`,
+        'If the droplet was rebuilt, check the new key out-of-band (DigitalOcean console: ' +
+          '`ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub`) and update host_key in the env file. ' +
+          'If nobody rebuilt it, stop: the connection may be intercepted.',
+      )
+    }
+    if (err.level === 'client-authentication') {
+      return new PreconditionError(
+        `SSH login as ${this.options.user} refused by ${where}: ${err.message}`,
+        'Check the key in ssh.key of the env file and that this user exists on the host.',
+      )
+    }
+    return new PreconditionError(
+      `Cannot reach ${where}: ${err.code ?? ''} ${err.message}`.replace(/\s+/g, ' '),
+      'Check the address and port in the env file, that the droplet is running, and the firewall.',
+    )
+  }
+
+  private fail(err: Error): void {
+    this.lost ??= err
+    for (const reject of this.running) reject(err)
+  }
+
+  /** Runs a command on the host; throws CommandError on non-zero exit, timeout or a lost connection. */
+  async exec(command: string, opts: ExecOptions = {}): Promise<ExecResult> {
+    const timeoutS = opts.timeoutS ?? this.options.commandTimeoutS
+    this.commands.push(command)
+    if (this.options.dryRun && !opts.probe) {
+      print(`  [${this.name}] would run: ${command}`)
+      return { code: 0, stdout: '', stderr: '', durationMs: 0, dryRun: true }
+    }
+    const started = Date.now()
+    const result = await this.run(withTimeout(command, timeoutS), timeoutS, opts)
+    const durationMs = Date.now() - started
+    if (
+      typeof result.code === 'number' &&
+      (result.code === 0 || opts.allowFail) &&
+      result.code !== TIMED_OUT_STATUS
+    ) {
+      return { code: result.code, stdout: result.stdout, stderr: result.stderr, durationMs, dryRun: false }
+    }
+    const status = result.code === TIMED_OUT_STATUS ? `timed out after ${timeoutS}s` : result.code
+    throw new CommandError(
+      `Command ${typeof status === 'number' ? `exited with status ${status}` : status} on ${this.name}`,
+      this.name,
+      command,
+      status,
+      tail(result.stderr || result.stdout),
+      opts.next,
+    )
+  }
+
+  private run(
+    wrapped: string,
+    timeoutS: number,
+    opts: ExecOptions,
+  ): Promise<{ code: number | string; stdout: string; stderr: string }> {
+    const connection = this.ssh.connection
+    if (this.lost || !connection)
+      return Promise.resolve({ code: 'connection lost', stdout: '', stderr: this.lost?.message ?? '' })
+    const echo = opts.echo ?? this.options.echo ?? false
+    return new Promise((resolve) => {
+      const out = new Collector(echo ? `[${this.name}] ` : undefined)
+      const err = new Collector(echo ? `[${this.name}] ` : undefined)
+      let code: number | string = 'no exit status'
+      let channel: ClientChannel | undefined
+      const finish = (final?: number | string) => {
+        clearTimeout(backstop)
+        this.running.delete(onLost)
+        out.flush()
+        err.flush()
+        resolve({ code: final ?? code, stdout: out.text(), stderr: err.text() })
+      }
+      const onLost = (e: Error) => {
+        channel?.close()
+        finish(`connection lost (${e.message})`)
+      }
+      // Our own clock, in case the host's `timeout` cannot act (host frozen, network gone).
+      const backstop = setTimeout(
+        () => {
+          channel?.close()
+          finish(`timed out after ${timeoutS}s (no answer from the host)`)
+        },
+        (timeoutS + 15) * 1000,
+      )
+      this.running.add(onLost)
+      connection.exec(wrapped, (error, stream) => {
+        if (error) return finish(`could not start (${error.message})`)
+        channel = stream
+        stream.on('exit', (c: number | null, signal?: string) => {
+          code = c ?? `killed by ${signal ?? 'a signal'}`
+        })
+        stream.on('close', () => finish())
+        stream.on('data', (chunk: Buffer) => (opts.onStdout ? opts.onStdout(chunk) : out.add(chunk)))
+        stream.stderr.on('data', (chunk: Buffer) => err.add(chunk))
+        if (opts.stdin !== undefined) stream.end(opts.stdin)
+        else stream.end()
+      })
+    })
+  }
+
+  /** Writes content to a file on the host atomically, with an explicit mode; dotfiles are just files. */
+  async upload(remotePath: string, content: string | Buffer, mode: string, owner?: string): Promise<void> {
+    await this.exec(writeFileFromStdin(remotePath, mode, owner), { stdin: content })
+  }
+
+  close(): void {
+    this.running.clear()
+    this.ssh.connection?.removeAllListeners('close')
+    this.ssh.dispose()
+  }
+}
+
+/** Collects a stream (bounded), and echoes complete lines live with a prefix when asked. */
+class Collector {
+  private chunks: Buffer[] = []
+  private size = 0
+  private partial = ''
+
+  constructor(private prefix?: string) {}
+
+  add(chunk: Buffer): void {
+    if (this.size < KEEP_BYTES) {
+      this.chunks.push(chunk)
+      this.size += chunk.length
+    }
+    if (this.prefix === undefined) return
+    const lines = (this.partial + chunk.toString('utf8')).split('\n')
+    this.partial = lines.pop() ?? ''
+    for (const line of lines) print(`  ${this.prefix}${line}`)
+  }
+
+  flush(): void {
+    if (this.prefix !== undefined && this.partial) print(`  ${this.prefix}${this.partial}`)
+    this.partial = ''
+  }
+
+  text(): string {
+    return Buffer.concat(this.chunks).toString('utf8')
+  }
+}
+
+export function tail(text: string, lines = TAIL_LINES): string {
+  return redact(text.trimEnd().split('\n').slice(-lines).join('\n'))
+}

@@ -1,0 +1,268 @@
+import { realpathSync } from 'node:fs'
+import { createInterface } from 'node:readline/promises'
+import { fileURLToPath } from 'node:url'
+import { appendLocalAudit, auditLine, ciRunUrl, type Outcome, REMOTE_AUDIT_LOG, whoAmI } from './audit.ts'
+import { type OptionSpec, type ParsedArgs, parseArgs, stringArg } from './cli.ts'
+import { appendLineFromStdin } from './commands/files.ts'
+import { type Env, loadEnv } from './env.ts'
+import { CommandError, EXIT, InputError, RunbookError } from './errors.ts'
+import { HostSession } from './host.ts'
+import { print, printErr, seconds, table } from './output.ts'
+import { redactDeep } from './redact.ts'
+import { loadSecrets, readPrivateKey, type Secrets } from './secrets.ts'
+
+export type StepStatus = 'ok' | 'changed' | 'skipped' | 'failed' | 'not run' | 'dry-run'
+
+export interface Context {
+  env: Env
+  secrets: Secrets
+  args: ParsedArgs
+  dryRun: boolean
+  hosts: HostSession[]
+  /** The release this run is about, for the audit record (deploy/rollback set it). */
+  release: string | null
+  /** Registers work that must happen however the run ends (release a lock): run in reverse order. */
+  onCleanup(fn: () => Promise<void>): void
+}
+
+export interface Step {
+  title: string
+  /** What the on-call should do if this step fails. */
+  next?: string
+  run(ctx: Context): Promise<StepStatus | undefined>
+}
+
+export interface RunbookSpec {
+  name: string
+  /** Changes hosts: production asks a person to confirm. */
+  mutates: boolean
+  /** Log in as ssh.bootstrap_user (setup-server) instead of ssh.user. */
+  bootstrap?: boolean
+  options?: OptionSpec[]
+  steps: Step[]
+}
+
+interface StepRecord {
+  title: string
+  status: StepStatus
+  ms: number
+}
+
+/** Runs a runbook from process.argv and exits with its documented exit code. */
+export async function main(spec: RunbookSpec, argv = process.argv.slice(2)): Promise<never> {
+  const code = await runRunbook(spec, argv)
+  process.exit(code)
+}
+
+export async function runRunbook(spec: RunbookSpec, argv: string[]): Promise<number> {
+  const started = new Date()
+  const records: StepRecord[] = spec.steps.map((s) => ({ title: s.title, status: 'not run', ms: 0 }))
+  const cleanups: (() => Promise<void>)[] = []
+  let args: ParsedArgs = {}
+  let ctx: Context | undefined
+  let failedStep: string | null = null
+  let error: RunbookError | Error | undefined
+  let outcome: Outcome = 'success'
+
+  const finish = async (): Promise<number> => {
+    for (const cleanup of cleanups.reverse())
+      await cleanup().catch((e: Error) => printErr(`cleanup failed: ${e.message}`))
+    if (ctx && records.some((r) => r.status !== 'not run')) printSummary(records)
+    await writeAudit(spec, ctx, args, started, outcome, failedStep, error)
+    for (const host of ctx?.hosts ?? []) host.close()
+    return exitCode(outcome, error)
+  }
+
+  try {
+    args = parseArgs(argv, spec.options ?? [])
+    const env = loadEnv(stringArg(args, 'env'))
+    const secrets = loadSecrets(env)
+    const dryRun = args['dry-run'] === true
+    await confirm(spec, env, args, dryRun)
+    ctx = {
+      env,
+      secrets,
+      args,
+      dryRun,
+      hosts: [],
+      release: null,
+      onCleanup: (fn) => cleanups.push(fn),
+    }
+  } catch (err) {
+    outcome = 'invalid-input'
+    error = err as Error
+    reportError(err as Error)
+    return finish()
+  }
+
+  const context = ctx
+  const stop = (signal: 'SIGINT' | 'SIGTERM') => {
+    outcome = 'interrupted'
+    error = new RunbookError(
+      `Interrupted by ${signal}`,
+      signal === 'SIGINT' ? EXIT.interrupted : EXIT.terminated,
+    )
+    const current = records.find((r) => r.status === 'not run')
+    failedStep = current?.title ?? null
+    printErr(`\n${signal} received during "${failedStep}": stopping, releasing what this run holds.`)
+    void finish().then((code) => process.exit(code))
+  }
+  const onInt = () => stop('SIGINT')
+  const onTerm = () => stop('SIGTERM')
+  process.once('SIGINT', onInt)
+  process.once('SIGTERM', onTerm)
+
+  print(
+    `${spec.name} · env ${context.env.name} (${context.env.kind}) · ${context.env.hosts.length} host(s)${context.dryRun ? ' · DRY RUN: nothing will change' : ''}`,
+  )
+  const steps: Step[] = [connectStep(spec), ...spec.steps]
+  records.unshift({ title: steps[0]?.title ?? '', status: 'not run', ms: 0 })
+  for (const [i, step] of steps.entries()) {
+    const record = records[i] as StepRecord
+    print(`\n[${i + 1}/${steps.length}] ${step.title}`)
+    const t0 = Date.now()
+    try {
+      const status = await step.run(context)
+      record.status = context.dryRun && status === 'changed' ? 'dry-run' : (status ?? 'ok')
+      record.ms = Date.now() - t0
+      print(`      ✓ ${record.status}  ${seconds(record.ms)}`)
+    } catch (err) {
+      record.status = 'failed'
+      record.ms = Date.now() - t0
+      failedStep = step.title
+      outcome = 'failed'
+      error = err as Error
+      reportStepFailure(i + 1, step, err as Error, context)
+      break
+    }
+  }
+  if (outcome === 'success' && context.dryRun) outcome = 'dry-run'
+  process.off('SIGINT', onInt)
+  process.off('SIGTERM', onTerm)
+  return finish()
+}
+
+function connectStep(spec: RunbookSpec): Step {
+  return {
+    title: 'Connect to hosts (pinned host keys)',
+    next: 'Nothing was changed. Fix the connection problem above, then run the same command again.',
+    async run(ctx) {
+      const privateKey = readPrivateKey(ctx.env, ctx.secrets)
+      const user = spec.bootstrap ? ctx.env.ssh.bootstrapUser : ctx.env.ssh.user
+      for (const host of ctx.env.hosts) {
+        const session = new HostSession(host, {
+          user,
+          privateKey,
+          agent: ctx.env.ssh.key.agent ? process.env.SSH_AUTH_SOCK : undefined,
+          connectTimeoutS: ctx.env.ssh.connectTimeoutS,
+          commandTimeoutS: ctx.env.ssh.commandTimeoutS,
+          dryRun: ctx.dryRun,
+          echo: true,
+        })
+        await session.connect()
+        ctx.hosts.push(session)
+        print(`      ${host.name}: ${user}@${host.address}:${host.sshPort} key ${host.hostKey}`)
+      }
+      return 'ok'
+    },
+  }
+}
+
+async function confirm(spec: RunbookSpec, env: Env, args: ParsedArgs, dryRun: boolean): Promise<void> {
+  if (!spec.mutates || !env.confirm || dryRun || args.yes === true) return
+  if (!process.stdin.isTTY) {
+    if (process.env.CI === 'true') return
+    throw new InputError(
+      `${spec.name} on ${env.name} needs confirmation and there is no terminal to ask.`,
+      [],
+      'Pass YES=1 (--yes) if you mean it.',
+    )
+  }
+  const rl = createInterface({ input: process.stdin, output: process.stdout })
+  const answer = await rl.question(
+    `This changes ${env.name.toUpperCase()}. Type the environment name to continue: `,
+  )
+  rl.close()
+  if (answer.trim() !== env.name) throw new InputError('Not confirmed: nothing was changed.')
+}
+
+function reportError(err: Error): void {
+  printErr(`\n✗ ${err.message}`)
+  if (err instanceof RunbookError && err.next) printErr(`  next: ${err.next}`)
+}
+
+function reportStepFailure(n: number, step: Step, err: Error, ctx: Context): void {
+  const lines = [`\n✗ Step ${n} "${step.title}" failed`]
+  if (err instanceof CommandError) {
+    lines.push(`  host:        ${err.host}`, `  command:     ${err.command}`, `  exit status: ${err.status}`)
+    if (err.stderrTail)
+      lines.push('  stderr (last lines):', ...err.stderrTail.split('\n').map((l) => `    ${l}`))
+  } else {
+    lines.push(`  error:       ${err.message.split('\n').join('\n               ')}`)
+  }
+  const next =
+    (err instanceof RunbookError && err.next) ||
+    step.next ||
+    'Fix the cause above and run the same command again.'
+  lines.push(`  next:        ${next}`)
+  if (ctx.dryRun) lines.push('  (dry run: nothing was changed)')
+  printErr(lines.join('\n'))
+}
+
+function printSummary(records: StepRecord[]): void {
+  const rows = [
+    ['#', 'step', 'status', 'time'],
+    ...records.map((r, i) => [String(i + 1), r.title, r.status, r.status === 'not run' ? '' : seconds(r.ms)]),
+  ]
+  print(`\nSummary\n${table(rows)}`)
+}
+
+async function writeAudit(
+  spec: RunbookSpec,
+  ctx: Context | undefined,
+  args: ParsedArgs,
+  started: Date,
+  outcome: Outcome,
+  failedStep: string | null,
+  error: Error | undefined,
+): Promise<void> {
+  const ended = new Date()
+  const line = auditLine({
+    ts: ended.toISOString(),
+    who: whoAmI(),
+    runbook: spec.name,
+    env: ctx?.env.name ?? stringArg(args, 'env') ?? '',
+    args: redactDeep(args),
+    release: ctx?.release ?? null,
+    started_at: started.toISOString(),
+    ended_at: ended.toISOString(),
+    duration_s: Math.round((ended.getTime() - started.getTime()) / 100) / 10,
+    outcome,
+    failed_step: failedStep,
+    error: error ? (error.message.split('\n')[0] ?? null) : null,
+    hosts: ctx?.hosts.map((h) => h.name) ?? [],
+    dry_run: ctx?.dryRun ?? args['dry-run'] === true,
+    ci_run_url: ciRunUrl(),
+  })
+  appendLocalAudit(line)
+  if (ctx?.dryRun) return
+  for (const host of ctx?.hosts ?? []) {
+    await host
+      .exec(appendLineFromStdin(REMOTE_AUDIT_LOG), { stdin: `${line}\n`, timeoutS: 15, echo: false })
+      .catch((e: Error) =>
+        printErr(`  (could not append the audit record on ${host.name}: ${e.message}; it is kept locally)`),
+      )
+  }
+}
+
+function exitCode(outcome: Outcome, error: Error | undefined): number {
+  if (outcome === 'success' || outcome === 'dry-run') return EXIT.ok
+  if (error instanceof RunbookError) return error.exitCode
+  return EXIT.stepFailed
+}
+
+/** True when the module at `url` is the script node was started with (Node 20 has no import.meta.main). */
+export function isMain(url: string): boolean {
+  const entry = process.argv[1]
+  return !!entry && realpathSync(entry) === realpathSync(fileURLToPath(url))
+}

@@ -1,0 +1,59 @@
+import { existsSync, readFileSync } from 'node:fs'
+import { homedir } from 'node:os'
+import { dirname, join, resolve } from 'node:path'
+import { parse as parseDotenv } from 'dotenv'
+import type { Env } from './env.ts'
+import { InputError } from './errors.ts'
+import { registerSecret } from './redact.ts'
+
+export type Secrets = Readonly<Record<string, string>>
+
+/**
+ * Reads every secret the env declares, from the process environment (CI) first, then from the
+ * git-ignored env/<name>.secrets.env. Missing ones are all listed by name. Each value is registered
+ * for redaction before anything else can print it.
+ */
+export function loadSecrets(env: Env, source: NodeJS.ProcessEnv = process.env): Secrets {
+  const file = secretsFile(env)
+  const fromFile = existsSync(file) ? parseDotenv(readFileSync(file)) : {}
+  for (const [name, value] of Object.entries(fromFile))
+    if (env.secrets.includes(name)) registerSecret(name, value)
+  const values: Record<string, string> = {}
+  const missing: string[] = []
+  for (const name of env.secrets) {
+    const value = source[name] ?? fromFile[name]
+    if (value === undefined || value === '') missing.push(name)
+    else {
+      registerSecret(name, value)
+      values[name] = value
+    }
+  }
+  if (missing.length) {
+    throw new InputError(
+      `${missing.length} secret(s) that ${env.file} declares are not set:`,
+      missing.map((n) => `${n}: set it in the environment (CI) or in ${file}`),
+      `Add them (see env/secrets.example.env), then run again. Nothing was changed.`,
+    )
+  }
+  return Object.freeze(values)
+}
+
+export function secretsFile(env: Env): string {
+  return join(dirname(env.file), `${env.name}.secrets.env`)
+}
+
+/** The SSH private key the env's ssh.key points at, as a string (node-ssh wants a string). */
+export function readPrivateKey(env: Env, secrets: Secrets): string | undefined {
+  const { file, secret } = env.ssh.key
+  if (secret) return secrets[secret]
+  if (!file) return undefined
+  const path = file.startsWith('~/') ? join(homedir(), file.slice(2)) : resolve(dirname(env.file), '..', file)
+  if (!existsSync(path)) {
+    throw new InputError(
+      `${env.file}: ssh.key.file: ${path} does not exist`,
+      [],
+      'Point ssh.key.file at your private key.',
+    )
+  }
+  return readFileSync(path, 'utf8')
+}

@@ -1,0 +1,59 @@
+/**
+ * status — what is on each host right now. Read-only: safe at any time, in any environment.
+ *
+ * When: before any change, during an incident, after a deploy.
+ * Changes: nothing (only the audit record of this run is appended).
+ * Abort: Ctrl-C at any point.
+ * On-call page: docs/runbooks/status.md
+ */
+import { type HostFacts, hostFactsScript, parseHostFacts } from '../lib/commands/facts.ts'
+import { print, table } from '../lib/output.ts'
+import { remotePaths } from '../lib/paths.ts'
+import { isMain, main, type RunbookSpec } from '../lib/runbook.ts'
+
+export const status: RunbookSpec = {
+  name: 'status',
+  mutates: false,
+  steps: [
+    {
+      title: 'Read host facts (OS, uptime, disk, memory, Docker, release, lock, audit)',
+      next: 'The host answers SSH but a basic command failed: log in and look (df -h, free -m, systemctl --failed).',
+      async run(ctx) {
+        const facts: [string, HostFacts][] = []
+        for (const host of ctx.hosts) {
+          const out = await host.exec(hostFactsScript(remotePaths(ctx.env)), {
+            probe: true,
+            timeoutS: 30,
+            echo: false,
+          })
+          if (!out.dryRun) facts.push([host.name, parseHostFacts(out.stdout)])
+        }
+        for (const [name, f] of facts) printHostFacts(name, f)
+        return 'ok'
+      },
+    },
+  ],
+}
+
+function printHostFacts(name: string, f: HostFacts): void {
+  const gb = (kb: number) => `${(kb / 1024 / 1024).toFixed(1)} GB`
+  const rows = [
+    ['host', name],
+    ['os', `${f.os} (kernel ${f.kernel})`],
+    ['uptime', `${(f.uptimeS / 3600).toFixed(1)} h`],
+    ['disk /', `${gb(f.diskAvailKb)} free of ${gb(f.diskUsedKb + f.diskAvailKb)}`],
+    ['memory', `${gb(f.memAvailKb)} available of ${gb(f.memTotalKb)}`],
+    ['docker', f.docker],
+    ['compose', f.compose],
+    ['release', f.release],
+    ['lock', f.lock],
+  ]
+  print(`\n${table(rows)}`)
+  print(
+    f.audit.length
+      ? `last audit records:\n${f.audit.map((a) => `  ${a}`).join('\n')}`
+      : 'last audit records: none',
+  )
+}
+
+if (isMain(import.meta.url)) await main(status)

@@ -1,0 +1,235 @@
+import { spawn } from 'node:child_process'
+import { resolve } from 'node:path'
+import * as assert from 'uvu/assert'
+import { print } from '../../lib/output.ts'
+import { clearSecrets } from '../../lib/redact.ts'
+import type { RunbookSpec } from '../../lib/runbook.ts'
+import { status } from '../../runbooks/status.ts'
+import { suite } from '../harness.ts'
+import { group, LABEL, regenerateHostKeys, removeGroup, startDroplet } from '../sandbox/droplets.ts'
+import { sh } from '../sandbox/engine.ts'
+import { buildDropletImage } from '../sandbox/images.ts'
+import {
+  auditRecords,
+  createTestBed,
+  destroyTestBed,
+  onDroplet,
+  runCaptured,
+  type TestBed,
+  writeEnv,
+} from './support.ts'
+
+const test = suite('foundation on sandbox droplets', { timeoutS: 120 })
+const ROOT = resolve(import.meta.dirname, '..', '..')
+let bed: TestBed
+
+test.before(async () => {
+  bed = await createTestBed('found', ['web-1', 'web-2'])
+  writeEnv(bed, 'it')
+})
+
+test.after(async () => {
+  await destroyTestBed(bed)
+  clearSecrets()
+})
+
+test('status reads every host over real SSH and leaves an audit record on each', async () => {
+  const { code, out } = await runCaptured(status, ['--env', 'it'])
+  assert.is(code, 0, out)
+  assert.match(out, /host\s+web-1/)
+  assert.match(out, /host\s+web-2/)
+  assert.match(out, /os\s+Debian GNU\/Linux 12 \(bookworm\)/)
+  assert.match(out, /docker\s+none/)
+  assert.match(out, /release\s+none/)
+  assert.match(out, /lock\s+none/)
+  const local = auditRecords(bed).at(-1)
+  assert.is(local?.outcome, 'success')
+  assert.equal(local?.hosts, ['web-1', 'web-2'])
+  for (const d of bed.droplets) {
+    const remote = JSON.parse((await onDroplet(d, 'tail -n1 /var/log/conciliaextrato/audit.log')).trim())
+    assert.is(remote.runbook, 'status')
+    assert.is(remote.started_at, local?.started_at)
+  }
+  const again = await runCaptured(status, ['--env', 'it'])
+  assert.match(again.out, /last audit records:\n {2}\{"ts":.*"runbook":"status"/)
+})
+
+test('a secret in a failing command never reaches the output or any audit record', async () => {
+  process.env.DEMO_TOKEN = 'tok-5ecr3t-zz9'
+  writeEnv(bed, 'it-secret', { secrets: ['DEMO_TOKEN'] })
+  const leaky: RunbookSpec = {
+    name: 'leaky',
+    mutates: true,
+    steps: [
+      {
+        title: 'Use the token',
+        async run(ctx) {
+          await ctx.hosts[0]?.exec(
+            `echo "using ${ctx.secrets.DEMO_TOKEN}"; echo "denied for ${ctx.secrets.DEMO_TOKEN}" >&2; exit 3`,
+          )
+          return 'changed'
+        },
+      },
+    ],
+  }
+  const { code, out } = await runCaptured(leaky, ['--env', 'it-secret'])
+  assert.is(code, 1)
+  assert.not.match(out, 'tok-5ecr3t-zz9')
+  assert.match(out, 'Step 2 "Use the token" failed')
+  assert.match(out, 'exit status: 3')
+  assert.match(out, 'denied for [secret:DEMO_TOKEN]')
+  assert.match(out, 'command:     echo "using [secret:DEMO_TOKEN]"')
+  const local = auditRecords(bed).at(-1)
+  assert.is(local?.outcome, 'failed')
+  assert.is(local?.failed_step, 'Use the token')
+  assert.not.match(JSON.stringify(local), 'tok-5ecr3t-zz9')
+  const remote = await onDroplet(bed.droplets[0] as never, 'cat /var/log/conciliaextrato/audit.log')
+  assert.not.match(remote, 'tok-5ecr3t-zz9')
+  assert.match(remote, '"runbook":"leaky"')
+  delete process.env.DEMO_TOKEN
+})
+
+test('--dry-run prints what it would run and changes nothing', async () => {
+  const marker: RunbookSpec = {
+    name: 'marker',
+    mutates: true,
+    steps: [
+      {
+        title: 'Create a marker',
+        async run(ctx) {
+          await ctx.hosts[0]?.exec('touch /root/marker')
+          return 'changed'
+        },
+      },
+    ],
+  }
+  const before = await onDroplet(bed.droplets[0] as never, 'wc -l < /var/log/conciliaextrato/audit.log')
+  const { code, out } = await runCaptured(marker, ['--env', 'it', '--dry-run'])
+  assert.is(code, 0, out)
+  assert.match(out, 'DRY RUN: nothing will change')
+  assert.match(out, '[web-1] would run: touch /root/marker')
+  assert.match(out, /Create a marker\s+dry-run/)
+  assert.is(
+    (await onDroplet(bed.droplets[0] as never, 'test -e /root/marker && echo yes || echo no')).trim(),
+    'no',
+  )
+  assert.is(await onDroplet(bed.droplets[0] as never, 'wc -l < /var/log/conciliaextrato/audit.log'), before)
+  assert.is(auditRecords(bed).at(-1)?.outcome, 'dry-run')
+})
+
+test('a command past its timeout is stopped on the host and reported', async () => {
+  const slow: RunbookSpec = {
+    name: 'slow',
+    mutates: false,
+    steps: [
+      {
+        title: 'Wait for something that never comes',
+        next: 'Look at what the command waits for.',
+        async run(ctx) {
+          await ctx.hosts[0]?.exec('sleep 97', { probe: true, timeoutS: 2 })
+          return 'ok'
+        },
+      },
+    ],
+  }
+  const { code, out } = await runCaptured(slow, ['--env', 'it'])
+  assert.is(code, 1)
+  assert.match(out, 'exit status: timed out after 2s')
+  assert.match(out, 'command:     sleep 97')
+  assert.match(out, 'next:        Look at what the command waits for.')
+  const left = await onDroplet(bed.droplets[0] as never, 'pgrep -fx "sleep 97" || true')
+  assert.is(left.trim(), '')
+})
+
+test('a host whose key changed is refused, with both fingerprints', async () => {
+  const old = bed.droplets[1]
+  if (!old) throw new Error('no droplet')
+  const rebuilt = await regenerateHostKeys(old)
+  assert.is.not(rebuilt.hostKey, old.hostKey)
+  const { code, out } = await runCaptured(status, ['--env', 'it'])
+  assert.is(code, 3)
+  assert.match(out, 'Host key of web-2')
+  assert.match(out, `expected:  ${old.hostKey}`)
+  assert.match(out, `presented: ${rebuilt.hostKey}`)
+  assert.match(out, 'check the new key out-of-band')
+  bed.droplets[1] = rebuilt
+  writeEnv(bed, 'it')
+})
+
+function spawnLongStep(): {
+  child: ReturnType<typeof spawn>
+  output: () => string
+  started: Promise<void>
+  exit: Promise<number | null>
+} {
+  const child = spawn(
+    resolve(ROOT, 'node_modules/.bin/tsx'),
+    ['test/integration/scripts/long-step.ts', '--env', 'it'],
+    {
+      cwd: ROOT,
+      env: process.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  )
+  let output = ''
+  let onStart: () => void = () => {}
+  const started = new Promise<void>((r) => (onStart = r))
+  const collect = (b: Buffer) => {
+    output += b.toString()
+    if (output.includes('LONG-COMMAND-STARTED')) onStart()
+  }
+  child.stdout?.on('data', collect)
+  child.stderr?.on('data', collect)
+  const exit = new Promise<number | null>((r) => child.on('exit', (c) => r(c)))
+  const startedOrExited = Promise.race([
+    started,
+    exit.then((c) => {
+      throw new Error(`long-step exited (${c}) before its command started:\n${output}`)
+    }),
+  ])
+  return { child, output: () => output, started: startedOrExited, exit }
+}
+
+test('an SSH connection killed mid-command is a failed step and a clean exit', async () => {
+  const run = spawnLongStep()
+  await run.started
+  await new Promise((r) => setTimeout(r, 500))
+  await onDroplet(bed.droplets[0] as never, 'pkill -KILL -f "[s]shd: root" || true')
+  const code = await run.exit
+  const out = run.output()
+  assert.is(code, 1, out)
+  assert.match(out, 'Step 2 "Hold a lock and run a long command" failed')
+  assert.match(out, /exit status: connection lost/)
+  assert.not.match(out, /Unhandled|node:internal|at .*\.js:\d+/)
+  assert.is(auditRecords(bed).at(-1)?.outcome, 'failed')
+  await onDroplet(bed.droplets[0] as never, 'rmdir /tmp/test-lock 2>/dev/null || true')
+})
+
+test('SIGTERM mid-step runs the cleanups (lock released), audits and exits 143', async () => {
+  const run = spawnLongStep()
+  await run.started
+  run.child.kill('SIGTERM')
+  const code = await run.exit
+  const out = run.output()
+  assert.is(code, 143, out)
+  assert.match(out, 'SIGTERM received during "Hold a lock and run a long command"')
+  assert.is(
+    (await onDroplet(bed.droplets[0] as never, 'test -d /tmp/test-lock && echo held || echo free')).trim(),
+    'free',
+  )
+  const last = auditRecords(bed).at(-1)
+  assert.is(last?.outcome, 'interrupted')
+  assert.is(last?.failed_step, 'Hold a lock and run a long command')
+})
+
+test('removing a droplet group leaves no container or network behind', async () => {
+  const g = group(`t${process.pid}-down`, bed.group.dir)
+  await startDroplet(g, 'tmp-1', await buildDropletImage())
+  await removeGroup(g.id)
+  const filter = `label=${LABEL}=${g.id}`
+  assert.is((await sh`docker ps -aq --filter ${filter}`).stdout.trim(), '')
+  assert.is((await sh`docker network ls -q --filter ${filter}`).stdout.trim(), '')
+  print('')
+})
+
+test.run()

@@ -1,0 +1,103 @@
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { stringify } from 'yaml'
+import { setSinks } from '../../lib/output.ts'
+import { type RunbookSpec, runRunbook } from '../../lib/runbook.ts'
+import type { SandboxDroplet } from '../../lib/sandbox-state.ts'
+import { type DropletGroup, ensureRootKey, group, removeGroup, startDroplet } from '../sandbox/droplets.ts'
+import { ensureDockerEngine, sh } from '../sandbox/engine.ts'
+import { buildDropletImage } from '../sandbox/images.ts'
+
+/** A test run's own droplets, network, env files and audit dir: created here, removed by cleanup(). */
+export interface TestBed {
+  group: DropletGroup
+  envDir: string
+  auditDir: string
+  droplets: SandboxDroplet[]
+  keyPath: string
+}
+
+export async function createTestBed(name: string, dropletNames: string[]): Promise<TestBed> {
+  await ensureDockerEngine()
+  const image = await buildDropletImage()
+  const dir = mkdtempSync(join(tmpdir(), `ce-${name}-`))
+  const g = group(`t${process.pid}-${name}`, dir)
+  const { privatePath } = await ensureRootKey(dir)
+  const droplets: SandboxDroplet[] = []
+  for (const d of dropletNames) droplets.push(await startDroplet(g, d, image))
+  const bed = {
+    group: g,
+    envDir: join(dir, 'env'),
+    auditDir: join(dir, 'audit'),
+    droplets,
+    keyPath: privatePath,
+  }
+  mkdirSync(bed.envDir, { recursive: true })
+  process.env.CE_ENV_DIR = bed.envDir
+  process.env.AUDIT_DIR = bed.auditDir
+  return bed
+}
+
+/** Writes env/<name>.yaml for the bed's droplets (overrides merge into the top level). */
+export function writeEnv(bed: TestBed, name: string, overrides: Record<string, unknown> = {}): void {
+  const env = {
+    name,
+    kind: 'local',
+    branch: 'main',
+    hosts: bed.droplets.map((d) => ({
+      name: d.name,
+      address: '127.0.0.1',
+      ssh_port: d.ports.ssh,
+      host_key: d.hostKey,
+    })),
+    ssh: { user: 'root', key: { file: bed.keyPath }, connect_timeout_s: 10, command_timeout_s: 60 },
+    domains: {
+      site: 'conciliaextrato.localhost',
+      saas: 'app.conciliaextrato.localhost',
+      api: 'api.conciliaextrato.localhost',
+    },
+    images: {
+      site: 'ce/site',
+      saas: 'ce/saas',
+      api: 'ce/api',
+      postgres: 'ce/postgres',
+      redis: 'ce/redis',
+      delivery: 'ssh',
+    },
+    ...overrides,
+  }
+  writeFileSync(join(bed.envDir, `${name}.yaml`), stringify(env))
+}
+
+export async function destroyTestBed(bed: TestBed | undefined): Promise<void> {
+  if (bed) await removeGroup(bed.group.id)
+}
+
+/** Runs a runbook in-process and captures everything it prints. */
+export async function runCaptured(spec: RunbookSpec, args: string[]): Promise<{ code: number; out: string }> {
+  let out = ''
+  setSinks((t) => {
+    out += t
+  })
+  try {
+    const code = await runRunbook(spec, args)
+    return { code, out }
+  } finally {
+    setSinks(
+      (t) => process.stdout.write(t),
+      (t) => process.stderr.write(t),
+    )
+  }
+}
+
+export function auditRecords(bed: TestBed): Record<string, unknown>[] {
+  return readFileSync(join(bed.auditDir, 'audit.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown>)
+}
+
+export async function onDroplet(d: SandboxDroplet, script: string): Promise<string> {
+  return (await sh`docker exec ${d.container} bash -c ${script}`).stdout
+}

@@ -1,0 +1,2 @@
+// Fixture images (site, saas, api, postgres, redis): filled in below.
+export async function buildFixtureImages(): Promise<void> {}

@@ -1,0 +1,126 @@
+import { createHash } from 'node:crypto'
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { debianMirror, sh } from './engine.ts'
+
+// Base images built from Debian's packages with debootstrap, cached by a hash of their recipe.
+const DROPLET_PACKAGES = [
+  'systemd',
+  'systemd-sysv',
+  'dbus',
+  'openssh-server',
+  'ca-certificates',
+  'curl',
+  'iproute2',
+  'procps',
+  'sudo',
+  'iptables',
+  'kmod',
+  'cron',
+  'logrotate',
+  'gnupg',
+  'less',
+]
+
+// Each droplet gets its own SSH host keys at first boot, like a real new droplet.
+const HOSTKEY_UNIT = `[Unit]
+Description=Generate this droplet's SSH host keys at first boot
+Before=ssh.service
+ConditionPathExists=!/etc/ssh/ssh_host_ed25519_key
+
+[Service]
+Type=oneshot
+ExecStart=/usr/bin/ssh-keygen -A
+
+[Install]
+WantedBy=multi-user.target
+`
+
+const DROPLET_SCRIPT = [
+  'set -e',
+  'rm -f /etc/ssh/ssh_host_*',
+  'systemctl enable ssh sandbox-ssh-hostkeys.service',
+  // No consoles in a container; these only slow the boot down or fail.
+  'systemctl mask getty@tty1.service console-getty.service systemd-udevd.service systemd-remount-fs.service sys-kernel-debug.mount',
+  'echo sandbox-droplet > /etc/hostname',
+  'apt-get clean',
+  'rm -rf /var/lib/apt/lists/* /usr/share/doc/* /usr/share/man/*',
+].join('\n')
+
+export function recipeHash(...parts: string[]): string {
+  return createHash('sha256').update(parts.join('\0')).digest('hex').slice(0, 12)
+}
+
+export async function imageExists(tag: string): Promise<boolean> {
+  return (await sh`docker image inspect ${tag}`.nothrow()).exitCode === 0
+}
+
+/** Debian 12 + systemd + sshd: the droplet. */
+export async function buildDropletImage(log = defaultLog): Promise<string> {
+  const tag = `conciliaextrato-sandbox/droplet:${recipeHash('droplet-v1', DROPLET_PACKAGES.join(','), HOSTKEY_UNIT, DROPLET_SCRIPT)}`
+  if (await imageExists(tag)) return tag
+  await debootstrapImage(
+    tag,
+    DROPLET_PACKAGES,
+    log,
+    async (root) => {
+      writeFileSync(join(root, 'etc/systemd/system/sandbox-ssh-hostkeys.service'), HOSTKEY_UNIT)
+      copyAptSources(root)
+      await sh`chroot ${root} bash -c ${DROPLET_SCRIPT}`
+    },
+    ['CMD ["/sbin/init"]', 'ENV container=docker'],
+  )
+  return tag
+}
+
+/** A minimal Debian 12 root (no systemd, no sshd): the base of the data service images. */
+export async function buildMinbaseImage(log = defaultLog): Promise<string> {
+  const tag = `conciliaextrato-sandbox/minbase:${recipeHash('minbase-v1')}`
+  if (await imageExists(tag)) return tag
+  await debootstrapImage(
+    tag,
+    ['ca-certificates'],
+    log,
+    async (root) => {
+      copyAptSources(root)
+      await sh`chroot ${root} bash -c ${'apt-get clean; rm -rf /var/lib/apt/lists/* /usr/share/doc/* /usr/share/man/*'}`
+    },
+    ['CMD ["/bin/bash"]'],
+  )
+  return tag
+}
+
+async function debootstrapImage(
+  tag: string,
+  packages: string[],
+  log: (msg: string) => void,
+  customize: (root: string) => Promise<void>,
+  changes: string[],
+): Promise<void> {
+  const root = mkdtempSync(join(tmpdir(), 'ce-debootstrap-'))
+  try {
+    log(`building ${tag} with debootstrap (about a minute, once; cached afterwards)`)
+    await sh`debootstrap --variant=minbase --include=${packages.join(',')} bookworm ${root} ${debianMirror()}`
+    await customize(root)
+    const changeArgs = changes.flatMap((c) => ['-c', c])
+    await sh`tar -C ${root} -c . | docker import ${changeArgs} - ${tag}`
+  } finally {
+    rmSync(root, { recursive: true, force: true })
+  }
+}
+
+/** The droplet's apt uses the same Debian sources as this machine (or just the mirror found). */
+function copyAptSources(root: string): void {
+  const hostSources = '/etc/apt/sources.list.d/debian.sources'
+  if (existsSync(hostSources) && readFileSync(hostSources, 'utf8').includes('bookworm')) {
+    copyFileSync(hostSources, join(root, 'etc/apt/sources.list.d/debian.sources'))
+    writeFileSync(join(root, 'etc/apt/sources.list'), '')
+    return
+  }
+  writeFileSync(join(root, 'etc/apt/sources.list'), `deb ${debianMirror()} bookworm main\n`)
+}
+
+export function defaultLog(msg: string): void {
+  process.stdout.write(`sandbox: ${msg}\n`)
+}

@@ -1,0 +1,91 @@
+import * as assert from 'uvu/assert'
+import { composeVersionScript, hostFactsScript, parseHostFacts } from '../../lib/commands/facts.ts'
+import { appendLineFromStdin, writeFileFromStdin } from '../../lib/commands/files.ts'
+import { argv, quote, withTimeout } from '../../lib/commands/shell.ts'
+import type { Env } from '../../lib/env.ts'
+import { remotePaths } from '../../lib/paths.ts'
+import { suite } from '../harness.ts'
+
+const test = suite('command builders')
+
+test('quote leaves safe words alone and single-quotes the rest', () => {
+  assert.is(quote('/srv/conciliaextrato/qa'), '/srv/conciliaextrato/qa')
+  assert.is(quote(''), "''")
+  assert.is(quote('a b'), "'a b'")
+  assert.is(quote("it's $HOME"), `'it'\\''s $HOME'`)
+  assert.is(argv('docker', 'exec', 'pg', 'psql', '-c', 'select 1'), "docker exec pg psql -c 'select 1'")
+})
+
+test('withTimeout makes the host enforce the limit, with pipefail', () => {
+  assert.is(withTimeout('sleep 5 | cat', 30), "timeout --kill-after=5 30 bash -o pipefail -c 'sleep 5 | cat'")
+})
+
+test('writeFileFromStdin writes atomically with an explicit mode and owner', () => {
+  assert.is(
+    writeFileFromStdin('/srv/ce/qa/.env', '0600', 'deploy:deploy'),
+    'set -e; umask 077; mkdir -p /srv/ce/qa; tmp=$(mktemp /srv/ce/qa/.env.XXXXXX); cat > "$tmp"; chmod 0600 "$tmp"; chown deploy:deploy "$tmp"; mv -f "$tmp" /srv/ce/qa/.env',
+  )
+  assert.is(
+    writeFileFromStdin('/etc/x.conf', '0644'),
+    'set -e; umask 077; mkdir -p /etc; tmp=$(mktemp /etc/x.conf.XXXXXX); cat > "$tmp"; chmod 0644 "$tmp"; mv -f "$tmp" /etc/x.conf',
+  )
+})
+
+test('appendLineFromStdin creates the log with a fixed mode and appends', () => {
+  assert.is(
+    appendLineFromStdin('/var/log/conciliaextrato/audit.log'),
+    'set -e; mkdir -p /var/log/conciliaextrato; touch /var/log/conciliaextrato/audit.log; chmod 0640 /var/log/conciliaextrato/audit.log; cat >> /var/log/conciliaextrato/audit.log',
+  )
+})
+
+test('remote paths are per environment', () => {
+  const paths = remotePaths({ name: 'staging' } as Env)
+  assert.equal(paths, {
+    base: '/srv/conciliaextrato/staging',
+    releases: '/srv/conciliaextrato/staging/releases.jsonl',
+    currentRelease: '/srv/conciliaextrato/staging/current-release',
+    lock: '/srv/conciliaextrato/staging/deploy.lock',
+    logs: '/var/log/conciliaextrato',
+    audit: '/var/log/conciliaextrato/audit.log',
+  })
+})
+
+test('host facts script reads each fact from its paths', () => {
+  const script = hostFactsScript(remotePaths({ name: 'qa' } as Env), 3)
+  assert.match(
+    script,
+    'echo "release=$(cat /srv/conciliaextrato/qa/current-release 2>/dev/null || echo none)"',
+  )
+  assert.match(script, 'if [ -d /srv/conciliaextrato/qa/deploy.lock ]; then')
+  assert.match(script, 'tail -n 3 /var/log/conciliaextrato/audit.log')
+  assert.match(script, composeVersionScript())
+})
+
+test('compose detection prefers the v2 plugin, then v1', () => {
+  assert.is(
+    composeVersionScript(),
+    [
+      'if docker compose version --short >/dev/null 2>&1; then echo "compose=v2 $(docker compose version --short)"',
+      'elif command -v docker-compose >/dev/null 2>&1; then echo "compose=v1 $(docker-compose version --short 2>/dev/null)"',
+      'else echo compose=none; fi',
+    ].join('\n'),
+  )
+})
+
+test('parseHostFacts reads key=value lines, keeps every audit line, tolerates junk', () => {
+  const facts = parseHostFacts(
+    'os=Debian GNU/Linux 12 (bookworm)\nkernel=6.1\nuptime_s=3600.5\ndisk_used_kb=1024\ndisk_avail_kb=2048\n' +
+      'mem_total_kb=4096\nmem_avail_kb=1000\ndocker=none\ncompose=v2 2.24.6\nrelease=abc123\nlock=none\n' +
+      'audit={"a":1}\naudit={"b":"x=y"}\nwarning: something odd\n',
+  )
+  assert.is(facts.os, 'Debian GNU/Linux 12 (bookworm)')
+  assert.is(facts.uptimeS, 3600.5)
+  assert.is(facts.diskAvailKb, 2048)
+  assert.is(facts.compose, 'v2 2.24.6')
+  assert.is(facts.release, 'abc123')
+  assert.equal(facts.audit, ['{"a":1}', '{"b":"x=y"}'])
+  assert.ok(Number.isNaN(parseHostFacts('').memTotalKb))
+  assert.is(parseHostFacts('').docker, 'unknown')
+})
+
+test.run()

@@ -1,0 +1,166 @@
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import * as assert from 'uvu/assert'
+import { listEnvs, loadEnv } from '../../lib/env.ts'
+import { InputError } from '../../lib/errors.ts'
+import { clearSecrets, redact } from '../../lib/redact.ts'
+import { loadSecrets } from '../../lib/secrets.ts'
+import { suite } from '../harness.ts'
+
+const test = suite('env model')
+const KEY = 'SHA256:JLMaqh8HJyBKDSUOY+IsmHSIiD8khfb1+x5vqEYo7eA'
+const GOOD = `name: qa
+kind: staging
+branch: staging
+hosts:
+  - name: qa-1
+    address: 203.0.113.20
+    host_key: ${KEY}
+ssh:
+  user: deploy
+  key: { secret: SSH_PRIVATE_KEY }
+domains: { site: qa.example.com, saas: app.qa.example.com, api: api.qa.example.com }
+images: { site: ghcr.io/o/site, saas: ghcr.io/o/saas, api: ghcr.io/o/api, postgres: postgres:15, redis: redis:7 }
+secrets: [SSH_PRIVATE_KEY, POSTGRES_PASSWORD]
+`
+
+function envDir(files: Record<string, string>): string {
+  const dir = mkdtempSync(join(tmpdir(), 'ce-env-'))
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text)
+  return dir
+}
+
+function problemsOf(fn: () => unknown): string {
+  try {
+    fn()
+  } catch (err) {
+    assert.instance(err, InputError)
+    return (err as Error).message
+  }
+  throw new Error('expected an InputError')
+}
+
+test('a valid file loads with defaults filled in', () => {
+  const env = loadEnv('qa', envDir({ 'qa.yaml': GOOD }))
+  assert.is(env.kind, 'staging')
+  assert.equal(env.hosts[0], {
+    name: 'qa-1',
+    address: '203.0.113.20',
+    sshPort: 22,
+    hostKey: KEY,
+    roles: ['web', 'data'],
+  })
+  assert.is(env.ssh.bootstrapUser, 'root')
+  assert.is(env.ssh.commandTimeoutS, 600)
+  assert.is(env.health.timeoutS, 30)
+  assert.is(env.images.delivery, 'registry')
+  assert.is(env.confirm, false)
+})
+
+test('ENV missing: says it is required and lists the environments', () => {
+  const dir = envDir({ 'qa.yaml': GOOD, 'prod.yaml': GOOD })
+  const msg = problemsOf(() => loadEnv(undefined, dir))
+  assert.match(msg, 'ENV is required')
+  assert.match(msg, 'prod, qa')
+})
+
+test('unknown env: names the missing file and lists those that exist', () => {
+  const dir = envDir({ 'qa.yaml': GOOD })
+  const msg = problemsOf(() => loadEnv('prodution', dir))
+  assert.match(msg, `Unknown environment "prodution": there is no ${join(dir, 'prodution.yaml')}`)
+  assert.match(msg, 'environments that exist: qa')
+})
+
+test('missing field: names file, field path and expected form', () => {
+  const dir = envDir({ 'qa.yaml': GOOD.replace('branch: staging\n', '') })
+  const msg = problemsOf(() => loadEnv('qa', dir))
+  assert.match(msg, `${join(dir, 'qa.yaml')}: branch: missing; expected a git branch name`)
+})
+
+test('wrong type: says what was expected and what was found', () => {
+  const dir = envDir({
+    'qa.yaml': GOOD.replace('    address: 203.0.113.20\n', '    address: 203.0.113.20\n    ssh_port: "22"\n'),
+  })
+  const msg = problemsOf(() => loadEnv('qa', dir))
+  assert.match(msg, 'hosts[0].ssh_port: expected an integer from 1 to 65535, got string "22"')
+})
+
+test('every problem is reported at once', () => {
+  const broken = GOOD.replace('kind: staging', 'kind: prod')
+    .replace(KEY, 'MD5:ab:cd')
+    .replace('app.qa.example.com', 'not a domain')
+    .replace('user: deploy', 'user: deploy\n  colour: blue')
+  const msg = problemsOf(() => loadEnv('qa', envDir({ 'qa.yaml': broken })))
+  assert.match(msg, 'has 4 problem(s)')
+  assert.match(msg, 'kind: expected one of production, staging, local, got "prod"')
+  assert.match(msg, 'hosts[0].host_key: expected the SHA256 host key fingerprint')
+  assert.match(msg, 'domains.saas: expected a DNS name')
+  assert.match(msg, 'ssh.colour: unknown field')
+})
+
+test('production must confirm; file name and name must agree', () => {
+  const prod = GOOD.replace('name: qa', 'name: prod').replace(
+    'kind: staging',
+    'kind: production\nconfirm: false',
+  )
+  const msg = problemsOf(() => loadEnv('qa', envDir({ 'qa.yaml': prod })))
+  assert.match(msg, 'name: is "prod" but the file is qa.yaml')
+  assert.match(msg, 'confirm: production must ask for confirmation')
+})
+
+test('invalid YAML names the file and line', () => {
+  const msg = problemsOf(() => loadEnv('qa', envDir({ 'qa.yaml': 'name: qa\nhosts: [\n' })))
+  assert.match(msg, 'qa.yaml: not valid YAML at line')
+})
+
+test('missing secrets are listed by name with where to set them', () => {
+  const dir = envDir({ 'qa.yaml': GOOD })
+  const env = loadEnv('qa', dir)
+  const msg = problemsOf(() => loadSecrets(env, {}))
+  assert.match(msg, '2 secret(s)')
+  assert.match(msg, `SSH_PRIVATE_KEY: set it in the environment (CI) or in ${join(dir, 'qa.secrets.env')}`)
+  assert.match(msg, 'POSTGRES_PASSWORD')
+})
+
+test('secrets come from the process env first, then the secrets file, and are redacted', () => {
+  clearSecrets()
+  const dir = envDir({
+    'qa.yaml': GOOD,
+    'qa.secrets.env': 'POSTGRES_PASSWORD=from-file-pw\nSSH_PRIVATE_KEY=file-key\n',
+  })
+  const secrets = loadSecrets(loadEnv('qa', dir), { SSH_PRIVATE_KEY: 'env-key-value' })
+  assert.is(secrets.SSH_PRIVATE_KEY, 'env-key-value')
+  assert.is(secrets.POSTGRES_PASSWORD, 'from-file-pw')
+  assert.is(
+    redact('pw=from-file-pw key=env-key-value'),
+    'pw=[secret:POSTGRES_PASSWORD] key=[secret:SSH_PRIVATE_KEY]',
+  )
+  // The overridden file value is a secret too: it must never leak either.
+  assert.is(redact('file-key'), '[secret:SSH_PRIVATE_KEY]')
+  clearSecrets()
+})
+
+test('the real staging and production files are valid', () => {
+  assert.ok(
+    listEnvs().includes('staging') && listEnvs().includes('production') && listEnvs().includes('local'),
+  )
+  const staging = loadEnv('staging')
+  assert.is(staging.branch, 'staging')
+  assert.equal(staging.domains, {
+    site: 'qa.conciliaextrato.com',
+    saas: 'app.qa.conciliaextrato.com',
+    api: 'api.qa.conciliaextrato.com',
+  })
+  const production = loadEnv('production')
+  assert.is(production.branch, 'main')
+  assert.is(production.confirm, true)
+  assert.equal(production.domains, {
+    site: 'conciliaextrato.com',
+    saas: 'app.conciliaextrato.com',
+    api: 'api.conciliaextrato.com',
+  })
+  assert.match(production.images.api, /^ghcr\.io\//)
+})
+
+test.run()
