@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs what the sandbox and the tests need on Debian/Ubuntu, only what is missing, then starts
+# the Docker engine and installs the npm dependencies. Safe to run again: it does nothing when all is there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
+command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
+command -v ssh-keygen >/dev/null 2>&1 || need+=(openssh-client)
+command -v cargo >/dev/null 2>&1 || need+=(cargo)
+command -v make >/dev/null 2>&1 || need+=(make)
+if [ "${#need[@]}" -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "deps: missing ${need[*]}; run as root, or install them: apt-get install ${need[*]}" >&2
+    exit 2
+  fi
+  echo "deps: installing ${need[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+if ! docker info >/dev/null 2>&1; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "deps: the Docker engine is not running; start it (sudo systemctl start docker) or run as root" >&2
+    exit 2
+  fi
+  echo "deps: starting dockerd (log: /var/log/dockerd.log)"
+  nohup dockerd >/var/log/dockerd.log 2>&1 &
+  for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
+  docker info >/dev/null 2>&1 || { echo "deps: dockerd did not start: see /var/log/dockerd.log" >&2; exit 1; }
+fi
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "deps: npm ci"
+  npm ci --no-audit --no-fund --loglevel=error
+fi

@@ -1,0 +1,40 @@
+# ConciliaExtrato deploy runbooks. `make help` lists every target.
+# Every runbook needs ENV=<name> (a file in env/): there is no default, so production is never hit by accident.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+TSX := node_modules/.bin/tsx
+RUNBOOK = $(TSX) runbooks/$(1).ts $(if $(ENV),--env "$(ENV)") $(if $(DRY_RUN),--dry-run) $(if $(YES),--yes)
+
+.PHONY: help deps check test test-unit test-integration demo sandbox sandbox-down status
+
+help: ## List every target
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /\1\t/' | awk -F'\t' '{printf "  make %-18s %s\n", $$1, $$2}'
+	@echo "  Runbooks take ENV=<env> (required; one of: $$(ls env/*.yaml | xargs -n1 basename | sed 's/.yaml//' | tr '\n' ' ')),"
+	@echo "  DRY_RUN=1 to print the commands without changing anything, YES=1 to skip the confirmation."
+
+deps: ## Install what the sandbox and tests need (apt, npm ci) and start dockerd
+	@bash .ci/deps.sh
+
+check: deps ## Typecheck and lint
+	@npm run --silent check
+
+test: check ## Check, then unit and sandbox integration tests; ends with "N passed, N failed"
+	@$(TSX) test/run.ts all
+
+test-unit: deps ## Unit tests only (no Docker needed)
+	@$(TSX) test/run.ts unit
+
+test-integration: deps ## Integration tests on sandbox droplets only
+	@$(TSX) test/run.ts integration
+
+demo: sandbox ## Bring up the sandbox and run status on it (ENV=local)
+	@$(TSX) runbooks/status.ts --env local
+
+sandbox: deps ## Start the sandbox droplets (DROPLETS=N, default 1) and build the fixture images
+	@$(TSX) test/sandbox/cli.ts up --droplets $(or $(DROPLETS),1)
+
+sandbox-down: ## Remove every sandbox container and network
+	@$(TSX) test/sandbox/cli.ts down
+
+status: ## Status of every host: OS, uptime, disk, memory, Docker, release, lock, audit (read-only)
+	@$(call RUNBOOK,status)
