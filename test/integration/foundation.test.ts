@@ -141,6 +141,31 @@ test('a command past its timeout is stopped on the host and reported', async () 
   assert.is(left.trim(), '')
 })
 
+test('uploads keep dotfiles, set the exact mode and owner, and replace atomically', async () => {
+  const upload: RunbookSpec = {
+    name: 'upload',
+    mutates: true,
+    steps: [
+      {
+        title: 'Upload the app env file',
+        async run(ctx) {
+          await ctx.hosts[0]?.upload('/srv/it/.env', 'A=1\nB=two words\n', '0600', 'nobody:nogroup')
+          await ctx.hosts[0]?.upload('/srv/it/.env', 'A=2\n', '0600', 'nobody:nogroup')
+          await ctx.hosts[0]?.upload('/srv/it/.profile', 'export X=1\n', '0640')
+          return 'changed'
+        },
+      },
+    ],
+  }
+  const { code, out } = await runCaptured(upload, ['--env', 'it'])
+  assert.is(code, 0, out)
+  const d = bed.droplets[0] as never
+  assert.is((await onDroplet(d, 'stat -c "%a %U" /srv/it/.env')).trim(), '600 nobody')
+  assert.is((await onDroplet(d, 'stat -c "%a %U" /srv/it/.profile')).trim(), '640 root')
+  assert.is(await onDroplet(d, 'cat /srv/it/.env'), 'A=2\n')
+  assert.is((await onDroplet(d, 'ls -A /srv/it')).trim(), '.env\n.profile')
+})
+
 test('a host whose key changed is refused, with both fingerprints', async () => {
   const old = bed.droplets[1]
   if (!old) throw new Error('no droplet')
