@@ -5,7 +5,7 @@ SHELL := /bin/bash
 TSX := node_modules/.bin/tsx
 RUNBOOK = $(TSX) runbooks/$(1).ts $(if $(ENV),--env "$(ENV)") $(if $(DRY_RUN),--dry-run) $(if $(YES),--yes)
 
-.PHONY: help deps check test test-unit test-integration demo sandbox sandbox-down status
+.PHONY: help deps check test test-unit test-integration demo sandbox sandbox-down status setup-server verify-server bench-setup
 
 help: ## List every target
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /\1\t/' | awk -F'\t' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -27,7 +27,8 @@ test-unit: deps ## Unit tests only (no Docker needed)
 test-integration: deps ## Integration tests on sandbox droplets only
 	@$(TSX) test/run.ts integration
 
-demo: sandbox ## Bring up the sandbox and run status on it (ENV=local)
+demo: sandbox ## Bring up the sandbox, set the droplet up (setup-server) and run status on it (ENV=local)
+	@$(TSX) runbooks/setup-server.ts --env local --yes
 	@$(TSX) runbooks/status.ts --env local
 
 sandbox: deps ## Start the sandbox droplets (DROPLETS=N, default 1) and build the fixture images
@@ -38,3 +39,12 @@ sandbox-down: ## Remove every sandbox container and network
 
 status: ## Status of every host: OS, uptime, disk, memory, Docker, release, lock, audit (read-only)
 	@$(call RUNBOOK,status)
+
+setup-server: ## Make a fresh droplet a hardened deploy target (HOST=<name> for one host); safe to re-run
+	@$(call RUNBOOK,setup-server) $(if $(HOST),--host "$(HOST)")
+
+verify-server: ## Check every promise setup-server makes on the host(s) (read-only; HOST=<name>)
+	@$(call RUNBOOK,verify-server) $(if $(HOST),--host "$(HOST)")
+
+bench-setup: deps ## Benchmark: setup-server on a new sandbox droplet, fresh and re-run (JSON line at the end)
+	@$(TSX) test/bench/setup.ts

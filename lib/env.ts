@@ -1,6 +1,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { parse as parseYaml, YAMLParseError } from 'yaml'
+import { readSetup, type SetupConfig } from './env-setup.ts'
 import { InputError } from './errors.ts'
 import { readSandboxDroplets } from './sandbox-state.ts'
 import { Validator } from './validate.ts'
@@ -44,6 +45,7 @@ export interface Env {
   health: { path: string; timeoutS: number }
   /** Secret names the env needs; values come from secrets.ts. */
   secrets: string[]
+  setup: SetupConfig
 }
 
 /** env/ of this repository; CE_ENV_DIR (read at each call) points tests at env files of their own droplets. */
@@ -106,6 +108,7 @@ export function validateEnv(raw: unknown, name: string, file: string): Env {
     'images',
     'health',
     'secrets',
+    'setup',
   ])
   const envName = v.string(top, 'name', '', { pattern: /^[a-z][a-z0-9-]*$/, form: 'the environment name' })
   if (envName && envName !== name)
@@ -203,6 +206,7 @@ export function validateEnv(raw: unknown, name: string, file: string): Env {
       timeoutS: v.integer(health, 'timeout_s', 'health', { min: 1, max: 600, default: 30 }) ?? 30,
     },
     secrets,
+    setup: readSetup(v, top?.setup, file),
   } satisfies Env
   if (v.problems.length) {
     throw new InputError(

@@ -56,3 +56,6 @@ export class CommandError extends RunbookError {
     super(message, EXIT.stepFailed, next)
   }
 }
+
+/** The host answered but refused the login (wrong key or user, or root login disabled). */
+export class LoginRefusedError extends PreconditionError {}

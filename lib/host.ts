@@ -3,7 +3,7 @@ import type { ClientChannel } from 'ssh2'
 import { writeFileFromStdin } from './commands/files.ts'
 import { TIMED_OUT_STATUS, withTimeout } from './commands/shell.ts'
 import type { Host } from './env.ts'
-import { CommandError, PreconditionError } from './errors.ts'
+import { CommandError, LoginRefusedError, PreconditionError } from './errors.ts'
 import { sshFingerprint } from './fingerprint.ts'
 import { print } from './output.ts'
 import { redact } from './redact.ts'
@@ -17,6 +17,8 @@ export interface ConnectOptions {
   dryRun?: boolean
   /** Print remote output live, prefixed by the host name. */
   echo?: boolean
+  /** Run every command through `sudo -n` (a non-root login doing root's work). */
+  sudo?: boolean
 }
 
 export interface ExecOptions {
@@ -32,6 +34,8 @@ export interface ExecOptions {
   echo?: boolean
   /** What the on-call should do if this command fails. */
   next?: string
+  /** Run as the login user even on a sudo session (to read the login's own environment). */
+  noSudo?: boolean
 }
 
 export interface ExecResult {
@@ -72,6 +76,9 @@ export class HostSession {
         privateKey: options.privateKey,
         agent: options.agent,
         readyTimeout: options.connectTimeoutS * 1000,
+        // A silently dead connection (host gone, packets dropped) is noticed in ~15 s, not at the command timeout.
+        keepaliveInterval: 5000,
+        keepaliveCountMax: 3,
         algorithms: { serverHostKey: ['ssh-ed25519'] },
         hostVerifier: (key: Buffer) => {
           presented = sshFingerprint(key)
@@ -98,7 +105,7 @@ export class HostSession {
       )
     }
     if (err.level === 'client-authentication') {
-      return new PreconditionError(
+      return new LoginRefusedError(
         `SSH login as ${this.options.user} refused by ${where}: ${err.message}`,
         'Check the key in ssh.key of the env file and that this user exists on the host.',
       )
@@ -123,7 +130,12 @@ export class HostSession {
       return { code: 0, stdout: '', stderr: '', durationMs: 0, dryRun: true }
     }
     const started = Date.now()
-    const result = await this.run(withTimeout(command, timeoutS), timeoutS, opts)
+    const wrapped = withTimeout(command, timeoutS)
+    const result = await this.run(
+      this.options.sudo && !opts.noSudo ? `sudo -n ${wrapped}` : wrapped,
+      timeoutS,
+      opts,
+    )
     const durationMs = Date.now() - started
     if (
       typeof result.code === 'number' &&

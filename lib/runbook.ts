@@ -4,8 +4,8 @@ import { fileURLToPath } from 'node:url'
 import { appendLocalAudit, auditLine, ciRunUrl, type Outcome, REMOTE_AUDIT_LOG, whoAmI } from './audit.ts'
 import { type OptionSpec, type ParsedArgs, parseArgs, stringArg } from './cli.ts'
 import { appendLineFromStdin } from './commands/files.ts'
-import { type Env, loadEnv } from './env.ts'
-import { CommandError, EXIT, InputError, RunbookError } from './errors.ts'
+import { type Env, type Host, loadEnv } from './env.ts'
+import { CommandError, EXIT, InputError, LoginRefusedError, RunbookError } from './errors.ts'
 import { HostSession } from './host.ts'
 import { print, printErr, seconds, table } from './output.ts'
 import { redactDeep } from './redact.ts'
@@ -67,7 +67,7 @@ export async function runRunbook(spec: RunbookSpec, argv: string[]): Promise<num
   const finish = async (): Promise<number> => {
     for (const cleanup of cleanups.reverse())
       await cleanup().catch((e: Error) => printErr(`cleanup failed: ${e.message}`))
-    if (ctx && records.some((r) => r.status !== 'not run')) printSummary(records)
+    if (ctx && records.some((r) => r.status !== 'not run')) printSummary(records, spec.mutates)
     await writeAudit(spec, ctx, args, started, outcome, failedStep, error)
     for (const host of ctx?.hosts ?? []) host.close()
     return exitCode(outcome, error)
@@ -75,7 +75,7 @@ export async function runRunbook(spec: RunbookSpec, argv: string[]): Promise<num
 
   try {
     args = parseArgs(argv, spec.options ?? [])
-    const env = loadEnv(stringArg(args, 'env'))
+    const env = onlyHost(loadEnv(stringArg(args, 'env')), stringArg(args, 'host'))
     const secrets = loadSecrets(env)
     const dryRun = args['dry-run'] === true
     await confirm(spec, env, args, dryRun)
@@ -142,29 +142,70 @@ export async function runRunbook(spec: RunbookSpec, argv: string[]): Promise<num
   return finish()
 }
 
+/** HOST=<name>: run on that host only. */
+function onlyHost(env: Env, name: string | undefined): Env {
+  if (!name) return env
+  const hosts = env.hosts.filter((h) => h.name === name)
+  if (hosts.length === 0) {
+    throw new InputError(`HOST=${name} is not a host of ${env.file}`, [
+      `hosts: ${env.hosts.map((h) => h.name).join(', ')}`,
+    ])
+  }
+  return { ...env, hosts }
+}
+
 function connectStep(spec: RunbookSpec): Step {
   return {
     title: 'Connect to hosts (pinned host keys)',
     next: 'Nothing was changed. Fix the connection problem above, then run the same command again.',
     async run(ctx) {
       const privateKey = readPrivateKey(ctx.env, ctx.secrets)
-      const user = spec.bootstrap ? ctx.env.ssh.bootstrapUser : ctx.env.ssh.user
       for (const host of ctx.env.hosts) {
-        const session = new HostSession(host, {
-          user,
-          privateKey,
-          agent: ctx.env.ssh.key.agent ? process.env.SSH_AUTH_SOCK : undefined,
-          connectTimeoutS: ctx.env.ssh.connectTimeoutS,
-          commandTimeoutS: ctx.env.ssh.commandTimeoutS,
-          dryRun: ctx.dryRun,
-          echo: true,
-        })
-        await session.connect()
+        const session = await connectHost(ctx, host, privateKey, spec.bootstrap === true)
         ctx.hosts.push(session)
-        print(`      ${host.name}: ${user}@${host.address}:${host.sshPort} key ${host.hostKey}`)
+        const { user, sudo } = session.options
+        print(
+          `      ${host.name}: ${user}@${host.address}:${host.sshPort}${sudo ? ' (sudo)' : ''} key ${host.hostKey}`,
+        )
       }
       return 'ok'
     },
+  }
+}
+
+/**
+ * Connects as ssh.user. A bootstrap runbook (setup-server) tries ssh.user with sudo first (a set-up
+ * host, where root login is off) and falls back to ssh.bootstrap_user (a fresh droplet): in that
+ * order, re-runs never make refused root logins that fail2ban would count against us.
+ */
+export async function connectHost(
+  ctx: Context,
+  host: Host,
+  privateKey: string | undefined,
+  bootstrap: boolean,
+) {
+  const open = async (user: string, sudo: boolean) => {
+    const session = new HostSession(host, {
+      user,
+      sudo,
+      privateKey,
+      agent: ctx.env.ssh.key.agent ? process.env.SSH_AUTH_SOCK : undefined,
+      connectTimeoutS: ctx.env.ssh.connectTimeoutS,
+      commandTimeoutS: ctx.env.ssh.commandTimeoutS,
+      dryRun: ctx.dryRun,
+      echo: true,
+    })
+    await session.connect()
+    return session
+  }
+  const { user, bootstrapUser } = ctx.env.ssh
+  if (!bootstrap || bootstrapUser === user) return open(user, false)
+  try {
+    return await open(user, true)
+  } catch (err) {
+    if (!(err instanceof LoginRefusedError)) throw err
+    print(`      ${host.name}: no ${user} login yet (a fresh host); using ${bootstrapUser}`)
+    return open(bootstrapUser, false)
   }
 }
 
@@ -209,12 +250,16 @@ function reportStepFailure(n: number, step: Step, err: Error, ctx: Context): voi
   printErr(lines.join('\n'))
 }
 
-function printSummary(records: StepRecord[]): void {
+function printSummary(records: StepRecord[], mutates: boolean): void {
   const rows = [
     ['#', 'step', 'status', 'time'],
     ...records.map((r, i) => [String(i + 1), r.title, r.status, r.status === 'not run' ? '' : seconds(r.ms)]),
   ]
+  const changed = records.filter((r) => r.status === 'changed' || r.status === 'dry-run').length
+  const verb = records.some((r) => r.status === 'dry-run') ? 'would change something' : 'changed something'
   print(`\nSummary\n${table(rows)}`)
+  if (mutates)
+    print(`${changed} step(s) ${verb}${changed === 0 ? ': the host(s) were already as wanted' : ''}`)
 }
 
 async function writeAudit(

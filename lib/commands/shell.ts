@@ -1,3 +1,4 @@
+// Pipelines run under pipefail: never end one in `grep -q` (it exits early, the writer gets SIGPIPE).
 // POSIX shell quoting and small composition helpers shared by every command builder.
 
 /** Quotes one word for a POSIX shell: safe for any byte string. */

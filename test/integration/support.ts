@@ -16,6 +16,8 @@ export interface TestBed {
   auditDir: string
   droplets: SandboxDroplet[]
   keyPath: string
+  /** This machine's address on the droplets' network: where the droplets see the operator coming from. */
+  gateway: string
 }
 
 export async function createTestBed(name: string, dropletNames: string[]): Promise<TestBed> {
@@ -26,12 +28,16 @@ export async function createTestBed(name: string, dropletNames: string[]): Promi
   const { privatePath } = await ensureRootKey(dir)
   const droplets: SandboxDroplet[] = []
   for (const d of dropletNames) droplets.push(await startDroplet(g, d, image))
+  const gateway = (
+    await sh`docker network inspect -f ${'{{(index .IPAM.Config 0).Gateway}}'} ${g.network}`
+  ).stdout.trim()
   const bed = {
     group: g,
     envDir: join(dir, 'env'),
     auditDir: join(dir, 'audit'),
     droplets,
     keyPath: privatePath,
+    gateway,
   }
   mkdirSync(bed.envDir, { recursive: true })
   process.env.CE_ENV_DIR = bed.envDir
@@ -71,7 +77,8 @@ export function writeEnv(bed: TestBed, name: string, overrides: Record<string, u
 }
 
 export async function destroyTestBed(bed: TestBed | undefined): Promise<void> {
-  if (bed) await removeGroup(bed.group.id)
+  // KEEP_TEST_BED=1 leaves the droplets up to look at after a failure (make sandbox-down removes them).
+  if (bed && !process.env.KEEP_TEST_BED) await removeGroup(bed.group.id)
 }
 
 /** Runs a runbook in-process and captures everything it prints. */

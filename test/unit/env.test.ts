@@ -10,6 +10,7 @@ import { suite } from '../harness.ts'
 
 const test = suite('env model')
 const KEY = 'SHA256:JLMaqh8HJyBKDSUOY+IsmHSIiD8khfb1+x5vqEYo7eA'
+const PUB = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMkoayiSR6OjDO0KqyFDNGgH9jJGJnz3f1jko/vri05n ana@laptop'
 const GOOD = `name: qa
 kind: staging
 branch: staging
@@ -23,6 +24,9 @@ ssh:
 domains: { site: qa.example.com, saas: app.qa.example.com, api: api.qa.example.com }
 images: { site: ghcr.io/o/site, saas: ghcr.io/o/saas, api: ghcr.io/o/api, postgres: postgres:15, redis: redis:7 }
 secrets: [SSH_PRIVATE_KEY, POSTGRES_PASSWORD]
+setup:
+  deploy_keys: ['${PUB}']
+  firewall: { http_from: cloudflare, cloudflare_ips: [173.245.48.0/20, '2400:cb00::/32'] }
 `
 
 function envDir(files: Record<string, string>): string {
@@ -164,3 +168,46 @@ test('the real staging and production files are valid', () => {
 })
 
 test.run()
+
+const setupSuite = suite('env model: setup section')
+
+setupSuite('deploy keys: a truncated key, a wrong type and a missing file are each named', () => {
+  const truncated = GOOD.replace(PUB, PUB.slice(0, 60))
+  assert.match(
+    problemsOf(() => loadEnv('qa', envDir({ 'qa.yaml': truncated }))),
+    'setup.deploy_keys[0]: the key data does not match its type ssh-ed25519',
+  )
+  const wrongType = GOOD.replace(PUB, 'ssh-dss AAAAB3NzaC1kc3MAAACBAP== old@box')
+  assert.match(
+    problemsOf(() => loadEnv('qa', envDir({ 'qa.yaml': wrongType }))),
+    'setup.deploy_keys[0]: expected an SSH public key line',
+  )
+  const file = GOOD.replace(`deploy_keys: ['${PUB}']`, 'deploy_keys: [{ file: nope/id.pub }]')
+  assert.match(
+    problemsOf(() => loadEnv('qa', envDir({ 'qa.yaml': file }))),
+    /setup\.deploy_keys\[0\]\.file: .*nope\/id\.pub does not exist/,
+  )
+})
+
+setupSuite('cloudflare-only HTTP needs the ranges; CIDRs are checked', () => {
+  const noRanges = GOOD.replace(
+    "firewall: { http_from: cloudflare, cloudflare_ips: [173.245.48.0/20, '2400:cb00::/32'] }",
+    'firewall: { http_from: cloudflare }',
+  )
+  assert.match(
+    problemsOf(() => loadEnv('qa', envDir({ 'qa.yaml': noRanges }))),
+    'setup.firewall.cloudflare_ips: http_from is cloudflare',
+  )
+  const badCidr = GOOD.replace('173.245.48.0/20', '173.245.48.0/xx')
+  assert.match(
+    problemsOf(() => loadEnv('qa', envDir({ 'qa.yaml': badCidr }))),
+    'setup.firewall.cloudflare_ips[0]: expected a CIDR',
+  )
+  const sudo = GOOD.replace('setup:\n', 'setup:\n  deploy_sudo: [nginx -t]\n')
+  assert.match(
+    problemsOf(() => loadEnv('qa', envDir({ 'qa.yaml': sudo }))),
+    'setup.deploy_sudo[0]: expected an absolute command path',
+  )
+})
+
+setupSuite.run()

@@ -1,0 +1,94 @@
+import type { SetupConfig } from '../env-setup.ts'
+import { quote } from './shell.ts'
+
+// ufw: deny incoming by default; SSH first (never enable without it); 80/443 only from Cloudflare.
+
+/** The rules, exactly as `ufw show added` prints them, so the desired and live sets compare as strings. */
+export function desiredUfwRules(fw: SetupConfig['firewall']): string[] {
+  const ssh = fw.sshFrom.length
+    ? fw.sshFrom.map((cidr) => `ufw allow from ${cidr} to any port 22 proto tcp comment 'ssh'`)
+    : [`ufw allow 22/tcp comment 'ssh'`]
+  const web =
+    fw.httpFrom === 'anywhere'
+      ? [`ufw allow 80,443/tcp comment 'web'`]
+      : fw.cloudflareIps.map(
+          (cidr) => `ufw allow from ${cidr} to any port 80,443 proto tcp comment 'cloudflare'`,
+        )
+  return [...ssh, ...web]
+}
+
+export const ufwShowAdded = 'ufw show added'
+
+export function parseUfwAdded(output: string): string[] {
+  return output
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l.startsWith('ufw '))
+}
+
+/** Commands that turn the live rule set into the desired one: adds first (SSH stays open), then deletes. */
+export function ufwConverge(live: string[], desired: string[]): string[] {
+  const add = desired.filter((r) => !live.includes(r))
+  const remove = live.filter((r) => !desired.includes(r)).map((r) => r.replace(/^ufw /, 'ufw delete '))
+  return [...add, ...remove]
+}
+
+export const ufwDefaults = [
+  'ufw default deny incoming',
+  'ufw default allow outgoing',
+  'ufw default deny routed',
+]
+export const ufwStatusProbe = 'ufw status verbose'
+
+export function ufwIsActive(statusVerbose: string): boolean {
+  return /^Status: active$/m.test(statusVerbose)
+}
+
+export function ufwDefaultsOk(statusVerbose: string): boolean {
+  return /^Default: deny \(incoming\), allow \(outgoing\), deny \(routed\)$/m.test(statusVerbose)
+}
+
+export const UFW_AFTER_RULES = '/etc/ufw/after.rules'
+const BEGIN = '# BEGIN conciliaextrato: Docker-published ports cannot get around ufw'
+const END = '# END conciliaextrato'
+
+/**
+ * Docker's own iptables rules forward published ports before ufw sees them. DOCKER-USER is the chain
+ * Docker leaves to us: new connections that come in on the public interface never reach a container.
+ */
+export function dockerUserBlock(publicInterface: string): string {
+  return [
+    BEGIN,
+    '*filter',
+    ':DOCKER-USER - [0:0]',
+    '-A DOCKER-USER -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN',
+    `-A DOCKER-USER -i ${publicInterface} -m limit --limit 3/min -j LOG --log-prefix "[UFW DOCKER BLOCK] "`,
+    `-A DOCKER-USER -i ${publicInterface} -j DROP`,
+    '-A DOCKER-USER -j RETURN',
+    'COMMIT',
+    END,
+  ].join('\n')
+}
+
+/** after.rules with our block put in (or replaced), everything else kept as it was. */
+export function withDockerUserBlock(afterRules: string, publicInterface: string): string {
+  const start = afterRules.indexOf(BEGIN)
+  const end = afterRules.indexOf(END)
+  const base =
+    start >= 0 && end > start
+      ? afterRules.slice(0, start) + afterRules.slice(end + END.length + 1)
+      : afterRules
+  return `${base.trimEnd()}\n\n${dockerUserBlock(publicInterface)}\n`
+}
+
+export const publicInterfaceProbe = `ip -o route show default | awk '{print $5; exit}'`
+
+export function ufwApply(commands: string[], enable: boolean): string {
+  return [...commands, ...(enable ? ['ufw --force enable'] : ['ufw reload'])]
+    .map((c) => `${c} >/dev/null`)
+    .join(' && ')
+}
+
+export function catFile(path: string): string {
+  return `cat ${quote(path)} 2>/dev/null || true`
+}

@@ -1,0 +1,55 @@
+import { quote } from './shell.ts'
+
+// OS detection and package installation with apt (Debian 12 in the sandbox, Ubuntu 24.04 in production).
+
+export type HostOs = 'debian-12' | 'ubuntu-24.04'
+
+export const osReleaseProbe = `. /etc/os-release && echo "$ID-$VERSION_ID"`
+
+export function parseOs(output: string): HostOs | undefined {
+  const id = output.trim()
+  return id === 'debian-12' || id === 'ubuntu-24.04' ? id : undefined
+}
+
+/** What setup-server installs; Docker and Compose only when the host has none (docker-ce counts). */
+export function basePackages(os: HostOs): string[] {
+  return [
+    'sudo',
+    'ufw',
+    'fail2ban',
+    'python3-systemd',
+    'unattended-upgrades',
+    'systemd-timesyncd',
+    'logrotate',
+    'nginx',
+    'ca-certificates',
+    'curl',
+    'iproute2',
+    ...(os === 'ubuntu-24.04' ? [] : ['apt-listchanges']),
+  ]
+}
+
+export function dockerPackages(os: HostOs): string[] {
+  return os === 'ubuntu-24.04' ? ['docker.io', 'docker-compose-v2'] : ['docker.io', 'docker-compose']
+}
+
+/** Prints the packages of the list that are not installed, one per line. */
+export function missingPackagesProbe(packages: string[]): string {
+  return `for p in ${packages.map(quote).join(' ')}; do dpkg-query -W -f='\${Status}\\n' "$p" 2>/dev/null | grep '^install ok installed$' >/dev/null || echo "$p"; done`
+}
+
+/** Prints 'yes' when Docker and a Compose (v2 plugin or v1) are already there. */
+export const dockerPresentProbe =
+  'if command -v dockerd >/dev/null 2>&1 && (docker compose version >/dev/null 2>&1 || command -v docker-compose >/dev/null 2>&1); then echo yes; else echo no; fi'
+
+/** Installs packages non-interactively; finishes an interrupted dpkg run first, waits for apt's lock. */
+export function aptInstall(packages: string[]): string {
+  const apt =
+    'DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=120 -o Dpkg::Options::=--force-confold'
+  return [
+    // Finishes a run that was killed mid-install; waits while another apt/dpkg (maybe that run's) holds the lock.
+    'for i in $(seq 1 180); do DEBIAN_FRONTEND=noninteractive dpkg --configure -a >/dev/null 2>&1 && break; sleep 1; done',
+    `${apt} update -qq`,
+    `${apt} install -y -qq --no-install-recommends ${packages.map(quote).join(' ')}`,
+  ].join(' && ')
+}

@@ -1,0 +1,57 @@
+// SSH hardening. sshd takes the FIRST value it reads for an option, and Debian/Ubuntu include
+// sshd_config.d/*.conf at the top of sshd_config: so our drop-in is named to sort first.
+export const SSHD_DROP_IN = '/etc/ssh/sshd_config.d/00-conciliaextrato-hardening.conf'
+
+/** Modern algorithms only (what ssh-audit accepts, and what our own SSH client speaks). */
+const CRYPTO = [
+  'KexAlgorithms sntrup761x25519-sha512@openssh.com,curve25519-sha256,curve25519-sha256@libssh.org,diffie-hellman-group16-sha512,diffie-hellman-group18-sha512',
+  'Ciphers chacha20-poly1305@openssh.com,aes256-gcm@openssh.com,aes128-gcm@openssh.com,aes256-ctr,aes192-ctr,aes128-ctr',
+  'MACs hmac-sha2-256-etm@openssh.com,hmac-sha2-512-etm@openssh.com,umac-128-etm@openssh.com',
+  'HostKeyAlgorithms ssh-ed25519,ssh-ed25519-cert-v01@openssh.com,rsa-sha2-512,rsa-sha2-256',
+  'HostKey /etc/ssh/ssh_host_ed25519_key',
+  'HostKey /etc/ssh/ssh_host_rsa_key',
+]
+
+export function sshdHardening(options: { maxAuthTries?: number; loginGraceS?: number } = {}): string {
+  return `${[
+    '# Managed by setup-server. Sorted first so these values win (sshd keeps the first it reads).',
+    'PermitRootLogin no',
+    'PasswordAuthentication no',
+    'KbdInteractiveAuthentication no',
+    'PermitEmptyPasswords no',
+    'PubkeyAuthentication yes',
+    'AuthenticationMethods publickey',
+    `MaxAuthTries ${options.maxAuthTries ?? 3}`,
+    `LoginGraceTime ${options.loginGraceS ?? 20}`,
+    'AllowTcpForwarding no',
+    'AllowAgentForwarding no',
+    'AllowStreamLocalForwarding no',
+    'X11Forwarding no',
+    'PermitTunnel no',
+    'GatewayPorts no',
+    'PermitUserEnvironment no',
+    'ClientAliveInterval 300',
+    'ClientAliveCountMax 2',
+    '# Key fingerprints of every login in the journal.',
+    'LogLevel VERBOSE',
+    ...CRYPTO,
+  ].join('\n')}\n`
+}
+
+/** sshd must accept the whole configuration before it is reloaded. */
+export const sshdTest = '/usr/sbin/sshd -t'
+
+/**
+ * Applies the configuration to new connections; open ones (ours) stay up. Ubuntu 24.04's sshd is
+ * socket-activated: when ssh.service is not running, the next connection starts it with the new file.
+ */
+export const sshdReload =
+  'if systemctl is-active --quiet ssh.service; then systemctl reload ssh.service; elif systemctl is-active --quiet sshd.service; then systemctl reload sshd.service; fi'
+
+/** Puts a previous drop-in back (or removes ours) and reloads: the way back when a check fails. */
+export function sshdRevert(backup: string): string {
+  return `if [ -f ${backup} ]; then mv -f ${backup} ${SSHD_DROP_IN}; else rm -f ${SSHD_DROP_IN}; fi; ${sshdReload}`
+}
+
+/** Effective settings, as sshd itself resolves them (`sshd -T`), for verify. */
+export const sshdEffective = '/usr/sbin/sshd -T 2>/dev/null'

@@ -1,0 +1,157 @@
+import ssh2 from 'ssh2'
+import { catFile } from '../commands/firewall.ts'
+import {
+  AUTO_UPGRADES,
+  DOCKER_DAEMON_JSON,
+  directories,
+  directoriesCheck,
+  dockerActivate,
+  dockerDaemonConfig,
+  JOURNALD_LIMITS,
+  LOGROTATE,
+  NGINX_BASE,
+  swapCreate,
+  swapProbe,
+  TIME_SYNC,
+} from '../commands/host-config.ts'
+import {
+  aptInstall,
+  basePackages,
+  dockerPackages,
+  dockerPresentProbe,
+  missingPackagesProbe,
+} from '../commands/packages.ts'
+import { ensure, ensureFile } from '../converge.ts'
+import { InputError } from '../errors.ts'
+import { sshFingerprint } from '../fingerprint.ts'
+import { print } from '../output.ts'
+import type { Context, Step } from '../runbook.ts'
+import { readPrivateKey } from '../secrets.ts'
+import { eachHost, hostOs } from './common.ts'
+
+// Packages, updates, time, swap, log limits, nginx's base, the directory layout.
+
+/** The key this runbook logs in with must be one the deploy user will accept, or hardening locks us out. */
+function verifyKeyWillStillWork(ctx: Context): void {
+  const privateKey = readPrivateKey(ctx.env, ctx.secrets)
+  if (!privateKey) return // ssh-agent: the login proof before hardening catches a missing key
+  const parsed = ssh2.utils.parseKey(privateKey)
+  if (parsed instanceof Error)
+    throw new InputError(`The SSH key in ssh.key cannot be read: ${parsed.message}`)
+  const fingerprint = sshFingerprint((Array.isArray(parsed) ? parsed[0] : parsed).getPublicSSH())
+  if (!ctx.env.setup.deployKeys.some((k) => k.fingerprint === fingerprint)) {
+    throw new InputError(
+      `The key this runbook logs in with (${fingerprint}) is not in setup.deploy_keys of ${ctx.env.file}: after root login is turned off, nobody with this key could log in.`,
+      [],
+      'Add its public key to setup.deploy_keys (ssh-keygen -y -f <key>), then run again. Nothing was changed.',
+    )
+  }
+}
+
+export const checkHost: Step = {
+  title: 'Check the host: supported OS, root or sudo, apt',
+  next: 'Nothing was changed. Use an Ubuntu 24.04 (or Debian 12) droplet, and a login that is root or has sudo.',
+  async run(ctx) {
+    for (const host of ctx.hosts) {
+      const os = await hostOs(host)
+      const who = await host.exec('id -u; command -v apt-get', { probe: true, echo: false })
+      if (!who.stdout.startsWith('0\n'))
+        throw new Error(`${host.name}: commands do not run as root (id -u: ${who.stdout.split('\n')[0]})`)
+      print(`      ${host.name}: ${os}, root`)
+    }
+    verifyKeyWillStillWork(ctx)
+    return 'ok'
+  },
+}
+
+export const installPackages: Step = {
+  title: 'Install packages: Docker and Compose (unless present), nginx, ufw, fail2ban, unattended-upgrades',
+  next: 'Look at the apt error above (mirror unreachable? disk full? dpkg lock?); then run setup-server again: it resumes.',
+  run: (ctx) =>
+    eachHost(ctx, async (host) => {
+      const os = await hostOs(host)
+      const dockerThere =
+        (await host.exec(dockerPresentProbe, { probe: true, echo: false })).stdout.trim() === 'yes'
+      const wanted = [...basePackages(os), ...(dockerThere ? [] : dockerPackages(os))]
+      const missing = (await host.exec(missingPackagesProbe(wanted), { probe: true, echo: false })).stdout
+        .split('\n')
+        .filter(Boolean)
+      if (missing.length === 0) return false
+      print(`      ${host.name}: installing ${missing.join(' ')}`)
+      await host.exec(aptInstall(missing), { timeoutS: 900, echo: false })
+      return true
+    }),
+}
+
+export const automaticUpdates: Step = {
+  title: 'Automatic security updates (unattended-upgrades) and time sync',
+  run: (ctx) =>
+    eachHost(ctx, async (host) => {
+      const upgrades = await ensureFile(host, { ...AUTO_UPGRADES, mode: '0644', owner: 'root:root' })
+      if (upgrades) await host.exec(AUTO_UPGRADES.activate)
+      const time = await ensure(host, TIME_SYNC.check, TIME_SYNC.apply)
+      return upgrades || time
+    }),
+}
+
+export const swapFile: Step = {
+  title: 'Swap file (size from setup.swap_mb)',
+  async run(ctx) {
+    const mb = ctx.env.setup.swapMb
+    if (mb === 0) return 'skipped'
+    return eachHost(ctx, async (host) => {
+      const size = Number((await host.exec(swapProbe(), { probe: true, echo: false })).stdout.trim() || 0)
+      if (size === mb * 1024 * 1024) return false
+      await host.exec(swapCreate(mb))
+      return true
+    })
+  },
+}
+
+export const logLimits: Step = {
+  title: 'Log limits: journald, Docker json-file rotation, logrotate for app and audit logs',
+  run: (ctx) =>
+    eachHost(ctx, async (host) => {
+      const journald = await ensureFile(host, { ...JOURNALD_LIMITS, mode: '0644', owner: 'root:root' })
+      if (journald) await host.exec(JOURNALD_LIMITS.activate)
+      const existing = (await host.exec(catFile(DOCKER_DAEMON_JSON), { probe: true, echo: false })).stdout
+      const docker = await ensureFile(host, {
+        path: DOCKER_DAEMON_JSON,
+        content: dockerDaemonConfig(existing),
+        mode: '0644',
+        owner: 'root:root',
+      })
+      const running =
+        (await host.exec('systemctl is-active --quiet docker', { probe: true, allowFail: true, echo: false }))
+          .code === 0
+      if (docker || !running) await host.exec(dockerActivate)
+      const rotate = await ensureFile(host, { ...LOGROTATE, mode: '0644', owner: 'root:root' })
+      return journald || docker || !running || rotate
+    }),
+}
+
+export const nginxBase: Step = {
+  title: 'nginx: installed, no default site, unknown names refused',
+  next: 'Run `nginx -t` on the host to see the configuration error.',
+  run: (ctx) =>
+    eachHost(ctx, async (host) => {
+      const file = await ensureFile(host, { ...NGINX_BASE, mode: '0644', owner: 'root:root' })
+      const state =
+        'test ! -e /etc/nginx/sites-enabled/default && systemctl is-active --quiet nginx && systemctl is-enabled --quiet nginx'
+      const running = (await host.exec(state, { probe: true, allowFail: true, echo: false })).code === 0
+      if (file || !running) await host.exec(NGINX_BASE.activate)
+      return file || !running
+    }),
+}
+
+export const directoryLayout: Step = {
+  title: 'Directories: /srv/conciliaextrato/<env> and /var/log/conciliaextrato owned by deploy',
+  run: (ctx) =>
+    eachHost(ctx, (host) =>
+      ensure(
+        host,
+        directoriesCheck(ctx.env.name, ctx.env.ssh.user),
+        directories(ctx.env.name, ctx.env.ssh.user),
+      ),
+    ),
+}

@@ -1,0 +1,191 @@
+import { desiredUfwRules, parseUfwAdded, ufwDefaultsOk, ufwIsActive } from '../commands/firewall.ts'
+import { sshdEffective } from '../commands/sshd.ts'
+import { LoginRefusedError } from '../errors.ts'
+import { HostSession } from '../host.ts'
+import { print, table } from '../output.ts'
+import type { Context, Step } from '../runbook.ts'
+import { readPrivateKey } from '../secrets.ts'
+import { offeredAuthMethods } from '../ssh-probe.ts'
+import { spareOperator } from './common.ts'
+
+// Every promise setup-server makes, checked on the host as it is now: a pass/fail table.
+
+export interface CheckResult {
+  check: string
+  ok: boolean
+  detail: string
+}
+
+type Check = (ctx: Context, host: HostSession) => Promise<[boolean, string]>
+
+async function sh(host: HostSession, command: string): Promise<{ code: number; out: string }> {
+  const r = await host.exec(command, { probe: true, allowFail: true, echo: false, timeoutS: 30 })
+  return { code: r.code, out: r.stdout }
+}
+
+const SSHD_PROMISES = {
+  permitrootlogin: 'no',
+  passwordauthentication: 'no',
+  kbdinteractiveauthentication: 'no',
+  authenticationmethods: 'publickey',
+  allowtcpforwarding: 'no',
+  x11forwarding: 'no',
+  loglevel: 'VERBOSE',
+}
+
+const CHECKS: Record<string, Check> = {
+  'root login refused': async (ctx, host) => {
+    await spareOperator(host)
+    const session = newSession(ctx, host, ctx.env.ssh.bootstrapUser)
+    try {
+      await session.connect()
+      return [false, `${ctx.env.ssh.bootstrapUser} logged in`]
+    } catch (err) {
+      return [err instanceof LoginRefusedError, (err as Error).message.split('\n')[0] ?? '']
+    } finally {
+      session.close()
+    }
+  },
+  'password login refused': async (ctx, host) => {
+    const methods = await offeredAuthMethods(host.host, ctx.env.ssh.user)
+    return [
+      !methods.includes('password') && !methods.includes('keyboard-interactive'),
+      `offered: ${methods.join(', ')}`,
+    ]
+  },
+  'deploy login with key works': async (ctx, host) => {
+    const session = newSession(ctx, host, ctx.env.ssh.user)
+    try {
+      await session.connect()
+      const groups = (await session.exec('id -nG', { probe: true, echo: false })).stdout.trim()
+      return [groups.split(' ').includes('docker'), `groups: ${groups}`]
+    } finally {
+      session.close()
+    }
+  },
+  'sshd settings in effect': async (_ctx, host) => {
+    const { out } = await sh(host, sshdEffective)
+    const wrong = Object.entries(SSHD_PROMISES).filter(([k, v]) => !new RegExp(`^${k} ${v}$`, 'm').test(out))
+    return [
+      wrong.length === 0,
+      wrong.length ? `not set: ${wrong.map(([k, v]) => `${k} ${v}`).join(', ')}` : 'sshd -T as promised',
+    ]
+  },
+  'ufw active with the expected rules': async (ctx, host) => {
+    const status = (await sh(host, 'ufw status verbose')).out
+    const live = parseUfwAdded((await sh(host, 'ufw show added')).out)
+    const desired = desiredUfwRules(ctx.env.setup.firewall)
+    const missing = desired.filter((r) => !live.includes(r))
+    const extra = live.filter((r) => !desired.includes(r))
+    const ok = ufwIsActive(status) && ufwDefaultsOk(status) && missing.length === 0 && extra.length === 0
+    return [
+      ok,
+      ok
+        ? `${live.length} rules, default deny incoming`
+        : `active=${ufwIsActive(status)} missing=${missing.length} extra=${extra.length}`,
+    ]
+  },
+  'docker ports cannot get around ufw': async (_ctx, host) => {
+    const { out } = await sh(host, 'iptables -S DOCKER-USER')
+    return [
+      /-A DOCKER-USER -i \S+ -j DROP/.test(out),
+      out.includes('DROP') ? 'DOCKER-USER drops the public interface' : 'no DROP rule in DOCKER-USER',
+    ]
+  },
+  'data ports closed from outside': async (_ctx, host) => {
+    const listening = (await sh(host, `ss -Hltn | awk '{print $4}'`)).out.split('\n').filter(Boolean)
+    const exposed = listening.filter(
+      (a) => !/^(127\.0\.0\.\d+|\[::1\]|::1):\d+$/.test(a) && !/:(22|80|443)$/.test(a),
+    )
+    const published = (await sh(host, `docker ps --format '{{.Ports}}'`)).out
+      .split(/[\n,]/)
+      .map((p) => p.trim())
+      .filter((p) => p.includes('->'))
+    const open = published.filter((p) => !p.startsWith('127.0.0.1:'))
+    const bad = [...exposed, ...open]
+    return [bad.length === 0, bad.length ? `reachable: ${bad.join(' ')}` : 'only 22, 80, 443 listen publicly']
+  },
+  'fail2ban running (sshd jail)': async (_ctx, host) => {
+    const { code, out } = await sh(host, 'fail2ban-client status sshd')
+    return [
+      code === 0,
+      code === 0 ? (out.match(/Currently banned:\s*\d+/)?.[0] ?? 'jail up') : 'sshd jail not running',
+    ]
+  },
+  'docker and compose running': async (_ctx, host) => {
+    const { code, out } = await sh(
+      host,
+      `docker info --format '{{.ServerVersion}} {{.Driver}}' && (docker compose version --short 2>/dev/null || docker-compose version --short)`,
+    )
+    return [code === 0, out.trim().replace(/\n/g, ', compose ')]
+  },
+  'unattended-upgrades enabled': async (_ctx, host) => {
+    const { code } = await sh(
+      host,
+      `dpkg-query -W unattended-upgrades >/dev/null && apt-config dump | grep -x 'APT::Periodic::Unattended-Upgrade "1";' >/dev/null`,
+    )
+    return [code === 0, code === 0 ? 'security updates install daily' : 'not enabled']
+  },
+  'time sync': async (_ctx, host) => {
+    if ((await sh(host, 'systemd-detect-virt --container')).code === 0)
+      return [true, 'container: the host keeps the clock']
+    const { out } = await sh(host, 'timedatectl show -p NTP --value')
+    return [out.trim() === 'yes', `NTP=${out.trim()}`]
+  },
+  'nginx -t ok': async (_ctx, host) => {
+    const { code } = await sh(host, 'nginx -t -q && systemctl is-active --quiet nginx')
+    return [code === 0, code === 0 ? 'valid and running' : 'invalid or stopped']
+  },
+  'log limits': async (_ctx, host) => {
+    const { code } = await sh(
+      host,
+      `grep -q max-size /etc/docker/daemon.json && test -f /etc/systemd/journald.conf.d/00-conciliaextrato.conf && test -f /etc/logrotate.d/conciliaextrato`,
+    )
+    return [code === 0, code === 0 ? 'journald, docker, logrotate' : 'a limit is missing']
+  },
+}
+
+function newSession(ctx: Context, host: HostSession, user: string): HostSession {
+  return new HostSession(host.host, {
+    ...host.options,
+    user,
+    sudo: false,
+    echo: false,
+    dryRun: false,
+    privateKey: readPrivateKey(ctx.env, ctx.secrets),
+  })
+}
+
+export async function verifyHost(ctx: Context, host: HostSession): Promise<CheckResult[]> {
+  const results: CheckResult[] = []
+  for (const [check, run] of Object.entries(CHECKS)) {
+    try {
+      const [ok, detail] = await run(ctx, host)
+      results.push({ check, ok, detail })
+    } catch (err) {
+      results.push({ check, ok: false, detail: (err as Error).message.split('\n')[0] ?? 'error' })
+    }
+  }
+  return results
+}
+
+export const verifyServer: Step = {
+  title: 'Verify every promise on the host (pass/fail table)',
+  next: "Run setup-server again to fix what failed; if it keeps failing, the check's detail says what to look at.",
+  async run(ctx) {
+    if (ctx.dryRun) return 'skipped'
+    const failed: string[] = []
+    for (const host of ctx.hosts) {
+      const results = await verifyHost(ctx, host)
+      print(
+        table([
+          ['host', 'check', 'result', 'detail'],
+          ...results.map((r) => [host.name, r.check, r.ok ? 'pass' : 'FAIL', r.detail]),
+        ]),
+      )
+      failed.push(...results.filter((r) => !r.ok).map((r) => `${host.name}: ${r.check} (${r.detail})`))
+    }
+    if (failed.length) throw new Error(`${failed.length} check(s) failed:\n${failed.join('\n')}`)
+    return 'ok'
+  },
+}

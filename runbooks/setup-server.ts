@@ -1,0 +1,52 @@
+/**
+ * setup-server — a fresh droplet becomes a hardened deploy target. Safe to run again: every step
+ * checks the host first and changes only what differs (a second run reports 0 changed).
+ *
+ * When: a new droplet (also phase 1 of `make emergency`), or to repair drift on an existing one.
+ * Changes: packages, the deploy user, sshd (root login off), ufw, fail2ban, updates, log limits, nginx base.
+ * Abort: Ctrl-C is safe at any point; run it again and it continues. It never locks you out: the
+ *   deploy login is proven on a new connection before root login is turned off, and a failed check
+ *   puts the previous sshd configuration back.
+ * On-call page: docs/runbooks/setup-server.md
+ */
+import { isMain, main, type RunbookSpec } from '../lib/runbook.ts'
+import { deployUser, hardenSsh, proveDeployAccess } from '../lib/setup/access.ts'
+import { fail2ban, firewall, spareOperatorFromFail2ban } from '../lib/setup/firewall.ts'
+import {
+  automaticUpdates,
+  checkHost,
+  directoryLayout,
+  installPackages,
+  logLimits,
+  nginxBase,
+  swapFile,
+} from '../lib/setup/system.ts'
+import { verifyServer } from '../lib/setup/verify.ts'
+
+export const setupServer: RunbookSpec = {
+  name: 'setup-server',
+  mutates: true,
+  bootstrap: true,
+  options: [
+    { name: 'host', makeVar: 'HOST', value: true, help: 'only this host (a name from the env file)' },
+  ],
+  steps: [
+    checkHost,
+    spareOperatorFromFail2ban,
+    installPackages,
+    deployUser,
+    proveDeployAccess,
+    hardenSsh,
+    firewall,
+    fail2ban,
+    automaticUpdates,
+    swapFile,
+    logLimits,
+    nginxBase,
+    directoryLayout,
+    // Later runbooks add their pieces here (the health watchdog timer, origin certificates).
+    verifyServer,
+  ],
+}
+
+if (isMain(import.meta.url)) await main(setupServer)

@@ -1,0 +1,21 @@
+/**
+ * verify-server — checks every promise setup-server makes, on the host as it is now. Read-only.
+ *
+ * When: after setup-server (it runs this as its last step), after any manual change on a host, in an audit.
+ * Changes: nothing. Abort: Ctrl-C. On-call page: docs/runbooks/setup-server.md#verify
+ */
+import { isMain, main, type RunbookSpec } from '../lib/runbook.ts'
+import { spareOperatorFromFail2ban } from '../lib/setup/firewall.ts'
+import { verifyServer as verifyStep } from '../lib/setup/verify.ts'
+
+export const verifyServer: RunbookSpec = {
+  name: 'verify-server',
+  mutates: false,
+  bootstrap: true,
+  options: [
+    { name: 'host', makeVar: 'HOST', value: true, help: 'only this host (a name from the env file)' },
+  ],
+  steps: [spareOperatorFromFail2ban, verifyStep],
+}
+
+if (isMain(import.meta.url)) await main(verifyServer)

@@ -1,0 +1,257 @@
+import { spawn } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { resolve } from 'node:path'
+import * as assert from 'uvu/assert'
+import { LoginRefusedError } from '../../lib/errors.ts'
+import { HostSession } from '../../lib/host.ts'
+import type { SandboxDroplet } from '../../lib/sandbox-state.ts'
+import { offeredAuthMethods } from '../../lib/ssh-probe.ts'
+import { setupServer } from '../../runbooks/setup-server.ts'
+import { verifyServer } from '../../runbooks/verify-server.ts'
+import { suite } from '../harness.ts'
+import { startDroplet } from '../sandbox/droplets.ts'
+import { sh } from '../sandbox/engine.ts'
+import { appImage, buildFixtureImages } from '../sandbox/fixtures.ts'
+import { buildDropletImage } from '../sandbox/images.ts'
+import {
+  auditRecords,
+  createTestBed,
+  destroyTestBed,
+  onDroplet,
+  runCaptured,
+  type TestBed,
+  writeEnv,
+} from './support.ts'
+
+// setup-server on fresh sandbox droplets over real SSH: hardening, idempotence, no lock-out.
+const test = suite('setup-server on fresh sandbox droplets', { timeoutS: 300 })
+const ROOT = resolve(import.meta.dirname, '..', '..')
+let bed: TestBed
+let web: SandboxDroplet
+
+function setupEnv(name: string, droplets: SandboxDroplet[], overrides: Record<string, unknown> = {}): void {
+  writeEnv({ ...bed, droplets }, name, {
+    ssh: {
+      user: 'deploy',
+      bootstrap_user: 'root',
+      key: { file: bed.keyPath },
+      connect_timeout_s: 10,
+      command_timeout_s: 600,
+    },
+    // The test machine is the operator's network: fail2ban must not ban it for ssh-audit's probes.
+    setup: {
+      deploy_keys: [{ file: `${bed.keyPath}.pub` }],
+      fail2ban_ignore: [`${bed.gateway}/32`],
+      firewall: { http_from: 'anywhere' },
+    },
+    ...overrides,
+  })
+}
+
+function session(d: SandboxDroplet, user: string): HostSession {
+  const host = { name: d.name, address: '127.0.0.1', sshPort: d.ports.ssh, hostKey: d.hostKey, roles: [] }
+  return new HostSession(host, {
+    user,
+    privateKey: readFileSync(bed.keyPath, 'utf8'),
+    connectTimeoutS: 10,
+    commandTimeoutS: 30,
+  })
+}
+
+const changedSteps = (out: string) =>
+  out.split('\n').filter((l) => /\s(changed|dry-run)\s+\d+\.\d+s$/.test(l))
+
+test.before(async () => {
+  await buildFixtureImages()
+  bed = await createTestBed('setup', ['web-1', 'spare-1', 'attacker'])
+  web = bed.droplets[0] as SandboxDroplet
+  setupEnv('it', [web])
+})
+
+test.after(async () => {
+  await destroyTestBed(bed)
+})
+
+test('bad input is refused before any change: malformed key, missing key file, key not in deploy_keys', async () => {
+  setupEnv('bad-key', [web], {
+    setup: { deploy_keys: ['ssh-ed25519 AAAAnotakey ana@laptop'], firewall: { http_from: 'anywhere' } },
+  })
+  const malformed = await runCaptured(setupServer, ['--env', 'bad-key'])
+  assert.is(malformed.code, 2)
+  assert.match(malformed.out, 'setup.deploy_keys[0]: the key data does not match its type ssh-ed25519')
+  setupEnv('bad-file', [web], {
+    setup: { deploy_keys: [{ file: '/nonexistent/id.pub' }], firewall: { http_from: 'anywhere' } },
+  })
+  const missing = await runCaptured(setupServer, ['--env', 'bad-file'])
+  assert.is(missing.code, 2)
+  assert.match(missing.out, 'setup.deploy_keys[0].file: /nonexistent/id.pub does not exist')
+  const other =
+    'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMkoayiSR6OjDO0KqyFDNGgH9jJGJnz3f1jko/vri05n someone-else'
+  setupEnv('not-mine', [web], { setup: { deploy_keys: [other], firewall: { http_from: 'anywhere' } } })
+  const lockout = await runCaptured(setupServer, ['--env', 'not-mine'])
+  assert.is(lockout.code, 2)
+  assert.match(lockout.out, 'is not in setup.deploy_keys')
+  assert.is((await onDroplet(web, 'id deploy >/dev/null 2>&1 && echo exists || echo none')).trim(), 'none')
+})
+
+test('an unreachable host or a wrong host key stops it before any change', async () => {
+  setupEnv('unreachable', [{ ...web, ports: { ...web.ports, ssh: 1 } }])
+  const down = await runCaptured(setupServer, ['--env', 'unreachable'])
+  assert.is(down.code, 3)
+  assert.match(down.out, 'Cannot reach web-1')
+  setupEnv('wrong-key', [{ ...web, hostKey: 'SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' }])
+  const wrong = await runCaptured(setupServer, ['--env', 'wrong-key'])
+  assert.is(wrong.code, 3)
+  assert.match(wrong.out, `presented: ${web.hostKey}`)
+  assert.is((await onDroplet(web, 'id deploy >/dev/null 2>&1 && echo exists || echo none')).trim(), 'none')
+})
+
+test('--dry-run on a fresh droplet lists what would change and changes nothing', async () => {
+  const { code, out } = await runCaptured(setupServer, ['--env', 'it', '--dry-run'])
+  assert.is(code, 0, out)
+  assert.match(out, /would run: .*apt-get .* install .*fail2ban/)
+  assert.match(out, /would run: .*useradd --create-home --shell \/bin\/bash deploy/)
+  assert.ok(changedSteps(out).length >= 8, out)
+  assert.is((await onDroplet(web, 'id deploy >/dev/null 2>&1 && echo exists || echo none')).trim(), 'none')
+  assert.is((await onDroplet(web, 'command -v ufw || echo none')).trim(), 'none')
+})
+
+test('a fresh droplet: setup-server succeeds and verify passes', async () => {
+  const { code, out } = await runCaptured(setupServer, ['--env', 'it'])
+  assert.is(code, 0, out)
+  assert.match(out, /web-1\s+root login refused\s+pass/)
+  assert.not.match(out, /\sFAIL\s/)
+  assert.is(auditRecords(bed).at(-1)?.outcome, 'success')
+  const remote = await onDroplet(web, 'tail -n1 /var/log/conciliaextrato/audit.log')
+  assert.match(remote, '"runbook":"setup-server"')
+})
+
+test('the second run changes nothing and says so', async () => {
+  const { code, out } = await runCaptured(setupServer, ['--env', 'it'])
+  assert.is(code, 0, out)
+  // Root login is off now: it came in as deploy, with sudo.
+  assert.match(out, `web-1: deploy@127.0.0.1:${web.ports.ssh} (sudo)`)
+  assert.equal(changedSteps(out), [])
+  assert.match(out, '0 step(s) changed something: the host(s) were already as wanted')
+})
+
+test('root is refused, deploy logs in with its key, passwords are not even offered', async () => {
+  const root = session(web, 'root')
+  try {
+    await root.connect()
+    assert.unreachable('root logged in')
+  } catch (err) {
+    assert.instance(err, LoginRefusedError)
+  } finally {
+    root.close()
+  }
+  const deploy = session(web, 'deploy')
+  await deploy.connect()
+  assert.is((await deploy.exec('id -un')).stdout.trim(), 'deploy')
+  deploy.close()
+  const host = {
+    name: web.name,
+    address: '127.0.0.1',
+    sshPort: web.ports.ssh,
+    hostKey: web.hostKey,
+    roles: [],
+  }
+  assert.equal(await offeredAuthMethods(host, 'deploy'), ['publickey'])
+})
+
+test('ssh-audit reports no failure-level finding', async () => {
+  const audit = await sh`ssh-audit -n -p ${web.ports.ssh} 127.0.0.1`.nothrow()
+  assert.match(audit.stdout, 'OpenSSH')
+  assert.not.match(audit.stdout, /\[fail\]/)
+})
+
+test('data ports are not reachable from outside, even when Docker publishes them on 0.0.0.0', async () => {
+  await sh`bash -c ${`docker save ${appImage('site', 'v1')} | docker exec -i ${web.container} docker load -q`}`
+  await onDroplet(web, `docker run -d --name leaky -p 5432:8080 ${appImage('site', 'v1')} >/dev/null`)
+  await onDroplet(web, 'nohup python3 -m http.server 6379 --bind 0.0.0.0 >/dev/null 2>&1 &')
+  await onDroplet(
+    web,
+    'for i in $(seq 1 50); do curl -fsS 127.0.0.1:5432/health >/dev/null && curl -fsS 127.0.0.1:6379/ >/dev/null && exit 0; sleep 0.2; done; exit 1',
+  )
+  const attacker = bed.droplets[2] as SandboxDroplet
+  for (const port of [5432, 6379]) {
+    const probe = await onDroplet(
+      attacker,
+      `curl -s -m 3 -o /dev/null -w '%{http_code}' http://${web.ip}:${port}/ || true`,
+    )
+    assert.is(probe.trim(), '000', `port ${port} answered from outside`)
+  }
+  // Port 80 is allowed (http_from: anywhere) and nginx answers it: the probe itself can reach the droplet.
+  const web80 = await onDroplet(
+    attacker,
+    `curl -s -m 3 -o /dev/null -w '%{http_code}' http://${web.ip}/ || true`,
+  )
+  assert.is(web80.trim(), '000') // nginx closes unknown names without an answer (return 444)
+  const ssh = await onDroplet(
+    attacker,
+    `timeout 3 bash -c 'exec 3<>/dev/tcp/${web.ip}/22 && head -c 7 <&3' || true`,
+  )
+  assert.is(ssh.trim(), 'SSH-2.0')
+  const verify = await runCaptured(verifyServer, ['--env', 'it'])
+  assert.is(verify.code, 1, verify.out)
+  assert.match(
+    verify.out,
+    /data ports closed from outside\s+FAIL\s+reachable: .*0\.0\.0\.0:6379.*0\.0\.0\.0:5432->8080\/tcp/,
+  )
+  await onDroplet(web, 'docker rm -f leaky >/dev/null; pkill -f "[h]ttp.server 6379" || true')
+  const again = await runCaptured(verifyServer, ['--env', 'it'])
+  assert.is(again.code, 0, again.out)
+})
+
+test('fail2ban bans an address that keeps failing to log in', async () => {
+  const attacker = bed.droplets[2] as SandboxDroplet
+  await onDroplet(
+    attacker,
+    `for i in 1 2 3 4 5 6; do ssh -o BatchMode=yes -o StrictHostKeyChecking=no -o ConnectTimeout=3 root@${web.ip} true 2>/dev/null; done; true`,
+  )
+  let banned = ''
+  for (let i = 0; i < 20 && !banned.includes(attacker.ip); i++) {
+    banned = await onDroplet(web, 'fail2ban-client status sshd')
+    await new Promise((r) => setTimeout(r, 500))
+  }
+  assert.match(banned, attacker.ip)
+})
+
+test('a run killed halfway, then run again, completes and verify passes', async () => {
+  const spare = bed.droplets[1] as SandboxDroplet
+  setupEnv('spare', [spare])
+  const child = spawn(
+    resolve(ROOT, 'node_modules/.bin/tsx'),
+    ['runbooks/setup-server.ts', '--env', 'spare'],
+    {
+      cwd: ROOT,
+      env: process.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  )
+  let out = ''
+  const killed = new Promise<void>((done) => {
+    child.stdout?.on('data', (b: Buffer) => {
+      out += b.toString()
+      if (out.includes('installing ')) {
+        setTimeout(() => child.kill('SIGKILL'), 3000)
+      }
+    })
+    child.on('exit', () => done())
+  })
+  await killed
+  assert.match(out, 'installing ')
+  assert.not.match(out, 'Summary')
+  const { code, out: rerun } = await runCaptured(setupServer, ['--env', 'spare'])
+  assert.is(code, 0, rerun)
+  assert.not.match(rerun, /\sFAIL\s/)
+})
+
+test('a new droplet image boots and can be set up again from scratch (the emergency path)', async () => {
+  const fresh = await startDroplet(bed.group, 'fresh-1', await buildDropletImage())
+  assert.ok(fresh.hostKey.startsWith('SHA256:'))
+  assert.is.not(fresh.hostKey, web.hostKey)
+  await sh`docker rm -f ${fresh.container}`
+})
+
+test.run()

@@ -1,0 +1,195 @@
+import { createHash } from 'node:crypto'
+import * as assert from 'uvu/assert'
+import {
+  desiredUfwRules,
+  dockerUserBlock,
+  parseUfwAdded,
+  ufwApply,
+  ufwConverge,
+  ufwDefaultsOk,
+  ufwIsActive,
+  withDockerUserBlock,
+} from '../../lib/commands/firewall.ts'
+import {
+  dockerDaemonConfig,
+  fail2banIgnore,
+  fail2banJail,
+  swapCreate,
+} from '../../lib/commands/host-config.ts'
+import {
+  aptInstall,
+  basePackages,
+  dockerPackages,
+  missingPackagesProbe,
+  parseOs,
+} from '../../lib/commands/packages.ts'
+import { SSHD_DROP_IN, sshdHardening, sshdRevert } from '../../lib/commands/sshd.ts'
+import { createUser, installSudoers, sudoersContent, userCheck } from '../../lib/commands/users.ts'
+import { fileMatches } from '../../lib/converge.ts'
+import { suite } from '../harness.ts'
+
+const test = suite('setup-server command builders')
+const cf = {
+  sshFrom: [],
+  httpFrom: 'cloudflare' as const,
+  cloudflareIps: ['173.245.48.0/20', '2400:cb00::/32'],
+}
+
+test('ufw rules are written exactly as `ufw show added` prints them', () => {
+  assert.equal(desiredUfwRules(cf), [
+    "ufw allow 22/tcp comment 'ssh'",
+    "ufw allow from 173.245.48.0/20 to any port 80,443 proto tcp comment 'cloudflare'",
+    "ufw allow from 2400:cb00::/32 to any port 80,443 proto tcp comment 'cloudflare'",
+  ])
+  assert.equal(desiredUfwRules({ sshFrom: ['203.0.113.0/24'], httpFrom: 'anywhere', cloudflareIps: [] }), [
+    "ufw allow from 203.0.113.0/24 to any port 22 proto tcp comment 'ssh'",
+    "ufw allow 80,443/tcp comment 'web'",
+  ])
+})
+
+test('ufw converge adds before it deletes, so SSH never drops out', () => {
+  const live = parseUfwAdded(
+    "Added user rules (see 'ufw status' for running firewall):\nufw allow 80,443/tcp comment 'web'\nufw allow 22/tcp comment 'ssh'\n",
+  )
+  assert.equal(live, ["ufw allow 80,443/tcp comment 'web'", "ufw allow 22/tcp comment 'ssh'"])
+  assert.equal(ufwConverge(live, desiredUfwRules(cf)), [
+    "ufw allow from 173.245.48.0/20 to any port 80,443 proto tcp comment 'cloudflare'",
+    "ufw allow from 2400:cb00::/32 to any port 80,443 proto tcp comment 'cloudflare'",
+    "ufw delete allow 80,443/tcp comment 'web'",
+  ])
+  assert.equal(ufwConverge(desiredUfwRules(cf), desiredUfwRules(cf)), [])
+  assert.is(
+    ufwApply(["ufw allow 22/tcp comment 'ssh'"], true),
+    "ufw allow 22/tcp comment 'ssh' >/dev/null && ufw --force enable >/dev/null",
+  )
+  assert.is(ufwApply([], false), 'ufw reload >/dev/null')
+})
+
+test('ufw status parsing', () => {
+  const status =
+    'Status: active\nLogging: on (low)\nDefault: deny (incoming), allow (outgoing), deny (routed)\n'
+  assert.ok(ufwIsActive(status))
+  assert.ok(ufwDefaultsOk(status))
+  assert.not.ok(ufwIsActive('Status: inactive\n'))
+  assert.not.ok(ufwDefaultsOk('Default: allow (incoming), allow (outgoing), deny (routed)'))
+})
+
+test('the DOCKER-USER block drops new traffic from the public interface, and replaces itself', () => {
+  const block = dockerUserBlock('eth0')
+  assert.match(block, '-A DOCKER-USER -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN\n')
+  assert.match(block, '-A DOCKER-USER -i eth0 -j DROP\n-A DOCKER-USER -j RETURN\nCOMMIT')
+  const original = '# ufw after.rules\n*filter\nCOMMIT\n'
+  const once = withDockerUserBlock(original, 'eth0')
+  assert.ok(once.startsWith(original.trimEnd()))
+  assert.is(withDockerUserBlock(once, 'eth0'), once)
+  const moved = withDockerUserBlock(once, 'ens3')
+  assert.match(moved, '-i ens3 -j DROP')
+  assert.not.match(moved, '-i eth0')
+})
+
+test('sshd drop-in sorts first and carries every promise', () => {
+  assert.is(SSHD_DROP_IN, '/etc/ssh/sshd_config.d/00-conciliaextrato-hardening.conf')
+  const conf = sshdHardening()
+  for (const line of [
+    'PermitRootLogin no',
+    'PasswordAuthentication no',
+    'KbdInteractiveAuthentication no',
+    'AuthenticationMethods publickey',
+    'MaxAuthTries 3',
+    'LoginGraceTime 20',
+    'AllowTcpForwarding no',
+    'AllowAgentForwarding no',
+    'X11Forwarding no',
+    'LogLevel VERBOSE',
+  ]) {
+    assert.match(conf, new RegExp(`^${line}$`, 'm'))
+  }
+  assert.not.match(conf, /hmac-sha1|ecdh-sha2-nistp|ssh-rsa[ ,]|diffie-hellman-group14-sha1/)
+  assert.match(
+    sshdRevert('/x.previous'),
+    `if [ -f /x.previous ]; then mv -f /x.previous ${SSHD_DROP_IN}; else rm -f ${SSHD_DROP_IN}; fi;`,
+  )
+})
+
+test('packages per OS, Docker only when absent, interrupted dpkg finished first', () => {
+  assert.is(parseOs('ubuntu-24.04\n'), 'ubuntu-24.04')
+  assert.is(parseOs('debian-12'), 'debian-12')
+  assert.is(parseOs('centos-9'), undefined)
+  assert.equal(dockerPackages('ubuntu-24.04'), ['docker.io', 'docker-compose-v2'])
+  assert.equal(dockerPackages('debian-12'), ['docker.io', 'docker-compose'])
+  assert.ok(basePackages('debian-12').includes('fail2ban'))
+  assert.match(
+    missingPackagesProbe(['nginx', 'ufw']),
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: dpkg-query's own ${Status} format
+    'for p in nginx ufw; do dpkg-query -W -f=\'${Status}\\n\' "$p"',
+  )
+  const install = aptInstall(['nginx', 'ufw'])
+  assert.match(install, /^for i in \$\(seq 1 180\); do DEBIAN_FRONTEND=noninteractive dpkg --configure -a/)
+  assert.match(
+    install,
+    'apt-get -o DPkg::Lock::Timeout=120 -o Dpkg::Options::=--force-confold install -y -qq --no-install-recommends nginx ufw',
+  )
+})
+
+test('deploy user: key only, groups checked one by one; sudoers validated before install', () => {
+  assert.is(
+    userCheck('deploy', ['docker', 'adm']),
+    "id -u deploy >/dev/null 2>&1 && id -nG deploy | tr ' ' '\\n' | grep -x docker >/dev/null && id -nG deploy | tr ' ' '\\n' | grep -x adm >/dev/null",
+  )
+  assert.match(
+    createUser('deploy', ['docker']),
+    'useradd --create-home --shell /bin/bash deploy) && usermod -aG docker deploy && passwd -l deploy',
+  )
+  assert.is(
+    sudoersContent('deploy', 'all'),
+    '# Managed by setup-server (env file: setup.deploy_sudo)\ndeploy ALL=(root) NOPASSWD: ALL\n',
+  )
+  assert.match(
+    sudoersContent('deploy', ['/usr/sbin/nginx -t', '/bin/systemctl reload nginx']) ?? '',
+    'NOPASSWD: /usr/sbin/nginx -t, /bin/systemctl reload nginx',
+  )
+  assert.is(sudoersContent('deploy', 'none'), undefined)
+  assert.match(installSudoers('/etc/sudoers.d/x'), 'visudo -cqf "$tmp"; chmod 0440 "$tmp"')
+})
+
+test('fail2ban: journal backend, configured ignores, and a runtime ignore that knows whose it is', () => {
+  assert.match(fail2banJail(['198.51.100.7/32']), 'backend = systemd\n')
+  assert.match(fail2banJail(['198.51.100.7/32']), 'ignoreip = 127.0.0.1/8 ::1 198.51.100.7/32\n')
+  const ignore = fail2banIgnore('192.0.2.1')
+  assert.match(ignore, 'then echo kept;')
+  assert.match(ignore, 'else fail2ban-client set sshd addignoreip 192.0.2.1 >/dev/null && echo added; fi;')
+  assert.match(ignore, 'fail2ban-client set sshd unbanip 192.0.2.1')
+})
+
+test('docker daemon.json: our log limits merged into what the host has; bad JSON is named', () => {
+  const merged = JSON.parse(dockerDaemonConfig('{"registry-mirrors":["https://mirror.example"]}'))
+  assert.equal(merged, {
+    'registry-mirrors': ['https://mirror.example'],
+    'log-driver': 'json-file',
+    'log-opts': { 'max-size': '10m', 'max-file': '5' },
+  })
+  assert.is(dockerDaemonConfig(''), dockerDaemonConfig('{}'))
+  assert.throws(() => dockerDaemonConfig('{oops'), /\/etc\/docker\/daemon.json on the host is not valid JSON/)
+})
+
+test('swap file: created, enabled and in fstab, once', () => {
+  const cmd = swapCreate(2048)
+  assert.match(
+    cmd,
+    'fallocate -l 2048M /swapfile && chmod 600 /swapfile && mkswap /swapfile >/dev/null && swapon /swapfile',
+  )
+  assert.match(cmd, "(grep -q '^/swapfile ' /etc/fstab || echo '/swapfile none swap sw 0 0' >> /etc/fstab)")
+})
+
+test('fileMatches compares content hash, mode and owner', () => {
+  const content = 'x=1\n'
+  const hash = createHash('sha256').update(content).digest('hex')
+  const spec = { path: '/etc/x', content, mode: '0644', owner: 'root:root' }
+  assert.ok(fileMatches(`644 root:root\n${hash}\n`, spec))
+  assert.not.ok(fileMatches(`600 root:root\n${hash}\n`, spec))
+  assert.not.ok(fileMatches(`644 deploy:deploy\n${hash}\n`, spec))
+  assert.not.ok(fileMatches('644 root:root\nabc\n', spec))
+  assert.not.ok(fileMatches('absent\n', spec))
+})
+
+test.run()
