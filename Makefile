@@ -5,7 +5,7 @@ SHELL := /bin/bash
 TSX := node_modules/.bin/tsx
 RUNBOOK = $(TSX) runbooks/$(1).ts $(if $(ENV),--env "$(ENV)") $(if $(DRY_RUN),--dry-run) $(if $(YES),--yes)
 
-.PHONY: help deps check test test-unit test-integration demo sandbox sandbox-down status setup-server verify-server bench-setup
+.PHONY: help deps check test test-unit test-integration demo sandbox sandbox-down status setup-server verify-server bench-setup unlock
 
 help: ## List every target
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /\1\t/' | awk -F'\t' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -48,3 +48,6 @@ verify-server: ## Check every promise setup-server makes on the host(s) (read-on
 
 bench-setup: deps ## Benchmark: setup-server on a new sandbox droplet, fresh and re-run (JSON line at the end)
 	@$(TSX) test/bench/setup.ts
+
+unlock: ## Break a stale deploy lock (shows who held it; audited)
+	@$(call RUNBOOK,unlock)

@@ -7,6 +7,7 @@
  * On-call page: docs/runbooks/status.md
  */
 import { type HostFacts, hostFactsScript, parseHostFacts } from '../lib/commands/facts.ts'
+import { STALE_AFTER_S } from '../lib/lock.ts'
 import { print, table } from '../lib/output.ts'
 import { remotePaths } from '../lib/paths.ts'
 import { isMain, main, type RunbookSpec } from '../lib/runbook.ts'
@@ -35,6 +36,13 @@ export const status: RunbookSpec = {
   ],
 }
 
+function lockSummary(owner: Record<string, string>): string {
+  const age = Number(owner.heartbeat_age_s ?? 0)
+  const alive =
+    age > STALE_AFTER_S ? `STALE: no heartbeat for ${age} s (make unlock)` : `heartbeat ${age} s ago`
+  return `held by ${owner.who ?? '?'} (${owner.runbook ?? '?'} ${owner.release ?? ''}) since ${owner.started_at ?? '?'}, ${alive}`
+}
+
 function printHostFacts(name: string, f: HostFacts): void {
   const gb = (kb: number) => `${(kb / 1024 / 1024).toFixed(1)} GB`
   const rows = [
@@ -46,7 +54,7 @@ function printHostFacts(name: string, f: HostFacts): void {
     ['docker', f.docker],
     ['compose', f.compose],
     ['release', f.release],
-    ['lock', f.lock],
+    ['lock', f.lock === 'free' ? 'none' : lockSummary(f.lock)],
   ]
   print(`\n${table(rows)}`)
   print(

@@ -1,4 +1,5 @@
 import type { RemotePaths } from '../paths.ts'
+import { parseOwner, readLock } from './lock.ts'
 import { quote } from './shell.ts'
 
 /** One read-only script that prints a host's facts as key=value lines (status, preconditions). */
@@ -12,7 +13,7 @@ export function hostFactsScript(paths: RemotePaths, auditLines = 5): string {
     `echo "docker=$(docker version --format '{{.Server.Version}}' 2>/dev/null || echo none)"`,
     composeVersionScript(),
     `echo "release=$(cat ${quote(paths.currentRelease)} 2>/dev/null || echo none)"`,
-    `if [ -d ${quote(paths.lock)} ]; then echo "lock=$(tr '\\n' ' ' < ${quote(`${paths.lock}/owner`)} 2>/dev/null || echo unknown)"; else echo lock=none; fi`,
+    `{ ${readLock(paths.lock)}; } | sed 's/^/lock:/'`,
     `tail -n ${auditLines} ${quote(paths.audit)} 2>/dev/null | sed 's/^/audit=/' || true`,
   ].join('\n')
 }
@@ -37,14 +38,20 @@ export interface HostFacts {
   docker: string
   compose: string
   release: string
-  lock: string
+  /** 'free', or the lock's owner fields and heartbeat_age_s. */
+  lock: 'free' | Record<string, string>
   audit: string[]
 }
 
 export function parseHostFacts(output: string): HostFacts {
   const values = new Map<string, string>()
   const audit: string[] = []
+  const lock: string[] = []
   for (const line of output.split('\n')) {
+    if (line.startsWith('lock:')) {
+      lock.push(line.slice(5))
+      continue
+    }
     const at = line.indexOf('=')
     if (at < 0) continue
     const key = line.slice(0, at)
@@ -65,7 +72,7 @@ export function parseHostFacts(output: string): HostFacts {
     docker: str('docker'),
     compose: str('compose'),
     release: str('release'),
-    lock: str('lock'),
+    lock: lock[0] === 'held' ? parseOwner(lock.slice(1).join('\n')) : 'free',
     audit,
   }
 }

@@ -1,10 +1,12 @@
 import { spawn } from 'node:child_process'
 import { resolve } from 'node:path'
 import * as assert from 'uvu/assert'
+import { takeDeployLock } from '../../lib/lock.ts'
 import { print } from '../../lib/output.ts'
 import { clearSecrets } from '../../lib/redact.ts'
 import type { RunbookSpec } from '../../lib/runbook.ts'
 import { status } from '../../runbooks/status.ts'
+import { unlock } from '../../runbooks/unlock.ts'
 import { suite } from '../harness.ts'
 import { group, LABEL, regenerateHostKeys, removeGroup, startDroplet } from '../sandbox/droplets.ts'
 import { sh } from '../sandbox/engine.ts'
@@ -20,6 +22,19 @@ import {
 } from './support.ts'
 
 const test = suite('foundation on sandbox droplets', { timeoutS: 120 })
+const lockOnly: RunbookSpec = {
+  name: 'lock-only',
+  mutates: true,
+  steps: [
+    {
+      title: 'Take the deploy lock',
+      async run(ctx) {
+        await takeDeployLock(ctx, 'lock-only')
+        return 'ok'
+      },
+    },
+  ],
+}
 const ROOT = resolve(import.meta.dirname, '..', '..')
 let bed: TestBed
 
@@ -223,11 +238,28 @@ test('an SSH connection killed mid-command is a failed step and a clean exit', a
   const code = await run.exit
   const out = run.output()
   assert.is(code, 1, out)
-  assert.match(out, 'Step 2 "Hold a lock and run a long command" failed')
+  assert.match(out, 'Step 3 "Run a long command" failed')
   assert.match(out, /exit status: connection lost/)
   assert.not.match(out, /Unhandled|node:internal|at .*\.js:\d+/)
   assert.is(auditRecords(bed).at(-1)?.outcome, 'failed')
-  await onDroplet(bed.droplets[0] as never, 'rmdir /tmp/test-lock 2>/dev/null || true')
+  // The lock could not be released over a dead connection: the next run is refused, naming the holder.
+  const second = await runCaptured(lockOnly, ['--env', 'it'])
+  assert.is(second.code, 3)
+  assert.match(
+    second.out,
+    /The deploy lock on web-1 is held by .* \(long-step-test of test-release, pid \d+ on /,
+  )
+  assert.match(second.out, /heartbeat is \d+ s old: that run is alive/)
+  // status shows the holder; unlock breaks it (audited) and says whom it broke.
+  assert.match(
+    (await runCaptured(status, ['--env', 'it'])).out,
+    /lock\s+held by .* \(long-step-test test-release\)/,
+  )
+  const broken = await runCaptured(unlock, ['--env', 'it'])
+  assert.is(broken.code, 0, broken.out)
+  assert.match(broken.out, 'web-1: lock broken')
+  assert.is(auditRecords(bed).at(-1)?.runbook, 'unlock')
+  assert.is(await lockState(), 'free')
 })
 
 test('SIGTERM mid-step runs the cleanups (lock released), audits and exits 143', async () => {
@@ -237,15 +269,33 @@ test('SIGTERM mid-step runs the cleanups (lock released), audits and exits 143',
   const code = await run.exit
   const out = run.output()
   assert.is(code, 143, out)
-  assert.match(out, 'SIGTERM received during "Hold a lock and run a long command"')
-  assert.is(
-    (await onDroplet(bed.droplets[0] as never, 'test -d /tmp/test-lock && echo held || echo free')).trim(),
-    'free',
-  )
+  assert.match(out, 'SIGTERM received during "Run a long command"')
+  assert.is(await lockState(), 'free')
   const last = auditRecords(bed).at(-1)
   assert.is(last?.outcome, 'interrupted')
-  assert.is(last?.failed_step, 'Hold a lock and run a long command')
+  assert.is(last?.failed_step, 'Run a long command')
 })
+
+test('a second run is refused at once while the first holds the lock, then the lock is free again', async () => {
+  const first = spawnLongStep()
+  await first.started
+  const t0 = Date.now()
+  const second = await runCaptured(lockOnly, ['--env', 'it'])
+  assert.is(second.code, 3)
+  assert.ok(Date.now() - t0 < 10_000, 'the second run waited instead of failing fast')
+  assert.match(second.out, 'The deploy lock on web-1 is held by')
+  assert.match(second.out, 'Nothing was changed by this run.')
+  first.child.kill('SIGINT')
+  assert.is(await first.exit, 130)
+  const third = await runCaptured(lockOnly, ['--env', 'it'])
+  assert.is(third.code, 0, third.out)
+  assert.is(await lockState(), 'free')
+})
+
+function lockState(): Promise<string> {
+  const probe = 'test -d /srv/conciliaextrato/it/deploy.lock && echo held || echo free'
+  return onDroplet(bed.droplets[0] as never, probe).then((s) => s.trim())
+}
 
 test('removing a droplet group leaves no container or network behind', async () => {
   const g = group(`t${process.pid}-down`, bed.group.dir)

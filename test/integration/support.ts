@@ -71,6 +71,7 @@ export function writeEnv(bed: TestBed, name: string, overrides: Record<string, u
       redis: 'ce/redis',
       delivery: 'ssh',
     },
+    setup: { deploy_keys: [{ file: `${bed.keyPath}.pub` }], firewall: { http_from: 'anywhere' } },
     ...overrides,
   }
   writeFileSync(join(bed.envDir, `${name}.yaml`), stringify(env))

@@ -1,7 +1,8 @@
 /**
- * A runbook with one long remote command, for the tests that kill its connection or signal it.
- * It takes a "lock" on the host and registers its release as a cleanup, like deploy does.
+ * A runbook that takes the real deploy lock and runs one long remote command, for the tests that
+ * kill its connection, signal it, or run a second one beside it.
  */
+import { takeDeployLock } from '../../../lib/lock.ts'
 import { print } from '../../../lib/output.ts'
 import { main, type RunbookSpec } from '../../../lib/runbook.ts'
 
@@ -10,17 +11,19 @@ const spec: RunbookSpec = {
   mutates: true,
   steps: [
     {
-      title: 'Hold a lock and run a long command',
+      title: 'Take the deploy lock',
+      async run(ctx) {
+        ctx.release = 'test-release'
+        await takeDeployLock(ctx, 'long-step-test')
+        return 'changed'
+      },
+    },
+    {
+      title: 'Run a long command',
       next: 'Run it again.',
       async run(ctx) {
-        const host = ctx.hosts[0]
-        if (!host) throw new Error('no host')
-        await host.exec('mkdir /tmp/test-lock')
-        ctx.onCleanup(async () => {
-          await host.exec('rmdir /tmp/test-lock')
-        })
         print('LONG-COMMAND-STARTED')
-        await host.exec('sleep 45')
+        await ctx.hosts[0]?.exec('sleep 45')
         return 'changed'
       },
     },
