@@ -1,6 +1,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { parse as parseYaml, YAMLParseError } from 'yaml'
+import { type NotifyTarget, notifySecretNames, readNotify } from './env-notify.ts'
 import { readSetup, type SetupConfig } from './env-setup.ts'
 import { InputError } from './errors.ts'
 import { readSandboxDroplets } from './sandbox-state.ts'
@@ -46,6 +47,7 @@ export interface Env {
   /** Secret names the env needs; values come from secrets.ts. */
   secrets: string[]
   setup: SetupConfig
+  notify: NotifyTarget[]
 }
 
 /** env/ of this repository; CE_ENV_DIR (read at each call) points tests at env files of their own droplets. */
@@ -109,6 +111,7 @@ export function validateEnv(raw: unknown, name: string, file: string): Env {
     'health',
     'secrets',
     'setup',
+    'notify',
   ])
   const envName = v.string(top, 'name', '', { pattern: /^[a-z][a-z0-9-]*$/, form: 'the environment name' })
   if (envName && envName !== name)
@@ -207,7 +210,11 @@ export function validateEnv(raw: unknown, name: string, file: string): Env {
     },
     secrets,
     setup: readSetup(v, top?.setup, file),
+    notify: readNotify(v, top?.notify),
   } satisfies Env
+  for (const name of notifySecretNames(env.notify)) {
+    if (!secrets.includes(name)) v.problem('notify', `${name} must also be listed under secrets`)
+  }
   if (v.problems.length) {
     throw new InputError(
       `${file} has ${v.problems.length} problem(s):`,

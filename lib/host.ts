@@ -25,7 +25,8 @@ export interface ExecOptions {
   /** A probe only reads: it runs even in --dry-run. Everything else is printed, not run, in --dry-run. */
   probe?: boolean
   timeoutS?: number
-  stdin?: string | Buffer
+  /** Bytes for the command's stdin; a stream is piped (image transfers). */
+  stdin?: string | Buffer | NodeJS.ReadableStream
   /** Return a non-zero exit instead of throwing. */
   allowFail?: boolean
   /** Receives stdout as raw chunks instead of collecting it (streams: dumps, image transfers). */
@@ -198,8 +199,9 @@ export class HostSession {
         stream.on('close', () => finish())
         stream.on('data', (chunk: Buffer) => (opts.onStdout ? opts.onStdout(chunk) : out.add(chunk)))
         stream.stderr.on('data', (chunk: Buffer) => err.add(chunk))
-        if (opts.stdin !== undefined) stream.end(opts.stdin)
-        else stream.end()
+        if (opts.stdin === undefined) stream.end()
+        else if (typeof opts.stdin === 'string' || Buffer.isBuffer(opts.stdin)) stream.end(opts.stdin)
+        else opts.stdin.pipe(stream)
       })
     })
   }
