@@ -5,7 +5,7 @@ SHELL := /bin/bash
 TSX := node_modules/.bin/tsx
 RUNBOOK = $(TSX) runbooks/$(1).ts $(if $(ENV),--env "$(ENV)") $(if $(DRY_RUN),--dry-run) $(if $(YES),--yes)
 
-.PHONY: help deps check test test-unit test-integration demo sandbox sandbox-down status setup-server verify-server bench-setup unlock
+.PHONY: help deps check test test-unit test-integration demo sandbox sandbox-down status setup-server verify-server bench-setup unlock deploy rollback releases
 
 help: ## List every target
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /\1\t/' | awk -F'\t' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -27,9 +27,12 @@ test-unit: deps ## Unit tests only (no Docker needed)
 test-integration: deps ## Integration tests on sandbox droplets only
 	@$(TSX) test/run.ts integration
 
-demo: sandbox ## Bring up the sandbox, set the droplet up (setup-server) and run status on it (ENV=local)
+demo: sandbox ## Sandbox droplet -> setup-server -> deploy v1 -> status; prints the three URLs it answers on
 	@$(TSX) runbooks/setup-server.ts --env local --yes
+	@$(TSX) runbooks/deploy.ts --env local --release v1 --yes
 	@$(TSX) runbooks/status.ts --env local
+	@echo "The stack answers on (*.localhost resolves to 127.0.0.1):"
+	@$(TSX) test/sandbox/cli.ts urls
 
 sandbox: deps ## Start the sandbox droplets (DROPLETS=N, default 1) and build the fixture images
 	@$(TSX) test/sandbox/cli.ts up --droplets $(or $(DROPLETS),1)
@@ -51,3 +54,12 @@ bench-setup: deps ## Benchmark: setup-server on a new sandbox droplet, fresh and
 
 unlock: ## Break a stale deploy lock (shows who held it; audited)
 	@$(call RUNBOOK,unlock)
+
+deploy: ## Deploy RELEASE=<sha> with zero downtime (blue/green); BRANCH=, ALLOW_BRANCH=1 for the branch rule
+	@$(call RUNBOOK,deploy) $(if $(RELEASE),--release "$(RELEASE)") $(if $(BRANCH),--branch "$(BRANCH)") $(if $(ALLOW_BRANCH),--allow-branch)
+
+rollback: ## Back to the previous good release, or TO=<release>
+	@$(call RUNBOOK,rollback) $(if $(TO),--to "$(TO)")
+
+releases: ## The release history (read-only)
+	@$(call RUNBOOK,releases)

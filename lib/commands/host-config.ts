@@ -112,6 +112,8 @@ export const NGINX_BASE = {
   content: [
     '# Managed by setup-server.',
     'server_tokens off;',
+    "# Each env's sites and upstreams, written by deploy (the directory belongs to the deploy user).",
+    'include /etc/nginx/conciliaextrato/*.conf;',
     'server {',
     '    listen 80 default_server;',
     '    server_name _;',
@@ -143,6 +145,7 @@ export function directories(env: string, user: string): string {
   return [
     `install -d -m 0750 -o ${quote(user)} -g ${quote(user)} /srv/conciliaextrato ${quote(`/srv/conciliaextrato/${env}`)}`,
     `install -d -m 0750 -o ${quote(user)} -g adm /var/log/conciliaextrato /var/log/conciliaextrato/app`,
+    `install -d -m 0755 -o ${quote(user)} -g ${quote(user)} /etc/nginx/conciliaextrato`,
     'touch /var/log/conciliaextrato/audit.log',
     `chown ${quote(user)}:adm /var/log/conciliaextrato/audit.log`,
     'chmod 0640 /var/log/conciliaextrato/audit.log',
@@ -157,5 +160,6 @@ export function directoriesCheck(env: string, user: string): string {
     owned('/var/log/conciliaextrato', `${user}:adm`, '750'),
     owned('/var/log/conciliaextrato/app', `${user}:adm`, '750'),
     owned('/var/log/conciliaextrato/audit.log', `${user}:adm`, '640'),
+    owned('/etc/nginx/conciliaextrato', `${user}:${user}`, '755'),
   ].join(' && ')
 }

@@ -207,7 +207,7 @@ test('fail2ban bans an address that keeps failing to log in', async () => {
   const attacker = bed.droplets[2] as SandboxDroplet
   await onDroplet(
     attacker,
-    `for i in 1 2 3 4 5 6; do ssh -o BatchMode=yes -o StrictHostKeyChecking=no -o ConnectTimeout=3 root@${web.ip} true 2>/dev/null; done; true`,
+    `for i in 1 2 3 4 5 6; do timeout 5 ssh -o BatchMode=yes -o StrictHostKeyChecking=no -o ConnectTimeout=3 root@${web.ip} true 2>/dev/null; done; true`,
   )
   let banned = ''
   for (let i = 0; i < 20 && !banned.includes(attacker.ip); i++) {

@@ -4,10 +4,15 @@
  *
  *   tsx test/sandbox/cli.ts up [--droplets N]   start droplets web-1..N (default 1) and build fixture images
  *   tsx test/sandbox/cli.ts down                remove every sandbox container and network
+ *   tsx test/sandbox/cli.ts urls                where the deployed stack answers
  *   tsx test/sandbox/cli.ts images              build (or find cached) images only
  */
-import { rmSync } from 'node:fs'
-import { SANDBOX_DIR, SANDBOX_STATE } from '../../lib/sandbox-state.ts'
+import { randomBytes } from 'node:crypto'
+import { existsSync, rmSync, writeFileSync } from 'node:fs'
+import { request } from 'node:http'
+import { resolve } from 'node:path'
+import { loadEnv, SERVICES } from '../../lib/env.ts'
+import { readSandboxDroplets, SANDBOX_DIR, SANDBOX_STATE } from '../../lib/sandbox-state.ts'
 import { group, removeGroup, startDroplet, writeState } from './droplets.ts'
 import { ensureDockerEngine } from './engine.ts'
 import { buildFixtureImages } from './fixtures.ts'
@@ -32,18 +37,61 @@ try {
       )
     }
     writeState(SANDBOX_STATE, droplets)
+    ensureLocalSecrets()
     process.stdout.write(`sandbox: state in ${SANDBOX_STATE} (env/local.yaml reads it)\n`)
   } else if (command === 'down') {
     await removeGroup()
     rmSync(SANDBOX_STATE, { force: true })
     process.stdout.write('sandbox: every sandbox container and network removed\n')
+  } else if (command === 'urls') {
+    await printUrls()
   } else if (command === 'images') {
     await buildDropletImage()
     await buildFixtureImages()
   } else {
-    throw new Error(`unknown command "${command}": use up, down or images`)
+    throw new Error(`unknown command "${command}": use up, down, urls or images`)
   }
 } catch (err) {
   process.stderr.write(`sandbox: ${(err as Error).message}\n`)
   process.exit(1)
+}
+
+/** ENV=local needs no account: its secrets are random values made once, kept in a git-ignored file. */
+function ensureLocalSecrets(): void {
+  const file = resolve(import.meta.dirname, '..', '..', 'env', 'local.secrets.env')
+  if (existsSync(file)) return
+  const value = () => randomBytes(18).toString('base64url')
+  writeFileSync(file, `POSTGRES_PASSWORD=${value()}\nREDIS_PASSWORD=${value()}\n`, { mode: 0o600 })
+  process.stdout.write(`sandbox: wrote random secrets to ${file}\n`)
+}
+
+/** Where the deployed stack answers: each domain on the first droplet's published HTTP port. */
+async function printUrls(): Promise<void> {
+  const env = loadEnv('local')
+  const droplet = readSandboxDroplets()[0]
+  if (!droplet) throw new Error('the sandbox is not up: make sandbox')
+  for (const service of SERVICES) {
+    const host = env.domains[service]
+    const version = await getVersion(droplet.ports.http, host)
+    process.stdout.write(
+      `  ${service.padEnd(5)} http://${host}:${droplet.ports.http}/  (release ${version})\n`,
+    )
+  }
+}
+
+/** GET /version from 127.0.0.1 with the domain as Host (no DNS needed for *.localhost). */
+function getVersion(port: number, host: string): Promise<string> {
+  return new Promise((done) => {
+    const req = request(
+      { host: '127.0.0.1', port, path: '/version', headers: { Host: host }, timeout: 5000 },
+      (res) => {
+        let body = ''
+        res.on('data', (c: Buffer) => (body += c.toString()))
+        res.on('end', () => done(res.statusCode === 200 ? body.trim() : `HTTP ${res.statusCode}`))
+      },
+    )
+    req.on('error', (e) => done(`not answering (${e.message})`))
+    req.on('timeout', () => req.destroy(new Error('timeout')))
+    req.end()
+  })
 }

@@ -58,7 +58,7 @@ export async function imageExists(tag: string): Promise<boolean> {
 
 /** Debian 12 + systemd + sshd: the droplet. */
 export async function buildDropletImage(log = defaultLog): Promise<string> {
-  const tag = `conciliaextrato-sandbox/droplet:${recipeHash('droplet-v1', DROPLET_PACKAGES.join(','), HOSTKEY_UNIT, DROPLET_SCRIPT)}`
+  const tag = `conciliaextrato-sandbox/droplet:${recipeHash('droplet-v2', DROPLET_PACKAGES.join(','), HOSTKEY_UNIT, DROPLET_SCRIPT)}`
   if (await imageExists(tag)) return tag
   await debootstrapImage(
     tag,
@@ -76,7 +76,7 @@ export async function buildDropletImage(log = defaultLog): Promise<string> {
 
 /** A minimal Debian 12 root (no systemd, no sshd): the base of the data service images. */
 export async function buildMinbaseImage(log = defaultLog): Promise<string> {
-  const tag = `conciliaextrato-sandbox/minbase:${recipeHash('minbase-v1')}`
+  const tag = `conciliaextrato-sandbox/minbase:${recipeHash('minbase-v2')}`
   if (await imageExists(tag)) return tag
   await debootstrapImage(
     tag,
@@ -103,6 +103,8 @@ async function debootstrapImage(
     log(`building ${tag} with debootstrap (about a minute, once; cached afterwards)`)
     await sh`debootstrap --variant=minbase --include=${packages.join(',')} bookworm ${root} ${debianMirror()}`
     await customize(root)
+    // mkdtemp made the root 0700: under vfs (a droplet's inner Docker) that would lock every non-root user out of /.
+    await sh`chmod 0755 ${root}`
     const changeArgs = changes.flatMap((c) => ['-c', c])
     await sh`tar -C ${root} -c . | docker import ${changeArgs} - ${tag}`
   } finally {

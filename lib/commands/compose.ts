@@ -1,0 +1,74 @@
+import { quote } from './shell.ts'
+
+// Compose, v2 plugin (`docker compose`) or v1 (`docker-compose`): detected per host, same arguments.
+export type ComposeFlavour = 'v2' | 'v1'
+export type Colour = 'blue' | 'green'
+
+export const COLOURS: Colour[] = ['blue', 'green']
+export const otherColour = (c: Colour): Colour => (c === 'blue' ? 'green' : 'blue')
+
+/** 127.0.0.1 ports of each colour: nginx's upstreams point at one set or the other. */
+export function colourPorts(colour: Colour): { site: number; saas: number; api: number } {
+  const base = colour === 'blue' ? 18080 : 18090
+  return { site: base + 1, saas: base + 2, api: base + 3 }
+}
+
+export const composeFlavourProbe =
+  'if docker compose version >/dev/null 2>&1; then echo v2; elif command -v docker-compose >/dev/null 2>&1; then echo v1; else echo none; fi'
+
+export function projectName(env: string, part: Colour | 'data'): string {
+  return `ce-${env}-${part}`
+}
+
+/** `docker compose -p P -f FILE --env-file VARS <args>` in the env's directory. */
+export function compose(
+  flavour: ComposeFlavour,
+  dir: string,
+  project: string,
+  file: string,
+  envFile: string,
+  args: string,
+): string {
+  const bin = flavour === 'v2' ? 'docker compose' : 'docker-compose'
+  return `cd ${quote(dir)} && ${bin} --ansi never -p ${quote(project)} -f ${quote(file)} --env-file ${quote(envFile)} ${args}`
+}
+
+/** Container ids of a compose project (and service), found by label: the same for v1 and v2. */
+export function projectContainers(project: string, service?: string, all = false): string {
+  const svc = service ? ` --filter ${quote(`label=com.docker.compose.service=${service}`)}` : ''
+  return `docker ps${all ? ' -a' : ''} -q --filter ${quote(`label=com.docker.compose.project=${project}`)}${svc}`
+}
+
+/** Prints `<service> <state> <health>` for every container of a project. */
+export function projectHealth(project: string): string {
+  return `for c in $(${projectContainers(project, undefined, true)}); do docker inspect -f '{{index .Config.Labels "com.docker.compose.service"}} {{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}' "$c"; done`
+}
+
+export interface ServiceHealth {
+  service: string
+  state: string
+  health: string
+}
+
+export function parseProjectHealth(out: string): ServiceHealth[] {
+  return out
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => {
+      const [service = '', state = '', health = ''] = line.split(' ')
+      return { service, state, health }
+    })
+}
+
+/** Prints `<image ref> <image id>` for each image, or `<ref> missing`. */
+export function imageIds(refs: string[]): string {
+  return refs
+    .map(
+      (r) => `echo ${quote(r)} $(docker image inspect -f '{{.Id}}' ${quote(r)} 2>/dev/null || echo missing)`,
+    )
+    .join('; ')
+}
+
+export const networkEnsure = (network: string) =>
+  `docker network inspect ${quote(network)} >/dev/null 2>&1 || docker network create ${quote(network)} >/dev/null`

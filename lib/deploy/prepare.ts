@@ -1,0 +1,190 @@
+import { execFileSync, spawn } from 'node:child_process'
+import {
+  compose,
+  composeFlavourProbe,
+  imageIds,
+  networkEnsure,
+  parseProjectHealth,
+  projectHealth,
+} from '../commands/compose.ts'
+import { liveColourProbe, renderSites, renderUpstreams, sitesPath, upstreamsPath } from '../commands/nginx.ts'
+import { ensureFile } from '../converge.ts'
+import { PreconditionError } from '../errors.ts'
+import type { HostSession } from '../host.ts'
+import { print } from '../output.ts'
+import { remotePaths } from '../paths.ts'
+import { parseReleases, readReleases } from '../releases.ts'
+import type { Context } from '../runbook.ts'
+import { appEnv, composeFile, dataEnv, deployFiles, networkName } from './files.ts'
+import { imageRefs, setState, state } from './state.ts'
+import { waitUntil } from './wait.ts'
+
+const MIN_FREE_KB = 2 * 1024 * 1024
+
+/** Everything that can be known before changing anything, checked together and reported together. */
+export async function checkPreconditions(
+  ctx: Context,
+  release: string,
+  action: 'deploy' | 'rollback',
+): Promise<void> {
+  const problems: string[] = []
+  const images = imageRefs(ctx.env, release)
+  if (ctx.env.images.delivery === 'ssh') {
+    for (const ref of [...Object.values(images), ctx.env.images.postgres, ctx.env.images.redis]) {
+      try {
+        execFileSync('docker', ['image', 'inspect', ref], { stdio: 'ignore' })
+      } catch {
+        problems.push(
+          `image ${ref} is not on this machine (delivery: ssh streams it from here); build or pull it first`,
+        )
+      }
+    }
+  }
+  for (const secret of ['POSTGRES_PASSWORD', 'REDIS_PASSWORD']) {
+    if (!ctx.secrets[secret])
+      problems.push(`secret ${secret} is not declared under secrets: in ${ctx.env.file}`)
+  }
+  const flavour = new Map()
+  let history = parseReleases('')
+  let live: 'blue' | 'green' | null = null
+  for (const host of ctx.hosts) {
+    const f = (await host.exec(composeFlavourProbe, { probe: true, echo: false })).stdout.trim()
+    if (f !== 'v1' && f !== 'v2')
+      problems.push(`${host.name}: no Docker Compose: run make setup-server ENV=${ctx.env.name}`)
+    else flavour.set(host, f)
+    const df = await host.exec(`df -Pk ${remotePaths(ctx.env).base} | awk 'NR==2 {print $4}'`, {
+      probe: true,
+      allowFail: true,
+      echo: false,
+    })
+    const free = Number(df.stdout.trim())
+    if (df.code !== 0)
+      problems.push(
+        `${host.name}: ${remotePaths(ctx.env).base} is missing: run make setup-server ENV=${ctx.env.name}`,
+      )
+    else if (free < MIN_FREE_KB)
+      problems.push(
+        `${host.name}: only ${(free / 1048576).toFixed(1)} GB free; need 2 GB (docker system prune?)`,
+      )
+    history = parseReleases(
+      (await host.exec(readReleases(remotePaths(ctx.env).releases), { probe: true, echo: false })).stdout,
+    )
+    const colour = (
+      await host.exec(liveColourProbe(ctx.env.name), { probe: true, echo: false })
+    ).stdout.trim()
+    live = colour === 'blue' || colour === 'green' ? colour : null
+  }
+  if (problems.length)
+    throw new PreconditionError(
+      `${action} ${release} cannot start:\n  - ${problems.join('\n  - ')}`,
+      'Nothing was changed.',
+    )
+  const target = live === 'blue' ? 'green' : 'blue'
+  setState(ctx, {
+    release,
+    images,
+    flavour,
+    history,
+    live,
+    target,
+    started: Date.now(),
+    switched: false,
+    finished: false,
+    action,
+  })
+  print(`      release ${release}: live colour ${live ?? 'none'}, deploying to ${target}`)
+}
+
+/** Streams missing images from this machine (ssh delivery) or pulls them on the host (registry). */
+export async function deliverImages(ctx: Context): Promise<boolean> {
+  const s = state(ctx)
+  let changed = false
+  for (const host of ctx.hosts) {
+    // The data images too: with ssh delivery the host never pulls anything from a registry.
+    const refs = [...Object.values(s.images), ctx.env.images.postgres, ctx.env.images.redis]
+    const onHost = (await host.exec(imageIds(refs), { probe: true, echo: false })).stdout
+    const missing = refs.filter((r) => {
+      const line = onHost.split('\n').find((l) => l.startsWith(`${r} `))
+      return !line || line.endsWith(' missing') || line.split(' ')[1] !== localImageId(ctx, r)
+    })
+    if (missing.length === 0) continue
+    changed = true
+    if (ctx.env.images.delivery === 'registry') {
+      await host.exec(missing.map((r) => `docker pull -q ${r}`).join(' && '), { timeoutS: 900 })
+      continue
+    }
+    print(`      ${host.name}: streaming ${missing.join(' ')}`)
+    if (ctx.dryRun) continue
+    const save = spawn('docker', ['save', ...missing], { stdio: ['ignore', 'pipe', 'inherit'] })
+    await host.exec('docker load -q', { stdin: save.stdout, timeoutS: 900, echo: false })
+  }
+  return changed
+}
+
+function localImageId(ctx: Context, ref: string): string | undefined {
+  if (ctx.env.images.delivery !== 'ssh') return undefined
+  return execFileSync('docker', ['image', 'inspect', '-f', '{{.Id}}', ref], { encoding: 'utf8' }).trim()
+}
+
+/** Compose files, variables and secrets (0600), the network, nginx's server blocks. */
+export async function writeConfig(ctx: Context): Promise<boolean> {
+  const files = deployFiles(ctx.env)
+  let changed = false
+  for (const host of ctx.hosts) {
+    const user = ctx.env.ssh.user
+    const owner = `${user}:${user}`
+    for (const file of [
+      { path: files.data.compose, content: composeFile('data'), mode: '0644' },
+      { path: files.app.compose, content: composeFile('app'), mode: '0644' },
+      { path: files.data.vars, content: dataEnv(ctx.env, ctx.secrets), mode: '0600' },
+      { path: files.app.secrets, content: appEnv(ctx.secrets), mode: '0600' },
+      { path: sitesPath(ctx.env.name), content: renderSites(ctx.env), mode: '0644' },
+    ]) {
+      changed = (await ensureFile(host, { ...file, owner })) || changed
+    }
+    await host.exec(networkEnsure(networkName(ctx.env)))
+    // The server blocks name upstreams: they must exist before anything reloads nginx (first deploy).
+    const upstreams = upstreamsPath(ctx.env.name)
+    await host.exec(`test -f ${upstreams} || cat > ${upstreams}`, {
+      stdin: renderUpstreams(ctx.env.name, state(ctx).target),
+    })
+  }
+  return changed
+}
+
+/** Postgres and Redis in their own project: started if needed, never recreated by an app deploy. */
+export async function dataServices(ctx: Context): Promise<boolean> {
+  const files = deployFiles(ctx.env)
+  for (const host of ctx.hosts) {
+    const flavour = state(ctx).flavour.get(host) ?? 'v2'
+    await host.exec(
+      compose(
+        flavour,
+        files.dir,
+        files.data.project,
+        files.data.compose,
+        files.data.vars,
+        'up -d --no-recreate',
+      ),
+      {
+        timeoutS: 600,
+      },
+    )
+    if (ctx.dryRun) continue
+    await waitHealthy(host, files.data.project, ctx.env.health.timeoutS * 2)
+  }
+  return false
+}
+
+export async function waitHealthy(host: HostSession, project: string, timeoutS: number): Promise<void> {
+  await waitUntil(`${project} healthy`, timeoutS, async () => {
+    const services = parseProjectHealth(
+      (await host.exec(projectHealth(project), { probe: true, echo: false })).stdout,
+    )
+    const bad = services.filter(
+      (s) => s.state !== 'running' || (s.health !== 'healthy' && s.health !== 'none'),
+    )
+    if (services.length && bad.length === 0) return true
+    return bad.map((s) => `${s.service} ${s.state}/${s.health}`).join(', ') || 'no containers'
+  })
+}

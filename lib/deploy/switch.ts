@@ -1,0 +1,230 @@
+import { whoAmI } from '../audit.ts'
+import { type Colour, colourPorts, compose, projectContainers, projectName } from '../commands/compose.ts'
+import { nginxTestAndReload, renderUpstreams, servedColourProbe, upstreamsPath } from '../commands/nginx.ts'
+import { quote } from '../commands/shell.ts'
+import { SERVICES, type Service } from '../env.ts'
+import { RunbookError } from '../errors.ts'
+import type { HostSession } from '../host.ts'
+import { print, printErr } from '../output.ts'
+import { remotePaths } from '../paths.ts'
+import { appendRelease, type ReleaseRecord } from '../releases.ts'
+import type { Context } from '../runbook.ts'
+import { colourEnv, DB_NAME, DB_USER, deployFiles, networkName } from './files.ts'
+import { waitHealthy } from './prepare.ts'
+import { maybeState, state } from './state.ts'
+import { waitUntil } from './wait.ts'
+
+/** Production: a pg_dump on the host before any migration runs (until the backup runbook lands). */
+export async function migrate(ctx: Context): Promise<boolean> {
+  const s = state(ctx)
+  for (const host of ctx.hosts) {
+    if (ctx.env.kind === 'production') {
+      const dump = `${remotePaths(ctx.env).base}/pre-migration-${s.release}.dump`
+      const pg = projectContainers(projectName(ctx.env.name, 'data'), 'postgres')
+      await host.exec(
+        `umask 077; docker exec $(${pg}) pg_dump -Fc -U ${DB_USER} ${DB_NAME} > ${quote(dump)}`,
+        { timeoutS: 1800 },
+      )
+      print(`      ${host.name}: pre-migration backup ${dump}`)
+    }
+    const files = deployFiles(ctx.env)
+    await host.exec(
+      `docker run --rm --network ${quote(networkName(ctx.env))} --env-file ${quote(files.app.secrets)} ${quote(s.images.api)} migrate`,
+      { timeoutS: 900, next: 'The old colour still serves. Fix the migration in the app, release again.' },
+    )
+  }
+  return true
+}
+
+function colourCompose(ctx: Context, host: HostSession, colour: Colour, args: string): string {
+  const files = deployFiles(ctx.env)
+  const flavour = state(ctx).flavour.get(host) ?? 'v2'
+  return compose(
+    flavour,
+    files.dir,
+    projectName(ctx.env.name, colour),
+    files.app.compose,
+    files.colourVars(colour),
+    args,
+  )
+}
+
+/** The idle colour with the new images: started, healthy, answering on its own ports. */
+export async function startTarget(ctx: Context): Promise<boolean> {
+  const s = state(ctx)
+  for (const host of ctx.hosts) {
+    await host.upload(
+      deployFiles(ctx.env).colourVars(s.target),
+      colourEnv(ctx.env, s.target, s.images),
+      '0644',
+    )
+    await host.exec(colourCompose(ctx, host, s.target, 'up -d --remove-orphans'), { timeoutS: 600 })
+    if (ctx.dryRun) continue
+    await waitHealthy(host, projectName(ctx.env.name, s.target), ctx.env.health.timeoutS)
+    const ports = colourPorts(s.target)
+    for (const service of SERVICES) {
+      await host.exec(
+        `curl -fsS -m 5 -o /dev/null http://127.0.0.1:${ports[service]}${ctx.env.health.path}`,
+        {
+          probe: true,
+          echo: false,
+        },
+      )
+    }
+    print(`      ${host.name}: ${s.target} healthy, each service answers ${ctx.env.health.path} directly`)
+  }
+  return true
+}
+
+/** Points nginx at `colour`: validated, then a graceful reload (in-flight requests finish). */
+export async function pointNginxAt(ctx: Context, colour: Colour): Promise<void> {
+  for (const host of ctx.hosts) {
+    await host.upload(upstreamsPath(ctx.env.name), renderUpstreams(ctx.env.name, colour), '0644')
+    await host.exec(nginxTestAndReload)
+    if (!ctx.dryRun) await waitForColour(ctx, host, colour)
+  }
+}
+
+/** nginx reloads asynchronously: wait until every domain is really served by `colour`. */
+async function waitForColour(ctx: Context, host: HostSession, colour: Colour): Promise<void> {
+  await waitUntil(`nginx serving ${colour}`, 15, async () => {
+    const wrong: string[] = []
+    for (const service of SERVICES) {
+      const probe = servedColourProbe(ctx.env.domains[service], ctx.env.health.path)
+      const [code, served] = (await host.exec(probe, { probe: true, echo: false })).stdout.trim().split(' ')
+      if (served !== colour) wrong.push(`${ctx.env.domains[service]}: ${code} from ${served || 'nobody'}`)
+    }
+    return wrong.length === 0 ? true : wrong.join(', ')
+  })
+}
+
+export async function switchTraffic(ctx: Context): Promise<boolean> {
+  const s = state(ctx)
+  await pointNginxAt(ctx, s.target)
+  s.switched = true
+  return true
+}
+
+/** Through nginx, with each domain's Host: health answers, and the API's p95 over a burst is under 2 s. */
+export async function postDeployGates(ctx: Context): Promise<boolean> {
+  if (ctx.dryRun) return false
+  const s = state(ctx)
+  const failures: string[] = []
+  for (const host of ctx.hosts) {
+    for (const service of SERVICES) {
+      const r = await host.exec(throughNginx(ctx.env.domains[service], ctx.env.health.path, 1), {
+        probe: true,
+        echo: false,
+      })
+      const [code] = r.stdout.trim().split(' ')
+      if (code !== '200')
+        failures.push(`${host.name}: ${ctx.env.domains[service]}${ctx.env.health.path} answered ${code}`)
+    }
+    const burst = await host.exec(throughNginx(ctx.env.domains.api, ctx.env.health.path, 20), {
+      probe: true,
+      echo: false,
+    })
+    const samples = burst.stdout
+      .trim()
+      .split('\n')
+      .map((l) => l.split(' '))
+    const times = samples.map(([, t]) => Number(t)).sort((a, b) => a - b)
+    const p95 =
+      times[Math.min(times.length - 1, Math.ceil(times.length * 0.95) - 1)] ?? Number.POSITIVE_INFINITY
+    const errors = samples.filter(([code]) => code !== '200').length
+    print(
+      `      ${host.name}: api p95 ${(p95 * 1000).toFixed(0)} ms over ${samples.length} requests, ${errors} error(s)`,
+    )
+    if (p95 >= 2 || errors > 0)
+      failures.push(
+        `${host.name}: api p95 ${(p95 * 1000).toFixed(0)} ms, ${errors} error(s) (gate: < 2000 ms, 0 errors)`,
+      )
+  }
+  if (failures.length === 0) return true
+  if (s.live) {
+    printErr(`      gates failed: switching back to ${s.live}`)
+    await pointNginxAt(ctx, s.live)
+    s.switched = false
+  }
+  throw new RunbookError(
+    `Post-deploy gates failed, switched back to ${s.live ?? 'nothing'}:\n${failures.join('\n')}`,
+    4,
+  )
+}
+
+export function throughNginx(domain: string, path: string, n: number): string {
+  return `for i in $(seq 1 ${n}); do curl -s -o /dev/null -m 10 -w '%{http_code} %{time_total}\\n' -H ${quote(`Host: ${domain}`)} http://127.0.0.1${path} || echo '000 10'; done`
+}
+
+/** After the drain period the old colour is stopped, not removed: rollback starts it again in seconds. */
+export async function retireOld(ctx: Context, drainS = 3): Promise<boolean> {
+  const s = state(ctx)
+  if (!s.live || s.live === s.target) return false
+  if (!ctx.dryRun) await new Promise((r) => setTimeout(r, drainS * 1000))
+  for (const host of ctx.hosts) await host.exec(colourCompose(ctx, host, s.live, 'stop'), { timeoutS: 120 })
+  return true
+}
+
+export async function recordRelease(
+  ctx: Context,
+  outcome: ReleaseRecord['outcome'],
+  note?: string,
+): Promise<void> {
+  const s = state(ctx)
+  const paths = remotePaths(ctx.env)
+  for (const host of ctx.hosts) {
+    const ids = ctx.dryRun ? '' : (await host.exec(imageIdsOf(s.images), { probe: true, echo: false })).stdout
+    const digests = Object.fromEntries(
+      ids
+        .trim()
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => l.split(' ') as [string, string]),
+    )
+    const record: ReleaseRecord = {
+      id: s.release,
+      colour: s.target,
+      images: s.images,
+      digests,
+      who: whoAmI(),
+      at: new Date().toISOString(),
+      duration_s: Math.round((Date.now() - s.started) / 100) / 10,
+      outcome,
+      action: s.action,
+      previous: [...s.history].reverse().find((r) => r.outcome === 'live')?.id ?? null,
+      ...(note ? { note } : {}),
+    }
+    await host.exec(appendRelease(paths.releases), { stdin: `${JSON.stringify(record)}\n`, echo: false })
+    if (outcome === 'live') await host.upload(paths.currentRelease, `${s.release}\n`, '0644')
+  }
+}
+
+function imageIdsOf(images: Record<Service, string>): string {
+  return Object.entries(images)
+    .map(([svc, ref]) => `echo ${svc} $(docker image inspect -f '{{.Id}}' ${quote(ref)})`)
+    .join('; ')
+}
+
+/**
+ * However a deploy ends before it finished (a failed step, a failed gate, SIGINT/SIGTERM): traffic
+ * goes back to the colour that served before, the half-started colour is stopped, the release is
+ * recorded as failed. The lock is released after this (cleanups run in reverse order).
+ */
+export function cleanupOnFailure(ctx: Context): () => Promise<void> {
+  return async () => {
+    const s = maybeState(ctx)
+    if (!s || s.finished || ctx.dryRun) return
+    if (s.switched && s.live) await pointNginxAt(ctx, s.live)
+    for (const host of ctx.hosts) {
+      await host.exec(colourCompose(ctx, host, s.target, 'stop'), {
+        timeoutS: 120,
+        allowFail: true,
+        echo: false,
+      })
+    }
+    await recordRelease(ctx, 'failed')
+    printErr(
+      `  ${s.release} did not go live; ${s.live ? `${s.live} keeps serving` : 'nothing was serving before'}.`,
+    )
+  }
+}

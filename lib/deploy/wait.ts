@@ -1,0 +1,24 @@
+import pRetry, { AbortError } from 'p-retry'
+
+/**
+ * Polls `check` about once a second until it returns true, for at most `timeoutS` seconds. `check`
+ * returns true, or a short description of what is not ready yet (shown when the time runs out).
+ */
+export async function waitUntil(
+  what: string,
+  timeoutS: number,
+  check: () => Promise<true | string>,
+): Promise<void> {
+  const deadline = Date.now() + timeoutS * 1000
+  let last = ''
+  await pRetry(
+    async () => {
+      const result = await check()
+      if (result === true) return
+      last = result
+      if (Date.now() > deadline) throw new AbortError(`${what}: not ready after ${timeoutS} s (${last})`)
+      throw new Error(last)
+    },
+    { retries: Math.ceil(timeoutS) + 5, minTimeout: 1000, maxTimeout: 1000, factor: 1 },
+  )
+}

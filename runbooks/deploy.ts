@@ -1,0 +1,144 @@
+/**
+ * deploy — a release goes live with zero downtime (blue/green behind nginx).
+ *
+ * When: CI on every merge to the env's branch (staging from `staging`, production from `main`), or by hand.
+ * Changes: images on the host, the idle colour's containers, migrations, nginx's upstreams, the release history.
+ *   Postgres and Redis run in their own project and are never recreated.
+ * Abort: Ctrl-C at any time: the lock is released and the colour that served before keeps serving
+ *   (if traffic had already moved, it is moved back).
+ * On-call page: docs/runbooks/deploy.md
+ */
+import { execFileSync } from 'node:child_process'
+import { stringArg } from '../lib/cli.ts'
+import { notifyOutcome } from '../lib/deploy/finish.ts'
+import { checkPreconditions, dataServices, deliverImages, writeConfig } from '../lib/deploy/prepare.ts'
+import { state } from '../lib/deploy/state.ts'
+import {
+  cleanupOnFailure,
+  migrate,
+  postDeployGates,
+  recordRelease,
+  retireOld,
+  startTarget,
+  switchTraffic,
+} from '../lib/deploy/switch.ts'
+import { InputError } from '../lib/errors.ts'
+import { takeDeployLock } from '../lib/lock.ts'
+import { print } from '../lib/output.ts'
+import { isMain, main, type RunbookSpec } from '../lib/runbook.ts'
+
+const RELEASE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/
+
+export const deploy: RunbookSpec = {
+  name: 'deploy',
+  mutates: true,
+  options: [
+    {
+      name: 'release',
+      makeVar: 'RELEASE',
+      value: true,
+      help: 'the release to deploy: the app git SHA (the image tag)',
+    },
+    {
+      name: 'branch',
+      makeVar: 'BRANCH',
+      value: true,
+      help: 'the branch the release comes from (default: GITHUB_REF_NAME, else git)',
+    },
+    {
+      name: 'allow-branch',
+      makeVar: 'ALLOW_BRANCH=1',
+      help: "deploy from another branch than the env's (audited)",
+    },
+  ],
+  steps: [
+    {
+      title: 'Preconditions: release, branch rule, images, hosts, disk, Compose',
+      next: 'Nothing was changed. Fix what is listed, then run the same command again.',
+      async run(ctx) {
+        const release = stringArg(ctx.args, 'release')
+        if (!release || !RELEASE.test(release))
+          throw new InputError('RELEASE=<sha> is required: the image tag to deploy (letters, digits, . _ -)')
+        checkBranch(ctx.env.branch, stringArg(ctx.args, 'branch'), ctx.args['allow-branch'] === true)
+        ctx.release = release
+        await checkPreconditions(ctx, release, 'deploy')
+        ctx.onCleanup(notifyOutcome(ctx))
+        return 'ok'
+      },
+    },
+    {
+      title: 'Take the deploy lock',
+      next: 'Another run holds the lock (see above). Nothing was changed.',
+      async run(ctx) {
+        await takeDeployLock(ctx, 'deploy')
+        ctx.onCleanup(cleanupOnFailure(ctx))
+        return 'changed'
+      },
+    },
+    {
+      title: 'Deliver the images to the host',
+      run: async (ctx) => ((await deliverImages(ctx)) ? 'changed' : 'ok'),
+    },
+    {
+      title: 'Write compose files, variables, secrets (0600), nginx server blocks',
+      run: async (ctx) => ((await writeConfig(ctx)) ? 'changed' : 'ok'),
+    },
+    {
+      title: 'Postgres and Redis up (own project, never recreated)',
+      run: async (ctx) => ((await dataServices(ctx)) ? 'changed' : 'ok'),
+    },
+    {
+      title: 'Migrations from the new api image (production: pg_dump first)',
+      next: 'The old colour still serves; nothing switched. Fix the migration and release again.',
+      run: async (ctx) => ((await migrate(ctx)) ? 'changed' : 'ok'),
+    },
+    {
+      title: 'Start the idle colour with the new images; wait until healthy; smoke-check it directly',
+      next: 'The old colour still serves; nothing switched. Look at the new containers: docker logs, docker inspect.',
+      run: async (ctx) => ((await startTarget(ctx)) ? 'changed' : 'ok'),
+    },
+    {
+      title: 'Switch nginx to the new colour (nginx -t, graceful reload)',
+      run: async (ctx) => ((await switchTraffic(ctx)) ? 'changed' : 'ok'),
+    },
+    {
+      title: 'Post-deploy gates through nginx: health of every domain, API p95 < 2 s',
+      next: 'Traffic was switched back to the previous colour. Look at the new release before trying again.',
+      run: async (ctx) => ((await postDeployGates(ctx)) ? 'ok' : 'skipped'),
+    },
+    {
+      title: 'Record the release; drain and stop the old colour (kept for rollback)',
+      async run(ctx) {
+        await recordRelease(ctx, 'live')
+        state(ctx).finished = true
+        await retireOld(ctx)
+        print(`      ${state(ctx).release} is live on ${state(ctx).target}`)
+        return 'changed'
+      },
+    },
+  ],
+}
+
+/** staging deploys from `staging`, production from `main`; anything else needs ALLOW_BRANCH=1 (audited). */
+export function checkBranch(expected: string, given: string | undefined, allow: boolean): void {
+  const branch = given ?? process.env.GITHUB_REF_NAME ?? currentGitBranch()
+  if (branch === expected || allow) return
+  throw new InputError(
+    `This env deploys from branch "${expected}", and this release comes from "${branch ?? 'unknown'}".`,
+    [],
+    'Deploy a release from the right branch, or pass ALLOW_BRANCH=1 if you mean it (the override is audited).',
+  )
+}
+
+function currentGitBranch(): string | undefined {
+  try {
+    return execFileSync('git', ['rev-parse', '--abbrev-ref', 'HEAD'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim()
+  } catch {
+    return undefined
+  }
+}
+
+if (isMain(import.meta.url)) await main(deploy)

@@ -1,0 +1,48 @@
+/**
+ * releases — the release history of the env's first host: what went live, when, by whom, and how.
+ * Read-only. On-call page: docs/runbooks/deploy.md#releases
+ */
+import { print, table } from '../lib/output.ts'
+import { remotePaths } from '../lib/paths.ts'
+import { liveRelease, parseReleases, readReleases } from '../lib/releases.ts'
+import { isMain, main, type RunbookSpec } from '../lib/runbook.ts'
+
+export const releases: RunbookSpec = {
+  name: 'releases',
+  mutates: false,
+  steps: [
+    {
+      title: 'Read the release history',
+      async run(ctx) {
+        for (const host of ctx.hosts) {
+          const out = await host.exec(readReleases(remotePaths(ctx.env).releases), {
+            probe: true,
+            echo: false,
+          })
+          const history = parseReleases(out.stdout)
+          const live = liveRelease(history)
+          const rows = history.map((r) => [
+            r.at,
+            r.action,
+            r.id,
+            r.colour,
+            r.outcome,
+            `${r.duration_s}s`,
+            r.who,
+            r.previous ?? '',
+          ])
+          print(`\n${host.name}: live ${live ? `${live.id} (${live.colour})` : 'none'}`)
+          print(
+            table([
+              ['at', 'action', 'release', 'colour', 'outcome', 'took', 'who', 'previous'],
+              ...rows.reverse(),
+            ]),
+          )
+        }
+        return 'ok'
+      },
+    },
+  ],
+}
+
+if (isMain(import.meta.url)) await main(releases)

@@ -1,0 +1,177 @@
+import { spawn } from 'node:child_process'
+import { request } from 'node:http'
+import { resolve } from 'node:path'
+import * as assert from 'uvu/assert'
+import type { SandboxDroplet } from '../../lib/sandbox-state.ts'
+import { deploy } from '../../runbooks/deploy.ts'
+import { releases } from '../../runbooks/releases.ts'
+import { rollback } from '../../runbooks/rollback.ts'
+import { setupServer } from '../../runbooks/setup-server.ts'
+import { suite } from '../harness.ts'
+import { buildFixtureImages, DATA_IMAGES } from '../sandbox/fixtures.ts'
+import { createTestBed, destroyTestBed, onDroplet, runCaptured, type TestBed, writeEnv } from './support.ts'
+
+// deploy and rollback on a set-up sandbox droplet: blue/green, gates, migrations, lock, data kept.
+const test = suite('deploy and rollback on a sandbox droplet', { timeoutS: 300 })
+const ROOT = resolve(import.meta.dirname, '..', '..')
+let bed: TestBed
+let web: SandboxDroplet
+const DOMAINS = {
+  site: 'conciliaextrato.localhost',
+  saas: 'app.conciliaextrato.localhost',
+  api: 'api.conciliaextrato.localhost',
+}
+
+/** GET through the droplet's nginx (its port 80, published on 127.0.0.1) with a domain's Host header. */
+function through(host: string, path: string): Promise<{ status: number; body: string }> {
+  return new Promise((done, fail) => {
+    const req = request(
+      { host: '127.0.0.1', port: web.ports.http, path, headers: { Host: host }, timeout: 5000 },
+      (res) => {
+        let body = ''
+        res.on('data', (c: Buffer) => (body += c.toString()))
+        res.on('end', () => done({ status: res.statusCode ?? 0, body }))
+      },
+    )
+    req.on('error', fail)
+    req.on('timeout', () => req.destroy(new Error('timeout')))
+    req.end()
+  })
+}
+
+async function servedRelease(): Promise<string[]> {
+  return Promise.all(Object.values(DOMAINS).map(async (d) => (await through(d, '/version')).body.trim()))
+}
+
+const psql = (sql: string) =>
+  `docker exec $(docker ps -q --filter label=com.docker.compose.service=postgres) psql -U conciliaextrato -d conciliaextrato -Atc ${JSON.stringify(sql)}`
+
+test.before(async () => {
+  await buildFixtureImages()
+  bed = await createTestBed('deploy', ['web-1'])
+  web = bed.droplets[0] as SandboxDroplet
+  process.env.POSTGRES_PASSWORD = 'pg-s3cret with spaces'
+  process.env.REDIS_PASSWORD = 'redis-s3cret'
+  writeEnv(bed, 'it', {
+    ssh: {
+      user: 'deploy',
+      bootstrap_user: 'root',
+      key: { file: bed.keyPath },
+      connect_timeout_s: 10,
+      command_timeout_s: 600,
+    },
+    domains: DOMAINS,
+    images: {
+      site: 'conciliaextrato/site',
+      saas: 'conciliaextrato/saas',
+      api: 'conciliaextrato/api',
+      ...DATA_IMAGES,
+      delivery: 'ssh',
+    },
+    health: { path: '/health', timeout_s: 20 },
+    secrets: ['POSTGRES_PASSWORD', 'REDIS_PASSWORD'],
+    setup: {
+      deploy_keys: [{ file: `${bed.keyPath}.pub` }],
+      fail2ban_ignore: [`${bed.gateway}/32`],
+      firewall: { http_from: 'anywhere' },
+    },
+  })
+  const setup = await runCaptured(setupServer, ['--env', 'it'])
+  if (setup.code !== 0) throw new Error(`setup-server failed:\n${setup.out}`)
+})
+
+test.after(async () => {
+  await destroyTestBed(bed)
+})
+
+test('deploy v1: the three domains answer through nginx with v1; data services run in their own project', async () => {
+  const { code, out } = await runCaptured(deploy, ['--env', 'it', '--release', 'v1'])
+  assert.is(code, 0, out)
+  assert.equal(await servedRelease(), ['v1', 'v1', 'v1'])
+  assert.match(out, /api p95 \d+ ms over 20 requests, 0 error\(s\)/)
+  await onDroplet(web, psql('create table survival(n int); insert into survival values (42)'))
+  const perms = await onDroplet(
+    web,
+    'stat -c "%a %U" /srv/conciliaextrato/it/app.env /srv/conciliaextrato/it/data.env',
+  )
+  assert.is(perms.trim(), '600 deploy\n600 deploy')
+  assert.not.match(await onDroplet(web, 'docker ps --format "{{.Ports}}"'), '0.0.0.0')
+})
+
+test('deploy v2: switched to the other colour, v1 kept (stopped) for rollback', async () => {
+  const pgBefore = await onDroplet(web, 'docker ps -q --filter label=com.docker.compose.service=postgres')
+  const { code, out } = await runCaptured(deploy, ['--env', 'it', '--release', 'v2'])
+  assert.is(code, 0, out)
+  assert.equal(await servedRelease(), ['v2', 'v2', 'v2'])
+  const blue = await onDroplet(
+    web,
+    'docker ps -a --filter label=com.docker.compose.project=ce-it-blue --format "{{.Image}} {{.State}}"',
+  )
+  assert.match(blue, 'conciliaextrato/api:v1 exited')
+  assert.is(await onDroplet(web, 'docker ps -q --filter label=com.docker.compose.service=postgres'), pgBefore)
+})
+
+test('a broken release never takes traffic: v2 keeps serving, the run fails, the release is marked failed', async () => {
+  const { code, out } = await runCaptured(deploy, ['--env', 'it', '--release', 'broken'])
+  assert.is(code, 1, out)
+  assert.match(out, /Step 8 "Start the idle colour.*" failed/)
+  assert.match(out, 'broken did not go live; green keeps serving')
+  assert.equal(await servedRelease(), ['v2', 'v2', 'v2'])
+  const history = await runCaptured(releases, ['--env', 'it'])
+  assert.match(history.out, /deploy\s+broken\s+blue\s+failed/)
+})
+
+test('a failing migration stops the deploy with the old colour serving', async () => {
+  const { code, out } = await runCaptured(deploy, ['--env', 'it', '--release', 'badmig'])
+  assert.is(code, 1, out)
+  assert.match(out, /Step 7 "Migrations from the new api image.*" failed/)
+  assert.match(out, '0002_broken_reference')
+  assert.equal(await servedRelease(), ['v2', 'v2', 'v2'])
+})
+
+test('rollback goes back to v1 from its stopped colour, and data survived everything', async () => {
+  const { code, out } = await runCaptured(rollback, ['--env', 'it'])
+  assert.is(code, 0, out)
+  assert.match(out, 'rolling back from v2 to v1')
+  assert.equal(await servedRelease(), ['v1', 'v1', 'v1'])
+  assert.is((await onDroplet(web, psql('select n from survival'))).trim(), '42')
+  const history = await runCaptured(releases, ['--env', 'it'])
+  assert.match(history.out, /rollback\s+v1\s+blue\s+live/)
+})
+
+test('the branch rule refuses a release from the wrong branch unless overridden', async () => {
+  const { code, out } = await runCaptured(deploy, ['--env', 'it', '--release', 'v2', '--branch', 'feature-x'])
+  assert.is(code, 2)
+  assert.match(out, 'This env deploys from branch "main", and this release comes from "feature-x"')
+  assert.equal(await servedRelease(), ['v1', 'v1', 'v1'])
+})
+
+test('SIGTERM mid-deploy releases the lock and leaves a colour serving', async () => {
+  const child = spawn(
+    resolve(ROOT, 'node_modules/.bin/tsx'),
+    ['runbooks/deploy.ts', '--env', 'it', '--release', 'v2'],
+    {
+      cwd: ROOT,
+      env: process.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  )
+  let out = ''
+  const exit = new Promise<number | null>((done) => {
+    const onData = (b: Buffer) => {
+      out += b.toString()
+      if (out.includes('Start the idle colour') && !child.killed) child.kill('SIGTERM')
+    }
+    child.stdout?.on('data', onData)
+    child.stderr?.on('data', onData)
+    child.on('exit', (c) => done(c))
+  })
+  assert.is(await exit, 143, out)
+  assert.is(
+    (await onDroplet(web, 'test -d /srv/conciliaextrato/it/deploy.lock && echo held || echo free')).trim(),
+    'free',
+  )
+  assert.equal(await servedRelease(), ['v1', 'v1', 'v1'])
+})
+
+test.run()
