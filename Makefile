@@ -5,7 +5,7 @@ SHELL := /bin/bash
 TSX := node_modules/.bin/tsx
 RUNBOOK = $(TSX) runbooks/$(1).ts $(if $(ENV),--env "$(ENV)") $(if $(DRY_RUN),--dry-run) $(if $(YES),--yes)
 
-.PHONY: help deps check test test-unit test-integration demo sandbox sandbox-down status setup-server verify-server bench-setup unlock deploy rollback releases
+.PHONY: help deps check test test-unit test-integration demo sandbox sandbox-down status setup-server verify-server bench-setup unlock deploy rollback releases bench-deploy
 
 help: ## List every target
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /\1\t/' | awk -F'\t' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -63,3 +63,6 @@ rollback: ## Back to the previous good release, or TO=<release>
 
 releases: ## The release history (read-only)
 	@$(call RUNBOOK,releases)
+
+bench-deploy: deps ## Benchmark: deploy and rollback under continuous load vs recreating in place (JSON line at the end)
+	@$(TSX) test/bench/deploy.ts

@@ -27,13 +27,16 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
   echo "host all all all scram-sha-256" >> "$PGDATA/pg_hba.conf"
   echo "listen_addresses = '*'" >> "$PGDATA/postgresql.conf"
   echo "jit = off" >> "$PGDATA/postgresql.conf"
-  pg_ctl -D "$PGDATA" -o "-c listen_addresses=''" -w start >/dev/null
+  # The first-start server listens on a private socket only, so that nothing (pg_isready in a
+  # healthcheck, a waiting test) takes it for the real one before it is stopped again.
+  initsock=$(mktemp -d)
+  pg_ctl -D "$PGDATA" -o "-c listen_addresses='' -c unix_socket_directories=$initsock" -w start >/dev/null
   if [ "$POSTGRES_DB" != postgres ]; then
-    psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname postgres -q \
+    psql -h "$initsock" -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname postgres -q \
       -c "CREATE DATABASE \"$POSTGRES_DB\""
   fi
   for f in /docker-entrypoint-initdb.d/*.sql; do
-    [ -e "$f" ] && psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname "$POSTGRES_DB" -q -f "$f"
+    [ -e "$f" ] && psql -h "$initsock" -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname "$POSTGRES_DB" -q -f "$f"
   done
   pg_ctl -D "$PGDATA" -m fast -w stop >/dev/null
   echo "database initialised"

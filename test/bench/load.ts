@@ -1,0 +1,57 @@
+import { Agent, request } from 'node:http'
+
+// A bounded load generator on loopback: continuous GETs through nginx, for the deploy benchmarks.
+export interface LoadResult {
+  requests: number
+  failed: number
+  maxGapMs: number
+}
+
+export function startLoad(
+  port: number,
+  hosts: string[],
+  path: string,
+  concurrency = 6,
+  maxRequests = 200_000,
+) {
+  const agent = new Agent({ keepAlive: true, maxSockets: concurrency })
+  let running = true
+  let requests = 0
+  let failed = 0
+  let lastOk = performance.now()
+  let maxGapMs = 0
+  const once = (host: string) =>
+    new Promise<boolean>((done) => {
+      const req = request(
+        { host: '127.0.0.1', port, path, agent, headers: { Host: host }, timeout: 5000 },
+        (res) => {
+          res.resume()
+          res.on('end', () => done(res.statusCode === 200))
+        },
+      )
+      req.on('error', () => done(false))
+      req.on('timeout', () => req.destroy())
+      req.end()
+    })
+  const worker = async (i: number) => {
+    while (running && requests < maxRequests) {
+      const ok = await once(hosts[(requests + i) % hosts.length] ?? '')
+      requests++
+      const now = performance.now()
+      if (ok) {
+        maxGapMs = Math.max(maxGapMs, now - lastOk)
+        lastOk = now
+      } else failed++
+    }
+  }
+  const workers = Array.from({ length: concurrency }, (_, i) => worker(i))
+  return {
+    async stop(): Promise<LoadResult> {
+      running = false
+      await Promise.all(workers)
+      agent.destroy()
+      maxGapMs = Math.max(maxGapMs, performance.now() - lastOk)
+      return { requests, failed, maxGapMs: Math.round(maxGapMs) }
+    },
+  }
+}

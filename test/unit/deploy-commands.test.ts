@@ -1,0 +1,157 @@
+import * as assert from 'uvu/assert'
+import {
+  colourPorts,
+  compose,
+  imageIds,
+  otherColour,
+  parseProjectHealth,
+  projectContainers,
+  projectName,
+} from '../../lib/commands/compose.ts'
+import {
+  nginxTestAndReload,
+  renderSites,
+  renderUpstreams,
+  servedColourProbe,
+  upstreamName,
+} from '../../lib/commands/nginx.ts'
+import { appEnv, colourEnv, dataEnv } from '../../lib/deploy/files.ts'
+import { imageRefs } from '../../lib/deploy/state.ts'
+import { throughNginx } from '../../lib/deploy/switch.ts'
+import type { Env } from '../../lib/env.ts'
+import { InputError } from '../../lib/errors.ts'
+import { liveRelease, parseReleases, previousGood, type ReleaseRecord } from '../../lib/releases.ts'
+import { checkBranch } from '../../runbooks/deploy.ts'
+import { suite } from '../harness.ts'
+
+const test = suite('deploy command builders')
+const env = {
+  name: 'staging',
+  domains: {
+    site: 'qa.conciliaextrato.com',
+    saas: 'app.qa.conciliaextrato.com',
+    api: 'api.qa.conciliaextrato.com',
+  },
+  images: {
+    site: 'ghcr.io/ce/site',
+    saas: 'ghcr.io/ce/saas',
+    api: 'ghcr.io/ce/api',
+    postgres: 'postgres:15',
+    redis: 'redis:7',
+    delivery: 'registry',
+  },
+} as unknown as Env
+
+test('compose: the same arguments for v2 and v1, in the env directory', () => {
+  assert.is(
+    compose(
+      'v2',
+      '/srv/ce/staging',
+      'ce-staging-blue',
+      '/srv/ce/staging/app.yaml',
+      '/srv/ce/staging/blue.env',
+      'up -d',
+    ),
+    'cd /srv/ce/staging && docker compose --ansi never -p ce-staging-blue -f /srv/ce/staging/app.yaml --env-file /srv/ce/staging/blue.env up -d',
+  )
+  assert.match(
+    compose('v1', '/d', 'p', '/d/f.yaml', '/d/e.env', 'stop'),
+    'cd /d && docker-compose --ansi never -p p',
+  )
+  assert.is(projectName('staging', 'data'), 'ce-staging-data')
+  assert.is(otherColour('blue'), 'green')
+  assert.equal(colourPorts('blue'), { site: 18081, saas: 18082, api: 18083 })
+  assert.equal(colourPorts('green'), { site: 18091, saas: 18092, api: 18093 })
+})
+
+test('containers are found by compose labels (v1 and v2 name them differently)', () => {
+  assert.is(
+    projectContainers('ce-staging-data', 'postgres'),
+    'docker ps -q --filter label=com.docker.compose.project=ce-staging-data --filter label=com.docker.compose.service=postgres',
+  )
+  assert.equal(parseProjectHealth('site running healthy\napi exited unhealthy\n'), [
+    { service: 'site', state: 'running', health: 'healthy' },
+    { service: 'api', state: 'exited', health: 'unhealthy' },
+  ])
+  assert.match(
+    imageIds(['a/b:1']),
+    "echo a/b:1 $(docker image inspect -f '{{.Id}}' a/b:1 2>/dev/null || echo missing)",
+  )
+})
+
+test('nginx: upstreams point at one colour and say which; server blocks per domain', () => {
+  const up = renderUpstreams('staging', 'green')
+  assert.match(up, '# Managed by deploy: live colour green\n')
+  assert.match(
+    up,
+    `upstream ${upstreamName('staging', 'api')} {\n    server 127.0.0.1:18093 max_fails=0;\n    keepalive 16;\n}`,
+  )
+  assert.match(up, 'map $host $ce_staging_colour {\n    default green;\n}')
+  const sites = renderSites(env)
+  assert.match(
+    sites,
+    '    server_name app.qa.conciliaextrato.com;\n    add_header X-Served-By-Colour $ce_staging_colour always;',
+  )
+  assert.match(sites, 'proxy_pass http://ce_staging_saas;')
+  assert.match(sites, 'proxy_set_header Connection "";')
+  assert.is(nginxTestAndReload, 'sudo -n /usr/sbin/nginx -t -q && sudo -n /usr/sbin/nginx -s reload')
+  assert.match(
+    servedColourProbe('api.qa.conciliaextrato.com', '/health'),
+    "-H 'Host: api.qa.conciliaextrato.com' http://127.0.0.1/health",
+  )
+  assert.match(throughNginx('api.x', '/health', 20), 'for i in $(seq 1 20); do curl -s -o /dev/null -m 10')
+})
+
+test('files: image refs by release; passwords only in the 0600 files, URL-encoded in URLs', () => {
+  const images = imageRefs(env, 'abc123')
+  assert.equal(images, {
+    site: 'ghcr.io/ce/site:abc123',
+    saas: 'ghcr.io/ce/saas:abc123',
+    api: 'ghcr.io/ce/api:abc123',
+  })
+  const vars = colourEnv(env, 'blue', images)
+  assert.match(vars, 'COLOUR=blue\nNETWORK=ce-staging\nSITE_IMAGE=ghcr.io/ce/site:abc123')
+  assert.match(vars, 'API_PORT=18083')
+  const secrets = { POSTGRES_PASSWORD: 'p@ss w:rd', REDIS_PASSWORD: 'r/1' }
+  assert.not.match(vars, 'p@ss')
+  assert.match(dataEnv(env, secrets), 'POSTGRES_PASSWORD=p@ss w:rd\nREDIS_PASSWORD=r/1')
+  assert.match(
+    appEnv(secrets),
+    'DATABASE_URL=postgres://conciliaextrato:p%40ss%20w%3Ard@postgres:5432/conciliaextrato',
+  )
+  assert.match(appEnv(secrets), 'REDIS_URL=redis://:r%2F1@redis:6379/0')
+})
+
+test('release history: the live one, and where rollback goes', () => {
+  const rec = (id: string, outcome: ReleaseRecord['outcome']) =>
+    JSON.stringify({
+      id,
+      outcome,
+      colour: 'blue',
+      images: {},
+      digests: {},
+      who: 'a',
+      at: 't',
+      duration_s: 1,
+      action: 'deploy',
+      previous: null,
+    })
+  const history = parseReleases(
+    [rec('v1', 'live'), rec('v2', 'live'), rec('broken', 'failed'), 'garbage', ''].join('\n'),
+  )
+  assert.is(history.length, 3)
+  assert.is(liveRelease(history)?.id, 'v2')
+  assert.is(previousGood(history, 'v2')?.id, 'v1')
+  assert.is(previousGood(parseReleases(rec('v1', 'live')), 'v1'), undefined)
+})
+
+test('the branch rule: the env branch, or an explicit override', () => {
+  checkBranch('staging', 'staging', false)
+  checkBranch('main', 'hotfix', true)
+  assert.throws(
+    () => checkBranch('main', 'feature-x', false),
+    (e: Error) => e instanceof InputError && /deploys from branch "main"/.test(e.message),
+  )
+})
+
+test.run()
