@@ -43,7 +43,7 @@ export interface Env {
   }
   domains: Record<Service, string>
   images: Record<Service | 'postgres' | 'redis', string> & { delivery: 'registry' | 'ssh' }
-  health: { path: string; timeoutS: number }
+  health: { path: string; timeoutS: number; apiP95Ms: number }
   /** Secret names the env needs; values come from secrets.ts. */
   secrets: string[]
   setup: SetupConfig
@@ -149,7 +149,7 @@ export function validateEnv(raw: unknown, name: string, file: string): Env {
 
   const domainsObj = v.object(top?.domains, 'domains', [...SERVICES])
   const images = v.object(top?.images, 'images', [...SERVICES, 'postgres', 'redis', 'delivery'])
-  const health = v.object(top?.health ?? {}, 'health', ['path', 'timeout_s'])
+  const health = v.object(top?.health ?? {}, 'health', ['path', 'timeout_s', 'api_p95_ms'])
   const secrets = v.stringList(top, 'secrets', '', {
     optional: true,
     pattern: SECRET_NAME,
@@ -207,6 +207,7 @@ export function validateEnv(raw: unknown, name: string, file: string): Env {
           form: 'a URL path like /health',
         }) ?? '/health',
       timeoutS: v.integer(health, 'timeout_s', 'health', { min: 1, max: 600, default: 30 }) ?? 30,
+      apiP95Ms: v.integer(health, 'api_p95_ms', 'health', { min: 1, max: 60000, default: 2000 }) ?? 2000,
     },
     secrets,
     setup: readSetup(v, top?.setup, file),

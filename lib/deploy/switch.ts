@@ -135,9 +135,10 @@ export async function postDeployGates(ctx: Context): Promise<boolean> {
     print(
       `      ${host.name}: api p95 ${(p95 * 1000).toFixed(0)} ms over ${samples.length} requests, ${errors} error(s)`,
     )
-    if (p95 >= 2 || errors > 0)
+    const limitMs = ctx.env.health.apiP95Ms
+    if (p95 * 1000 >= limitMs || errors > 0)
       failures.push(
-        `${host.name}: api p95 ${(p95 * 1000).toFixed(0)} ms, ${errors} error(s) (gate: < 2000 ms, 0 errors)`,
+        `${host.name}: api p95 ${(p95 * 1000).toFixed(0)} ms, ${errors} error(s) (gate: < ${limitMs} ms, 0 errors)`,
       )
   }
   if (failures.length === 0) return true
@@ -157,7 +158,7 @@ export function throughNginx(domain: string, path: string, n: number): string {
 }
 
 /** After the drain period the old colour is stopped, not removed: rollback starts it again in seconds. */
-export async function retireOld(ctx: Context, drainS = 3): Promise<boolean> {
+export async function retireOld(ctx: Context, drainS = 2): Promise<boolean> {
   const s = state(ctx)
   if (!s.live || s.live === s.target) return false
   if (!ctx.dryRun) await new Promise((r) => setTimeout(r, drainS * 1000))

@@ -1,7 +1,7 @@
 import pRetry, { AbortError } from 'p-retry'
 
 /**
- * Polls `check` about once a second until it returns true, for at most `timeoutS` seconds. `check`
+ * Polls `check` twice a second until it returns true, for at most `timeoutS` seconds. `check`
  * returns true, or a short description of what is not ready yet (shown when the time runs out).
  */
 export async function waitUntil(
@@ -19,6 +19,6 @@ export async function waitUntil(
       if (Date.now() > deadline) throw new AbortError(`${what}: not ready after ${timeoutS} s (${last})`)
       throw new Error(last)
     },
-    { retries: Math.ceil(timeoutS) + 5, minTimeout: 1000, maxTimeout: 1000, factor: 1 },
+    { retries: Math.ceil(timeoutS * 2) + 5, minTimeout: 500, maxTimeout: 500, factor: 1 },
   )
 }

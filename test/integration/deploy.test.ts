@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { request } from 'node:http'
-import { resolve } from 'node:path'
+import { join, resolve } from 'node:path'
 import * as assert from 'uvu/assert'
 import type { SandboxDroplet } from '../../lib/sandbox-state.ts'
 import { deploy } from '../../runbooks/deploy.ts'
@@ -127,6 +128,36 @@ test('a failing migration stops the deploy with the old colour serving', async (
   assert.match(out, /Step 7 "Migrations from the new api image.*" failed/)
   assert.match(out, '0002_broken_reference')
   assert.equal(await servedRelease(), ['v2', 'v2', 'v2'])
+})
+
+test('a failed post-deploy gate switches traffic back at once and exits 4', async () => {
+  // A gate no release can pass (API p95 under 1 ms) makes the switch-back path run for real.
+  const file = join(bed.envDir, 'it.yaml')
+  const original = readFileSync(file, 'utf8')
+  writeFileSync(file, original.replace('timeout_s: 20', 'timeout_s: 20\n  api_p95_ms: 1'))
+  try {
+    const { code, out } = await runCaptured(deploy, ['--env', 'it', '--release', 'v1'])
+    assert.is(code, 4, out)
+    assert.match(out, 'gates failed: switching back to green')
+    assert.match(out, /api p95 \d+ ms, 0 error\(s\) \(gate: < 1 ms, 0 errors\)/)
+  } finally {
+    writeFileSync(file, original)
+  }
+  assert.equal(await servedRelease(), ['v2', 'v2', 'v2'])
+})
+
+test('a concurrent deploy is refused by the lock, naming the holder', async () => {
+  const owner =
+    'who=Ana\nrunbook=deploy\nrelease=v9\npid=1\nmachine=laptop\nstarted_at=now\nci_run_url=\ntoken=x\n'
+  await onDroplet(
+    web,
+    `su deploy -c 'mkdir /srv/conciliaextrato/it/deploy.lock && printf "${owner}" > /srv/conciliaextrato/it/deploy.lock/owner && touch /srv/conciliaextrato/it/deploy.lock/heartbeat'`,
+  )
+  const { code, out } = await runCaptured(deploy, ['--env', 'it', '--release', 'v1'])
+  assert.is(code, 3, out)
+  assert.match(out, 'The deploy lock on web-1 is held by Ana (deploy of v9, pid 1 on laptop, since now).')
+  assert.equal(await servedRelease(), ['v2', 'v2', 'v2'])
+  await onDroplet(web, 'rm -rf /srv/conciliaextrato/it/deploy.lock')
 })
 
 test('rollback goes back to v1 from its stopped colour, and data survived everything', async () => {
