@@ -11,20 +11,17 @@
 import { execFileSync } from 'node:child_process'
 import { stringArg } from '../lib/cli.ts'
 import { notifyOutcome } from '../lib/deploy/finish.ts'
-import { checkPreconditions, dataServices, deliverImages, writeConfig } from '../lib/deploy/prepare.ts'
-import { state } from '../lib/deploy/state.ts'
+import { checkPreconditions, dataServices, writeConfig } from '../lib/deploy/prepare.ts'
 import {
-  cleanupOnFailure,
-  migrate,
-  postDeployGates,
-  recordRelease,
-  retireOld,
-  startTarget,
-  switchTraffic,
-} from '../lib/deploy/switch.ts'
+  deliver,
+  gates,
+  recordAndRetire,
+  startIdleColour,
+  switchNginx,
+  takeLock,
+} from '../lib/deploy/steps.ts'
+import { migrate } from '../lib/deploy/switch.ts'
 import { InputError } from '../lib/errors.ts'
-import { takeDeployLock } from '../lib/lock.ts'
-import { print } from '../lib/output.ts'
 import { isMain, main, type RunbookSpec } from '../lib/runbook.ts'
 
 const RELEASE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/
@@ -66,19 +63,8 @@ export const deploy: RunbookSpec = {
         return 'ok'
       },
     },
-    {
-      title: 'Take the deploy lock',
-      next: 'Another run holds the lock (see above). Nothing was changed.',
-      async run(ctx) {
-        await takeDeployLock(ctx, 'deploy')
-        ctx.onCleanup(cleanupOnFailure(ctx))
-        return 'changed'
-      },
-    },
-    {
-      title: 'Deliver the images to the host',
-      run: async (ctx) => ((await deliverImages(ctx)) ? 'changed' : 'ok'),
-    },
+    takeLock('deploy'),
+    deliver('Deliver the images to the host'),
     {
       title: 'Write compose files, variables, secrets (0600), nginx server blocks',
       run: async (ctx) => ((await writeConfig(ctx)) ? 'changed' : 'ok'),
@@ -92,30 +78,13 @@ export const deploy: RunbookSpec = {
       next: 'The old colour still serves; nothing switched. Fix the migration and release again.',
       run: async (ctx) => ((await migrate(ctx)) ? 'changed' : 'ok'),
     },
-    {
-      title: 'Start the idle colour with the new images; wait until healthy; smoke-check it directly',
-      next: 'The old colour still serves; nothing switched. Look at the new containers: docker logs, docker inspect.',
-      run: async (ctx) => ((await startTarget(ctx)) ? 'changed' : 'ok'),
-    },
-    {
-      title: 'Switch nginx to the new colour (nginx -t, graceful reload)',
-      run: async (ctx) => ((await switchTraffic(ctx)) ? 'changed' : 'ok'),
-    },
-    {
-      title: 'Post-deploy gates through nginx: health of every domain, API p95 < 2 s',
-      next: 'Traffic was switched back to the previous colour. Look at the new release before trying again.',
-      run: async (ctx) => ((await postDeployGates(ctx)) ? 'ok' : 'skipped'),
-    },
-    {
-      title: 'Record the release; drain and stop the old colour (kept for rollback)',
-      async run(ctx) {
-        await recordRelease(ctx, 'live')
-        state(ctx).finished = true
-        await retireOld(ctx)
-        print(`      ${state(ctx).release} is live on ${state(ctx).target}`)
-        return 'changed'
-      },
-    },
+    startIdleColour(
+      'Start the idle colour with the new images; wait until healthy; smoke-check it directly',
+      'The old colour still serves; nothing switched. Look at the new containers: docker logs, docker inspect.',
+    ),
+    switchNginx,
+    gates('Traffic was switched back to the previous colour. Look at the new release before trying again.'),
+    recordAndRetire(),
   ],
 }
 

@@ -10,18 +10,16 @@
  */
 import { stringArg } from '../lib/cli.ts'
 import { notifyOutcome } from '../lib/deploy/finish.ts'
-import { checkPreconditions, deliverImages } from '../lib/deploy/prepare.ts'
-import { state } from '../lib/deploy/state.ts'
+import { checkPreconditions } from '../lib/deploy/prepare.ts'
 import {
-  cleanupOnFailure,
-  postDeployGates,
-  recordRelease,
-  retireOld,
-  startTarget,
-  switchTraffic,
-} from '../lib/deploy/switch.ts'
+  deliver,
+  gates,
+  recordAndRetire,
+  startIdleColour,
+  switchNginx,
+  takeLock,
+} from '../lib/deploy/steps.ts'
 import { InputError } from '../lib/errors.ts'
-import { takeDeployLock } from '../lib/lock.ts'
 import { print } from '../lib/output.ts'
 import { remotePaths } from '../lib/paths.ts'
 import { liveRelease, parseReleases, previousGood, readReleases } from '../lib/releases.ts'
@@ -70,41 +68,16 @@ export const rollback: RunbookSpec = {
         return 'ok'
       },
     },
-    {
-      title: 'Take the deploy lock',
-      async run(ctx) {
-        await takeDeployLock(ctx, 'rollback')
-        ctx.onCleanup(cleanupOnFailure(ctx))
-        return 'changed'
-      },
-    },
-    {
-      title: "Make sure the release's images are on the host",
-      run: async (ctx) => ((await deliverImages(ctx)) ? 'changed' : 'ok'),
-    },
-    {
-      title:
-        'Start that release on the idle colour (its stopped containers when still there); wait until healthy',
-      run: async (ctx) => ((await startTarget(ctx)) ? 'changed' : 'ok'),
-    },
-    {
-      title: 'Switch nginx to it (nginx -t, graceful reload)',
-      run: async (ctx) => ((await switchTraffic(ctx)) ? 'changed' : 'ok'),
-    },
-    {
-      title: 'Gates through nginx: health of every domain, API p95 < 2 s',
-      next: 'Traffic was switched back. The release you rolled back to is not healthy either: look at the hosts now.',
-      run: async (ctx) => ((await postDeployGates(ctx)) ? 'ok' : 'skipped'),
-    },
-    {
-      title: 'Record the rollback; drain and stop the other colour',
-      async run(ctx) {
-        await recordRelease(ctx, 'live', 'rollback')
-        state(ctx).finished = true
-        await retireOld(ctx)
-        return 'changed'
-      },
-    },
+    takeLock('rollback'),
+    deliver("Make sure the release's images are on the host"),
+    startIdleColour(
+      'Start that release on the idle colour (its stopped containers when still there); wait until healthy',
+    ),
+    switchNginx,
+    gates(
+      'Traffic was switched back. The release you rolled back to is not healthy either: look at the hosts now.',
+    ),
+    recordAndRetire('rollback'),
   ],
 }
 

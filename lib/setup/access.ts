@@ -64,8 +64,9 @@ function loginAs(ctx: Context, host: HostSession, user: string, command: string)
   })
 }
 
-async function loginOnce(ctx: Context, host: HostSession, user: string, command: string): Promise<string> {
-  const session = new HostSession(host.host, {
+/** A second, separate login to the same host as `user` (same pinned key, no sudo): to prove who can get in. */
+export function newLogin(ctx: Context, host: HostSession, user: string): HostSession {
+  return new HostSession(host.host, {
     ...host.options,
     user,
     sudo: false,
@@ -73,6 +74,10 @@ async function loginOnce(ctx: Context, host: HostSession, user: string, command:
     dryRun: false,
     privateKey: readPrivateKey(ctx.env, ctx.secrets),
   })
+}
+
+async function loginOnce(ctx: Context, host: HostSession, user: string, command: string): Promise<string> {
+  const session = newLogin(ctx, host, user)
   try {
     await session.connect()
     return (await session.exec(command, { probe: true, timeoutS: 20 })).stdout

@@ -1,11 +1,11 @@
 import { desiredUfwRules, parseUfwAdded, ufwDefaultsOk, ufwIsActive } from '../commands/firewall.ts'
 import { sshdEffective } from '../commands/sshd.ts'
 import { LoginRefusedError } from '../errors.ts'
-import { HostSession } from '../host.ts'
+import type { HostSession } from '../host.ts'
 import { print, table } from '../output.ts'
 import type { Context, Step } from '../runbook.ts'
-import { readPrivateKey } from '../secrets.ts'
 import { offeredAuthMethods } from '../ssh-probe.ts'
+import { newLogin } from './access.ts'
 import { spareOperator } from './common.ts'
 
 // Every promise setup-server makes, checked on the host as it is now: a pass/fail table.
@@ -36,7 +36,7 @@ const SSHD_PROMISES = {
 const CHECKS: Record<string, Check> = {
   'root login refused': async (ctx, host) => {
     await spareOperator(host)
-    const session = newSession(ctx, host, ctx.env.ssh.bootstrapUser)
+    const session = newLogin(ctx, host, ctx.env.ssh.bootstrapUser)
     try {
       await session.connect()
       return [false, `${ctx.env.ssh.bootstrapUser} logged in`]
@@ -54,7 +54,7 @@ const CHECKS: Record<string, Check> = {
     ]
   },
   'deploy login with key works': async (ctx, host) => {
-    const session = newSession(ctx, host, ctx.env.ssh.user)
+    const session = newLogin(ctx, host, ctx.env.ssh.user)
     try {
       await session.connect()
       const groups = (await session.exec('id -nG', { probe: true, echo: false })).stdout.trim()
@@ -143,17 +143,6 @@ const CHECKS: Record<string, Check> = {
     )
     return [code === 0, code === 0 ? 'journald, docker, logrotate' : 'a limit is missing']
   },
-}
-
-function newSession(ctx: Context, host: HostSession, user: string): HostSession {
-  return new HostSession(host.host, {
-    ...host.options,
-    user,
-    sudo: false,
-    echo: false,
-    dryRun: false,
-    privateKey: readPrivateKey(ctx.env, ctx.secrets),
-  })
 }
 
 export async function verifyHost(ctx: Context, host: HostSession): Promise<CheckResult[]> {

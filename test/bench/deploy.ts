@@ -9,15 +9,15 @@ import { type RunbookSpec, runRunbook } from '../../lib/runbook.ts'
 import { deploy } from '../../runbooks/deploy.ts'
 import { rollback } from '../../runbooks/rollback.ts'
 import { setupServer } from '../../runbooks/setup-server.ts'
-import { createTestBed, destroyTestBed, onDroplet, writeEnv } from '../integration/support.ts'
-import { buildFixtureImages, DATA_IMAGES } from '../sandbox/fixtures.ts'
+import {
+  createTestBed,
+  destroyTestBed,
+  FIXTURE_DOMAINS,
+  onDroplet,
+  writeManagedEnv,
+} from '../integration/support.ts'
+import { buildFixtureImages } from '../sandbox/fixtures.ts'
 import { startLoad } from './load.ts'
-
-const DOMAINS = {
-  site: 'conciliaextrato.localhost',
-  saas: 'app.conciliaextrato.localhost',
-  api: 'api.conciliaextrato.localhost',
-}
 
 async function quiet(spec: RunbookSpec, args: string[]): Promise<number> {
   let out = ''
@@ -39,38 +39,14 @@ const bed = await createTestBed('bench-deploy', ['web-1'])
 try {
   const web = bed.droplets[0]
   if (!web) throw new Error('no droplet')
-  process.env.POSTGRES_PASSWORD ??= 'bench-pg-password'
-  process.env.REDIS_PASSWORD ??= 'bench-redis-password'
-  writeEnv(bed, 'bench', {
-    ssh: {
-      user: 'deploy',
-      bootstrap_user: 'root',
-      key: { file: bed.keyPath },
-      connect_timeout_s: 10,
-      command_timeout_s: 600,
-    },
-    domains: DOMAINS,
-    images: {
-      site: 'conciliaextrato/site',
-      saas: 'conciliaextrato/saas',
-      api: 'conciliaextrato/api',
-      ...DATA_IMAGES,
-      delivery: 'ssh',
-    },
-    secrets: ['POSTGRES_PASSWORD', 'REDIS_PASSWORD'],
-    setup: {
-      deploy_keys: [{ file: `${bed.keyPath}.pub` }],
-      fail2ban_ignore: [`${bed.gateway}/32`],
-      firewall: { http_from: 'anywhere' },
-    },
-  })
+  writeManagedEnv(bed, 'bench')
   console.log(`setup-server: ${(await quiet(setupServer, [])).toFixed(1)} s`)
   console.log(`deploy v1 (first, cold): ${(await quiet(deploy, ['--release', 'v1'])).toFixed(1)} s`)
   // Warm: v2's images are on the host before the timed deploy (the target is "images already there").
   await quiet(deploy, ['--release', 'v2'])
   await quiet(rollback, [])
 
-  const hosts = Object.values(DOMAINS)
+  const hosts = Object.values(FIXTURE_DOMAINS)
   let load = startLoad(web.ports.http, hosts, '/health')
   const deployS = await quiet(deploy, ['--release', 'v2'])
   const rollbackS = await quiet(rollback, [])

@@ -5,23 +5,10 @@
 import { setSinks } from '../../lib/output.ts'
 import { runRunbook } from '../../lib/runbook.ts'
 import { setupServer } from '../../runbooks/setup-server.ts'
-import { createTestBed, destroyTestBed, writeEnv } from '../integration/support.ts'
+import { createTestBed, destroyTestBed, writeManagedEnv } from '../integration/support.ts'
 
 const bed = await createTestBed('bench-setup', ['web-1'])
-writeEnv(bed, 'bench', {
-  ssh: {
-    user: 'deploy',
-    bootstrap_user: 'root',
-    key: { file: bed.keyPath },
-    connect_timeout_s: 10,
-    command_timeout_s: 900,
-  },
-  setup: {
-    deploy_keys: [{ file: `${bed.keyPath}.pub` }],
-    fail2ban_ignore: [`${bed.gateway}/32`],
-    firewall: { http_from: 'anywhere' },
-  },
-})
+writeManagedEnv(bed, 'bench')
 
 async function timedRun(): Promise<{ seconds: number; changed: number; code: number; out: string }> {
   let out = ''

@@ -9,19 +9,22 @@ import { releases } from '../../runbooks/releases.ts'
 import { rollback } from '../../runbooks/rollback.ts'
 import { setupServer } from '../../runbooks/setup-server.ts'
 import { suite } from '../harness.ts'
-import { buildFixtureImages, DATA_IMAGES } from '../sandbox/fixtures.ts'
-import { createTestBed, destroyTestBed, onDroplet, runCaptured, type TestBed, writeEnv } from './support.ts'
+import { buildFixtureImages } from '../sandbox/fixtures.ts'
+import {
+  createTestBed,
+  destroyTestBed,
+  FIXTURE_DOMAINS,
+  onDroplet,
+  runCaptured,
+  type TestBed,
+  writeManagedEnv,
+} from './support.ts'
 
 // deploy and rollback on a set-up sandbox droplet: blue/green, gates, migrations, lock, data kept.
 const test = suite('deploy and rollback on a sandbox droplet', { timeoutS: 300 })
 const ROOT = resolve(import.meta.dirname, '..', '..')
 let bed: TestBed
 let web: SandboxDroplet
-const DOMAINS = {
-  site: 'conciliaextrato.localhost',
-  saas: 'app.conciliaextrato.localhost',
-  api: 'api.conciliaextrato.localhost',
-}
 
 /** GET through the droplet's nginx (its port 80, published on 127.0.0.1) with a domain's Host header. */
 function through(host: string, path: string): Promise<{ status: number; body: string }> {
@@ -41,7 +44,9 @@ function through(host: string, path: string): Promise<{ status: number; body: st
 }
 
 async function servedRelease(): Promise<string[]> {
-  return Promise.all(Object.values(DOMAINS).map(async (d) => (await through(d, '/version')).body.trim()))
+  return Promise.all(
+    Object.values(FIXTURE_DOMAINS).map(async (d) => (await through(d, '/version')).body.trim()),
+  )
 }
 
 const psql = (sql: string) =>
@@ -51,32 +56,7 @@ test.before(async () => {
   await buildFixtureImages()
   bed = await createTestBed('deploy', ['web-1'])
   web = bed.droplets[0] as SandboxDroplet
-  process.env.POSTGRES_PASSWORD = 'pg-s3cret with spaces'
-  process.env.REDIS_PASSWORD = 'redis-s3cret'
-  writeEnv(bed, 'it', {
-    ssh: {
-      user: 'deploy',
-      bootstrap_user: 'root',
-      key: { file: bed.keyPath },
-      connect_timeout_s: 10,
-      command_timeout_s: 600,
-    },
-    domains: DOMAINS,
-    images: {
-      site: 'conciliaextrato/site',
-      saas: 'conciliaextrato/saas',
-      api: 'conciliaextrato/api',
-      ...DATA_IMAGES,
-      delivery: 'ssh',
-    },
-    health: { path: '/health', timeout_s: 20 },
-    secrets: ['POSTGRES_PASSWORD', 'REDIS_PASSWORD'],
-    setup: {
-      deploy_keys: [{ file: `${bed.keyPath}.pub` }],
-      fail2ban_ignore: [`${bed.gateway}/32`],
-      firewall: { http_from: 'anywhere' },
-    },
-  })
+  writeManagedEnv(bed, 'it', { health: { path: '/health', timeout_s: 20 } })
   const setup = await runCaptured(setupServer, ['--env', 'it'])
   if (setup.code !== 0) throw new Error(`setup-server failed:\n${setup.out}`)
 })

@@ -20,7 +20,7 @@ import {
   onDroplet,
   runCaptured,
   type TestBed,
-  writeEnv,
+  writeManagedEnv,
 } from './support.ts'
 
 // setup-server on fresh sandbox droplets over real SSH: hardening, idempotence, no lock-out.
@@ -30,22 +30,7 @@ let bed: TestBed
 let web: SandboxDroplet
 
 function setupEnv(name: string, droplets: SandboxDroplet[], overrides: Record<string, unknown> = {}): void {
-  writeEnv({ ...bed, droplets }, name, {
-    ssh: {
-      user: 'deploy',
-      bootstrap_user: 'root',
-      key: { file: bed.keyPath },
-      connect_timeout_s: 10,
-      command_timeout_s: 600,
-    },
-    // The test machine is the operator's network: fail2ban must not ban it for ssh-audit's probes.
-    setup: {
-      deploy_keys: [{ file: `${bed.keyPath}.pub` }],
-      fail2ban_ignore: [`${bed.gateway}/32`],
-      firewall: { http_from: 'anywhere' },
-    },
-    ...overrides,
-  })
+  writeManagedEnv({ ...bed, droplets }, name, overrides)
 }
 
 function session(d: SandboxDroplet, user: string): HostSession {

@@ -7,6 +7,7 @@ import { type RunbookSpec, runRunbook } from '../../lib/runbook.ts'
 import type { SandboxDroplet } from '../../lib/sandbox-state.ts'
 import { type DropletGroup, ensureRootKey, group, removeGroup, startDroplet } from '../sandbox/droplets.ts'
 import { ensureDockerEngine, sh } from '../sandbox/engine.ts'
+import { DATA_IMAGES } from '../sandbox/fixtures.ts'
 import { buildDropletImage } from '../sandbox/images.ts'
 
 /** A test run's own droplets, network, env files and audit dir: created here, removed by cleanup(). */
@@ -75,6 +76,45 @@ export function writeEnv(bed: TestBed, name: string, overrides: Record<string, u
     ...overrides,
   }
   writeFileSync(join(bed.envDir, `${name}.yaml`), stringify(env))
+}
+
+export const FIXTURE_DOMAINS = {
+  site: 'conciliaextrato.localhost',
+  saas: 'app.conciliaextrato.localhost',
+  api: 'api.conciliaextrato.localhost',
+}
+
+/**
+ * An env for droplets that setup-server manages: deploy logs in (root only to bootstrap), the
+ * fixture stack's images and secrets, and this machine (the operator) never banned by fail2ban.
+ */
+export function writeManagedEnv(bed: TestBed, name: string, overrides: Record<string, unknown> = {}): void {
+  process.env.POSTGRES_PASSWORD ??= 'pg-s3cret with spaces'
+  process.env.REDIS_PASSWORD ??= 'redis-s3cret'
+  writeEnv(bed, name, {
+    ssh: {
+      user: 'deploy',
+      bootstrap_user: 'root',
+      key: { file: bed.keyPath },
+      connect_timeout_s: 10,
+      command_timeout_s: 900,
+    },
+    domains: FIXTURE_DOMAINS,
+    images: {
+      site: 'conciliaextrato/site',
+      saas: 'conciliaextrato/saas',
+      api: 'conciliaextrato/api',
+      ...DATA_IMAGES,
+      delivery: 'ssh',
+    },
+    secrets: ['POSTGRES_PASSWORD', 'REDIS_PASSWORD'],
+    setup: {
+      deploy_keys: [{ file: `${bed.keyPath}.pub` }],
+      fail2ban_ignore: [`${bed.gateway}/32`],
+      firewall: { http_from: 'anywhere' },
+    },
+    ...overrides,
+  })
 }
 
 export async function destroyTestBed(bed: TestBed | undefined): Promise<void> {
