@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs'
+import { resolve } from 'node:path'
 import type { Env, Service } from '../env.ts'
 import { SERVICES } from '../env.ts'
 import { type Colour, colourPorts } from './compose.ts'
@@ -22,42 +24,37 @@ export function upstreamName(env: string, service: Service): string {
   return `ce_${env.replace(/-/g, '_')}_${service}`
 }
 
+const TEMPLATES = resolve(import.meta.dirname, '..', '..', 'nginx')
+
+/** Fills `{{name}}` placeholders of a template in nginx/; an unknown placeholder is a bug, not a blank. */
+export function renderTemplate(name: string, values: Record<string, string | number>): string {
+  return readFileSync(resolve(TEMPLATES, name), 'utf8').replace(/\{\{(\w+)\}\}/g, (_, key: string) => {
+    if (!(key in values)) throw new Error(`nginx/${name}: no value for {{${key}}}`)
+    return String(values[key])
+  })
+}
+
 /** The switch: every service's upstream points at one colour's 127.0.0.1 port. */
 export function renderUpstreams(env: string, colour: Colour): string {
   const ports = colourPorts(colour)
-  const blocks = SERVICES.map(
-    (s) =>
-      `upstream ${upstreamName(env, s)} {\n    server 127.0.0.1:${ports[s]} max_fails=0;\n    keepalive 16;\n}`,
+  const blocks = SERVICES.map((s) =>
+    renderTemplate('upstream.conf.template', { upstream: upstreamName(env, s), port: ports[s] }),
   )
   // The colour also goes out as a response header: deploy polls it to know the reload took effect.
   const map = `map $host ${colourVariable(env)} {\n    default ${colour};\n}`
-  return `# Managed by deploy: live colour ${colour}\n${blocks.join('\n')}\n${map}\n`
+  return `# Managed by deploy: live colour ${colour}\n${blocks.join('')}${map}\n`
 }
 
 /** One server block per domain, proxying to its upstream (TLS and headers come with the dns/edge runbook). */
 export function renderSites(env: Env): string {
   const blocks = SERVICES.map((s) =>
-    [
-      'server {',
-      '    listen 80;',
-      `    server_name ${env.domains[s]};`,
-      `    add_header X-Served-By-Colour ${colourVariable(env.name)} always;`,
-      '    location / {',
-      `        proxy_pass http://${upstreamName(env.name, s)};`,
-      '        proxy_http_version 1.1;',
-      '        proxy_set_header Connection "";',
-      '        proxy_set_header Host $host;',
-      '        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;',
-      '        proxy_set_header X-Forwarded-Proto $scheme;',
-      // A connection refused while a colour starts or stops is retried once, never a user-facing error.
-      '        proxy_next_upstream error timeout;',
-      '        proxy_connect_timeout 2s;',
-      '        proxy_read_timeout 60s;',
-      '    }',
-      '}',
-    ].join('\n'),
+    renderTemplate('site.conf.template', {
+      domain: env.domains[s],
+      upstream: upstreamName(env.name, s),
+      colour_variable: colourVariable(env.name),
+    }),
   )
-  return `# Managed by deploy (env ${env.name})\n${blocks.join('\n')}\n`
+  return `# Managed by deploy (env ${env.name})\n${blocks.join('')}`
 }
 
 /** Validates the whole configuration, then reloads gracefully (old workers finish their requests). */

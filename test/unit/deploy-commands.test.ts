@@ -11,6 +11,7 @@ import {
 import {
   nginxTestAndReload,
   renderSites,
+  renderTemplate,
   renderUpstreams,
   servedColourProbe,
   upstreamName,
@@ -100,6 +101,17 @@ test('nginx: upstreams point at one colour and say which; server blocks per doma
     "-H 'Host: api.qa.conciliaextrato.com' http://127.0.0.1/health",
   )
   assert.match(throughNginx('api.x', '/health', 20), 'for i in $(seq 1 20); do curl -s -o /dev/null -m 10')
+})
+
+test('nginx templates: every placeholder must have a value', () => {
+  assert.throws(
+    () => renderTemplate('upstream.conf.template', { upstream: 'u' }),
+    /nginx\/upstream.conf.template: no value for \{\{port\}\}/,
+  )
+  assert.is(
+    renderTemplate('upstream.conf.template', { upstream: 'u', port: 1 }),
+    'upstream u {\n    server 127.0.0.1:1 max_fails=0;\n    keepalive 16;\n}\n',
+  )
 })
 
 test('files: image refs by release; passwords only in the 0600 files, URL-encoded in URLs', () => {
