@@ -140,6 +140,27 @@ test('a concurrent deploy is refused by the lock, naming the holder', async () =
   await onDroplet(web, 'rm -rf /srv/conciliaextrato/it/deploy.lock')
 })
 
+test('production takes a pg_dump before it migrates (mode 0600, a real custom-format dump)', async () => {
+  const file = join(bed.envDir, 'it.yaml')
+  const original = readFileSync(file, 'utf8')
+  writeFileSync(file, original.replace('kind: local', 'kind: production\nconfirm: true'))
+  try {
+    const { code, out } = await runCaptured(deploy, ['--env', 'it', '--release', 'v2', '--yes'])
+    assert.is(code, 0, out)
+    assert.match(out, 'pre-migration backup /srv/conciliaextrato/it/pre-migration-v2.dump')
+  } finally {
+    writeFileSync(file, original)
+  }
+  const dump = '/srv/conciliaextrato/it/pre-migration-v2.dump'
+  assert.is((await onDroplet(web, `stat -c '%a %U' ${dump}`)).trim(), '600 deploy')
+  const listing = await onDroplet(
+    web,
+    `docker exec -i $(docker ps -q --filter label=com.docker.compose.service=postgres) pg_restore -l < ${dump}`,
+  )
+  assert.match(listing, 'TABLE public survival')
+  assert.equal(await servedRelease(), ['v2', 'v2', 'v2'])
+})
+
 test('rollback goes back to v1 from its stopped colour, and data survived everything', async () => {
   const { code, out } = await runCaptured(rollback, ['--env', 'it'])
   assert.is(code, 0, out)
@@ -147,7 +168,7 @@ test('rollback goes back to v1 from its stopped colour, and data survived everyt
   assert.equal(await servedRelease(), ['v1', 'v1', 'v1'])
   assert.is((await onDroplet(web, psql('select n from survival'))).trim(), '42')
   const history = await runCaptured(releases, ['--env', 'it'])
-  assert.match(history.out, /rollback\s+v1\s+blue\s+live/)
+  assert.match(history.out, /rollback\s+v1\s+(blue|green)\s+live/)
 })
 
 test('the branch rule refuses a release from the wrong branch unless overridden', async () => {
