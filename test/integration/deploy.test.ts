@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { request } from 'node:http'
 import { join, resolve } from 'node:path'
@@ -16,13 +15,14 @@ import {
   FIXTURE_DOMAINS,
   onDroplet,
   runCaptured,
+  spawnScript,
   type TestBed,
   writeManagedEnv,
 } from './support.ts'
 
 // deploy and rollback on a set-up sandbox droplet: blue/green, gates, migrations, lock, data kept.
 const test = suite('deploy and rollback on a sandbox droplet', { timeoutS: 300 })
-const ROOT = resolve(import.meta.dirname, '..', '..')
+const _ROOT = resolve(import.meta.dirname, '..', '..')
 let bed: TestBed
 let web: SandboxDroplet
 
@@ -179,26 +179,12 @@ test('the branch rule refuses a release from the wrong branch unless overridden'
 })
 
 test('SIGTERM mid-deploy releases the lock and leaves a colour serving', async () => {
-  const child = spawn(
-    resolve(ROOT, 'node_modules/.bin/tsx'),
-    ['runbooks/deploy.ts', '--env', 'it', '--release', 'v2'],
-    {
-      cwd: ROOT,
-      env: process.env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  )
-  let out = ''
-  const exit = new Promise<number | null>((done) => {
-    const onData = (b: Buffer) => {
-      out += b.toString()
-      if (out.includes('Start the idle colour') && !child.killed) child.kill('SIGTERM')
-    }
-    child.stdout?.on('data', onData)
-    child.stderr?.on('data', onData)
-    child.on('exit', (c) => done(c))
-  })
-  assert.is(await exit, 143, out)
+  const run = spawnScript('runbooks/deploy.ts', ['--env', 'it', '--release', 'v2'])
+  await run.until('Start the idle colour')
+  run.child.kill('SIGTERM')
+  const code = await run.exit
+  const out = run.output()
+  assert.is(code, 143, out)
   assert.is(
     (await onDroplet(web, 'test -d /srv/conciliaextrato/it/deploy.lock && echo held || echo free')).trim(),
     'free',

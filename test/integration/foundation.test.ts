@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process'
 import { resolve } from 'node:path'
 import * as assert from 'uvu/assert'
 import { takeDeployLock } from '../../lib/lock.ts'
@@ -17,6 +16,7 @@ import {
   destroyTestBed,
   onDroplet,
   runCaptured,
+  spawnScript,
   type TestBed,
   writeEnv,
 } from './support.ts'
@@ -35,7 +35,7 @@ const lockOnly: RunbookSpec = {
     },
   ],
 }
-const ROOT = resolve(import.meta.dirname, '..', '..')
+const _ROOT = resolve(import.meta.dirname, '..', '..')
 let bed: TestBed
 
 test.before(async () => {
@@ -196,38 +196,9 @@ test('a host whose key changed is refused, with both fingerprints', async () => 
   writeEnv(bed, 'it')
 })
 
-function spawnLongStep(): {
-  child: ReturnType<typeof spawn>
-  output: () => string
-  started: Promise<void>
-  exit: Promise<number | null>
-} {
-  const child = spawn(
-    resolve(ROOT, 'node_modules/.bin/tsx'),
-    ['test/integration/scripts/long-step.ts', '--env', 'it'],
-    {
-      cwd: ROOT,
-      env: process.env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  )
-  let output = ''
-  let onStart: () => void = () => {}
-  const started = new Promise<void>((r) => (onStart = r))
-  const collect = (b: Buffer) => {
-    output += b.toString()
-    if (output.includes('LONG-COMMAND-STARTED')) onStart()
-  }
-  child.stdout?.on('data', collect)
-  child.stderr?.on('data', collect)
-  const exit = new Promise<number | null>((r) => child.on('exit', (c) => r(c)))
-  const startedOrExited = Promise.race([
-    started,
-    exit.then((c) => {
-      throw new Error(`long-step exited (${c}) before its command started:\n${output}`)
-    }),
-  ])
-  return { child, output: () => output, started: startedOrExited, exit }
+function spawnLongStep() {
+  const run = spawnScript('test/integration/scripts/long-step.ts', ['--env', 'it'])
+  return { ...run, started: run.until('LONG-COMMAND-STARTED') }
 }
 
 test('an SSH connection killed mid-command is a failed step and a clean exit', async () => {

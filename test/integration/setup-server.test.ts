@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import * as assert from 'uvu/assert'
@@ -19,13 +18,14 @@ import {
   destroyTestBed,
   onDroplet,
   runCaptured,
+  spawnScript,
   type TestBed,
   writeManagedEnv,
 } from './support.ts'
 
 // setup-server on fresh sandbox droplets over real SSH: hardening, idempotence, no lock-out.
 const test = suite('setup-server on fresh sandbox droplets', { timeoutS: 300 })
-const ROOT = resolve(import.meta.dirname, '..', '..')
+const _ROOT = resolve(import.meta.dirname, '..', '..')
 let bed: TestBed
 let web: SandboxDroplet
 
@@ -205,26 +205,12 @@ test('fail2ban bans an address that keeps failing to log in', async () => {
 test('a run killed halfway, then run again, completes and verify passes', async () => {
   const spare = bed.droplets[1] as SandboxDroplet
   setupEnv('spare', [spare])
-  const child = spawn(
-    resolve(ROOT, 'node_modules/.bin/tsx'),
-    ['runbooks/setup-server.ts', '--env', 'spare'],
-    {
-      cwd: ROOT,
-      env: process.env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  )
-  let out = ''
-  const killed = new Promise<void>((done) => {
-    child.stdout?.on('data', (b: Buffer) => {
-      out += b.toString()
-      if (out.includes('installing ')) {
-        setTimeout(() => child.kill('SIGKILL'), 3000)
-      }
-    })
-    child.on('exit', () => done())
-  })
-  await killed
+  const run = spawnScript('runbooks/setup-server.ts', ['--env', 'spare'])
+  await run.until('installing ')
+  await new Promise((r) => setTimeout(r, 3000))
+  run.child.kill('SIGKILL')
+  await run.exit
+  const out = run.output()
   assert.match(out, 'installing ')
   assert.not.match(out, 'Summary')
   const { code, out: rerun } = await runCaptured(setupServer, ['--env', 'spare'])

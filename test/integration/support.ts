@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -148,4 +149,38 @@ export function auditRecords(bed: TestBed): Record<string, unknown>[] {
 
 export async function onDroplet(d: SandboxDroplet, script: string): Promise<string> {
   return (await sh`docker exec ${d.container} bash -c ${script}`).stdout
+}
+
+const ROOT = join(import.meta.dirname, '..', '..')
+
+/**
+ * Runs a script as its own process, as a person or CI would (so signals and crashes are real), and
+ * collects what it prints. `until(text)` resolves once it printed `text`, and fails if it exits first.
+ */
+export function spawnScript(script: string, args: string[]) {
+  const child = spawn(join(ROOT, 'node_modules/.bin/tsx'), [script, ...args], {
+    cwd: ROOT,
+    env: process.env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let output = ''
+  const waiting: { text: string; done: () => void }[] = []
+  const collect = (b: Buffer) => {
+    output += b.toString()
+    for (const w of waiting) if (output.includes(w.text)) w.done()
+  }
+  child.stdout?.on('data', collect)
+  child.stderr?.on('data', collect)
+  const exit = new Promise<number | null>((done) => child.on('exit', (code) => done(code)))
+  const until = (text: string) =>
+    Promise.race([
+      new Promise<void>((done) => {
+        waiting.push({ text, done })
+        if (output.includes(text)) done()
+      }),
+      exit.then((code) => {
+        throw new Error(`${script} exited (${code}) before it printed "${text}":\n${output}`)
+      }),
+    ])
+  return { child, output: () => output, until, exit }
 }
