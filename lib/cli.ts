@@ -14,6 +14,14 @@ export const COMMON_OPTIONS: OptionSpec[] = [
   { name: 'yes', makeVar: 'YES=1', help: 'do not ask for confirmation (CI, scripted runs)' },
 ]
 
+/** HOST=<name>: run on one host of the env only (setup-server, verify-server). */
+export const HOST_OPTION: OptionSpec = {
+  name: 'host',
+  makeVar: 'HOST',
+  value: true,
+  help: 'only this host (a name from the env file)',
+}
+
 export type ParsedArgs = Record<string, string | boolean>
 
 /** Parses `--name value`, `--name=value` and boolean `--flag`; unknown flags are an error. */

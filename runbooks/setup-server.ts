@@ -9,6 +9,7 @@
  *   puts the previous sshd configuration back.
  * On-call page: docs/runbooks/setup-server.md
  */
+import { HOST_OPTION } from '../lib/cli.ts'
 import { isMain, main, type RunbookSpec } from '../lib/runbook.ts'
 import { deployUser, hardenSsh, proveDeployAccess } from '../lib/setup/access.ts'
 import { fail2ban, firewall, spareOperatorFromFail2ban } from '../lib/setup/firewall.ts'
@@ -27,9 +28,7 @@ export const setupServer: RunbookSpec = {
   name: 'setup-server',
   mutates: true,
   bootstrap: true,
-  options: [
-    { name: 'host', makeVar: 'HOST', value: true, help: 'only this host (a name from the env file)' },
-  ],
+  options: [HOST_OPTION],
   steps: [
     checkHost,
     spareOperatorFromFail2ban,

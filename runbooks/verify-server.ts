@@ -4,6 +4,7 @@
  * When: after setup-server (it runs this as its last step), after any manual change on a host, in an audit.
  * Changes: nothing. Abort: Ctrl-C. On-call page: docs/runbooks/setup-server.md#verify
  */
+import { HOST_OPTION } from '../lib/cli.ts'
 import { isMain, main, type RunbookSpec } from '../lib/runbook.ts'
 import { spareOperatorFromFail2ban } from '../lib/setup/firewall.ts'
 import { verifyServer as verifyStep } from '../lib/setup/verify.ts'
@@ -12,9 +13,7 @@ export const verifyServer: RunbookSpec = {
   name: 'verify-server',
   mutates: false,
   bootstrap: true,
-  options: [
-    { name: 'host', makeVar: 'HOST', value: true, help: 'only this host (a name from the env file)' },
-  ],
+  options: [HOST_OPTION],
   steps: [spareOperatorFromFail2ban, verifyStep],
 }
 
