@@ -26,6 +26,17 @@ export interface SshKeySource {
   agent?: boolean
 }
 
+/** Where hosts pull images from (delivery: registry), and how they log in to it. */
+export interface RegistryConfig {
+  /** host[:port], e.g. ghcr.io */
+  server: string
+  username?: string
+  /** The secret holding the password or token (GHCR: a token with read:packages). */
+  passwordSecret?: string
+  /** Plain HTTP (sandbox registries only): added to the hosts' Docker insecure-registries. */
+  insecure: boolean
+}
+
 export interface Env {
   name: string
   file: string
@@ -42,7 +53,10 @@ export interface Env {
     commandTimeoutS: number
   }
   domains: Record<Service, string>
-  images: Record<Service | 'postgres' | 'redis', string> & { delivery: 'registry' | 'ssh' }
+  images: Record<Service | 'postgres' | 'redis', string> & {
+    delivery: 'registry' | 'ssh'
+    registry?: RegistryConfig
+  }
   health: { path: string; timeoutS: number; apiP95Ms: number }
   /** Secret names the env needs; values come from secrets.ts. */
   secrets: string[]
@@ -148,7 +162,7 @@ export function validateEnv(raw: unknown, name: string, file: string): Env {
   if (sources !== 1) v.problem('ssh.key', 'set exactly one of file: <path>, secret: <NAME> or agent: true')
 
   const domainsObj = v.object(top?.domains, 'domains', [...SERVICES])
-  const images = v.object(top?.images, 'images', [...SERVICES, 'postgres', 'redis', 'delivery'])
+  const images = v.object(top?.images, 'images', [...SERVICES, 'postgres', 'redis', 'delivery', 'registry'])
   const health = v.object(top?.health ?? {}, 'health', ['path', 'timeout_s', 'api_p95_ms'])
   const secrets = v.stringList(top, 'secrets', '', {
     optional: true,
@@ -198,6 +212,7 @@ export function validateEnv(raw: unknown, name: string, file: string): Env {
         oneOf: ['registry', 'ssh'],
         default: 'registry',
       }) ?? 'registry') as 'registry' | 'ssh',
+      ...readRegistry(v, images?.registry, top?.secrets),
     },
     health: {
       path:
@@ -255,5 +270,33 @@ function sandboxHost(v: Validator, name: string, path: string, roles: string[]):
     sshPort: droplet.ports.ssh,
     hostKey: droplet.hostKey,
     roles: roles.length ? roles : ['web', 'data'],
+  }
+}
+
+function readRegistry(v: Validator, raw: unknown, secretList: unknown): { registry?: RegistryConfig } {
+  if (raw === undefined) return {}
+  const reg = v.object(raw, 'images.registry', ['server', 'username', 'password_secret', 'insecure'])
+  const server =
+    v.string(reg, 'server', 'images.registry', {
+      pattern: /^[a-z0-9.-]+(:\d{1,5})?$/i,
+      form: 'a registry host[:port] like ghcr.io',
+    }) ?? ''
+  const username = v.string(reg, 'username', 'images.registry', { optional: true })
+  const passwordSecret = v.string(reg, 'password_secret', 'images.registry', {
+    optional: true,
+    pattern: SECRET_NAME,
+    form: 'a secret NAME like GHCR_TOKEN',
+  })
+  if (Boolean(username) !== Boolean(passwordSecret))
+    v.problem('images.registry', 'set both username and password_secret, or neither (anonymous pulls)')
+  if (passwordSecret && !(Array.isArray(secretList) && secretList.includes(passwordSecret)))
+    v.problem('images.registry.password_secret', `${passwordSecret} must also be listed under secrets`)
+  return {
+    registry: {
+      server,
+      ...(username ? { username } : {}),
+      ...(passwordSecret ? { passwordSecret } : {}),
+      insecure: v.boolean(reg, 'insecure', 'images.registry', false),
+    },
   }
 }

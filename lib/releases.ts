@@ -8,6 +8,8 @@ export interface ReleaseRecord {
   images: Record<string, string>
   /** Image ids (sha256:...) as the host has them: what really ran. */
   digests: Record<string, string>
+  /** Registry digests (repo@sha256:...) when the images came from a registry: what can be pulled again. */
+  repo_digests?: Record<string, string>
   who: string
   at: string
   duration_s: number

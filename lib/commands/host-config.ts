@@ -67,14 +67,25 @@ export const TIME_SYNC = {
 export const DOCKER_DAEMON_JSON = '/etc/docker/daemon.json'
 
 /** Our log limits merged into whatever daemon.json the host already has (registry mirrors, ...). */
-export function dockerDaemonConfig(existing: string): string {
+export function dockerDaemonConfig(existing: string, insecureRegistries: string[] = []): string {
   let current: Record<string, unknown> = {}
   try {
     current = existing.trim() ? (JSON.parse(existing) as Record<string, unknown>) : {}
   } catch {
     throw new Error(`${DOCKER_DAEMON_JSON} on the host is not valid JSON: fix or remove it, then run again`)
   }
-  const merged = { ...current, 'log-driver': 'json-file', 'log-opts': { 'max-size': '10m', 'max-file': '5' } }
+  const merged: Record<string, unknown> = {
+    ...current,
+    'log-driver': 'json-file',
+    'log-opts': { 'max-size': '10m', 'max-file': '5' },
+  }
+  // Sandbox registries speak plain HTTP; the host keeps any it already trusted.
+  if (insecureRegistries.length) {
+    const had = Array.isArray(current['insecure-registries'])
+      ? (current['insecure-registries'] as string[])
+      : []
+    merged['insecure-registries'] = [...new Set([...had, ...insecureRegistries])]
+  }
   return `${JSON.stringify(merged, null, 2)}\n`
 }
 

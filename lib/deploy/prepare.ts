@@ -8,6 +8,7 @@ import {
   projectHealth,
 } from '../commands/compose.ts'
 import { liveColourProbe, renderSites, renderUpstreams, sitesPath, upstreamsPath } from '../commands/nginx.ts'
+import { manifestProbe, needsPassword, parseManifestProbe, pullImages } from '../commands/registry.ts'
 import { ensureFile } from '../converge.ts'
 import { PreconditionError } from '../errors.ts'
 import type { HostSession } from '../host.ts'
@@ -44,6 +45,7 @@ export async function checkPreconditions(
     if (!ctx.secrets[secret])
       problems.push(`secret ${secret} is not declared under secrets: in ${ctx.env.file}`)
   }
+  if (ctx.env.images.delivery === 'registry') problems.push(...(await registryProblems(ctx, images)))
   const flavour = new Map()
   let history = parseReleases('')
   let live: 'blue' | 'green' | null = null
@@ -110,7 +112,11 @@ export async function deliverImages(ctx: Context): Promise<boolean> {
     if (missing.length === 0) continue
     changed = true
     if (ctx.env.images.delivery === 'registry') {
-      await host.exec(missing.map((r) => `docker pull -q ${r}`).join(' && '), { timeoutS: 900 })
+      await host.exec(pullImages(missing, ctx.env.images.registry), {
+        timeoutS: 900,
+        ...registryStdin(ctx),
+        next: `Check that ${ctx.env.images.registry?.server ?? 'the registry'} is reachable from ${host.name} and the token can read the images.`,
+      })
       continue
     }
     print(`      ${host.name}: streaming ${missing.join(' ')}`)
@@ -119,6 +125,37 @@ export async function deliverImages(ctx: Context): Promise<boolean> {
     await host.exec('docker load -q', { stdin: save.stdout, timeoutS: 900, echo: false })
   }
   return changed
+}
+
+/** Every host can see the release's images in the registry (asked with the host's own network and login). */
+async function registryProblems(ctx: Context, images: Record<string, string>): Promise<string[]> {
+  const refs = [...Object.values(images), ctx.env.images.postgres, ctx.env.images.redis]
+  const problems: string[] = []
+  for (const host of ctx.hosts) {
+    const probe = await host.exec(manifestProbe(refs, ctx.env.images.registry), {
+      probe: true,
+      allowFail: true,
+      echo: false,
+      ...registryStdin(ctx),
+    })
+    if (probe.code !== 0) {
+      problems.push(
+        `${host.name}: cannot log in to ${ctx.env.images.registry?.server}: ${probe.stderr.trim().split('\n').pop()} (check ${ctx.env.images.registry?.passwordSecret})`,
+      )
+      continue
+    }
+    for (const ref of parseManifestProbe(probe.stdout))
+      problems.push(
+        `${host.name}: image ${ref} is not in the registry (was it built and pushed for this release?)`,
+      )
+  }
+  return problems
+}
+
+/** The registry password goes on stdin, never on a command line. */
+function registryStdin(ctx: Context): { stdin?: string } {
+  const reg = ctx.env.images.registry
+  return needsPassword(reg) && reg?.passwordSecret ? { stdin: ctx.secrets[reg.passwordSecret] ?? '' } : {}
 }
 
 function localImageId(ctx: Context, ref: string): string | undefined {

@@ -1,8 +1,9 @@
 import { whoAmI } from '../audit.ts'
 import { type Colour, colourPorts, compose, projectContainers, projectName } from '../commands/compose.ts'
 import { nginxTestAndReload, renderUpstreams, servedColourProbe, upstreamsPath } from '../commands/nginx.ts'
+import { imageDigests, parseImageDigests } from '../commands/registry.ts'
 import { quote } from '../commands/shell.ts'
-import { SERVICES, type Service } from '../env.ts'
+import { SERVICES } from '../env.ts'
 import { RunbookError } from '../errors.ts'
 import type { HostSession } from '../host.ts'
 import { print, printErr } from '../output.ts'
@@ -174,19 +175,16 @@ export async function recordRelease(
   const s = state(ctx)
   const paths = remotePaths(ctx.env)
   for (const host of ctx.hosts) {
-    const ids = ctx.dryRun ? '' : (await host.exec(imageIdsOf(s.images), { probe: true, echo: false })).stdout
-    const digests = Object.fromEntries(
-      ids
-        .trim()
-        .split('\n')
-        .filter(Boolean)
-        .map((l) => l.split(' ') as [string, string]),
-    )
+    const out = ctx.dryRun
+      ? ''
+      : (await host.exec(imageDigests(s.images), { probe: true, echo: false })).stdout
+    const { ids: digests, repoDigests } = parseImageDigests(out)
     const record: ReleaseRecord = {
       id: s.release,
       colour: s.target,
       images: s.images,
       digests,
+      ...(Object.keys(repoDigests).length ? { repo_digests: repoDigests } : {}),
       who: whoAmI(),
       at: new Date().toISOString(),
       duration_s: Math.round((Date.now() - s.started) / 100) / 10,
@@ -198,12 +196,6 @@ export async function recordRelease(
     await host.exec(appendRelease(paths.releases), { stdin: `${JSON.stringify(record)}\n`, echo: false })
     if (outcome === 'live') await host.upload(paths.currentRelease, `${s.release}\n`, '0644')
   }
-}
-
-function imageIdsOf(images: Record<Service, string>): string {
-  return Object.entries(images)
-    .map(([svc, ref]) => `echo ${svc} $(docker image inspect -f '{{.Id}}' ${quote(ref)})`)
-    .join('; ')
 }
 
 /**

@@ -117,7 +117,10 @@ export const logLimits: Step = {
       const existing = (await host.exec(catFile(DOCKER_DAEMON_JSON), { probe: true, echo: false })).stdout
       const docker = await ensureFile(host, {
         path: DOCKER_DAEMON_JSON,
-        content: dockerDaemonConfig(existing),
+        content: dockerDaemonConfig(
+          existing,
+          ctx.env.images.registry?.insecure ? [ctx.env.images.registry.server] : [],
+        ),
         mode: '0644',
         owner: 'root:root',
       })

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { debianMirror, sh } from './engine.ts'
+import { debianMirror, ensureDockerEngine, sh } from './engine.ts'
 
 // Base images built from Debian's packages with debootstrap, cached by a hash of their recipe.
 const DROPLET_PACKAGES = [
@@ -76,6 +76,7 @@ export async function buildDropletImage(log = defaultLog): Promise<string> {
 
 /** A minimal Debian 12 root (no systemd, no sshd): the base of the data service images. */
 export async function buildMinbaseImage(log = defaultLog): Promise<string> {
+  await ensureDockerEngine()
   const tag = `conciliaextrato-sandbox/minbase:${recipeHash('minbase-v2')}`
   if (await imageExists(tag)) return tag
   await debootstrapImage(

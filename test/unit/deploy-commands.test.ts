@@ -16,6 +16,13 @@ import {
   servedColourProbe,
   upstreamName,
 } from '../../lib/commands/nginx.ts'
+import {
+  imageDigests,
+  manifestProbe,
+  parseImageDigests,
+  parseManifestProbe,
+  pullImages,
+} from '../../lib/commands/registry.ts'
 import { appEnv, colourEnv, dataEnv } from '../../lib/deploy/files.ts'
 import { imageRefs } from '../../lib/deploy/state.ts'
 import { throughNginx } from '../../lib/deploy/switch.ts'
@@ -164,6 +171,37 @@ test('the branch rule: the env branch, or an explicit override', () => {
     () => checkBranch('main', 'feature-x', false),
     (e: Error) => e instanceof InputError && /deploys from branch "main"/.test(e.message),
   )
+})
+
+test('registry: logs in with a throwaway config read from stdin, pulls, and leaves no credentials', () => {
+  const reg = { server: 'ghcr.io', username: 'ci-bot', passwordSecret: 'GHCR_TOKEN', insecure: false }
+  const pull = pullImages(['ghcr.io/o/api:abc123', 'ghcr.io/o/site:abc123'], reg)
+  assert.is(
+    pull,
+    [
+      'set -e',
+      'cfg=$(mktemp -d)',
+      `trap 'rm -rf "$cfg"' EXIT`,
+      'docker --config "$cfg" login --username ci-bot --password-stdin ghcr.io >/dev/null',
+      'docker --config "$cfg" pull -q ghcr.io/o/api:abc123 >/dev/null && echo \'pulled ghcr.io/o/api:abc123\'',
+      'docker --config "$cfg" pull -q ghcr.io/o/site:abc123 >/dev/null && echo \'pulled ghcr.io/o/site:abc123\'',
+    ].join('\n'),
+  )
+  // Anonymous (public images): no login line at all; an insecure sandbox registry asks over HTTP.
+  const probe = manifestProbe(['10.0.0.5:5000/o/api:v1'], { server: '10.0.0.5:5000', insecure: true })
+  assert.not.match(probe, 'login')
+  assert.match(
+    probe,
+    'docker --config "$cfg" manifest inspect --insecure 10.0.0.5:5000/o/api:v1 >/dev/null 2>&1',
+  )
+  assert.equal(parseManifestProbe('a:1 present\nb:1 missing\nc:1 missing\n'), ['b:1', 'c:1'])
+})
+
+test('registry: image ids and repo digests parsed per service; a local-only image has no repo digest', () => {
+  assert.match(imageDigests({ api: 'r/api:v1' }), `docker image inspect -f '{{.Id}} {{if .RepoDigests}}`)
+  const parsed = parseImageDigests('api sha256:aaa r/api@sha256:bbb\nsite sha256:ccc -\n')
+  assert.equal(parsed.ids, { api: 'sha256:aaa', site: 'sha256:ccc' })
+  assert.equal(parsed.repoDigests, { api: 'r/api@sha256:bbb' })
 })
 
 test.run()

@@ -82,6 +82,39 @@ test('missing field: names file, field path and expected form', () => {
   assert.match(msg, `${join(dir, 'qa.yaml')}: branch: missing; expected a git branch name`)
 })
 
+test('images.registry: read with its login secret; half a login or an undeclared secret is refused', () => {
+  const withRegistry = (reg: string) => GOOD.replace('redis: redis:7 }', `redis: redis:7, registry: ${reg} }`)
+  const good = loadEnv(
+    'qa',
+    envDir({
+      'qa.yaml': withRegistry('{ server: ghcr.io, username: bot, password_secret: SSH_PRIVATE_KEY }'),
+    }),
+  )
+  assert.equal(good.images.registry, {
+    server: 'ghcr.io',
+    username: 'bot',
+    passwordSecret: 'SSH_PRIVATE_KEY',
+    insecure: false,
+  })
+  const half = problemsOf(() =>
+    loadEnv('qa', envDir({ 'qa.yaml': withRegistry('{ server: ghcr.io, username: bot }') })),
+  )
+  assert.match(half, 'images.registry: set both username and password_secret, or neither')
+  const undeclared = problemsOf(() =>
+    loadEnv(
+      'qa',
+      envDir({
+        'qa.yaml': withRegistry('{ server: ghcr.io, username: bot, password_secret: GHCR_TOKEN }'),
+      }),
+    ),
+  )
+  assert.match(undeclared, 'images.registry.password_secret: GHCR_TOKEN must also be listed under secrets')
+  const badServer = problemsOf(() =>
+    loadEnv('qa', envDir({ 'qa.yaml': withRegistry('{ server: "https://ghcr.io" }') })),
+  )
+  assert.match(badServer, 'images.registry.server')
+})
+
 test('wrong type: says what was expected and what was found', () => {
   const dir = envDir({
     'qa.yaml': GOOD.replace('    address: 203.0.113.20\n', '    address: 203.0.113.20\n    ssh_port: "22"\n'),

@@ -170,6 +170,10 @@ test('docker daemon.json: our log limits merged into what the host has; bad JSON
   })
   assert.is(dockerDaemonConfig(''), dockerDaemonConfig('{}'))
   assert.throws(() => dockerDaemonConfig('{oops'), /\/etc\/docker\/daemon.json on the host is not valid JSON/)
+  // A sandbox registry is added to the ones the host already trusts, once.
+  const insecure = JSON.parse(dockerDaemonConfig('{"insecure-registries":["a:5000"]}', ['b:5000', 'a:5000']))
+  assert.equal(insecure['insecure-registries'], ['a:5000', 'b:5000'])
+  assert.not.ok('insecure-registries' in merged)
 })
 
 test('swap file: created, enabled and in fstab, once', () => {

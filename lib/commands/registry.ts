@@ -1,0 +1,73 @@
+import type { RegistryConfig } from '../env.ts'
+import { quote } from './shell.ts'
+
+// Registry delivery: the host pulls the release's images itself. Credentials never stay on the host:
+// each command logs in with a throwaway Docker config directory (the password comes on stdin) that
+// is removed when the command ends, whatever happens.
+
+/** Runs `body` with `$cfg` set to a throwaway Docker config that is logged in when credentials exist. */
+function withLogin(registry: RegistryConfig | undefined, body: string[]): string {
+  const lines = ['set -e', 'cfg=$(mktemp -d)', `trap 'rm -rf "$cfg"' EXIT`]
+  if (registry?.username && registry.passwordSecret)
+    lines.push(
+      `docker --config "$cfg" login --username ${quote(registry.username)} --password-stdin ${quote(registry.server)} >/dev/null`,
+    )
+  return [...lines, ...body].join('\n')
+}
+
+/** True when the command reads the registry password on stdin. */
+export function needsPassword(registry: RegistryConfig | undefined): boolean {
+  return Boolean(registry?.username && registry.passwordSecret)
+}
+
+/** One line per ref: `<ref> present` or `<ref> missing`, asking the registry (nothing is pulled). */
+export function manifestProbe(refs: string[], registry: RegistryConfig | undefined): string {
+  const insecure = registry?.insecure ? ' --insecure' : ''
+  return withLogin(
+    registry,
+    refs.map(
+      (r) =>
+        `if docker --config "$cfg" manifest inspect${insecure} ${quote(r)} >/dev/null 2>&1; then echo ${quote(`${r} present`)}; else echo ${quote(`${r} missing`)}; fi`,
+    ),
+  )
+}
+
+export function parseManifestProbe(out: string): string[] {
+  return out
+    .split('\n')
+    .filter((l) => l.endsWith(' missing'))
+    .map((l) => l.slice(0, -' missing'.length))
+}
+
+/** Pulls the refs; the daemon then holds them, the credentials are gone with `$cfg`. */
+export function pullImages(refs: string[], registry: RegistryConfig | undefined): string {
+  return withLogin(
+    registry,
+    refs.map((r) => `docker --config "$cfg" pull -q ${quote(r)} >/dev/null && echo ${quote(`pulled ${r}`)}`),
+  )
+}
+
+/** `<service> <image id> <repo digest or ->` for each image, as the host has it. */
+export function imageDigests(images: Record<string, string>): string {
+  return Object.entries(images)
+    .map(
+      ([svc, ref]) =>
+        `echo ${svc} $(docker image inspect -f '{{.Id}} {{if .RepoDigests}}{{index .RepoDigests 0}}{{else}}-{{end}}' ${quote(ref)})`,
+    )
+    .join('; ')
+}
+
+export function parseImageDigests(out: string): {
+  ids: Record<string, string>
+  repoDigests: Record<string, string>
+} {
+  const ids: Record<string, string> = {}
+  const repoDigests: Record<string, string> = {}
+  for (const line of out.trim().split('\n').filter(Boolean)) {
+    const [svc, id, repo] = line.split(' ')
+    if (!svc || !id) continue
+    ids[svc] = id
+    if (repo && repo !== '-') repoDigests[svc] = repo
+  }
+  return { ids, repoDigests }
+}

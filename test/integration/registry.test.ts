@@ -1,0 +1,93 @@
+import * as assert from 'uvu/assert'
+import { parseReleases } from '../../lib/releases.ts'
+import type { SandboxDroplet } from '../../lib/sandbox-state.ts'
+import { deploy } from '../../runbooks/deploy.ts'
+import { setupServer } from '../../runbooks/setup-server.ts'
+import { suite } from '../harness.ts'
+import { buildFixtureImages, DATA_IMAGES } from '../sandbox/fixtures.ts'
+import { pushImage, registryDigest, type SandboxRegistry, startRegistry } from '../sandbox/registry.ts'
+import {
+  createTestBed,
+  destroyTestBed,
+  FIXTURE_DOMAINS,
+  onDroplet,
+  runCaptured,
+  type TestBed,
+  writeManagedEnv,
+} from './support.ts'
+
+// Registry delivery: the droplet pulls the release from a real registry (Debian's docker-registry)
+// on the test network; the release records the registry digests it ran.
+const test = suite('deploy with images pulled from a registry', { timeoutS: 300 })
+let bed: TestBed
+let web: SandboxDroplet
+let registry: SandboxRegistry
+
+test.before(async () => {
+  await buildFixtureImages()
+  bed = await createTestBed('registry', ['web-1'])
+  web = bed.droplets[0] as SandboxDroplet
+  registry = await startRegistry(bed.group.id, bed.group.network)
+  // v1 and the data images are pushed; v2 is not (a release CI never built).
+  for (const image of ['site', 'saas', 'api'].map((s) => `conciliaextrato/${s}:v1`))
+    await pushImage(registry, image)
+  const postgres = await pushImage(registry, DATA_IMAGES.postgres)
+  const redis = await pushImage(registry, DATA_IMAGES.redis)
+  writeManagedEnv(bed, 'reg', {
+    images: {
+      site: `${registry.server}/conciliaextrato/site`,
+      saas: `${registry.server}/conciliaextrato/saas`,
+      api: `${registry.server}/conciliaextrato/api`,
+      postgres,
+      redis,
+      delivery: 'registry',
+      registry: { server: registry.server, insecure: true },
+    },
+    health: { path: '/health', timeout_s: 20 },
+  })
+  const setup = await runCaptured(setupServer, ['--env', 'reg'])
+  if (setup.code !== 0) throw new Error(`setup-server failed:\n${setup.out}`)
+})
+
+test.after(async () => {
+  await destroyTestBed(bed)
+})
+
+test('setup-server trusts the plain-HTTP sandbox registry (insecure-registries) and keeps the log limits', async () => {
+  const daemon = JSON.parse(await onDroplet(web, 'cat /etc/docker/daemon.json'))
+  assert.equal(daemon['insecure-registries'], [registry.server])
+  assert.is(daemon['log-opts']['max-size'], '10m')
+})
+
+test('a release whose images are not in the registry is refused before any change, naming each image', async () => {
+  const { code, out } = await runCaptured(deploy, ['--env', 'reg', '--release', 'v2'])
+  assert.is(code, 3, out)
+  for (const s of ['site', 'saas', 'api'])
+    assert.match(out, `image ${registry.server}/conciliaextrato/${s}:v2 is not in the registry`)
+  assert.not.match(out, 'postgres:15 is not in the registry')
+  assert.is((await onDroplet(web, 'docker ps -q | wc -l')).trim(), '0')
+  assert.is((await onDroplet(web, 'docker images -q | wc -l')).trim(), '0')
+})
+
+test('deploy v1 pulls from the registry on the host; the release records the registry digests', async () => {
+  const { code, out } = await runCaptured(deploy, ['--env', 'reg', '--release', 'v1'])
+  assert.is(code, 0, out)
+  const served = await onDroplet(
+    web,
+    Object.values(FIXTURE_DOMAINS)
+      .map((d) => `curl -fsS -H 'Host: ${d}' http://127.0.0.1/version`)
+      .join('; '),
+  )
+  assert.equal(served.trim().split('\n'), ['v1', 'v1', 'v1'])
+  const [record] = parseReleases(await onDroplet(web, 'cat /srv/conciliaextrato/reg/releases.jsonl'))
+  assert.ok(record, 'a release record')
+  for (const s of ['site', 'saas', 'api']) {
+    const digest = await registryDigest(registry, `conciliaextrato/${s}`, 'v1')
+    assert.match(digest, /^sha256:[0-9a-f]{64}$/)
+    assert.is(record.repo_digests?.[s], `${registry.server}/conciliaextrato/${s}@${digest}`)
+  }
+  // No registry credentials or throwaway Docker configs are left on the host.
+  assert.is((await onDroplet(web, 'ls -d /tmp/tmp.* 2>/dev/null | wc -l')).trim(), '0')
+})
+
+test.run()
