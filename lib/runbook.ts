@@ -23,6 +23,8 @@ export interface Context {
   release: string | null
   /** Registers work that must happen however the run ends (release a lock): run in reverse order. */
   onCleanup(fn: () => Promise<void>): void
+  /** The step that failed and why (for cleanups that report, like notifications); null while all is well. */
+  failure(): { step: string; message: string } | null
 }
 
 export interface Step {
@@ -87,6 +89,8 @@ export async function runRunbook(spec: RunbookSpec, argv: string[]): Promise<num
       hosts: [],
       release: null,
       onCleanup: (fn) => cleanups.push(fn),
+      failure: () =>
+        failedStep || error ? { step: failedStep ?? '', message: error?.message.split('\n')[0] ?? '' } : null,
     }
   } catch (err) {
     outcome = 'invalid-input'

@@ -9,6 +9,7 @@ import { rollback } from '../../runbooks/rollback.ts'
 import { setupServer } from '../../runbooks/setup-server.ts'
 import { suite } from '../harness.ts'
 import { buildFixtureImages } from '../sandbox/fixtures.ts'
+import { closedPort, type Receiver, startReceiver } from '../sandbox/webhook-receiver.ts'
 import {
   createTestBed,
   destroyTestBed,
@@ -25,6 +26,14 @@ const test = suite('deploy and rollback on a sandbox droplet', { timeoutS: 300 }
 const _ROOT = resolve(import.meta.dirname, '..', '..')
 let bed: TestBed
 let web: SandboxDroplet
+let rx: Receiver
+
+/** The Slack messages the team's webhook received since the last call. */
+function slackTexts(): string[] {
+  const texts = rx.received.map((r) => (JSON.parse(r.body) as { text: string }).text)
+  rx.received.length = 0
+  return texts
+}
 
 /** GET through the droplet's nginx (its port 80, published on 127.0.0.1) with a domain's Host header. */
 function through(host: string, path: string): Promise<{ status: number; body: string }> {
@@ -56,12 +65,24 @@ test.before(async () => {
   await buildFixtureImages()
   bed = await createTestBed('deploy', ['web-1'])
   web = bed.droplets[0] as SandboxDroplet
-  writeManagedEnv(bed, 'it', { health: { path: '/health', timeout_s: 20 } })
+  // The team's webhooks: one that answers, one whose endpoint is down (it must not fail a deploy).
+  rx = await startReceiver()
+  process.env.TEAM_SLACK_URL = `${rx.url}/hooks/team`
+  process.env.DOWN_JSON_URL = `http://127.0.0.1:${await closedPort()}/hook`
+  writeManagedEnv(bed, 'it', {
+    health: { path: '/health', timeout_s: 20 },
+    secrets: ['POSTGRES_PASSWORD', 'REDIS_PASSWORD', 'TEAM_SLACK_URL', 'DOWN_JSON_URL'],
+    notify: [
+      { name: 'team', type: 'slack', url_secret: 'TEAM_SLACK_URL', events: ['deploy', 'rollback'] },
+      { name: 'down', type: 'json', url_secret: 'DOWN_JSON_URL', events: ['deploy'] },
+    ],
+  })
   const setup = await runCaptured(setupServer, ['--env', 'it'])
   if (setup.code !== 0) throw new Error(`setup-server failed:\n${setup.out}`)
 })
 
 test.after(async () => {
+  await rx?.close()
   await destroyTestBed(bed)
 })
 
@@ -77,6 +98,12 @@ test('deploy v1: the three domains answer through nginx with v1; data services r
   )
   assert.is(perms.trim(), '600 deploy\n600 deploy')
   assert.not.match(await onDroplet(web, 'docker ps --format "{{.Ports}}"'), '0.0.0.0')
+  // The team hears of it; the webhook that is down is reported and changes nothing.
+  const [text, ...more] = slackTexts()
+  assert.equal(more, [])
+  assert.match(text ?? '', 'deploy of v1 to it: success')
+  assert.match(text ?? '', /release: v1, who: [^,]+, duration: (\d+m )?\d+s/)
+  assert.match(out, /could not notify down: .*ECONNREFUSED.* \(the runbook's outcome is unchanged\)/)
 })
 
 test('deploy v2: switched to the other colour, v1 kept (stopped) for rollback', async () => {
@@ -93,6 +120,7 @@ test('deploy v2: switched to the other colour, v1 kept (stopped) for rollback', 
 })
 
 test('a broken release never takes traffic: v2 keeps serving, the run fails, the release is marked failed', async () => {
+  slackTexts() // forget deploy v2's message
   const { code, out } = await runCaptured(deploy, ['--env', 'it', '--release', 'broken'])
   assert.is(code, 1, out)
   assert.match(out, /Step 8 "Start the idle colour.*" failed/)
@@ -100,6 +128,14 @@ test('a broken release never takes traffic: v2 keeps serving, the run fails, the
   assert.equal(await servedRelease(), ['v2', 'v2', 'v2'])
   const history = await runCaptured(releases, ['--env', 'it'])
   assert.match(history.out, /deploy\s+broken\s+blue\s+failed/)
+  // The team hears which step failed and that v2 still serves; no secret travels in the message.
+  const bodies = rx.received.map((r) => r.body).join('\n')
+  const [text, ...more] = slackTexts()
+  assert.equal(more.length, 0, bodies)
+  assert.match(text ?? '', 'deploy of broken to it: failed')
+  assert.match(bodies, 'step \\"Start the idle colour')
+  assert.match(bodies, 'green kept serving, nothing to undo')
+  assert.not.match(bodies, process.env.POSTGRES_PASSWORD ?? 'unset')
 })
 
 test('a failing migration stops the deploy with the old colour serving', async () => {

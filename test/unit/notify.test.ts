@@ -12,7 +12,7 @@ import { setSinks } from '../../lib/output.ts'
 import { clearSecrets, registerSecret } from '../../lib/redact.ts'
 import { Validator } from '../../lib/validate.ts'
 import { suite } from '../harness.ts'
-import { closedPort, type Receiver, startReceiver } from './webhook-receiver.ts'
+import { closedPort, type Receiver, startReceiver } from '../sandbox/webhook-receiver.ts'
 
 const test = suite('notify')
 const NOW = new Date('2026-03-01T12:00:00.000Z')
