@@ -5,7 +5,7 @@ SHELL := /bin/bash
 TSX := node_modules/.bin/tsx
 RUNBOOK = $(TSX) runbooks/$(1).ts $(if $(ENV),--env "$(ENV)") $(if $(DRY_RUN),--dry-run) $(if $(YES),--yes)
 
-.PHONY: help deps check test test-unit test-integration demo sandbox sandbox-down status setup-server verify-server bench-setup unlock deploy rollback releases bench-deploy
+.PHONY: help deps check test test-unit test-integration demo sandbox sandbox-down status setup-server verify-server bench-setup unlock deploy rollback releases bench-deploy backup backups restore restore-drill prune-backups bench-backup
 
 help: ## List every target
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /\1\t/' | awk -F'\t' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -66,3 +66,21 @@ releases: ## The release history (read-only)
 
 bench-deploy: deps ## Benchmark: deploy and rollback under continuous load vs recreating in place (JSON line at the end)
 	@$(TSX) test/bench/deploy.ts
+
+backup: ## Back up Postgres, Redis and the deploy config, encrypted, to the env's store (REASON=...)
+	@$(call RUNBOOK,backup) $(if $(REASON),--reason "$(REASON)")
+
+backups: ## List the env's backups: complete or not, size, key id (read-only; needs no host)
+	@$(call RUNBOOK,backups)
+
+restore: ## Restore BACKUP=<id> (default: latest complete): verified first, then swapped in after a confirmation
+	@$(call RUNBOOK,restore) $(if $(BACKUP),--backup "$(BACKUP)")
+
+restore-drill: ## Restore the latest backup into a scratch database, verify it, time each phase; nothing live changes
+	@$(call RUNBOOK,restore) --drill $(if $(BACKUP),--backup "$(BACKUP)")
+
+prune-backups: ## Retention from backup.keep: shows what it would delete; APPLY=1 deletes
+	@$(call RUNBOOK,prune-backups) $(if $(APPLY),--apply)
+
+bench-backup: deps ## Benchmark: backup and verified restore of a >= 1 GB database vs a plain pg_dump (JSON line at the end)
+	@$(TSX) test/bench/backup.ts

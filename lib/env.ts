@@ -1,6 +1,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { parse as parseYaml, YAMLParseError } from 'yaml'
+import { type BackupConfig, readBackup } from './env-backup.ts'
 import { type NotifyTarget, notifySecretNames, readNotify } from './env-notify.ts'
 import { readSetup, type SetupConfig } from './env-setup.ts'
 import { InputError } from './errors.ts'
@@ -62,6 +63,8 @@ export interface Env {
   secrets: string[]
   setup: SetupConfig
   notify: NotifyTarget[]
+  /** Absent: this env has no backups configured (backup and restore say so). */
+  backup?: BackupConfig
 }
 
 /** env/ of this repository; CE_ENV_DIR (read at each call) points tests at env files of their own droplets. */
@@ -126,6 +129,7 @@ export function validateEnv(raw: unknown, name: string, file: string): Env {
     'secrets',
     'setup',
     'notify',
+    'backup',
   ])
   const envName = v.string(top, 'name', '', { pattern: /^[a-z][a-z0-9-]*$/, form: 'the environment name' })
   if (envName && envName !== name)
@@ -173,6 +177,7 @@ export function validateEnv(raw: unknown, name: string, file: string): Env {
     v.problem('ssh.key.secret', `${keySource.secret} must also be listed under secrets`)
   }
 
+  const backup = readBackup(v, top?.backup, file)
   const env = {
     name,
     file,
@@ -227,9 +232,13 @@ export function validateEnv(raw: unknown, name: string, file: string): Env {
     secrets,
     setup: readSetup(v, top?.setup, file),
     notify: readNotify(v, top?.notify),
+    ...(backup ? { backup } : {}),
   } satisfies Env
   for (const name of notifySecretNames(env.notify)) {
     if (!secrets.includes(name)) v.problem('notify', `${name} must also be listed under secrets`)
+  }
+  for (const name of backup?.secretNames ?? []) {
+    if (!secrets.includes(name)) v.problem('backup', `${name} must also be listed under secrets`)
   }
   if (v.problems.length) {
     throw new InputError(

@@ -31,6 +31,12 @@ export interface ExecOptions {
   allowFail?: boolean
   /** Receives stdout as raw chunks instead of collecting it (streams: dumps, image transfers). */
   onStdout?: (chunk: Buffer) => void
+  /**
+   * Pipes stdout into this stream with backpressure (dumps). It is ended only when the command exits
+   * 0, and destroyed otherwise, so a failed dump never looks like a complete one. If it fails first,
+   * the command is stopped.
+   */
+  stdoutTo?: NodeJS.WritableStream & { destroy(error?: Error): unknown; destroyed?: boolean }
   /** Print output live (default: the session's echo setting). */
   echo?: boolean
   /** What the on-call should do if this command fails. */
@@ -138,6 +144,13 @@ export class HostSession {
       opts,
     )
     const durationMs = Date.now() - started
+    if (opts.stdoutTo && !opts.stdoutTo.destroyed) {
+      if (result.code === 0) opts.stdoutTo.end()
+      else
+        opts.stdoutTo.destroy(
+          new Error(`${command.split('\n')[0]} ended with status ${result.code} on ${this.name}`),
+        )
+    }
     if (
       typeof result.code === 'number' &&
       (result.code === 0 || opts.allowFail) &&
@@ -197,7 +210,13 @@ export class HostSession {
           code = c ?? `killed by ${signal ?? 'a signal'}`
         })
         stream.on('close', () => finish())
-        stream.on('data', (chunk: Buffer) => (opts.onStdout ? opts.onStdout(chunk) : out.add(chunk)))
+        if (opts.stdoutTo) {
+          const dest = opts.stdoutTo
+          stream.pipe(dest, { end: false })
+          // The consumer failed (upload refused, disk full): stop the command instead of blocking it.
+          dest.once('error', () => stream.close())
+          dest.once('close', () => stream.close())
+        } else stream.on('data', (chunk: Buffer) => (opts.onStdout ? opts.onStdout(chunk) : out.add(chunk)))
         stream.stderr.on('data', (chunk: Buffer) => err.add(chunk))
         if (opts.stdin === undefined) stream.end()
         else if (typeof opts.stdin === 'string' || Buffer.isBuffer(opts.stdin)) stream.end(opts.stdin)

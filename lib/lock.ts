@@ -20,7 +20,7 @@ export function describeHolder(
   env: string,
 ): string {
   const lines = [
-    `The deploy lock on ${host} is held by ${owner.who ?? 'unknown'} (${owner.runbook ?? '?'} of ${owner.release || 'no release'}, pid ${owner.pid ?? '?'} on ${owner.machine ?? '?'}, since ${owner.started_at ?? '?'}).`,
+    `The ${owner.runbook === 'backup' ? 'backup' : 'deploy'} lock on ${host} is held by ${owner.who ?? 'unknown'} (${owner.runbook ?? '?'} of ${owner.release || 'no release'}, pid ${owner.pid ?? '?'} on ${owner.machine ?? '?'}, since ${owner.started_at ?? '?'}).`,
   ]
   if (owner.ci_run_url) lines.push(`CI run: ${owner.ci_run_url}`)
   lines.push(
@@ -35,8 +35,11 @@ export function describeHolder(
  * Takes the deploy lock on every host (or none), keeps its heartbeat, and releases it however the
  * run ends (success, failure, SIGINT, SIGTERM) through the run's cleanups.
  */
-export async function takeDeployLock(ctx: Context, runbook: string): Promise<void> {
-  const dir = remotePaths(ctx.env).lock
+export async function takeDeployLock(
+  ctx: Context,
+  runbook: string,
+  dir: string = remotePaths(ctx.env).lock,
+): Promise<void> {
   const owner: LockOwner = {
     who: whoAmI(),
     runbook,

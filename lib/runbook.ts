@@ -38,6 +38,8 @@ export interface RunbookSpec {
   name: string
   /** Changes hosts: production asks a person to confirm. */
   mutates: boolean
+  /** Needs no host (listing backups while the droplet is gone): no SSH connection is made. */
+  offline?: boolean
   /** Log in as ssh.bootstrap_user (setup-server) instead of ssh.user. */
   bootstrap?: boolean
   options?: OptionSpec[]
@@ -119,8 +121,8 @@ export async function runRunbook(spec: RunbookSpec, argv: string[]): Promise<num
   print(
     `${spec.name} · env ${context.env.name} (${context.env.kind}) · ${context.env.hosts.length} host(s)${context.dryRun ? ' · DRY RUN: nothing will change' : ''}`,
   )
-  const steps: Step[] = [connectStep(spec), ...spec.steps]
-  records.unshift({ title: steps[0]?.title ?? '', status: 'not run', ms: 0 })
+  const steps: Step[] = spec.offline ? [...spec.steps] : [connectStep(spec), ...spec.steps]
+  if (!spec.offline) records.unshift({ title: steps[0]?.title ?? '', status: 'not run', ms: 0 })
   for (const [i, step] of steps.entries()) {
     const record = records[i] as StepRecord
     print(`\n[${i + 1}/${steps.length}] ${step.title}`)
@@ -229,6 +231,25 @@ async function confirm(spec: RunbookSpec, env: Env, args: ParsedArgs, dryRun: bo
   )
   rl.close()
   if (answer.trim() !== env.name) throw new InputError('Not confirmed: nothing was changed.')
+}
+
+/**
+ * A confirmation in the middle of a run, before the point of no return (restore's swap): a person
+ * types the env name; without a terminal only --yes (YES=1) goes on, in CI too.
+ */
+export async function confirmMidRun(ctx: Context, what: string): Promise<void> {
+  if (ctx.dryRun || ctx.args.yes === true) return
+  if (!process.stdin.isTTY)
+    throw new InputError(
+      `${what}: needs confirmation and there is no terminal to ask.`,
+      [],
+      'Pass YES=1 (--yes) if you mean it.',
+    )
+  const rl = createInterface({ input: process.stdin, output: process.stdout })
+  const answer = await rl.question(`${what}. Type the environment name (${ctx.env.name}) to continue: `)
+  rl.close()
+  if (answer.trim() !== ctx.env.name)
+    throw new InputError('Not confirmed: stopped before changing anything live.')
 }
 
 function reportError(err: Error): void {

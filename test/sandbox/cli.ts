@@ -8,7 +8,7 @@
  *   tsx test/sandbox/cli.ts images              build (or find cached) images only
  */
 import { randomBytes } from 'node:crypto'
-import { existsSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { request } from 'node:http'
 import { resolve } from 'node:path'
 import { loadEnv, SERVICES } from '../../lib/env.ts'
@@ -59,10 +59,19 @@ try {
 /** ENV=local needs no account: its secrets are random values made once, kept in a git-ignored file. */
 function ensureLocalSecrets(): void {
   const file = resolve(import.meta.dirname, '..', '..', 'env', 'local.secrets.env')
-  if (existsSync(file)) return
+  const have = existsSync(file) ? readFileSync(file, 'utf8') : ''
   const value = () => randomBytes(18).toString('base64url')
-  writeFileSync(file, `POSTGRES_PASSWORD=${value()}\nREDIS_PASSWORD=${value()}\n`, { mode: 0o600 })
-  process.stdout.write(`sandbox: wrote random secrets to ${file}\n`)
+  const wanted: Record<string, () => string> = {
+    POSTGRES_PASSWORD: value,
+    REDIS_PASSWORD: value,
+    // The backup key is 32 random bytes, base64 (what `openssl rand -base64 32` prints).
+    BACKUP_KEY: () => randomBytes(32).toString('base64'),
+  }
+  const missing = Object.keys(wanted).filter((k) => !new RegExp(`^${k}=`, 'm').test(have))
+  if (missing.length === 0) return
+  const lines = missing.map((k) => `${k}=${wanted[k]?.()}\n`).join('')
+  writeFileSync(file, `${have}${have && !have.endsWith('\n') ? '\n' : ''}${lines}`, { mode: 0o600 })
+  process.stdout.write(`sandbox: wrote random ${missing.join(', ')} to ${file}\n`)
 }
 
 /** Where the deployed stack answers: each domain on the first droplet's published HTTP port. */

@@ -1,0 +1,202 @@
+/**
+ * Restoring, phase by phase (runbooks/restore.ts runs one phase per step). Nothing live is touched
+ * until every part verified and the database restored into a scratch copy matches the manifest.
+ */
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import {
+  type DataTarget,
+  parsePgVerify,
+  pgDropDb,
+  pgRestoreScratch,
+  pgSwap,
+  pgVerify,
+  redisDrill,
+  redisKeys,
+  redisRestore,
+  scratchDb,
+} from '../commands/backup.ts'
+import { DB_NAME, DB_USER } from '../deploy/files.ts'
+import { IntegrityError } from '../errors.ts'
+import type { HostSession } from '../host.ts'
+import { print } from '../output.ts'
+import type { Context } from '../runbook.ts'
+import { type BackupEntry, listBackups, manifestKey, partKey, resolveBackup } from './catalog.ts'
+import { decryptBuffer } from './format.ts'
+import { compareCounts, type Manifest, PARTS, parseManifest, totalRows } from './manifest.ts'
+import { type BackupTarget, openBackupTarget } from './take.ts'
+import { downloadVerified, readObject, restoreFromFile } from './transfer.ts'
+
+export interface RestoreRun extends BackupTarget {
+  entry: BackupEntry
+  manifest: Manifest
+  host: HostSession
+  data: DataTarget
+  /** Verified ciphertext, on this machine (0700 directory, removed at the end). */
+  dir: string
+  files: Record<string, string>
+  scratch: string
+  swapped: boolean
+  keptAs: string
+  timings: Record<string, number>
+}
+
+const RESTORE_TIMEOUT_S = 6 * 3600
+
+export async function timedPhase<T>(
+  r: { timings: Record<string, number> },
+  phase: string,
+  fn: () => Promise<T>,
+): Promise<T> {
+  const t0 = Date.now()
+  try {
+    return await fn()
+  } finally {
+    r.timings[phase] = Math.round((Date.now() - t0) / 100) / 10
+  }
+}
+
+/** The backup (BACKUP=<id> or the latest complete one) and its manifest, decrypted and checked. */
+export async function chooseBackup(ctx: Context, host: HostSession, requested?: string): Promise<RestoreRun> {
+  const target = openBackupTarget(ctx)
+  const timings: Record<string, number> = {}
+  const t0 = Date.now()
+  const entry = resolveBackup(await listBackups(target.store, ctx.env.name), requested, {
+    env: ctx.env.name,
+    store: target.store.description,
+  })
+  const sealed = await readObject(target.store, manifestKey(ctx.env.name, entry.id))
+  const manifest = parseManifest(
+    decryptBuffer(target.keyring, sealed, {
+      label: `backup ${entry.id} manifest`,
+      env: ctx.env.name,
+    }).toString('utf8'),
+    `backup ${entry.id}`,
+  )
+  if (manifest.id !== entry.id || manifest.env !== ctx.env.name)
+    throw new IntegrityError(`backup ${entry.id}: its manifest names ${manifest.env}/${manifest.id}`)
+  timings.manifest = Math.round((Date.now() - t0) / 100) / 10
+  const dir = mkdtempSync(join(tmpdir(), 'ce-restore-'))
+  return {
+    ...target,
+    entry,
+    manifest,
+    host,
+    data: { env: ctx.env.name, user: DB_USER, db: DB_NAME },
+    dir,
+    files: {},
+    scratch: scratchDb(entry.id),
+    swapped: false,
+    keptAs: `${DB_NAME}_before_${entry.id.toLowerCase()}`,
+    timings,
+  }
+}
+
+export function describeBackup(r: RestoreRun): string[] {
+  const m = r.manifest
+  return [
+    `backup ${m.id} of ${m.env} taken ${m.created_at} on ${m.host} (${m.reason}); release ${m.release ?? 'none'}`,
+    `postgres: ${Object.keys(m.postgres.tables).length} tables, ${m.postgres.rows} rows; redis: ${m.redis.keys} keys; key ${m.key_id}`,
+  ]
+}
+
+/** Every part downloaded (ciphertext) and checked: every tag, every size, every SHA-256. */
+export async function downloadAll(r: RestoreRun): Promise<void> {
+  await timedPhase(r, 'download+verify', async () => {
+    for (const [part, info] of Object.entries(r.manifest.parts)) {
+      const file = join(r.dir, `${part}.enc`)
+      await downloadVerified(
+        r.store,
+        partKey(r.manifest.env, r.entry.id, part),
+        file,
+        r.keyring,
+        info,
+        `${r.entry.id}/${part}`,
+      )
+      r.files[part] = file
+    }
+  })
+  print(`      ${Object.keys(r.files).length} parts verified: every tag and SHA-256 matches the manifest`)
+}
+
+/** pg_restore into a scratch database, then its row counts and canary against the manifest. */
+export async function restoreScratch(r: RestoreRun): Promise<void> {
+  await timedPhase(r, 'postgres-scratch', async () => {
+    await restoreFromFile(
+      r.host,
+      pgRestoreScratch(r.data, r.scratch),
+      need(r, PARTS.postgres),
+      r.keyring,
+      PARTS.postgres,
+      RESTORE_TIMEOUT_S,
+    )
+  })
+  await timedPhase(r, 'postgres-verify', async () => {
+    const got = parsePgVerify(
+      (await r.host.exec(pgVerify(r.data, r.scratch, r.manifest.id), { echo: false })).stdout,
+    )
+    const diff = compareCounts(r.manifest.postgres.tables, got.counts)
+    if (diff.length)
+      throw new IntegrityError(
+        `the restored database does not match the backup's row counts:\n  ${diff.join('\n  ')}`,
+      )
+    if (got.canary !== r.manifest.postgres.canary.token)
+      throw new IntegrityError(`the restored database lacks the canary row of backup ${r.manifest.id}`)
+    print(
+      `      scratch database ${r.scratch}: ${totalRows(got.counts)} rows in ${Object.keys(got.counts).length} tables match; canary found`,
+    )
+  })
+}
+
+/** Drill only: the backup's Redis files loaded by a throwaway redis-server; its key count checked. */
+export async function drillRedis(r: RestoreRun): Promise<void> {
+  await timedPhase(r, 'redis-verify', async () => {
+    const out = await restoreFromFile(
+      r.host,
+      redisDrill(r.data, r.manifest.redis.aof),
+      need(r, PARTS.redis),
+      r.keyring,
+      PARTS.redis,
+      600,
+    )
+    checkKeys(r, Number(out.trim()))
+  })
+}
+
+export async function dropScratch(r: RestoreRun): Promise<void> {
+  await r.host.exec(pgDropDb(r.data, r.scratch), { echo: false, allowFail: true })
+}
+
+export async function swapDatabase(r: RestoreRun): Promise<void> {
+  await timedPhase(r, 'postgres-swap', () =>
+    r.host.exec(pgSwap(r.data, r.scratch, r.keptAs), { echo: false }),
+  )
+  r.swapped = true
+  print(`      ${r.data.db} is now the restored data; the previous database is kept as ${r.keptAs}`)
+}
+
+export async function restoreRedis(r: RestoreRun): Promise<void> {
+  await timedPhase(r, 'redis', async () => {
+    await restoreFromFile(r.host, redisRestore(r.data), need(r, PARTS.redis), r.keyring, PARTS.redis, 900)
+    checkKeys(r, Number((await r.host.exec(redisKeys(r.data), { echo: false })).stdout.trim()))
+  })
+}
+
+function checkKeys(r: RestoreRun, keys: number): void {
+  if (keys !== r.manifest.redis.keys)
+    throw new IntegrityError(
+      `Redis has ${keys} keys after the restore; the backup had ${r.manifest.redis.keys}`,
+    )
+  print(`      redis: ${keys} keys, as in the backup`)
+}
+
+function need(r: RestoreRun, part: string): string {
+  const file = r.files[part]
+  if (!file) throw new IntegrityError(`${part} was not downloaded and verified`)
+  return file
+}
+
+export function removeDownloads(r: RestoreRun): void {
+  rmSync(r.dir, { recursive: true, force: true })
+}

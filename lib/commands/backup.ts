@@ -1,0 +1,245 @@
+import { projectContainers, projectName } from './compose.ts'
+import { quote } from './shell.ts'
+
+// What backup and restore run on a host: Postgres and Redis inside their containers (never with a
+// TTY: a TTY corrupts a binary dump), the host's deploy config as a tar. Pure: strings only.
+
+export interface DataTarget {
+  env: string
+  user: string
+  db: string
+}
+
+export const CANARY_TABLE = 'ce_backup_canary'
+
+/** The running container of a data service, or a clear failure (exit 3) when it is not running. */
+function container(t: DataTarget, service: 'postgres' | 'redis', variable: string): string {
+  const project = projectName(t.env, 'data')
+  return [
+    `${variable}=$(${projectContainers(project, service)})`,
+    `[ -n "$${variable}" ] || { echo ${quote(`${service} of ${project} is not running: start it (make deploy) or check make status`)} >&2; exit 3; }`,
+  ].join('\n')
+}
+
+const psql = (t: DataTarget, db = t.db, stdin = false) =>
+  `docker exec${stdin ? ' -i' : ''} "$pg" psql -XAtq -v ON_ERROR_STOP=1 -U ${quote(t.user)} -d ${quote(db)}`
+
+/** One JSON object {"schema.table": rows} of exact counts, in the transaction's snapshot. */
+export const COUNTS_SQL =
+  "SELECT coalesce(json_object_agg(t, n ORDER BY t), '{}') FROM (SELECT format('%I.%I', schemaname, relname) AS t, (xpath('/row/c/text()', query_to_xml(format('SELECT count(*) AS c FROM %I.%I', schemaname, relname), false, true, '')))[1]::text::bigint AS n FROM pg_stat_user_tables) s"
+
+/** Writes the canary row (SQL on stdin, so the token never appears in a process list). */
+export function canaryWrite(t: DataTarget): string {
+  return ['set -eu', container(t, 'postgres', 'pg'), psql(t, t.db, true)].join('\n')
+}
+
+export function canarySql(backupId: string, token: string): string {
+  return [
+    `CREATE TABLE IF NOT EXISTS ${CANARY_TABLE} (backup_id text PRIMARY KEY, token text NOT NULL, written_at timestamptz NOT NULL DEFAULT now());`,
+    `INSERT INTO ${CANARY_TABLE} (backup_id, token) VALUES ('${backupId.replace(/'/g, "''")}', '${token.replace(/'/g, "''")}');`,
+    '',
+  ].join('\n')
+}
+
+/**
+ * `pg_dump -Fc` to stdout inside one exported snapshot, whose exact per-table row counts are counted
+ * in that same snapshot (so they match the dump even while the app writes) and reported on stderr as
+ * `ce-counts {json}`. Any failure exits non-zero, so the dump is never taken for complete.
+ */
+export function pgDumpWithCounts(t: DataTarget): string {
+  return [
+    'set -eu',
+    container(t, 'postgres', 'pg'),
+    't=$(mktemp -d)',
+    `trap 'exec 3>&- 2>/dev/null || true; rm -rf "$t"' EXIT`,
+    'mkfifo "$t/sql"',
+    `${psql(t, t.db, true)} <"$t/sql" >"$t/out" 2>"$t/err" &`,
+    'holder=$!',
+    'exec 3>"$t/sql"',
+    `printf '%s\\n' 'BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;' 'SELECT pg_export_snapshot();' ${quote(`${COUNTS_SQL};`)} '\\echo ce-ready' >&3`,
+    'i=0',
+    'until [ "$(sed -n 3p "$t/out")" = ce-ready ]; do',
+    '  kill -0 "$holder" 2>/dev/null || { echo "psql could not open a snapshot:" >&2; cat "$t/err" >&2; exit 3; }',
+    '  i=$((i+1)); [ "$i" -lt 1200 ] || { echo "psql did not export a snapshot within 120 s" >&2; exit 3; }',
+    '  sleep 0.1',
+    'done',
+    `docker exec "$pg" pg_dump -Fc --snapshot="$(sed -n 1p "$t/out")" -U ${quote(t.user)} ${quote(t.db)}`,
+    'echo "ce-counts $(sed -n 2p "$t/out")" >&2',
+    `echo 'COMMIT;' >&3`,
+    'exec 3>&-',
+    'wait "$holder"',
+  ].join('\n')
+}
+
+export function pgGlobals(t: DataTarget): string {
+  return [
+    'set -eu',
+    container(t, 'postgres', 'pg'),
+    `docker exec "$pg" pg_dumpall --globals-only -U ${quote(t.user)}`,
+  ].join('\n')
+}
+
+/**
+ * A BGSAVE that really finished (LASTSAVE moved, rdb_last_bgsave_status:ok), then /data as a tar on
+ * stdout: dump.rdb, and the AOF directory when AOF is on (Redis loads the AOF first at start).
+ * Reports `ce-redis aof=<yes|no> keys=<n>` on stderr.
+ */
+export function redisSnapshot(t: DataTarget): string {
+  return [
+    'set -eu',
+    container(t, 'redis', 'r'),
+    'cli() { docker exec "$r" redis-cli --no-auth-warning "$@"; }',
+    'before=$(cli LASTSAVE)',
+    '[ "$before" -lt "$(date +%s)" ] || sleep 1',
+    'i=0',
+    'until cli BGSAVE 2>&1 | grep "started" >/dev/null; do',
+    '  i=$((i+1)); [ "$i" -lt 600 ] || { echo "Redis refused BGSAVE for 120 s (another save running?)" >&2; exit 3; }',
+    '  sleep 0.2',
+    'done',
+    'i=0',
+    'while :; do',
+    '  info=$(cli INFO persistence | tr -d "\\r")',
+    '  if [ "$(cli LASTSAVE)" != "$before" ] && echo "$info" | grep "^rdb_bgsave_in_progress:0" >/dev/null; then break; fi',
+    '  i=$((i+1)); [ "$i" -lt 3000 ] || { echo "Redis BGSAVE did not finish within 600 s" >&2; exit 3; }',
+    '  sleep 0.2',
+    'done',
+    'echo "$info" | grep "^rdb_last_bgsave_status:ok" >/dev/null || { echo "Redis BGSAVE failed: $(echo "$info" | grep rdb_last_bgsave_status)" >&2; exit 3; }',
+    'aof=$(cli CONFIG GET appendonly | sed -n 2p | tr -d "\\r")',
+    'keys=$(cli INFO keyspace | tr -d "\\r" | sed -n "s/^db[0-9]*:keys=\\([0-9]*\\).*/\\1/p" | awk "{s+=\\$1} END {print s+0}")',
+    'echo "ce-redis aof=$aof keys=$keys" >&2',
+    'if [ "$aof" = yes ]; then set -- dump.rdb appendonlydir; else set -- dump.rdb; fi',
+    // The AOF may grow while it is read: that is fine (Redis loads a truncated tail), so only a real
+    // error (status 2) fails.
+    'status=0; docker exec "$r" tar -C /data --warning=no-file-changed -cf - "$@" || status=$?',
+    '[ "$status" -le 1 ] || exit "$status"',
+  ].join('\n')
+}
+
+/** The host's deploy config as a tar on stdout: compose files, release history, nginx; secrets only when asked. */
+export function configTar(env: string, includeSecrets: boolean): string {
+  const base = `srv/conciliaextrato/${env}`
+  const excludes = [
+    `${base}/deploy.lock`,
+    `${base}/backup.lock`,
+    `${base}/*.dump`,
+    ...(includeSecrets ? [] : [`${base}/app.env`, `${base}/data.env`]),
+  ]
+  return [
+    'set -eu',
+    `cd / && tar -cf - ${excludes.map((e) => `--exclude=${quote(e)}`).join(' ')} ${quote(base)} $(ls -d etc/nginx/conciliaextrato 2>/dev/null)`,
+  ].join('\n')
+}
+
+// ---- restore ----
+
+export const scratchDb = (backupId: string) => `ce_restore_${backupId.toLowerCase()}`
+
+/** A fresh scratch database, then pg_restore from stdin into it (the live database is not touched). */
+export function pgRestoreScratch(t: DataTarget, scratch: string): string {
+  return [
+    'set -eu',
+    container(t, 'postgres', 'pg'),
+    `${psql(t, 'postgres')} -c ${quote(`DROP DATABASE IF EXISTS "${scratch}"`)} -c ${quote(`CREATE DATABASE "${scratch}" OWNER "${t.user}"`)}`,
+    `docker exec -i "$pg" pg_restore --exit-on-error --no-owner --role=${quote(t.user)} -U ${quote(t.user)} -d ${quote(scratch)}`,
+  ].join('\n')
+}
+
+/** Row counts (one JSON line) and the canary's token (one line, empty when absent) in a database. */
+export function pgVerify(t: DataTarget, db: string, backupId: string): string {
+  return [
+    'set -eu',
+    container(t, 'postgres', 'pg'),
+    `${psql(t, db)} -c ${quote(COUNTS_SQL)}`,
+    `${psql(t, db)} -c ${quote(`SELECT coalesce((SELECT token FROM ${CANARY_TABLE} WHERE backup_id = '${backupId.replace(/'/g, "''")}'), '')`)}`,
+  ].join('\n')
+}
+
+export function parsePgVerify(out: string): { counts: Record<string, number>; canary: string } {
+  const [counts = '{}', canary = ''] = out.split('\n')
+  return { counts: JSON.parse(counts) as Record<string, number>, canary: canary.trim() }
+}
+
+/**
+ * The verified scratch database becomes the live one by two renames; the database it replaces is
+ * kept under `keepAs` (nothing lost). Sessions on the live database are ended first (the app is stopped).
+ */
+export function pgSwap(t: DataTarget, scratch: string, keepAs: string): string {
+  const sql = [
+    `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname IN ('${t.db}', '${scratch}') AND pid <> pg_backend_pid();`,
+    `ALTER DATABASE "${t.db}" RENAME TO "${keepAs}";`,
+    `ALTER DATABASE "${scratch}" RENAME TO "${t.db}";`,
+  ].join('\n')
+  return [
+    'set -eu',
+    container(t, 'postgres', 'pg'),
+    `echo ${quote(sql)} | ${psql(t, 'postgres', true)} >/dev/null`,
+  ].join('\n')
+}
+
+export function pgDropDb(t: DataTarget, db: string): string {
+  return [
+    'set -eu',
+    container(t, 'postgres', 'pg'),
+    `${psql(t, 'postgres')} -c ${quote(`DROP DATABASE IF EXISTS "${db}"`)}`,
+  ].join('\n')
+}
+
+/**
+ * Redis's /data replaced by the backup's files (tar on stdin) while Redis is stopped: the old AOF
+ * is removed with everything else, so it cannot replay over the restored data. Then Redis starts.
+ */
+export function redisRestore(t: DataTarget): string {
+  return [
+    'set -eu',
+    container(t, 'redis', 'r'),
+    `vol=$(docker inspect -f '{{range .Mounts}}{{if eq .Destination "/data"}}{{.Name}}{{end}}{{end}}' "$r")`,
+    `img=$(docker inspect -f '{{.Config.Image}}' "$r")`,
+    'docker stop -t 30 "$r" >/dev/null',
+    `docker run --rm -i --network none -v "$vol":/data --entrypoint sh "$img" -c 'find /data -mindepth 1 -delete && tar -C /data -xf - && chown -R redis:redis /data'`,
+    'docker start "$r" >/dev/null',
+  ].join('\n')
+}
+
+/** Keys in Redis once it answers again (exit 3 if it does not within 60 s). */
+export function redisKeys(t: DataTarget): string {
+  return [
+    'set -eu',
+    container(t, 'redis', 'r'),
+    'i=0',
+    'until docker exec "$r" redis-cli --no-auth-warning PING 2>/dev/null | grep PONG >/dev/null; do',
+    '  i=$((i+1)); [ "$i" -lt 300 ] || { echo "Redis did not answer within 60 s after the restore" >&2; exit 3; }',
+    '  sleep 0.2',
+    'done',
+    `docker exec "$r" redis-cli --no-auth-warning INFO keyspace | tr -d '\\r' | sed -n 's/^db[0-9]*:keys=\\([0-9]*\\).*/\\1/p' | awk '{s+=$1} END {print s+0}'`,
+  ].join('\n')
+}
+
+/** Stops a colour's containers and prints their ids (to start the very same ones again). */
+export function stopProject(project: string): string {
+  return `ids=$(${projectContainers(project)}); [ -z "$ids" ] || docker stop -t 10 $ids >/dev/null; echo $ids`
+}
+
+export function startContainers(ids: string[]): string {
+  return ids.length ? `docker start ${ids.map(quote).join(' ')} >/dev/null` : 'true'
+}
+
+/**
+ * Drill: the backup's Redis files (tar on stdin) loaded by a throwaway redis-server from the same
+ * image, with no network, as production would load them (AOF first when it was on); prints its keys.
+ */
+export function redisDrill(t: DataTarget, aof: boolean): string {
+  const inner = [
+    'set -eu',
+    'mkdir -p /tmp/drill && tar -C /tmp/drill -xf -',
+    `redis-server --dir /tmp/drill --port 6399 --appendonly ${aof ? 'yes' : 'no'} --daemonize yes --logfile /tmp/drill.log`,
+    'i=0; until redis-cli -p 6399 PING 2>/dev/null | grep PONG >/dev/null; do i=$((i+1)); [ "$i" -lt 300 ] || { cat /tmp/drill.log >&2; exit 3; }; sleep 0.2; done',
+    `redis-cli -p 6399 INFO keyspace | tr -d '\\r' | sed -n 's/^db[0-9]*:keys=\\([0-9]*\\).*/\\1/p' | awk '{s+=$1} END {print s+0}'`,
+    'redis-cli -p 6399 SHUTDOWN NOSAVE >/dev/null 2>&1 || true',
+  ].join('\n')
+  return [
+    'set -eu',
+    container(t, 'redis', 'r'),
+    `img=$(docker inspect -f '{{.Config.Image}}' "$r")`,
+    `docker run --rm -i --network none --entrypoint sh "$img" -c ${quote(inner)}`,
+  ].join('\n')
+}

@@ -1,0 +1,60 @@
+import { isAbsolute, resolve } from 'node:path'
+import type { StoreConfig } from './backup/storage.ts'
+import type { Validator } from './validate.ts'
+
+// The `backup:` section of an env file: where backups go, how long they are kept, what they hold.
+export interface BackupConfig {
+  store: StoreConfig
+  keep: { daily: number; weekly: number; monthly: number }
+  /** Also save app.env and data.env (the app's secrets). Off by default: the secrets live elsewhere. */
+  includeSecrets: boolean
+  /** Secrets the section needs: BACKUP_KEY and, for S3, the Spaces credentials. */
+  secretNames: string[]
+}
+
+export function readBackup(v: Validator, raw: unknown, envFile: string): BackupConfig | undefined {
+  if (raw === undefined || raw === null) return undefined
+  const obj = v.object(raw, 'backup', ['store', 'keep', 'include_secrets'])
+  const st = v.object(obj?.store, 'backup.store', ['type', 'dir', 'endpoint', 'region', 'bucket', 'prefix'])
+  const type = v.string(st, 'type', 'backup.store', { oneOf: ['s3', 'local'] })
+  let store: StoreConfig = { type: 'local', dir: '' }
+  if (type === 'local') {
+    const dir =
+      v.string(st, 'dir', 'backup.store', { form: 'a directory on the machine running the runbook' }) ?? ''
+    // Relative to the env file, so `env/local.yaml` can keep its backups in the project.
+    store = { type: 'local', dir: isAbsolute(dir) ? dir : resolve(envFile, '..', dir) }
+  } else if (type === 's3') {
+    store = {
+      type: 's3',
+      endpoint:
+        v.string(st, 'endpoint', 'backup.store', {
+          pattern: /^https?:\/\/[^\s/]+\/?$/,
+          form: 'an endpoint URL like https://fra1.digitaloceanspaces.com',
+        }) ?? '',
+      region: v.string(st, 'region', 'backup.store', { default: 'us-east-1' }) ?? 'us-east-1',
+      bucket:
+        v.string(st, 'bucket', 'backup.store', {
+          pattern: /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/,
+          form: 'a bucket (Space) name',
+        }) ?? '',
+      prefix:
+        v.string(st, 'prefix', 'backup.store', {
+          default: '',
+          pattern: /^$|^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/,
+          form: 'a key prefix like backups/production (no leading or trailing slash)',
+        }) ?? '',
+    }
+  }
+  const keep = v.object(obj?.keep ?? {}, 'backup.keep', ['daily', 'weekly', 'monthly'])
+  const n = (k: string, d: number) =>
+    v.integer(keep, k, 'backup.keep', { min: 0, max: 1000, default: d }) ?? d
+  return {
+    store,
+    keep: { daily: n('daily', 7), weekly: n('weekly', 4), monthly: n('monthly', 12) },
+    includeSecrets: v.boolean(obj, 'include_secrets', 'backup', false),
+    secretNames: [
+      'BACKUP_KEY',
+      ...(type === 's3' ? ['SPACES_ACCESS_KEY_ID', 'SPACES_SECRET_ACCESS_KEY'] : []),
+    ],
+  }
+}

@@ -1,0 +1,146 @@
+/**
+ * backup — Postgres, Redis and the host's deploy config, encrypted on this machine and kept off-site.
+ *
+ * When: daily (CI schedule), before risky work, or whenever the on-call wants a restore point.
+ * Changes: writes one canary row (table ce_backup_canary) so a restore can prove it has this backup's
+ *   data; uploads a new backup. Nothing is deleted (make prune-backups does that).
+ * Abort: Ctrl-C: the partial upload is removed; it never had a COMPLETE marker, so "latest" never moved.
+ * On-call page: docs/runbooks/backup.md
+ */
+
+import { ciRunUrl, whoAmI } from '../lib/audit.ts'
+import { backupRun, maybeRun, setRun } from '../lib/backup/state.ts'
+import {
+  archiveConfig,
+  complete,
+  discardIncomplete,
+  dumpPostgres,
+  openBackupTarget,
+  readBack,
+  snapshotRedis,
+  startBackup,
+  writeManifest,
+} from '../lib/backup/take.ts'
+import { stringArg } from '../lib/cli.ts'
+import { configTar, pgDumpWithCounts, redisSnapshot } from '../lib/commands/backup.ts'
+import { InputError } from '../lib/errors.ts'
+import { takeDeployLock } from '../lib/lock.ts'
+import { notify, reportNotifyResults } from '../lib/notify.ts'
+import { print } from '../lib/output.ts'
+import { remotePaths } from '../lib/paths.ts'
+import { type Context, isMain, main, type RunbookSpec, type Step } from '../lib/runbook.ts'
+
+const NEXT_DUMP =
+  'Nothing became "latest". Check that Postgres and Redis run (make status ENV=<env>), then run make backup again.'
+
+/** A streaming phase; --dry-run shows its command instead. */
+function phase(title: string, command: (ctx: Context) => string, run: (ctx: Context) => Promise<void>): Step {
+  return {
+    title,
+    next: NEXT_DUMP,
+    async run(ctx) {
+      if (ctx.dryRun) {
+        print(`  [${ctx.hosts[0]?.name}] would stream, encrypt and upload:\n${command(ctx)}`)
+        return 'changed'
+      }
+      await run(ctx)
+      return 'changed'
+    },
+  }
+}
+
+export const backup: RunbookSpec = {
+  name: 'backup',
+  mutates: false,
+  options: [
+    {
+      name: 'reason',
+      makeVar: 'REASON',
+      value: true,
+      help: 'why this backup is taken (kept in its manifest; default: manual, or scheduled in CI)',
+    },
+  ],
+  steps: [
+    {
+      title: 'Check the backup store and the key, and take the backup lock',
+      next: 'Nothing was changed. Fix the store settings or secrets named above, then run again.',
+      async run(ctx) {
+        const host = ctx.hosts[0]
+        if (!host) throw new InputError(`${ctx.env.file} has no host to back up`)
+        const target = openBackupTarget(ctx)
+        const reason = stringArg(ctx.args, 'reason') ?? (process.env.GITHUB_ACTIONS ? 'scheduled' : 'manual')
+        const run = await startBackup(ctx, host, target, reason)
+        setRun(ctx, run)
+        print(`      backup ${run.id} of ${ctx.env.name} (${host.name}) to ${target.store.description}`)
+        print(`      key ${target.keyring.current.id}; release live: ${run.release ?? 'none'}`)
+        await takeDeployLock(ctx, 'backup', `${remotePaths(ctx.env).base}/backup.lock`)
+        ctx.onCleanup(async () => {
+          const r = maybeRun(ctx)
+          if (r && !r.completed && !ctx.dryRun) await discardIncomplete(r).catch(() => {})
+        })
+        ctx.onCleanup(notifyBackup(ctx))
+        return 'ok'
+      },
+    },
+    phase(
+      'Postgres: canary row, then pg_dump -Fc and row counts in one snapshot',
+      (ctx) => pgDumpWithCounts(backupRun(ctx).data),
+      (ctx) => dumpPostgres(backupRun(ctx)),
+    ),
+    phase(
+      'Redis: a BGSAVE that finished, then the RDB and the AOF',
+      (ctx) => redisSnapshot(backupRun(ctx).data),
+      (ctx) => snapshotRedis(backupRun(ctx)),
+    ),
+    phase(
+      'Deploy config: compose files, release history, nginx',
+      (ctx) => configTar(ctx.env.name, ctx.env.backup?.includeSecrets ?? false),
+      (ctx) => archiveConfig(backupRun(ctx)),
+    ),
+    {
+      title: 'Manifest, then read everything back and verify it',
+      next: 'The upload did not verify: the store may be failing. Nothing became "latest"; run again.',
+      async run(ctx) {
+        if (ctx.dryRun) return 'dry-run'
+        await writeManifest(backupRun(ctx))
+        await readBack(backupRun(ctx))
+        return 'changed'
+      },
+    },
+    {
+      title: 'Mark the backup complete (it is now the latest)',
+      async run(ctx) {
+        if (ctx.dryRun) return 'dry-run'
+        await complete(backupRun(ctx))
+        return 'changed'
+      },
+    },
+  ],
+}
+
+function notifyBackup(ctx: Context): () => Promise<void> {
+  return async () => {
+    const run = maybeRun(ctx)
+    if (!run || ctx.dryRun || ctx.env.notify.length === 0) return
+    const failure = ctx.failure()
+    const outcome = run.completed ? 'success' : 'failed'
+    reportNotifyResults(
+      await notify(ctx.env.notify, ctx.secrets, {
+        event: 'backup',
+        env: ctx.env.name,
+        outcome,
+        title: `backup ${run.id} of ${ctx.env.name}: ${outcome}`,
+        release: run.release ?? undefined,
+        who: whoAmI(),
+        duration_s: Math.round(Object.values(run.timings).reduce((a, b) => a + b, 0)),
+        link: ciRunUrl(),
+        runbook: 'docs/runbooks/backup.md',
+        ...(failure && !run.completed
+          ? { details: [`step "${failure.step}" failed: ${failure.message}`] }
+          : {}),
+      }),
+    )
+  }
+}
+
+if (isMain(import.meta.url)) await main(backup)

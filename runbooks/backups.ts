@@ -1,0 +1,53 @@
+/**
+ * backups — the env's backups in its store, newest first: which are complete, their size, and the
+ * key each needs. Read-only; needs no host (it works while the droplet is gone).
+ * On-call page: docs/runbooks/backup.md#listing
+ */
+import { listBackups, manifestKey } from '../lib/backup/catalog.ts'
+import { inspectHeader } from '../lib/backup/format.ts'
+import { openBackupTarget } from '../lib/backup/take.ts'
+import { readObject } from '../lib/backup/transfer.ts'
+import { print, table } from '../lib/output.ts'
+import { isMain, main, type RunbookSpec } from '../lib/runbook.ts'
+
+export const backups: RunbookSpec = {
+  name: 'backups',
+  mutates: false,
+  offline: true,
+  steps: [
+    {
+      title: 'List the backups in the store',
+      async run(ctx) {
+        const { store, keyring } = openBackupTarget(ctx)
+        const entries = await listBackups(store, ctx.env.name)
+        const rows = await Promise.all(
+          entries.map(async (e, i) => {
+            let key = '?'
+            if (e.complete) {
+              const head = await readObject(store, manifestKey(ctx.env.name, e.id)).catch(() => undefined)
+              if (head) key = inspectHeader(head).keyId
+            }
+            const status = e.complete
+              ? i === entries.findIndex((x) => x.complete)
+                ? 'complete, latest'
+                : 'complete'
+              : `incomplete${e.problem ? `: ${e.problem}` : ''}`
+            const known = key === '?' ? '' : keyring.byId(key) ? '' : ' (key not in keyring)'
+            return [
+              e.id,
+              e.createdAt.toISOString(),
+              status,
+              `${(e.bytes / 1048576).toFixed(1)} MB`,
+              `${key}${known}`,
+            ]
+          }),
+        )
+        print(`\n${ctx.env.name}: ${entries.length} backup(s) in ${store.description}`)
+        print(table([['id', 'taken at', 'status', 'size', 'key id'], ...rows]))
+        return 'ok'
+      },
+    },
+  ],
+}
+
+if (isMain(import.meta.url)) await main(backups)

@@ -1,0 +1,312 @@
+import { readdirSync, readFileSync, statSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import * as assert from 'uvu/assert'
+import { listBackups, partKey } from '../../lib/backup/catalog.ts'
+import { generateBackupKey } from '../../lib/backup/keys.ts'
+import { openStore } from '../../lib/backup/storage.ts'
+import type { SandboxDroplet } from '../../lib/sandbox-state.ts'
+import { backup } from '../../runbooks/backup.ts'
+import { backups } from '../../runbooks/backups.ts'
+import { deploy } from '../../runbooks/deploy.ts'
+import { pruneBackups } from '../../runbooks/prune-backups.ts'
+import { restore } from '../../runbooks/restore.ts'
+import { setupServer } from '../../runbooks/setup-server.ts'
+import { suite } from '../harness.ts'
+import { buildFixtureImages } from '../sandbox/fixtures.ts'
+import { S3RVER_SECRETS, type S3Server, startS3Server } from '../sandbox/s3.ts'
+import {
+  createTestBed,
+  destroyTestBed,
+  FIXTURE_DOMAINS,
+  onDroplet,
+  runCaptured,
+  type TestBed,
+  writeManagedEnv,
+} from './support.ts'
+
+// Backup and restore on a deployed sandbox droplet, with a real S3-compatible store (s3rver).
+const test = suite('backup and restore on a sandbox droplet', { timeoutS: 300 })
+const MARKER = 'PLAINTEXT-MARKER-7f3a'
+let bed: TestBed
+let web: SandboxDroplet
+let s3: S3Server
+const storeConfig = () =>
+  ({
+    type: 's3',
+    endpoint: s3.endpoint,
+    region: 'us-east-1',
+    bucket: 'ce-backups',
+    prefix: 'sandbox',
+  }) as const
+const store = () => openStore(storeConfig(), S3RVER_SECRETS)
+
+const pg = (sql: string, db = 'conciliaextrato') =>
+  onDroplet(
+    web,
+    `docker exec -i $(docker ps -q --filter label=com.docker.compose.project=ce-bk-data --filter label=com.docker.compose.service=postgres) psql -XAtq -v ON_ERROR_STOP=1 -U conciliaextrato -d ${db} -c ${JSON.stringify(sql)}`,
+  )
+const redis = (cmd: string) =>
+  onDroplet(
+    web,
+    `docker exec $(docker ps -q --filter label=com.docker.compose.project=ce-bk-data --filter label=com.docker.compose.service=redis) redis-cli --no-auth-warning ${cmd}`,
+  )
+
+/** Per table: rows and an md5 of every row in order; and every Redis key with its value. */
+async function fingerprint(): Promise<{ tables: string; redis: string }> {
+  const tables = await pg(
+    "SELECT string_agg(format('%s %s %s', c.relname, (xpath('/row/n/text()', query_to_xml(format('select count(*) as n from %I', c.relname), false, true, '')))[1], (xpath('/row/h/text()', query_to_xml(format('select md5(coalesce(string_agg(t::text, ''|'' order by t::text), '''')) as h from %I t', c.relname), false, true, '')))[1]), E'\\n' ORDER BY c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'r' AND n.nspname = 'public'",
+  )
+  const keys = (await redis('--scan')).trim().split('\n').filter(Boolean).sort()
+  const values = await Promise.all(keys.map(async (k) => `${k}=${(await redis(`GET ${k}`)).trim()}`))
+  return { tables: tables.trim(), redis: values.join('\n') }
+}
+
+/** Files under `dir` (recursively) whose bytes contain `needle`. */
+function filesContaining(dir: string, needle: string): string[] {
+  const hits: string[] = []
+  const walk = (d: string) => {
+    let names: string[] = []
+    try {
+      names = readdirSync(d)
+    } catch {
+      return
+    }
+    for (const name of names) {
+      const p = join(d, name)
+      let st: ReturnType<typeof statSync>
+      try {
+        st = statSync(p)
+      } catch {
+        continue
+      }
+      if (st.isDirectory()) walk(p)
+      else if (st.isFile() && st.size < 512 * 1024 * 1024 && readFileSync(p).includes(needle)) hits.push(p)
+    }
+  }
+  walk(dir)
+  return hits
+}
+
+async function latestId(): Promise<string | undefined> {
+  return (await listBackups(store(), 'bk')).find((e) => e.complete)?.id
+}
+
+async function mutateObject(key: string, change: (b: Buffer) => Buffer): Promise<() => Promise<void>> {
+  const chunks: Buffer[] = []
+  for await (const c of await store().get(key)) chunks.push(c as Buffer)
+  const original = Buffer.concat(chunks)
+  await store().put(key, change(Buffer.from(original)))
+  return async () => {
+    await store().put(key, original)
+  }
+}
+
+test.before(async () => {
+  await buildFixtureImages()
+  bed = await createTestBed('backup', ['web-1'])
+  web = bed.droplets[0] as SandboxDroplet
+  s3 = await startS3Server({ buckets: ['ce-backups'] })
+  process.env.BACKUP_KEY = generateBackupKey()
+  Object.assign(process.env, S3RVER_SECRETS)
+  writeManagedEnv(bed, 'bk', {
+    health: { path: '/health', timeout_s: 20 },
+    secrets: [
+      'POSTGRES_PASSWORD',
+      'REDIS_PASSWORD',
+      'BACKUP_KEY',
+      'SPACES_ACCESS_KEY_ID',
+      'SPACES_SECRET_ACCESS_KEY',
+    ],
+    backup: { store: storeConfig(), keep: { daily: 7, weekly: 4, monthly: 12 } },
+  })
+  const setup = await runCaptured(setupServer, ['--env', 'bk'])
+  if (setup.code !== 0) throw new Error(`setup-server failed:\n${setup.out}`)
+  const dep = await runCaptured(deploy, ['--env', 'bk', '--release', 'v1'])
+  if (dep.code !== 0) throw new Error(`deploy failed:\n${dep.out}`)
+  // Several tables; one big enough that its dump spans several 1 MiB chunks.
+  await pg(
+    [
+      'create table bank_customers(id int primary key, name text, email text)',
+      `insert into bank_customers select g, 'customer ' || g, 'c' || g || '@example.com' from generate_series(1, 1500) g`,
+      'create table bank_lines(id bigint primary key, customer int references bank_customers(id), amount numeric(12,2), memo text)',
+      `insert into bank_lines select g, 1 + g % 1500, (g * 7 % 100000) / 100.0, md5(g::text) || md5((g * 31)::text) || '${MARKER}' from generate_series(1, 60000) g`,
+      `create table "Audit Trail"(at timestamptz default now(), what text)`,
+      `insert into "Audit Trail"(what) values ('restore me'), ('and me')`,
+    ].join('; '),
+  )
+  for (let i = 0; i < 25; i++) await redis(`SET session:${i} user-${i * 3}`)
+  await redis(`SET marker ${MARKER}`)
+})
+
+test.after(async () => {
+  await s3?.close()
+  await destroyTestBed(bed)
+})
+
+let first = ''
+let before: { tables: string; redis: string }
+
+test('backup: streamed, encrypted, read back, then marked complete and listed as the latest', async () => {
+  before = await fingerprint()
+  const { code, out } = await runCaptured(backup, ['--env', 'bk'])
+  assert.is(code, 0, out)
+  assert.match(out, /\d+ tables, \d+ rows; canary \d{8}T\d{6}Z/)
+  assert.match(out, 'redis: 26 keys, AOF on (saved too)')
+  assert.match(out, 'every tag and SHA-256 matches')
+  first = (await latestId()) ?? ''
+  assert.match(first, /^\d{8}T\d{6}Z$/)
+  const list = await runCaptured(backups, ['--env', 'bk'])
+  assert.is(list.code, 0, list.out)
+  assert.match(list.out, new RegExp(`${first}\\s.*complete, latest`))
+})
+
+test("no plaintext dump or secret reaches this machine's disk; the stored objects are ciphertext", async () => {
+  assert.equal(filesContaining(s3.dir, MARKER), [])
+  assert.equal(filesContaining(s3.dir, 'PGDMP'), [])
+  assert.equal(filesContaining(bed.group.dir, MARKER), [])
+  assert.equal(
+    readdirSync(tmpdir()).filter((f) => f.startsWith('ce-restore-')),
+    [],
+    'restore downloads are removed',
+  )
+  const objects = await store().list(`bk/${first}/`)
+  assert.ok(objects.length >= 6, JSON.stringify(objects))
+})
+
+test('round trip: damage the data, restore: identical tables, checksums and Redis keys; the old database is kept', async () => {
+  await pg(
+    `delete from bank_lines where id % 3 = 0; update bank_customers set name = 'oops'; drop table "Audit Trail"; create table junk(x int)`,
+  )
+  // Keys written after the backup sit in the AOF: the restore must not let them replay.
+  await redis('FLUSHALL')
+  await redis('SET stale-after-backup 1')
+  assert.is.not((await fingerprint()).tables, before.tables)
+  const { code, out } = await runCaptured(restore, ['--env', 'bk', '--backup', first, '--yes'])
+  assert.is(code, 0, out)
+  const after = await fingerprint()
+  assert.is(
+    after.tables.replace(/\nce_backup_canary.*/, ''),
+    before.tables.replace(/\nce_backup_canary.*/, ''),
+  )
+  assert.is(after.redis, before.redis)
+  assert.match(out, 'safety backup')
+  assert.match(
+    await pg('select datname from pg_database order by 1', 'postgres'),
+    `conciliaextrato_before_${first.toLowerCase()}`,
+  )
+  // The damaged state is still there, renamed, and so is the safety backup: nothing lost.
+  assert.match(await pg('select count(*) from junk', `conciliaextrato_before_${first.toLowerCase()}`), '0')
+  assert.ok((await listBackups(store(), 'bk')).filter((e) => e.complete).length >= 2)
+  const served = await onDroplet(web, `curl -fsS -H 'Host: ${FIXTURE_DOMAINS.api}' http://127.0.0.1/health`)
+  assert.ok(served.length > 0)
+})
+
+test('restore drill: verified into a scratch database with timings; nothing live changes', async () => {
+  await pg(`insert into bank_customers values (999999, 'after-drill-check', 'x')`)
+  const { code, out } = await runCaptured(restore, ['--env', 'bk', '--backup', first, '--drill'])
+  assert.is(code, 0, out)
+  assert.match(out, /DRILL passed: backup \d{8}T\d{6}Z restores \(\d+ rows, 26 keys verified\)/)
+  const summary = JSON.parse(
+    out
+      .split('\n')
+      .find((l) => l.startsWith('restore-summary '))
+      ?.slice(16) ?? '{}',
+  )
+  assert.ok(summary.timings_s['download+verify'] >= 0 && summary.timings_s['postgres-scratch'] >= 0, out)
+  assert.is((await pg(`select name from bank_customers where id = 999999`)).trim(), 'after-drill-check')
+  assert.not.match(await pg('select datname from pg_database', 'postgres'), 'ce_restore_')
+})
+
+for (const [name, damage, expect] of [
+  [
+    'one flipped byte',
+    (b: Buffer) => {
+      b[b.length - 100] = (b[b.length - 100] ?? 0) ^ 1
+      return b
+    },
+    /failed authentication/,
+  ],
+  ['two chunks swapped', swapFirstTwoChunks, /failed authentication/],
+  ['a truncated object', (b: Buffer) => b.subarray(0, b.length - 5000), /incomplete|truncated/],
+] as const) {
+  test(`${name} in the dump is detected before anything is restored`, async () => {
+    const undo = await mutateObject(partKey('bk', first, 'postgres.dump'), damage)
+    try {
+      await pg(`update bank_customers set name = 'live-${name}' where id = 1`)
+      const { code, out } = await runCaptured(restore, ['--env', 'bk', '--backup', first, '--yes'])
+      assert.is.not(code, 0, out)
+      assert.match(out, expect)
+      assert.not.match(out, 'Swap in the restored database (the current one is kept, renamed)\n      ✓')
+      assert.is((await pg('select name from bank_customers where id = 1')).trim(), `live-${name}`)
+    } finally {
+      await undo()
+    }
+  })
+}
+
+test('a wrong key and a missing object are detected with clear errors; nothing restored', async () => {
+  const key = process.env.BACKUP_KEY
+  process.env.BACKUP_KEY = generateBackupKey()
+  try {
+    const { code, out } = await runCaptured(restore, ['--env', 'bk', '--backup', first, '--yes'])
+    assert.is(code, 3, out)
+    assert.match(out, /wrong key: .*needs key id [0-9a-f]{16}/)
+  } finally {
+    process.env.BACKUP_KEY = key
+  }
+  const undo = await mutateObject(partKey('bk', first, 'redis.tar'), (b) => b)
+  await store().delete([partKey('bk', first, 'redis.tar')])
+  try {
+    const { code, out } = await runCaptured(restore, ['--env', 'bk', '--backup', first, '--yes'])
+    assert.is.not(code, 0, out)
+    assert.match(out, /redis\.tar|incomplete/)
+  } finally {
+    await undo()
+  }
+})
+
+test('a pg_dump that fails (database down) fails the backup loudly; "latest" does not move and nothing is left', async () => {
+  const latest = await latestId()
+  const pgId = (
+    await onDroplet(web, 'docker ps -q --filter label=com.docker.compose.service=postgres')
+  ).trim()
+  await onDroplet(web, `docker stop ${pgId}`)
+  try {
+    const { code, out } = await runCaptured(backup, ['--env', 'bk'])
+    assert.is(code, 1, out)
+    assert.match(out, /Step \d "Postgres: canary row/)
+    assert.match(out, 'postgres of ce-bk-data is not running')
+    assert.is(await latestId(), latest)
+    const all = await listBackups(store(), 'bk')
+    assert.ok(
+      all.every((e) => e.complete),
+      JSON.stringify(all),
+    )
+  } finally {
+    await onDroplet(web, `docker start ${pgId}`)
+  }
+})
+
+test('prune-backups shows its plan and keeps the newest complete backup', async () => {
+  const { code, out } = await runCaptured(pruneBackups, ['--env', 'bk'])
+  assert.is(code, 0, out)
+  assert.match(out, /keep\s+.*newest/)
+})
+
+/** Swaps chunk 1 and chunk 2 of an encrypted object (format: 84-byte header, then u32 length | data | tag). */
+function swapFirstTwoChunks(b: Buffer): Buffer {
+  const header = 84
+  const len1 = b.readUInt32BE(header)
+  const end1 = header + 4 + len1 + 16
+  const len2 = b.readUInt32BE(end1)
+  const end2 = end1 + 4 + len2 + 16
+  return Buffer.concat([
+    b.subarray(0, header),
+    b.subarray(end1, end2),
+    b.subarray(header, end1),
+    b.subarray(end2),
+  ])
+}
+
+test.run()
