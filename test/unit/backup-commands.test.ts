@@ -1,0 +1,162 @@
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import * as assert from 'uvu/assert'
+import { compareCounts, parseManifest, totalRows } from '../../lib/backup/manifest.ts'
+import {
+  CANARY_TABLE,
+  canarySql,
+  configTar,
+  parsePgVerify,
+  pgDumpWithCounts,
+  pgRestoreScratch,
+  pgSwap,
+  redisRestore,
+  redisSnapshot,
+  scratchDb,
+  stopProject,
+} from '../../lib/commands/backup.ts'
+import { loadEnv } from '../../lib/env.ts'
+import { InputError } from '../../lib/errors.ts'
+import { suite } from '../harness.ts'
+
+const test = suite('backup command builders')
+const t = { env: 'production', user: 'conciliaextrato', db: 'conciliaextrato' }
+
+test('pg_dump runs in the snapshot the row counts were taken in, without a TTY, and fails when postgres is down', () => {
+  const cmd = pgDumpWithCounts(t)
+  assert.match(
+    cmd,
+    'set -eu\npg=$(docker ps -q --filter label=com.docker.compose.project=ce-production-data --filter label=com.docker.compose.service=postgres)',
+  )
+  assert.match(cmd, `[ -n "$pg" ] || { echo 'postgres of ce-production-data is not running`)
+  assert.match(cmd, "'BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;' 'SELECT pg_export_snapshot();'")
+  assert.match(
+    cmd,
+    'docker exec "$pg" pg_dump -Fc --snapshot="$(sed -n 1p "$t/out")" -U conciliaextrato conciliaextrato',
+  )
+  assert.not.match(cmd, 'exec -t')
+  assert.not.match(cmd, 'exec -it')
+  // Counts go to stderr, the dump alone to stdout; the snapshot's transaction ends after the dump.
+  assert.ok(cmd.indexOf('pg_dump -Fc') < cmd.indexOf("echo 'COMMIT;' >&3"))
+  assert.match(cmd, 'echo "ce-counts $(sed -n 2p "$t/out")" >&2')
+})
+
+test('the canary row comes on stdin with quotes escaped', () => {
+  const sql = canarySql('20261126T120000Z', "to'ken")
+  assert.match(sql, `CREATE TABLE IF NOT EXISTS ${CANARY_TABLE}`)
+  assert.match(sql, "VALUES ('20261126T120000Z', 'to''ken');")
+})
+
+test('Redis: a BGSAVE that really finished, then the RDB and (with AOF) its directory', () => {
+  const cmd = redisSnapshot(t)
+  assert.match(cmd, 'before=$(cli LASTSAVE)')
+  assert.match(
+    cmd,
+    'if [ "$(cli LASTSAVE)" != "$before" ] && echo "$info" | grep "^rdb_bgsave_in_progress:0"',
+  )
+  assert.match(cmd, 'grep "^rdb_last_bgsave_status:ok"')
+  assert.match(cmd, 'if [ "$aof" = yes ]; then set -- dump.rdb appendonlydir; else set -- dump.rdb; fi')
+  assert.match(cmd, 'tar -C /data --warning=no-file-changed -cf - "$@"')
+})
+
+test('config tar: compose files, releases and nginx; secrets and locks only as configured', () => {
+  const without = configTar('production', false)
+  assert.match(without, "--exclude=srv/conciliaextrato/production/app.env")
+  assert.match(without, "--exclude=srv/conciliaextrato/production/data.env")
+  assert.match(without, "--exclude=srv/conciliaextrato/production/deploy.lock")
+  assert.match(without, 'srv/conciliaextrato/production $(ls -d etc/nginx/conciliaextrato 2>/dev/null)')
+  assert.not.match(configTar('production', true), 'app.env')
+})
+
+test('restore goes to a scratch database first; the swap keeps the live one under another name', () => {
+  assert.is(scratchDb('20261126T120000Z'), 'ce_restore_20261126t120000z')
+  const r = pgRestoreScratch(t, 'ce_restore_x')
+  assert.match(
+    r,
+    `-c 'DROP DATABASE IF EXISTS "ce_restore_x"' -c 'CREATE DATABASE "ce_restore_x" OWNER "conciliaextrato"'`,
+  )
+  assert.match(
+    r,
+    'docker exec -i "$pg" pg_restore --exit-on-error --no-owner --role=conciliaextrato -U conciliaextrato -d ce_restore_x',
+  )
+  const swap = pgSwap(t, 'ce_restore_x', 'conciliaextrato_before_x')
+  assert.match(swap, 'ALTER DATABASE "conciliaextrato" RENAME TO "conciliaextrato_before_x";')
+  assert.match(swap, 'ALTER DATABASE "ce_restore_x" RENAME TO "conciliaextrato";')
+  assert.ok(swap.indexOf('pg_terminate_backend') < swap.indexOf('RENAME'))
+  assert.not.match(swap, 'DROP DATABASE')
+})
+
+test('Redis restore replaces every file of /data while Redis is stopped (no stale AOF survives)', () => {
+  const r = redisRestore(t)
+  assert.ok(r.indexOf('docker stop -t 30 "$r"') < r.indexOf('find /data -mindepth 1 -delete'))
+  assert.ok(r.indexOf('tar -C /data -xf -') < r.indexOf('docker start "$r"'))
+  assert.match(r, '--network none')
+  assert.match(
+    stopProject('ce-production-blue'),
+    "docker ps -q --filter label=com.docker.compose.project=ce-production-blue",
+  )
+})
+
+test('verification output is parsed; count differences are named table by table', () => {
+  assert.equal(parsePgVerify('{"public.a": 3}\ntok\n'), { counts: { 'public.a': 3 }, canary: 'tok' })
+  assert.equal(compareCounts({ 'public.a': 3, 'public.b': 1 }, { 'public.a': 2, 'public.c': 0 }), [
+    'public.a: backup has 3, restored has 2',
+    'public.b: backup has 1, restored has no such table',
+    'public.c: backup has no such table, restored has 0',
+  ])
+  assert.is(totalRows({ a: 2, b: 5 }), 7)
+  assert.throws(() => parseManifest('{"format": 9}', 'backup X'), /manifest format 9 is not supported/)
+  assert.throws(() => parseManifest('{"format": 1, "parts": {}}', 'backup X'), /lists no postgres.dump/)
+})
+
+const ENV = (backup: string) => `name: qa
+kind: staging
+branch: staging
+hosts:
+  - { name: qa-1, address: 203.0.113.20, host_key: 'SHA256:JLMaqh8HJyBKDSUOY+IsmHSIiD8khfb1+x5vqEYo7eA' }
+ssh: { user: deploy, key: { secret: SSH_PRIVATE_KEY } }
+domains: { site: qa.example.com, saas: app.qa.example.com, api: api.qa.example.com }
+images: { site: ghcr.io/o/site, saas: ghcr.io/o/saas, api: ghcr.io/o/api, postgres: postgres:15, redis: redis:7 }
+secrets: [SSH_PRIVATE_KEY, BACKUP_KEY]
+setup:
+  firewall: { http_from: anywhere }
+  deploy_keys: ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMkoayiSR6OjDO0KqyFDNGgH9jJGJnz3f1jko/vri05n ana@laptop']
+${backup}
+`
+
+function load(backup: string) {
+  const dir = mkdtempSync(join(tmpdir(), 'ce-env-'))
+  writeFileSync(join(dir, 'qa.yaml'), ENV(backup))
+  return loadEnv('qa', dir)
+}
+
+test('env backup: section read with defaults; a local dir is relative to the env file', () => {
+  const env = load('backup:\n  store: { type: local, dir: ../backups }')
+  assert.equal(env.backup?.keep, { daily: 7, weekly: 4, monthly: 12 })
+  assert.is(env.backup?.includeSecrets, false)
+  assert.ok(env.backup?.store.type === 'local' && env.backup.store.dir.endsWith('/backups'))
+})
+
+test('env backup: S3 needs its credentials declared; bad fields are named', () => {
+  let msg = ''
+  try {
+    load(
+      'backup:\n  store: { type: s3, endpoint: "fra1.digitaloceanspaces.com", bucket: B, prefix: /x }\n  keep: { daily: -1 }',
+    )
+  } catch (err) {
+    assert.instance(err, InputError)
+    msg = (err as Error).message
+  }
+  assert.match(
+    msg,
+    'backup.store.endpoint: expected an endpoint URL like https://fra1.digitaloceanspaces.com',
+  )
+  assert.match(msg, 'backup.store.bucket: expected a bucket (Space) name')
+  assert.match(msg, 'backup.store.prefix: expected a key prefix')
+  assert.match(msg, 'backup.keep.daily: expected an integer from 0 to 1000')
+  assert.match(msg, 'backup: SPACES_ACCESS_KEY_ID must also be listed under secrets')
+  assert.match(msg, 'backup: SPACES_SECRET_ACCESS_KEY must also be listed under secrets')
+})
+
+test.run()
