@@ -1,4 +1,5 @@
 import { whoAmI } from '../audit.ts'
+import { takeBackup } from '../backup/take.ts'
 import { type Colour, colourPorts, compose, projectContainers, projectName } from '../commands/compose.ts'
 import { nginxTestAndReload, renderUpstreams, servedColourProbe, upstreamsPath } from '../commands/nginx.ts'
 import { imageDigests, parseImageDigests } from '../commands/registry.ts'
@@ -15,18 +16,29 @@ import { waitHealthy } from './prepare.ts'
 import { maybeState, state } from './state.ts'
 import { waitUntil } from './wait.ts'
 
-/** Production: a pg_dump on the host before any migration runs (until the backup runbook lands). */
+/**
+ * Production: a backup before any migration runs: a full, verified, off-site one (the backup
+ * runbook's phases) when the env has a backup: section, else a pg_dump kept on the host.
+ */
 export async function migrate(ctx: Context): Promise<boolean> {
   const s = state(ctx)
   for (const host of ctx.hosts) {
-    if (ctx.env.kind === 'production') {
+    if (ctx.env.kind === 'production' && ctx.env.backup) {
+      if (ctx.dryRun) print(`  [${host.name}] would take a full backup (make backup) before migrating`)
+      else {
+        const taken = await takeBackup(ctx, host, `pre-migration ${s.release}`)
+        print(
+          `      ${host.name}: pre-migration backup ${taken.id} (make restore BACKUP=${taken.id} returns to it)`,
+        )
+      }
+    } else if (ctx.env.kind === 'production') {
       const dump = `${remotePaths(ctx.env).base}/pre-migration-${s.release}.dump`
       const pg = projectContainers(projectName(ctx.env.name, 'data'), 'postgres')
       await host.exec(
         `umask 077; docker exec $(${pg}) pg_dump -Fc -U ${DB_USER} ${DB_NAME} > ${quote(dump)}`,
         { timeoutS: 1800 },
       )
-      print(`      ${host.name}: pre-migration backup ${dump}`)
+      print(`      ${host.name}: pre-migration backup ${dump} (no backup: section in ${ctx.env.file})`)
     }
     const files = deployFiles(ctx.env)
     await host.exec(

@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync, statSync } from 'node:fs'
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import * as assert from 'uvu/assert'
@@ -292,6 +292,24 @@ test('prune-backups shows its plan and keeps the newest complete backup', async 
   const { code, out } = await runCaptured(pruneBackups, ['--env', 'bk'])
   assert.is(code, 0, out)
   assert.match(out, /keep\s+.*newest/)
+})
+
+test('a production deploy takes a full, verified backup before it migrates', async () => {
+  const file = join(bed.envDir, 'bk.yaml')
+  const original = readFileSync(file, 'utf8')
+  writeFileSync(file, original.replace('kind: local', 'kind: production\nconfirm: true'))
+  const count = (await listBackups(store(), 'bk')).length
+  try {
+    const { code, out } = await runCaptured(deploy, ['--env', 'bk', '--release', 'v2', '--yes'])
+    assert.is(code, 0, out)
+    const id = out.match(/pre-migration backup (\d{8}T\d{6}Z) \(make restore BACKUP=/)?.[1]
+    assert.ok(id, out)
+    const all = await listBackups(store(), 'bk')
+    assert.is(all.length, count + 1)
+    assert.ok(all.find((e) => e.id === id)?.complete)
+  } finally {
+    writeFileSync(file, original)
+  }
 })
 
 /** Swaps chunk 1 and chunk 2 of an encrypted object (format: 84-byte header, then u32 length | data | tag). */
