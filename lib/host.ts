@@ -41,6 +41,8 @@ export interface ExecOptions {
   echo?: boolean
   /** What the on-call should do if this command fails. */
   next?: string
+  /** Stops the command (closes its channel) when aborted: a stdin producer that failed. */
+  signal?: AbortSignal
   /** Run as the login user even on a sudo session (to read the login's own environment). */
   noSudo?: boolean
 }
@@ -206,6 +208,7 @@ export class HostSession {
       connection.exec(wrapped, (error, stream) => {
         if (error) return finish(`could not start (${error.message})`)
         channel = stream
+        opts.signal?.addEventListener('abort', () => stream.close(), { once: true })
         stream.on('exit', (c: number | null, signal?: string) => {
           code = c ?? `killed by ${signal ?? 'a signal'}`
         })

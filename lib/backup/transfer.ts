@@ -98,9 +98,16 @@ export async function restoreFromFile(
   timeoutS: number,
 ): Promise<string> {
   const plain = new PassThrough({ highWaterMark: 4 * 1024 * 1024 })
-  const decrypting = pipelineAsync(createReadStream(file), decryptStream(keyring, { label }), plain)
+  // If decryption fails midway the command must not wait for the rest of its stdin: stop it.
+  const stop = new AbortController()
+  const decrypting = pipelineAsync(createReadStream(file), decryptStream(keyring, { label }), plain).catch(
+    (err: Error) => {
+      stop.abort()
+      throw err
+    },
+  )
   const [ran, decrypted] = await Promise.allSettled([
-    host.exec(command, { stdin: plain as Readable, timeoutS, echo: false }),
+    host.exec(command, { stdin: plain as Readable, timeoutS, echo: false, signal: stop.signal }),
     decrypting,
   ])
   if (decrypted.status === 'rejected') throw decrypted.reason
