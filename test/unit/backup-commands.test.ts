@@ -62,9 +62,9 @@ test('Redis: a BGSAVE that really finished, then the RDB and (with AOF) its dire
 
 test('config tar: compose files, releases and nginx; secrets and locks only as configured', () => {
   const without = configTar('production', false)
-  assert.match(without, "--exclude=srv/conciliaextrato/production/app.env")
-  assert.match(without, "--exclude=srv/conciliaextrato/production/data.env")
-  assert.match(without, "--exclude=srv/conciliaextrato/production/deploy.lock")
+  assert.match(without, '--exclude=srv/conciliaextrato/production/app.env')
+  assert.match(without, '--exclude=srv/conciliaextrato/production/data.env')
+  assert.match(without, '--exclude=srv/conciliaextrato/production/deploy.lock')
   assert.match(without, 'srv/conciliaextrato/production $(ls -d etc/nginx/conciliaextrato 2>/dev/null)')
   assert.not.match(configTar('production', true), 'app.env')
 })
@@ -94,7 +94,7 @@ test('Redis restore replaces every file of /data while Redis is stopped (no stal
   assert.match(r, '--network none')
   assert.match(
     stopProject('ce-production-blue'),
-    "docker ps -q --filter label=com.docker.compose.project=ce-production-blue",
+    'docker ps -q --filter label=com.docker.compose.project=ce-production-blue',
   )
 })
 
