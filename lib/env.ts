@@ -2,6 +2,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { parse as parseYaml, YAMLParseError } from 'yaml'
 import { type BackupConfig, readBackup } from './env-backup.ts'
+import { type EdgeConfig, readEdge } from './env-edge.ts'
 import { type NotifyTarget, notifySecretNames, readNotify } from './env-notify.ts'
 import { readSetup, type SetupConfig } from './env-setup.ts'
 import { InputError } from './errors.ts'
@@ -65,6 +66,8 @@ export interface Env {
   notify: NotifyTarget[]
   /** Absent: this env has no backups configured (backup and restore say so). */
   backup?: BackupConfig
+  /** Absent: no Cloudflare in front (the sandbox): nginx serves plain HTTP on port 80 only. */
+  edge?: EdgeConfig
 }
 
 /** env/ of this repository; CE_ENV_DIR (read at each call) points tests at env files of their own droplets. */
@@ -130,6 +133,7 @@ export function validateEnv(raw: unknown, name: string, file: string): Env {
     'setup',
     'notify',
     'backup',
+    'edge',
   ])
   const envName = v.string(top, 'name', '', { pattern: /^[a-z][a-z0-9-]*$/, form: 'the environment name' })
   if (envName && envName !== name)
@@ -178,6 +182,7 @@ export function validateEnv(raw: unknown, name: string, file: string): Env {
   }
 
   const backup = readBackup(v, top?.backup, file)
+  const edge = readEdge(v, top?.edge, file)
   const env = {
     name,
     file,
@@ -233,10 +238,13 @@ export function validateEnv(raw: unknown, name: string, file: string): Env {
     setup: readSetup(v, top?.setup, file),
     notify: readNotify(v, top?.notify),
     ...(backup ? { backup } : {}),
+    ...(edge ? { edge } : {}),
   } satisfies Env
   for (const name of notifySecretNames(env.notify)) {
     if (!secrets.includes(name)) v.problem('notify', `${name} must also be listed under secrets`)
   }
+  if (edge && !secrets.includes(edge.tokenSecret))
+    v.problem('edge.token_secret', `${edge.tokenSecret} must also be listed under secrets`)
   for (const name of backup?.secretNames ?? []) {
     if (!secrets.includes(name)) v.problem('backup', `${name} must also be listed under secrets`)
   }

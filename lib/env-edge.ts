@@ -1,0 +1,108 @@
+import { existsSync } from 'node:fs'
+import { isAbsolute, resolve } from 'node:path'
+import { SERVICES, type Service } from './env.ts'
+import type { Validator } from './validate.ts'
+
+// The `edge:` section of an env file: Cloudflare (zone, certificates, origin pulls) and the TLS and
+// headers nginx serves. Read by the dns runbook and by deploy when it renders nginx.
+export interface EdgeConfig {
+  /** The Cloudflare zone the env's domains live in. */
+  zone: string
+  /** The secret with the Cloudflare API token (Zone:DNS:Edit, Zone:Settings:Edit, Zone:SSL:Edit). */
+  tokenSecret: string
+  /** Cloudflare API base (a local stand-in in tests; default the real API). */
+  apiBase: string
+  /** Mozilla's "intermediate" (TLS 1.2 + 1.3) or "modern" (TLS 1.3 only). */
+  tlsProfile: 'intermediate' | 'modern'
+  /** Authenticated origin pulls: nginx asks for Cloudflare's client certificate (optional), or requires it (on). */
+  originPulls: 'off' | 'optional' | 'on'
+  /** The CA that signs the client certificate Cloudflare's edge presents (default: Cloudflare's, in nginx/). */
+  originPullCa: string
+  /** What port 80 does for visitors: redirect to HTTPS (behind Cloudflare), or serve (the sandbox). */
+  http: 'redirect' | 'serve'
+  hstsMaxAgeS: number
+  /** Content-Security-Policy per service. */
+  csp: Record<Service, string>
+  log: { ip: 'full' | 'truncated'; retentionDays: number }
+  /** Allowed to order an Advanced Certificate pack (paid) for names Universal SSL does not cover. */
+  advancedCertificate: boolean
+  /** Renew the origin certificate when fewer days than this remain. */
+  originCertRenewDays: number
+}
+
+export const DEFAULT_CSP: Record<Service, string> = {
+  site: "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'",
+  saas: "default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; connect-src 'self' https://api.conciliaextrato.com; frame-ancestors 'none'; base-uri 'self'; form-action 'self'",
+  api: "default-src 'none'; frame-ancestors 'none'; base-uri 'none'",
+}
+
+export const CLOUDFLARE_ORIGIN_PULL_CA = resolve(
+  import.meta.dirname,
+  '..',
+  'nginx',
+  'cloudflare-origin-pull-ca.pem',
+)
+
+export function readEdge(v: Validator, raw: unknown, envFile: string): EdgeConfig | undefined {
+  if (raw === undefined || raw === null) return undefined
+  const e = v.object(raw, 'edge', [
+    'zone',
+    'token_secret',
+    'api_base',
+    'tls_profile',
+    'origin_pulls',
+    'origin_pull_ca',
+    'http',
+    'hsts_max_age_s',
+    'csp',
+    'log',
+    'advanced_certificate',
+    'origin_cert_renew_days',
+  ])
+  const csp = v.object(e?.csp ?? {}, 'edge.csp', [...SERVICES])
+  const log = v.object(e?.log ?? {}, 'edge.log', ['ip', 'retention_days'])
+  const ca = v.string(e, 'origin_pull_ca', 'edge', { optional: true, form: 'a PEM file path' })
+  const caPath = ca ? (isAbsolute(ca) ? ca : resolve(envFile, '..', ca)) : CLOUDFLARE_ORIGIN_PULL_CA
+  if (ca && !existsSync(caPath)) v.problem('edge.origin_pull_ca', `${caPath} does not exist`)
+  return {
+    zone:
+      v.string(e, 'zone', 'edge', {
+        pattern: /^([a-z0-9-]+\.)+[a-z]{2,}$/,
+        form: 'the Cloudflare zone name like conciliaextrato.com',
+      }) ?? '',
+    tokenSecret:
+      v.string(e, 'token_secret', 'edge', {
+        default: 'CLOUDFLARE_API_TOKEN',
+        pattern: /^[A-Z][A-Z0-9_]{1,63}$/,
+        form: 'a secret NAME',
+      }) ?? 'CLOUDFLARE_API_TOKEN',
+    apiBase:
+      v.string(e, 'api_base', 'edge', {
+        default: 'https://api.cloudflare.com/client/v4',
+        pattern: /^https?:\/\/\S+$/,
+        form: 'a URL',
+      }) ?? '',
+    tlsProfile: (v.string(e, 'tls_profile', 'edge', {
+      oneOf: ['intermediate', 'modern'],
+      default: 'intermediate',
+    }) ?? 'intermediate') as EdgeConfig['tlsProfile'],
+    originPulls: (v.string(e, 'origin_pulls', 'edge', { oneOf: ['off', 'optional', 'on'], default: 'off' }) ??
+      'off') as EdgeConfig['originPulls'],
+    originPullCa: caPath,
+    http: (v.string(e, 'http', 'edge', { oneOf: ['redirect', 'serve'], default: 'redirect' }) ??
+      'redirect') as EdgeConfig['http'],
+    hstsMaxAgeS:
+      v.integer(e, 'hsts_max_age_s', 'edge', { min: 0, max: 63072000, default: 31536000 }) ?? 31536000,
+    csp: Object.fromEntries(
+      SERVICES.map((s) => [s, v.string(csp, s, 'edge.csp', { default: DEFAULT_CSP[s] }) ?? DEFAULT_CSP[s]]),
+    ) as Record<Service, string>,
+    log: {
+      ip: (v.string(log, 'ip', 'edge.log', { oneOf: ['full', 'truncated'], default: 'truncated' }) ??
+        'truncated') as 'full' | 'truncated',
+      retentionDays: v.integer(log, 'retention_days', 'edge.log', { min: 1, max: 365, default: 14 }) ?? 14,
+    },
+    advancedCertificate: v.boolean(e, 'advanced_certificate', 'edge', false),
+    originCertRenewDays:
+      v.integer(e, 'origin_cert_renew_days', 'edge', { min: 1, max: 365, default: 30 }) ?? 30,
+  }
+}
