@@ -77,7 +77,7 @@ export async function chooseBackup(ctx: Context, host: HostSession, requested?: 
   if (manifest.id !== entry.id || manifest.env !== ctx.env.name)
     throw new IntegrityError(`backup ${entry.id}: its manifest names ${manifest.env}/${manifest.id}`)
   timings.manifest = Math.round((Date.now() - t0) / 100) / 10
-  const dir = mkdtempSync(join(tmpdir(), 'ce-restore-'))
+  const dir = mkdtempSync(join(tmpdir(), `ce-restore-${process.pid}-`))
   return {
     ...target,
     entry,

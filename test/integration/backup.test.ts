@@ -161,19 +161,6 @@ test('backup: streamed, encrypted, read back, then marked complete and listed as
   assert.match(list.out, new RegExp(`${first}\\s.*complete, latest`))
 })
 
-test("no plaintext dump or secret reaches this machine's disk; the stored objects are ciphertext", async () => {
-  assert.equal(filesContaining(s3.dir, MARKER), [])
-  assert.equal(filesContaining(s3.dir, 'PGDMP'), [])
-  assert.equal(filesContaining(bed.group.dir, MARKER), [])
-  assert.equal(
-    readdirSync(tmpdir()).filter((f) => f.startsWith('ce-restore-')),
-    [],
-    'restore downloads are removed',
-  )
-  const objects = await store().list(`bk/${first}/`)
-  assert.ok(objects.length >= 6, JSON.stringify(objects))
-})
-
 test('round trip: damage the data, restore: identical tables, checksums and Redis keys; the old database is kept', async () => {
   await pg(
     `delete from bank_lines where id % 3 = 0; update bank_customers set name = 'oops'; drop table "Audit Trail"; create table junk(x int)`,
@@ -216,6 +203,19 @@ test('restore drill: verified into a scratch database with timings; nothing live
   assert.ok(summary.timings_s['download+verify'] >= 0 && summary.timings_s['postgres-scratch'] >= 0, out)
   assert.is((await pg(`select name from bank_customers where id = 999999`)).trim(), 'after-drill-check')
   assert.not.match(await pg('select datname from pg_database', 'postgres'), 'ce_restore_')
+})
+
+test("after backups and restores, no plaintext dump reached this machine's disk; the stored objects are ciphertext", async () => {
+  assert.equal(filesContaining(s3.dir, MARKER), [])
+  assert.equal(filesContaining(s3.dir, 'PGDMP'), [])
+  assert.equal(filesContaining(bed.group.dir, MARKER), [])
+  assert.equal(
+    readdirSync(tmpdir()).filter((f) => f.startsWith(`ce-restore-${process.pid}-`)),
+    [],
+    'restore downloads are removed',
+  )
+  const objects = await store().list(`bk/${first}/`)
+  assert.ok(objects.length >= 6, JSON.stringify(objects))
 })
 
 for (const [name, damage, expect] of [
