@@ -3,6 +3,14 @@ import { join, resolve } from 'node:path'
 import { parse as parseYaml, YAMLParseError } from 'yaml'
 import { type BackupConfig, readBackup } from './env-backup.ts'
 import { type EdgeConfig, readEdge } from './env-edge.ts'
+import {
+  type AlertsConfig,
+  type HealthConfig,
+  readAlerts,
+  readHealth,
+  readWatchdog,
+  type WatchdogConfig,
+} from './env-health.ts'
 import { type NotifyTarget, notifySecretNames, readNotify } from './env-notify.ts'
 import { readSetup, type SetupConfig } from './env-setup.ts'
 import { InputError } from './errors.ts'
@@ -59,7 +67,9 @@ export interface Env {
     delivery: 'registry' | 'ssh'
     registry?: RegistryConfig
   }
-  health: { path: string; timeoutS: number; apiP95Ms: number }
+  health: HealthConfig
+  watchdog: WatchdogConfig
+  alerts: AlertsConfig
   /** Secret names the env needs; values come from secrets.ts. */
   secrets: string[]
   setup: SetupConfig
@@ -129,6 +139,8 @@ export function validateEnv(raw: unknown, name: string, file: string): Env {
     'domains',
     'images',
     'health',
+    'watchdog',
+    'alerts',
     'secrets',
     'setup',
     'notify',
@@ -171,7 +183,6 @@ export function validateEnv(raw: unknown, name: string, file: string): Env {
 
   const domainsObj = v.object(top?.domains, 'domains', [...SERVICES])
   const images = v.object(top?.images, 'images', [...SERVICES, 'postgres', 'redis', 'delivery', 'registry'])
-  const health = v.object(top?.health ?? {}, 'health', ['path', 'timeout_s', 'api_p95_ms'])
   const secrets = v.stringList(top, 'secrets', '', {
     optional: true,
     pattern: SECRET_NAME,
@@ -224,16 +235,9 @@ export function validateEnv(raw: unknown, name: string, file: string): Env {
       }) ?? 'registry') as 'registry' | 'ssh',
       ...readRegistry(v, images?.registry, top?.secrets),
     },
-    health: {
-      path:
-        v.string(health, 'path', 'health', {
-          default: '/health',
-          pattern: /^\/[^\s]*$/,
-          form: 'a URL path like /health',
-        }) ?? '/health',
-      timeoutS: v.integer(health, 'timeout_s', 'health', { min: 1, max: 600, default: 30 }) ?? 30,
-      apiP95Ms: v.integer(health, 'api_p95_ms', 'health', { min: 1, max: 60000, default: 2000 }) ?? 2000,
-    },
+    health: readHealth(v, top?.health),
+    watchdog: readWatchdog(v, top?.watchdog),
+    alerts: readAlerts(v, top?.alerts),
     secrets,
     setup: readSetup(v, top?.setup, file),
     notify: readNotify(v, top?.notify),
