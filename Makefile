@@ -5,7 +5,7 @@ SHELL := /bin/bash
 TSX := node_modules/.bin/tsx
 RUNBOOK = $(TSX) runbooks/$(1).ts $(if $(ENV),--env "$(ENV)") $(if $(DRY_RUN),--dry-run) $(if $(YES),--yes)
 
-.PHONY: help deps check test test-unit test-integration demo sandbox sandbox-down status setup-server verify-server bench-setup unlock deploy rollback releases bench-deploy backup backups restore restore-drill prune-backups bench-backup dns
+.PHONY: help deps check test test-unit test-integration demo sandbox sandbox-down status setup-server verify-server bench-setup unlock deploy rollback releases bench-deploy backup backups restore restore-drill prune-backups bench-backup dns health
 
 help: ## List every target
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /\1\t/' | awk -F'\t' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -87,3 +87,8 @@ bench-backup: deps ## Benchmark: backup and verified restore of a >= 1 GB databa
 
 dns: ## Cloudflare records, TLS settings, origin certificate and ranges: shows the plan; APPLY=1 makes it so
 	@$(call RUNBOOK,dns) $(if $(APPLY),--apply)
+
+health: ## Every health check (domains, latency, TLS, headers, containers, services, disk, backup, deploy); JSON=1 for machines
+	@$(call RUNBOOK,health) $(if $(JSON),--json)
+
+

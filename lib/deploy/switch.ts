@@ -6,6 +6,7 @@ import { imageDigests, parseImageDigests } from '../commands/registry.ts'
 import { quote } from '../commands/shell.ts'
 import { SERVICES } from '../env.ts'
 import { RunbookError } from '../errors.ts'
+import { httpChecks, latencyCheck } from '../health/checks.ts'
 import type { HostSession } from '../host.ts'
 import { print, printErr } from '../output.ts'
 import { remotePaths } from '../paths.ts'
@@ -123,36 +124,13 @@ export async function postDeployGates(ctx: Context): Promise<boolean> {
   if (ctx.dryRun) return false
   const s = state(ctx)
   const failures: string[] = []
+  // The same checks as `make health` (lib/health/checks.ts): every domain, then the API's latency.
   for (const host of ctx.hosts) {
-    for (const service of SERVICES) {
-      const r = await host.exec(throughNginx(ctx.env.domains[service], ctx.env.health.path, 1), {
-        probe: true,
-        echo: false,
-      })
-      const [code] = r.stdout.trim().split(' ')
-      if (code !== '200')
-        failures.push(`${host.name}: ${ctx.env.domains[service]}${ctx.env.health.path} answered ${code}`)
-    }
-    const burst = await host.exec(throughNginx(ctx.env.domains.api, ctx.env.health.path, 20), {
-      probe: true,
-      echo: false,
-    })
-    const samples = burst.stdout
-      .trim()
-      .split('\n')
-      .map((l) => l.split(' '))
-    const times = samples.map(([, t]) => Number(t)).sort((a, b) => a - b)
-    const p95 =
-      times[Math.min(times.length - 1, Math.ceil(times.length * 0.95) - 1)] ?? Number.POSITIVE_INFINITY
-    const errors = samples.filter(([code]) => code !== '200').length
-    print(
-      `      ${host.name}: api p95 ${(p95 * 1000).toFixed(0)} ms over ${samples.length} requests, ${errors} error(s)`,
-    )
-    const limitMs = ctx.env.health.apiP95Ms
-    if (p95 * 1000 >= limitMs || errors > 0)
-      failures.push(
-        `${host.name}: api p95 ${(p95 * 1000).toFixed(0)} ms, ${errors} error(s) (gate: < ${limitMs} ms, 0 errors)`,
-      )
+    for (const r of await httpChecks(host, ctx.env))
+      if (!r.ok) failures.push(`${r.target} answered ${r.value}`)
+    const latency = await latencyCheck(host, ctx.env)
+    print(`      ${latency.target}: ${latency.value}`)
+    if (!latency.ok) failures.push(`${latency.target}: ${latency.value} (gate: ${latency.limit})`)
   }
   if (failures.length === 0) return true
   if (s.live) {

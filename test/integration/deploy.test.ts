@@ -90,7 +90,7 @@ test('deploy v1: the three domains answer through nginx with v1; data services r
   const { code, out } = await runCaptured(deploy, ['--env', 'it', '--release', 'v1'])
   assert.is(code, 0, out)
   assert.equal(await servedRelease(), ['v1', 'v1', 'v1'])
-  assert.match(out, /api p95 \d+ ms over 20 requests, 0 error\(s\)/)
+  assert.match(out, /api p95 over 20 requests: \d+ ms, 0 error\(s\)/)
   await onDroplet(web, psql('create table survival(n int); insert into survival values (42)'))
   const perms = await onDroplet(
     web,
@@ -155,7 +155,7 @@ test('a failed post-deploy gate switches traffic back at once and exits 4', asyn
     const { code, out } = await runCaptured(deploy, ['--env', 'it', '--release', 'v1'])
     assert.is(code, 4, out)
     assert.match(out, 'gates failed: switching back to green')
-    assert.match(out, /api p95 \d+ ms, 0 error\(s\) \(gate: < 1 ms, 0 errors\)/)
+    assert.match(out, /api p95 over 20 requests: \d+ ms, 0 error\(s\) \(gate: < 1 ms, 0 errors\)/)
   } finally {
     writeFileSync(file, original)
   }

@@ -1,0 +1,62 @@
+import { projectHealth, projectName } from './compose.ts'
+import { liveColourProbe } from './nginx.ts'
+import { quote } from './shell.ts'
+
+// What `make health` (and deploy's gates) run on a host. Pure: strings only.
+
+/** `<status> <seconds>` per request to a domain's path through the host's own nginx. */
+export function probeDomain(domain: string, path: string, n: number, https: boolean): string {
+  const url = https ? `https://${domain}${path}` : `http://127.0.0.1${path}`
+  const target = https ? `--resolve ${quote(`${domain}:443:127.0.0.1`)} -k` : `-H ${quote(`Host: ${domain}`)}`
+  return `for i in $(seq 1 ${n}); do curl -s -o /dev/null -m 10 -w '%{http_code} %{time_total}\\n' ${target} ${quote(url)} || echo '000 10'; done`
+}
+
+/** The response headers of one request (lower-cased names), for the security-header check. */
+export function responseHeaders(domain: string, path: string, https: boolean): string {
+  const url = https ? `https://${domain}${path}` : `http://127.0.0.1${path}`
+  const target = https ? `--resolve ${quote(`${domain}:443:127.0.0.1`)} -k` : `-H ${quote(`Host: ${domain}`)}`
+  return `curl -s -o /dev/null -m 10 -D - ${target} ${quote(url)} | tr -d '\\r' | tr 'A-Z' 'a-z'`
+}
+
+/** `<protocol> <notAfter>` of the TLS the origin negotiates for a domain (SNI), e.g. `TLSv1.3 Nov 1 2040 GMT`. */
+export function tlsProbe(domain: string): string {
+  return [
+    `out=$(echo | timeout 10 openssl s_client -connect 127.0.0.1:443 -servername ${quote(domain)} 2>/dev/null)`,
+    `proto=$(echo "$out" | sed -n 's/^ *Protocol *: *//p; s/^New, \\(TLSv[0-9.]*\\),.*/\\1/p' | head -1)`,
+    `end=$(echo "$out" | openssl x509 -noout -enddate 2>/dev/null | cut -d= -f2)`,
+    '[ -n "$proto" ] || proto=none; [ -n "$end" ] || end=none; echo "$proto $end"',
+  ].join('; ')
+}
+
+/** `<service> <state> <health>` for the data project and the live colour's project. */
+export function containersProbe(env: string): string {
+  const inspect = `docker inspect -f '{{index .Config.Labels "com.docker.compose.service"}} {{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}' "$id"`
+  return [
+    projectHealth(projectName(env, 'data')),
+    `c=$(${liveColourProbe(env)})`,
+    `[ -z "$c" ] || for id in $(docker ps -aq --filter "label=com.docker.compose.project=ce-${env}-$c"); do ${inspect}; done`,
+  ].join('; ')
+}
+
+/** nginx, Postgres and Redis answering: `<name> ok|fail`. */
+export function servicesProbe(env: string): string {
+  const data = projectName(env, 'data')
+  const c = (svc: string) =>
+    `$(docker ps -q --filter label=com.docker.compose.project=${data} --filter label=com.docker.compose.service=${svc})`
+  return [
+    `systemctl is-active --quiet nginx && echo 'nginx ok' || echo 'nginx fail'`,
+    `docker exec ${c('postgres')} pg_isready -q >/dev/null 2>&1 && echo 'postgres ok' || echo 'postgres fail'`,
+    `docker exec ${c('redis')} redis-cli --no-auth-warning PING 2>/dev/null | grep -q PONG && echo 'redis ok' || echo 'redis fail'`,
+  ].join('; ')
+}
+
+/** `disk <mount> <free%>` for / and Docker's dir, `memory <available%>`. */
+export const resourcesProbe = [
+  `df -P / /var/lib/docker 2>/dev/null | awk 'NR>1 {gsub("%","",$5); print "disk " $6 " " 100-$5}' | sort -u`,
+  `awk '/^MemTotal/ {t=$2} /^MemAvailable/ {a=$2} END {printf "memory %d\\n", a*100/t}' /proc/meminfo`,
+].join('; ')
+
+/** The last line of the release history (the last deploy or rollback). */
+export function lastReleaseProbe(releasesFile: string): string {
+  return `tail -n 1 ${quote(releasesFile)} 2>/dev/null || true`
+}

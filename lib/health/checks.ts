@@ -1,0 +1,349 @@
+/**
+ * The health checks: each returns results with the value it saw, the threshold, and the runbook to
+ * open when it fails. `make health` runs them all; deploy's post-deploy gates run the HTTP ones.
+ * Parsing is pure (exported for the unit tests); the probes are lib/commands/health.ts.
+ */
+import { resolve4, resolve6 } from 'node:dns/promises'
+import { listBackups } from '../backup/catalog.ts'
+import { openStore } from '../backup/storage.ts'
+import {
+  containersProbe,
+  lastReleaseProbe,
+  probeDomain,
+  resourcesProbe,
+  responseHeaders,
+  servicesProbe,
+  tlsProbe,
+} from '../commands/health.ts'
+import { type Env, SERVICES } from '../env.ts'
+import type { HostSession } from '../host.ts'
+import { remotePaths } from '../paths.ts'
+
+export interface HealthResult {
+  check: string
+  target: string
+  /** null: not applicable here (said why in `value`), never counted as passed. */
+  ok: boolean | null
+  value: string
+  limit: string
+  runbook: string
+}
+
+export const REQUIRED_HEADERS = [
+  'strict-transport-security',
+  'content-security-policy',
+  'x-content-type-options',
+  'referrer-policy',
+  'permissions-policy',
+  'x-frame-options',
+]
+
+const run = async (host: HostSession, cmd: string) =>
+  (await host.exec(cmd, { probe: true, echo: false, allowFail: true })).stdout
+
+export function parseSamples(out: string): { code: string; ms: number }[] {
+  return out
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => {
+      const [code = '000', t = '10'] = l.split(' ')
+      return { code, ms: Math.round(Number(t) * 1000) }
+    })
+}
+
+/** Nearest-rank percentile. */
+export function percentile(values: number[], p: number): number {
+  if (values.length === 0) return Number.POSITIVE_INFINITY
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] as number
+}
+
+/** Every domain's health path answers 200 through the host's nginx (HTTPS when the env has an edge). */
+export async function httpChecks(host: HostSession, env: Env): Promise<HealthResult[]> {
+  const https = Boolean(env.edge)
+  return Promise.all(
+    SERVICES.map(async (s) => {
+      const [sample] = parseSamples(await run(host, probeDomain(env.domains[s], env.health.path, 1, https)))
+      const code = sample?.code ?? '000'
+      return {
+        check: 'http',
+        target: `${host.name} ${https ? 'https' : 'http'}://${env.domains[s]}${env.health.path}`,
+        ok: code === '200' && (sample?.ms ?? Infinity) < env.health.timeoutS * 1000,
+        value: code === '000' ? 'no answer' : `${code} in ${sample?.ms} ms`,
+        limit: `200 within ${env.health.timeoutS} s`,
+        runbook:
+          code.startsWith('5') || code === '000' ? 'docs/runbooks/rollback.md' : 'docs/runbooks/health.md',
+      }
+    }),
+  )
+}
+
+/** The API's p95 over a burst, with no error allowed. */
+export async function latencyCheck(host: HostSession, env: Env): Promise<HealthResult> {
+  const samples = parseSamples(
+    await run(host, probeDomain(env.domains.api, env.health.path, env.health.burst, Boolean(env.edge))),
+  )
+  const p95 = percentile(
+    samples.map((s) => s.ms),
+    95,
+  )
+  const errors = samples.filter((s) => s.code !== '200').length
+  return {
+    check: 'latency',
+    target: `${host.name} api p95 over ${samples.length} requests`,
+    ok: p95 < env.health.apiP95Ms && errors === 0,
+    value: `${p95} ms, ${errors} error(s)`,
+    limit: `< ${env.health.apiP95Ms} ms, 0 errors`,
+    runbook: 'docs/runbooks/health.md#latency',
+  }
+}
+
+export function parseTls(out: string): { protocol: string; notAfter: Date | undefined } {
+  const [protocol = 'none', ...end] = out.trim().split(' ')
+  const date = new Date(end.join(' '))
+  return { protocol, notAfter: Number.isNaN(date.getTime()) ? undefined : date }
+}
+
+/** TLS version negotiated and days left on the origin certificate, per domain (edge envs only). */
+export async function tlsChecks(host: HostSession, env: Env, now = Date.now()): Promise<HealthResult[]> {
+  if (!env.edge)
+    return [
+      {
+        check: 'tls',
+        target: host.name,
+        ok: null,
+        value: 'n/a: no edge: section (plain HTTP)',
+        limit: '',
+        runbook: '',
+      },
+    ]
+  const allowed = env.edge.tlsProfile === 'modern' ? ['TLSv1.3'] : ['TLSv1.2', 'TLSv1.3']
+  const results: HealthResult[] = []
+  for (const s of SERVICES) {
+    const d = env.domains[s]
+    const tls = parseTls(await run(host, tlsProbe(d)))
+    results.push({
+      check: 'tls',
+      target: `${host.name} ${d}`,
+      ok: allowed.includes(tls.protocol),
+      value: tls.protocol,
+      limit: allowed.join(' or '),
+      runbook: 'docs/runbooks/dns.md',
+    })
+    const days = tls.notAfter ? Math.floor((tls.notAfter.getTime() - now) / 86_400_000) : -1
+    results.push({
+      check: 'certificate',
+      target: `${host.name} ${d}`,
+      ok: days >= env.health.certMinDays,
+      value: tls.notAfter ? `${days} days left` : 'no certificate',
+      limit: `>= ${env.health.certMinDays} days`,
+      runbook: 'docs/runbooks/dns.md',
+    })
+  }
+  return results
+}
+
+export function missingHeaders(headerText: string): string[] {
+  const names = new Set(headerText.split('\n').map((l) => l.split(':')[0]?.trim()))
+  return REQUIRED_HEADERS.filter((h) => !names.has(h))
+}
+
+export async function headerChecks(host: HostSession, env: Env): Promise<HealthResult[]> {
+  if (!env.edge)
+    return [
+      {
+        check: 'headers',
+        target: host.name,
+        ok: null,
+        value: 'n/a: no edge: section',
+        limit: '',
+        runbook: '',
+      },
+    ]
+  return Promise.all(
+    SERVICES.map(async (s) => {
+      const missing = missingHeaders(await run(host, responseHeaders(env.domains[s], env.health.path, true)))
+      return {
+        check: 'headers',
+        target: `${host.name} ${env.domains[s]}`,
+        ok: missing.length === 0,
+        value: missing.length ? `missing ${missing.join(', ')}` : 'all present',
+        limit: `${REQUIRED_HEADERS.length} security headers`,
+        runbook: 'docs/runbooks/dns.md',
+      }
+    }),
+  )
+}
+
+export function parseContainers(out: string): { service: string; state: string; health: string }[] {
+  return out
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => {
+      const [service = '?', state = '?', health = 'none'] = l.split(' ')
+      return { service, state, health }
+    })
+}
+
+export async function containerChecks(host: HostSession, env: Env): Promise<HealthResult[]> {
+  const list = parseContainers(await run(host, containersProbe(env.name)))
+  if (list.length === 0)
+    return [
+      {
+        check: 'containers',
+        target: host.name,
+        ok: false,
+        value: 'none running',
+        limit: 'data + live colour',
+        runbook: 'docs/runbooks/deploy.md',
+      },
+    ]
+  return list.map((c) => ({
+    check: 'container',
+    target: `${host.name} ${c.service}`,
+    ok: c.state === 'running' && (c.health === 'healthy' || c.health === 'none'),
+    value: `${c.state}/${c.health}`,
+    limit: 'running/healthy',
+    runbook: ['postgres', 'redis'].includes(c.service)
+      ? 'docs/runbooks/restore.md'
+      : 'docs/runbooks/rollback.md',
+  }))
+}
+
+export async function serviceChecks(host: HostSession, env: Env): Promise<HealthResult[]> {
+  return (await run(host, servicesProbe(env.name)))
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => {
+      const [name = '?', state = 'fail'] = l.split(' ')
+      return {
+        check: 'service',
+        target: `${host.name} ${name}`,
+        ok: state === 'ok',
+        value: state === 'ok' ? 'answers' : 'not answering',
+        limit: 'answers',
+        runbook: 'docs/runbooks/health.md',
+      }
+    })
+}
+
+export function parseResources(out: string): { disks: { mount: string; freePct: number }[]; memPct: number } {
+  const disks: { mount: string; freePct: number }[] = []
+  let memPct = Number.NaN
+  for (const line of out.trim().split('\n')) {
+    const f = line.split(' ')
+    if (f[0] === 'disk' && f[1]) disks.push({ mount: f[1], freePct: Number(f[2]) })
+    if (f[0] === 'memory') memPct = Number(f[1])
+  }
+  return { disks, memPct }
+}
+
+export async function resourceChecks(host: HostSession, env: Env): Promise<HealthResult[]> {
+  const r = parseResources(await run(host, resourcesProbe))
+  return [
+    ...r.disks.map((d) => ({
+      check: 'disk',
+      target: `${host.name} ${d.mount}`,
+      ok: d.freePct >= env.health.diskMinFreePct,
+      value: `${d.freePct}% free`,
+      limit: `>= ${env.health.diskMinFreePct}%`,
+      runbook: 'docs/runbooks/health.md#disk',
+    })),
+    {
+      check: 'memory',
+      target: host.name,
+      ok: r.memPct >= env.health.memMinFreePct,
+      value: `${r.memPct}% available`,
+      limit: `>= ${env.health.memMinFreePct}%`,
+      runbook: 'docs/runbooks/health.md#memory',
+    },
+  ]
+}
+
+export async function deployCheck(host: HostSession, env: Env): Promise<HealthResult> {
+  const line = (await run(host, lastReleaseProbe(remotePaths(env).releases))).trim()
+  const last = line
+    ? (JSON.parse(line) as { id: string; outcome: string; action: string; at: string })
+    : undefined
+  return {
+    check: 'last deploy',
+    target: host.name,
+    ok: last ? last.outcome === 'live' : null,
+    value: last ? `${last.action} of ${last.id}: ${last.outcome} (${last.at})` : 'n/a: nothing deployed yet',
+    limit: 'live',
+    runbook: 'docs/runbooks/deploy.md',
+  }
+}
+
+/** Age of the newest complete (verified) backup, from the env's store. */
+export async function backupCheck(
+  env: Env,
+  secrets: Record<string, string>,
+  now = Date.now(),
+): Promise<HealthResult> {
+  if (!env.backup)
+    return {
+      check: 'backup',
+      target: env.name,
+      ok: null,
+      value: 'n/a: no backup: section',
+      limit: '',
+      runbook: '',
+    }
+  const newest = (await listBackups(openStore(env.backup.store, secrets), env.name)).find((e) => e.complete)
+  const hours = newest ? (now - newest.createdAt.getTime()) / 3_600_000 : Number.POSITIVE_INFINITY
+  return {
+    check: 'backup',
+    target: env.name,
+    ok: hours <= env.health.backupMaxAgeH,
+    value: newest ? `${newest.id}, ${hours.toFixed(1)} h old` : 'no complete backup',
+    limit: `<= ${env.health.backupMaxAgeH} h`,
+    runbook: 'docs/runbooks/backup.md',
+  }
+}
+
+/** Every domain resolves (public DNS; only with health.edge, where the runbook machine sees the internet). */
+export async function dnsChecks(env: Env): Promise<HealthResult[]> {
+  if (!env.health.edge)
+    return [
+      { check: 'dns', target: env.name, ok: null, value: 'n/a: health.edge is off', limit: '', runbook: '' },
+    ]
+  return Promise.all(
+    SERVICES.map(async (s) => {
+      const d = env.domains[s]
+      const addrs = [...(await resolve4(d).catch(() => [])), ...(await resolve6(d).catch(() => []))]
+      return {
+        check: 'dns',
+        target: d,
+        ok: addrs.length > 0,
+        value: addrs.slice(0, 2).join(' ') || 'does not resolve',
+        limit: 'resolves',
+        runbook: 'docs/runbooks/dns.md',
+      }
+    }),
+  )
+}
+
+/** Every check, for every host. */
+export async function allChecks(
+  hosts: HostSession[],
+  env: Env,
+  secrets: Record<string, string>,
+): Promise<HealthResult[]> {
+  const perHost = await Promise.all(
+    hosts.map(async (h) => [
+      ...(await httpChecks(h, env)),
+      await latencyCheck(h, env),
+      ...(await tlsChecks(h, env)),
+      ...(await headerChecks(h, env)),
+      ...(await containerChecks(h, env)),
+      ...(await serviceChecks(h, env)),
+      ...(await resourceChecks(h, env)),
+      await deployCheck(h, env),
+    ]),
+  )
+  return [...perHost.flat(), await backupCheck(env, secrets), ...(await dnsChecks(env))]
+}

@@ -1,0 +1,68 @@
+/**
+ * health — is everything up? Every domain, the API's latency, TLS and certificates, security headers,
+ * DNS, containers, nginx/Postgres/Redis, disk and memory, the newest backup, the last deploy.
+ *
+ * When: any time (read-only); CI every 5 minutes; after an alert; deploy's gates run the HTTP checks.
+ * Output: a table for people, JSON=1 for machines. Exits 4 when a check fails, naming it.
+ * On-call page: docs/runbooks/health.md (every check and what to do), docs/runbooks/alerts.md
+ */
+import { EXIT, RunbookError } from '../lib/errors.ts'
+import { allChecks, type HealthResult } from '../lib/health/checks.ts'
+import { print, table } from '../lib/output.ts'
+import { type Context, isMain, main, type RunbookSpec } from '../lib/runbook.ts'
+
+const results = new WeakMap<Context, HealthResult[]>()
+
+export const health: RunbookSpec = {
+  name: 'health',
+  mutates: false,
+  options: [{ name: 'json', makeVar: 'JSON=1', help: 'print the results as one JSON document' }],
+  steps: [
+    {
+      title: 'Run every check',
+      async run(ctx) {
+        const t0 = Date.now()
+        results.set(ctx, await allChecks(ctx.hosts, ctx.env, ctx.secrets))
+        print(`      ${results.get(ctx)?.length} checks in ${((Date.now() - t0) / 1000).toFixed(1)} s`)
+        return 'ok'
+      },
+    },
+    {
+      title: 'Report',
+      async run(ctx) {
+        const all = results.get(ctx) ?? []
+        const failed = all.filter((r) => r.ok === false)
+        if (ctx.args.json === true) {
+          print(
+            JSON.stringify({
+              env: ctx.env.name,
+              at: new Date().toISOString(),
+              ok: failed.length === 0,
+              results: all,
+            }),
+          )
+        } else {
+          const mark = (r: HealthResult) => (r.ok === null ? '-' : r.ok ? 'ok' : 'FAIL')
+          print(
+            table([
+              ['', 'check', 'target', 'value', 'threshold'],
+              ...all.map((r) => [mark(r), r.check, r.target, r.value, r.limit]),
+            ]),
+          )
+        }
+        if (failed.length)
+          throw new RunbookError(
+            `${failed.length} check(s) failed:\n${failed.map((r) => `  - ${r.check} ${r.target}: ${r.value} (want ${r.limit}); see ${r.runbook}`).join('\n')}`,
+            EXIT.gateFailed,
+            `Open the runbook named for each failed check (docs/runbooks/alerts.md lists them all).`,
+          )
+        print(
+          `      all ${all.filter((r) => r.ok).length} checks passed${all.some((r) => r.ok === null) ? ` (${all.filter((r) => r.ok === null).length} not applicable here)` : ''}`,
+        )
+        return 'ok'
+      },
+    },
+  ],
+}
+
+if (isMain(import.meta.url)) await main(health)
