@@ -5,7 +5,7 @@ SHELL := /bin/bash
 TSX := node_modules/.bin/tsx
 RUNBOOK = $(TSX) runbooks/$(1).ts $(if $(ENV),--env "$(ENV)") $(if $(DRY_RUN),--dry-run) $(if $(YES),--yes)
 
-.PHONY: help deps check test test-unit test-integration demo sandbox sandbox-down status setup-server verify-server bench-setup unlock deploy rollback releases bench-deploy backup backups restore restore-drill prune-backups bench-backup dns health
+.PHONY: help deps check test test-unit test-integration demo sandbox sandbox-down status setup-server verify-server bench-setup unlock deploy rollback releases bench-deploy backup backups restore restore-drill prune-backups bench-backup dns health uptime
 
 help: ## List every target
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /\1\t/' | awk -F'\t' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -92,3 +92,5 @@ health: ## Every health check (domains, latency, TLS, headers, containers, servi
 	@$(call RUNBOOK,health) $(if $(JSON),--json)
 
 
+uptime: ## Availability vs the 99.9% budget, p50/p95 and trend, 5xx/restarts/error lines (DAYS=30, JSON=1; read-only)
+	@$(call RUNBOOK,uptime) $(if $(DAYS),--days "$(DAYS)") $(if $(JSON),--json)
