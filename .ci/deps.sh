@@ -11,6 +11,7 @@ command -v ssh-keygen >/dev/null 2>&1 || need+=(openssh-client)
 command -v cargo >/dev/null 2>&1 || need+=(cargo)
 command -v make >/dev/null 2>&1 || need+=(make)
 command -v ssh-audit >/dev/null 2>&1 || need+=(ssh-audit)
+command -v testssl >/dev/null 2>&1 || need+=(testssl.sh)
 if [ "${#need[@]}" -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "deps: missing ${need[*]}; run as root, or install them: apt-get install ${need[*]}" >&2

@@ -117,6 +117,38 @@ export const LOGROTATE = {
   ].join('\n'),
 }
 
+/**
+ * nginx's own logrotate rule (the package's file, taken over when the env has an edge: section): its logs,
+ * the envs' access logs among them, rotated daily and kept `days` days (LGPD: bounded retention). Daily
+ * even when empty, so `rotate` counts days; `maxage` bounds them too. Otherwise as Debian and Ubuntu ship it.
+ */
+export const NGINX_LOGROTATE_PATH = '/etc/logrotate.d/nginx'
+
+export function nginxLogrotate(days: number): string {
+  return [
+    `# Managed by setup-server: nginx's logs are kept ${days} days (edge.log.retention_days; LGPD).`,
+    '/var/log/nginx/*.log {',
+    '\tdaily',
+    '\tmissingok',
+    `\trotate ${days}`,
+    `\tmaxage ${days}`,
+    '\tcompress',
+    '\tdelaycompress',
+    '\tcreate 0640 www-data adm',
+    '\tsharedscripts',
+    '\tprerotate',
+    '\t\tif [ -d /etc/logrotate.d/httpd-prerotate ]; then \\',
+    '\t\t\trun-parts /etc/logrotate.d/httpd-prerotate; \\',
+    '\t\tfi \\',
+    '\tendscript',
+    '\tpostrotate',
+    '\t\tinvoke-rc.d nginx rotate >/dev/null 2>&1',
+    '\tendscript',
+    '}',
+    '',
+  ].join('\n')
+}
+
 export const NGINX_BASE = {
   path: '/etc/nginx/conf.d/00-conciliaextrato-base.conf',
   // Requests for names we do not serve are closed without an answer; the sites come with deploy.

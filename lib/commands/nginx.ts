@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
+import { tlsPaths } from '../edge-paths.ts'
 import type { Env, Service } from '../env.ts'
 import { SERVICES } from '../env.ts'
+import type { EdgeConfig } from '../env-edge.ts'
 import { type Colour, colourPorts } from './compose.ts'
 import { quote } from './shell.ts'
 
@@ -45,16 +47,237 @@ export function renderUpstreams(env: string, colour: Colour): string {
   return `# Managed by deploy: live colour ${colour}\n${blocks.join('')}${map}\n`
 }
 
-/** One server block per domain, proxying to its upstream (TLS and headers come with the dns/edge runbook). */
+/**
+ * The env's server blocks: one per domain on port 80 without an edge: section (the sandbox); with one,
+ * per domain HTTPS on 443 and port 80 (redirect or serve), headers, real client address, LGPD logs.
+ */
 export function renderSites(env: Env): string {
+  if (env.edge) return renderEdgeSites(env, env.edge)
   const blocks = SERVICES.map((s) =>
     renderTemplate('site.conf.template', {
       domain: env.domains[s],
-      upstream: upstreamName(env.name, s),
       colour_variable: colourVariable(env.name),
+      location: renderTemplate('proxy-location.conf.template', { upstream: upstreamName(env.name, s) }),
     }),
   )
   return `# Managed by deploy (env ${env.name})\n${blocks.join('')}`
+}
+
+// The edge: TLS on 443 (certificate from the dns runbook, a placeholder until then), Mozilla's profiles,
+// authenticated origin pulls, security headers, Cloudflare's CF-Connecting-IP, LGPD-aware access logs.
+
+/** Port 443's default server: one per host (see default-tls.conf.template), written by deploy. */
+export const DEFAULT_TLS_PATH = `${NGINX_DIR}/00-default-tls.conf`
+
+/** The env's access log: in nginx's log directory, so nginx's logrotate (setup-server) bounds it. */
+export function accessLogPath(env: string): string {
+  return `/var/log/nginx/${env}-access.log`
+}
+
+const prefix = (env: string) => `ce_${env.replace(/-/g, '_')}`
+
+export function logFormatName(env: string): string {
+  return `${prefix(env)}_edge`
+}
+
+/** Mozilla's server-side TLS recommendations (ssl-config.mozilla.org, nginx 1.22, OpenSSL 3). */
+export const TLS_PROFILES: Record<
+  EdgeConfig['tlsProfile'],
+  { protocols: string; summary: string; ciphers: string[] }
+> = {
+  // Without the DHE suites of Mozilla's list: they need a dhparam file, and every client here
+  // (Cloudflare's edge, browsers, curl) does ECDHE.
+  intermediate: {
+    protocols: 'TLSv1.2 TLSv1.3',
+    summary: 'TLS 1.2 and 1.3, ECDHE and AEAD ciphers only',
+    ciphers: [
+      'ECDHE-ECDSA-AES128-GCM-SHA256',
+      'ECDHE-RSA-AES128-GCM-SHA256',
+      'ECDHE-ECDSA-AES256-GCM-SHA384',
+      'ECDHE-RSA-AES256-GCM-SHA384',
+      'ECDHE-ECDSA-CHACHA20-POLY1305',
+      'ECDHE-RSA-CHACHA20-POLY1305',
+    ],
+  },
+  // TLS 1.3's suites are all AEAD with forward secrecy: OpenSSL's defaults, nothing to choose.
+  modern: { protocols: 'TLSv1.3', summary: 'TLS 1.3 only', ciphers: [] },
+}
+
+export function renderTlsProfile(profile: EdgeConfig['tlsProfile']): string {
+  const p = TLS_PROFILES[profile]
+  return renderTemplate('tls-profile.conf.template', {
+    profile,
+    summary: p.summary,
+    protocols: p.protocols,
+    ciphers: p.ciphers.length
+      ? `    ssl_ciphers ${p.ciphers.join(':')};`
+      : "    # No cipher list: TLS 1.3's suites are OpenSSL's defaults, all AEAD.",
+  }).replace(/\n$/, '')
+}
+
+/** Port 443's default server for the whole host, with `env`'s profile; its first line says whose. */
+export function renderDefaultTls(env: string, profile: EdgeConfig['tlsProfile']): string {
+  return renderTemplate('default-tls.conf.template', { env, profile, tls_profile: renderTlsProfile(profile) })
+}
+
+export function parseDefaultTls(content: string): { env: string; profile: string } | undefined {
+  const m = /^# Managed by deploy for env (\S+): TLS profile (\S+)$/m.exec(content)
+  return m ? { env: m[1] ?? '', profile: m[2] ?? '' } : undefined
+}
+
+/**
+ * What deploy does with port 443's default server, given the file on the host: write it (absent, or
+ * this env's), keep it (another env's, same profile), or refuse (another env's with another profile:
+ * nginx can only negotiate one profile per port).
+ */
+export function defaultTlsPlan(
+  existing: string,
+  env: string,
+  profile: EdgeConfig['tlsProfile'],
+): { action: 'write' | 'keep' } | { action: 'conflict'; problem: string } {
+  const owner = parseDefaultTls(existing)
+  if (!owner || owner.env === env) return { action: 'write' }
+  if (owner.profile === profile) return { action: 'keep' }
+  return {
+    action: 'conflict',
+    problem: `env ${owner.env} on this host serves TLS profile ${owner.profile} and this env asks for ${profile}: nginx negotiates one profile per port (${DEFAULT_TLS_PATH}); give both envs the same edge.tls_profile`,
+  }
+}
+
+export function renderOriginPulls(env: string, mode: EdgeConfig['originPulls']): string {
+  const ca = tlsPaths(env).originPullCa
+  if (mode === 'off')
+    return '    # Authenticated origin pulls: off (edge.origin_pulls); no client certificate is asked for.'
+  const verify = [`    ssl_client_certificate ${ca};`, '    ssl_verify_client optional_no_ca;']
+  if (mode === 'optional')
+    return [
+      "    # Authenticated origin pulls: optional. Cloudflare's client certificate is asked for and checked",
+      '    # against the origin-pull CA, never required: the access log says how it went',
+      '    # (origin_pull=SUCCESS, FAILED:<reason> or NONE). Turn it on once every request says SUCCESS.',
+      ...verify,
+    ].join('\n')
+  return [
+    '    # Authenticated origin pulls: on. A request without a client certificate the origin-pull CA',
+    "    # verifies gets nginx's 403, unless it comes from the host itself (deploy's gates, make health).",
+    ...verify,
+    `    if (${originPullRefusedVariable(env)}) {`,
+    '        return 403;',
+    '    }',
+  ].join('\n')
+}
+
+function originPullRefusedVariable(env: string): string {
+  return `$${prefix(env)}_origin_pull_refused`
+}
+
+/** Origin pulls on: refused unless the certificate verified or the peer is the host itself. */
+function renderOriginPullMap(env: string): string {
+  return [
+    '# Authenticated origin pulls on: HTTPS needs a verified client certificate, except from the host itself.',
+    `map "$ssl_client_verify ${fromHostVariable(env)}" ${originPullRefusedVariable(env)} {`,
+    '    default 1;',
+    '    "~^SUCCESS " 0;',
+    '    "~ 1$" 0;',
+    '}',
+  ].join('\n')
+}
+
+/** CF-Connecting-IP is the visitor's address only when the peer is one of Cloudflare's ranges. */
+export function renderRealIp(ranges: string[]): string {
+  if (ranges.length === 0)
+    return "    # No ranges in setup.firewall.cloudflare_ips: the peer's address is the client's."
+  return [
+    "    # The visitor's address from CF-Connecting-IP, only when the peer is in Cloudflare's ranges",
+    '    # (setup.firewall.cloudflare_ips); from anyone else the header is ignored.',
+    ...ranges.map((r) => `    set_real_ip_from ${r};`),
+    '    real_ip_header CF-Connecting-IP;',
+  ].join('\n')
+}
+
+function fromHostVariable(env: string): string {
+  return `$${prefix(env)}_from_host`
+}
+
+function clientAddressVariable(env: string): string {
+  return `$${prefix(env)}_client_address`
+}
+
+/** The env's http-level part: the client address map, the log format, who counts as the host itself. */
+export function renderEdgeHttp(env: Env, edge: EdgeConfig): string {
+  const truncated = edge.log.ip === 'truncated'
+  const map = [
+    '# LGPD: IPv4 addresses keep their first three bytes (a.b.c.0), IPv6 their first 48 bits (a:b:c::).',
+    `map $remote_addr ${clientAddressVariable(env.name)} {`,
+    '    default "-";',
+    '    "~^(\\d+\\.\\d+\\.\\d+)\\.\\d+$" "$1.0";',
+    '    "~*^([0-9a-f]{1,4}:[0-9a-f]{1,4}:[0-9a-f]{1,4}):" "$1::";',
+    '    "~*^([0-9a-f]{1,4}:[0-9a-f]{1,4})::" "$1::";',
+    '    "~*^([0-9a-f]{1,4})::" "$1::";',
+    '    "~^::" "::";',
+    '}',
+  ].join('\n')
+  return renderTemplate('edge-http.conf.template', {
+    env: env.name,
+    client_address_map: truncated ? map : '# LGPD: edge.log.ip is full: client addresses are logged whole.',
+    address_form: truncated ? 'truncated' : 'in full (edge.log.ip: full)',
+    log_format: logFormatName(env.name),
+    client_address: truncated ? clientAddressVariable(env.name) : '$remote_addr',
+    colour_variable: colourVariable(env.name),
+    port80: edge.http === 'redirect' ? 'redirected to HTTPS' : 'served too (edge.http: serve)',
+    from_host_variable: fromHostVariable(env.name),
+    origin_pull_map:
+      edge.originPulls === 'on'
+        ? renderOriginPullMap(env.name)
+        : `# Authenticated origin pulls ${edge.originPulls}: nothing is refused for want of a client certificate.`,
+  })
+}
+
+/** nginx takes a quoted string as is, except `"` and `\` (escapes) and `$` (variables). */
+function nginxQuoted(value: string, what: string): string {
+  if (/["\\$\r\n]/.test(value))
+    throw new Error(`${what} cannot contain ", \\, $ or a line break in an nginx header: ${value}`)
+  return value
+}
+
+function renderEdgeSite(env: Env, edge: EdgeConfig, service: Service): string {
+  const tls = tlsPaths(env.name)
+  const common = [
+    renderTemplate('security-headers.conf.template', {
+      colour_variable: colourVariable(env.name),
+      csp: nginxQuoted(edge.csp[service], `edge.csp.${service}`),
+    }).replace(/\n$/, ''),
+    renderRealIp(env.setup.firewall.cloudflareIps),
+    `    access_log ${accessLogPath(env.name)} ${logFormatName(env.name)};`,
+  ].join('\n')
+  const redirect =
+    edge.http === 'redirect'
+      ? [
+          `    if (${fromHostVariable(env.name)} = 0) {`,
+          '        return 301 https://$host$request_uri;',
+          '    }',
+        ].join('\n')
+      : '    # edge.http: serve: visitors are served on port 80 as on 443.'
+  return renderTemplate('site-edge.conf.template', {
+    domain: env.domains[service],
+    port80:
+      edge.http === 'redirect'
+        ? 'redirects visitors to HTTPS, serves the host itself'
+        : 'serves everyone (edge.http: serve)',
+    common,
+    redirect,
+    location: renderTemplate('proxy-location.conf.template', { upstream: upstreamName(env.name, service) }),
+    certificate: tls.cert,
+    certificate_key: tls.key,
+    tls_profile: renderTlsProfile(edge.tlsProfile),
+    origin_pulls: renderOriginPulls(env.name, edge.originPulls),
+    hsts_max_age_s: edge.hstsMaxAgeS,
+  })
+}
+
+function renderEdgeSites(env: Env, edge: EdgeConfig): string {
+  const summary = `TLS profile ${edge.tlsProfile}, origin pulls ${edge.originPulls}, port 80 ${edge.http}, client address ${edge.log.ip}`
+  const sites = SERVICES.map((s) => renderEdgeSite(env, edge, s))
+  return `# Managed by deploy (env ${env.name}): ${summary}\n${renderEdgeHttp(env, edge)}${sites.join('')}`
 }
 
 /** Validates the whole configuration, then reloads gracefully (old workers finish their requests). */

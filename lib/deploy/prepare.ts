@@ -1,4 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import {
   compose,
   composeFlavourProbe,
@@ -7,9 +8,21 @@ import {
   parseProjectHealth,
   projectHealth,
 } from '../commands/compose.ts'
-import { liveColourProbe, renderSites, renderUpstreams, sitesPath, upstreamsPath } from '../commands/nginx.ts'
+import {
+  DEFAULT_TLS_PATH,
+  defaultTlsPlan,
+  liveColourProbe,
+  renderDefaultTls,
+  renderSites,
+  renderUpstreams,
+  sitesPath,
+  upstreamsPath,
+} from '../commands/nginx.ts'
 import { manifestProbe, needsPassword, parseManifestProbe, pullImages } from '../commands/registry.ts'
-import { ensureFile } from '../converge.ts'
+import { quote } from '../commands/shell.ts'
+import { certificatePresent, placeholderCertificate, tlsDirCheck, tlsDirEnsure } from '../commands/tls.ts'
+import { ensure, ensureFile } from '../converge.ts'
+import { tlsPaths } from '../edge-paths.ts'
 import { PreconditionError } from '../errors.ts'
 import type { HostSession } from '../host.ts'
 import { print } from '../output.ts'
@@ -46,6 +59,16 @@ export async function checkPreconditions(
       problems.push(`secret ${secret} is not declared under secrets: in ${ctx.env.file}`)
   }
   if (ctx.env.images.delivery === 'registry') problems.push(...(await registryProblems(ctx, images)))
+  try {
+    renderSites(ctx.env) // an edge: value nginx cannot take (a CSP with a `"`) stops here, not mid-deploy
+  } catch (err) {
+    problems.push((err as Error).message)
+  }
+  const ca = ctx.env.edge?.originPullCa
+  if (ca && !readFileSync(ca, 'utf8').includes('-----BEGIN CERTIFICATE-----'))
+    problems.push(
+      `edge.origin_pull_ca: ${ca} is not a PEM certificate (the CA of the origin-pull client certificate)`,
+    )
   const flavour = new Map()
   let history = parseReleases('')
   let live: 'blue' | 'green' | null = null
@@ -75,6 +98,11 @@ export async function checkPreconditions(
       await host.exec(liveColourProbe(ctx.env.name), { probe: true, echo: false })
     ).stdout.trim()
     live = colour === 'blue' || colour === 'green' ? colour : null
+    // A rollback never rewrites nginx's sites: only a deploy can bring a profile that conflicts.
+    if (action === 'deploy' && ctx.env.edge) {
+      const plan = defaultTlsPlan(await readDefaultTls(host), ctx.env.name, ctx.env.edge.tlsProfile)
+      if (plan.action === 'conflict') problems.push(`${host.name}: ${plan.problem}`)
+    }
   }
   if (problems.length)
     throw new PreconditionError(
@@ -179,6 +207,7 @@ export async function writeConfig(ctx: Context): Promise<boolean> {
     ]) {
       changed = (await ensureFile(host, { ...file, owner })) || changed
     }
+    if (ctx.env.edge) changed = (await writeEdgeFiles(ctx, host)) || changed
     await host.exec(networkEnsure(networkName(ctx.env)))
     // The server blocks name upstreams: they must exist before anything reloads nginx (first deploy).
     const upstreams = upstreamsPath(ctx.env.name)
@@ -187,6 +216,51 @@ export async function writeConfig(ctx: Context): Promise<boolean> {
     })
   }
   return changed
+}
+
+async function readDefaultTls(host: HostSession): Promise<string> {
+  return (await host.exec(`cat ${quote(DEFAULT_TLS_PATH)} 2>/dev/null || true`, { probe: true, echo: false }))
+    .stdout
+}
+
+/**
+ * What the sites' 443 servers need before nginx reloads: the TLS directory (deploy's, 0700), a
+ * certificate (a placeholder made on the host until the dns runbook installs the origin certificate),
+ * the origin-pull CA, and port 443's default server (one per host, with the env's TLS profile).
+ */
+async function writeEdgeFiles(ctx: Context, host: HostSession): Promise<boolean> {
+  const edge = ctx.env.edge
+  if (!edge) return false
+  const user = ctx.env.ssh.user
+  const owner = `${user}:${user}`
+  const paths = tlsPaths(ctx.env.name)
+  const dir = await ensure(host, tlsDirCheck(ctx.env.name, user), tlsDirEnsure(ctx.env.name, user))
+  const placeholder = await ensure(host, certificatePresent(ctx.env.name), placeholderCertificate(ctx.env))
+  if (edge.originPulls === 'on' && edge.http === 'serve')
+    print(
+      `      note: edge.origin_pulls is on but edge.http is serve: port 80 serves without a client certificate (use redirect)`,
+    )
+  if (placeholder)
+    print(
+      `      ${host.name}: no origin certificate yet: a self-signed placeholder (make dns ENV=${ctx.env.name} installs the real one)`,
+    )
+  const ca = await ensureFile(host, {
+    path: paths.originPullCa,
+    content: readFileSync(edge.originPullCa, 'utf8'),
+    mode: '0644',
+    owner,
+  })
+  let defaultServer = false
+  const plan = defaultTlsPlan(await readDefaultTls(host), ctx.env.name, edge.tlsProfile)
+  if (plan.action === 'conflict') throw new PreconditionError(`${host.name}: ${plan.problem}`)
+  if (plan.action === 'write')
+    defaultServer = await ensureFile(host, {
+      path: DEFAULT_TLS_PATH,
+      content: renderDefaultTls(ctx.env.name, edge.tlsProfile),
+      mode: '0644',
+      owner,
+    })
+  return dir || placeholder || ca || defaultServer
 }
 
 /** Postgres and Redis in their own project: started if needed, never recreated by an app deploy. */

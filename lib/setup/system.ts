@@ -10,6 +10,8 @@ import {
   JOURNALD_LIMITS,
   LOGROTATE,
   NGINX_BASE,
+  NGINX_LOGROTATE_PATH,
+  nginxLogrotate,
   swapCreate,
   swapProbe,
   TIME_SYNC,
@@ -109,7 +111,7 @@ export const swapFile: Step = {
 }
 
 export const logLimits: Step = {
-  title: 'Log limits: journald, Docker json-file rotation, logrotate for app and audit logs',
+  title: 'Log limits: journald, Docker json-file rotation, logrotate for app, audit and nginx logs',
   run: (ctx) =>
     eachHost(ctx, async (host) => {
       const journald = await ensureFile(host, { ...JOURNALD_LIMITS, mode: '0644', owner: 'root:root' })
@@ -129,7 +131,17 @@ export const logLimits: Step = {
           .code === 0
       if (docker || !running) await host.exec(dockerActivate)
       const rotate = await ensureFile(host, { ...LOGROTATE, mode: '0644', owner: 'root:root' })
-      return journald || docker || !running || rotate
+      // nginx's logs hold visitors' (truncated) addresses: kept as long as the env's edge: section says.
+      const edge = ctx.env.edge
+      const rotateNginx = edge
+        ? await ensureFile(host, {
+            path: NGINX_LOGROTATE_PATH,
+            content: nginxLogrotate(edge.log.retentionDays),
+            mode: '0644',
+            owner: 'root:root',
+          })
+        : false
+      return journald || docker || !running || rotate || rotateNginx
     }),
 }
 

@@ -1,4 +1,5 @@
 import { desiredUfwRules, parseUfwAdded, ufwDefaultsOk, ufwIsActive } from '../commands/firewall.ts'
+import { NGINX_LOGROTATE_PATH } from '../commands/host-config.ts'
 import { sshdEffective } from '../commands/sshd.ts'
 import { LoginRefusedError } from '../errors.ts'
 import type { HostSession } from '../host.ts'
@@ -136,12 +137,15 @@ const CHECKS: Record<string, Check> = {
     const { code } = await sh(host, 'nginx -t -q && systemctl is-active --quiet nginx')
     return [code === 0, code === 0 ? 'valid and running' : 'invalid or stopped']
   },
-  'log limits': async (_ctx, host) => {
+  'log limits': async (ctx, host) => {
+    const days = ctx.env.edge?.log.retentionDays
+    const nginx = days ? ` && grep -Eq '^\\s*maxage ${days}$' ${NGINX_LOGROTATE_PATH}` : ''
     const { code } = await sh(
       host,
-      `grep -q max-size /etc/docker/daemon.json && test -f /etc/systemd/journald.conf.d/00-conciliaextrato.conf && test -f /etc/logrotate.d/conciliaextrato`,
+      `grep -q max-size /etc/docker/daemon.json && test -f /etc/systemd/journald.conf.d/00-conciliaextrato.conf && test -f /etc/logrotate.d/conciliaextrato${nginx}`,
     )
-    return [code === 0, code === 0 ? 'journald, docker, logrotate' : 'a limit is missing']
+    const what = days ? `journald, docker, logrotate (nginx: ${days} days)` : 'journald, docker, logrotate'
+    return [code === 0, code === 0 ? what : 'a limit is missing']
   },
 }
 

@@ -1,0 +1,50 @@
+import { tlsPaths } from '../edge-paths.ts'
+import type { Env } from '../env.ts'
+import { SERVICES } from '../env.ts'
+import { quote } from './shell.ts'
+
+// The edge's TLS material on a host (lib/edge-paths.ts): the directory, a placeholder certificate until
+// the dns runbook installs Cloudflare's origin certificate, and the origin-pull CA nginx checks against.
+
+/** Succeeds when the TLS directory is there, owned by `owner`, mode 0700. */
+export function tlsDirCheck(env: string, owner: string): string {
+  return `[ "$(stat -c '%U:%G %a' ${quote(tlsPaths(env).dir)} 2>/dev/null)" = ${quote(`${owner}:${owner} 700`)} ]`
+}
+
+/** The TLS directory: the deploy user's, 0700 (nginx's master process, root, reads it). */
+export function tlsDirEnsure(env: string, owner: string): string {
+  const dir = quote(tlsPaths(env).dir)
+  return `mkdir -p ${dir} && chown ${quote(`${owner}:${owner}`)} ${dir} && chmod 0700 ${dir}`
+}
+
+/** Succeeds when the env has a certificate and its key (the dns runbook's, or a placeholder). */
+export function certificatePresent(env: string): string {
+  const { cert, key } = tlsPaths(env)
+  return `test -s ${quote(cert)} && test -s ${quote(key)}`
+}
+
+/**
+ * A self-signed placeholder so nginx can start on 443 before `make dns` installs the origin certificate:
+ * made on the host (the key never leaves it), for the env's domains. Half a pair (a certificate without
+ * its key, or the reverse) is never papered over: it means an interrupted `make dns`, to be run again.
+ */
+export function placeholderCertificate(env: Env, days = 365): string {
+  const { dir, cert, key } = tlsPaths(env.name)
+  const names = SERVICES.map((s) => env.domains[s])
+  const subject = `/O=ConciliaExtrato placeholder until make dns ENV=${env.name}/CN=${names[0]}`
+  const san = `subjectAltName=${names.map((n) => `DNS:${n}`).join(',')}`
+  const [c, k] = [quote(cert), quote(key)]
+  const half = `${cert} and ${key} are not a pair (one is missing or empty: an interrupted make dns?): run make dns ENV=${env.name} to install both again`
+  return [
+    'set -e',
+    `if [ -e ${c} ] || [ -e ${k} ]; then echo ${quote(half)} >&2; exit 3; fi`,
+    'umask 077',
+    `tmp=$(mktemp -d ${quote(`${dir}/placeholder.XXXXXX`)})`,
+    `openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days ${days} -subj ${quote(subject)} -addext ${quote(san)} -keyout "$tmp/key" -out "$tmp/crt" 2>"$tmp/err" || { cat "$tmp/err" >&2; rm -rf "$tmp"; exit 1; }`,
+    'chmod 0600 "$tmp/key"',
+    'chmod 0644 "$tmp/crt"',
+    `mv -f "$tmp/key" ${k}`,
+    `mv -f "$tmp/crt" ${c}`,
+    'rm -rf "$tmp"',
+  ].join('; ')
+}
