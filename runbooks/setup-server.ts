@@ -3,7 +3,8 @@
  * checks the host first and changes only what differs (a second run reports 0 changed).
  *
  * When: a new droplet (also phase 1 of `make emergency`), or to repair drift on an existing one.
- * Changes: packages, the deploy user, sshd (root login off), ufw, fail2ban, updates, log limits, nginx base.
+ * Changes: packages, the deploy user, sshd (root login off), ufw, fail2ban, updates, log limits, nginx base,
+ *   the health watchdog (a systemd timer).
  * Abort: Ctrl-C is safe at any point; run it again and it continues. It never locks you out: the
  *   deploy login is proven on a new connection before root login is turned off, and a failed check
  *   puts the previous sshd configuration back.
@@ -23,6 +24,7 @@ import {
   swapFile,
 } from '../lib/setup/system.ts'
 import { verifyServer } from '../lib/setup/verify.ts'
+import { watchdog } from '../lib/setup/watchdog.ts'
 
 export const setupServer: RunbookSpec = {
   name: 'setup-server',
@@ -43,7 +45,8 @@ export const setupServer: RunbookSpec = {
     logLimits,
     nginxBase,
     directoryLayout,
-    // Later runbooks add their pieces here (the health watchdog timer, origin certificates).
+    watchdog,
+    // Later runbooks add their pieces here (origin certificates).
     verifyServer,
   ],
 }

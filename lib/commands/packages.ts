@@ -25,6 +25,9 @@ export function basePackages(os: HostOs): string[] {
     'ca-certificates',
     'curl',
     'iproute2',
+    // The health watchdog runs on the distribution's Node (18 on both): installed here, in the one apt
+    // transaction, as later steps start apt-daily, which would hold apt's lock for a separate install.
+    'nodejs',
     ...(os === 'ubuntu-24.04' ? [] : ['apt-listchanges']),
   ]
 }

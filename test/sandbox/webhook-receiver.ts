@@ -21,7 +21,8 @@ export interface Receiver {
   close(): Promise<void>
 }
 
-export async function startReceiver(): Promise<Receiver> {
+/** Listens on 127.0.0.1, or on `host` (a test bed's gateway, where its droplets reach this machine). */
+export async function startReceiver(host = '127.0.0.1'): Promise<Receiver> {
   const received: Received[] = []
   let replies: Reply[] = []
   const hanging: ServerResponse[] = []
@@ -39,10 +40,10 @@ export async function startReceiver(): Promise<Receiver> {
       res.writeHead(reply.status, reply.headers).end(reply.body ?? '')
     })
   })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  await new Promise<void>((resolve) => server.listen(0, host, resolve))
   const { port } = server.address() as AddressInfo
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `http://${host}:${port}`,
     received,
     script: (next) => {
       replies = [...next]

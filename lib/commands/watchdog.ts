@@ -1,0 +1,167 @@
+import type { AlertRules } from '../alerts.ts'
+import { type Env, SERVICES } from '../env.ts'
+import type { WatchdogConfig } from '../env-health.ts'
+import type { NotifyTarget } from '../env-notify.ts'
+import { COLOURS, type Colour, projectName } from './compose.ts'
+import { upstreamsPath } from './nginx.ts'
+import { quote } from './shell.ts'
+
+// The host watchdog: where its pieces live, its systemd units and its config file. Pure: strings only.
+export const WATCHDOG_BUNDLE = '/usr/local/lib/conciliaextrato/watchdog.mjs'
+export const NODE_BIN = '/usr/bin/node'
+/** Node 18 is the oldest the bundle targets (global fetch, fs.statfs): Debian 12 and Ubuntu 24.04 ship it. */
+export const NODE_MIN_MAJOR = 18
+export const HEALTH_LOG_DIR = '/var/log/conciliaextrato/health'
+export const HEALTH_LOGROTATE_PATH = '/etc/logrotate.d/conciliaextrato-health'
+
+export const watchdogConfigPath = (env: string) => `/etc/conciliaextrato/watchdog-${env}.json`
+export const watchdogStateDir = (env: string) => `/var/lib/conciliaextrato/watchdog/${env}`
+/** One JSON line per check per run: {at, source, host, check, ok, ms?, detail}. Uptime is computed from it. */
+export const healthHistoryPath = (env: string) => `${HEALTH_LOG_DIR}/${env}.jsonl`
+export const watchdogUnit = (env: string, kind: 'service' | 'timer') =>
+  `conciliaextrato-watchdog@${env}.${kind}`
+export const unitPath = (env: string, kind: 'service' | 'timer') =>
+  `/etc/systemd/system/${watchdogUnit(env, kind)}`
+
+/** What the watchdog reads on each run: mode 0600 root, as it holds the alert webhooks' URLs. */
+export interface WatchdogFile {
+  version: 1
+  env: string
+  /** The host's name in the env file: alerts and history say it. */
+  host: string
+  domains: string[]
+  healthPath: string
+  httpTimeoutS: number
+  diskMinFreePct: number
+  memMinFreePct: number
+  watchdog: WatchdogConfig
+  alerts: AlertRules
+  projects: { data: string } & Record<Colour, string>
+  /** deploy's upstreams file: its first line names the live colour. */
+  upstreamsFile: string
+  stateDir: string
+  historyFile: string
+  /** The env's notify targets that take 'alert' events, and their URLs by secret name. */
+  targets: NotifyTarget[]
+  urls: Record<string, string>
+}
+
+export function watchdogFile(
+  env: Env,
+  host: string,
+  secrets: Readonly<Record<string, string>>,
+): WatchdogFile {
+  const targets = env.notify
+    .filter((t) => t.events.includes('alert'))
+    .map((t) => ({ ...t, events: ['alert'] }))
+  return {
+    version: 1,
+    env: env.name,
+    host,
+    domains: SERVICES.map((s) => env.domains[s]),
+    healthPath: env.health.path,
+    // A run every interval_s: no single request may take most of it.
+    httpTimeoutS: Math.min(env.health.timeoutS, 10),
+    diskMinFreePct: env.health.diskMinFreePct,
+    memMinFreePct: env.health.memMinFreePct,
+    watchdog: env.watchdog,
+    alerts: { failureThreshold: env.alerts.failureThreshold, reminderMin: env.alerts.reminderMin },
+    projects: {
+      data: projectName(env.name, 'data'),
+      ...(Object.fromEntries(COLOURS.map((c) => [c, projectName(env.name, c)])) as Record<Colour, string>),
+    },
+    upstreamsFile: upstreamsPath(env.name),
+    stateDir: watchdogStateDir(env.name),
+    historyFile: healthHistoryPath(env.name),
+    targets,
+    urls: Object.fromEntries(targets.map((t) => [t.urlSecret, secrets[t.urlSecret] ?? ''])),
+  }
+}
+
+export function watchdogConfigContent(file: WatchdogFile): string {
+  return `${JSON.stringify(file, null, 2)}\n`
+}
+
+export function watchdogService(env: string, intervalS: number): string {
+  return [
+    '# Managed by setup-server: one run of the watchdog (its timer starts it).',
+    '[Unit]',
+    `Description=ConciliaExtrato watchdog for env ${env}: checks, restarts, alerts`,
+    'After=docker.service nginx.service',
+    '',
+    '[Service]',
+    'Type=oneshot',
+    `ExecStart=${NODE_BIN} ${WATCHDOG_BUNDLE} ${watchdogConfigPath(env)}`,
+    // Never two runs at once, never a run that hangs past the next one.
+    `TimeoutStartSec=${Math.max(120, intervalS * 2)}`,
+    'Nice=5',
+    'NoNewPrivileges=yes',
+    'PrivateTmp=yes',
+    'ProtectSystem=full',
+    'ProtectHome=read-only',
+    '',
+  ].join('\n')
+}
+
+/**
+ * Every interval_s from the end of the last run. Monotonic, so no Persistent= (it only applies to
+ * OnCalendar=); OnBootSec= already in the past when the timer starts makes it run at once.
+ */
+export function watchdogTimer(env: string, intervalS: number): string {
+  return [
+    '# Managed by setup-server.',
+    '[Unit]',
+    `Description=Run the ConciliaExtrato watchdog for env ${env} every ${intervalS} s`,
+    '',
+    '[Timer]',
+    `OnBootSec=${intervalS}s`,
+    `OnUnitActiveSec=${intervalS}s`,
+    'AccuracySec=1s',
+    '',
+    '[Install]',
+    'WantedBy=timers.target',
+    '',
+  ].join('\n')
+}
+
+/** The history grows by a line per check per run: rotated weekly, 13 weeks kept (LGPD: bounded). */
+export const HEALTH_LOGROTATE = [
+  '# Managed by setup-server: the watchdog history (uptime is computed from it), 13 weeks kept.',
+  `${HEALTH_LOG_DIR}/*.jsonl {`,
+  '  weekly',
+  '  rotate 13',
+  '  compress',
+  '  delaycompress',
+  '  missingok',
+  '  notifempty',
+  '  create 0640 root adm',
+  '}',
+  '',
+].join('\n')
+
+/** State (alerts, restarts) root only; history readable by adm (deploy is in it), new files inherit adm. */
+export function watchdogDirs(env: string): { check: string; apply: string } {
+  const state = quote(watchdogStateDir(env))
+  const is = (path: string, want: string) =>
+    `[ "$(stat -c '%U:%G %a' ${path} 2>/dev/null)" = ${quote(want)} ]`
+  return {
+    check: `${is(state, 'root:root 700')} && ${is(HEALTH_LOG_DIR, 'root:adm 2750')}`,
+    apply: `install -d -m 0700 -o root -g root ${state} && install -d -m 2750 -o root -g adm ${HEALTH_LOG_DIR}`,
+  }
+}
+
+/** Prints node's major version, or `none`. */
+export const nodeMajorProbe = `${NODE_BIN} -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo none`
+
+export function timerCheck(env: string): string {
+  const t = quote(watchdogUnit(env, 'timer'))
+  return `systemctl is-enabled --quiet ${t} && systemctl is-active --quiet ${t}`
+}
+
+/** After unit files changed: reload systemd, enable the timer and (re)start it so a new interval counts. */
+export function timerActivate(env: string, unitsChanged: boolean): string {
+  const t = quote(watchdogUnit(env, 'timer'))
+  return unitsChanged
+    ? `systemctl daemon-reload && systemctl enable --quiet ${t} && systemctl restart ${t}`
+    : `systemctl enable --quiet --now ${t}`
+}

@@ -1,0 +1,108 @@
+import { resolve } from 'node:path'
+import { build } from 'esbuild'
+import { aptInstall, missingPackagesProbe } from '../commands/packages.ts'
+import {
+  HEALTH_LOGROTATE,
+  HEALTH_LOGROTATE_PATH,
+  NODE_MIN_MAJOR,
+  nodeMajorProbe,
+  timerActivate,
+  timerCheck,
+  unitPath,
+  WATCHDOG_BUNDLE,
+  watchdogConfigContent,
+  watchdogConfigPath,
+  watchdogDirs,
+  watchdogFile,
+  watchdogService,
+  watchdogTimer,
+} from '../commands/watchdog.ts'
+import { ensure, ensureFile } from '../converge.ts'
+import type { HostSession } from '../host.ts'
+import { print } from '../output.ts'
+import type { Context, Step } from '../runbook.ts'
+import { eachHost } from './common.ts'
+
+// The host watchdog (lib/watchdog/main.ts): Debian's/Ubuntu's nodejs, the bundle, its config (the alert
+// webhooks' URLs: 0600 root), its state and history directories, and a systemd timer every interval_s.
+const ROOT = resolve(import.meta.dirname, '..', '..')
+
+/**
+ * lib/watchdog/main.ts and what it imports, as one ES module for Node 18. Built on every run; the same
+ * sources give the same bytes (paths in it are relative to the repository), so ensureFile sees no change.
+ */
+export async function buildWatchdogBundle(): Promise<string> {
+  const out = await build({
+    entryPoints: [resolve(ROOT, 'lib/watchdog/main.ts')],
+    absWorkingDir: ROOT,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node18',
+    write: false,
+    legalComments: 'none',
+    logLevel: 'silent',
+    banner: { js: '// Built by setup-server from lib/watchdog/main.ts: do not edit here, run setup-server.' },
+  })
+  return out.outputFiles[0]?.text ?? ''
+}
+
+let bundled: Promise<string> | undefined
+/** Built once per run, for every host. */
+const watchdogBundle = () => {
+  bundled ??= buildWatchdogBundle()
+  return bundled
+}
+
+async function ensureNode(host: HostSession): Promise<boolean> {
+  const missing = (
+    await host.exec(missingPackagesProbe(['nodejs']), { probe: true, echo: false })
+  ).stdout.trim()
+  if (missing) {
+    print(`      ${host.name}: installing nodejs`)
+    await host.exec(aptInstall(['nodejs']), { timeoutS: 900, echo: false })
+  }
+  if (host.options.dryRun && missing) return true
+  const major = (await host.exec(nodeMajorProbe, { probe: true, echo: false })).stdout.trim()
+  if (!(Number(major) >= NODE_MIN_MAJOR))
+    throw new Error(
+      `${host.name}: /usr/bin/node is ${major === 'none' ? 'missing' : `version ${major}`}; the watchdog needs Node ${NODE_MIN_MAJOR} or newer`,
+    )
+  return Boolean(missing)
+}
+
+export const watchdog: Step = {
+  title:
+    'Health watchdog: nodejs, the watchdog, its config (0600), a systemd timer every watchdog.interval_s',
+  next: 'See the error above; `systemctl status conciliaextrato-watchdog@<env>.service` and its journal on the host.',
+  run: (ctx: Context) =>
+    eachHost(ctx, async (host) => {
+      const env = ctx.env
+      const node = await ensureNode(host)
+      const dirs = watchdogDirs(env.name)
+      const madeDirs = await ensure(host, dirs.check, dirs.apply)
+      const file = (path: string, content: string, mode: string) =>
+        ensureFile(host, { path, content, mode, owner: 'root:root' })
+      const code = await file(WATCHDOG_BUNDLE, await watchdogBundle(), '0644')
+      const config = await file(
+        watchdogConfigPath(env.name),
+        watchdogConfigContent(watchdogFile(env, host.name, ctx.secrets)),
+        '0600',
+      )
+      const rotate = await file(HEALTH_LOGROTATE_PATH, HEALTH_LOGROTATE, '0644')
+      const service = await file(
+        unitPath(env.name, 'service'),
+        watchdogService(env.name, env.watchdog.intervalS),
+        '0644',
+      )
+      const timer = await file(
+        unitPath(env.name, 'timer'),
+        watchdogTimer(env.name, env.watchdog.intervalS),
+        '0644',
+      )
+      // New unit files: reload systemd and restart the timer, so a changed interval counts from now.
+      if (service || timer) await host.exec(timerActivate(env.name, true))
+      const started = await ensure(host, timerCheck(env.name), timerActivate(env.name, false))
+      return node || madeDirs || code || config || rotate || service || timer || started
+    }),
+}

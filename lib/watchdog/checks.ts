@@ -1,0 +1,192 @@
+import { readFileSync, statfsSync, statSync } from 'node:fs'
+import { request } from 'node:http'
+import type { CheckResult } from '../alerts.ts'
+import type { Colour } from '../commands/compose.ts'
+import type { WatchdogFile } from '../commands/watchdog.ts'
+import type { RestartLog } from './budget.ts'
+import { type ContainerInfo, watchContainers } from './containers.ts'
+import type { Exec } from './exec.ts'
+
+// One run's checks, on the host itself: containers (restarted within budget), nginx, Postgres, Redis,
+// every domain through the local nginx, disk and memory. Parsing is pure and exported for unit tests.
+
+/** A result as the history keeps it: `ms` only for HTTP checks. */
+export type TimedResult = CheckResult & { ms?: number }
+
+export interface Deps {
+  exec: Exec
+  now: Date
+  readText?: (path: string) => string | undefined
+  settleS?: number
+}
+
+/** The colour deploy made live, from the first line of its upstreams file (see renderUpstreams). */
+export function parseLiveColour(upstreams: string | undefined): Colour | undefined {
+  const m = /^# Managed by deploy: live colour (blue|green)$/m.exec(upstreams ?? '')
+  return m?.[1] as Colour | undefined
+}
+
+/** MemAvailable as a percentage of MemTotal, from /proc/meminfo. */
+export function parseMeminfo(text: string): number | undefined {
+  const kb = (name: string) =>
+    Number(new RegExp(`^${name}:\\s+(\\d+) kB$`, 'm').exec(text)?.[1] ?? Number.NaN)
+  const pct = (kb('MemAvailable') / kb('MemTotal')) * 100
+  return Number.isFinite(pct) ? Math.floor(pct) : undefined
+}
+
+export function httpVerdict(
+  domain: string,
+  path: string,
+  answer: { status?: number; ms: number; error?: string },
+): TimedResult {
+  const ok = answer.status !== undefined && answer.status >= 200 && answer.status < 300
+  const broken = answer.status === undefined || answer.status >= 500
+  return {
+    check: `http:${domain}`,
+    ok,
+    ms: answer.ms,
+    detail:
+      answer.status === undefined
+        ? `GET ${path}: ${answer.error ?? 'no answer'}`
+        : `GET ${path}: ${answer.status} in ${answer.ms} ms`,
+    runbook: broken ? 'docs/runbooks/rollback.md' : 'docs/runbooks/health.md',
+  }
+}
+
+export function freeVerdict(check: string, freePct: number | undefined, minPct: number, what: string) {
+  return {
+    check,
+    ok: freePct !== undefined && freePct >= minPct,
+    detail: freePct === undefined ? `cannot read ${what}` : `${freePct}% ${what} (minimum ${minPct}%)`,
+    runbook: `docs/runbooks/health.md#${check.split(':')[0]}`,
+  }
+}
+
+const readFile = (path: string) => {
+  try {
+    return readFileSync(path, 'utf8')
+  } catch {
+    return undefined
+  }
+}
+
+/** Every check of one run, in order: containers first, so what they restarted is checked after. */
+export async function runChecks(
+  cfg: WatchdogFile,
+  restarts: RestartLog,
+  deps: Deps,
+): Promise<{ results: TimedResult[]; restartLog: RestartLog; complete: boolean }> {
+  const read = deps.readText ?? readFile
+  const live = parseLiveColour(read(cfg.upstreamsFile))
+  // Nothing deployed yet (setup-server runs first): no containers and no sites are expected.
+  const projects = [cfg.projects.data, ...(live ? [cfg.projects[live]] : [])]
+  const watch = await watchContainers(deps.exec, projects, restarts, {
+    now: deps.now,
+    rules: cfg.watchdog,
+    ...(deps.settleS !== undefined ? { settleS: deps.settleS } : {}),
+  })
+  const results: TimedResult[] = [
+    ...watch.results,
+    await nginxCheck(deps.exec),
+    ...(await dataChecks(deps.exec, watch.containers, cfg.projects.data)),
+    ...(live ? await httpChecks(cfg) : []),
+    ...resourceChecks(cfg, read),
+  ]
+  return { results, restartLog: watch.restartLog, complete: watch.complete }
+}
+
+async function nginxCheck(exec: Exec): Promise<CheckResult> {
+  const out = await exec('systemctl', ['is-active', 'nginx'])
+  const state = out.stdout.trim() || 'unknown'
+  return { check: 'nginx', ok: state === 'active', detail: state, runbook: 'docs/runbooks/health.md' }
+}
+
+/** pg_isready and Redis's PING inside their containers, when the data project has them. */
+async function dataChecks(exec: Exec, containers: ContainerInfo[], project: string): Promise<CheckResult[]> {
+  const find = (service: string) => containers.find((c) => c.project === project && c.service === service)
+  const results: CheckResult[] = []
+  const pg = find('postgres')
+  if (pg) {
+    const out = await exec('docker', ['exec', pg.id, 'pg_isready', '-q'], 15_000)
+    results.push({
+      check: 'postgres',
+      ok: out.code === 0,
+      detail: out.code === 0 ? 'accepting connections' : `pg_isready: exit ${out.code} ${out.stderr.trim()}`,
+      runbook: 'docs/runbooks/health.md',
+    })
+  }
+  const redis = find('redis')
+  if (redis) {
+    const out = await exec('docker', ['exec', redis.id, 'redis-cli', '--no-auth-warning', 'PING'], 15_000)
+    const answer = out.stdout.trim()
+    results.push({
+      check: 'redis',
+      ok: answer === 'PONG',
+      detail: answer === 'PONG' ? 'PONG' : `PING: ${answer || out.stderr.trim() || `exit ${out.code}`}`,
+      runbook: 'docs/runbooks/health.md',
+    })
+  }
+  return results.map((r) => ({ ...r, detail: r.detail.slice(0, 200) }))
+}
+
+/** Every domain's health path through the host's nginx on port 80, with the domain as Host. */
+function httpChecks(cfg: WatchdogFile): Promise<TimedResult[]> {
+  return Promise.all(
+    cfg.domains.map(async (d) =>
+      httpVerdict(d, cfg.healthPath, await get(d, cfg.healthPath, cfg.httpTimeoutS)),
+    ),
+  )
+}
+
+function get(
+  domain: string,
+  path: string,
+  timeoutS: number,
+): Promise<{ status?: number; ms: number; error?: string }> {
+  const t0 = performance.now()
+  const ms = () => Math.round(performance.now() - t0)
+  return new Promise((resolve) => {
+    const req = request({
+      host: '127.0.0.1',
+      port: 80,
+      path,
+      headers: { Host: domain },
+      timeout: timeoutS * 1000,
+    })
+    const timer = setTimeout(() => req.destroy(new Error(`no answer within ${timeoutS} s`)), timeoutS * 1000)
+    req.on('response', (res) => {
+      res.resume()
+      res.on('end', () => {
+        clearTimeout(timer)
+        resolve({ status: res.statusCode ?? 0, ms: ms() })
+      })
+    })
+    req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutS} s`)))
+    req.on('error', (err: NodeJS.ErrnoException) => {
+      clearTimeout(timer)
+      resolve({ ms: ms(), error: err.code ? `connection failed (${err.code})` : err.message })
+    })
+    req.end()
+  })
+}
+
+/** Free space of / and of Docker's directory (when it is another filesystem), available memory. */
+function resourceChecks(cfg: WatchdogFile, read: (path: string) => string | undefined): CheckResult[] {
+  const seen = new Set<number>()
+  const disks: CheckResult[] = []
+  for (const mount of ['/', '/var/lib/docker']) {
+    let dev: number
+    try {
+      dev = statSync(mount).dev
+    } catch {
+      continue // no Docker directory (yet)
+    }
+    if (seen.has(dev)) continue
+    seen.add(dev)
+    const fs = statfsSync(mount)
+    const free = fs.blocks > 0 ? Math.floor((fs.bavail / fs.blocks) * 100) : undefined
+    disks.push(freeVerdict(`disk:${mount}`, free, cfg.diskMinFreePct, 'free'))
+  }
+  const mem = parseMeminfo(read('/proc/meminfo') ?? '')
+  return [...disks, freeVerdict('memory', mem, cfg.memMinFreePct, 'available')]
+}

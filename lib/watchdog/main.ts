@@ -1,0 +1,136 @@
+/**
+ * The host watchdog: one run, started by its systemd timer every watchdog.interval_s
+ * (conciliaextrato-watchdog@<env>.timer). Checks the env's containers, nginx, Postgres, Redis, every
+ * domain through nginx, disk and memory; restarts a stopped or unhealthy container within the restart
+ * budget; appends every result to the history; sends alerts, reminders and recoveries to the env's
+ * 'alert' webhooks. Runs on the host's own Node (18+), bundled into one file by setup-server.
+ * Usage: node watchdog.mjs /etc/conciliaextrato/watchdog-<env>.json
+ */
+import { appendFileSync, mkdirSync, readFileSync, realpathSync, renameSync, writeFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { type AlertState, emptyAlertState, evaluate, formatNotice, markUndelivered } from '../alerts.ts'
+import type { WatchdogFile } from '../commands/watchdog.ts'
+import { notify, reportNotifyResults } from '../notify.ts'
+import { print, printErr } from '../output.ts'
+import { redact, registerSecret } from '../redact.ts'
+import { pruneRestarts, type RestartLog } from './budget.ts'
+import { runChecks, type TimedResult } from './checks.ts'
+import { type Exec, execTool } from './exec.ts'
+
+export interface RunOptions {
+  exec?: Exec
+  now?: Date
+  settleS?: number
+}
+
+export async function runWatchdog(cfg: WatchdogFile, options: RunOptions = {}): Promise<void> {
+  for (const [name, url] of Object.entries(cfg.urls)) registerSecret(name, url)
+  const now = options.now ?? new Date()
+  const files = stateFiles(cfg)
+  const restarts = pruneRestarts(readJson<RestartLog>(files.restarts, {}), now, cfg.watchdog)
+  const { results, restartLog, complete } = await runChecks(cfg, restarts, {
+    exec: options.exec ?? execTool,
+    now,
+    ...(options.settleS !== undefined ? { settleS: options.settleS } : {}),
+  })
+  writeJson(files.restarts, restartLog)
+  appendHistory(cfg, results, now)
+
+  const previous = readJson<AlertState>(files.alerts, emptyAlertState())
+  // Docker not answering: the containers' checks are unknown this run, not recovered.
+  let { state, notices } = evaluate(previous, results, now, cfg.alerts, { partial: !complete })
+  const failing = results.filter((r) => !r.ok)
+  print(
+    `watchdog ${cfg.env} on ${cfg.host}: ${results.length} checks, ${failing.length} failing${failing.length ? `: ${failing.map((r) => `${r.check} (${r.detail})`).join('; ')}` : ''}`,
+  )
+  for (const notice of notices) {
+    const event = formatNotice(notice, cfg.env, `watchdog on ${cfg.host}`)
+    print(`${notice.kind}: ${event.title}`)
+    const sent = await notify(cfg.targets, cfg.urls, event)
+    reportNotifyResults(sent)
+    if (sent.length > 0 && sent.every((r) => !r.ok)) state = markUndelivered(state, notice)
+  }
+  writeJson(files.alerts, state)
+}
+
+function stateFiles(cfg: WatchdogFile) {
+  return { alerts: join(cfg.stateDir, 'alerts.json'), restarts: join(cfg.stateDir, 'restarts.json') }
+}
+
+/** One JSON line per check, in the shape uptime reports read: {at, source, host, check, ok, ms?, detail}. */
+export function historyLines(cfg: Pick<WatchdogFile, 'host'>, results: TimedResult[], now: Date): string {
+  return results
+    .map((r) =>
+      JSON.stringify({
+        at: now.toISOString(),
+        source: 'watchdog',
+        host: cfg.host,
+        check: r.check,
+        ok: r.ok,
+        ...(r.ms !== undefined ? { ms: r.ms } : {}),
+        detail: r.detail,
+      }),
+    )
+    .map((l) => `${l}\n`)
+    .join('')
+}
+
+function appendHistory(cfg: WatchdogFile, results: TimedResult[], now: Date): void {
+  try {
+    mkdirSync(dirname(cfg.historyFile), { recursive: true })
+    appendFileSync(cfg.historyFile, redact(historyLines(cfg, results, now)), { mode: 0o640 })
+  } catch (err) {
+    printErr(`could not append to ${cfg.historyFile}: ${(err as Error).message}`)
+  }
+}
+
+function readJson<T>(path: string, fallback: T): T {
+  let text: string
+  try {
+    text = readFileSync(path, 'utf8')
+  } catch {
+    return fallback // the first run
+  }
+  try {
+    return JSON.parse(text) as T
+  } catch {
+    printErr(`${path} is not valid JSON: starting from an empty state`)
+    return fallback
+  }
+}
+
+/** Written whole or not at all: a run killed halfway leaves the previous state. */
+function writeJson(path: string, value: unknown): void {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 })
+  const tmp = `${path}.${process.pid}.tmp`
+  writeFileSync(tmp, `${JSON.stringify(value, null, 2)}\n`, { mode: 0o600 })
+  renameSync(tmp, path)
+}
+
+function isEntry(): boolean {
+  const entry = process.argv[1]
+  try {
+    return !!entry && realpathSync(entry) === realpathSync(fileURLToPath(import.meta.url))
+  } catch {
+    return false
+  }
+}
+
+function readConfig(path: string | undefined): WatchdogFile {
+  try {
+    return JSON.parse(readFileSync(path ?? '', 'utf8')) as WatchdogFile
+  } catch (err) {
+    printErr(`watchdog: cannot read its config ${path ?? '(none given)'}: ${(err as Error).message}`)
+    printErr('Run make setup-server ENV=<env> again: it writes the config.')
+    process.exit(2)
+  }
+}
+
+if (isEntry()) {
+  const cfg = readConfig(process.argv[2])
+  await runWatchdog(cfg).catch((err: Error) => {
+    printErr(`watchdog ${cfg.env}: ${err.stack ?? err.message}`)
+    process.exit(1)
+  })
+}

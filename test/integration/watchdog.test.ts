@@ -1,0 +1,223 @@
+import * as assert from 'uvu/assert'
+import { liveColourProbe } from '../../lib/commands/nginx.ts'
+import type { SandboxDroplet } from '../../lib/sandbox-state.ts'
+import { deploy } from '../../runbooks/deploy.ts'
+import { setupServer } from '../../runbooks/setup-server.ts'
+import { suite } from '../harness.ts'
+import { buildFixtureImages } from '../sandbox/fixtures.ts'
+import { type Receiver, startReceiver } from '../sandbox/webhook-receiver.ts'
+import {
+  createTestBed,
+  destroyTestBed,
+  onDroplet,
+  runCaptured,
+  type TestBed,
+  writeManagedEnv,
+} from './support.ts'
+
+// The host watchdog on a set-up, deployed sandbox droplet: a stopped container is restarted, the team's
+// webhook (a receiver on this machine, reached over the bed's network) hears one alert, then one recovery.
+const test = suite('watchdog on a deployed sandbox droplet', { timeoutS: 300 })
+const ENV = 'wd'
+const SERVICE = `conciliaextrato-watchdog@${ENV}.service`
+const TIMER = `conciliaextrato-watchdog@${ENV}.timer`
+const HISTORY = `/var/log/conciliaextrato/health/${ENV}.jsonl`
+const TOKEN = 'B0WATCHDOG/s3cret-webhook-token'
+let bed: TestBed
+let web: SandboxDroplet
+let rx: Receiver
+
+/** The Slack messages the receiver got since the last call. */
+function received(): { path: string; text: string; body: string }[] {
+  const out = rx.received.map((r) => ({
+    path: r.path,
+    body: r.body,
+    text: (JSON.parse(r.body) as { text: string }).text,
+  }))
+  rx.received.length = 0
+  return out
+}
+
+/** One watchdog run, as its timer would start it; returns when it finished (Type=oneshot). */
+const runWatchdog = () => onDroplet(web, `systemctl start ${SERVICE}`)
+
+const changedSteps = (out: string) =>
+  out.split('\n').filter((l) => /\s(changed|dry-run)\s+\d+\.\d+s$/.test(l))
+
+async function liveApi(): Promise<{ colour: string; id: string }> {
+  const colour = (await onDroplet(web, liveColourProbe(ENV))).trim()
+  const id = (
+    await onDroplet(
+      web,
+      `docker ps -aq --filter label=com.docker.compose.project=ce-${ENV}-${colour} --filter label=com.docker.compose.service=api`,
+    )
+  ).trim()
+  return { colour, id }
+}
+
+test.before(async () => {
+  await buildFixtureImages()
+  bed = await createTestBed('watchdog', ['web-1'])
+  web = bed.droplets[0] as SandboxDroplet
+  rx = await startReceiver(bed.gateway)
+  process.env.ONCALL_SLACK_URL = `${rx.url}/hooks/T0/${TOKEN}`
+  writeManagedEnv(bed, ENV, {
+    health: { path: '/health', timeout_s: 20, disk_min_free_pct: 1, mem_min_free_pct: 1 },
+    // An hour: the timer stays out of the way of the runs this test starts itself (the last test shortens it).
+    watchdog: { interval_s: 3600 },
+    secrets: ['POSTGRES_PASSWORD', 'REDIS_PASSWORD', 'ONCALL_SLACK_URL'],
+    notify: [{ name: 'oncall', type: 'slack', url_secret: 'ONCALL_SLACK_URL', events: ['alert'] }],
+  })
+  const setup = await runCaptured(setupServer, ['--env', ENV])
+  if (setup.code !== 0) throw new Error(`setup-server failed:\n${setup.out}`)
+  // The summary rows of the two steps that install what the watchdog needs (setup-server time impact).
+  const rows = setup.out.split('\n').filter((l) => /^\d+\s+(Install packages|Health watchdog)/.test(l))
+  process.stdout.write(`\n  ${rows.map((r) => r.replace(/\s{2,}/g, ' ')).join('\n  ')}\n`)
+})
+
+test.after(async () => {
+  await rx?.close()
+  await destroyTestBed(bed)
+})
+
+test('setup-server installed it: Node 18+, the timer enabled and active, the config 0600 root', async () => {
+  assert.ok(Number((await onDroplet(web, `node -p 'process.versions.node.split(".")[0]'`)).trim()) >= 18)
+  assert.is(
+    (await onDroplet(web, `systemctl is-enabled ${TIMER}; systemctl is-active ${TIMER}`)).trim(),
+    'enabled\nactive',
+  )
+  assert.match(await onDroplet(web, `systemctl cat ${TIMER}`), 'OnUnitActiveSec=3600s')
+  const config = `/etc/conciliaextrato/watchdog-${ENV}.json`
+  assert.is((await onDroplet(web, `stat -c '%a %U:%G' ${config}`)).trim(), '600 root:root')
+  assert.match(await onDroplet(web, `cat ${config}`), TOKEN) // where the URL is kept, and only there
+})
+
+test('before any deploy a run checks nginx, disk and memory, finds nothing wrong and alerts nobody', async () => {
+  await runWatchdog()
+  const lines = (await onDroplet(web, `cat ${HISTORY}`)).trim().split('\n')
+  const checks = lines.map((l) => (JSON.parse(l) as { check: string }).check)
+  assert.ok(checks.includes('nginx') && checks.includes('disk:/') && checks.includes('memory'), checks.join())
+  assert.not.ok(
+    checks.some((c) => c.startsWith('container:') || c.startsWith('http:')),
+    checks.join(),
+  )
+  assert.match(await onDroplet(web, `journalctl -u ${SERVICE} --no-pager -o cat`), /checks, 0 failing/)
+  assert.equal(received(), [])
+})
+
+test('deployed: every container, Postgres, Redis and each domain are checked, all ok, no alert', async () => {
+  const { code, out } = await runCaptured(deploy, ['--env', ENV, '--release', 'v1'])
+  assert.is(code, 0, out)
+  await onDroplet(web, `: > ${HISTORY}`)
+  await runWatchdog()
+  const lines = (await onDroplet(web, `cat ${HISTORY}`)).trim().split('\n')
+  const results = lines.map((l) => JSON.parse(l) as Record<string, unknown>)
+  const { colour } = await liveApi()
+  const checks = results.map((r) => r.check)
+  for (const c of [
+    `container:ce-${ENV}-data/postgres`,
+    `container:ce-${ENV}-data/redis`,
+    `container:ce-${ENV}-${colour}/api`,
+    `container:ce-${ENV}-${colour}/saas`,
+    `container:ce-${ENV}-${colour}/site`,
+    'docker',
+    'nginx',
+    'postgres',
+    'redis',
+    'http:api.conciliaextrato.localhost',
+    'disk:/',
+    'memory',
+  ])
+    assert.ok(checks.includes(c), `${c} not in ${checks.join()}`)
+  assert.equal(
+    results.filter((r) => !r.ok),
+    [],
+  )
+  const http = results.find((r) => r.check === 'http:app.conciliaextrato.localhost') ?? {}
+  assert.equal(Object.keys(http), ['at', 'source', 'host', 'check', 'ok', 'ms', 'detail'])
+  assert.is(http.source, 'watchdog')
+  assert.is(http.host, 'web-1')
+  assert.match(String(http.detail), /^GET \/health: 200 in \d+ ms$/)
+  const nginx = results.find((r) => r.check === 'nginx') ?? {}
+  assert.equal(Object.keys(nginx), ['at', 'source', 'host', 'check', 'ok', 'detail'])
+  assert.equal(received(), [])
+})
+
+test('a stopped api container: the run restarts it and one alert names it, since when and the runbook', async () => {
+  const { colour, id } = await liveApi()
+  await onDroplet(web, `docker stop ${id} >/dev/null`)
+  await runWatchdog()
+  assert.is((await onDroplet(web, `docker inspect -f '{{.State.Status}}' ${id}`)).trim(), 'running')
+  const messages = received()
+  assert.is(messages.length, 1, messages.map((m) => m.text).join('\n'))
+  const [alert] = messages
+  assert.is(alert?.path, `/hooks/T0/${TOKEN}`)
+  assert.match(
+    alert?.text ?? '',
+    new RegExp(`ALERT ${ENV}: container ce-${ENV}-${colour}/api down since \\d\\d:\\d\\d UTC`),
+  )
+  assert.match(alert?.body ?? '', 'restarted (1 of 3 in 30 min)')
+  assert.match(alert?.body ?? '', 'runbook: docs/runbooks/rollback.md')
+  assert.match(alert?.body ?? '', /· since \d\d:\d\d UTC/)
+})
+
+test('the next run sends one recovery notice; the one after sends nothing', async () => {
+  const { colour, id } = await liveApi()
+  assert.is((await onDroplet(web, `docker inspect -f '{{.State.Health.Status}}' ${id}`)).trim(), 'healthy')
+  await runWatchdog()
+  const messages = received()
+  assert.is(messages.length, 1, messages.map((m) => m.text).join('\n'))
+  assert.match(messages[0]?.text ?? '', `RECOVERED ${ENV}: container ce-${ENV}-${colour}/api ok again`)
+  await runWatchdog()
+  assert.equal(received(), [])
+})
+
+test('the webhook URL is in neither the journal nor the history', async () => {
+  const journal = await onDroplet(web, `journalctl -u ${SERVICE} --no-pager -o cat`)
+  assert.match(journal, 'notified oncall')
+  const history = await onDroplet(web, `cat ${HISTORY}`)
+  for (const text of [journal, history]) {
+    assert.not.match(text, TOKEN)
+    assert.not.match(text, rx.url)
+  }
+  assert.is((await onDroplet(web, `stat -c '%a %U:%G' ${HISTORY}`)).trim(), '640 root:adm')
+})
+
+test('setup-server again changes nothing, the watchdog step included', async () => {
+  const { code, out } = await runCaptured(setupServer, ['--env', ENV])
+  assert.is(code, 0, out)
+  assert.equal(changedSteps(out), [])
+  assert.match(out, /Health watchdog[^\n]*\n\s+web-1: ok\n/)
+})
+
+test(
+  'the timer runs it by itself: with interval_s 10, runs come without anyone starting them',
+  async () => {
+    writeManagedEnv(bed, ENV, {
+      health: { path: '/health', timeout_s: 20, disk_min_free_pct: 1, mem_min_free_pct: 1 },
+      watchdog: { interval_s: 10 },
+      secrets: ['POSTGRES_PASSWORD', 'REDIS_PASSWORD', 'ONCALL_SLACK_URL'],
+      notify: [{ name: 'oncall', type: 'slack', url_secret: 'ONCALL_SLACK_URL', events: ['alert'] }],
+    })
+    const { code, out } = await runCaptured(setupServer, ['--env', ENV])
+    assert.is(code, 0, out)
+    const runs = async () =>
+      (
+        await onDroplet(
+          web,
+          `journalctl -u ${SERVICE} --no-pager -o cat | grep -c '^watchdog ${ENV} on' || true`,
+        )
+      ).trim()
+    const before = Number(await runs())
+    let after = before
+    for (let i = 0; i < 40 && after < before + 2; i++) {
+      await new Promise((r) => setTimeout(r, 1000))
+      after = Number(await runs())
+    }
+    assert.ok(after >= before + 2, `${after - before} run(s) in 40 s`)
+    assert.equal(received(), [])
+  },
+  { timeoutS: 400 },
+)
+
+test.run()

@@ -1,0 +1,424 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import * as assert from 'uvu/assert'
+import { renderUpstreams } from '../../lib/commands/nginx.ts'
+import {
+  HEALTH_LOGROTATE,
+  timerActivate,
+  type WatchdogFile,
+  watchdogConfigContent,
+  watchdogDirs,
+  watchdogFile,
+  watchdogService,
+  watchdogTimer,
+} from '../../lib/commands/watchdog.ts'
+import type { Env } from '../../lib/env.ts'
+import { setSinks } from '../../lib/output.ts'
+import { clearSecrets } from '../../lib/redact.ts'
+import { buildWatchdogBundle } from '../../lib/setup/watchdog.ts'
+import {
+  budgetNote,
+  mayRestart,
+  pruneRestarts,
+  recentRestarts,
+  recordRestart,
+} from '../../lib/watchdog/budget.ts'
+import { httpVerdict, parseLiveColour, parseMeminfo } from '../../lib/watchdog/checks.ts'
+import { containerVerdict, parseInspect, watchContainers } from '../../lib/watchdog/containers.ts'
+import type { Exec } from '../../lib/watchdog/exec.ts'
+import { historyLines, runWatchdog } from '../../lib/watchdog/main.ts'
+import { suite } from '../harness.ts'
+import { type Receiver, startReceiver } from '../sandbox/webhook-receiver.ts'
+
+const test = suite('watchdog')
+const T0 = new Date('2026-03-01T12:03:00.000Z')
+const rules = { maxRestarts: 3, restartWindowMin: 30 }
+const min = (m: number) => new Date(T0.getTime() + m * 60_000)
+
+test('the service runs the bundle once with its config; the timer every interval_s, accurately', () => {
+  assert.is(
+    watchdogService('production', 60),
+    [
+      '# Managed by setup-server: one run of the watchdog (its timer starts it).',
+      '[Unit]',
+      'Description=ConciliaExtrato watchdog for env production: checks, restarts, alerts',
+      'After=docker.service nginx.service',
+      '',
+      '[Service]',
+      'Type=oneshot',
+      'ExecStart=/usr/bin/node /usr/local/lib/conciliaextrato/watchdog.mjs /etc/conciliaextrato/watchdog-production.json',
+      'TimeoutStartSec=120',
+      'Nice=5',
+      'NoNewPrivileges=yes',
+      'PrivateTmp=yes',
+      'ProtectSystem=full',
+      'ProtectHome=read-only',
+      '',
+    ].join('\n'),
+  )
+  const timer = watchdogTimer('production', 60)
+  assert.match(timer, '\n[Timer]\nOnBootSec=60s\nOnUnitActiveSec=60s\nAccuracySec=1s\n')
+  assert.match(timer, '\n[Install]\nWantedBy=timers.target\n')
+  assert.match(watchdogService('staging', 300), 'TimeoutStartSec=600')
+})
+
+test('timer activation, directories and log rotation', () => {
+  assert.is(
+    timerActivate('production', true),
+    'systemctl daemon-reload && systemctl enable --quiet conciliaextrato-watchdog@production.timer && systemctl restart conciliaextrato-watchdog@production.timer',
+  )
+  assert.is(
+    timerActivate('production', false),
+    'systemctl enable --quiet --now conciliaextrato-watchdog@production.timer',
+  )
+  const dirs = watchdogDirs('production')
+  assert.is(
+    dirs.apply,
+    'install -d -m 0700 -o root -g root /var/lib/conciliaextrato/watchdog/production && install -d -m 2750 -o root -g adm /var/log/conciliaextrato/health',
+  )
+  assert.match(
+    dirs.check,
+    `[ "$(stat -c '%U:%G %a' /var/log/conciliaextrato/health 2>/dev/null)" = 'root:adm 2750' ]`,
+  )
+  assert.match(HEALTH_LOGROTATE, '/var/log/conciliaextrato/health/*.jsonl {\n  weekly\n  rotate 13\n')
+})
+
+const env = {
+  name: 'production',
+  domains: { site: 'example.com', saas: 'app.example.com', api: 'api.example.com' },
+  health: { path: '/health', timeoutS: 30, diskMinFreePct: 15, memMinFreePct: 10 },
+  watchdog: { intervalS: 60, maxRestarts: 3, restartWindowMin: 30 },
+  alerts: { failureThreshold: 2, reminderMin: 60, p95DegradeFactor: 2, max5xxPerMin: 10 },
+  notify: [
+    { name: 'team', type: 'slack', urlSecret: 'TEAM_SLACK_URL', events: ['deploy', 'alert'] },
+    { name: 'ci', type: 'json', urlSecret: 'CI_JSON_URL', events: ['deploy'] },
+  ],
+} as unknown as Env
+
+test('the config holds only the targets that take alerts, with their URLs; it is the same on every run', () => {
+  const secrets = { TEAM_SLACK_URL: 'https://hooks.slack.com/services/T/B/x', CI_JSON_URL: 'https://ci/x' }
+  const file = watchdogFile(env, 'web-1', secrets)
+  assert.equal(file.targets, [
+    { name: 'team', type: 'slack', urlSecret: 'TEAM_SLACK_URL', events: ['alert'] },
+  ])
+  assert.equal(file.urls, { TEAM_SLACK_URL: 'https://hooks.slack.com/services/T/B/x' })
+  assert.equal(file.projects, {
+    data: 'ce-production-data',
+    blue: 'ce-production-blue',
+    green: 'ce-production-green',
+  })
+  assert.is(file.upstreamsFile, '/etc/nginx/conciliaextrato/production-upstreams.conf')
+  assert.is(file.historyFile, '/var/log/conciliaextrato/health/production.jsonl')
+  assert.is(file.stateDir, '/var/lib/conciliaextrato/watchdog/production')
+  assert.is(file.httpTimeoutS, 10)
+  assert.equal(file.domains, ['example.com', 'app.example.com', 'api.example.com'])
+  assert.is(watchdogConfigContent(file), watchdogConfigContent(watchdogFile(env, 'web-1', secrets)))
+})
+
+test("the live colour is read from deploy's upstreams file as deploy writes it", () => {
+  assert.is(parseLiveColour(renderUpstreams('production', 'green')), 'green')
+  assert.is(parseLiveColour(renderUpstreams('production', 'blue')), 'blue')
+  assert.is(parseLiveColour(undefined), undefined)
+  assert.is(parseLiveColour('upstream x {}'), undefined)
+})
+
+// Trimmed from `docker inspect` of a compose v1 project (Docker 20.10).
+const inspect = (
+  id: string,
+  service: string,
+  state: Record<string, unknown>,
+  project = 'ce-production-blue',
+) => ({
+  Id: id,
+  Name: `/${project}_${service}_1`,
+  State: { Status: 'running', Running: true, ExitCode: 0, FinishedAt: '0001-01-01T00:00:00Z', ...state },
+  Config: {
+    Labels: {
+      'com.docker.compose.project': project,
+      'com.docker.compose.service': service,
+      'com.docker.compose.container-number': '1',
+      'com.docker.compose.oneoff': 'False',
+      'com.docker.compose.version': '1.29.2',
+    },
+  },
+})
+const healthy = { Health: { Status: 'healthy', FailingStreak: 0, Log: [{ ExitCode: 0, Output: '' }] } }
+const SAMPLE = JSON.stringify([
+  inspect('aaa', 'api', healthy),
+  inspect('bbb', 'saas', {
+    Health: { Status: 'unhealthy', FailingStreak: 3, Log: [{ ExitCode: 1, Output: 'GET /health: 500\n' }] },
+  }),
+  inspect('ccc', 'site', {
+    Status: 'exited',
+    Running: false,
+    ExitCode: 137,
+    FinishedAt: '2026-03-01T12:02:41.512345678Z',
+    Health: { Status: 'unhealthy', Log: [] },
+  }),
+  inspect('ddd', 'redis', { Status: 'restarting' }, 'ce-production-data'),
+  inspect('eee', 'postgres', {}, 'ce-production-data'),
+])
+
+test('docker inspect output: state, health and what to do about it', () => {
+  const list = parseInspect(SAMPLE)
+  assert.equal(
+    list.map((c) => [c.project, c.service, c.status, c.health, c.finishedAt]),
+    [
+      ['ce-production-blue', 'api', 'running', 'healthy', null],
+      ['ce-production-blue', 'saas', 'running', 'unhealthy', null],
+      ['ce-production-blue', 'site', 'exited', 'unhealthy', '2026-03-01T12:02:41.512345678Z'],
+      ['ce-production-data', 'redis', 'restarting', null, null],
+      ['ce-production-data', 'postgres', 'running', null, null],
+    ],
+  )
+  assert.equal(list.map(containerVerdict), [
+    { ok: true, action: 'none', detail: 'running, healthy' },
+    { ok: false, action: 'restart', detail: 'unhealthy (last check: GET /health: 500)' },
+    { ok: false, action: 'start', detail: 'exited (137) at 12:02:41 UTC' },
+    { ok: false, action: 'none', detail: 'restarting' },
+    { ok: true, action: 'none', detail: 'running' },
+  ])
+  assert.equal(parseInspect(''), [])
+})
+
+test('meminfo, and HTTP answers as results', () => {
+  const meminfo = 'MemTotal:       24684288 kB\nMemFree:        15428148 kB\nMemAvailable:   23263192 kB\n'
+  assert.is(parseMeminfo(meminfo), 94)
+  assert.is(parseMeminfo('nonsense'), undefined)
+  assert.equal(httpVerdict('api.example.com', '/health', { status: 200, ms: 12 }), {
+    check: 'http:api.example.com',
+    ok: true,
+    ms: 12,
+    detail: 'GET /health: 200 in 12 ms',
+    runbook: 'docs/runbooks/health.md',
+  })
+  const refused = httpVerdict('api.example.com', '/health', {
+    ms: 1,
+    error: 'connection failed (ECONNREFUSED)',
+  })
+  assert.is(refused.ok, false)
+  assert.is(refused.detail, 'GET /health: connection failed (ECONNREFUSED)')
+  assert.is(refused.runbook, 'docs/runbooks/rollback.md')
+  assert.is(
+    httpVerdict('x.example.com', '/health', { status: 404, ms: 3 }).runbook,
+    'docs/runbooks/health.md',
+  )
+})
+
+test('restart budget: at most max_restarts within the window, then it gives up; old restarts expire', () => {
+  let log = {}
+  for (const m of [0, 1, 2]) {
+    assert.ok(mayRestart(log, 'k', min(m), rules))
+    log = recordRestart(log, 'k', min(m), rules)
+  }
+  assert.not.ok(mayRestart(log, 'k', min(3), rules))
+  assert.is(recentRestarts(log, 'k', min(3), rules).length, 3)
+  assert.not.ok(mayRestart(log, 'k', min(29.5), rules), 'the window is the last 30 min')
+  assert.ok(mayRestart(log, 'k', min(30), rules), 'the first restart left the window')
+  assert.equal(pruneRestarts(log, min(60), rules), {})
+  assert.ok(mayRestart(log, 'other', min(3), rules), 'per container')
+  assert.not.ok(mayRestart({}, 'k', min(0), { ...rules, maxRestarts: 0 }))
+  assert.is(budgetNote(2, rules, true), 'restarted (2 of 3 in 30 min)')
+  assert.is(budgetNote(3, rules, false), 'gave up after 3 restarts in 30 min: left alone')
+  assert.is(budgetNote(0, { ...rules, maxRestarts: 0 }, false), 'not restarted (watchdog.max_restarts is 0)')
+})
+
+/** A stand-in for the docker and systemctl CLIs: containers by id, and the commands it was given. */
+function fakeDocker(containers: ReturnType<typeof inspect>[]) {
+  const calls: string[] = []
+  const exec: Exec = async (file, args) => {
+    calls.push([file, ...args].join(' '))
+    const ok = (stdout = '') => ({ code: 0, stdout, stderr: '' })
+    if (file === 'systemctl') return ok('active\n')
+    const [cmd, ...rest] = args
+    if (cmd === 'ps') {
+      const project = rest.at(-1)?.replace('label=com.docker.compose.project=', '')
+      const ids = containers.filter((c) => c.Config.Labels['com.docker.compose.project'] === project)
+      return ok(ids.map((c) => `${c.Id}\n`).join(''))
+    }
+    if (cmd === 'inspect') return ok(JSON.stringify(containers.filter((c) => rest.includes(c.Id))))
+    if (cmd === 'start' || cmd === 'restart') {
+      const c = containers.find((x) => x.Id === rest[0])
+      if (c) c.State = { ...c.State, Status: 'running', Running: true, ...healthy }
+      return ok(`${rest[0]}\n`)
+    }
+    if (cmd === 'exec') return ok(rest.includes('PING') ? 'PONG\n' : '')
+    return { code: 1, stdout: '', stderr: `unexpected ${cmd}` }
+  }
+  return { exec, calls }
+}
+
+const stopped = () =>
+  inspect('api1', 'api', {
+    Status: 'exited',
+    Running: false,
+    ExitCode: 0,
+    FinishedAt: '2026-03-01T12:02:41Z',
+  })
+
+test('a stopped container is started, counts as failing in that run, and alerts at once', async () => {
+  const docker = fakeDocker([stopped()])
+  const out = await watchContainers(
+    docker.exec,
+    ['ce-production-blue'],
+    {},
+    { now: T0, rules, sleep: async () => {} },
+  )
+  assert.ok(docker.calls.includes('docker start api1'))
+  assert.equal(out.results, [
+    { check: 'docker', ok: true, runbook: 'docs/runbooks/health.md', detail: 'answers' },
+    {
+      check: 'container:ce-production-blue/api',
+      ok: false,
+      detail: 'exited (0) at 12:02:41 UTC; restarted (1 of 3 in 30 min), running, healthy again after 0 s',
+      runbook: 'docs/runbooks/rollback.md',
+      threshold: 1,
+    },
+  ])
+  assert.equal(out.restartLog, { 'container:ce-production-blue/api': [T0.toISOString()] })
+})
+
+test('with the budget used up it is left alone and the result says it gave up', async () => {
+  const docker = fakeDocker([stopped()])
+  const used = {
+    'container:ce-production-blue/api': [min(-20), min(-10), min(-1)].map((d) => d.toISOString()),
+  }
+  const out = await watchContainers(docker.exec, ['ce-production-blue'], used, { now: T0, rules })
+  assert.not.ok(docker.calls.some((c) => c.startsWith('docker start')))
+  assert.is(
+    out.results[1]?.detail,
+    'exited (0) at 12:02:41 UTC; gave up after 3 restarts in 30 min: left alone',
+  )
+  assert.is(out.results[1]?.threshold, 1)
+})
+
+test('nothing deployed yet: no container is expected, nothing to restart', async () => {
+  const docker = fakeDocker([])
+  const out = await watchContainers(docker.exec, ['ce-production-data'], {}, { now: T0, rules })
+  assert.equal(
+    out.results.map((r) => [r.check, r.ok]),
+    [['docker', true]],
+  )
+  assert.equal(docker.calls, ['docker ps -aq --filter label=com.docker.compose.project=ce-production-data'])
+})
+
+test('Docker not answering: one failing docker check, and the containers are unknown (not recovered)', async () => {
+  const down: Exec = async () => ({ code: 1, stdout: '', stderr: 'Cannot connect to the Docker daemon\n' })
+  const out = await watchContainers(down, ['ce-production-data'], {}, { now: T0, rules })
+  assert.equal(out.results, [
+    {
+      check: 'docker',
+      ok: false,
+      runbook: 'docs/runbooks/health.md',
+      detail: 'docker ps failed: Cannot connect to the Docker daemon',
+    },
+  ])
+  assert.is(out.complete, false)
+})
+
+test('history lines keep the shape uptime reads: ms only for HTTP', () => {
+  const lines = historyLines(
+    { host: 'web-1' },
+    [
+      { check: 'http:app.example.com', ok: true, ms: 12, detail: 'GET /health: 200 in 12 ms', runbook: 'x' },
+      { check: 'nginx', ok: true, detail: 'active', runbook: 'x', threshold: 1 },
+    ],
+    T0,
+  )
+  assert.is(
+    lines,
+    '{"at":"2026-03-01T12:03:00.000Z","source":"watchdog","host":"web-1","check":"http:app.example.com","ok":true,"ms":12,"detail":"GET /health: 200 in 12 ms"}\n' +
+      '{"at":"2026-03-01T12:03:00.000Z","source":"watchdog","host":"web-1","check":"nginx","ok":true,"detail":"active"}\n',
+  )
+})
+
+let rx: Receiver
+let dir: string
+test.before(async () => {
+  rx = await startReceiver()
+  dir = mkdtempSync(join(tmpdir(), 'ce-watchdog-'))
+})
+test.after(async () => {
+  await rx.close()
+  rmSync(dir, { recursive: true, force: true })
+  clearSecrets()
+})
+
+test('three runs: a stopped container restarted and one alert; one recovery; then nothing; no URL anywhere', async () => {
+  const url = `${rx.url}/hooks/T0/B0/s3cret-token`
+  const cfg: WatchdogFile = {
+    ...watchdogFile({ ...env, notify: [env.notify[0]] } as Env, 'web-1', { TEAM_SLACK_URL: url }),
+    // No upstreams file (no live colour, no HTTP checks): the data project is all there is to watch.
+    upstreamsFile: join(dir, 'absent-upstreams.conf'),
+    stateDir: join(dir, 'state'),
+    historyFile: join(dir, 'health', 'production.jsonl'),
+    diskMinFreePct: 1,
+    memMinFreePct: 1,
+  }
+  const data = 'ce-production-data'
+  const redis = inspect(
+    'r1',
+    'redis',
+    { Status: 'exited', Running: false, FinishedAt: '2026-03-01T12:02:41Z' },
+    data,
+  )
+  const docker = fakeDocker([inspect('pg', 'postgres', {}, data), redis])
+  let printed = ''
+  setSinks((t) => {
+    printed += t
+  })
+  const texts = async (now: Date) => {
+    rx.received.length = 0
+    await runWatchdog(cfg, { exec: docker.exec, now, settleS: 0 })
+    return rx.received.map((r) => (JSON.parse(r.body) as { text: string }).text)
+  }
+  try {
+    const first = await texts(min(0))
+    assert.is(first.length, 1, printed)
+    assert.match(first[0] ?? '', 'ALERT production: container ce-production-data/redis down since 12:03 UTC')
+    assert.ok(docker.calls.includes('docker start r1'))
+    const second = await texts(min(1))
+    assert.is(second.length, 1, printed)
+    assert.match(
+      second[0] ?? '',
+      'RECOVERED production: container ce-production-data/redis ok again after 1 min',
+    )
+    assert.equal(await texts(min(2)), [])
+  } finally {
+    setSinks(
+      (t) => process.stdout.write(t),
+      (t) => process.stderr.write(t),
+    )
+  }
+  const history = readFileSync(cfg.historyFile, 'utf8').trim().split('\n')
+  const first = history
+    .map((l) => JSON.parse(l) as { check: string; ok: boolean; at: string })
+    .filter((c) => c.at === min(0).toISOString() && !c.check.startsWith('disk:'))
+  assert.equal(
+    first.map((c) => `${c.check} ${c.ok}`),
+    [
+      'docker true',
+      'container:ce-production-data/postgres true',
+      'container:ce-production-data/redis false',
+      'nginx true',
+      'postgres true',
+      'redis true',
+      'memory true',
+    ],
+  )
+  const state = readFileSync(join(cfg.stateDir, 'alerts.json'), 'utf8')
+  for (const text of [printed, history.join('\n'), state]) assert.not.match(text, 's3cret-token')
+  assert.match(printed, 'notified team')
+})
+
+test('the bundle is one ES module with no runbook-machine code, and the same bytes every time', async () => {
+  const code = await buildWatchdogBundle()
+  assert.is(await buildWatchdogBundle(), code)
+  assert.ok(code.startsWith('// Built by setup-server from lib/watchdog/main.ts'))
+  for (const absent of ['import.meta.dirname', 'node-ssh', 'ssh2', '/work/', process.cwd()])
+    assert.not.ok(code.includes(absent), absent)
+  assert.match(code, '// lib/notify.ts')
+})
+
+test.run()
