@@ -5,7 +5,7 @@ SHELL := /bin/bash
 TSX := node_modules/.bin/tsx
 RUNBOOK = $(TSX) runbooks/$(1).ts $(if $(ENV),--env "$(ENV)") $(if $(DRY_RUN),--dry-run) $(if $(YES),--yes)
 
-.PHONY: help deps check test test-unit test-integration demo sandbox sandbox-down status setup-server verify-server bench-setup unlock deploy rollback releases bench-deploy backup backups restore restore-drill prune-backups bench-backup dns health uptime
+.PHONY: help deps check test test-unit test-integration demo sandbox sandbox-down status setup-server verify-server bench-setup unlock deploy rollback releases bench-deploy backup backups restore restore-drill prune-backups bench-backup dns health bench-health uptime
 
 help: ## List every target
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /\1\t/' | awk -F'\t' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -91,6 +91,8 @@ dns: ## Cloudflare records, TLS settings, origin certificate and ranges: shows t
 health: ## Every health check (domains, latency, TLS, headers, containers, services, disk, backup, deploy); JSON=1 for machines
 	@$(call RUNBOOK,health) $(if $(JSON),--json)
 
+bench-health: deps ## Benchmark: a full make health, and a dying service to the alert arriving (JSON line at the end)
+	@$(TSX) test/bench/health.ts
 
 uptime: ## Availability vs the 99.9% budget, p50/p95 and trend, 5xx/restarts/error lines (DAYS=30, JSON=1; read-only)
 	@$(call RUNBOOK,uptime) $(if $(DAYS),--days "$(DAYS)") $(if $(JSON),--json)
