@@ -5,8 +5,8 @@
  */
 import { listBackups, manifestKey } from '../lib/backup/catalog.ts'
 import { inspectHeader } from '../lib/backup/format.ts'
+import { readObject } from '../lib/backup/storage.ts'
 import { openBackupTarget } from '../lib/backup/take.ts'
-import { readObject } from '../lib/backup/transfer.ts'
 import { print, table } from '../lib/output.ts'
 import { isMain, main, type RunbookSpec } from '../lib/runbook.ts'
 

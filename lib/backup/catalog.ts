@@ -11,7 +11,7 @@
  * interrupted or half-deleted backup is never picked as the latest.
  */
 import { InputError, IntegrityError, PreconditionError } from '../errors.ts'
-import type { BackupStore } from './storage.ts'
+import { type BackupStore, readObject } from './storage.ts'
 
 export const MANIFEST = 'manifest'
 export const COMPLETE = 'COMPLETE'
@@ -152,11 +152,10 @@ export async function listBackups(store: BackupStore, env: string): Promise<Back
 }
 
 export async function readMarker(store: BackupStore, env: string, id: string): Promise<CompleteMarker> {
-  const chunks: Buffer[] = []
-  for await (const chunk of await store.get(completeKey(env, id))) chunks.push(chunk as Buffer)
+  const text = (await readObject(store, completeKey(env, id))).toString('utf8')
   let marker: CompleteMarker
   try {
-    marker = JSON.parse(Buffer.concat(chunks).toString('utf8')) as CompleteMarker
+    marker = JSON.parse(text) as CompleteMarker
   } catch {
     throw new IntegrityError(`the COMPLETE marker of backup ${id} is not JSON`)
   }

@@ -25,8 +25,9 @@ import type { Context } from '../runbook.ts'
 import { type BackupEntry, listBackups, manifestKey, partKey, resolveBackup } from './catalog.ts'
 import { decryptBuffer } from './format.ts'
 import { compareCounts, type Manifest, PARTS, parseManifest, totalRows } from './manifest.ts'
+import { readObject } from './storage.ts'
 import { type BackupTarget, openBackupTarget } from './take.ts'
-import { downloadVerified, readObject, restoreFromFile } from './transfer.ts'
+import { downloadVerified, restoreFromFile } from './transfer.ts'
 
 export interface RestoreRun extends BackupTarget {
   entry: BackupEntry

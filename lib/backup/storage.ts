@@ -78,3 +78,10 @@ export function missingObject(key: string, store: BackupStore): IntegrityError {
     'The backup is incomplete or was deleted: pick another one (list them: make backups ENV=<env>).',
   )
 }
+
+/** Reads an object fully (small ones: a manifest, a COMPLETE marker). */
+export async function readObject(store: BackupStore, key: string): Promise<Buffer> {
+  const chunks: Buffer[] = []
+  for await (const c of await store.get(key)) chunks.push(c as Buffer)
+  return Buffer.concat(chunks)
+}

@@ -25,7 +25,7 @@ import { listBackups, manifestKey, markComplete, newBackupId, partKey } from './
 import { decryptBuffer, decryptStream, encryptBuffer, hashingStream } from './format.ts'
 import { Keyring } from './keys.ts'
 import { MANIFEST_FORMAT, type Manifest, PARTS, type PartInfo, totalRows } from './manifest.ts'
-import { type BackupStore, openStore } from './storage.ts'
+import { type BackupStore, openStore, readObject } from './storage.ts'
 import { captureToStore } from './transfer.ts'
 
 export interface BackupTarget {
@@ -186,11 +186,8 @@ export async function writeManifest(run: BackupRun): Promise<void> {
 /** Reads every object back from the store and checks every tag and SHA-256 against the manifest. */
 export async function readBack(run: BackupRun): Promise<void> {
   await timed(run, 'verify', async () => {
-    const chunks: Buffer[] = []
-    for await (const c of await run.store.get(manifestKey(run.env.name, run.id))) chunks.push(c as Buffer)
-    const manifest = JSON.parse(
-      decryptBuffer(run.keyring, Buffer.concat(chunks), { label: 'manifest' }).toString(),
-    )
+    const sealed = await readObject(run.store, manifestKey(run.env.name, run.id))
+    const manifest = JSON.parse(decryptBuffer(run.keyring, sealed, { label: 'manifest' }).toString())
     if (manifest.id !== run.id) throw new IntegrityError(`the manifest read back names backup ${manifest.id}`)
     for (const [part, info] of Object.entries(run.parts)) {
       const plain = hashingStream()

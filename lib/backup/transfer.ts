@@ -115,13 +115,6 @@ export async function restoreFromFile(
   return ran.value.stdout
 }
 
-/** Reads an object fully (small ones: the manifest). */
-export async function readObject(store: BackupStore, key: string): Promise<Buffer> {
-  const chunks: Buffer[] = []
-  for await (const c of await store.get(key)) chunks.push(c as Buffer)
-  return Buffer.concat(chunks)
-}
-
 function sink(): Writable {
   return new Writable({
     write(_chunk, _enc, done) {
