@@ -257,5 +257,9 @@ try {
   )
 } finally {
   await s3?.close()
-  await destroyTestBed(bed)
+  // A failed clean-up must not hide why the run failed (e.g. the droplet removed by someone else).
+  await destroyTestBed(bed).catch((err: Error) => {
+    console.error(`could not remove the test bed: ${err.message.split('\n')[0]}`)
+    process.exitCode = 1
+  })
 }
