@@ -42,7 +42,7 @@ export function canarySql(backupId: string, token: string): string {
 }
 
 /**
- * `pg_dump -Fc` to stdout inside one exported snapshot, whose exact per-table row counts are counted
+ * `pg_dump -Fc -Z1` (light compression: the default level makes the dump CPU-bound) to stdout inside one exported snapshot, whose exact per-table row counts are counted
  * in that same snapshot (so they match the dump even while the app writes) and reported on stderr as
  * `ce-counts {json}`. Any failure exits non-zero, so the dump is never taken for complete.
  */
@@ -63,7 +63,7 @@ export function pgDumpWithCounts(t: DataTarget): string {
     '  i=$((i+1)); [ "$i" -lt 1200 ] || { echo "psql did not export a snapshot within 120 s" >&2; exit 3; }',
     '  sleep 0.1',
     'done',
-    `docker exec "$pg" pg_dump -Fc --snapshot="$(sed -n 1p "$t/out")" -U ${quote(t.user)} ${quote(t.db)}`,
+    `docker exec "$pg" pg_dump -Fc -Z1 --snapshot="$(sed -n 1p "$t/out")" -U ${quote(t.user)} ${quote(t.db)}`,
     'echo "ce-counts $(sed -n 2p "$t/out")" >&2',
     `echo 'COMMIT;' >&3`,
     'exec 3>&-',

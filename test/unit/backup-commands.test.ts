@@ -33,7 +33,7 @@ test('pg_dump runs in the snapshot the row counts were taken in, without a TTY, 
   assert.match(cmd, "'BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;' 'SELECT pg_export_snapshot();'")
   assert.match(
     cmd,
-    'docker exec "$pg" pg_dump -Fc --snapshot="$(sed -n 1p "$t/out")" -U conciliaextrato conciliaextrato',
+    'docker exec "$pg" pg_dump -Fc -Z1 --snapshot="$(sed -n 1p "$t/out")" -U conciliaextrato conciliaextrato',
   )
   assert.not.match(cmd, 'exec -t')
   assert.not.match(cmd, 'exec -it')
