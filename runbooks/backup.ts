@@ -8,7 +8,6 @@
  * On-call page: docs/runbooks/backup.md
  */
 
-import { ciRunUrl, whoAmI } from '../lib/audit.ts'
 import { backupRun, maybeRun, setRun } from '../lib/backup/state.ts'
 import {
   archiveConfig,
@@ -25,7 +24,7 @@ import { stringArg } from '../lib/cli.ts'
 import { configTar, pgDumpWithCounts, redisSnapshot } from '../lib/commands/backup.ts'
 import { InputError } from '../lib/errors.ts'
 import { takeDeployLock } from '../lib/lock.ts'
-import { notify, reportNotifyResults } from '../lib/notify.ts'
+import { notifyRunOutcome } from '../lib/notify-run.ts'
 import { print } from '../lib/output.ts'
 import { remotePaths } from '../lib/paths.ts'
 import { type Context, isMain, main, type RunbookSpec, type Step } from '../lib/runbook.ts'
@@ -121,25 +120,15 @@ export const backup: RunbookSpec = {
 function notifyBackup(ctx: Context): () => Promise<void> {
   return async () => {
     const run = maybeRun(ctx)
-    if (!run || ctx.dryRun || ctx.env.notify.length === 0) return
-    const failure = ctx.failure()
-    const outcome = run.completed ? 'success' : 'failed'
-    reportNotifyResults(
-      await notify(ctx.env.notify, ctx.secrets, {
-        event: 'backup',
-        env: ctx.env.name,
-        outcome,
-        title: `backup ${run.id} of ${ctx.env.name}: ${outcome}`,
-        release: run.release ?? undefined,
-        who: whoAmI(),
-        duration_s: Math.round(Object.values(run.timings).reduce((a, b) => a + b, 0)),
-        link: ciRunUrl(),
-        runbook: 'docs/runbooks/backup.md',
-        ...(failure && !run.completed
-          ? { details: [`step "${failure.step}" failed: ${failure.message}`] }
-          : {}),
-      }),
-    )
+    if (!run) return
+    await notifyRunOutcome(ctx, {
+      event: 'backup',
+      ok: run.completed,
+      title: `backup ${run.id} of ${ctx.env.name}: ${run.completed ? 'success' : 'failed'}`,
+      ...(run.release ? { release: run.release } : {}),
+      durationS: Object.values(run.timings).reduce((a, b) => a + b, 0),
+      runbook: 'docs/runbooks/backup.md',
+    })
   }
 }
 

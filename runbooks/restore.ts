@@ -10,7 +10,6 @@
  * On-call page: docs/runbooks/restore.md
  */
 
-import { ciRunUrl, whoAmI } from '../lib/audit.ts'
 import {
   chooseBackup,
   describeBackup,
@@ -34,7 +33,7 @@ import { throughNginx } from '../lib/deploy/switch.ts'
 import { SERVICES } from '../lib/env.ts'
 import { EXIT, InputError, RunbookError } from '../lib/errors.ts'
 import { takeDeployLock } from '../lib/lock.ts'
-import { notify, reportNotifyResults } from '../lib/notify.ts'
+import { notifyRunOutcome } from '../lib/notify-run.ts'
 import { print, table } from '../lib/output.ts'
 import { type Context, confirmMidRun, isMain, main, type RunbookSpec, type Step } from '../lib/runbook.ts'
 
@@ -216,23 +215,15 @@ export const restore: RunbookSpec = {
 function notifyRestore(ctx: Context): () => Promise<void> {
   return async () => {
     const r = maybeRestore(ctx)
-    if (!r || ctx.dryRun || ctx.env.notify.length === 0) return
-    const failure = ctx.failure()
-    const what = drill(ctx) ? 'restore drill' : 'restore'
-    const outcome = failure ? 'failed' : 'success'
-    reportNotifyResults(
-      await notify(ctx.env.notify, ctx.secrets, {
-        event: 'restore',
-        env: ctx.env.name,
-        outcome,
-        title: `${what} of backup ${r.entry.id} to ${ctx.env.name}: ${outcome}`,
-        who: whoAmI(),
-        duration_s: Math.round(Object.values(r.timings).reduce((a, b) => a + b, 0)),
-        link: ciRunUrl(),
-        runbook: 'docs/runbooks/restore.md',
-        ...(failure ? { details: [`step "${failure.step}" failed: ${failure.message}`] } : {}),
-      }),
-    )
+    if (!r) return
+    const ok = ctx.failure() === null
+    await notifyRunOutcome(ctx, {
+      event: 'restore',
+      ok,
+      title: `${drill(ctx) ? 'restore drill' : 'restore'} of backup ${r.entry.id} to ${ctx.env.name}: ${ok ? 'success' : 'failed'}`,
+      durationS: Object.values(r.timings).reduce((a, b) => a + b, 0),
+      runbook: 'docs/runbooks/restore.md',
+    })
   }
 }
 

@@ -1,5 +1,4 @@
-import { ciRunUrl, whoAmI } from '../audit.ts'
-import { notify, reportNotifyResults } from '../notify.ts'
+import { notifyRunOutcome } from '../notify-run.ts'
 import type { Context } from '../runbook.ts'
 import { maybeState } from './state.ts'
 
@@ -7,29 +6,17 @@ import { maybeState } from './state.ts'
 export function notifyOutcome(ctx: Context): () => Promise<void> {
   return async () => {
     const s = maybeState(ctx)
-    if (!s || ctx.dryRun || ctx.env.notify.length === 0) return
+    if (!s) return
     const outcome = s.finished ? 'success' : 'failed'
-    const failure = ctx.failure()
-    const results = await notify(ctx.env.notify, ctx.secrets, {
+    await notifyRunOutcome(ctx, {
       event: s.action,
-      env: ctx.env.name,
-      outcome,
+      ok: s.finished,
       title: `${s.action} of ${s.release} to ${ctx.env.name}: ${outcome}`,
       release: s.release,
-      who: whoAmI(),
-      duration_s: Math.round((Date.now() - s.started) / 1000),
-      link: ciRunUrl(),
+      durationS: (Date.now() - s.started) / 1000,
       runbook: `docs/runbooks/${s.action}.md`,
-      ...(failure && !s.finished
-        ? {
-            details: [
-              `step "${failure.step}" failed: ${failure.message}`,
-              nextAfterFailure(ctx, s.switched, s.live),
-            ],
-          }
-        : {}),
+      next: [nextAfterFailure(ctx, s.switched, s.live)],
     })
-    reportNotifyResults(results)
   }
 }
 

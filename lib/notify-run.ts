@@ -1,0 +1,41 @@
+import { ciRunUrl, whoAmI } from './audit.ts'
+import { notify, reportNotifyResults } from './notify.ts'
+import type { Context } from './runbook.ts'
+
+/**
+ * Tells the team how a runbook run ended (deploy, rollback, backup, restore), as the last thing it
+ * does: who, how long, the CI link, and on failure the step that failed plus any `next` lines.
+ * Never fails the run (lib/notify.ts reports a webhook that is down).
+ */
+export async function notifyRunOutcome(
+  ctx: Context,
+  run: {
+    event: string
+    ok: boolean
+    title: string
+    release?: string
+    durationS: number
+    runbook: string
+    /** Added after the failed step's line when the run failed. */
+    next?: string[]
+  },
+): Promise<void> {
+  if (ctx.dryRun || ctx.env.notify.length === 0) return
+  const failure = ctx.failure()
+  reportNotifyResults(
+    await notify(ctx.env.notify, ctx.secrets, {
+      event: run.event,
+      env: ctx.env.name,
+      outcome: run.ok ? 'success' : 'failed',
+      title: run.title,
+      ...(run.release ? { release: run.release } : {}),
+      who: whoAmI(),
+      duration_s: Math.round(run.durationS),
+      link: ciRunUrl(),
+      runbook: run.runbook,
+      ...(failure && !run.ok
+        ? { details: [`step "${failure.step}" failed: ${failure.message}`, ...(run.next ?? [])] }
+        : {}),
+    }),
+  )
+}
