@@ -2,6 +2,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { parse as parseYaml, YAMLParseError } from 'yaml'
 import { type BackupConfig, readBackup } from './env-backup.ts'
+import { type DropletConfig, readDroplet } from './env-droplet.ts'
 import { type EdgeConfig, readEdge } from './env-edge.ts'
 import {
   type AlertsConfig,
@@ -78,6 +79,8 @@ export interface Env {
   backup?: BackupConfig
   /** Absent: no Cloudflare in front (the sandbox): nginx serves plain HTTP on port 80 only. */
   edge?: EdgeConfig
+  /** Absent: `make emergency CREATE=1` cannot create a droplet for this env (HOST= still works). */
+  droplet?: DropletConfig
 }
 
 /** env/ of this repository; CE_ENV_DIR (read at each call) points tests at env files of their own droplets. */
@@ -146,6 +149,7 @@ export function validateEnv(raw: unknown, name: string, file: string): Env {
     'notify',
     'backup',
     'edge',
+    'droplet',
   ])
   const envName = v.string(top, 'name', '', { pattern: /^[a-z][a-z0-9-]*$/, form: 'the environment name' })
   if (envName && envName !== name)
@@ -194,6 +198,7 @@ export function validateEnv(raw: unknown, name: string, file: string): Env {
 
   const backup = readBackup(v, top?.backup, file)
   const edge = readEdge(v, top?.edge, file)
+  const droplet = readDroplet(v, top?.droplet, name)
   const env = {
     name,
     file,
@@ -243,12 +248,15 @@ export function validateEnv(raw: unknown, name: string, file: string): Env {
     notify: readNotify(v, top?.notify),
     ...(backup ? { backup } : {}),
     ...(edge ? { edge } : {}),
+    ...(droplet ? { droplet } : {}),
   } satisfies Env
   for (const name of notifySecretNames(env.notify)) {
     if (!secrets.includes(name)) v.problem('notify', `${name} must also be listed under secrets`)
   }
   if (edge && !secrets.includes(edge.tokenSecret))
     v.problem('edge.token_secret', `${edge.tokenSecret} must also be listed under secrets`)
+  if (droplet && !secrets.includes(droplet.tokenSecret))
+    v.problem('droplet.token_secret', `${droplet.tokenSecret} must also be listed under secrets`)
   for (const name of backup?.secretNames ?? []) {
     if (!secrets.includes(name)) v.problem('backup', `${name} must also be listed under secrets`)
   }

@@ -1,6 +1,15 @@
 import { realpathSync } from 'node:fs'
 import { createInterface } from 'node:readline/promises'
 import { fileURLToPath } from 'node:url'
+import {
+  appendStepSummary,
+  endGroup,
+  errorAnnotation,
+  group,
+  inActions,
+  maskLines,
+  summaryMarkdown,
+} from './actions.ts'
 import { appendLocalAudit, auditLine, ciRunUrl, type Outcome, REMOTE_AUDIT_LOG, whoAmI } from './audit.ts'
 import { type OptionSpec, type ParsedArgs, parseArgs, stringArg } from './cli.ts'
 import { appendLineFromStdin } from './commands/files.ts'
@@ -8,7 +17,7 @@ import { type Env, type Host, loadEnv } from './env.ts'
 import { CommandError, EXIT, InputError, LoginRefusedError, RunbookError } from './errors.ts'
 import { HostSession } from './host.ts'
 import { print, printErr, seconds, table } from './output.ts'
-import { redactDeep } from './redact.ts'
+import { redact, redactDeep } from './redact.ts'
 import { loadSecrets, readPrivateKey, type Secrets } from './secrets.ts'
 
 export type StepStatus = 'ok' | 'changed' | 'skipped' | 'failed' | 'not run' | 'dry-run'
@@ -58,20 +67,57 @@ export async function main(spec: RunbookSpec, argv = process.argv.slice(2)): Pro
   process.exit(code)
 }
 
-export async function runRunbook(spec: RunbookSpec, argv: string[]): Promise<number> {
+/** The runs in progress in this process, outermost first. */
+const running: { stop: (signal: 'SIGINT' | 'SIGTERM') => Promise<number> }[] = []
+
+export interface RunOptions {
+  /**
+   * Adjusts the env after it is loaded and validated: `make emergency` runs setup-server, deploy,
+   * restore and dns on a new host that is not in the env file yet.
+   */
+  env?: (env: Env) => Env
+}
+
+export async function runRunbook(spec: RunbookSpec, argv: string[], opts: RunOptions = {}): Promise<number> {
   const started = new Date()
   const records: StepRecord[] = spec.steps.map((s) => ({ title: s.title, status: 'not run', ms: 0 }))
   const cleanups: (() => Promise<void>)[] = []
   let args: ParsedArgs = {}
   let ctx: Context | undefined
   let failedStep: string | null = null
+  /** The failed step's advice for the on-call (the summary repeats it). */
+  let failedNext: string | undefined
   let error: RunbookError | Error | undefined
   let outcome: Outcome = 'success'
 
-  const finish = async (): Promise<number> => {
+  let finishing: Promise<number> | undefined
+  const finish = (): Promise<number> => {
+    finishing ??= finishOnce()
+    return finishing
+  }
+  const finishOnce = async (): Promise<number> => {
     for (const cleanup of cleanups.reverse())
       await cleanup().catch((e: Error) => printErr(`cleanup failed: ${e.message}`))
     if (ctx && records.some((r) => r.status !== 'not run')) printSummary(records, spec.mutates)
+    if (inActions())
+      appendStepSummary(
+        redact(
+          summaryMarkdown(
+            `${spec.name} · ${ctx?.env.name ?? stringArg(args, 'env') ?? ''}`,
+            outcome,
+            records.map((r) => ({ step: r.title, status: r.status, seconds: r.ms / 1000 })),
+            failedStep || error
+              ? {
+                  step: failedStep ?? '(before the first step)',
+                  message: error?.message.split('\n')[0] ?? '',
+                  ...(failedNext || (error instanceof RunbookError && error.next)
+                    ? { next: failedNext ?? (error as RunbookError).next }
+                    : {}),
+                }
+              : undefined,
+          ),
+        ),
+      )
     await writeAudit(spec, ctx, args, started, outcome, failedStep, error)
     for (const host of ctx?.hosts ?? []) host.close()
     return exitCode(outcome, error)
@@ -79,8 +125,11 @@ export async function runRunbook(spec: RunbookSpec, argv: string[]): Promise<num
 
   try {
     args = parseArgs(argv, spec.options ?? [])
-    const env = onlyHost(loadEnv(stringArg(args, 'env')), stringArg(args, 'host'))
+    const loaded = onlyHost(loadEnv(stringArg(args, 'env')), stringArg(args, 'host'))
+    const env = opts.env ? opts.env(loaded) : loaded
     const secrets = loadSecrets(env)
+    // Under GitHub Actions the runner hides these in its log too (our own redaction stays first).
+    if (inActions()) for (const line of maskLines(Object.values(secrets))) process.stdout.write(`${line}\n`)
     const dryRun = args['dry-run'] === true
     await confirm(spec, env, args, dryRun)
     ctx = {
@@ -102,7 +151,7 @@ export async function runRunbook(spec: RunbookSpec, argv: string[]): Promise<num
   }
 
   const context = ctx
-  const stop = (signal: 'SIGINT' | 'SIGTERM') => {
+  const stop = (signal: 'SIGINT' | 'SIGTERM'): Promise<number> => {
     outcome = 'interrupted'
     error = new RunbookError(
       `Interrupted by ${signal}`,
@@ -110,41 +159,71 @@ export async function runRunbook(spec: RunbookSpec, argv: string[]): Promise<num
     )
     const current = records.find((r) => r.status === 'not run')
     failedStep = current?.title ?? null
-    printErr(`\n${signal} received during "${failedStep}": stopping, releasing what this run holds.`)
-    void finish().then((code) => process.exit(code))
+    printErr(
+      `\n${signal} received during "${failedStep}" of ${spec.name}: stopping, releasing what this run holds.`,
+    )
+    return finish()
   }
-  const onInt = () => stop('SIGINT')
-  const onTerm = () => stop('SIGTERM')
-  process.once('SIGINT', onInt)
-  process.once('SIGTERM', onTerm)
+  // Runbooks run inside another (emergency runs deploy, restore...): only the outermost listens for
+  // signals, and on one it stops the innermost first, so each releases what it holds before the exit.
+  const self = { stop }
+  running.push(self)
+  const outermost = running.length === 1
+  const onSignal = (signal: 'SIGINT' | 'SIGTERM') => async () => {
+    let code = EXIT.interrupted as number
+    for (const run of [...running].reverse()) code = await run.stop(signal)
+    process.exit(code)
+  }
+  const onInt = onSignal('SIGINT')
+  const onTerm = onSignal('SIGTERM')
+  if (outermost) {
+    process.once('SIGINT', onInt)
+    process.once('SIGTERM', onTerm)
+  }
 
   print(
     `${spec.name} · env ${context.env.name} (${context.env.kind}) · ${context.env.hosts.length} host(s)${context.dryRun ? ' · DRY RUN: nothing will change' : ''}`,
   )
+  // Only the outermost run opens groups: Actions does not nest them (emergency runs deploy inside).
+  const actions = inActions() && outermost
   const steps: Step[] = spec.offline ? [...spec.steps] : [connectStep(spec), ...spec.steps]
   if (!spec.offline) records.unshift({ title: steps[0]?.title ?? '', status: 'not run', ms: 0 })
   for (const [i, step] of steps.entries()) {
+    // A signal stopped the run (its finish is under way): no further step starts.
+    if ((outcome as Outcome) === 'interrupted') break
     const record = records[i] as StepRecord
-    print(`\n[${i + 1}/${steps.length}] ${step.title}`)
+    const heading = `[${i + 1}/${steps.length}] ${step.title}`
+    if (actions) print(group(`${spec.name} ${heading}`))
+    else print(`\n${heading}`)
     const t0 = Date.now()
     try {
       const status = await step.run(context)
       record.status = context.dryRun && status === 'changed' ? 'dry-run' : (status ?? 'ok')
       record.ms = Date.now() - t0
       print(`      ✓ ${record.status}  ${seconds(record.ms)}`)
+      if (actions) print(endGroup())
     } catch (err) {
       record.status = 'failed'
       record.ms = Date.now() - t0
+      // Interrupted: the step failed because the signal stopped it; the record says interrupted.
+      if ((outcome as Outcome) === 'interrupted') break
       failedStep = step.title
+      failedNext = (err instanceof RunbookError && err.next) || step.next
       outcome = 'failed'
       error = err as Error
+      if (actions) print(endGroup())
       reportStepFailure(i + 1, step, err as Error, context)
+      if (actions)
+        print(errorAnnotation(`${spec.name}: step ${i + 1} "${step.title}" failed`, (err as Error).message))
       break
     }
   }
   if (outcome === 'success' && context.dryRun) outcome = 'dry-run'
-  process.off('SIGINT', onInt)
-  process.off('SIGTERM', onTerm)
+  running.splice(running.indexOf(self), 1)
+  if (outermost) {
+    process.off('SIGINT', onInt)
+    process.off('SIGTERM', onTerm)
+  }
   return finish()
 }
 

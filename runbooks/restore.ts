@@ -61,6 +61,11 @@ export const restore: RunbookSpec = {
       help: 'the backup id to restore (default: the latest complete one)',
     },
     {
+      name: 'fresh-host',
+      makeVar: 'FRESH_HOST=1',
+      help: 'the host was just built (make emergency): skip the safety backup of its empty data (it is still kept, renamed)',
+    },
+    {
       name: 'drill',
       makeVar: 'DRILL=1',
       help: 'verify the backup into a scratch database and report timings; change nothing live',
@@ -121,6 +126,11 @@ export const restore: RunbookSpec = {
         const r = restoreRun(ctx)
         await confirmMidRun(ctx, `Replace ${ctx.env.name}'s data with backup ${r.entry.id}`)
         if (ctx.dryRun) return 'dry-run'
+        if (ctx.args['fresh-host'] === true) {
+          // The safety backup would be the newest in the store and hold nothing: never "latest".
+          print('      FRESH_HOST=1: a new host, its empty database is kept renamed; no safety backup')
+          return 'skipped'
+        }
         const safety = await timedPhase(r, 'safety-backup', () =>
           takeBackup(ctx, r.host, `pre-restore of ${r.entry.id}`),
         )

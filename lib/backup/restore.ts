@@ -60,23 +60,9 @@ export async function timedPhase<T>(
 
 /** The backup (BACKUP=<id> or the latest complete one) and its manifest, decrypted and checked. */
 export async function chooseBackup(ctx: Context, host: HostSession, requested?: string): Promise<RestoreRun> {
-  const target = openBackupTarget(ctx)
   const timings: Record<string, number> = {}
   const t0 = Date.now()
-  const entry = resolveBackup(await listBackups(target.store, ctx.env.name), requested, {
-    env: ctx.env.name,
-    store: target.store.description,
-  })
-  const sealed = await readObject(target.store, manifestKey(ctx.env.name, entry.id))
-  const manifest = parseManifest(
-    decryptBuffer(target.keyring, sealed, {
-      label: `backup ${entry.id} manifest`,
-      env: ctx.env.name,
-    }).toString('utf8'),
-    `backup ${entry.id}`,
-  )
-  if (manifest.id !== entry.id || manifest.env !== ctx.env.name)
-    throw new IntegrityError(`backup ${entry.id}: its manifest names ${manifest.env}/${manifest.id}`)
+  const { target, entry, manifest } = await readBackupManifest(ctx, requested)
   timings.manifest = Math.round((Date.now() - t0) / 100) / 10
   const dir = mkdtempSync(join(tmpdir(), `ce-restore-${process.pid}-`))
   return {
@@ -92,6 +78,26 @@ export async function chooseBackup(ctx: Context, host: HostSession, requested?: 
     keptAs: `${DB_NAME}_before_${entry.id.toLowerCase()}`,
     timings,
   }
+}
+
+/** A backup (BACKUP=<id> or the latest complete one) and its manifest, decrypted and checked; no host needed. */
+export async function readBackupManifest(ctx: Context, requested?: string) {
+  const target = openBackupTarget(ctx)
+  const entry = resolveBackup(await listBackups(target.store, ctx.env.name), requested, {
+    env: ctx.env.name,
+    store: target.store.description,
+  })
+  const sealed = await readObject(target.store, manifestKey(ctx.env.name, entry.id))
+  const manifest = parseManifest(
+    decryptBuffer(target.keyring, sealed, {
+      label: `backup ${entry.id} manifest`,
+      env: ctx.env.name,
+    }).toString('utf8'),
+    `backup ${entry.id}`,
+  )
+  if (manifest.id !== entry.id || manifest.env !== ctx.env.name)
+    throw new IntegrityError(`backup ${entry.id}: its manifest names ${manifest.env}/${manifest.id}`)
+  return { target, entry, manifest }
 }
 
 export function describeBackup(r: RestoreRun): string[] {

@@ -19,12 +19,17 @@ import { waitUntil } from './wait.ts'
 
 /**
  * Production: a backup before any migration runs: a full, verified, off-site one (the backup
- * runbook's phases) when the env has a backup: section, else a pg_dump kept on the host.
+ * runbook's phases) when the env has a backup: section, else a pg_dump kept on the host. Not on a
+ * host where nothing was live yet (its database is empty).
  */
 export async function migrate(ctx: Context): Promise<boolean> {
   const s = state(ctx)
   for (const host of ctx.hosts) {
-    if (ctx.env.kind === 'production' && ctx.env.backup) {
+    if (ctx.env.kind === 'production' && !s.live) {
+      // A first deploy on this host (a new droplet, make emergency): its database is the empty one
+      // this run just started. Backing it up would only put an empty "latest backup" in the store.
+      print(`      ${host.name}: nothing was live on this host: no data to back up before migrating`)
+    } else if (ctx.env.kind === 'production' && ctx.env.backup) {
       if (ctx.dryRun) print(`  [${host.name}] would take a full backup (make backup) before migrating`)
       else {
         const taken = await takeBackup(ctx, host, `pre-migration ${s.release}`)

@@ -1,0 +1,216 @@
+/**
+ * The emergency drill's world (make drill-emergency and the integration test): a production-like env
+ * on sandbox droplet A with data, a deployed release, a backup and its records at the local Cloudflare
+ * API; a local DigitalOcean API whose droplets are new sandbox droplets. Droplets are addressed by their
+ * container IP on the test's own network (port 22, 80, 443), so the DNS switch is visible as an address.
+ */
+import { join } from 'node:path'
+import { parse as parseYaml } from 'yaml'
+import { generateBackupKey } from '../../lib/backup/keys.ts'
+import type { SandboxDroplet } from '../../lib/sandbox-state.ts'
+import { backup } from '../../runbooks/backup.ts'
+import { deploy } from '../../runbooks/deploy.ts'
+import { dns } from '../../runbooks/dns.ts'
+import { setupServer } from '../../runbooks/setup-server.ts'
+import {
+  createTestBed,
+  destroyTestBed,
+  onDroplet,
+  runCaptured,
+  type TestBed,
+  writeManagedEnv,
+} from '../integration/support.ts'
+import { type CloudflareApi, startCloudflareApi } from './cloud/cloudflare-api.ts'
+import { type DigitalOceanApi, type DropletSpec, startDigitalOceanApi } from './cloud/digitalocean-api.ts'
+import { LABEL, startDroplet } from './droplets.ts'
+import { sh } from './engine.ts'
+import { buildFixtureImages } from './fixtures.ts'
+import { buildDropletImage } from './images.ts'
+import { type Receiver, startReceiver } from './webhook-receiver.ts'
+
+export const DRILL_ENV = 'drill'
+export const ZONE = 'conciliaextrato.com'
+const DOMAINS = { site: ZONE, saas: `app.${ZONE}`, api: `api.${ZONE}` }
+const CF_TOKEN = 'cfDRILL_token_0123456789abcdefghijklmnopqrstuvwxyz'
+const DO_TOKEN = 'dop_v1_drill0123456789abcdef0123456789abcdef0123456789abcdef01234567'
+
+export interface Drill {
+  bed: TestBed
+  /** The droplet image (Debian 12 with systemd and sshd). */
+  image: string
+  a: SandboxDroplet
+  cf: CloudflareApi
+  doApi: DigitalOceanApi
+  /** Droplets the DigitalOcean stand-in made, by droplet id. */
+  made: Map<number, SandboxDroplet>
+  /** Rows per table in droplet A's database when the backup was taken, and the backup's id. */
+  backup: { id: string; rows: number }
+  pg(d: SandboxDroplet, sql: string): Promise<string>
+  /** The on-call webhook: emergency's notifications arrive here. */
+  webhook: Receiver
+  /** A/AAAA record contents per name at the local Cloudflare API. */
+  records(): Record<string, string[]>
+  close(): Promise<void>
+}
+
+/**
+ * What cloud-init does with the user_data emergency sends: installs the given ed25519 host key and no
+ * other (ssh_keys, ssh_deletekeys, ssh_genkeytypes: []), and the account's keys for root.
+ */
+async function cloudInit(d: SandboxDroplet, spec: DropletSpec): Promise<void> {
+  const config = parseYaml(spec.userData ?? '') as {
+    ssh_keys?: { ed25519_private?: string; ed25519_public?: string }
+  } | null
+  const keys = config?.ssh_keys
+  if (keys?.ed25519_private && keys.ed25519_public) {
+    const script = [
+      'set -e',
+      'rm -f /etc/ssh/ssh_host_*',
+      'umask 077',
+      `printf '%s' "$PRIV" > /etc/ssh/ssh_host_ed25519_key`,
+      `printf '%s\\n' "$PUB" > /etc/ssh/ssh_host_ed25519_key.pub`,
+      'chmod 644 /etc/ssh/ssh_host_ed25519_key.pub',
+      'systemctl restart ssh',
+    ].join('\n')
+    await sh`docker exec -e PRIV=${keys.ed25519_private} -e PUB=${keys.ed25519_public} ${d.container} bash -c ${script}`
+  }
+  const authorized = spec.sshKeys.map((k) => k.public_key).join('\n')
+  await sh({
+    input: `${authorized}\n`,
+  })`docker exec -i ${d.container} sh -c ${'cat > /root/.ssh/authorized_keys'}`
+}
+
+export async function startDrill(opts: { rows: number; log?: (line: string) => void }): Promise<Drill> {
+  const log = opts.log ?? (() => {})
+  await buildFixtureImages()
+  const image = await buildDropletImage()
+  const bed = await createTestBed('emergency', ['web-a'])
+  const a = bed.droplets[0] as SandboxDroplet
+  const made = new Map<number, SandboxDroplet>()
+  const cf = await startCloudflareApi({ tokens: [CF_TOKEN], zones: [ZONE], allowPrivateProxiedTargets: true })
+  const publicKey = (await sh`cat ${`${bed.keyPath}.pub`}`).stdout.trim()
+  const doApi = await startDigitalOceanApi({
+    tokens: [DO_TOKEN],
+    sshKeys: [{ name: 'oncall', publicKey }],
+    onCreate: async (spec) => {
+      const d = await startDroplet(bed.group, spec.name, image)
+      await cloudInit(d, spec)
+      made.set(spec.id, d)
+      return { ip: d.ip }
+    },
+    onDelete: async (spec) => {
+      const d = made.get(spec.id)
+      if (d) await sh`docker rm -f -v ${d.container}`.nothrow()
+    },
+  })
+  const keyFingerprint = doApi.sshKeys[0]?.fingerprint ?? ''
+  const webhook = await startReceiver()
+  Object.assign(process.env, {
+    CLOUDFLARE_API_TOKEN: CF_TOKEN,
+    DIGITALOCEAN_TOKEN: DO_TOKEN,
+    BACKUP_KEY: process.env.BACKUP_KEY ?? generateBackupKey(),
+    ONCALL_WEBHOOK_URL: `${webhook.url}/hooks/oncall`,
+    CE_STATE_DIR: join(bed.envDir, '..', 'state'),
+    CE_CACHE_DIR: join(bed.envDir, '..', 'cache'),
+  })
+  writeManagedEnv(bed, DRILL_ENV, {
+    kind: 'production',
+    confirm: true,
+    hosts: [{ name: 'web-a', address: a.ip, ssh_port: 22, host_key: a.hostKey }],
+    domains: DOMAINS,
+    health: { path: '/health', timeout_s: 30 },
+    secrets: [
+      'POSTGRES_PASSWORD',
+      'REDIS_PASSWORD',
+      'CLOUDFLARE_API_TOKEN',
+      'DIGITALOCEAN_TOKEN',
+      'BACKUP_KEY',
+      'ONCALL_WEBHOOK_URL',
+    ],
+    notify: [{ name: 'oncall', type: 'json', url_secret: 'ONCALL_WEBHOOK_URL', events: ['emergency'] }],
+    edge: { zone: ZONE, api_base: cf.apiBase, origin_pulls: 'optional' },
+    backup: {
+      store: { type: 'local', dir: join(bed.envDir, '..', 'backups') },
+      keep: { daily: 7, weekly: 4, monthly: 12 },
+    },
+    droplet: {
+      api_base: doApi.url,
+      region: 'nyc3',
+      size: 's-2vcpu-4gb',
+      image: 'debian-12-x64',
+      ssh_keys: [keyFingerprint],
+      tags: ['conciliaextrato', 'drill'],
+    },
+  })
+  const step = async (what: string, run: Promise<{ code: number; out: string }>) => {
+    const t0 = Date.now()
+    const { code, out } = await run
+    if (code !== 0) throw new Error(`drill set-up: ${what} failed:\n${out}`)
+    log(`  ${what}: ${((Date.now() - t0) / 1000).toFixed(1)} s`)
+  }
+  await step('setup-server on A', runCaptured(setupServer, ['--env', DRILL_ENV, '--yes']))
+  await step('deploy v1 on A', runCaptured(deploy, ['--env', DRILL_ENV, '--release', 'v1', '--yes']))
+  await step('dns on A', runCaptured(dns, ['--env', DRILL_ENV, '--apply', '--yes']))
+
+  const pg = (d: SandboxDroplet, sql: string) =>
+    onDroplet(
+      d,
+      `docker exec -i $(docker ps -q --filter label=com.docker.compose.project=ce-${DRILL_ENV}-data --filter label=com.docker.compose.service=postgres) psql -XAtq -v ON_ERROR_STOP=1 -U conciliaextrato -d conciliaextrato -c ${JSON.stringify(sql)}`,
+    )
+  await pg(
+    a,
+    [
+      'create table bank_lines(id bigint primary key, amount numeric(12,2), memo text)',
+      `insert into bank_lines select g, (g * 7 % 100000) / 100.0, md5(g::text) from generate_series(1, ${opts.rows}) g`,
+    ].join('; '),
+  )
+  const t0 = Date.now()
+  const taken = await runCaptured(backup, ['--env', DRILL_ENV, '--yes'])
+  if (taken.code !== 0) throw new Error(`drill set-up: backup failed:\n${taken.out}`)
+  const counted = /(\d+) rows; canary (\d{8}T\d{6}Z)/.exec(taken.out)
+  if (!counted) throw new Error(`drill set-up: the backup did not report its rows and id:\n${taken.out}`)
+  const rows = Number(counted[1])
+  const id = counted[2] ?? ''
+  log(`  backup ${id} on A (${rows} rows): ${((Date.now() - t0) / 1000).toFixed(1)} s`)
+
+  const records = () => {
+    const out: Record<string, string[]> = {}
+    const zone = [...cf.state.zones.values()].find((z) => z.name === ZONE)
+    for (const r of zone?.records.values() ?? [])
+      if (r.type === 'A' || r.type === 'AAAA') out[r.name] = [...(out[r.name] ?? []), r.content]
+    return out
+  }
+  return {
+    bed,
+    image,
+    a,
+    cf,
+    doApi,
+    made,
+    backup: { id, rows },
+    pg,
+    records,
+    webhook,
+    async close() {
+      await webhook.close()
+      await doApi.idle().catch(() => {})
+      await doApi.close()
+      await cf.close()
+      await destroyTestBed(bed)
+    },
+  }
+}
+
+/**
+ * Droplet A is gone: its container removed, as a droplet that died with its disk. A tombstone takes
+ * its address at once (DigitalOcean does not hand a dead droplet's IP to the next one), so the DNS
+ * switch to the new droplet shows as a new address.
+ */
+export async function destroyDroplet(drill: Drill, image: string): Promise<string> {
+  const { a, bed } = drill
+  await sh`docker rm -f -v ${a.container}`
+  await sh`docker run -d --name ${`${a.container}-tombstone`} --label ${`${LABEL}=${bed.group.id}`} --network ${bed.group.network} --entrypoint sleep ${image} infinity`
+  return (
+    await sh`docker inspect -f ${'{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}'} ${`${a.container}-tombstone`}`
+  ).stdout.trim()
+}
