@@ -5,7 +5,7 @@ SHELL := /bin/bash
 TSX := node_modules/.bin/tsx
 RUNBOOK = $(TSX) runbooks/$(1).ts $(if $(ENV),--env "$(ENV)") $(if $(DRY_RUN),--dry-run) $(if $(YES),--yes)
 
-.PHONY: help deps check test test-unit test-integration demo sandbox sandbox-down status setup-server verify-server bench-setup unlock deploy rollback releases bench-deploy backup backups restore restore-drill prune-backups bench-backup dns health bench-health uptime
+.PHONY: help deps check test test-unit test-integration demo sandbox sandbox-down status setup-server verify-server bench-setup unlock deploy rollback releases bench-deploy backup backups restore restore-drill prune-backups bench-backup dns health bench-health uptime emergency drill-emergency gates alert bench-pipeline
 
 help: ## List every target
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /\1\t/' | awk -F'\t' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -96,3 +96,18 @@ bench-health: deps ## Benchmark: a full make health, and a dying service to the 
 
 uptime: ## Availability vs the 99.9% budget, p50/p95 and trend, 5xx/restarts/error lines (DAYS=30, JSON=1; read-only)
 	@$(call RUNBOOK,uptime) $(if $(DAYS),--days "$(DAYS)") $(if $(JSON),--json)
+
+emergency: ## The droplet is gone: CREATE=1 (or HOST=<ip> HOST_KEY=<fp>) -> setup, deploy, restore, gates, DNS, verify; resumable
+	@$(call RUNBOOK,emergency) $(if $(CREATE),--create) $(if $(HOST),--address "$(HOST)") $(if $(HOST_KEY),--host-key "$(HOST_KEY)") $(if $(SSH_PORT),--ssh-port "$(SSH_PORT)") $(if $(NAME),--name "$(NAME)") $(if $(BACKUP),--backup "$(BACKUP)") $(if $(RELEASE),--release "$(RELEASE)") $(if $(RESTART),--restart) $(if $(WRITE_ENV),--write-env)
+
+drill-emergency: deps ## Benchmark: droplet A destroyed, make emergency CREATE=1 brings B up (ROWS=500000; JSON line at the end)
+	@$(TSX) test/bench/emergency.ts
+
+gates: ## Quality gates of a Rust workspace (WORKSPACE=., MIGRATIONS=migrations): fmt, clippy, check, test, audit, migrations on a scratch Postgres
+	@$(TSX) runbooks/gates.ts $(if $(WORKSPACE),--workspace "$(WORKSPACE)") $(if $(MIGRATIONS),--migrations "$(MIGRATIONS)") $(if $(MIGRATE_CMD),--migrate-cmd "$(MIGRATE_CMD)") $(if $(POSTGRES_IMAGE),--postgres-image "$(POSTGRES_IMAGE)")
+
+alert: ## Tell the team something failed (TITLE="...", PAGE=docs/runbooks/...): the env's notify targets for `alert`
+	@$(call RUNBOOK,alert) $(if $(TITLE),--title "$(TITLE)") $(if $(PAGE),--runbook "$(PAGE)")
+
+bench-pipeline: deps ## Benchmark: the staging pipeline's local stages: gates, build, deploy to a sandbox droplet (JSON line at the end)
+	@$(TSX) test/bench/pipeline.ts

@@ -118,3 +118,27 @@ function sourceDigest(dir: string): string {
   walk(dir)
   return recipeHash(...parts)
 }
+
+/**
+ * The build stage of a pipeline (make bench-pipeline): the workspace at `workspace` built in release
+ * mode and its three images tagged `release`, the api carrying `migrations` (relative to the workspace).
+ */
+export async function buildWorkspaceRelease(
+  workspace: string,
+  release: string,
+  migrations: string,
+): Promise<void> {
+  await sh`cargo build --release --locked --manifest-path ${join(workspace, 'Cargo.toml')}`
+  const work = mkdtempSync(join(tmpdir(), 'ce-release-'))
+  try {
+    for (const service of FIXTURE_SERVICES) {
+      const context = join(work, service)
+      await stageRootfs(join(workspace, 'target/release', service), join(context, 'rootfs'))
+      mkdirSync(join(context, 'migrations'))
+      if (service === 'api') copyDir(join(workspace, migrations), join(context, 'migrations'))
+      await sh`docker build -q -f ${join(IMAGES_DIR, 'app.Dockerfile')} --build-arg ${`SERVICE=${service}`} --build-arg ${`RELEASE=${release}`} --build-arg BROKEN=0 -t ${appImage(service, release)} ${context}`
+    }
+  } finally {
+    rmSync(work, { recursive: true, force: true })
+  }
+}

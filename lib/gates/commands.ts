@@ -1,0 +1,126 @@
+/**
+ * The quality gates as commands (pure: unit tested as strings) and their output read back into
+ * names a person can act on: the files rustfmt would change, clippy's and rustc's diagnostics, the
+ * failing tests, the migration that broke.
+ */
+import { quote } from '../commands/shell.ts'
+
+export interface GateCommand {
+  name: string
+  /** argv run in the workspace (no shell). */
+  argv: string[]
+  env?: Record<string, string>
+}
+
+export function cargoGates(): GateCommand[] {
+  return [
+    { name: 'fmt', argv: ['cargo', 'fmt', '--all', '--', '--check'] },
+    {
+      name: 'clippy',
+      argv: ['cargo', 'clippy', '--workspace', '--all-targets', '--locked', '--', '-D', 'warnings'],
+    },
+    // Its own target dir: RUSTFLAGS would otherwise invalidate the other gates' build cache.
+    {
+      name: 'check',
+      argv: ['cargo', 'check', '--workspace', '--all-targets', '--locked'],
+      env: { RUSTFLAGS: '-D warnings', CARGO_TARGET_DIR: 'target/gates-check' },
+    },
+    { name: 'test', argv: ['cargo', 'test', '--workspace', '--locked', '--no-fail-fast'] },
+  ]
+}
+
+/** `cargo audit` without fetching: the advisory database must already be on disk. */
+export const AUDIT = ['cargo', 'audit', '--no-fetch', '--json']
+
+/** Files rustfmt would rewrite (`Diff in /path/file.rs:12:` or `Diff in /path/file.rs at line 12:`). */
+export function parseFmt(out: string): string[] {
+  const files = [...out.matchAll(/^Diff in (\S+?)(?::\d+:| at line \d+:)/gm)].map((m) => m[1] ?? '')
+  return [...new Set(files)]
+}
+
+/** `error: message` followed by `--> file:line:col`, as `file:line: message`. */
+export function parseDiagnostics(out: string): string[] {
+  const found: string[] = []
+  const lines = out.split('\n')
+  lines.forEach((line, i) => {
+    const m = /^error(?:\[\w+\])?: (.+)$/.exec(line)
+    if (!m || /^(aborting|could not compile|\d+ previous error)/.test(m[1] ?? '')) return
+    const at = lines.slice(i + 1, i + 4).find((l) => /^\s*--> /.test(l))
+    const where = at ? (/-->\s+(\S+):\d+$/.exec(at.trim())?.[1] ?? at.trim().slice(4)) : ''
+    found.push(`${where ? `${where}: ` : ''}${m[1]}`)
+  })
+  return [...new Set(found)]
+}
+
+/** `test path::name ... FAILED`. */
+export function parseFailedTests(out: string): string[] {
+  return [...new Set([...out.matchAll(/^test (\S+) \.\.\. FAILED$/gm)].map((m) => m[1] ?? ''))]
+}
+
+export interface AuditFinding {
+  id: string
+  crate: string
+  severity: string
+}
+
+/** High or critical advisories from `cargo audit --json` (CVSS severity, or a score >= 7). */
+export function parseAudit(json: string): { blocking: AuditFinding[]; other: AuditFinding[] } {
+  const report = JSON.parse(json) as {
+    vulnerabilities?: {
+      list?: Array<{
+        advisory?: { id?: string; cvss?: string | null; severity?: string }
+        package?: { name?: string; version?: string }
+      }>
+    }
+  }
+  const blocking: AuditFinding[] = []
+  const other: AuditFinding[] = []
+  for (const v of report.vulnerabilities?.list ?? []) {
+    const severity = (v.advisory?.severity ?? cvssSeverity(v.advisory?.cvss ?? '')).toLowerCase()
+    const finding = {
+      id: v.advisory?.id ?? '?',
+      crate: `${v.package?.name ?? '?'} ${v.package?.version ?? ''}`.trim(),
+      severity: severity || 'unknown',
+    }
+    if (severity === 'high' || severity === 'critical') blocking.push(finding)
+    else other.push(finding)
+  }
+  return { blocking, other }
+}
+
+/** Severity from a CVSS v3 vector's impact, when the advisory carries only the vector. */
+function cvssSeverity(vector: string): string {
+  if (!vector) return ''
+  const m = Object.fromEntries(vector.split('/').map((p) => p.split(':')))
+  const high = ['C', 'I', 'A'].filter((k) => m[k] === 'H').length
+  if (high >= 2 && m.AV === 'N' && m.PR === 'N') return 'critical'
+  if (high >= 1) return 'high'
+  return 'medium'
+}
+
+/**
+ * Why `cargo audit` could not judge, or null when it did: not installed, no advisory database on disk
+ * (`couldn't open/fetch advisory database`), or one it cannot load. Never taken for a pass.
+ */
+export function auditSkipReason(exitCode: number, stderr: string): string | null {
+  if (/no such (sub)?command|no such command: `?audit/i.test(stderr)) return 'cargo-audit is not installed'
+  if (exitCode === 0) return null
+  if (/couldn't (open|fetch) advisory database/i.test(stderr)) return 'no advisory database'
+  if (/error loading advisory database/i.test(stderr))
+    return `the advisory database could not be loaded (${stderr.trim().split('\n').pop()?.slice(0, 160)})`
+  return null
+}
+
+/** The failing migration from `api migrate`'s stderr: the file and the server's message. */
+export function parseMigration(stderr: string): string {
+  const line = stderr
+    .split('\n')
+    .map((l) => l.trim())
+    .find((l) => /\.sql/.test(l) || /error/i.test(l))
+  return line ?? stderr.trim().split('\n').pop() ?? ''
+}
+
+/** The migrate command for a database URL: the template's {dir} replaced; run with bash -c. */
+export function migrateCommand(template: string, dir: string): string {
+  return template.replaceAll('{dir}', quote(dir))
+}

@@ -1,0 +1,106 @@
+import { execFileSync } from 'node:child_process'
+import { appendFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import * as assert from 'uvu/assert'
+import { setSinks } from '../../lib/output.ts'
+import { gates } from '../../runbooks/gates.ts'
+import { suite } from '../harness.ts'
+import { ensureDockerEngine } from '../sandbox/engine.ts'
+import { buildDataImages, DATA_IMAGES } from '../sandbox/fixtures.ts'
+
+// make gates on a copy of the fixture Rust workspace, with a scratch Postgres from the sandbox image.
+const test = suite('gates on the fixture Rust workspace', { timeoutS: 600 })
+const APP = join(import.meta.dirname, '..', 'sandbox', 'app')
+let clean: string
+let broken: string
+
+function copyWorkspace(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'ce-gates-ws-'))
+  execFileSync('bash', ['-c', `tar -C "${APP}" --exclude=./target -cf - . | tar -C "${dir}" -xf -`])
+  return dir
+}
+
+async function runGates(args: string[], env: Record<string, string> = {}) {
+  const saved = { ...process.env }
+  Object.assign(process.env, env)
+  let out = ''
+  setSinks((t) => {
+    out += t
+  })
+  try {
+    const code = await gates([...args, '--postgres-image', DATA_IMAGES.postgres])
+    return { code, out }
+  } finally {
+    setSinks(
+      (t) => process.stdout.write(t),
+      (t) => process.stderr.write(t),
+    )
+    for (const k of Object.keys(env)) delete process.env[k]
+    Object.assign(process.env, saved)
+  }
+}
+
+test.before(async () => {
+  await ensureDockerEngine()
+  await buildDataImages()
+  clean = copyWorkspace()
+  broken = copyWorkspace()
+  appendFileSync(
+    join(broken, 'crates/common/src/lib.rs'),
+    '\npub fn  badly_formatted( ) -> u8 { 1 }\n\npub fn needless_clone(x: u32) -> u32 {\n    let y = x.clone();\n    y\n}\n',
+  )
+  appendFileSync(
+    join(broken, 'crates/site/src/main.rs'),
+    '\n#[cfg(test)]\nmod gate_breakers {\n    #[test]\n    fn gate_must_fail() {\n        assert_eq!(1 + 1, 3, "deliberately failing test");\n    }\n}\n',
+  )
+})
+
+test('a clean tree passes every gate; cargo audit without its database is "skipped", never "passed"', async () => {
+  const { code, out } = await runGates(['--workspace', clean, '--migrations', 'migrations/v2'])
+  assert.is(code, 0, out)
+  const summary = JSON.parse(/gates-summary (\{.*\})/.exec(out)?.[1] ?? '{}') as Record<
+    string,
+    { status: string }
+  >
+  assert.equal(Object.fromEntries(Object.entries(summary).map(([g, r]) => [g, r.status])), {
+    fmt: 'passed',
+    clippy: 'passed',
+    check: 'passed',
+    test: 'passed',
+    audit: 'skipped',
+    migrations: 'passed',
+  })
+  assert.match(out, /audit +skipped .*(cargo-audit is not installed|no advisory database)/)
+  assert.match(out, '(not passed)')
+})
+
+test('a formatting error, a clippy warning, a failing test and a broken migration: each named, exit 4; Actions output', async () => {
+  const summaryFile = join(mkdtempSync(join(tmpdir(), 'ce-gates-sum-')), 'summary.md')
+  writeFileSync(summaryFile, '')
+  const { code, out } = await runGates(['--workspace', broken, '--migrations', 'migrations/bad'], {
+    GITHUB_ACTIONS: 'true',
+    GITHUB_STEP_SUMMARY: summaryFile,
+  })
+  assert.is(code, 4, out)
+  assert.match(out, '4 gate(s) failed: fmt, clippy, test, migrations')
+  assert.match(out, '- crates/common/src/lib.rs: not formatted (cargo fmt --all)')
+  assert.match(out, /- crates\/common\/src\/lib\.rs:\d+: using `clone` on type `u32`/)
+  assert.match(out, '- test gate_breakers::gate_must_fail failed')
+  assert.match(out, /- migrations\/bad: .*0002_broken_reference\.sql.*"account_holders" does not exist/)
+  // The same run speaks GitHub Actions: a group per gate, an annotation per failed gate, a summary.
+  for (const g of ['fmt', 'clippy', 'check', 'test', 'migrations']) assert.match(out, `::group::gate ${g}\n`)
+  assert.match(out, '::error title=gate test failed::test gate_breakers::gate_must_fail failed')
+  assert.match(out, '::warning title=gate audit skipped::')
+  const md = readFileSync(summaryFile, 'utf8')
+  assert.match(md, '### ❌ gates: failed')
+  assert.match(md, /\| 4 \| test \| failed \| \d+\.\d \|/)
+})
+
+test('a workspace without Cargo.toml is refused by name (exit 2)', async () => {
+  const { code, out } = await runGates(['--workspace', tmpdir()])
+  assert.is(code, 2, out)
+  assert.match(out, `WORKSPACE=${tmpdir()} has no Cargo.toml`)
+})
+
+test.run()

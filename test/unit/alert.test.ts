@@ -1,0 +1,92 @@
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import * as assert from 'uvu/assert'
+import { setSinks } from '../../lib/output.ts'
+import { runRunbook } from '../../lib/runbook.ts'
+import { alert } from '../../runbooks/alert.ts'
+import { suite } from '../harness.ts'
+import { startReceiver } from '../sandbox/webhook-receiver.ts'
+
+// make alert: what a scheduled workflow runs when one of its steps failed.
+const test = suite('make alert: to the targets subscribed to alert, needing no host')
+const env = (notify: string) => `name: ci
+kind: staging
+branch: staging
+hosts:
+  - name: qa-1
+    address: 203.0.113.20
+    host_key: SHA256:JLMaqh8HJyBKDSUOY+IsmHSIiD8khfb1+x5vqEYo7eA
+ssh: { user: deploy, key: { file: /dev/null } }
+domains: { site: qa.example.com, saas: app.qa.example.com, api: api.qa.example.com }
+images: { site: o/site, saas: o/saas, api: o/api, postgres: postgres:15, redis: redis:7 }
+secrets: [ALERT_URL, DEPLOY_URL]
+setup:
+  deploy_keys: ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMkoayiSR6OjDO0KqyFDNGgH9jJGJnz3f1jko/vri05n ana@laptop']
+  firewall: { http_from: anywhere }
+${notify}
+`
+
+async function run(envText: string, args: string[]) {
+  const dir = mkdtempSync(join(tmpdir(), 'ce-alert-'))
+  writeFileSync(join(dir, 'ci.yaml'), envText)
+  const saved = { CE_ENV_DIR: process.env.CE_ENV_DIR, AUDIT_DIR: process.env.AUDIT_DIR }
+  process.env.CE_ENV_DIR = dir
+  process.env.AUDIT_DIR = join(dir, 'audit')
+  let out = ''
+  setSinks((t) => {
+    out += t
+  })
+  try {
+    return { code: await runRunbook(alert, ['--env', 'ci', ...args]), out }
+  } finally {
+    setSinks(
+      (t) => process.stdout.write(t),
+      (t) => process.stderr.write(t),
+    )
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k]
+      else process.env[k] = v
+    }
+  }
+}
+
+test('the alert reaches the target subscribed to alert, and only it', async () => {
+  const rx = await startReceiver()
+  try {
+    process.env.ALERT_URL = `${rx.url}/alerts`
+    process.env.DEPLOY_URL = `${rx.url}/deploys`
+    const notify = `notify:
+  - { name: oncall, type: json, url_secret: ALERT_URL, events: [alert] }
+  - { name: deploys, type: json, url_secret: DEPLOY_URL, events: [deploy] }`
+    const { code, out } = await run(env(notify), [
+      '--title',
+      'scheduled health of ci failed',
+      '--runbook',
+      'docs/runbooks/health.md',
+    ])
+    assert.is(code, 0, out)
+    assert.equal(
+      rx.received.map((r) => r.path),
+      ['/alerts'],
+    )
+    const body = JSON.parse(rx.received[0]?.body ?? '{}') as Record<string, unknown>
+    assert.is(body.event, 'alert')
+    assert.is(body.outcome, 'failed')
+    assert.is(body.title, 'scheduled health of ci failed')
+    assert.is(body.runbook, 'docs/runbooks/health.md')
+  } finally {
+    await rx.close()
+  }
+})
+
+test('no TITLE, or no notify targets: a clear error, exit 2', async () => {
+  const none = await run(env(''), ['--title', 'x'])
+  assert.is(none.code, 2)
+  assert.match(none.out, 'has no notify: targets, so there is no one to tell')
+  const notitle = await run(env('notify: [{ name: oncall, type: json, url_secret: ALERT_URL }]'), [])
+  assert.is(notitle.code, 2)
+  assert.match(notitle.out, 'TITLE="<what failed>" is required')
+})
+
+test.run()

@@ -1,0 +1,149 @@
+import * as assert from 'uvu/assert'
+import {
+  endGroup,
+  errorAnnotation,
+  escapeData,
+  group,
+  maskLines,
+  summaryMarkdown,
+} from '../../lib/actions.ts'
+import {
+  auditSkipReason,
+  cargoGates,
+  migrateCommand,
+  parseAudit,
+  parseDiagnostics,
+  parseFailedTests,
+  parseFmt,
+} from '../../lib/gates/commands.ts'
+import { suite } from '../harness.ts'
+
+const test = suite('gates: commands and output parsing; GitHub Actions workflow commands')
+
+test('the cargo gates: fmt --check, clippy and check with warnings denied (check in its own target dir), test without fail-fast', () => {
+  const byName = Object.fromEntries(cargoGates().map((g) => [g.name, g]))
+  assert.equal(byName.fmt?.argv, ['cargo', 'fmt', '--all', '--', '--check'])
+  assert.equal(byName.clippy?.argv.slice(-3), ['--', '-D', 'warnings'])
+  assert.equal(byName.check?.env, { RUSTFLAGS: '-D warnings', CARGO_TARGET_DIR: 'target/gates-check' })
+  assert.ok(byName.test?.argv.includes('--no-fail-fast'))
+  assert.is(
+    migrateCommand('cargo run -p api -- migrate --dir {dir}', 'db/my migrations'),
+    "cargo run -p api -- migrate --dir 'db/my migrations'",
+  )
+})
+
+test('rustfmt, clippy/rustc and test output become names', () => {
+  const fmt =
+    'Diff in /w/crates/a/src/lib.rs:3:\n-x\n+y\nDiff in /w/crates/a/src/lib.rs at line 9:\nDiff in /w/b.rs:1:\n'
+  assert.equal(parseFmt(fmt), ['/w/crates/a/src/lib.rs', '/w/b.rs'])
+  const clippy = [
+    'error: using `clone` on type `u32` which implements the `Copy` trait',
+    '  --> crates/common/src/lib.rs:25:13',
+    '   |',
+    'error[E0308]: mismatched types',
+    ' --> src/main.rs:4:5',
+    'error: could not compile `common` (lib) due to 2 previous errors',
+    'error: aborting due to 2 previous errors',
+  ].join('\n')
+  assert.equal(parseDiagnostics(clippy), [
+    'crates/common/src/lib.rs:25: using `clone` on type `u32` which implements the `Copy` trait',
+    'src/main.rs:4: mismatched types',
+  ])
+  const tests = 'test a::ok ... ok\ntest gate_breakers::gate_must_fail ... FAILED\ntest b::c ... FAILED\n'
+  assert.equal(parseFailedTests(tests), ['gate_breakers::gate_must_fail', 'b::c'])
+})
+
+test('cargo audit: high and critical block, lower ones are notes; no database or no tool is a skip, never a pass', () => {
+  const report = JSON.stringify({
+    vulnerabilities: {
+      list: [
+        {
+          advisory: { id: 'RUSTSEC-2024-0001', severity: 'critical' },
+          package: { name: 'a', version: '1.0.0' },
+        },
+        {
+          advisory: { id: 'RUSTSEC-2024-0002', cvss: 'CVSS:3.1/AV:N/AC:L/PR:L/UI:N/S:U/C:H/I:N/A:N' },
+          package: { name: 'b', version: '2.0.0' },
+        },
+        {
+          advisory: { id: 'RUSTSEC-2024-0003', cvss: 'CVSS:3.1/AV:L/AC:H/PR:L/UI:R/S:U/C:L/I:N/A:N' },
+          package: { name: 'c', version: '0.1.0' },
+        },
+      ],
+    },
+  })
+  const parsed = parseAudit(report)
+  assert.equal(
+    parsed.blocking.map((f) => `${f.id} ${f.crate} ${f.severity}`),
+    ['RUSTSEC-2024-0001 a 1.0.0 critical', 'RUSTSEC-2024-0002 b 2.0.0 high'],
+  )
+  assert.equal(
+    parsed.other.map((f) => f.id),
+    ['RUSTSEC-2024-0003'],
+  )
+  assert.equal(parseAudit('{"vulnerabilities":{"list":[]}}'), { blocking: [], other: [] })
+  assert.is(auditSkipReason(101, 'error: no such command: `audit`\n'), 'cargo-audit is not installed')
+  // cargo-audit's own messages (rustsec issues #313 and #1413)
+  assert.is(
+    auditSkipReason(
+      1,
+      "error: couldn't open advisory database: git operation failed: could not find repository",
+    ),
+    'no advisory database',
+  )
+  assert.is(
+    auditSkipReason(1, "error: couldn't fetch advisory database: git operation failed"),
+    'no advisory database',
+  )
+  assert.match(
+    auditSkipReason(1, 'error: error loading advisory database: parse error: duplicate advisory ID') ?? '',
+    'could not be loaded',
+  )
+  assert.is(auditSkipReason(1, 'error: 2 vulnerabilities found!'), null)
+  assert.is(auditSkipReason(0, ''), null)
+})
+
+test('Actions: groups, escaped annotations, masks line by line, a markdown summary of the steps', () => {
+  assert.is(group('gate fmt'), '::group::gate fmt')
+  assert.is(endGroup(), '::endgroup::')
+  assert.is(escapeData('50% done\r\nnext'), '50%25 done%0D%0Anext')
+  assert.is(
+    errorAnnotation('step 3: deploy, then gates', 'exit 1\nsee above'),
+    '::error title=step 3%3A deploy%2C then gates::exit 1%0Asee above',
+  )
+  assert.equal(maskLines(['s3cr3t-value', '-----BEGIN KEY-----\nAAAAline2\n-----END KEY-----', 'ab']), [
+    '::add-mask::s3cr3t-value',
+    '::add-mask::-----BEGIN KEY-----',
+    '::add-mask::AAAAline2',
+    '::add-mask::-----END KEY-----',
+  ])
+  const md = summaryMarkdown(
+    'deploy to staging',
+    'failed',
+    [
+      { step: 'Preconditions', status: 'ok', seconds: 1.23 },
+      { step: 'Gates | through nginx', status: 'failed', seconds: 20 },
+      { step: 'Record', status: 'not run', seconds: 0 },
+    ],
+    { step: 'Gates', message: 'api p95 900 ms', next: 'look at the release' },
+  )
+  assert.is(
+    md,
+    [
+      '### ❌ deploy to staging: failed',
+      '',
+      '| # | step | status | seconds |',
+      '|---|---|---|---|',
+      '| 1 | Preconditions | ok | 1.2 |',
+      '| 2 | Gates \\| through nginx | failed | 20.0 |',
+      '| 3 | Record | not run |  |',
+      '',
+      '**Failed:** Gates: api p95 900 ms',
+      '**Next:** look at the release',
+      '',
+      '',
+    ].join('\n'),
+  )
+})
+
+test.run()

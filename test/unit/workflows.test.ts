@@ -1,0 +1,98 @@
+import { readdirSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import * as assert from 'uvu/assert'
+import { listEnvs, loadEnv } from '../../lib/env.ts'
+import { type LintContext, lintWorkflow, makeCalls, makeTargets } from '../../lib/workflow-lint.ts'
+import { suite } from '../harness.ts'
+
+// Every workflow of this repository and every example for the app repository, through GitHub's own
+// parser and our rules: make targets exist, secrets and inputs are declared, actions pinned by SHA.
+const test = suite('GitHub Actions workflows: parsed and checked')
+const ROOT = join(import.meta.dirname, '..', '..')
+const files = [
+  ...readdirSync(join(ROOT, '.github/workflows')).map((f) => join('.github/workflows', f)),
+  ...readdirSync(join(ROOT, 'docs/ci')).map((f) => join('docs/ci', f)),
+].filter((f) => /\.ya?ml$/.test(f))
+
+function context(): LintContext {
+  const secrets = new Set(['RUNBOOKS_TOKEN'])
+  // env files whose hosts need the sandbox are skipped: their secrets are the sandbox's own.
+  for (const name of listEnvs().filter((n) => n !== 'local'))
+    for (const s of loadEnv(name).secrets) secrets.add(s)
+  return { makeTargets: makeTargets(readFileSync(join(ROOT, 'Makefile'), 'utf8')), knownSecrets: secrets }
+}
+
+test('every workflow and example caller passes', () => {
+  assert.ok(files.length >= 7, files.join(' '))
+  const ctx = context()
+  for (const f of files) assert.equal(lintWorkflow(f, readFileSync(join(ROOT, f), 'utf8'), ctx), [], f)
+})
+
+test('make calls are read from scripts with -C and variables', () => {
+  assert.equal(makeCalls('make -C runbooks gates WORKSPACE="$X" MIGRATIONS=m'), ['gates'])
+  assert.equal(makeCalls('set -e\nmake deploy ENV=staging RELEASE=abc YES=1 && make health ENV=x'), [
+    'deploy',
+    'health',
+  ])
+  assert.equal(makeCalls('echo remake nothing; cmake build'), [])
+})
+
+const BASE = `name: t
+on:
+  workflow_call:
+    inputs:
+      environment: { type: string, required: true }
+    secrets:
+      SSH_PRIVATE_KEY: { required: true }
+jobs:
+  j:
+    runs-on: ubuntu-24.04
+    steps:
+      - uses: actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683
+      - run: make deploy ENV=\${{ inputs.environment }}
+        env:
+          K: \${{ secrets.SSH_PRIVATE_KEY }}
+`
+
+test('the base case passes, so each rejection below is the rule at work', () => {
+  assert.equal(lintWorkflow('t.yml', BASE, context()), [])
+})
+
+test('rejected: a make target that does not exist', () => {
+  const problems = lintWorkflow('t.yml', BASE.replace('make deploy', 'make deploy-everything'), context())
+  assert.equal(problems, [
+    't.yml: jobs.j.steps[1] runs `make deploy-everything`, which the Makefile does not define',
+  ])
+})
+
+test('rejected: an action pinned by tag, an undeclared secret or input, a schema error', () => {
+  const ctx = context()
+  assert.match(
+    lintWorkflow('t.yml', BASE.replace(/checkout@[0-9a-f]{40}/, 'checkout@v4'), ctx).join('\n'),
+    'actions/checkout@v4 is not pinned by a full commit SHA',
+  )
+  assert.match(
+    lintWorkflow('t.yml', BASE.replace('secrets.SSH_PRIVATE_KEY }}', 'secrets.PROD_DB_URL }}'), ctx).join(
+      '\n',
+    ),
+    'secrets.PROD_DB_URL is used but not declared under on.workflow_call.secrets',
+  )
+  assert.match(
+    lintWorkflow('t.yml', BASE.replace('inputs.environment }}', 'inputs.env }}'), ctx).join('\n'),
+    'inputs.env is used but not declared',
+  )
+  assert.match(
+    lintWorkflow('t.yml', BASE.replace('runs-on', 'run-on'), ctx).join('\n'),
+    "Unexpected value 'run-on'",
+  )
+  const push = BASE.replace(/on:[\s\S]*?jobs:/, 'on: push\njobs:').replace(
+    'inputs.environment',
+    'github.ref_name',
+  )
+  assert.match(
+    lintWorkflow('t.yml', push.replace('secrets.SSH_PRIVATE_KEY', 'secrets.NOBODY_HAS_THIS'), ctx).join('\n'),
+    'secrets.NOBODY_HAS_THIS is not a secret any env file declares',
+  )
+})
+
+test.run()
