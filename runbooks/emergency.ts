@@ -358,7 +358,11 @@ async function plan(ctx: Context): Promise<EmergencyState> {
         'budget',
         `${BUDGET_S / 60} minutes${spentS(s) ? `; ${Math.round(spentS(s))} s spent in earlier runs` : ''}`,
       ],
-    ]).replace(/^.*\n.*\n/, ''),
+    ])
+      .split('\n')
+      .slice(1) // the header row is empty
+      .map((l) => `      ${l}`)
+      .join('\n'),
   )
   if (!ctx.env.confirm)
     // Production asked before the run started; elsewhere a person still confirms (YES=1 in scripts).

@@ -189,7 +189,15 @@ async function runAll(
       : { status: 'passed', details: [] }
   })
   await timed('migrations', async () => {
-    const pg = await scratchPostgres(o.image)
+    let pg: Awaited<ReturnType<typeof scratchPostgres>>
+    try {
+      pg = await scratchPostgres(o.image)
+    } catch (err) {
+      return {
+        status: 'failed',
+        details: [`${(err as Error).message} (is Docker running? POSTGRES_IMAGE=?)`],
+      }
+    }
     try {
       const ran = await run(['bash', '-c', migrateCommand(o.migrate, o.migrations)], {
         cwd: workspace,

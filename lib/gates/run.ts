@@ -93,10 +93,11 @@ export async function scratchPostgres(image: string): Promise<{ url: string; sto
     ],
     { cwd: process.cwd() },
   )
-  if (started.code !== 0)
-    throw new Error(
-      `could not start a scratch Postgres from ${image}: ${started.stderr.trim().split('\n').pop()}`,
-    )
+  if (started.code !== 0) {
+    const lines = started.stderr.trim().split('\n')
+    const why = lines.find((l) => /error/i.test(l)) ?? lines[0] ?? `exit ${started.code}`
+    throw new Error(`could not start a scratch Postgres from ${image}: ${why.trim()}`)
+  }
   const stop = async () => {
     await run(['docker', 'rm', '-f', name], { cwd: process.cwd() })
   }

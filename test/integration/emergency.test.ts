@@ -42,6 +42,7 @@ test('bad input: where the host comes from must be said, and HOST needs HOST_KEY
 test('--dry-run shows the plan and each phase, creates nothing, writes no state', async () => {
   const { code, out } = await runCaptured(emergency, [...args, '--dry-run'])
   assert.is(code, 0, out)
+  assert.match(out, `replacing web-a ${drill.a.ip}`)
   assert.match(out, new RegExp(`backup +${drill.backup.id} \\(${drill.backup.rows} rows\\)`))
   assert.match(out, 'would POST http://127.0.0.1:')
   assert.match(out, 'host key generated here (cloud-init user_data, not shown)')
