@@ -216,7 +216,7 @@ export const emergency: RunbookSpec = {
     phase(
       'deploy',
       'deploy the release the backup was taken at (Postgres and Redis start empty)',
-      'Run the same command again: it resumes with the deploy. A lock left by a killed run: make unlock on the new host.',
+      'Run the same command again: it resumes with the deploy. A lock left by a killed run: see docs/runbooks/emergency.md#resume-and-abort.',
       (ctx) =>
         sub(
           ctx,
