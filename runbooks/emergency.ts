@@ -467,24 +467,33 @@ async function waitForSsh(address: string, port: number, timeoutS: number): Prom
   }
 }
 
-async function healthPhase(ctx: Context): Promise<void> {
+/**
+ * The new host as the env sees it, with one SSH session kept in ctx.hosts (so the emergency's own
+ * audit record lands there too); in a dry run, `what` is printed and nothing connects.
+ */
+async function newHostSession(ctx: Context, what: string) {
   const s = st(ctx)
-  if (ctx.dryRun && !s.host) {
-    print(
-      '      would check the new droplet once it exists: every domain through nginx, TLS, headers, containers, services',
-    )
-    return
+  if (ctx.dryRun) {
+    print(`      would ${what} on ${s.host ? s.host.address : 'the new droplet once it exists'}`)
+    return undefined
   }
   const env = onNewHost(s, ctx.env)(ctx.env)
   const host = env.hosts[0] as Host
-  if (ctx.dryRun) {
-    print(
-      `      would check every domain through nginx, TLS, headers, containers and services on ${host.address}`,
-    )
-    return
+  let session = ctx.hosts.find((h) => h.name === host.name)
+  if (!session) {
+    session = await connectHost({ ...ctx, env }, host, readPrivateKey(env, ctx.secrets), false)
+    ctx.hosts.push(session)
   }
-  const session = await connectHost({ ...ctx, env }, host, readPrivateKey(env, ctx.secrets), false)
-  ctx.hosts.push(session) // the emergency's own audit record lands on the new host too
+  return { s, env, host, session }
+}
+
+async function healthPhase(ctx: Context): Promise<void> {
+  const on = await newHostSession(
+    ctx,
+    'check every domain through nginx, TLS, headers, containers and services',
+  )
+  if (!on) return
+  const { env, session } = on
   const results: HealthResult[] = [
     ...(await httpChecks(session, env)),
     ...(await tlsChecks(session, env)),
@@ -507,25 +516,12 @@ async function healthPhase(ctx: Context): Promise<void> {
 }
 
 async function verifyPhase(ctx: Context): Promise<void> {
-  const s = st(ctx)
-  if (ctx.dryRun && !s.host) {
-    print(
-      '      would check the new droplet once it exists: every table and the canary against the backup, the records, every domain',
-    )
-    return
-  }
-  const env = onNewHost(s, ctx.env)(ctx.env)
-  const host = env.hosts[0] as Host
-  if (ctx.dryRun) {
-    print(
-      `      would compare every table with backup ${s.backup?.id}, read the records, and request every domain at ${host.address}`,
-    )
-    return
-  }
-  const session =
-    ctx.hosts.find((h) => h.name === host.name) ??
-    (await connectHost({ ...ctx, env }, host, readPrivateKey(env, ctx.secrets), false))
-  if (!ctx.hosts.includes(session)) ctx.hosts.push(session)
+  const on = await newHostSession(
+    ctx,
+    `compare every table and the canary with backup ${st(ctx).backup?.id}, read the records, and request every domain`,
+  )
+  if (!on) return
+  const { s, env, host, session } = on
   const { manifest } = await readBackupManifest(ctx, s.backup?.id)
   const data = await checkData(session, env, manifest)
   const records = await recordProblems(env, ctx.secrets)

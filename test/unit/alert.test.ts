@@ -7,25 +7,11 @@ import { runRunbook } from '../../lib/runbook.ts'
 import { alert } from '../../runbooks/alert.ts'
 import { suite } from '../harness.ts'
 import { startReceiver } from '../sandbox/webhook-receiver.ts'
+import { ciEnvYaml } from './ci-env.ts'
 
 // make alert: what a scheduled workflow runs when one of its steps failed.
 const test = suite('make alert: to the targets subscribed to alert, needing no host')
-const env = (notify: string) => `name: ci
-kind: staging
-branch: staging
-hosts:
-  - name: qa-1
-    address: 203.0.113.20
-    host_key: SHA256:JLMaqh8HJyBKDSUOY+IsmHSIiD8khfb1+x5vqEYo7eA
-ssh: { user: deploy, key: { file: /dev/null } }
-domains: { site: qa.example.com, saas: app.qa.example.com, api: api.qa.example.com }
-images: { site: o/site, saas: o/saas, api: o/api, postgres: postgres:15, redis: redis:7 }
-secrets: [ALERT_URL, DEPLOY_URL]
-setup:
-  deploy_keys: ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMkoayiSR6OjDO0KqyFDNGgH9jJGJnz3f1jko/vri05n ana@laptop']
-  firewall: { http_from: anywhere }
-${notify}
-`
+const env = (notify: string) => ciEnvYaml(['ALERT_URL', 'DEPLOY_URL'], notify)
 
 async function run(envText: string, args: string[]) {
   const dir = mkdtempSync(join(tmpdir(), 'ce-alert-'))

@@ -6,26 +6,13 @@ import { RunbookError } from '../../lib/errors.ts'
 import { print, setSinks } from '../../lib/output.ts'
 import { type RunbookSpec, runRunbook } from '../../lib/runbook.ts'
 import { suite } from '../harness.ts'
+import { ciEnvYaml } from './ci-env.ts'
 
 // Every runbook under GitHub Actions: a group per step, an error annotation naming the failed step,
 // the step timings in $GITHUB_STEP_SUMMARY, and each secret masked (besides our own redaction).
 const test = suite('runbook output under GitHub Actions')
 const SECRET = 'hunter2-very-secret-value'
-const ENV = `name: ci
-kind: staging
-branch: staging
-hosts:
-  - name: qa-1
-    address: 203.0.113.20
-    host_key: SHA256:JLMaqh8HJyBKDSUOY+IsmHSIiD8khfb1+x5vqEYo7eA
-ssh: { user: deploy, key: { file: /dev/null } }
-domains: { site: qa.example.com, saas: app.qa.example.com, api: api.qa.example.com }
-images: { site: o/site, saas: o/saas, api: o/api, postgres: postgres:15, redis: redis:7 }
-secrets: [POSTGRES_PASSWORD]
-setup:
-  deploy_keys: ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMkoayiSR6OjDO0KqyFDNGgH9jJGJnz3f1jko/vri05n ana@laptop']
-  firewall: { http_from: anywhere }
-`
+const ENV = ciEnvYaml(['POSTGRES_PASSWORD'])
 
 const spec: RunbookSpec = {
   name: 'demo',
