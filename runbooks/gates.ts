@@ -26,7 +26,8 @@ import {
   parseFmt,
   parseMigration,
 } from '../lib/gates/commands.ts'
-import { type GateResult, run, scratchPostgres, showOutput } from '../lib/gates/run.ts'
+import { type GateResult, scratchPostgres, showOutput } from '../lib/gates/run.ts'
+import { runLocal } from '../lib/local-run.ts'
 import { print, printErr, table } from '../lib/output.ts'
 import { isMain } from '../lib/runbook.ts'
 
@@ -137,8 +138,10 @@ async function runAll(
   o: { migrations: string; migrate: string; image: string },
 ): Promise<GateResult[]> {
   const results: GateResult[] = []
+  const cargo = cargoGates()
+  const count = cargo.length + 2 // then audit and migrations
   const timed = async (gate: string, fn: () => Promise<Omit<GateResult, 'gate' | 'seconds'>>) => {
-    print(`\n[${results.length + 1}/6] ${gate}`)
+    print(`\n[${results.length + 1}/${count}] ${gate}`)
     const t0 = Date.now()
     const r = { gate, seconds: 0, ...(await fn()) }
     r.seconds = Math.round((Date.now() - t0) / 100) / 10
@@ -147,9 +150,9 @@ async function runAll(
     )
     results.push(r)
   }
-  for (const g of cargoGates()) {
+  for (const g of cargo) {
     await timed(g.name, async () => {
-      const ran = await run(g.argv, { cwd: workspace, ...(g.env ? { env: g.env } : {}) })
+      const ran = await runLocal(g.argv, { cwd: workspace, ...(g.env ? { env: g.env } : {}) })
       const failed = ran.code !== 0
       showOutput(g.name, ran, failed)
       if (!failed) return { status: 'passed', details: [] }
@@ -167,7 +170,7 @@ async function runAll(
     })
   }
   await timed('audit', async () => {
-    const ran = await run(AUDIT, { cwd: workspace })
+    const ran = await runLocal(AUDIT, { cwd: workspace })
     const skip = auditSkipReason(ran.code, ran.stderr)
     if (skip) {
       if (inActions()) print(`::warning title=gate audit skipped::${skip}`)
@@ -199,7 +202,7 @@ async function runAll(
       }
     }
     try {
-      const ran = await run(['bash', '-c', migrateCommand(o.migrate, o.migrations)], {
+      const ran = await runLocal(['bash', '-c', migrateCommand(o.migrate, o.migrations)], {
         cwd: workspace,
         env: { DATABASE_URL: pg.url },
       })

@@ -3,13 +3,13 @@
  * private key is made here, in memory, and only ever written to the host (mode 0600). Renewed when
  * fewer than edge.origin_cert_renew_days remain.
  */
-import { spawn } from 'node:child_process'
 import { createPrivateKey, generateKeyPairSync, X509Certificate } from 'node:crypto'
 import { nginxTestAndReload } from '../commands/nginx.ts'
 import { quote } from '../commands/shell.ts'
 import { tlsPaths } from '../edge-paths.ts'
 import type { Env } from '../env.ts'
 import type { HostSession } from '../host.ts'
+import { runLocal } from '../local-run.ts'
 import { type CfContext, call } from './cloudflare.ts'
 
 export interface OriginCertState {
@@ -124,17 +124,8 @@ export async function issueAndInstall(
   return { expires: issued.expires_on ?? '' }
 }
 
-function run(cmd: string, args: string[], input: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] })
-    let out = ''
-    let err = ''
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()))
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()))
-    child.on('error', reject)
-    child.on('close', (code) =>
-      code === 0 ? resolve(out) : reject(new Error(`${cmd} ${args[0]} failed (${code}): ${err.trim()}`)),
-    )
-    child.stdin.end(input)
-  })
+async function run(cmd: string, args: string[], input: string): Promise<string> {
+  const r = await runLocal([cmd, ...args], { input })
+  if (r.code !== 0) throw new Error(`${cmd} ${args[0]} failed (${r.code}): ${r.stderr.trim()}`)
+  return r.stdout
 }

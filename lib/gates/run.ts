@@ -2,16 +2,10 @@
  * Running the gates: every one runs (a failure does not hide the next), each timed, its output kept
  * for the report and shown folded (a group per gate under GitHub Actions).
  */
-import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { endGroup, group, inActions } from '../actions.ts'
+import { type LocalRun, runLocal } from '../local-run.ts'
 import { print } from '../output.ts'
-
-export interface Ran {
-  code: number
-  stdout: string
-  stderr: string
-}
 
 export interface GateResult {
   gate: string
@@ -21,40 +15,8 @@ export interface GateResult {
   details: string[]
 }
 
-/** Runs argv in cwd; output kept, and printed when `echo` (indented, or in an Actions group). */
-export function run(
-  argv: string[],
-  opts: { cwd: string; env?: Record<string, string>; echo?: boolean; timeoutS?: number },
-): Promise<Ran> {
-  return new Promise((resolve) => {
-    const [cmd = '', ...args] = argv
-    const child = spawn(cmd, args, {
-      cwd: opts.cwd,
-      env: { ...process.env, ...opts.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let stdout = ''
-    let stderr = ''
-    const timer = setTimeout(() => child.kill('SIGTERM'), (opts.timeoutS ?? 1800) * 1000)
-    child.stdout.on('data', (b: Buffer) => {
-      stdout += b.toString()
-    })
-    child.stderr.on('data', (b: Buffer) => {
-      stderr += b.toString()
-    })
-    child.on('error', (e) => {
-      clearTimeout(timer)
-      resolve({ code: 127, stdout, stderr: `${stderr}${e.message}` })
-    })
-    child.on('close', (code) => {
-      clearTimeout(timer)
-      resolve({ code: code ?? 1, stdout, stderr })
-    })
-  })
-}
-
 /** Shows a gate's output: folded in Actions, else its last lines when it failed. */
-export function showOutput(gate: string, ran: Ran, failed: boolean): void {
+export function showOutput(gate: string, ran: LocalRun, failed: boolean): void {
   const text = `${ran.stdout}${ran.stderr}`.trimEnd()
   if (inActions()) {
     print(group(`gate ${gate}`))
@@ -73,52 +35,58 @@ export function showOutput(gate: string, ran: Ran, failed: boolean): void {
 export async function scratchPostgres(image: string): Promise<{ url: string; stop(): Promise<void> }> {
   const password = randomBytes(12).toString('hex')
   const name = `ce-gates-pg-${process.pid}-${randomBytes(3).toString('hex')}`
-  const started = await run(
-    [
-      'docker',
-      'run',
-      '-d',
-      '--rm',
-      '--name',
-      name,
-      '--label',
-      'conciliaextrato.gates=1',
-      '-e',
-      'POSTGRES_USER=gates',
-      '-e',
-      `POSTGRES_PASSWORD=${password}`,
-      '-e',
-      'POSTGRES_DB=gates',
-      image,
-    ],
-    { cwd: process.cwd() },
-  )
+  const started = await runLocal([
+    'docker',
+    'run',
+    '-d',
+    '--rm',
+    '--name',
+    name,
+    '--label',
+    'conciliaextrato.gates=1',
+    '-e',
+    'POSTGRES_USER=gates',
+    '-e',
+    `POSTGRES_PASSWORD=${password}`,
+    '-e',
+    'POSTGRES_DB=gates',
+    image,
+  ])
   if (started.code !== 0) {
     const lines = started.stderr.trim().split('\n')
     const why = lines.find((l) => /error/i.test(l)) ?? lines[0] ?? `exit ${started.code}`
     throw new Error(`could not start a scratch Postgres from ${image}: ${why.trim()}`)
   }
   const stop = async () => {
-    await run(['docker', 'rm', '-f', name], { cwd: process.cwd() })
+    await runLocal(['docker', 'rm', '-f', name])
   }
   try {
     const deadline = Date.now() + 90_000
     for (;;) {
-      const ready = await run(
-        ['docker', 'exec', name, 'psql', '-U', 'gates', '-d', 'gates', '-XAtqc', 'select 1'],
-        { cwd: process.cwd() },
-      )
+      const ready = await runLocal([
+        'docker',
+        'exec',
+        name,
+        'psql',
+        '-U',
+        'gates',
+        '-d',
+        'gates',
+        '-XAtqc',
+        'select 1',
+      ])
       if (ready.code === 0 && ready.stdout.trim() === '1') break
       if (Date.now() > deadline) throw new Error(`the scratch Postgres (${image}) was not ready within 90 s`)
       await new Promise((r) => setTimeout(r, 500))
     }
     const ip = (
-      await run(
-        ['docker', 'inspect', '-f', '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}', name],
-        {
-          cwd: process.cwd(),
-        },
-      )
+      await runLocal([
+        'docker',
+        'inspect',
+        '-f',
+        '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}',
+        name,
+      ])
     ).stdout.trim()
     return { url: `postgres://gates:${password}@${ip}:5432/gates`, stop }
   } catch (err) {
