@@ -15,7 +15,6 @@
 import { writeFileSync } from 'node:fs'
 import { availableParallelism, loadavg } from 'node:os'
 import { join } from 'node:path'
-import { generateBackupKey } from '../../lib/backup/keys.ts'
 import { table } from '../../lib/output.ts'
 import type { RunbookSpec } from '../../lib/runbook.ts'
 import type { SandboxDroplet } from '../../lib/sandbox-state.ts'
@@ -27,10 +26,10 @@ import {
   onDroplet,
   runCaptured,
   spawnScript,
-  writeManagedEnv,
+  writeS3BackupEnv,
 } from '../integration/support.ts'
 import { buildFixtureImages } from '../sandbox/fixtures.ts'
-import { S3RVER_SECRETS, type S3Server, startS3Server } from '../sandbox/s3.ts'
+import { type S3Server, startS3Server } from '../sandbox/s3.ts'
 
 const ENV = 'bench'
 const GiB = 1024 ** 3
@@ -167,28 +166,7 @@ try {
   const web = bed.droplets[0]
   if (!web) throw new Error('no droplet')
   s3 = await startS3Server({ buckets: ['ce-backups'] })
-  process.env.BACKUP_KEY = generateBackupKey()
-  Object.assign(process.env, S3RVER_SECRETS)
-  writeManagedEnv(bed, ENV, {
-    health: { path: '/health', timeout_s: 20 },
-    secrets: [
-      'POSTGRES_PASSWORD',
-      'REDIS_PASSWORD',
-      'BACKUP_KEY',
-      'SPACES_ACCESS_KEY_ID',
-      'SPACES_SECRET_ACCESS_KEY',
-    ],
-    backup: {
-      store: {
-        type: 's3',
-        endpoint: s3.endpoint,
-        region: 'us-east-1',
-        bucket: 'ce-backups',
-        prefix: 'bench',
-      },
-      keep: { daily: 7, weekly: 4, monthly: 12 },
-    },
-  })
+  writeS3BackupEnv(bed, ENV, s3, 'bench')
   console.log(`setup-server: ${(await inProcess(setupServer, [])).toFixed(1)} s`)
   console.log(`deploy v1: ${(await inProcess(deploy, ['--release', 'v1'])).toFixed(1)} s`)
 

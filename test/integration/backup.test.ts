@@ -21,8 +21,9 @@ import {
   FIXTURE_DOMAINS,
   onDroplet,
   runCaptured,
+  s3StoreConfig,
   type TestBed,
-  writeManagedEnv,
+  writeS3BackupEnv,
 } from './support.ts'
 
 // Backup and restore on a deployed sandbox droplet, with a real S3-compatible store (s3rver).
@@ -31,14 +32,7 @@ const MARKER = 'PLAINTEXT-MARKER-7f3a'
 let bed: TestBed
 let web: SandboxDroplet
 let s3: S3Server
-const storeConfig = () =>
-  ({
-    type: 's3',
-    endpoint: s3.endpoint,
-    region: 'us-east-1',
-    bucket: 'ce-backups',
-    prefix: 'sandbox',
-  }) as const
+const storeConfig = () => s3StoreConfig(s3, 'sandbox')
 const store = () => openStore(storeConfig(), S3RVER_SECRETS)
 
 const pg = (sql: string, db = 'conciliaextrato') =>
@@ -107,19 +101,7 @@ test.before(async () => {
   bed = await createTestBed('backup', ['web-1'])
   web = bed.droplets[0] as SandboxDroplet
   s3 = await startS3Server({ buckets: ['ce-backups'] })
-  process.env.BACKUP_KEY = generateBackupKey()
-  Object.assign(process.env, S3RVER_SECRETS)
-  writeManagedEnv(bed, 'bk', {
-    health: { path: '/health', timeout_s: 20 },
-    secrets: [
-      'POSTGRES_PASSWORD',
-      'REDIS_PASSWORD',
-      'BACKUP_KEY',
-      'SPACES_ACCESS_KEY_ID',
-      'SPACES_SECRET_ACCESS_KEY',
-    ],
-    backup: { store: storeConfig(), keep: { daily: 7, weekly: 4, monthly: 12 } },
-  })
+  writeS3BackupEnv(bed, 'bk', s3, 'sandbox')
   const setup = await runCaptured(setupServer, ['--env', 'bk'])
   if (setup.code !== 0) throw new Error(`setup-server failed:\n${setup.out}`)
   const dep = await runCaptured(deploy, ['--env', 'bk', '--release', 'v1'])

@@ -3,6 +3,7 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { stringify } from 'yaml'
+import { generateBackupKey } from '../../lib/backup/keys.ts'
 import { setSinks } from '../../lib/output.ts'
 import { type RunbookSpec, runRunbook } from '../../lib/runbook.ts'
 import type { SandboxDroplet } from '../../lib/sandbox-state.ts'
@@ -10,6 +11,7 @@ import { type DropletGroup, ensureRootKey, group, removeGroup, startDroplet } fr
 import { ensureDockerEngine, sh } from '../sandbox/engine.ts'
 import { DATA_IMAGES } from '../sandbox/fixtures.ts'
 import { buildDropletImage } from '../sandbox/images.ts'
+import { S3RVER_SECRETS, type S3Server } from '../sandbox/s3.ts'
 
 /** A test run's own droplets, network, env files and audit dir: created here, removed by cleanup(). */
 export interface TestBed {
@@ -115,6 +117,28 @@ export function writeManagedEnv(bed: TestBed, name: string, overrides: Record<st
       firewall: { http_from: 'anywhere' },
     },
     ...overrides,
+  })
+}
+
+/** The store config of a bucket on s3rver (the stand-in for DigitalOcean Spaces). */
+export function s3StoreConfig(s3: S3Server, prefix: string) {
+  return { type: 's3', endpoint: s3.endpoint, region: 'us-east-1', bucket: 'ce-backups', prefix } as const
+}
+
+/** A managed env whose backups go to s3rver, with a fresh BACKUP_KEY and the s3rver credentials. */
+export function writeS3BackupEnv(bed: TestBed, name: string, s3: S3Server, prefix: string): void {
+  process.env.BACKUP_KEY = generateBackupKey()
+  Object.assign(process.env, S3RVER_SECRETS)
+  writeManagedEnv(bed, name, {
+    health: { path: '/health', timeout_s: 20 },
+    secrets: [
+      'POSTGRES_PASSWORD',
+      'REDIS_PASSWORD',
+      'BACKUP_KEY',
+      'SPACES_ACCESS_KEY_ID',
+      'SPACES_SECRET_ACCESS_KEY',
+    ],
+    backup: { store: s3StoreConfig(s3, prefix), keep: { daily: 7, weekly: 4, monthly: 12 } },
   })
 }
 
