@@ -28,6 +28,8 @@ export interface AuditRecord {
   hosts: string[]
   dry_run: boolean
   ci_run_url: string | null
+  /** What the run did that an auditor asks about (a swarm join token read and used); never a secret. */
+  events?: string[]
 }
 
 /** Who is running this: the CI actor, else the git user, else the login name. */

@@ -14,6 +14,7 @@ import {
 } from './env-health.ts'
 import { type NotifyTarget, notifySecretNames, readNotify } from './env-notify.ts'
 import { readSetup, type SetupConfig } from './env-setup.ts'
+import { checkRoles, readSwarm, type SwarmConfig } from './env-swarm.ts'
 import { InputError } from './errors.ts'
 import { readSandboxDroplets } from './sandbox-state.ts'
 import { Validator } from './validate.ts'
@@ -29,6 +30,8 @@ export interface Host {
   /** SHA256 fingerprint as `ssh-keygen -lf` prints it: SHA256:<base64 without padding>. */
   hostKey: string
   roles: string[]
+  /** The address the env's other hosts reach it on (a DigitalOcean VPC address); default: address. */
+  privateAddress?: string
 }
 
 export interface SshKeySource {
@@ -81,6 +84,10 @@ export interface Env {
   edge?: EdgeConfig
   /** Absent: `make emergency CREATE=1` cannot create a droplet for this env (HOST= still works). */
   droplet?: DropletConfig
+  /** Every host of the env file, when HOST=<name> narrowed `hosts` to one (a swarm node needs its peers). */
+  allHosts?: Host[]
+  /** Absent: one host runs everything (blue/green with Compose). Present: a Docker Swarm stack. */
+  swarm?: SwarmConfig
 }
 
 /** env/ of this repository; CE_ENV_DIR (read at each call) points tests at env files of their own droplets. */
@@ -150,6 +157,7 @@ export function validateEnv(raw: unknown, name: string, file: string): Env {
     'backup',
     'edge',
     'droplet',
+    'swarm',
   ])
   const envName = v.string(top, 'name', '', { pattern: /^[a-z][a-z0-9-]*$/, form: 'the environment name' })
   if (envName && envName !== name)
@@ -199,6 +207,7 @@ export function validateEnv(raw: unknown, name: string, file: string): Env {
   const backup = readBackup(v, top?.backup, file)
   const edge = readEdge(v, top?.edge, file)
   const droplet = readDroplet(v, top?.droplet, name)
+  const swarm = readSwarm(v, top?.swarm)
   const env = {
     name,
     file,
@@ -249,7 +258,9 @@ export function validateEnv(raw: unknown, name: string, file: string): Env {
     ...(backup ? { backup } : {}),
     ...(edge ? { edge } : {}),
     ...(droplet ? { droplet } : {}),
+    ...(swarm ? { swarm } : {}),
   } satisfies Env
+  checkRoles(v, env.hosts, swarm)
   for (const name of notifySecretNames(env.notify)) {
     if (!secrets.includes(name)) v.problem('notify', `${name} must also be listed under secrets`)
   }
@@ -271,10 +282,21 @@ export function validateEnv(raw: unknown, name: string, file: string): Env {
 }
 
 function readHost(v: Validator, raw: unknown, path: string): Host | undefined {
-  const h = v.object(raw, path, ['name', 'address', 'ssh_port', 'host_key', 'roles', 'sandbox'])
+  const h = v.object(raw, path, [
+    'name',
+    'address',
+    'private_address',
+    'ssh_port',
+    'host_key',
+    'roles',
+    'sandbox',
+  ])
   if (!h) return undefined
   const name = v.string(h, 'name', path, { pattern: NAME, form: 'a short lower-case name like web-1' })
-  const roles = v.stringList(h, 'roles', path, { optional: true, oneOf: ['web', 'data'] })
+  const roles = v.stringList(h, 'roles', path, {
+    optional: true,
+    oneOf: ['web', 'data', 'manager', 'worker'],
+  })
   if (h.sandbox === true && name) return sandboxHost(v, name, path, roles)
   const address = v.string(h, 'address', path, { pattern: ADDRESS, form: 'an IP address or DNS name' })
   const sshPort = v.integer(h, 'ssh_port', path, { min: 1, max: 65535, default: 22 })
@@ -282,8 +304,20 @@ function readHost(v: Validator, raw: unknown, path: string): Host | undefined {
     pattern: FINGERPRINT,
     form: 'the SHA256 host key fingerprint as `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` prints it (SHA256:...)',
   })
+  const privateAddress = v.string(h, 'private_address', path, {
+    optional: true,
+    pattern: ADDRESS,
+    form: 'the address the other hosts reach it on (the VPC IP)',
+  })
   if (!name || !address || !sshPort || !hostKey) return undefined
-  return { name, address, sshPort, hostKey, roles: roles.length ? roles : ['web', 'data'] }
+  return {
+    name,
+    address,
+    sshPort,
+    hostKey,
+    roles: roles.length ? roles : ['web', 'data'],
+    ...(privateAddress ? { privateAddress } : {}),
+  }
 }
 
 /** A host that lives in the local sandbox: its address, port and key come from the sandbox state. */
@@ -299,6 +333,8 @@ function sandboxHost(v: Validator, name: string, path: string, roles: string[]):
     sshPort: droplet.ports.ssh,
     hostKey: droplet.hostKey,
     roles: roles.length ? roles : ['web', 'data'],
+    // The droplets reach each other on the sandbox network, as droplets do on a VPC.
+    privateAddress: droplet.ip,
   }
 }
 

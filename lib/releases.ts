@@ -4,7 +4,7 @@ import { quote } from './commands/shell.ts'
 // The release history on the host: one JSON line per deploy or rollback, newest last.
 export interface ReleaseRecord {
   id: string
-  colour: Colour
+  colour: Colour | 'swarm'
   images: Record<string, string>
   /** Image ids (sha256:...) as the host has them: what really ran. */
   digests: Record<string, string>

@@ -32,6 +32,8 @@ export interface Context {
   release: string | null
   /** Registers work that must happen however the run ends (release a lock): run in reverse order. */
   onCleanup(fn: () => Promise<void>): void
+  /** Something this run did that its audit record must show (a swarm join token used): never a secret. */
+  auditEvent(event: string): void
   /** The step that failed and why (for cleanups that report, like notifications); null while all is well. */
   failure(): { step: string; message: string } | null
 }
@@ -53,6 +55,8 @@ export interface RunbookSpec {
   bootstrap?: boolean
   options?: OptionSpec[]
   steps: Step[]
+  /** The steps on a swarm env (env file with a swarm: section), when they differ. */
+  swarm?: RunbookSpec
 }
 
 interface StepRecord {
@@ -82,6 +86,7 @@ export async function runRunbook(spec: RunbookSpec, argv: string[], opts: RunOpt
   const started = new Date()
   const records: StepRecord[] = spec.steps.map((s) => ({ title: s.title, status: 'not run', ms: 0 }))
   const cleanups: (() => Promise<void>)[] = []
+  const events: string[] = []
   let args: ParsedArgs = {}
   let ctx: Context | undefined
   let failedStep: string | null = null
@@ -118,7 +123,7 @@ export async function runRunbook(spec: RunbookSpec, argv: string[], opts: RunOpt
           ),
         ),
       )
-    await writeAudit(spec, ctx, args, started, outcome, failedStep, error)
+    await writeAudit(spec, ctx, args, started, outcome, failedStep, error, events)
     for (const host of ctx?.hosts ?? []) host.close()
     return exitCode(outcome, error)
   }
@@ -127,6 +132,8 @@ export async function runRunbook(spec: RunbookSpec, argv: string[], opts: RunOpt
     args = parseArgs(argv, spec.options ?? [])
     const loaded = onlyHost(loadEnv(stringArg(args, 'env')), stringArg(args, 'host'))
     const env = opts.env ? opts.env(loaded) : loaded
+    // A swarm env runs the runbook's swarm steps (deploy, rollback): the same command, options and audit.
+    if (env.swarm && spec.swarm) return runRunbook(spec.swarm, argv, opts)
     const secrets = loadSecrets(env)
     // Under GitHub Actions the runner hides these in its log too (our own redaction stays first).
     if (inActions()) for (const line of maskLines(Object.values(secrets))) process.stdout.write(`${line}\n`)
@@ -140,6 +147,7 @@ export async function runRunbook(spec: RunbookSpec, argv: string[], opts: RunOpt
       hosts: [],
       release: null,
       onCleanup: (fn) => cleanups.push(fn),
+      auditEvent: (event) => events.push(event),
       failure: () =>
         failedStep || error ? { step: failedStep ?? '', message: error?.message.split('\n')[0] ?? '' } : null,
     }
@@ -236,7 +244,7 @@ function onlyHost(env: Env, name: string | undefined): Env {
       `hosts: ${env.hosts.map((h) => h.name).join(', ')}`,
     ])
   }
-  return { ...env, hosts }
+  return { ...env, hosts, allHosts: env.hosts }
 }
 
 function connectStep(spec: RunbookSpec): Step {
@@ -374,6 +382,7 @@ async function writeAudit(
   outcome: Outcome,
   failedStep: string | null,
   error: Error | undefined,
+  events: string[],
 ): Promise<void> {
   const ended = new Date()
   const line = auditLine({
@@ -392,6 +401,7 @@ async function writeAudit(
     hosts: ctx?.hosts.map((h) => h.name) ?? [],
     dry_run: ctx?.dryRun ?? args['dry-run'] === true,
     ci_run_url: ciRunUrl(),
+    ...(events.length ? { events } : {}),
   })
   appendLocalAudit(line)
   if (ctx?.dryRun) return

@@ -28,6 +28,7 @@ import { notifyRunOutcome } from '../lib/notify-run.ts'
 import { print } from '../lib/output.ts'
 import { remotePaths } from '../lib/paths.ts'
 import { type Context, isMain, main, type RunbookSpec, type Step } from '../lib/runbook.ts'
+import { dataSession } from '../lib/swarm/hosts.ts'
 
 const NEXT_DUMP =
   'Nothing became "latest". Check that Postgres and Redis run (make status ENV=<env>), then run make backup again.'
@@ -39,7 +40,7 @@ function phase(title: string, command: (ctx: Context) => string, run: (ctx: Cont
     next: NEXT_DUMP,
     async run(ctx) {
       if (ctx.dryRun) {
-        print(`  [${ctx.hosts[0]?.name}] would stream, encrypt and upload:\n${command(ctx)}`)
+        print(`  [${dataSession(ctx)?.name}] would stream, encrypt and upload:\n${command(ctx)}`)
         return 'changed'
       }
       await run(ctx)
@@ -64,7 +65,7 @@ export const backup: RunbookSpec = {
       title: 'Check the backup store and the key, and take the backup lock',
       next: 'Nothing was changed. Fix the store settings or secrets named above, then run again.',
       async run(ctx) {
-        const host = ctx.hosts[0]
+        const host = dataSession(ctx)
         if (!host) throw new InputError(`${ctx.env.file} has no host to back up`)
         const target = openBackupTarget(ctx)
         const reason = stringArg(ctx.args, 'reason') ?? (process.env.GITHUB_ACTIONS ? 'scheduled' : 'manual')

@@ -194,6 +194,12 @@ export const emergency: RunbookSpec = {
       title: 'Plan: the backup, the release and the new host; resume an unfinished run',
       next: 'Nothing was changed. Fix what is said above and run the same command again.',
       async run(ctx) {
+        if (ctx.env.swarm)
+          throw new InputError(
+            `make emergency rebuilds a single-host env; ${ctx.env.name} is a swarm env.`,
+            [],
+            'A lost node: docs/runbooks/swarm.md ("A node is down"). The data host: make restore DRILL=1 checks the backup first.',
+          )
         const s = await plan(ctx)
         states.set(ctx, s)
         ctx.release = s.release ?? null

@@ -6,6 +6,8 @@
  *   then, after a confirmation (YES=1 in CI), a safety backup of the current state, the app stopped,
  *   the restored database swapped in (the current one is KEPT, renamed), Redis replaced, the app
  *   started and checked through nginx. DRILL=1 stops after the verification and changes nothing live.
+ *   On a swarm env the data is on the data host, and "the app stopped" is the stack removed on every
+ *   node; it is deployed again (the live release, as the last deploy left it on the manager).
  * Abort: Ctrl-C before the swap changes nothing live; after it, the app is started again either way.
  * On-call page: docs/runbooks/restore.md
  */
@@ -34,8 +36,10 @@ import { SERVICES } from '../lib/env.ts'
 import { EXIT, InputError, RunbookError } from '../lib/errors.ts'
 import { takeDeployLock } from '../lib/lock.ts'
 import { notifyRunOutcome } from '../lib/notify-run.ts'
-import { print, table } from '../lib/output.ts'
+import { print, printErr, table } from '../lib/output.ts'
 import { type Context, confirmMidRun, isMain, main, type RunbookSpec, type Step } from '../lib/runbook.ts'
+import { dataSession, swarmHosts } from '../lib/swarm/hosts.ts'
+import { startStack, stopStack } from '../lib/swarm/restore.ts'
 
 const drill = (ctx: Context) => ctx.args.drill === true
 /** Steps that change live data: skipped in a drill. */
@@ -49,6 +53,8 @@ function live(step: Step): Step {
   }
 }
 const stopped = new WeakMap<Context, { project: string; ids: string[] }>()
+/** A swarm env's stack was deployed again by the start step (the cleanup need not). */
+const restarted = new WeakSet<Context>()
 
 export const restore: RunbookSpec = {
   name: 'restore',
@@ -76,7 +82,7 @@ export const restore: RunbookSpec = {
       title: 'Choose the backup and read its manifest',
       next: 'Nothing was changed. `make backups ENV=<env>` lists the backups and the key each needs.',
       async run(ctx) {
-        const host = ctx.hosts[0]
+        const host = dataSession(ctx)
         if (!host) throw new InputError(`${ctx.env.file} has no host to restore to`)
         const r = await chooseBackup(ctx, host, stringArg(ctx.args, 'backup'))
         setRestore(ctx, r)
@@ -144,6 +150,17 @@ export const restore: RunbookSpec = {
       title: 'Stop the app (nginx answers 502 until it is back)',
       async run(ctx) {
         const r = restoreRun(ctx)
+        if (ctx.env.swarm) {
+          // A swarm env: the stack is removed on every node, and deployed again however the run ends.
+          ctx.onCleanup(async () => {
+            if (!restarted.has(ctx) && !ctx.dryRun)
+              await startStack(ctx).catch((e: Error) =>
+                printErr(`  could not start the stack again: ${e.message}`),
+              )
+          })
+          await stopStack(ctx)
+          return 'changed'
+        }
         const colour = (
           await r.host.exec(liveColourProbe(ctx.env.name), { probe: true, echo: false })
         ).stdout.trim()
@@ -183,18 +200,27 @@ export const restore: RunbookSpec = {
       async run(ctx) {
         const r = restoreRun(ctx)
         const s = stopped.get(ctx)
-        if (!s || ctx.dryRun) return 'dry-run'
-        await r.host.exec(startContainers(s.ids), { echo: false })
-        await waitHealthy(r.host, s.project, ctx.env.health.timeoutS)
-        const bad: string[] = []
-        for (const service of SERVICES) {
-          const out = await r.host.exec(throughNginx(ctx.env.domains[service], ctx.env.health.path, 1), {
-            probe: true,
-            echo: false,
-          })
-          const code = out.stdout.trim().split(' ')[0]
-          if (code !== '200') bad.push(`${ctx.env.domains[service]} answered ${code}`)
+        if (ctx.env.swarm) {
+          await startStack(ctx)
+          restarted.add(ctx)
+        } else {
+          if (!s || ctx.dryRun) return 'dry-run'
+          await r.host.exec(startContainers(s.ids), { echo: false })
+          await waitHealthy(r.host, s.project, ctx.env.health.timeoutS)
         }
+        if (ctx.dryRun) return 'dry-run'
+        const bad: string[] = []
+        // Through nginx on every web host (a swarm env's web nodes; the single host otherwise).
+        const web = ctx.env.swarm ? swarmHosts(ctx).nodes : [r.host]
+        for (const host of web)
+          for (const service of SERVICES) {
+            const out = await host.exec(throughNginx(ctx.env.domains[service], ctx.env.health.path, 1), {
+              probe: true,
+              echo: false,
+            })
+            const code = out.stdout.trim().split(' ')[0]
+            if (code !== '200') bad.push(`${host.name}: ${ctx.env.domains[service]} answered ${code}`)
+          }
         if (bad.length) throw new RunbookError(`after the restore: ${bad.join(', ')}`, EXIT.gateFailed)
         print('      every domain answers through nginx')
         return 'changed'

@@ -4,7 +4,8 @@
  *
  * When: a new droplet (also phase 1 of `make emergency`), or to repair drift on an existing one.
  * Changes: packages, the deploy user, sshd (root login off), ufw, fail2ban, updates, log limits, nginx base,
- *   the health watchdog (a systemd timer).
+ *   the health watchdog (a systemd timer); on a swarm env, the swarm: the first host initialises it, the
+ *   other app hosts join, and the swarm ports open only between the env's hosts.
  * Abort: Ctrl-C is safe at any point; run it again and it continues. It never locks you out: the
  *   deploy login is proven on a new connection before root login is turned off, and a failed check
  *   puts the previous sshd configuration back.
@@ -14,6 +15,7 @@ import { HOST_OPTION } from '../lib/cli.ts'
 import { isMain, main, type RunbookSpec } from '../lib/runbook.ts'
 import { deployUser, hardenSsh, proveDeployAccess } from '../lib/setup/access.ts'
 import { fail2ban, firewall, spareOperatorFromFail2ban } from '../lib/setup/firewall.ts'
+import { joinSwarm } from '../lib/setup/swarm.ts'
 import {
   automaticUpdates,
   checkHost,
@@ -46,6 +48,7 @@ export const setupServer: RunbookSpec = {
     nginxBase,
     directoryLayout,
     watchdog,
+    joinSwarm,
     // Later runbooks add their pieces here (origin certificates).
     verifyServer,
   ],

@@ -1,12 +1,20 @@
 /**
  * status — what is on each host right now. Read-only: safe at any time, in any environment.
  *
- * When: before any change, during an incident, after a deploy.
+ * When: before any change, during an incident, after a deploy. On a swarm env also every node and
+ *   service, as the manager sees them.
  * Changes: nothing (only the audit record of this run is appended).
  * Abort: Ctrl-C at any point.
  * On-call page: docs/runbooks/status.md
  */
 import { type HostFacts, hostFactsScript, parseHostFacts } from '../lib/commands/facts.ts'
+import {
+  nodeList,
+  parseNodeList,
+  parseStackServices,
+  stackName,
+  stackServicesProbe,
+} from '../lib/commands/swarm.ts'
 import { STALE_AFTER_S } from '../lib/lock.ts'
 import { print, table } from '../lib/output.ts'
 import { remotePaths } from '../lib/paths.ts'
@@ -30,6 +38,47 @@ export const status: RunbookSpec = {
           if (!out.dryRun) facts.push([host.name, parseHostFacts(out.stdout)])
         }
         for (const [name, f] of facts) printHostFacts(name, f)
+        return 'ok'
+      },
+    },
+    {
+      title: 'Swarm: every node, every service and where its tasks run (from the manager)',
+      next: 'The manager does not answer for the swarm: log in and run docker node ls; see docs/runbooks/swarm.md.',
+      async run(ctx) {
+        if (!ctx.env.swarm) return 'skipped'
+        const manager = ctx.hosts.find((h) => h.host.roles.includes('manager'))
+        if (!manager) {
+          print('      the manager is not in this run (HOST=): nothing to show')
+          return 'skipped'
+        }
+        const read = async (cmd: string) => (await manager.exec(cmd, { probe: true, echo: false })).stdout
+        const nodes = parseNodeList(await read(nodeList))
+        print(
+          `\nnodes (from ${manager.name}):\n${table([
+            ['node', 'role', 'status', 'availability', 'labels'],
+            ...nodes.map((n) => [
+              `${n.hostname}${n.leader ? ' (leader)' : ''}`,
+              n.role,
+              n.status,
+              n.availability,
+              Object.entries(n.labels)
+                .map(([k, v]) => `${k}=${v}`)
+                .join(' '),
+            ]),
+          ])}`,
+        )
+        const services = parseStackServices(await read(stackServicesProbe(stackName(ctx.env.name))))
+        print(
+          `\nservices of stack ${stackName(ctx.env.name)}:\n${table([
+            ['service', 'image', 'update', 'tasks'],
+            ...services.map((s) => [
+              s.name,
+              s.image.replace(/@sha256:.*/, ''),
+              s.update,
+              s.tasks.map((t) => `${t.node}: ${t.state}`).join(', ') || 'none',
+            ]),
+          ])}`,
+        )
         return 'ok'
       },
     },

@@ -25,12 +25,13 @@ export function compose(
   flavour: ComposeFlavour,
   dir: string,
   project: string,
-  file: string,
+  file: string | string[],
   envFile: string,
   args: string,
 ): string {
   const bin = flavour === 'v2' ? 'docker compose' : 'docker-compose'
-  return `cd ${quote(dir)} && ${bin} --ansi never -p ${quote(project)} -f ${quote(file)} --env-file ${quote(envFile)} ${args}`
+  const files = (Array.isArray(file) ? file : [file]).map((f) => `-f ${quote(f)}`).join(' ')
+  return `cd ${quote(dir)} && ${bin} --ansi never -p ${quote(project)} ${files} --env-file ${quote(envFile)} ${args}`
 }
 
 /** Container ids of a compose project (and service), found by label: the same for v1 and v2. */

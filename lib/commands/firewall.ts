@@ -17,6 +17,19 @@ export function desiredUfwRules(fw: SetupConfig['firewall']): string[] {
   return [...ssh, ...web]
 }
 
+/**
+ * Swarm's ports, open only to the env's other swarm nodes: 2377/tcp (cluster management), 7946/tcp+udp
+ * (gossip), 4789/udp (overlay VXLAN) and, for an encrypted overlay, ESP (IP protocol 50).
+ */
+export function swarmUfwRules(peers: string[]): string[] {
+  return peers.flatMap((p) => [
+    `ufw allow from ${p} to any port 2377 proto tcp comment 'swarm'`,
+    `ufw allow from ${p} to any port 7946 comment 'swarm'`,
+    `ufw allow from ${p} to any port 4789 proto udp comment 'swarm'`,
+    `ufw allow from ${p} proto esp comment 'swarm'`,
+  ])
+}
+
 export const ufwShowAdded = 'ufw show added'
 
 export function parseUfwAdded(output: string): string[] {
@@ -56,14 +69,21 @@ const END = '# END conciliaextrato'
  * Docker's own iptables rules forward published ports before ufw sees them. DOCKER-USER is the chain
  * Docker leaves to us: new connections that come in on the public interface never reach a container.
  */
-export function dockerUserBlock(publicInterface: string): string {
+export function dockerUserBlock(interfaces: string | string[], peers: string[] = []): string {
+  // The public interface, and on a swarm env the private (VPC) one too: other droplets of the VPC are
+  // strangers as well, unless they are the env's own hosts.
+  const ifaces = [...new Set(typeof interfaces === 'string' ? [interfaces] : interfaces)]
   return [
     BEGIN,
     '*filter',
     ':DOCKER-USER - [0:0]',
     '-A DOCKER-USER -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN',
-    `-A DOCKER-USER -i ${publicInterface} -m limit --limit 3/min -j LOG --log-prefix "[UFW DOCKER BLOCK] "`,
-    `-A DOCKER-USER -i ${publicInterface} -j DROP`,
+    ...ifaces.flatMap((i) => [
+      // A swarm env's own hosts: nginx reaches the other nodes' tasks, the app nodes reach the data host.
+      ...peers.map((p) => `-A DOCKER-USER -i ${i} -s ${p} -j RETURN`),
+      `-A DOCKER-USER -i ${i} -m limit --limit 3/min -j LOG --log-prefix "[UFW DOCKER BLOCK] "`,
+      `-A DOCKER-USER -i ${i} -j DROP`,
+    ]),
     '-A DOCKER-USER -j RETURN',
     'COMMIT',
     END,
@@ -71,17 +91,26 @@ export function dockerUserBlock(publicInterface: string): string {
 }
 
 /** after.rules with our block put in (or replaced), everything else kept as it was. */
-export function withDockerUserBlock(afterRules: string, publicInterface: string): string {
+export function withDockerUserBlock(
+  afterRules: string,
+  interfaces: string | string[],
+  peers: string[] = [],
+): string {
   const start = afterRules.indexOf(BEGIN)
   const end = afterRules.indexOf(END)
   const base =
     start >= 0 && end > start
       ? afterRules.slice(0, start) + afterRules.slice(end + END.length + 1)
       : afterRules
-  return `${base.trimEnd()}\n\n${dockerUserBlock(publicInterface)}\n`
+  return `${base.trimEnd()}\n\n${dockerUserBlock(interfaces, peers)}\n`
 }
 
 export const publicInterfaceProbe = `ip -o route show default | awk '{print $5; exit}'`
+
+/** The interface that holds `address` (a droplet's VPC address is on eth1). */
+export function interfaceOfProbe(address: string): string {
+  return `ip -o addr show | awk -v a=${quote(address)} '{split($4, p, "/"); if (p[1] == a) {print $2; exit}}'`
+}
 
 export function ufwApply(commands: string[], enable: boolean): string {
   return [...commands, ...(enable ? ['ufw --force enable'] : ['ufw reload'])]

@@ -38,15 +38,27 @@ export function containersProbe(env: string): string {
   ].join('; ')
 }
 
-/** nginx, Postgres and Redis answering: `<name> ok|fail`. */
-export function servicesProbe(env: string): string {
+/** A swarm web node's tasks of the env's stack: `<service> <state> <health>`, like containersProbe. */
+export function stackContainersProbe(env: string): string {
+  return `for id in $(docker ps -q --filter label=com.docker.stack.namespace=ce-${env}); do docker inspect -f '{{index .Config.Labels "com.docker.swarm.service.name"}} {{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}' "$id"; done`
+}
+
+/** nginx, Postgres and Redis answering: `<name> ok|fail` (a swarm env: nginx on web nodes, data on the data host). */
+export function servicesProbe(
+  env: string,
+  on: { nginx: boolean; data: boolean } = { nginx: true, data: true },
+): string {
   const data = projectName(env, 'data')
   const c = (svc: string) =>
     `$(docker ps -q --filter label=com.docker.compose.project=${data} --filter label=com.docker.compose.service=${svc})`
   return [
-    `systemctl is-active --quiet nginx && echo 'nginx ok' || echo 'nginx fail'`,
-    `docker exec ${c('postgres')} pg_isready -q >/dev/null 2>&1 && echo 'postgres ok' || echo 'postgres fail'`,
-    `docker exec ${c('redis')} redis-cli --no-auth-warning PING 2>/dev/null | grep -q PONG && echo 'redis ok' || echo 'redis fail'`,
+    ...(on.nginx ? [`systemctl is-active --quiet nginx && echo 'nginx ok' || echo 'nginx fail'`] : []),
+    ...(on.data
+      ? [
+          `docker exec ${c('postgres')} pg_isready -q >/dev/null 2>&1 && echo 'postgres ok' || echo 'postgres fail'`,
+          `docker exec ${c('redis')} redis-cli --no-auth-warning PING 2>/dev/null | grep -q PONG && echo 'redis ok' || echo 'redis fail'`,
+        ]
+      : []),
   ].join('; ')
 }
 

@@ -48,6 +48,25 @@ export function renderUpstreams(env: string, colour: Colour): string {
 }
 
 /**
+ * A swarm env's upstreams: this node's own task first, the other web nodes' tasks as backups, so a
+ * request finds a task while Swarm replaces this node's (a refused connection moves on, never shown).
+ */
+export function renderSwarmUpstreams(env: string, ports: Record<Service, number>, peers: string[]): string {
+  const blocks = SERVICES.map((s) =>
+    [
+      `upstream ${upstreamName(env, s)} {`,
+      `    server 127.0.0.1:${ports[s]} max_fails=0;`,
+      ...peers.map((p) => `    server ${p}:${ports[s]} backup max_fails=0;`),
+      '    keepalive 16;',
+      '}',
+      '',
+    ].join('\n'),
+  )
+  const map = `map $host ${colourVariable(env)} {\n    default swarm;\n}`
+  return `# Managed by deploy: live colour swarm\n${blocks.join('')}${map}\n`
+}
+
+/**
  * The env's server blocks: one per domain on port 80 without an edge: section (the sandbox); with one,
  * per domain HTTPS on 443 and port 80 (redirect or serve), headers, real client address, LGPD logs.
  */

@@ -43,17 +43,7 @@ export async function checkPreconditions(
 ): Promise<void> {
   const problems: string[] = []
   const images = imageRefs(ctx.env, release)
-  if (ctx.env.images.delivery === 'ssh') {
-    for (const ref of [...Object.values(images), ctx.env.images.postgres, ctx.env.images.redis]) {
-      try {
-        execFileSync('docker', ['image', 'inspect', ref], { stdio: 'ignore' })
-      } catch {
-        problems.push(
-          `image ${ref} is not on this machine (delivery: ssh streams it from here); build or pull it first`,
-        )
-      }
-    }
-  }
+  if (ctx.env.images.delivery === 'ssh') problems.push(...localImageProblems(ctx, images))
   for (const secret of ['POSTGRES_PASSWORD', 'REDIS_PASSWORD']) {
     if (!ctx.secrets[secret])
       problems.push(`secret ${secret} is not declared under secrets: in ${ctx.env.file}`)
@@ -125,38 +115,56 @@ export async function checkPreconditions(
   print(`      release ${release}: live colour ${live ?? 'none'}, deploying to ${target}`)
 }
 
+/** delivery: ssh streams the images from this machine: each must be here. */
+export function localImageProblems(ctx: Context, images: Record<string, string>): string[] {
+  const problems: string[] = []
+  for (const ref of [...Object.values(images), ctx.env.images.postgres, ctx.env.images.redis]) {
+    try {
+      execFileSync('docker', ['image', 'inspect', ref], { stdio: 'ignore' })
+    } catch {
+      problems.push(
+        `image ${ref} is not on this machine (delivery: ssh streams it from here); build or pull it first`,
+      )
+    }
+  }
+  return problems
+}
+
 /** Streams missing images from this machine (ssh delivery) or pulls them on the host (registry). */
 export async function deliverImages(ctx: Context): Promise<boolean> {
   const s = state(ctx)
   let changed = false
-  for (const host of ctx.hosts) {
-    // The data images too: with ssh delivery the host never pulls anything from a registry.
-    const refs = [...Object.values(s.images), ctx.env.images.postgres, ctx.env.images.redis]
-    const onHost = (await host.exec(imageIds(refs), { probe: true, echo: false })).stdout
-    const missing = refs.filter((r) => {
-      const line = onHost.split('\n').find((l) => l.startsWith(`${r} `))
-      return !line || line.endsWith(' missing') || line.split(' ')[1] !== localImageId(ctx, r)
-    })
-    if (missing.length === 0) continue
-    changed = true
-    if (ctx.env.images.delivery === 'registry') {
-      await host.exec(pullImages(missing, ctx.env.images.registry), {
-        timeoutS: 900,
-        ...registryStdin(ctx),
-        next: `Check that ${ctx.env.images.registry?.server ?? 'the registry'} is reachable from ${host.name} and the token can read the images.`,
-      })
-      continue
-    }
-    print(`      ${host.name}: streaming ${missing.join(' ')}`)
-    if (ctx.dryRun) continue
-    const save = spawn('docker', ['save', ...missing], { stdio: ['ignore', 'pipe', 'inherit'] })
-    await host.exec('docker load -q', { stdin: save.stdout, timeoutS: 900, echo: false })
-  }
+  // The data images too: with ssh delivery the host never pulls anything from a registry.
+  const refs = [...Object.values(s.images), ctx.env.images.postgres, ctx.env.images.redis]
+  for (const host of ctx.hosts) changed = (await deliverTo(ctx, host, refs)) || changed
   return changed
 }
 
+/** The images `refs` on one host: those it lacks streamed from here (ssh) or pulled by it (registry). */
+export async function deliverTo(ctx: Context, host: HostSession, refs: string[]): Promise<boolean> {
+  const onHost = (await host.exec(imageIds(refs), { probe: true, echo: false })).stdout
+  const missing = refs.filter((r) => {
+    const line = onHost.split('\n').find((l) => l.startsWith(`${r} `))
+    return !line || line.endsWith(' missing') || line.split(' ')[1] !== localImageId(ctx, r)
+  })
+  if (missing.length === 0) return false
+  if (ctx.env.images.delivery === 'registry') {
+    await host.exec(pullImages(missing, ctx.env.images.registry), {
+      timeoutS: 900,
+      ...registryStdin(ctx),
+      next: `Check that ${ctx.env.images.registry?.server ?? 'the registry'} is reachable from ${host.name} and the token can read the images.`,
+    })
+    return true
+  }
+  print(`      ${host.name}: streaming ${missing.join(' ')}`)
+  if (ctx.dryRun) return true
+  const save = spawn('docker', ['save', ...missing], { stdio: ['ignore', 'pipe', 'inherit'] })
+  await host.exec('docker load -q', { stdin: save.stdout, timeoutS: 900, echo: false })
+  return true
+}
+
 /** Every host can see the release's images in the registry (asked with the host's own network and login). */
-async function registryProblems(ctx: Context, images: Record<string, string>): Promise<string[]> {
+export async function registryProblems(ctx: Context, images: Record<string, string>): Promise<string[]> {
   const refs = [...Object.values(images), ctx.env.images.postgres, ctx.env.images.redis]
   const problems: string[] = []
   for (const host of ctx.hosts) {
@@ -228,7 +236,7 @@ async function readDefaultTls(host: HostSession): Promise<string> {
  * certificate (a placeholder made on the host until the dns runbook installs the origin certificate),
  * the origin-pull CA, and port 443's default server (one per host, with the env's TLS profile).
  */
-async function writeEdgeFiles(ctx: Context, host: HostSession): Promise<boolean> {
+export async function writeEdgeFiles(ctx: Context, host: HostSession): Promise<boolean> {
   const edge = ctx.env.edge
   if (!edge) return false
   const user = ctx.env.ssh.user

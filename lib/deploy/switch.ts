@@ -1,8 +1,7 @@
-import { whoAmI } from '../audit.ts'
 import { takeBackup } from '../backup/take.ts'
 import { type Colour, colourPorts, compose, projectContainers, projectName } from '../commands/compose.ts'
 import { nginxTestAndReload, renderUpstreams, servedColourProbe, upstreamsPath } from '../commands/nginx.ts'
-import { imageDigests, parseImageDigests } from '../commands/registry.ts'
+import { imageDigests } from '../commands/registry.ts'
 import { quote } from '../commands/shell.ts'
 import { SERVICES } from '../env.ts'
 import { RunbookError } from '../errors.ts'
@@ -10,10 +9,11 @@ import { httpChecks, latencyCheck } from '../health/checks.ts'
 import type { HostSession } from '../host.ts'
 import { print, printErr } from '../output.ts'
 import { remotePaths } from '../paths.ts'
-import { appendRelease, type ReleaseRecord } from '../releases.ts'
+import type { ReleaseRecord } from '../releases.ts'
 import type { Context } from '../runbook.ts'
 import { colourEnv, DB_NAME, DB_USER, deployFiles, networkName } from './files.ts'
 import { waitHealthy } from './prepare.ts'
+import { appendReleaseOn, releaseRecord } from './record.ts'
 import { maybeState, state } from './state.ts'
 import { waitUntil } from './wait.ts'
 
@@ -124,19 +124,27 @@ export async function switchTraffic(ctx: Context): Promise<boolean> {
   return true
 }
 
-/** Through nginx, with each domain's Host: health answers, and the API's p95 over a burst is under 2 s. */
-export async function postDeployGates(ctx: Context): Promise<boolean> {
-  if (ctx.dryRun) return false
-  const s = state(ctx)
+/**
+ * The gates through nginx on `hosts`, with each domain's Host: the same checks as `make health`
+ * (lib/health/checks.ts): every domain's health, then the API's p95 over a burst. The failures, if any.
+ */
+export async function gateFailures(ctx: Context, hosts: HostSession[]): Promise<string[]> {
   const failures: string[] = []
-  // The same checks as `make health` (lib/health/checks.ts): every domain, then the API's latency.
-  for (const host of ctx.hosts) {
+  for (const host of hosts) {
     for (const r of await httpChecks(host, ctx.env))
       if (!r.ok) failures.push(`${r.target} answered ${r.value}`)
     const latency = await latencyCheck(host, ctx.env)
     print(`      ${latency.target}: ${latency.value}`)
     if (!latency.ok) failures.push(`${latency.target}: ${latency.value} (gate: ${latency.limit})`)
   }
+  return failures
+}
+
+/** Through nginx, with each domain's Host: health answers, and the API's p95 over a burst is under 2 s. */
+export async function postDeployGates(ctx: Context): Promise<boolean> {
+  if (ctx.dryRun) return false
+  const s = state(ctx)
+  const failures = await gateFailures(ctx, ctx.hosts)
   if (failures.length === 0) return true
   if (s.live) {
     printErr(`      gates failed: switching back to ${s.live}`)
@@ -168,28 +176,22 @@ export async function recordRelease(
   note?: string,
 ): Promise<void> {
   const s = state(ctx)
-  const paths = remotePaths(ctx.env)
   for (const host of ctx.hosts) {
-    const out = ctx.dryRun
+    const digestsOutput = ctx.dryRun
       ? ''
       : (await host.exec(imageDigests(s.images), { probe: true, echo: false })).stdout
-    const { ids: digests, repoDigests } = parseImageDigests(out)
-    const record: ReleaseRecord = {
+    const record = releaseRecord({
       id: s.release,
       colour: s.target,
       images: s.images,
-      digests,
-      ...(Object.keys(repoDigests).length ? { repo_digests: repoDigests } : {}),
-      who: whoAmI(),
-      at: new Date().toISOString(),
-      duration_s: Math.round((Date.now() - s.started) / 100) / 10,
+      digestsOutput,
+      started: s.started,
       outcome,
       action: s.action,
       previous: [...s.history].reverse().find((r) => r.outcome === 'live')?.id ?? null,
       ...(note ? { note } : {}),
-    }
-    await host.exec(appendRelease(paths.releases), { stdin: `${JSON.stringify(record)}\n`, echo: false })
-    if (outcome === 'live') await host.upload(paths.currentRelease, `${s.release}\n`, '0644')
+    })
+    await appendReleaseOn(host, ctx.env, record)
   }
 }
 

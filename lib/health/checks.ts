@@ -16,8 +16,10 @@ import {
   tlsProbe,
 } from '../commands/health.ts'
 import { type Env, SERVICES } from '../env.ts'
+import { envHosts, isSwarmNode } from '../env-swarm.ts'
 import type { HostSession } from '../host.ts'
 import { remotePaths } from '../paths.ts'
+import { clusterChecks, hostContainersProbe } from './swarm.ts'
 
 export interface HealthResult {
   check: string
@@ -187,8 +189,12 @@ export function parseContainers(out: string): { service: string; state: string; 
     })
 }
 
-export async function containerChecks(host: HostSession, env: Env): Promise<HealthResult[]> {
-  const list = parseContainers(await run(host, containersProbe(env.name)))
+export async function containerChecks(
+  host: HostSession,
+  env: Env,
+  probe = containersProbe(env.name),
+): Promise<HealthResult[]> {
+  const list = parseContainers(await run(host, probe))
   if (list.length === 0)
     return [
       {
@@ -196,7 +202,7 @@ export async function containerChecks(host: HostSession, env: Env): Promise<Heal
         target: host.name,
         ok: false,
         value: 'none running',
-        limit: 'data + live colour',
+        limit: env.swarm ? 'the tasks or data services of this host' : 'data + live colour',
         runbook: 'docs/runbooks/deploy.md',
       },
     ]
@@ -212,8 +218,12 @@ export async function containerChecks(host: HostSession, env: Env): Promise<Heal
   }))
 }
 
-export async function serviceChecks(host: HostSession, env: Env): Promise<HealthResult[]> {
-  return (await run(host, servicesProbe(env.name)))
+export async function serviceChecks(
+  host: HostSession,
+  env: Env,
+  on?: { nginx: boolean; data: boolean },
+): Promise<HealthResult[]> {
+  return (await run(host, servicesProbe(env.name, on)))
     .trim()
     .split('\n')
     .filter(Boolean)
@@ -333,6 +343,8 @@ export async function allChecks(
   env: Env,
   secrets: Record<string, string>,
 ): Promise<HealthResult[]> {
+  if (env.swarm)
+    return [...(await swarmChecks(hosts, env)), await backupCheck(env, secrets), ...(await dnsChecks(env))]
   const perHost = await Promise.all(
     hosts.map(async (h) => [
       ...(await httpChecks(h, env)),
@@ -346,4 +358,28 @@ export async function allChecks(
     ]),
   )
   return [...perHost.flat(), await backupCheck(env, secrets), ...(await dnsChecks(env))]
+}
+
+/** A swarm env: the cluster from its manager; the edge through every web node; the data host's services. */
+async function swarmChecks(hosts: HostSession[], env: Env): Promise<HealthResult[]> {
+  const nodes = hosts.filter((h) => isSwarmNode(h.host))
+  const manager = nodes.find((h) => h.host.roles.includes('manager'))
+  const perHost = await Promise.all(
+    hosts.map(async (h) => {
+      const web = isSwarmNode(h.host)
+      return [
+        ...(web ? await httpChecks(h, env) : []),
+        ...(web ? [await latencyCheck(h, env)] : []),
+        ...(web ? await tlsChecks(h, env) : []),
+        ...(web ? await headerChecks(h, env) : []),
+        ...(await containerChecks(h, env, hostContainersProbe(env, h))),
+        ...(await serviceChecks(h, env, { nginx: web, data: !web })),
+        ...(await resourceChecks(h, env)),
+        ...(web ? [await deployCheck(h, env)] : []),
+      ]
+    }),
+  )
+  // Every web node of the env file counts, also when HOST=<one> narrowed this run.
+  const webNodes = envHosts(env).filter(isSwarmNode).length
+  return [...(manager ? await clusterChecks(manager, env, webNodes) : []), ...perHost.flat()]
 }

@@ -1,8 +1,10 @@
 import {
   catFile,
   desiredUfwRules,
+  interfaceOfProbe,
   parseUfwAdded,
   publicInterfaceProbe,
+  swarmUfwRules,
   UFW_AFTER_RULES,
   ufwApply,
   ufwConverge,
@@ -15,7 +17,12 @@ import {
 } from '../commands/firewall.ts'
 import { FAIL2BAN_JAIL, fail2banJail, fail2banRestart, sessionSourceProbe } from '../commands/host-config.ts'
 import { ensureFile } from '../converge.ts'
+import type { Env, Host } from '../env.ts'
+import { envHosts, innerAddress, isSwarmNode } from '../env-swarm.ts'
+import { PreconditionError } from '../errors.ts'
+import type { HostSession } from '../host.ts'
 import type { Context, Step } from '../runbook.ts'
+import { SWARM_PORTS } from '../swarm/files.ts'
 import { eachHost, operatorAddress, spareOperator, unspareOperator } from './common.ts'
 
 export const firewall: Step = {
@@ -28,7 +35,11 @@ export const firewall: Step = {
       const afterRules = (await host.exec(catFile(UFW_AFTER_RULES), { probe: true, echo: false })).stdout
       const blockChanged = await ensureFile(host, {
         path: UFW_AFTER_RULES,
-        content: withDockerUserBlock(afterRules, iface),
+        content: withDockerUserBlock(
+          afterRules,
+          [iface, ...(await privateInterface(ctx, host))],
+          peerAddresses(ctx.env, host.host),
+        ),
         mode: '0640',
         owner: 'root:root',
       })
@@ -38,13 +49,57 @@ export const firewall: Step = {
       )
       const commands = [
         ...(ufwDefaultsOk(status) ? [] : ufwDefaults),
-        ...ufwConverge(live, desiredUfwRules(ctx.env.setup.firewall)),
+        ...ufwConverge(live, hostUfwRules(ctx.env, host.host)),
       ]
       const active = ufwIsActive(status)
       if (commands.length === 0 && active && !blockChanged) return false
       await host.exec(ufwApply(commands, !active))
       return true
     }),
+}
+
+/** A swarm env's host: the interface of its private address, when it has one (the VPC's, eth1). */
+async function privateInterface(ctx: Context, host: HostSession): Promise<string[]> {
+  const address = host.host.privateAddress
+  if (!ctx.env.swarm || !address) return []
+  const out = (await host.exec(interfaceOfProbe(address), { probe: true, echo: false })).stdout.trim()
+  if (!out)
+    throw new PreconditionError(
+      `${host.name}: no interface holds its private_address ${address}`,
+      `Check private_address in ${ctx.env.file} against \`ip -o addr\` on ${host.name}.`,
+    )
+  return [out]
+}
+
+/** The ufw rules of one host: SSH, web, and on a swarm node the swarm ports for the other nodes. */
+export function hostUfwRules(env: Env, host: Host): string[] {
+  return [...desiredUfwRules(env.setup.firewall), ...swarmUfwRules(swarmPeers(env, host))]
+}
+
+/** On a swarm env, the env's other hosts (by their private address) may reach this host's containers. */
+export function peerAddresses(env: Env, self: Host): string[] {
+  if (!env.swarm) return []
+  return envHosts(env)
+    .filter((h) => h.name !== self.name)
+    .map(innerAddress)
+}
+
+/** The other swarm nodes, for a swarm node: its swarm ports open to them alone. */
+function swarmPeers(env: Env, self: Host): string[] {
+  if (!env.swarm || !isSwarmNode(self)) return []
+  return envHosts(env)
+    .filter((h) => h.name !== self.name && isSwarmNode(h))
+    .map(innerAddress)
+}
+
+/**
+ * Ports that listen beyond loopback on a swarm env's host, for the env's own hosts only (ufw or
+ * DOCKER-USER drops everyone else): swarm's, each node's tasks, the data host's Postgres and Redis.
+ */
+export function peerOnlyPorts(env: Env, host: Host): number[] {
+  if (!env.swarm) return []
+  if (isSwarmNode(host)) return [2377, 7946, ...Object.values(SWARM_PORTS)]
+  return host.roles.includes('data') ? [5432, 6379] : []
 }
 
 export const fail2ban: Step = {

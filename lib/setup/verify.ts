@@ -1,4 +1,4 @@
-import { desiredUfwRules, parseUfwAdded, ufwDefaultsOk, ufwIsActive } from '../commands/firewall.ts'
+import { parseUfwAdded, ufwDefaultsOk, ufwIsActive } from '../commands/firewall.ts'
 import { NGINX_LOGROTATE_PATH } from '../commands/host-config.ts'
 import { sshdEffective } from '../commands/sshd.ts'
 import { LoginRefusedError } from '../errors.ts'
@@ -8,6 +8,7 @@ import type { Context, Step } from '../runbook.ts'
 import { offeredAuthMethods } from '../ssh-probe.ts'
 import { newLogin } from './access.ts'
 import { spareOperator } from './common.ts'
+import { hostUfwRules, peerAddresses, peerOnlyPorts } from './firewall.ts'
 
 // Every promise setup-server makes, checked on the host as it is now: a pass/fail table.
 
@@ -75,7 +76,7 @@ const CHECKS: Record<string, Check> = {
   'ufw active with the expected rules': async (ctx, host) => {
     const status = (await sh(host, 'ufw status verbose')).out
     const live = parseUfwAdded((await sh(host, 'ufw show added')).out)
-    const desired = desiredUfwRules(ctx.env.setup.firewall)
+    const desired = hostUfwRules(ctx.env, host.host)
     const missing = desired.filter((r) => !live.includes(r))
     const extra = live.filter((r) => !desired.includes(r))
     const ok = ufwIsActive(status) && ufwDefaultsOk(status) && missing.length === 0 && extra.length === 0
@@ -86,25 +87,44 @@ const CHECKS: Record<string, Check> = {
         : `active=${ufwIsActive(status)} missing=${missing.length} extra=${extra.length}`,
     ]
   },
-  'docker ports cannot get around ufw': async (_ctx, host) => {
+  'docker ports cannot get around ufw': async (ctx, host) => {
     const { out } = await sh(host, 'iptables -S DOCKER-USER')
+    const peers = peerAddresses(ctx.env, host.host)
+    const missing = peers.filter(
+      (p) => !new RegExp(`-s ${p.replace(/\./g, '\\.')}(/32)? .*-j RETURN`).test(out),
+    )
+    const drops = /-A DOCKER-USER -i \S+ -j DROP/.test(out)
     return [
-      /-A DOCKER-USER -i \S+ -j DROP/.test(out),
-      out.includes('DROP') ? 'DOCKER-USER drops the public interface' : 'no DROP rule in DOCKER-USER',
+      drops && missing.length === 0,
+      !drops
+        ? 'no DROP rule in DOCKER-USER'
+        : missing.length
+          ? `DOCKER-USER does not let the env's hosts in: ${missing.join(' ')}`
+          : `DOCKER-USER drops the public interface${peers.length ? ` except the env's ${peers.length} other host(s)` : ''}`,
     ]
   },
-  'data ports closed from outside': async (_ctx, host) => {
+  'data ports closed from outside': async (ctx, host) => {
+    const peerOnly = peerOnlyPorts(ctx.env, host.host)
     const listening = (await sh(host, `ss -Hltn | awk '{print $4}'`)).out.split('\n').filter(Boolean)
     const exposed = listening.filter(
-      (a) => !/^(127\.0\.0\.\d+|\[::1\]|::1):\d+$/.test(a) && !/:(22|80|443)$/.test(a),
+      (a) =>
+        !/^(127\.0\.0\.\d+|\[::1\]|::1):\d+$/.test(a) &&
+        !/:(22|80|443)$/.test(a) &&
+        !peerOnly.includes(Number(a.slice(a.lastIndexOf(':') + 1))),
     )
     const published = (await sh(host, `docker ps --format '{{.Ports}}'`)).out
       .split(/[\n,]/)
       .map((p) => p.trim())
       .filter((p) => p.includes('->'))
-    const open = published.filter((p) => !p.startsWith('127.0.0.1:'))
+    const open = published.filter(
+      (p) => !p.startsWith('127.0.0.1:') && !peerOnly.includes(Number(p.split('->')[0]?.split(':').pop())),
+    )
     const bad = [...exposed, ...open]
-    return [bad.length === 0, bad.length ? `reachable: ${bad.join(' ')}` : 'only 22, 80, 443 listen publicly']
+    const also = peerOnly.length ? ` (and ${peerOnly.join(', ')} for the env's own hosts)` : ''
+    return [
+      bad.length === 0,
+      bad.length ? `reachable: ${bad.join(' ')}` : `only 22, 80, 443 listen publicly${also}`,
+    ]
   },
   'fail2ban running (sshd jail)': async (_ctx, host) => {
     const { code, out } = await sh(host, 'fail2ban-client status sshd')

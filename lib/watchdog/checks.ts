@@ -20,10 +20,13 @@ export interface Deps {
   settleS?: number
 }
 
-/** The colour deploy made live, from the first line of its upstreams file (see renderUpstreams). */
-export function parseLiveColour(upstreams: string | undefined): Colour | undefined {
-  const m = /^# Managed by deploy: live colour (blue|green)$/m.exec(upstreams ?? '')
-  return m?.[1] as Colour | undefined
+/**
+ * The colour deploy made live, from the first line of its upstreams file (see renderUpstreams); `swarm`
+ * on a swarm env's web node, whose tasks Swarm itself restarts.
+ */
+export function parseLiveColour(upstreams: string | undefined): Colour | 'swarm' | undefined {
+  const m = /^# Managed by deploy: live colour (blue|green|swarm)$/m.exec(upstreams ?? '')
+  return m?.[1] as Colour | 'swarm' | undefined
 }
 
 /** MemAvailable as a percentage of MemTotal, from /proc/meminfo. */
@@ -79,7 +82,7 @@ export async function runChecks(
   const read = deps.readText ?? readFile
   const live = parseLiveColour(read(cfg.upstreamsFile))
   // Nothing deployed yet (setup-server runs first): no containers and no sites are expected.
-  const projects = [cfg.projects.data, ...(live ? [cfg.projects[live]] : [])]
+  const projects = [cfg.projects.data, ...(live && live !== 'swarm' ? [cfg.projects[live]] : [])]
   const watch = await watchContainers(deps.exec, projects, restarts, {
     now: deps.now,
     rules: cfg.watchdog,

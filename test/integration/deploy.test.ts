@@ -1,5 +1,4 @@
 import { readFileSync, writeFileSync } from 'node:fs'
-import { request } from 'node:http'
 import { join, resolve } from 'node:path'
 import * as assert from 'uvu/assert'
 import type { SandboxDroplet } from '../../lib/sandbox-state.ts'
@@ -14,6 +13,7 @@ import {
   createTestBed,
   destroyTestBed,
   FIXTURE_DOMAINS,
+  getThrough,
   onDroplet,
   runCaptured,
   spawnScript,
@@ -36,21 +36,7 @@ function slackTexts(): string[] {
 }
 
 /** GET through the droplet's nginx (its port 80, published on 127.0.0.1) with a domain's Host header. */
-function through(host: string, path: string): Promise<{ status: number; body: string }> {
-  return new Promise((done, fail) => {
-    const req = request(
-      { host: '127.0.0.1', port: web.ports.http, path, headers: { Host: host }, timeout: 5000 },
-      (res) => {
-        let body = ''
-        res.on('data', (c: Buffer) => (body += c.toString()))
-        res.on('end', () => done({ status: res.statusCode ?? 0, body }))
-      },
-    )
-    req.on('error', fail)
-    req.on('timeout', () => req.destroy(new Error('timeout')))
-    req.end()
-  })
-}
+const through = (host: string, path: string) => getThrough(web.ports.http, host, path)
 
 async function servedRelease(): Promise<string[]> {
   return Promise.all(

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { request } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { stringify } from 'yaml'
@@ -120,6 +121,28 @@ export function writeManagedEnv(bed: TestBed, name: string, overrides: Record<st
   })
 }
 
+/**
+ * A swarm env on the bed's droplets: the first is the manager, the last the data host, the others
+ * workers; each reached by the others on its address on the droplets' network (a VPC's, in production).
+ * The overlay is not encrypted: this machine's kernel has no ESP (IPsec) support (see README).
+ */
+export function writeSwarmEnv(bed: TestBed, name: string, overrides: Record<string, unknown> = {}): void {
+  const last = bed.droplets.length - 1
+  writeManagedEnv(bed, name, {
+    hosts: bed.droplets.map((d, i) => ({
+      name: d.name,
+      address: '127.0.0.1',
+      ssh_port: d.ports.ssh,
+      host_key: d.hostKey,
+      private_address: d.ip,
+      roles: i === last ? ['data'] : [i === 0 ? 'manager' : 'worker', 'web'],
+    })),
+    swarm: { encrypted_overlay: false, update_delay_s: 1, monitor_s: 5 },
+    health: { path: '/health', timeout_s: 20 },
+    ...overrides,
+  })
+}
+
 /** The store config of a bucket on s3rver (the stand-in for DigitalOcean Spaces). */
 export function s3StoreConfig(s3: S3Server, prefix: string) {
   return { type: 's3', endpoint: s3.endpoint, region: 'us-east-1', bucket: 'ce-backups', prefix } as const
@@ -145,6 +168,24 @@ export function writeS3BackupEnv(bed: TestBed, name: string, s3: S3Server, prefi
 export async function destroyTestBed(bed: TestBed | undefined): Promise<void> {
   // KEEP_TEST_BED=1 leaves the droplets up to look at after a failure (make sandbox-down removes them).
   if (bed && !process.env.KEEP_TEST_BED) await removeGroup(bed.group.id)
+}
+
+/** GET on 127.0.0.1:<port> (a droplet's published nginx) with a domain's Host header. */
+export function getThrough(
+  port: number,
+  host: string,
+  path: string,
+): Promise<{ status: number; body: string }> {
+  return new Promise((done, fail) => {
+    const req = request({ host: '127.0.0.1', port, path, headers: { Host: host }, timeout: 5000 }, (res) => {
+      let body = ''
+      res.on('data', (c: Buffer) => (body += c.toString()))
+      res.on('end', () => done({ status: res.statusCode ?? 0, body }))
+    })
+    req.on('error', fail)
+    req.on('timeout', () => req.destroy(new Error('timeout')))
+    req.end()
+  })
 }
 
 /** Runs a runbook in-process and captures everything it prints. */

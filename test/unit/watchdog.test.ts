@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import * as assert from 'uvu/assert'
-import { renderUpstreams } from '../../lib/commands/nginx.ts'
+import { renderSwarmUpstreams, renderUpstreams } from '../../lib/commands/nginx.ts'
 import {
   HEALTH_LOGROTATE,
   timerActivate,
@@ -119,6 +119,10 @@ test('the config holds only the targets that take alerts, with their URLs; it is
 test("the live colour is read from deploy's upstreams file as deploy writes it", () => {
   assert.is(parseLiveColour(renderUpstreams('production', 'green')), 'green')
   assert.is(parseLiveColour(renderUpstreams('production', 'blue')), 'blue')
+  assert.is(
+    parseLiveColour(renderSwarmUpstreams('production', { site: 1, saas: 2, api: 3 }, ['10.0.0.2'])),
+    'swarm',
+  )
   assert.is(parseLiveColour(undefined), undefined)
   assert.is(parseLiveColour('upstream x {}'), undefined)
 })

@@ -2,6 +2,7 @@
 
 use std::time::{Duration, Instant};
 
+use common::config::var_or_file;
 use common::escape::{json_str, redact};
 use common::http::Request;
 use common::response::Response;
@@ -21,12 +22,18 @@ pub struct ApiApp {
 }
 
 impl ApiApp {
-    /// Reads `DATABASE_URL` and `REDIS_URL` (unset or empty: not checked).
+    /// Reads `DATABASE_URL` and `REDIS_URL`, or the files `DATABASE_URL_FILE` and
+    /// `REDIS_URL_FILE` name (Docker secrets), once at startup. Unset or empty: not checked.
     pub fn from_env() -> Self {
-        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// [`ApiApp::from_env`] with any variable lookup (testable without touching the env).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Self {
+        let url = |name| var_or_file(name, &get).transpose();
         ApiApp {
-            db: var("DATABASE_URL").map(|u| PgConfig::from_url(u.trim())),
-            redis: var("REDIS_URL").map(|u| RedisConfig::from_url(u.trim())),
+            db: url("DATABASE_URL").map(|u| u.and_then(|u| PgConfig::from_url(&u))),
+            redis: url("REDIS_URL").map(|u| u.and_then(|u| RedisConfig::from_url(&u))),
         }
     }
 
@@ -170,6 +177,40 @@ mod tests {
         assert!(app.check_dependencies().is_empty());
         assert_eq!(app.route(&get("/db/counts")).unwrap().status, 503);
         assert!(app.route(&get("/other")).is_none());
+    }
+
+    #[test]
+    fn urls_come_from_variables_or_secret_files() {
+        let file = common::testing::temp_path("api-secret");
+        std::fs::write(&file, "redis://:s3cret-from-file@cache:6380/2\n").unwrap();
+        let file_s = file.to_str().unwrap().to_string();
+        let vars = [
+            ("DATABASE_URL", "postgres://u:pw@db/app"),
+            ("DATABASE_URL_FILE", "/nonexistent/db"),
+            ("REDIS_URL_FILE", file_s.as_str()),
+        ];
+        let app =
+            ApiApp::from_lookup(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string()));
+        std::fs::remove_file(&file).unwrap();
+        assert_eq!(app.db.unwrap().unwrap().host, "db");
+        let redis = app.redis.unwrap().unwrap();
+        assert_eq!((redis.host.as_str(), redis.port), ("cache", 6380));
+        assert_eq!(redis.password.as_deref(), Some("s3cret-from-file"));
+        assert!(ApiApp::from_lookup(|_| None).db.is_none());
+    }
+
+    #[test]
+    fn unreadable_secret_file_is_a_failing_dependency() {
+        let missing = common::testing::temp_path("api-secret-missing");
+        let missing = missing.to_str().unwrap().to_string();
+        let app = ApiApp::from_lookup(|k| (k == "DATABASE_URL_FILE").then(|| missing.clone()));
+        assert!(app.redis.is_none());
+        let failures = app.check_dependencies();
+        assert_eq!(failures.len(), 1, "{failures:?}");
+        assert_eq!(failures[0].name, "database");
+        assert!(failures[0].error.starts_with("DATABASE_URL_FILE="), "{failures:?}");
+        assert!(failures[0].error.contains(&missing), "{failures:?}");
+        assert_eq!(app.route(&get("/db/counts")).unwrap().status, 503);
     }
 
     #[test]

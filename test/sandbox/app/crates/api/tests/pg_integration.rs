@@ -183,3 +183,34 @@ fn health_and_counts_against_real_postgres() {
     );
     assert_eq!(s.get("/db/counts").status, 503);
 }
+
+#[test]
+fn database_url_file_against_real_postgres() {
+    let Some(admin) = admin_config() else { return };
+    let db = ScratchDb::create(&admin);
+    let file = temp_path("fixture-db-url");
+    std::fs::write(&file, format!("{}\n", db.cfg.to_url())).unwrap();
+    let file_s = file.to_str().unwrap();
+
+    let out = command(BIN, &[("DATABASE_URL_FILE", file_s)])
+        .args(["migrate", "--dir", &migrations("v1")])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("applied 0001_init ("), "{text}");
+
+    let s = ServerProcess::start(BIN, &[("DATABASE_URL_FILE", file_s)]);
+    assert_eq!(s.get("/health").status, 200);
+    assert_eq!(s.get("/db/counts").text(), r#"{"accounts":3,"reconciliations":3,"statements":4}"#);
+
+    // DATABASE_URL wins over the file.
+    let wrong = PgConfig { password: WRONG_PASSWORD.into(), ..db.cfg.clone() };
+    let s = ServerProcess::start(
+        BIN,
+        &[("DATABASE_URL", &wrong.to_url()), ("DATABASE_URL_FILE", file_s)],
+    );
+    let body = s.get("/health").text();
+    assert!(body.contains("28P01") && !body.contains(WRONG_PASSWORD), "{body}");
+    std::fs::remove_file(&file).unwrap();
+}

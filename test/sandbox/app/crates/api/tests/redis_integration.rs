@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use api::redis::{RedisConfig, ping};
-use common::testing::ServerProcess;
+use common::testing::{ServerProcess, temp_path};
 
 const BIN: &str = env!("CARGO_BIN_EXE_api");
 const WRONG_PASSWORD: &str = "Wr0ng-Redis-Pa55";
@@ -60,6 +60,12 @@ fn api_health_with_real_redis() {
         (h.status, h.text().as_str()),
         (200, r#"{"status":"ok","service":"api","release":"v2"}"#)
     );
+    let file = temp_path("fixture-redis-url");
+    std::fs::write(&file, format!("{url}\n")).unwrap();
+    let s = ServerProcess::start(BIN, &[("REDIS_URL_FILE", file.to_str().unwrap())]);
+    let h = s.get("/health");
+    std::fs::remove_file(&file).unwrap();
+    assert_eq!(h.status, 200, "REDIS_URL_FILE: {}", h.text());
     if cfg.password.is_none() {
         return;
     }

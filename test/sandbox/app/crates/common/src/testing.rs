@@ -11,13 +11,15 @@ use std::time::{Duration, Instant};
 use crate::client::{self, HttpResponse};
 
 /// Variables the services read; cleared so the caller's environment cannot leak into a test.
-const SERVICE_VARS: [&str; 7] = [
+const SERVICE_VARS: [&str; 9] = [
     "PORT",
     "APP_RELEASE",
     "APP_BROKEN",
     "APP_FAULT_FILE",
     "DATABASE_URL",
+    "DATABASE_URL_FILE",
     "REDIS_URL",
+    "REDIS_URL_FILE",
     "MIGRATIONS_DIR",
 ];
 

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use crate::pg::{Client, PgConfig, PgError, quote_literal};
+use common::config::var_or_file;
 use plan::{Command, Migration, Options};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -16,7 +17,8 @@ const LOCK_KEY: i64 = 7_262_013_001;
 
 pub const USAGE: &str = "       api migrate [--dir DIR] [--status]\n\
 \x20                            apply pending migrations from DIR (default $MIGRATIONS_DIR or\n\
-\x20                            /migrations) to $DATABASE_URL; --status lists applied/pending\n";
+\x20                            /migrations) to $DATABASE_URL (or the file $DATABASE_URL_FILE\n\
+\x20                            names); --status lists applied/pending\n";
 
 /// Entry point for `api migrate ...`; exit 0 on success, 1 on any error, 2 on bad arguments.
 pub fn main(args: &[String]) -> ExitCode {
@@ -31,25 +33,33 @@ pub fn main(args: &[String]) -> ExitCode {
             return ExitCode::from(common::cli::EXIT_USAGE);
         }
     };
-    match run(&opts) {
+    let cfg = match database_config(|k| std::env::var(k).ok()) {
+        Ok(cfg) => cfg,
+        Err(e) => {
+            eprintln!("api migrate: error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match run(&cfg, &opts) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            let secret = std::env::var("DATABASE_URL")
-                .ok()
-                .and_then(|u| PgConfig::from_url(&u).ok())
-                .map(|c| c.password)
-                .unwrap_or_default();
-            eprintln!("api migrate: error: {}", common::escape::redact(&e, &secret));
+            eprintln!("api migrate: error: {}", common::escape::redact(&e, &cfg.password));
             ExitCode::FAILURE
         }
     }
 }
 
-fn run(opts: &Options) -> Result<(), String> {
-    let url = std::env::var("DATABASE_URL").map_err(|_| "DATABASE_URL is not set".to_string())?;
-    let cfg = PgConfig::from_url(&url)?;
+/// The database from `DATABASE_URL`, or from the file `DATABASE_URL_FILE` names.
+fn database_config(get: impl Fn(&str) -> Option<String>) -> Result<PgConfig, String> {
+    match var_or_file("DATABASE_URL", get)? {
+        Some(url) => PgConfig::from_url(&url),
+        None => Err("DATABASE_URL is not set (nor DATABASE_URL_FILE)".to_string()),
+    }
+}
+
+fn run(cfg: &PgConfig, opts: &Options) -> Result<(), String> {
     let migrations = plan::discover(&opts.dir)?;
-    let mut db = Client::connect(&cfg, CONNECT_TIMEOUT)
+    let mut db = Client::connect(cfg, CONNECT_TIMEOUT)
         .map_err(|e| format!("cannot connect to database {cfg}: {e}"))?;
     if opts.status { status(&mut db, opts, &migrations) } else { apply(&mut db, opts, &migrations) }
 }
@@ -165,4 +175,31 @@ fn status(db: &mut Client, opts: &Options, migrations: &[Migration]) -> Result<(
     }
     println!("{} applied, {} pending", applied.len(), pending.len());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_config_from_variable_or_file() {
+        let file = common::testing::temp_path("migrate-secret");
+        std::fs::write(&file, "postgres://u:from-file@db:5433/app\n").unwrap();
+        let path = file.to_str().unwrap().to_string();
+        let cfg = database_config(|k| (k == "DATABASE_URL_FILE").then(|| path.clone()));
+        std::fs::remove_file(&file).unwrap();
+        let cfg = cfg.unwrap();
+        assert_eq!((cfg.port, cfg.password.as_str()), (5433, "from-file"));
+        let err = database_config(|_| None).unwrap_err();
+        assert_eq!(err, "DATABASE_URL is not set (nor DATABASE_URL_FILE)");
+    }
+
+    #[test]
+    fn database_config_unreadable_file_is_an_error() {
+        let path = common::testing::temp_path("migrate-secret-missing");
+        let path = path.to_str().unwrap().to_string();
+        let err =
+            database_config(|k| (k == "DATABASE_URL_FILE").then(|| path.clone())).unwrap_err();
+        assert!(err.starts_with("DATABASE_URL_FILE=") && err.contains(&path), "{err}");
+    }
 }

@@ -1,0 +1,39 @@
+import type { Service } from '../env.ts'
+import type { ReleaseRecord } from '../releases.ts'
+import type { Context } from '../runbook.ts'
+
+// What one swarm deploy or rollback run learns and decides, shared by its steps.
+export interface SwarmRun {
+  release: string
+  images: Record<Service, string>
+  history: ReleaseRecord[]
+  /** The release live before this run (undefined: a first deploy). */
+  live: ReleaseRecord | undefined
+  action: 'deploy' | 'rollback'
+  started: number
+  /** The stack was told to run this release: from here a failure must put the live release back. */
+  deployed: boolean
+  /** Swarm rolled the update back by itself: the live release already serves again. */
+  swarmRolledBack: boolean
+  finished: boolean
+  /** Postgres already ran on the data host before this run (else its database is new and empty). */
+  dataWasRunning: boolean
+  /** The Docker secrets this release's api reads. */
+  secretNames: Record<string, string>
+}
+
+const runs = new WeakMap<Context, SwarmRun>()
+
+export function setSwarmRun(ctx: Context, run: SwarmRun): void {
+  runs.set(ctx, run)
+}
+
+export function maybeSwarmRun(ctx: Context): SwarmRun | undefined {
+  return runs.get(ctx)
+}
+
+export function swarmRun(ctx: Context): SwarmRun {
+  const run = runs.get(ctx)
+  if (!run) throw new Error('swarm run state missing: the preconditions step did not run')
+  return run
+}
