@@ -104,25 +104,21 @@ export async function runRunbook(spec: RunbookSpec, argv: string[], opts: RunOpt
     for (const cleanup of cleanups.reverse())
       await cleanup().catch((e: Error) => printErr(`cleanup failed: ${e.message}`))
     if (ctx && records.some((r) => r.status !== 'not run')) printSummary(records, spec.mutates)
-    if (inActions())
-      appendStepSummary(
-        redact(
-          summaryMarkdown(
-            `${spec.name} · ${ctx?.env.name ?? stringArg(args, 'env') ?? ''}`,
-            outcome,
-            records.map((r) => ({ step: r.title, status: r.status, seconds: r.ms / 1000 })),
-            failedStep || error
-              ? {
-                  step: failedStep ?? '(before the first step)',
-                  message: error?.message.split('\n')[0] ?? '',
-                  ...(failedNext || (error instanceof RunbookError && error.next)
-                    ? { next: failedNext ?? (error as RunbookError).next }
-                    : {}),
-                }
-              : undefined,
-          ),
-        ),
-      )
+    if (inActions()) {
+      // The failed step's advice as the console printed it; an error before any step has its own.
+      const next = failedNext || (error instanceof RunbookError ? error.next : undefined)
+      const failure =
+        failedStep || error
+          ? {
+              step: failedStep ?? '(before the first step)',
+              message: error?.message.split('\n')[0] ?? '',
+              ...(next ? { next } : {}),
+            }
+          : undefined
+      const rows = records.map((r) => ({ step: r.title, status: r.status, seconds: r.ms / 1000 }))
+      const title = `${spec.name} · ${ctx?.env.name ?? stringArg(args, 'env') ?? ''}`
+      appendStepSummary(redact(summaryMarkdown(title, outcome, rows, failure)))
+    }
     await writeAudit(spec, ctx, args, started, outcome, failedStep, error, events)
     for (const host of ctx?.hosts ?? []) host.close()
     return exitCode(outcome, error)
@@ -220,7 +216,7 @@ export async function runRunbook(spec: RunbookSpec, argv: string[], opts: RunOpt
       outcome = 'failed'
       error = err as Error
       if (actions) print(endGroup())
-      reportStepFailure(i + 1, step, err as Error, context)
+      reportStepFailure(i + 1, step, err as Error, failedNext, context)
       if (actions)
         print(errorAnnotation(`${spec.name}: step ${i + 1} "${step.title}" failed`, (err as Error).message))
       break
@@ -344,7 +340,7 @@ function reportError(err: Error): void {
   if (err instanceof RunbookError && err.next) printErr(`  next: ${err.next}`)
 }
 
-function reportStepFailure(n: number, step: Step, err: Error, ctx: Context): void {
+function reportStepFailure(n: number, step: Step, err: Error, next: string | undefined, ctx: Context): void {
   const lines = [`\n✗ Step ${n} "${step.title}" failed`]
   if (err instanceof CommandError) {
     lines.push(`  host:        ${err.host}`, `  command:     ${err.command}`, `  exit status: ${err.status}`)
@@ -353,11 +349,7 @@ function reportStepFailure(n: number, step: Step, err: Error, ctx: Context): voi
   } else {
     lines.push(`  error:       ${err.message.split('\n').join('\n               ')}`)
   }
-  const next =
-    (err instanceof RunbookError && err.next) ||
-    step.next ||
-    'Fix the cause above and run the same command again.'
-  lines.push(`  next:        ${next}`)
+  lines.push(`  next:        ${next || 'Fix the cause above and run the same command again.'}`)
   if (ctx.dryRun) lines.push('  (dry run: nothing was changed)')
   printErr(lines.join('\n'))
 }
