@@ -67,20 +67,8 @@ export async function checkPreconditions(
     if (f !== 'v1' && f !== 'v2')
       problems.push(`${host.name}: no Docker Compose: run make setup-server ENV=${ctx.env.name}`)
     else flavour.set(host, f)
-    const df = await host.exec(`df -Pk ${remotePaths(ctx.env).base} | awk 'NR==2 {print $4}'`, {
-      probe: true,
-      allowFail: true,
-      echo: false,
-    })
-    const free = Number(df.stdout.trim())
-    if (df.code !== 0)
-      problems.push(
-        `${host.name}: ${remotePaths(ctx.env).base} is missing: run make setup-server ENV=${ctx.env.name}`,
-      )
-    else if (free < MIN_FREE_KB)
-      problems.push(
-        `${host.name}: only ${(free / 1048576).toFixed(1)} GB free; need 2 GB (docker system prune?)`,
-      )
+    const disk = await diskProblem(ctx, host)
+    if (disk) problems.push(disk)
     history = parseReleases(
       (await host.exec(readReleases(remotePaths(ctx.env).releases), { probe: true, echo: false })).stdout,
     )
@@ -113,6 +101,21 @@ export async function checkPreconditions(
     action,
   })
   print(`      release ${release}: live colour ${live ?? 'none'}, deploying to ${target}`)
+}
+
+/** The env's directory on `host` exists and has 2 GB free; else what is wrong, and what to do. */
+export async function diskProblem(ctx: Context, host: HostSession): Promise<string | undefined> {
+  const base = remotePaths(ctx.env).base
+  const df = await host.exec(`df -Pk ${base} | awk 'NR==2 {print $4}'`, {
+    probe: true,
+    allowFail: true,
+    echo: false,
+  })
+  const free = Number(df.stdout.trim())
+  if (df.code !== 0) return `${host.name}: ${base} is missing: run make setup-server ENV=${ctx.env.name}`
+  if (free < MIN_FREE_KB)
+    return `${host.name}: only ${(free / 1048576).toFixed(1)} GB free; need 2 GB (docker system prune?)`
+  return undefined
 }
 
 /** delivery: ssh streams the images from this machine: each must be here. */

@@ -14,6 +14,7 @@ import { ensureFile } from '../converge.ts'
 import { composeFile, DB_NAME, DB_USER, dataEnv, deployFiles, networkName } from '../deploy/files.ts'
 import {
   deliverTo,
+  diskProblem,
   localImageProblems,
   registryProblems,
   waitHealthy,
@@ -37,8 +38,6 @@ import {
 } from './files.ts'
 import { swarmHosts } from './hosts.ts'
 import { setSwarmRun, swarmRun } from './state.ts'
-
-const MIN_FREE_KB = 2 * 1024 * 1024
 
 /** Everything that can be known before changing anything, on every host, reported together. */
 export async function swarmPreconditions(
@@ -77,14 +76,8 @@ export async function swarmPreconditions(
       problems.push(`${node.name}: no ${WEB_LABEL} label: run ${setup}`)
   }
   for (const host of [data, ...nodes]) {
-    const df = await host.exec(`df -Pk ${remotePaths(ctx.env).base} | awk 'NR==2 {print $4}'`, {
-      probe: true,
-      allowFail: true,
-      echo: false,
-    })
-    if (df.code !== 0) problems.push(`${host.name}: ${remotePaths(ctx.env).base} is missing: run ${setup}`)
-    else if (Number(df.stdout.trim()) < MIN_FREE_KB)
-      problems.push(`${host.name}: less than 2 GB free (docker system prune?)`)
+    const disk = await diskProblem(ctx, host)
+    if (disk) problems.push(disk)
   }
   const flavour = (await data.exec(composeFlavourProbe, { probe: true, echo: false })).stdout.trim()
   if (flavour !== 'v1' && flavour !== 'v2') problems.push(`${data.name}: no Docker Compose: run ${setup}`)
