@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process'
 import { appendFileSync, mkdirSync } from 'node:fs'
 import { userInfo } from 'node:os'
 import { join, resolve } from 'node:path'
-import { redactDeep } from './redact.ts'
+import { redactDeep } from './report/redact.ts'
 
 /** Local audit trail of this machine's runs (AUDIT_DIR overrides, read at each write). */
 export function auditDir(): string {

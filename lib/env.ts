@@ -15,7 +15,7 @@ import {
 import { type NotifyTarget, notifySecretNames, readNotify } from './env-notify.ts'
 import { readSetup, type SetupConfig } from './env-setup.ts'
 import { checkRoles, readSwarm, type SwarmConfig } from './env-swarm.ts'
-import { InputError } from './errors.ts'
+import { InputError } from './report/errors.ts'
 import { readSandboxDroplets } from './sandbox-state.ts'
 import { Validator } from './validate.ts'
 

@@ -3,10 +3,10 @@ import type { ClientChannel } from 'ssh2'
 import { writeFileFromStdin } from './commands/files.ts'
 import { TIMED_OUT_STATUS, withTimeout } from './commands/shell.ts'
 import type { Host } from './env.ts'
-import { CommandError, LoginRefusedError, PreconditionError } from './errors.ts'
 import { sshFingerprint } from './fingerprint.ts'
-import { print } from './output.ts'
-import { redact } from './redact.ts'
+import { CommandError, LoginRefusedError, PreconditionError } from './report/errors.ts'
+import { print } from './report/output.ts'
+import { redact } from './report/redact.ts'
 
 export interface ConnectOptions {
   user: string

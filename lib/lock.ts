@@ -2,10 +2,10 @@ import { randomBytes } from 'node:crypto'
 import { hostname } from 'node:os'
 import { ciRunUrl, whoAmI } from './audit.ts'
 import { type LockOwner, ownerText, parseOwner, releaseLock, takeLock, touchLock } from './commands/lock.ts'
-import { PreconditionError } from './errors.ts'
 import type { HostSession } from './host.ts'
-import { print, printErr } from './output.ts'
 import { remotePaths } from './paths.ts'
+import { PreconditionError } from './report/errors.ts'
+import { print, printErr } from './report/output.ts'
 import type { Context } from './runbook.ts'
 
 export const HEARTBEAT_S = 10

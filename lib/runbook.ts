@@ -14,10 +14,10 @@ import { appendLocalAudit, auditLine, ciRunUrl, type Outcome, REMOTE_AUDIT_LOG, 
 import { type OptionSpec, type ParsedArgs, parseArgs, stringArg } from './cli.ts'
 import { appendLineFromStdin } from './commands/files.ts'
 import { type Env, type Host, loadEnv } from './env.ts'
-import { CommandError, EXIT, InputError, LoginRefusedError, RunbookError } from './errors.ts'
 import { HostSession } from './host.ts'
-import { print, printErr, seconds, table } from './output.ts'
-import { redact, redactDeep } from './redact.ts'
+import { CommandError, EXIT, InputError, LoginRefusedError, RunbookError } from './report/errors.ts'
+import { print, printErr, seconds, table } from './report/output.ts'
+import { redact, redactDeep } from './report/redact.ts'
 import { loadSecrets, readPrivateKey, type Secrets } from './secrets.ts'
 
 export type StepStatus = 'ok' | 'changed' | 'skipped' | 'failed' | 'not run' | 'dry-run'

@@ -3,8 +3,8 @@ import { homedir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { parse as parseDotenv } from 'dotenv'
 import type { Env } from './env.ts'
-import { InputError } from './errors.ts'
-import { registerSecret } from './redact.ts'
+import { InputError } from './report/errors.ts'
+import { registerSecret } from './report/redact.ts'
 
 export type Secrets = Readonly<Record<string, string>>
 

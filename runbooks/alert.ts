@@ -9,8 +9,8 @@
  */
 import { ciRunUrl, whoAmI } from '../lib/audit.ts'
 import { stringArg } from '../lib/cli.ts'
-import { InputError } from '../lib/errors.ts'
 import { notify, reportNotifyResults } from '../lib/notify.ts'
+import { InputError } from '../lib/report/errors.ts'
 import { isMain, main, type RunbookSpec } from '../lib/runbook.ts'
 
 export const alert: RunbookSpec = {

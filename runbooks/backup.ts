@@ -22,11 +22,11 @@ import {
 } from '../lib/backup/take.ts'
 import { stringArg } from '../lib/cli.ts'
 import { configTar, pgDumpWithCounts, redisSnapshot } from '../lib/commands/backup.ts'
-import { InputError } from '../lib/errors.ts'
 import { takeDeployLock } from '../lib/lock.ts'
 import { notifyRunOutcome } from '../lib/notify-run.ts'
-import { print } from '../lib/output.ts'
 import { remotePaths } from '../lib/paths.ts'
+import { InputError } from '../lib/report/errors.ts'
+import { print } from '../lib/report/output.ts'
 import { type Context, isMain, main, type RunbookSpec, type Step } from '../lib/runbook.ts'
 import { dataSession } from '../lib/swarm/hosts.ts'
 

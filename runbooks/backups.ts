@@ -7,7 +7,7 @@ import { listBackups, manifestKey } from '../lib/backup/catalog.ts'
 import { inspectHeader } from '../lib/backup/format.ts'
 import { readObject } from '../lib/backup/storage.ts'
 import { openBackupTarget } from '../lib/backup/take.ts'
-import { print, table } from '../lib/output.ts'
+import { print, table } from '../lib/report/output.ts'
 import { isMain, main, type RunbookSpec } from '../lib/runbook.ts'
 
 export const backups: RunbookSpec = {

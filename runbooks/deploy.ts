@@ -22,7 +22,7 @@ import {
   takeLock,
 } from '../lib/deploy/steps.ts'
 import { migrate } from '../lib/deploy/switch.ts'
-import { InputError } from '../lib/errors.ts'
+import { InputError } from '../lib/report/errors.ts'
 import { type Context, isMain, main, type RunbookSpec } from '../lib/runbook.ts'
 import {
   deliverSwarmImages,

@@ -14,8 +14,8 @@ import { type CfContext, cloudflareClient, zoneId } from '../lib/dns/cloudflare.
 import { planIps } from '../lib/dns/ips.ts'
 import { checkOriginCert, issueAndInstall, type OriginCertState } from '../lib/dns/origin-cert.ts'
 import { applyChanges, type Change, planZone, type ZonePlan } from '../lib/dns/plan.ts'
-import { InputError, PreconditionError } from '../lib/errors.ts'
-import { print, table } from '../lib/output.ts'
+import { InputError, PreconditionError } from '../lib/report/errors.ts'
+import { print, table } from '../lib/report/output.ts'
 import { type Context, isMain, main, type RunbookSpec } from '../lib/runbook.ts'
 
 interface DnsState {

@@ -36,7 +36,6 @@ import {
 } from '../lib/emergency/state.ts'
 import { checkData, probeDomains, recordProblems } from '../lib/emergency/verify.ts'
 import type { Env, Host } from '../lib/env.ts'
-import { EXIT, InputError, PreconditionError, RunbookError } from '../lib/errors.ts'
 import {
   containerChecks,
   type HealthResult,
@@ -46,7 +45,8 @@ import {
   tlsChecks,
 } from '../lib/health/checks.ts'
 import { notifyRunOutcome } from '../lib/notify-run.ts'
-import { print, table } from '../lib/output.ts'
+import { EXIT, InputError, PreconditionError, RunbookError } from '../lib/report/errors.ts'
+import { print, table } from '../lib/report/output.ts'
 import {
   type Context,
   confirmMidRun,

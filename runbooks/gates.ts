@@ -14,7 +14,6 @@ import { join, resolve } from 'node:path'
 import { appendStepSummary, errorAnnotation, inActions, summaryMarkdown } from '../lib/actions.ts'
 import { appendLocalAudit, auditLine, ciRunUrl, whoAmI } from '../lib/audit.ts'
 import { parseArgs, stringArg } from '../lib/cli.ts'
-import { EXIT, InputError } from '../lib/errors.ts'
 import {
   AUDIT,
   auditSkipReason,
@@ -28,7 +27,8 @@ import {
 } from '../lib/gates/commands.ts'
 import { type GateResult, scratchPostgres, showOutput } from '../lib/gates/run.ts'
 import { runLocal } from '../lib/local-run.ts'
-import { print, printErr, table } from '../lib/output.ts'
+import { EXIT, InputError } from '../lib/report/errors.ts'
+import { print, printErr, table } from '../lib/report/output.ts'
 import { isMain } from '../lib/runbook.ts'
 
 const OPTIONS = [

@@ -6,9 +6,10 @@
  * Output: a table for people, JSON=1 for machines. Exits 4 when a check fails, naming it.
  * On-call page: docs/runbooks/health.md (every check and what to do), docs/runbooks/alerts.md
  */
-import { EXIT, RunbookError } from '../lib/errors.ts'
+
 import { allChecks, type HealthResult } from '../lib/health/checks.ts'
-import { print, table } from '../lib/output.ts'
+import { EXIT, RunbookError } from '../lib/report/errors.ts'
+import { print, table } from '../lib/report/output.ts'
 import { type Context, isMain, main, type RunbookSpec } from '../lib/runbook.ts'
 
 const results = new WeakMap<Context, HealthResult[]>()

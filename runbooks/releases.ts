@@ -2,9 +2,10 @@
  * releases — the release history of the env's first host: what went live, when, by whom, and how.
  * Read-only. On-call page: docs/runbooks/deploy.md#releases
  */
-import { print, table } from '../lib/output.ts'
+
 import { remotePaths } from '../lib/paths.ts'
 import { liveRelease, parseReleases, readReleases } from '../lib/releases.ts'
+import { print, table } from '../lib/report/output.ts'
 import { isMain, main, type RunbookSpec } from '../lib/runbook.ts'
 
 export const releases: RunbookSpec = {

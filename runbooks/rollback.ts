@@ -20,11 +20,11 @@ import {
   switchNginx,
   takeLock,
 } from '../lib/deploy/steps.ts'
-import { InputError } from '../lib/errors.ts'
 import type { HostSession } from '../lib/host.ts'
-import { print } from '../lib/output.ts'
 import { remotePaths } from '../lib/paths.ts'
 import { liveRelease, parseReleases, previousGood, readReleases } from '../lib/releases.ts'
+import { InputError } from '../lib/report/errors.ts'
+import { print } from '../lib/report/output.ts'
 import { type Context, isMain, main, type RunbookSpec } from '../lib/runbook.ts'
 import { swarmHosts } from '../lib/swarm/hosts.ts'
 import { deliverSwarmImages, swarmPreconditions } from '../lib/swarm/prepare.ts'

@@ -16,8 +16,8 @@ import {
   stackServicesProbe,
 } from '../lib/commands/swarm.ts'
 import { STALE_AFTER_S } from '../lib/lock.ts'
-import { print, table } from '../lib/output.ts'
 import { remotePaths } from '../lib/paths.ts'
+import { print, table } from '../lib/report/output.ts'
 import { isMain, main, type RunbookSpec } from '../lib/runbook.ts'
 
 export const status: RunbookSpec = {

@@ -8,8 +8,8 @@
  */
 import { breakLock, parseOwner } from '../lib/commands/lock.ts'
 import { describeHolder } from '../lib/lock.ts'
-import { print } from '../lib/output.ts'
 import { remotePaths } from '../lib/paths.ts'
+import { print } from '../lib/report/output.ts'
 import { isMain, main, type RunbookSpec } from '../lib/runbook.ts'
 
 export const unlock: RunbookSpec = {

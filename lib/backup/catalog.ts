@@ -10,7 +10,7 @@
  * counts as complete only if its COMPLETE marker parses and matches the objects actually there, so an
  * interrupted or half-deleted backup is never picked as the latest.
  */
-import { InputError, IntegrityError, PreconditionError } from '../errors.ts'
+import { InputError, IntegrityError, PreconditionError } from '../report/errors.ts'
 import { type BackupStore, readObject } from './storage.ts'
 
 export const MANIFEST = 'manifest'

@@ -13,7 +13,7 @@
  */
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto'
 import { Transform, type TransformCallback } from 'node:stream'
-import { IntegrityError } from '../errors.ts'
+import { IntegrityError } from '../report/errors.ts'
 import type { BackupKey, Keyring } from './keys.ts'
 
 export const MAGIC = Buffer.from('CEBK', 'latin1')

@@ -5,7 +5,7 @@
  * which key it needs. Secret values are never put in messages.
  */
 import { hkdfSync, randomBytes } from 'node:crypto'
-import { InputError } from '../errors.ts'
+import { InputError } from '../report/errors.ts'
 
 export const KEY_BYTES = 32
 export const KEY_ID_BYTES = 8

@@ -18,9 +18,9 @@ import {
   scratchDb,
 } from '../commands/backup.ts'
 import { DB_NAME, DB_USER } from '../deploy/files.ts'
-import { IntegrityError } from '../errors.ts'
 import type { HostSession } from '../host.ts'
-import { print } from '../output.ts'
+import { IntegrityError } from '../report/errors.ts'
+import { print } from '../report/output.ts'
 import type { Context } from '../runbook.ts'
 import { type BackupEntry, listBackups, manifestKey, partKey, resolveBackup } from './catalog.ts'
 import { decryptBuffer } from './format.ts'

@@ -4,7 +4,7 @@
  * Incomplete backups are kept for a while (one may still be uploading), then deleted. planRetention is
  * pure; applyRetention deletes, COMPLETE marker first, so a half-deleted backup never looks complete.
  */
-import { InputError } from '../errors.ts'
+import { InputError } from '../report/errors.ts'
 import { backupPrefix, completeKey } from './catalog.ts'
 import type { BackupStore } from './storage.ts'
 

@@ -4,7 +4,7 @@
  * store's root (`<dir>/<key>` or `<prefix>/<key>`), `/`-separated, and never contain `..`.
  */
 import type { Readable } from 'node:stream'
-import { InputError, IntegrityError } from '../errors.ts'
+import { InputError, IntegrityError } from '../report/errors.ts'
 import { LocalStore } from './store-local.ts'
 import { S3Store, type S3StoreOptions } from './store-s3.ts'
 

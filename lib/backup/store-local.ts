@@ -8,7 +8,7 @@ import type { Dirent } from 'node:fs'
 import { mkdir, open, readdir, rename, rmdir, stat, unlink } from 'node:fs/promises'
 import { basename, dirname, join, resolve } from 'node:path'
 import type { Readable } from 'node:stream'
-import { IntegrityError } from '../errors.ts'
+import { IntegrityError } from '../report/errors.ts'
 import { type BackupStore, checkKey, checkPrefix, missingObject } from './storage.ts'
 
 const TEMP = /^\..+\.tmp-\d+-[0-9a-f]{12}$/

@@ -19,7 +19,7 @@ import {
   S3Client,
 } from '@aws-sdk/client-s3'
 import { Upload } from '@aws-sdk/lib-storage'
-import { IntegrityError, PreconditionError } from '../errors.ts'
+import { IntegrityError, PreconditionError } from '../report/errors.ts'
 import { type BackupStore, checkKey, checkPrefix, missingObject } from './storage.ts'
 
 export interface S3Config {

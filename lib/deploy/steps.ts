@@ -1,5 +1,5 @@
 import { takeDeployLock } from '../lock.ts'
-import { print } from '../output.ts'
+import { print } from '../report/output.ts'
 import type { Step } from '../runbook.ts'
 import { deliverImages } from './prepare.ts'
 import { state } from './state.ts'

@@ -5,8 +5,8 @@
  */
 import type Cloudflare from 'cloudflare'
 import type { Env } from '../env.ts'
-import { RunbookError } from '../errors.ts'
-import { printErr } from '../output.ts'
+import { RunbookError } from '../report/errors.ts'
+import { printErr } from '../report/output.ts'
 import { type CfContext, call } from './cloudflare.ts'
 import {
   type CoverageProblem,

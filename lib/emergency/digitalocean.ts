@@ -7,7 +7,7 @@
  */
 import pRetry, { AbortError } from 'p-retry'
 import type { DropletConfig } from '../env-droplet.ts'
-import { InputError, PreconditionError, RunbookError } from '../errors.ts'
+import { InputError, PreconditionError, RunbookError } from '../report/errors.ts'
 
 export interface DoClient {
   base: string

@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto'
 import { endGroup, group, inActions } from '../actions.ts'
 import { type LocalRun, runLocal } from '../local-run.ts'
-import { print } from '../output.ts'
+import { print } from '../report/output.ts'
 
 export interface GateResult {
   gate: string

@@ -1,8 +1,8 @@
 import { fail2banIgnore, fail2banUnignore } from '../commands/host-config.ts'
 import { type HostOs, osReleaseProbe, parseOs } from '../commands/packages.ts'
-import { PreconditionError } from '../errors.ts'
 import type { HostSession } from '../host.ts'
-import { print } from '../output.ts'
+import { PreconditionError } from '../report/errors.ts'
+import { print } from '../report/output.ts'
 import type { Context, StepStatus } from '../runbook.ts'
 
 /** Runs `fn` on every host; the step changed something if it did on any host. */

@@ -13,10 +13,10 @@ import {
 } from '../commands/swarm.ts'
 import type { Host } from '../env.ts'
 import { envHosts, innerAddress, isSwarmNode } from '../env-swarm.ts'
-import { PreconditionError } from '../errors.ts'
 import type { HostSession } from '../host.ts'
-import { print } from '../output.ts'
-import { registerSecret } from '../redact.ts'
+import { PreconditionError } from '../report/errors.ts'
+import { print } from '../report/output.ts'
+import { registerSecret } from '../report/redact.ts'
 import { type Context, connectHost, type Step } from '../runbook.ts'
 import { readPrivateKey } from '../secrets.ts'
 

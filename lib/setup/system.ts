@@ -24,9 +24,9 @@ import {
   missingPackagesProbe,
 } from '../commands/packages.ts'
 import { ensure, ensureFile } from '../converge.ts'
-import { InputError } from '../errors.ts'
 import { sshFingerprint } from '../fingerprint.ts'
-import { print } from '../output.ts'
+import { InputError } from '../report/errors.ts'
+import { print } from '../report/output.ts'
 import type { Context, Step } from '../runbook.ts'
 import { readPrivateKey } from '../secrets.ts'
 import { eachHost, hostOs } from './common.ts'

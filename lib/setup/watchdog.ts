@@ -19,7 +19,7 @@ import {
 } from '../commands/watchdog.ts'
 import { ensure, ensureFile } from '../converge.ts'
 import type { HostSession } from '../host.ts'
-import { print } from '../output.ts'
+import { print } from '../report/output.ts'
 import type { Context, Step } from '../runbook.ts'
 import { eachHost } from './common.ts'
 

@@ -1,7 +1,7 @@
 import type { Env } from '../env.ts'
 import { isSwarmNode } from '../env-swarm.ts'
-import { InputError } from '../errors.ts'
 import type { HostSession } from '../host.ts'
+import { InputError } from '../report/errors.ts'
 import type { Context } from '../runbook.ts'
 
 // Which of this run's sessions is the manager, which are the web nodes, which is the data host.

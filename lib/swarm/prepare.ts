@@ -21,11 +21,11 @@ import {
   writeEdgeFiles,
 } from '../deploy/prepare.ts'
 import { imageRefs } from '../deploy/state.ts'
-import { PreconditionError } from '../errors.ts'
 import type { HostSession } from '../host.ts'
-import { print } from '../output.ts'
 import { remotePaths } from '../paths.ts'
 import { liveRelease, parseReleases, readReleases } from '../releases.ts'
+import { PreconditionError } from '../report/errors.ts'
+import { print } from '../report/output.ts'
 import type { Context } from '../runbook.ts'
 import {
   composeText,

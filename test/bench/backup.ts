@@ -15,7 +15,7 @@
 import { writeFileSync } from 'node:fs'
 import { availableParallelism, loadavg } from 'node:os'
 import { join } from 'node:path'
-import { table } from '../../lib/output.ts'
+import { table } from '../../lib/report/output.ts'
 import type { RunbookSpec } from '../../lib/runbook.ts'
 import type { SandboxDroplet } from '../../lib/sandbox-state.ts'
 import { deploy } from '../../runbooks/deploy.ts'

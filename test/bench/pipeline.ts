@@ -14,7 +14,7 @@ import { execFileSync } from 'node:child_process'
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { table } from '../../lib/output.ts'
+import { table } from '../../lib/report/output.ts'
 import { setupServer } from '../../runbooks/setup-server.ts'
 import {
   createTestBed,

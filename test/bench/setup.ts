@@ -2,7 +2,7 @@
  * make bench-setup: times setup-server on a NEW sandbox droplet (fresh) and its no-op re-run.
  * Prints the figures and a final JSON line {"fresh_s":..,"rerun_s":..,"changed_on_rerun":..}.
  */
-import { setSinks } from '../../lib/output.ts'
+import { setSinks } from '../../lib/report/output.ts'
 import { runRunbook } from '../../lib/runbook.ts'
 import { setupServer } from '../../runbooks/setup-server.ts'
 import { createTestBed, destroyTestBed, writeManagedEnv } from '../integration/support.ts'

@@ -3,7 +3,7 @@ import { appendFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import * as assert from 'uvu/assert'
-import { setSinks } from '../../lib/output.ts'
+import { setSinks } from '../../lib/report/output.ts'
 import { gates } from '../../runbooks/gates.ts'
 import { suite } from '../harness.ts'
 import { ensureDockerEngine } from '../sandbox/engine.ts'

@@ -17,7 +17,7 @@ import {
   stopProject,
 } from '../../lib/commands/backup.ts'
 import { loadEnv } from '../../lib/env.ts'
-import { InputError } from '../../lib/errors.ts'
+import { InputError } from '../../lib/report/errors.ts'
 import { suite } from '../harness.ts'
 
 const test = suite('backup command builders')

@@ -13,7 +13,7 @@ import {
   sha256,
 } from '../../lib/backup/format.ts'
 import { generateBackupKey, Keyring, keyId } from '../../lib/backup/keys.ts'
-import { InputError, IntegrityError } from '../../lib/errors.ts'
+import { InputError, IntegrityError } from '../../lib/report/errors.ts'
 import { suite } from '../harness.ts'
 
 const test = suite('backup-format')

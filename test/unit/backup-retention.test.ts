@@ -1,7 +1,7 @@
 import * as assert from 'uvu/assert'
 import { isBackupId, newBackupId, parseBackupId } from '../../lib/backup/catalog.ts'
 import { isoWeek, planRetention, type RetentionPlan } from '../../lib/backup/retention.ts'
-import { InputError } from '../../lib/errors.ts'
+import { InputError } from '../../lib/report/errors.ts'
 import { suite } from '../harness.ts'
 
 const test = suite('backup retention')

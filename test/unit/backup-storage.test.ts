@@ -15,7 +15,7 @@ import {
 } from '../../lib/backup/catalog.ts'
 import { applyRetention, planRetention } from '../../lib/backup/retention.ts'
 import { type BackupStore, openStore } from '../../lib/backup/storage.ts'
-import { InputError, IntegrityError, PreconditionError, type RunbookError } from '../../lib/errors.ts'
+import { InputError, IntegrityError, PreconditionError, type RunbookError } from '../../lib/report/errors.ts'
 import { suite } from '../harness.ts'
 import { S3RVER_SECRETS, type S3Server, startS3Server } from '../sandbox/s3.ts'
 

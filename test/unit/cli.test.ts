@@ -1,6 +1,6 @@
 import * as assert from 'uvu/assert'
 import { parseArgs } from '../../lib/cli.ts'
-import { InputError } from '../../lib/errors.ts'
+import { InputError } from '../../lib/report/errors.ts'
 import { suite } from '../harness.ts'
 
 const test = suite('arguments')

@@ -14,8 +14,8 @@ import { withRanges } from '../../lib/dns/ips.ts'
 import { assessCert, makeCsr } from '../../lib/dns/origin-cert.ts'
 import { applyChanges, type Change } from '../../lib/dns/plan.ts'
 import type { Env } from '../../lib/env.ts'
-import { RunbookError } from '../../lib/errors.ts'
-import { setSinks } from '../../lib/output.ts'
+import { RunbookError } from '../../lib/report/errors.ts'
+import { setSinks } from '../../lib/report/output.ts'
 import { suite } from '../harness.ts'
 
 const test = suite('dns: desired state, coverage, certificates, apply')

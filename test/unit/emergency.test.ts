@@ -16,7 +16,7 @@ import { type EmergencyState, newState, resumePoint, spentS } from '../../lib/em
 import { compareToBackup } from '../../lib/emergency/verify.ts'
 import { loadEnv } from '../../lib/env.ts'
 import type { DropletConfig } from '../../lib/env-droplet.ts'
-import { InputError } from '../../lib/errors.ts'
+import { InputError } from '../../lib/report/errors.ts'
 import { suite } from '../harness.ts'
 import { type DigitalOceanApi, startDigitalOceanApi } from '../sandbox/cloud/digitalocean-api.ts'
 

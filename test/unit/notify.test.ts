@@ -8,8 +8,8 @@ import {
   reportNotifyResults,
   slackPayload,
 } from '../../lib/notify.ts'
-import { setSinks } from '../../lib/output.ts'
-import { clearSecrets, registerSecret } from '../../lib/redact.ts'
+import { setSinks } from '../../lib/report/output.ts'
+import { clearSecrets, registerSecret } from '../../lib/report/redact.ts'
 import { Validator } from '../../lib/validate.ts'
 import { suite } from '../harness.ts'
 import { closedPort, type Receiver, startReceiver } from '../sandbox/webhook-receiver.ts'

@@ -6,7 +6,7 @@ import * as assert from 'uvu/assert'
 import { type AuditRecord, appendLocalAudit, auditLine, ciRunUrl, whoAmI } from '../../lib/audit.ts'
 import { fingerprintOfPublicKeyLine } from '../../lib/fingerprint.ts'
 import { tail } from '../../lib/host.ts'
-import { clearSecrets, redact, redactDeep, registerSecret } from '../../lib/redact.ts'
+import { clearSecrets, redact, redactDeep, registerSecret } from '../../lib/report/redact.ts'
 import { suite } from '../harness.ts'
 
 const test = suite('redaction, audit, fingerprints')

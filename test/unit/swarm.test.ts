@@ -19,7 +19,7 @@ import {
 } from '../../lib/commands/swarm.ts'
 import { desiredRecords } from '../../lib/dns/desired.ts'
 import { type Env, loadEnv } from '../../lib/env.ts'
-import { InputError } from '../../lib/errors.ts'
+import { InputError } from '../../lib/report/errors.ts'
 import { hostUfwRules, peerAddresses, peerOnlyPorts } from '../../lib/setup/firewall.ts'
 import {
   composeText,

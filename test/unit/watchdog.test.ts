@@ -14,8 +14,8 @@ import {
   watchdogTimer,
 } from '../../lib/commands/watchdog.ts'
 import type { Env } from '../../lib/env.ts'
-import { setSinks } from '../../lib/output.ts'
-import { clearSecrets } from '../../lib/redact.ts'
+import { setSinks } from '../../lib/report/output.ts'
+import { clearSecrets } from '../../lib/report/redact.ts'
 import { buildWatchdogBundle } from '../../lib/setup/watchdog.ts'
 import {
   budgetNote,

@@ -3,7 +3,7 @@
  * kill its connection, signal it, or run a second one beside it.
  */
 import { takeDeployLock } from '../../../lib/lock.ts'
-import { print } from '../../../lib/output.ts'
+import { print } from '../../../lib/report/output.ts'
 import { main, type RunbookSpec } from '../../../lib/runbook.ts'
 
 const spec: RunbookSpec = {
