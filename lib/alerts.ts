@@ -1,4 +1,4 @@
-import type { AlertsConfig } from './env-health.ts'
+import type { AlertRules } from './env/health.ts'
 import type { NotifyEvent } from './notify.ts'
 
 // The alert state machine, pure: results of one run of checks in, the next state and what to send out.
@@ -52,8 +52,6 @@ export interface Notice {
   at: string
   checks: NoticeCheck[]
 }
-
-export type AlertRules = Pick<AlertsConfig, 'failureThreshold' | 'reminderMin'>
 
 export interface EvaluateOptions {
   /**

@@ -8,7 +8,6 @@ import { redactDeep } from './report/redact.ts'
 export function auditDir(): string {
   return resolve(process.env.AUDIT_DIR ?? resolve(import.meta.dirname, '..', '.audit'))
 }
-export const REMOTE_AUDIT_LOG = '/var/log/conciliaextrato/audit.log'
 
 export type Outcome = 'success' | 'failed' | 'invalid-input' | 'interrupted' | 'dry-run'
 

@@ -1,5 +1,5 @@
 import pRetry, { AbortError } from 'p-retry'
-import type { NotifyTarget } from './env-notify.ts'
+import type { NotifyTarget } from './env/notify.ts'
 import { print, printErr } from './report/output.ts'
 import { redact, redactDeep } from './report/redact.ts'
 

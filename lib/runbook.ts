@@ -10,15 +10,16 @@ import {
   maskLines,
   summaryMarkdown,
 } from './actions.ts'
-import { appendLocalAudit, auditLine, ciRunUrl, type Outcome, REMOTE_AUDIT_LOG, whoAmI } from './audit.ts'
+import { appendLocalAudit, auditLine, ciRunUrl, type Outcome, whoAmI } from './audit.ts'
 import { type OptionSpec, type ParsedArgs, parseArgs, stringArg } from './cli.ts'
 import { appendLineFromStdin } from './commands/files.ts'
-import { type Env, type Host, loadEnv } from './env.ts'
+import { REMOTE_AUDIT_LOG } from './env/host-paths.ts'
+import { type Env, type Host, loadEnv } from './env/load.ts'
+import { loadSecrets, readPrivateKey, type Secrets } from './env/secrets.ts'
 import { HostSession } from './host.ts'
 import { CommandError, EXIT, InputError, LoginRefusedError, RunbookError } from './report/errors.ts'
 import { print, printErr, seconds, table } from './report/output.ts'
 import { redact, redactDeep } from './report/redact.ts'
-import { loadSecrets, readPrivateKey, type Secrets } from './secrets.ts'
 
 export type StepStatus = 'ok' | 'changed' | 'skipped' | 'failed' | 'not run' | 'dry-run'
 

@@ -35,7 +35,8 @@ import {
   writeState,
 } from '../lib/emergency/state.ts'
 import { checkData, probeDomains, recordProblems } from '../lib/emergency/verify.ts'
-import type { Env, Host } from '../lib/env.ts'
+import type { Env, Host } from '../lib/env/load.ts'
+import { readPrivateKey } from '../lib/env/secrets.ts'
 import {
   containerChecks,
   type HealthResult,
@@ -57,7 +58,6 @@ import {
   runRunbook,
   type Step,
 } from '../lib/runbook.ts'
-import { readPrivateKey } from '../lib/secrets.ts'
 import { deploy } from './deploy.ts'
 import { dns } from './dns.ts'
 import { restore } from './restore.ts'

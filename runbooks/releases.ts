@@ -3,7 +3,7 @@
  * Read-only. On-call page: docs/runbooks/deploy.md#releases
  */
 
-import { remotePaths } from '../lib/paths.ts'
+import { remotePaths } from '../lib/env/host-paths.ts'
 import { liveRelease, parseReleases, readReleases } from '../lib/releases.ts'
 import { print, table } from '../lib/report/output.ts'
 import { isMain, main, type RunbookSpec } from '../lib/runbook.ts'

@@ -15,8 +15,8 @@ import {
   stackName,
   stackServicesProbe,
 } from '../lib/commands/swarm.ts'
+import { remotePaths } from '../lib/env/host-paths.ts'
 import { STALE_AFTER_S } from '../lib/lock.ts'
-import { remotePaths } from '../lib/paths.ts'
 import { print, table } from '../lib/report/output.ts'
 import { isMain, main, type RunbookSpec } from '../lib/runbook.ts'
 

@@ -7,8 +7,8 @@
  * On-call page: docs/runbooks/deploy.md#the-lock
  */
 import { breakLock, parseOwner } from '../lib/commands/lock.ts'
+import { remotePaths } from '../lib/env/host-paths.ts'
 import { describeHolder } from '../lib/lock.ts'
-import { remotePaths } from '../lib/paths.ts'
 import { print } from '../lib/report/output.ts'
 import { isMain, main, type RunbookSpec } from '../lib/runbook.ts'
 

@@ -4,6 +4,7 @@
  * store's root (`<dir>/<key>` or `<prefix>/<key>`), `/`-separated, and never contain `..`.
  */
 import type { Readable } from 'node:stream'
+import type { StoreConfig } from '../env/backup.ts'
 import { InputError, IntegrityError } from '../report/errors.ts'
 import { LocalStore } from './store-local.ts'
 import { S3Store, type S3StoreOptions } from './store-s3.ts'
@@ -21,10 +22,6 @@ export interface BackupStore {
   /** Deletes the objects (missing ones are fine), in the order given where that matters. */
   delete(keys: string[]): Promise<void>
 }
-
-export type StoreConfig =
-  | { type: 'local'; dir: string }
-  | { type: 's3'; endpoint: string; region: string; bucket: string; prefix: string }
 
 export const ACCESS_KEY_SECRET = 'SPACES_ACCESS_KEY_ID'
 export const SECRET_KEY_SECRET = 'SPACES_SECRET_ACCESS_KEY'

@@ -15,9 +15,9 @@ import {
   redisSnapshot,
 } from '../commands/backup.ts'
 import { DB_NAME, DB_USER } from '../deploy/files.ts'
-import type { Env } from '../env.ts'
+import { remotePaths } from '../env/host-paths.ts'
+import type { Env } from '../env/load.ts'
 import type { HostSession } from '../host.ts'
-import { remotePaths } from '../paths.ts'
 import { InputError, IntegrityError } from '../report/errors.ts'
 import { print } from '../report/output.ts'
 import type { Context } from '../runbook.ts'

@@ -1,4 +1,4 @@
-import type { RemotePaths } from '../paths.ts'
+import type { RemotePaths } from '../env/host-paths.ts'
 import { parseOwner, readLock } from './lock.ts'
 import { quote } from './shell.ts'
 

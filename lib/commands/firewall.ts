@@ -1,4 +1,4 @@
-import type { SetupConfig } from '../env-setup.ts'
+import type { SetupConfig } from '../env/setup.ts'
 import { quote } from './shell.ts'
 
 // ufw: deny incoming by default; SSH first (never enable without it); 80/443 only from Cloudflare.

@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
-import { tlsPaths } from '../edge-paths.ts'
-import type { Env, Service } from '../env.ts'
-import { SERVICES } from '../env.ts'
-import type { EdgeConfig } from '../env-edge.ts'
+import type { EdgeConfig } from '../env/edge.ts'
+import type { Env, Service } from '../env/load.ts'
+import { SERVICES } from '../env/load.ts'
+import { tlsPaths } from '../env/tls-paths.ts'
 import { type Colour, colourPorts } from './compose.ts'
 import { quote } from './shell.ts'
 

@@ -1,4 +1,4 @@
-import type { RegistryConfig } from '../env.ts'
+import type { RegistryConfig } from '../env/load.ts'
 import { quote } from './shell.ts'
 
 // Registry delivery: the host pulls the release's images itself. Credentials never stay on the host:

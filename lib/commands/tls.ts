@@ -1,9 +1,9 @@
-import { tlsPaths } from '../edge-paths.ts'
-import type { Env } from '../env.ts'
-import { SERVICES } from '../env.ts'
+import type { Env } from '../env/load.ts'
+import { SERVICES } from '../env/load.ts'
+import { tlsPaths } from '../env/tls-paths.ts'
 import { quote } from './shell.ts'
 
-// The edge's TLS material on a host (lib/edge-paths.ts): the directory, a placeholder certificate until
+// The edge's TLS material on a host (lib/env/tls-paths.ts): the directory, a placeholder certificate until
 // the dns runbook installs Cloudflare's origin certificate, and the origin-pull CA nginx checks against.
 
 /** Succeeds when the TLS directory is there, owned by `owner`, mode 0700. */

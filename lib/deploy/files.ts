@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { type Colour, colourPorts, projectName } from '../commands/compose.ts'
-import type { Env, Service } from '../env.ts'
-import { remotePaths } from '../paths.ts'
-import type { Secrets } from '../secrets.ts'
+import { remotePaths } from '../env/host-paths.ts'
+import type { Env, Service } from '../env/load.ts'
+import type { Secrets } from '../env/secrets.ts'
 
 // The files deploy keeps in /srv/conciliaextrato/<env>/: compose files, variables, secrets.
 const COMPOSE_DIR = resolve(import.meta.dirname, '..', '..', 'compose')

@@ -1,8 +1,8 @@
 import { whoAmI } from '../audit.ts'
 import { parseImageDigests } from '../commands/registry.ts'
-import type { Env } from '../env.ts'
+import { remotePaths } from '../env/host-paths.ts'
+import type { Env } from '../env/load.ts'
 import type { HostSession } from '../host.ts'
-import { remotePaths } from '../paths.ts'
 import { appendRelease, type ReleaseRecord } from '../releases.ts'
 
 // One release record (a line of the host's release history), for blue/green and swarm runs alike.

@@ -5,7 +5,7 @@
  */
 import Cloudflare from 'cloudflare'
 import pRetry, { AbortError } from 'p-retry'
-import type { EdgeConfig } from '../env-edge.ts'
+import type { EdgeConfig } from '../env/edge.ts'
 import { InputError, PreconditionError, RunbookError } from '../report/errors.ts'
 
 export interface CfContext {

@@ -2,7 +2,7 @@
  * What the zone should look like for an env: pure functions of the env file, unit tested.
  */
 import { isIPv6 } from 'node:net'
-import type { Env } from '../env.ts'
+import type { Env } from '../env/load.ts'
 
 export interface DesiredRecord {
   name: string

@@ -6,7 +6,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import { parseDocument } from 'yaml'
-import type { Env } from '../env.ts'
+import type { Env } from '../env/load.ts'
 import { type CfContext, call } from './cloudflare.ts'
 import type { Change } from './plan.ts'
 

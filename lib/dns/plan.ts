@@ -4,7 +4,7 @@
  * is never left half way.
  */
 import type Cloudflare from 'cloudflare'
-import type { Env } from '../env.ts'
+import type { Env } from '../env/load.ts'
 import { RunbookError } from '../report/errors.ts'
 import { printErr } from '../report/output.ts'
 import { type CfContext, call } from './cloudflare.ts'

@@ -6,7 +6,7 @@
  * appears in a message.
  */
 import pRetry, { AbortError } from 'p-retry'
-import type { DropletConfig } from '../env-droplet.ts'
+import type { DropletConfig } from '../env/droplet.ts'
 import { InputError, PreconditionError, RunbookError } from '../report/errors.ts'
 
 export interface DoClient {

@@ -4,7 +4,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs'
 import { parseDocument } from 'yaml'
-import type { Host } from '../env.ts'
+import type { Host } from '../env/load.ts'
 import type { NewHost } from './state.ts'
 
 export function hostEntry(h: NewHost, roles: string[]): Record<string, unknown> {

@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fingerprintOfPublicKeyLine } from '../fingerprint.ts'
+import { fingerprintOfPublicKeyLine } from '../env/fingerprint.ts'
 
 export interface HostKeyPair {
   privateKey: string

@@ -11,7 +11,7 @@ import { parsePgVerify, pgVerify } from '../commands/backup.ts'
 import { DB_NAME, DB_USER } from '../deploy/files.ts'
 import { cloudflareClient, zoneId } from '../dns/cloudflare.ts'
 import { planZone } from '../dns/plan.ts'
-import type { Env } from '../env.ts'
+import type { Env } from '../env/load.ts'
 import type { HostSession } from '../host.ts'
 
 export interface DataResult {

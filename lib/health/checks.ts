@@ -15,10 +15,10 @@ import {
   servicesProbe,
   tlsProbe,
 } from '../commands/health.ts'
-import { type Env, SERVICES } from '../env.ts'
-import { envHosts, isSwarmNode } from '../env-swarm.ts'
+import { remotePaths } from '../env/host-paths.ts'
+import { type Env, SERVICES } from '../env/load.ts'
+import { envHosts, isSwarmNode } from '../env/swarm.ts'
 import type { HostSession } from '../host.ts'
-import { remotePaths } from '../paths.ts'
 import { clusterChecks, hostContainersProbe } from './swarm.ts'
 
 export interface HealthResult {

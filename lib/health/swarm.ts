@@ -7,8 +7,8 @@ import {
   stackName,
   stackServicesProbe,
 } from '../commands/swarm.ts'
-import type { Env } from '../env.ts'
-import { isSwarmNode } from '../env-swarm.ts'
+import type { Env } from '../env/load.ts'
+import { isSwarmNode } from '../env/swarm.ts'
 import type { HostSession } from '../host.ts'
 import type { HealthResult } from './checks.ts'
 

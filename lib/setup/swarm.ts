@@ -11,14 +11,14 @@ import {
   swarmStateProbe,
   WEB_LABEL,
 } from '../commands/swarm.ts'
-import type { Host } from '../env.ts'
-import { envHosts, innerAddress, isSwarmNode } from '../env-swarm.ts'
+import type { Host } from '../env/load.ts'
+import { readPrivateKey } from '../env/secrets.ts'
+import { envHosts, innerAddress, isSwarmNode } from '../env/swarm.ts'
 import type { HostSession } from '../host.ts'
 import { PreconditionError } from '../report/errors.ts'
 import { print } from '../report/output.ts'
 import { registerSecret } from '../report/redact.ts'
 import { type Context, connectHost, type Step } from '../runbook.ts'
-import { readPrivateKey } from '../secrets.ts'
 
 /**
  * A swarm env's app hosts become one swarm: the first host initialises it (manager), the others join

@@ -24,11 +24,11 @@ import {
   missingPackagesProbe,
 } from '../commands/packages.ts'
 import { ensure, ensureFile } from '../converge.ts'
-import { sshFingerprint } from '../fingerprint.ts'
+import { sshFingerprint } from '../env/fingerprint.ts'
+import { readPrivateKey } from '../env/secrets.ts'
 import { InputError } from '../report/errors.ts'
 import { print } from '../report/output.ts'
 import type { Context, Step } from '../runbook.ts'
-import { readPrivateKey } from '../secrets.ts'
 import { eachHost, hostOs } from './common.ts'
 
 // Packages, updates, time, swap, log limits, nginx's base, the directory layout.

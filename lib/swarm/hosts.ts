@@ -1,5 +1,5 @@
-import type { Env } from '../env.ts'
-import { isSwarmNode } from '../env-swarm.ts'
+import type { Env } from '../env/load.ts'
+import { isSwarmNode } from '../env/swarm.ts'
 import type { HostSession } from '../host.ts'
 import { InputError } from '../report/errors.ts'
 import type { Context } from '../runbook.ts'

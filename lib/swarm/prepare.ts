@@ -21,8 +21,8 @@ import {
   writeEdgeFiles,
 } from '../deploy/prepare.ts'
 import { imageRefs } from '../deploy/state.ts'
+import { remotePaths } from '../env/host-paths.ts'
 import type { HostSession } from '../host.ts'
-import { remotePaths } from '../paths.ts'
 import { liveRelease, parseReleases, readReleases } from '../releases.ts'
 import { PreconditionError } from '../report/errors.ts'
 import { print } from '../report/output.ts'

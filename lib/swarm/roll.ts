@@ -10,7 +10,7 @@ import {
 } from '../commands/swarm.ts'
 import { appendReleaseOn, releaseRecord } from '../deploy/record.ts'
 import { gateFailures } from '../deploy/switch.ts'
-import type { Service } from '../env.ts'
+import type { Service } from '../env/load.ts'
 import { notifyRunOutcome } from '../notify-run.ts'
 import type { ReleaseRecord } from '../releases.ts'
 import { EXIT, RunbookError } from '../report/errors.ts'

@@ -1,4 +1,4 @@
-import type { Service } from '../env.ts'
+import type { Service } from '../env/load.ts'
 import type { ReleaseRecord } from '../releases.ts'
 import type { Context } from '../runbook.ts'
 

@@ -44,7 +44,7 @@ export interface ErrorThresholds {
   maxErrorLinesPerMin: number
 }
 
-/** No env key for it (env-health.ts has none): the same order as alerts.max_5xx_per_min's default. */
+/** No env key for it (lib/env/health.ts has none): the same order as alerts.max_5xx_per_min's default. */
 export const DEFAULT_MAX_ERROR_LINES_PER_MIN = 10
 
 export interface ErrorFinding {

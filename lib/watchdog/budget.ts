@@ -1,4 +1,4 @@
-import type { WatchdogConfig } from '../env-health.ts'
+import type { WatchdogConfig } from '../env/health.ts'
 
 // How often the watchdog may restart one container: at most max_restarts within restart_window_min.
 // After that it leaves the container alone and the alert says it gave up. Pure: the log is data.

@@ -5,9 +5,10 @@
  * {"deploy_s":..,"rollback_s":..,"requests":..,"failed":..,"max_gap_ms":..,"baseline_failed":..,"baseline_max_gap_ms":..}
  * HOSTS=2 (--hosts 2): the same on a swarm of two app hosts and a data host, the load on both; plus "hosts":2.
  */
+
+import type { SandboxDroplet } from '../../lib/env/sandbox-hosts.ts'
 import { setSinks } from '../../lib/report/output.ts'
 import { type RunbookSpec, runRunbook } from '../../lib/runbook.ts'
-import type { SandboxDroplet } from '../../lib/sandbox-state.ts'
 import { deploy } from '../../runbooks/deploy.ts'
 import { rollback } from '../../runbooks/rollback.ts'
 import { setupServer } from '../../runbooks/setup-server.ts'

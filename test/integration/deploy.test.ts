@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import * as assert from 'uvu/assert'
-import type { SandboxDroplet } from '../../lib/sandbox-state.ts'
+import type { SandboxDroplet } from '../../lib/env/sandbox-hosts.ts'
 import { deploy } from '../../runbooks/deploy.ts'
 import { releases } from '../../runbooks/releases.ts'
 import { rollback } from '../../runbooks/rollback.ts'

@@ -1,5 +1,5 @@
 import * as assert from 'uvu/assert'
-import type { SandboxDroplet } from '../../lib/sandbox-state.ts'
+import type { SandboxDroplet } from '../../lib/env/sandbox-hosts.ts'
 import { deploy } from '../../runbooks/deploy.ts'
 import { health } from '../../runbooks/health.ts'
 import { setupServer } from '../../runbooks/setup-server.ts'

@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import type { SandboxDroplet } from '../../lib/sandbox-state.ts'
+import type { SandboxDroplet } from '../../lib/env/sandbox-hosts.ts'
 import { sh } from './engine.ts'
 
 // Sandbox droplets: Debian 12 containers with systemd and sshd, ports published on 127.0.0.1 only.

@@ -7,7 +7,7 @@
 import { join } from 'node:path'
 import { parse as parseYaml } from 'yaml'
 import { generateBackupKey } from '../../lib/backup/keys.ts'
-import type { SandboxDroplet } from '../../lib/sandbox-state.ts'
+import type { SandboxDroplet } from '../../lib/env/sandbox-hosts.ts'
 import { backup } from '../../runbooks/backup.ts'
 import { deploy } from '../../runbooks/deploy.ts'
 import { dns } from '../../runbooks/dns.ts'

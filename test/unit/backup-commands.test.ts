@@ -16,7 +16,7 @@ import {
   scratchDb,
   stopProject,
 } from '../../lib/commands/backup.ts'
-import { loadEnv } from '../../lib/env.ts'
+import { loadEnv } from '../../lib/env/load.ts'
 import { InputError } from '../../lib/report/errors.ts'
 import { suite } from '../harness.ts'
 

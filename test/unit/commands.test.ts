@@ -2,8 +2,8 @@ import * as assert from 'uvu/assert'
 import { composeVersionScript, hostFactsScript, parseHostFacts } from '../../lib/commands/facts.ts'
 import { appendLineFromStdin, writeFileFromStdin } from '../../lib/commands/files.ts'
 import { argv, quote, withTimeout } from '../../lib/commands/shell.ts'
-import type { Env } from '../../lib/env.ts'
-import { remotePaths } from '../../lib/paths.ts'
+import { remotePaths } from '../../lib/env/host-paths.ts'
+import type { Env } from '../../lib/env/load.ts'
 import { suite } from '../harness.ts'
 
 const test = suite('command builders')

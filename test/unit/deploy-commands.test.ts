@@ -26,7 +26,7 @@ import {
 import { appEnv, colourEnv, dataEnv } from '../../lib/deploy/files.ts'
 import { imageRefs } from '../../lib/deploy/state.ts'
 import { throughNginx } from '../../lib/deploy/switch.ts'
-import type { Env } from '../../lib/env.ts'
+import type { Env } from '../../lib/env/load.ts'
 import { liveRelease, parseReleases, previousGood, type ReleaseRecord } from '../../lib/releases.ts'
 import { InputError } from '../../lib/report/errors.ts'
 import { checkBranch } from '../../runbooks/deploy.ts'

@@ -13,7 +13,7 @@ import {
 import { withRanges } from '../../lib/dns/ips.ts'
 import { assessCert, makeCsr } from '../../lib/dns/origin-cert.ts'
 import { applyChanges, type Change } from '../../lib/dns/plan.ts'
-import type { Env } from '../../lib/env.ts'
+import type { Env } from '../../lib/env/load.ts'
 import { RunbookError } from '../../lib/report/errors.ts'
 import { setSinks } from '../../lib/report/output.ts'
 import { suite } from '../harness.ts'

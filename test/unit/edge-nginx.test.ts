@@ -15,9 +15,9 @@ import {
   tlsDirCheck,
   tlsDirEnsure,
 } from '../../lib/commands/tls.ts'
-import { tlsPaths } from '../../lib/edge-paths.ts'
-import type { Env } from '../../lib/env.ts'
-import { DEFAULT_CSP, type EdgeConfig } from '../../lib/env-edge.ts'
+import { DEFAULT_CSP, type EdgeConfig } from '../../lib/env/edge.ts'
+import type { Env } from '../../lib/env/load.ts'
+import { tlsPaths } from '../../lib/env/tls-paths.ts'
 import { suite } from '../harness.ts'
 
 const test = suite('edge: nginx TLS, headers, real IP, logs; TLS files on the host')

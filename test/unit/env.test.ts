@@ -2,10 +2,10 @@ import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import * as assert from 'uvu/assert'
-import { listEnvs, loadEnv } from '../../lib/env.ts'
+import { listEnvs, loadEnv } from '../../lib/env/load.ts'
+import { loadSecrets } from '../../lib/env/secrets.ts'
 import { InputError } from '../../lib/report/errors.ts'
 import { clearSecrets, redact } from '../../lib/report/redact.ts'
-import { loadSecrets } from '../../lib/secrets.ts'
 import { suite } from '../harness.ts'
 
 const test = suite('env model')

@@ -1,6 +1,6 @@
 import * as assert from 'uvu/assert'
 import { containersProbe, probeDomain, responseHeaders, tlsProbe } from '../../lib/commands/health.ts'
-import type { Env } from '../../lib/env.ts'
+import type { Env } from '../../lib/env/load.ts'
 import {
   headerChecks,
   missingHeaders,

@@ -1,5 +1,6 @@
 import * as assert from 'uvu/assert'
-import { type NotifyTarget, notifySecretNames, readNotify } from '../../lib/env-notify.ts'
+import { type NotifyTarget, notifySecretNames, readNotify } from '../../lib/env/notify.ts'
+import { Validator } from '../../lib/env/validate.ts'
 import {
   discordPayload,
   jsonPayload,
@@ -10,7 +11,6 @@ import {
 } from '../../lib/notify.ts'
 import { setSinks } from '../../lib/report/output.ts'
 import { clearSecrets, registerSecret } from '../../lib/report/redact.ts'
-import { Validator } from '../../lib/validate.ts'
 import { suite } from '../harness.ts'
 import { closedPort, type Receiver, startReceiver } from '../sandbox/webhook-receiver.ts'
 

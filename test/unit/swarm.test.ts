@@ -18,7 +18,7 @@ import {
   swarmJoin,
 } from '../../lib/commands/swarm.ts'
 import { desiredRecords } from '../../lib/dns/desired.ts'
-import { type Env, loadEnv } from '../../lib/env.ts'
+import { type Env, loadEnv } from '../../lib/env/load.ts'
 import { InputError } from '../../lib/report/errors.ts'
 import { hostUfwRules, peerAddresses, peerOnlyPorts } from '../../lib/setup/firewall.ts'
 import {

@@ -13,7 +13,7 @@ import {
   watchdogService,
   watchdogTimer,
 } from '../../lib/commands/watchdog.ts'
-import type { Env } from '../../lib/env.ts'
+import type { Env } from '../../lib/env/load.ts'
 import { setSinks } from '../../lib/report/output.ts'
 import { clearSecrets } from '../../lib/report/redact.ts'
 import { buildWatchdogBundle } from '../../lib/setup/watchdog.ts'

@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import * as assert from 'uvu/assert'
-import { listEnvs, loadEnv } from '../../lib/env.ts'
+import { listEnvs, loadEnv } from '../../lib/env/load.ts'
 import { type LintContext, lintWorkflow, makeCalls, makeTargets } from '../../lib/workflow-lint.ts'
 import { suite } from '../harness.ts'
 

@@ -1,6 +1,10 @@
 import { isAbsolute, resolve } from 'node:path'
-import type { StoreConfig } from './backup/storage.ts'
 import type { Validator } from './validate.ts'
+
+/** Where backups are kept: a local directory, or an S3-compatible bucket such as DigitalOcean Spaces. */
+export type StoreConfig =
+  | { type: 'local'; dir: string }
+  | { type: 's3'; endpoint: string; region: string; bucket: string; prefix: string }
 
 // The `backup:` section of an env file: where backups go, how long they are kept, what they hold.
 export interface BackupConfig {

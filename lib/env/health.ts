@@ -78,6 +78,9 @@ export function readWatchdog(v: Validator, raw: unknown): WatchdogConfig {
   }
 }
 
+/** What the alert engine needs of the config: when a failure alerts, how often it reminds. */
+export type AlertRules = Pick<AlertsConfig, 'failureThreshold' | 'reminderMin'>
+
 export function readAlerts(v: Validator, raw: unknown): AlertsConfig {
   const a = v.object(raw ?? {}, 'alerts', [
     'failure_threshold',

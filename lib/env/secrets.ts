@@ -2,9 +2,9 @@ import { existsSync, readFileSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { parse as parseDotenv } from 'dotenv'
-import type { Env } from './env.ts'
-import { InputError } from './report/errors.ts'
-import { registerSecret } from './report/redact.ts'
+import { InputError } from '../report/errors.ts'
+import { registerSecret } from '../report/redact.ts'
+import type { Env } from './load.ts'
 
 export type Secrets = Readonly<Record<string, string>>
 

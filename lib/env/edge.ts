@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs'
 import { isAbsolute, resolve } from 'node:path'
-import { SERVICES, type Service } from './env.ts'
+import { SERVICES, type Service } from './terms.ts'
 import type { Validator } from './validate.ts'
 
 // The `edge:` section of an env file: Cloudflare (zone, certificates, origin pulls) and the TLS and

@@ -1,4 +1,4 @@
-import type { Env, Host } from './env.ts'
+import type { Host } from './terms.ts'
 import type { Validator } from './validate.ts'
 
 // The `swarm:` section of an env file: the app services run as a Docker Swarm stack on several hosts.
@@ -68,6 +68,6 @@ export function innerAddress(h: Host): string {
 }
 
 /** Every host of the env file, also when HOST=<name> narrowed the run to one. */
-export function envHosts(env: Env): Host[] {
+export function envHosts(env: { hosts: Host[]; allHosts?: Host[] }): Host[] {
   return env.allHosts ?? env.hosts
 }

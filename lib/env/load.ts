@@ -1,9 +1,10 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { parse as parseYaml, YAMLParseError } from 'yaml'
-import { type BackupConfig, readBackup } from './env-backup.ts'
-import { type DropletConfig, readDroplet } from './env-droplet.ts'
-import { type EdgeConfig, readEdge } from './env-edge.ts'
+import { InputError } from '../report/errors.ts'
+import { type BackupConfig, readBackup } from './backup.ts'
+import { type DropletConfig, readDroplet } from './droplet.ts'
+import { type EdgeConfig, readEdge } from './edge.ts'
 import {
   type AlertsConfig,
   type HealthConfig,
@@ -11,45 +12,16 @@ import {
   readHealth,
   readWatchdog,
   type WatchdogConfig,
-} from './env-health.ts'
-import { type NotifyTarget, notifySecretNames, readNotify } from './env-notify.ts'
-import { readSetup, type SetupConfig } from './env-setup.ts'
-import { checkRoles, readSwarm, type SwarmConfig } from './env-swarm.ts'
-import { InputError } from './report/errors.ts'
-import { readSandboxDroplets } from './sandbox-state.ts'
+} from './health.ts'
+import { type NotifyTarget, notifySecretNames, readNotify } from './notify.ts'
+import { readSandboxDroplets } from './sandbox-hosts.ts'
+import { readSetup, type SetupConfig } from './setup.ts'
+import { checkRoles, readSwarm, type SwarmConfig } from './swarm.ts'
+import type { EnvKind, Host, RegistryConfig, Service, SshKeySource } from './terms.ts'
+import { SERVICES } from './terms.ts'
 import { Validator } from './validate.ts'
 
-export type EnvKind = 'production' | 'staging' | 'local'
-export const SERVICES = ['site', 'saas', 'api'] as const
-export type Service = (typeof SERVICES)[number]
-
-export interface Host {
-  name: string
-  address: string
-  sshPort: number
-  /** SHA256 fingerprint as `ssh-keygen -lf` prints it: SHA256:<base64 without padding>. */
-  hostKey: string
-  roles: string[]
-  /** The address the env's other hosts reach it on (a DigitalOcean VPC address); default: address. */
-  privateAddress?: string
-}
-
-export interface SshKeySource {
-  file?: string
-  secret?: string
-  agent?: boolean
-}
-
-/** Where hosts pull images from (delivery: registry), and how they log in to it. */
-export interface RegistryConfig {
-  /** host[:port], e.g. ghcr.io */
-  server: string
-  username?: string
-  /** The secret holding the password or token (GHCR: a token with read:packages). */
-  passwordSecret?: string
-  /** Plain HTTP (sandbox registries only): added to the hosts' Docker insecure-registries. */
-  insecure: boolean
-}
+export * from './terms.ts'
 
 export interface Env {
   name: string
@@ -92,7 +64,7 @@ export interface Env {
 
 /** env/ of this repository; CE_ENV_DIR (read at each call) points tests at env files of their own droplets. */
 export function envDir(): string {
-  return resolve(process.env.CE_ENV_DIR ?? resolve(import.meta.dirname, '..', 'env'))
+  return resolve(process.env.CE_ENV_DIR ?? resolve(import.meta.dirname, '..', '..', 'env'))
 }
 const FINGERPRINT = /^SHA256:[A-Za-z0-9+/]{43}$/
 const HOSTNAME = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,62}$/

@@ -1,5 +1,7 @@
-import { REMOTE_AUDIT_LOG } from './audit.ts'
-import type { Env } from './env.ts'
+import type { Env } from './load.ts'
+
+/** The audit log every runbook appends to on a host. */
+export const REMOTE_AUDIT_LOG = '/var/log/conciliaextrato/audit.log'
 
 /** Where things live on a host: one place, so every runbook agrees. */
 export function remotePaths(env: Env) {
