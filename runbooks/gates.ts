@@ -26,7 +26,7 @@ import {
   parseMigration,
 } from '../lib/gates/commands.ts'
 import { type GateResult, scratchPostgres, showOutput } from '../lib/gates/run.ts'
-import { runLocal } from '../lib/local-run.ts'
+import { runLocal } from '../lib/host/local-run.ts'
 import { EXIT, InputError } from '../lib/report/errors.ts'
 import { print, printErr, table } from '../lib/report/output.ts'
 import { isMain } from '../lib/runbook.ts'

@@ -21,7 +21,7 @@ import {
   takeLock,
 } from '../lib/deploy/steps.ts'
 import { remotePaths } from '../lib/env/host-paths.ts'
-import type { HostSession } from '../lib/host.ts'
+import type { HostSession } from '../lib/host/session.ts'
 import { liveRelease, parseReleases, previousGood, readReleases } from '../lib/releases.ts'
 import { InputError } from '../lib/report/errors.ts'
 import { print } from '../lib/report/output.ts'

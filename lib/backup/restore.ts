@@ -18,7 +18,7 @@ import {
   scratchDb,
 } from '../commands/backup.ts'
 import { DB_NAME, DB_USER } from '../deploy/files.ts'
-import type { HostSession } from '../host.ts'
+import type { HostSession } from '../host/session.ts'
 import { IntegrityError } from '../report/errors.ts'
 import { print } from '../report/output.ts'
 import type { Context } from '../runbook.ts'

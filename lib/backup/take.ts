@@ -17,7 +17,7 @@ import {
 import { DB_NAME, DB_USER } from '../deploy/files.ts'
 import { remotePaths } from '../env/host-paths.ts'
 import type { Env } from '../env/load.ts'
-import type { HostSession } from '../host.ts'
+import type { HostSession } from '../host/session.ts'
 import { InputError, IntegrityError } from '../report/errors.ts'
 import { print } from '../report/output.ts'
 import type { Context } from '../runbook.ts'

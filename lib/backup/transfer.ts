@@ -6,7 +6,7 @@
 import { createReadStream, createWriteStream } from 'node:fs'
 import { PassThrough, pipeline, type Readable, Writable } from 'node:stream'
 import { pipeline as pipelineAsync } from 'node:stream/promises'
-import type { HostSession } from '../host.ts'
+import type { HostSession } from '../host/session.ts'
 import { IntegrityError } from '../report/errors.ts'
 import { decryptStream, encryptStream, hashingStream } from './format.ts'
 import type { Keyring } from './keys.ts'

@@ -1,6 +1,6 @@
 import type { Colour, ComposeFlavour } from '../commands/compose.ts'
 import type { Env, Service } from '../env/load.ts'
-import type { HostSession } from '../host.ts'
+import type { HostSession } from '../host/session.ts'
 import type { ReleaseRecord } from '../releases.ts'
 import type { Context } from '../runbook.ts'
 

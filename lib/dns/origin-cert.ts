@@ -8,8 +8,8 @@ import { nginxTestAndReload } from '../commands/nginx.ts'
 import { quote } from '../commands/shell.ts'
 import type { Env } from '../env/load.ts'
 import { tlsPaths } from '../env/tls-paths.ts'
-import type { HostSession } from '../host.ts'
-import { runLocal } from '../local-run.ts'
+import { runLocal } from '../host/local-run.ts'
+import type { HostSession } from '../host/session.ts'
 import { type CfContext, call } from './cloudflare.ts'
 
 export interface OriginCertState {

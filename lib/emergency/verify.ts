@@ -12,7 +12,7 @@ import { DB_NAME, DB_USER } from '../deploy/files.ts'
 import { cloudflareClient, zoneId } from '../dns/cloudflare.ts'
 import { planZone } from '../dns/plan.ts'
 import type { Env } from '../env/load.ts'
-import type { HostSession } from '../host.ts'
+import type { HostSession } from '../host/session.ts'
 
 export interface DataResult {
   rowsVerified: number

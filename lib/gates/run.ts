@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import { endGroup, group, inActions } from '../actions.ts'
-import { type LocalRun, runLocal } from '../local-run.ts'
+import { type LocalRun, runLocal } from '../host/local-run.ts'
 import { print } from '../report/output.ts'
 
 export interface GateResult {

@@ -18,7 +18,7 @@ import {
 import { remotePaths } from '../env/host-paths.ts'
 import { type Env, SERVICES } from '../env/load.ts'
 import { envHosts, isSwarmNode } from '../env/swarm.ts'
-import type { HostSession } from '../host.ts'
+import type { HostSession } from '../host/session.ts'
 import { clusterChecks, hostContainersProbe } from './swarm.ts'
 
 export interface HealthResult {

@@ -9,7 +9,7 @@ import {
 } from '../commands/swarm.ts'
 import type { Env } from '../env/load.ts'
 import { isSwarmNode } from '../env/swarm.ts'
-import type { HostSession } from '../host.ts'
+import type { HostSession } from '../host/session.ts'
 import type { HealthResult } from './checks.ts'
 
 // A swarm env's health from its manager: every node ready, every service with one running task per

@@ -1,6 +1,6 @@
 import { fail2banIgnore, fail2banUnignore } from '../commands/host-config.ts'
 import { type HostOs, osReleaseProbe, parseOs } from '../commands/packages.ts'
-import type { HostSession } from '../host.ts'
+import type { HostSession } from '../host/session.ts'
 import { PreconditionError } from '../report/errors.ts'
 import { print } from '../report/output.ts'
 import type { Context, StepStatus } from '../runbook.ts'

@@ -16,10 +16,10 @@ import {
   withDockerUserBlock,
 } from '../commands/firewall.ts'
 import { FAIL2BAN_JAIL, fail2banJail, fail2banRestart, sessionSourceProbe } from '../commands/host-config.ts'
-import { ensureFile } from '../converge.ts'
 import type { Env, Host } from '../env/load.ts'
 import { envHosts, innerAddress, isSwarmNode } from '../env/swarm.ts'
-import type { HostSession } from '../host.ts'
+import { ensureFile } from '../host/converge.ts'
+import type { HostSession } from '../host/session.ts'
 import { PreconditionError } from '../report/errors.ts'
 import type { Context, Step } from '../runbook.ts'
 import { SWARM_PORTS } from '../swarm/files.ts'

@@ -14,7 +14,7 @@ import {
 import type { Host } from '../env/load.ts'
 import { readPrivateKey } from '../env/secrets.ts'
 import { envHosts, innerAddress, isSwarmNode } from '../env/swarm.ts'
-import type { HostSession } from '../host.ts'
+import type { HostSession } from '../host/session.ts'
 import { PreconditionError } from '../report/errors.ts'
 import { print } from '../report/output.ts'
 import { registerSecret } from '../report/redact.ts'

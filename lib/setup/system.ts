@@ -23,9 +23,9 @@ import {
   dockerPresentProbe,
   missingPackagesProbe,
 } from '../commands/packages.ts'
-import { ensure, ensureFile } from '../converge.ts'
 import { sshFingerprint } from '../env/fingerprint.ts'
 import { readPrivateKey } from '../env/secrets.ts'
+import { ensure, ensureFile } from '../host/converge.ts'
 import { InputError } from '../report/errors.ts'
 import { print } from '../report/output.ts'
 import type { Context, Step } from '../runbook.ts'

@@ -17,8 +17,8 @@ import {
   watchdogService,
   watchdogTimer,
 } from '../commands/watchdog.ts'
-import { ensure, ensureFile } from '../converge.ts'
-import type { HostSession } from '../host.ts'
+import { ensure, ensureFile } from '../host/converge.ts'
+import type { HostSession } from '../host/session.ts'
 import { print } from '../report/output.ts'
 import type { Context, Step } from '../runbook.ts'
 import { eachHost } from './common.ts'

@@ -1,6 +1,6 @@
 import type { Env } from '../env/load.ts'
 import { isSwarmNode } from '../env/swarm.ts'
-import type { HostSession } from '../host.ts'
+import type { HostSession } from '../host/session.ts'
 import { InputError } from '../report/errors.ts'
 import type { Context } from '../runbook.ts'
 

@@ -10,7 +10,6 @@ import {
   swarmStateProbe,
   WEB_LABEL,
 } from '../commands/swarm.ts'
-import { ensureFile } from '../converge.ts'
 import { composeFile, DB_NAME, DB_USER, dataEnv, deployFiles, networkName } from '../deploy/files.ts'
 import {
   deliverTo,
@@ -22,7 +21,8 @@ import {
 } from '../deploy/prepare.ts'
 import { imageRefs } from '../deploy/state.ts'
 import { remotePaths } from '../env/host-paths.ts'
-import type { HostSession } from '../host.ts'
+import { ensureFile } from '../host/converge.ts'
+import type { HostSession } from '../host/session.ts'
 import { liveRelease, parseReleases, readReleases } from '../releases.ts'
 import { PreconditionError } from '../report/errors.ts'
 import { print } from '../report/output.ts'

@@ -12,7 +12,7 @@ import {
   REQUIRED_HEADERS,
   tlsChecks,
 } from '../../lib/health/checks.ts'
-import type { HostSession } from '../../lib/host.ts'
+import type { HostSession } from '../../lib/host/session.ts'
 import { suite } from '../harness.ts'
 
 const test = suite('health checks')

@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import * as assert from 'uvu/assert'
 import { type AuditRecord, appendLocalAudit, auditLine, ciRunUrl, whoAmI } from '../../lib/audit.ts'
 import { fingerprintOfPublicKeyLine } from '../../lib/env/fingerprint.ts'
-import { tail } from '../../lib/host.ts'
+import { tail } from '../../lib/host/session.ts'
 import { clearSecrets, redact, redactDeep, registerSecret } from '../../lib/report/redact.ts'
 import { suite } from '../harness.ts'
 

@@ -25,7 +25,7 @@ import {
 } from '../../lib/commands/packages.ts'
 import { SSHD_DROP_IN, sshdHardening, sshdRevert } from '../../lib/commands/sshd.ts'
 import { createUser, installSudoers, sudoersContent, userCheck } from '../../lib/commands/users.ts'
-import { fileMatches } from '../../lib/converge.ts'
+import { fileMatches } from '../../lib/host/converge.ts'
 import { suite } from '../harness.ts'
 
 const test = suite('setup-server command builders')

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
-import { quote } from './commands/shell.ts'
-import type { HostSession } from './host.ts'
+import { quote } from '../commands/shell.ts'
+import type { HostSession } from './session.ts'
 
 // Check first, change only what differs: every setup step is built from these two, so a second run
 // changes nothing and --dry-run (checks run, changes printed) shows exactly what would change.

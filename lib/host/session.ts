@@ -1,12 +1,12 @@
 import { NodeSSH } from 'node-ssh'
 import type { ClientChannel } from 'ssh2'
-import { writeFileFromStdin } from './commands/files.ts'
-import { TIMED_OUT_STATUS, withTimeout } from './commands/shell.ts'
-import { sshFingerprint } from './env/fingerprint.ts'
-import type { Host } from './env/load.ts'
-import { CommandError, LoginRefusedError, PreconditionError } from './report/errors.ts'
-import { print } from './report/output.ts'
-import { redact } from './report/redact.ts'
+import { writeFileFromStdin } from '../commands/files.ts'
+import { TIMED_OUT_STATUS, withTimeout } from '../commands/shell.ts'
+import { sshFingerprint } from '../env/fingerprint.ts'
+import type { Host } from '../env/load.ts'
+import { CommandError, LoginRefusedError, PreconditionError } from '../report/errors.ts'
+import { print } from '../report/output.ts'
+import { redact } from '../report/redact.ts'
 
 export interface ConnectOptions {
   user: string

@@ -1,6 +1,6 @@
 import { Client } from 'ssh2'
-import { sshFingerprint } from './env/fingerprint.ts'
-import type { Host } from './env/load.ts'
+import { sshFingerprint } from '../env/fingerprint.ts'
+import type { Host } from '../env/load.ts'
 
 /**
  * Which authentication methods the host offers to `user`, learned by offering none (the server then
