@@ -4,9 +4,9 @@
  */
 
 import { remotePaths } from '../lib/env/host-paths.ts'
-import { liveRelease, parseReleases, readReleases } from '../lib/releases.ts'
 import { print, table } from '../lib/report/output.ts'
 import { isMain, main, type RunbookSpec } from '../lib/runbook.ts'
+import { liveRelease, parseReleases, readReleases } from '../lib/stack/releases.ts'
 
 export const releases: RunbookSpec = {
   name: 'releases',

@@ -17,11 +17,11 @@ import {
   redisRestore,
   scratchDb,
 } from '../commands/backup.ts'
-import { DB_NAME, DB_USER } from '../deploy/files.ts'
 import type { HostSession } from '../host/session.ts'
 import { IntegrityError } from '../report/errors.ts'
 import { print } from '../report/output.ts'
 import type { Context } from '../runbook.ts'
+import { DB_NAME, DB_USER } from '../stack/files.ts'
 import { type BackupEntry, listBackups, manifestKey, partKey, resolveBackup } from './catalog.ts'
 import { decryptBuffer } from './format.ts'
 import { compareCounts, type Manifest, PARTS, parseManifest, totalRows } from './manifest.ts'

@@ -14,13 +14,13 @@ import {
   pgGlobals,
   redisSnapshot,
 } from '../commands/backup.ts'
-import { DB_NAME, DB_USER } from '../deploy/files.ts'
 import { remotePaths } from '../env/host-paths.ts'
 import type { Env } from '../env/load.ts'
 import type { HostSession } from '../host/session.ts'
 import { InputError, IntegrityError } from '../report/errors.ts'
 import { print } from '../report/output.ts'
 import type { Context } from '../runbook.ts'
+import { DB_NAME, DB_USER } from '../stack/files.ts'
 import { listBackups, manifestKey, markComplete, newBackupId, partKey } from './catalog.ts'
 import { decryptBuffer, decryptStream, encryptBuffer, hashingStream } from './format.ts'
 import { Keyring } from './keys.ts'

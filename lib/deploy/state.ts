@@ -1,8 +1,8 @@
 import type { Colour, ComposeFlavour } from '../commands/compose.ts'
 import type { Env, Service } from '../env/load.ts'
 import type { HostSession } from '../host/session.ts'
-import type { ReleaseRecord } from '../releases.ts'
 import type { Context } from '../runbook.ts'
+import type { ReleaseRecord } from '../stack/releases.ts'
 
 // What one deploy or rollback run learns and decides, shared by its steps.
 export interface DeployState {

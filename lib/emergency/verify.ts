@@ -8,11 +8,11 @@ import { request as httpsRequest } from 'node:https'
 import { checkServerIdentity, type TLSSocket } from 'node:tls'
 import type { Manifest } from '../backup/manifest.ts'
 import { parsePgVerify, pgVerify } from '../commands/backup.ts'
-import { DB_NAME, DB_USER } from '../deploy/files.ts'
 import { cloudflareClient, zoneId } from '../dns/cloudflare.ts'
 import { planZone } from '../dns/plan.ts'
 import type { Env } from '../env/load.ts'
 import type { HostSession } from '../host/session.ts'
+import { DB_NAME, DB_USER } from '../stack/files.ts'
 
 export interface DataResult {
   rowsVerified: number

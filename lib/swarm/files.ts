@@ -3,11 +3,11 @@ import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { renderSwarmUpstreams } from '../commands/nginx.ts'
 import { stackName } from '../commands/swarm.ts'
-import { DB_NAME, DB_USER } from '../deploy/files.ts'
 import { remotePaths } from '../env/host-paths.ts'
 import type { Env, Host, Service } from '../env/load.ts'
 import type { Secrets } from '../env/secrets.ts'
 import { innerAddress } from '../env/swarm.ts'
+import { DB_NAME, DB_USER } from '../stack/files.ts'
 
 // The files a swarm deploy keeps in /srv/conciliaextrato/<env>/ on the manager, and what they hold.
 const COMPOSE_DIR = resolve(import.meta.dirname, '..', '..', 'compose')

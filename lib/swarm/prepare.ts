@@ -10,7 +10,6 @@ import {
   swarmStateProbe,
   WEB_LABEL,
 } from '../commands/swarm.ts'
-import { composeFile, DB_NAME, DB_USER, dataEnv, deployFiles, networkName } from '../deploy/files.ts'
 import {
   deliverTo,
   diskProblem,
@@ -23,10 +22,11 @@ import { imageRefs } from '../deploy/state.ts'
 import { remotePaths } from '../env/host-paths.ts'
 import { ensureFile } from '../host/converge.ts'
 import type { HostSession } from '../host/session.ts'
-import { liveRelease, parseReleases, readReleases } from '../releases.ts'
 import { PreconditionError } from '../report/errors.ts'
 import { print } from '../report/output.ts'
 import type { Context } from '../runbook.ts'
+import { composeFile, DB_NAME, DB_USER, dataEnv, deployFiles, networkName } from '../stack/files.ts'
+import { liveRelease, parseReleases, readReleases } from '../stack/releases.ts'
 import {
   composeText,
   connectionStrings,

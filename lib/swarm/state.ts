@@ -1,6 +1,6 @@
 import type { Service } from '../env/load.ts'
-import type { ReleaseRecord } from '../releases.ts'
 import type { Context } from '../runbook.ts'
+import type { ReleaseRecord } from '../stack/releases.ts'
 
 // What one swarm deploy or rollback run learns and decides, shared by its steps.
 export interface SwarmRun {

@@ -1,6 +1,6 @@
 import * as assert from 'uvu/assert'
 import type { SandboxDroplet } from '../../lib/env/sandbox-hosts.ts'
-import { parseReleases } from '../../lib/releases.ts'
+import { parseReleases } from '../../lib/stack/releases.ts'
 import { deploy } from '../../runbooks/deploy.ts'
 import { setupServer } from '../../runbooks/setup-server.ts'
 import { suite } from '../harness.ts'

@@ -23,12 +23,12 @@ import {
   parseManifestProbe,
   pullImages,
 } from '../../lib/commands/registry.ts'
-import { appEnv, colourEnv, dataEnv } from '../../lib/deploy/files.ts'
 import { imageRefs } from '../../lib/deploy/state.ts'
 import { throughNginx } from '../../lib/deploy/switch.ts'
 import type { Env } from '../../lib/env/load.ts'
-import { liveRelease, parseReleases, previousGood, type ReleaseRecord } from '../../lib/releases.ts'
 import { InputError } from '../../lib/report/errors.ts'
+import { appEnv, colourEnv, dataEnv } from '../../lib/stack/files.ts'
+import { liveRelease, parseReleases, previousGood, type ReleaseRecord } from '../../lib/stack/releases.ts'
 import { checkBranch } from '../../runbooks/deploy.ts'
 import { suite } from '../harness.ts'
 

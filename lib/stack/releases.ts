@@ -1,5 +1,5 @@
-import type { Colour } from './commands/compose.ts'
-import { quote } from './commands/shell.ts'
+import type { Colour } from '../commands/compose.ts'
+import { quote } from '../commands/shell.ts'
 
 // The release history on the host: one JSON line per deploy or rollback, newest last.
 export interface ReleaseRecord {
