@@ -1,6 +1,6 @@
-import { ciRunUrl, whoAmI } from './audit.ts'
 import { notify, reportNotifyResults } from './notify.ts'
-import type { Context } from './runbook.ts'
+import { ciRunUrl, whoAmI } from './run/audit.ts'
+import type { Context } from './run/runbook.ts'
 
 /**
  * Tells the team how a runbook run ended (deploy, rollback, backup, restore), as the last thing it

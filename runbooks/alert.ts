@@ -7,11 +7,12 @@
  *   does not fail the run).
  * On-call page: docs/runbooks/alerts.md
  */
-import { ciRunUrl, whoAmI } from '../lib/audit.ts'
-import { stringArg } from '../lib/cli.ts'
+
 import { notify, reportNotifyResults } from '../lib/notify.ts'
 import { InputError } from '../lib/report/errors.ts'
-import { isMain, main, type RunbookSpec } from '../lib/runbook.ts'
+import { ciRunUrl, whoAmI } from '../lib/run/audit.ts'
+import { stringArg } from '../lib/run/cli.ts'
+import { isMain, main, type RunbookSpec } from '../lib/run/runbook.ts'
 
 export const alert: RunbookSpec = {
   name: 'alert',

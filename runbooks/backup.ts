@@ -20,14 +20,14 @@ import {
   startBackup,
   writeManifest,
 } from '../lib/backup/take.ts'
-import { stringArg } from '../lib/cli.ts'
 import { configTar, pgDumpWithCounts, redisSnapshot } from '../lib/commands/backup.ts'
 import { remotePaths } from '../lib/env/host-paths.ts'
-import { takeDeployLock } from '../lib/lock.ts'
 import { notifyRunOutcome } from '../lib/notify-run.ts'
 import { InputError } from '../lib/report/errors.ts'
 import { print } from '../lib/report/output.ts'
-import { type Context, isMain, main, type RunbookSpec, type Step } from '../lib/runbook.ts'
+import { stringArg } from '../lib/run/cli.ts'
+import { takeDeployLock } from '../lib/run/lock.ts'
+import { type Context, isMain, main, type RunbookSpec, type Step } from '../lib/run/runbook.ts'
 import { dataSession } from '../lib/swarm/hosts.ts'
 
 const NEXT_DUMP =

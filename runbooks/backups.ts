@@ -8,7 +8,7 @@ import { inspectHeader } from '../lib/backup/format.ts'
 import { readObject } from '../lib/backup/storage.ts'
 import { openBackupTarget } from '../lib/backup/take.ts'
 import { print, table } from '../lib/report/output.ts'
-import { isMain, main, type RunbookSpec } from '../lib/runbook.ts'
+import { isMain, main, type RunbookSpec } from '../lib/run/runbook.ts'
 
 export const backups: RunbookSpec = {
   name: 'backups',

@@ -10,7 +10,6 @@
  * On-call page: docs/runbooks/deploy.md
  */
 import { execFileSync } from 'node:child_process'
-import { stringArg } from '../lib/cli.ts'
 import { notifyOutcome } from '../lib/deploy/finish.ts'
 import { checkPreconditions, dataServices, writeConfig } from '../lib/deploy/prepare.ts'
 import {
@@ -23,7 +22,8 @@ import {
 } from '../lib/deploy/steps.ts'
 import { migrate } from '../lib/deploy/switch.ts'
 import { InputError } from '../lib/report/errors.ts'
-import { type Context, isMain, main, type RunbookSpec } from '../lib/runbook.ts'
+import { stringArg } from '../lib/run/cli.ts'
+import { type Context, isMain, main, type RunbookSpec } from '../lib/run/runbook.ts'
 import {
   deliverSwarmImages,
   swarmDataServices,

@@ -16,7 +16,7 @@ import { checkOriginCert, issueAndInstall, type OriginCertState } from '../lib/d
 import { applyChanges, type Change, planZone, type ZonePlan } from '../lib/dns/plan.ts'
 import { InputError, PreconditionError } from '../lib/report/errors.ts'
 import { print, table } from '../lib/report/output.ts'
-import { type Context, isMain, main, type RunbookSpec } from '../lib/runbook.ts'
+import { type Context, isMain, main, type RunbookSpec } from '../lib/run/runbook.ts'
 
 interface DnsState {
   cf: CfContext

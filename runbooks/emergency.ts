@@ -13,7 +13,6 @@
  */
 import { createConnection } from 'node:net'
 import { readBackupManifest } from '../lib/backup/restore.ts'
-import { stringArg } from '../lib/cli.ts'
 import {
   createDroplet,
   createRequest,
@@ -48,6 +47,7 @@ import {
 import { notifyRunOutcome } from '../lib/notify-run.ts'
 import { EXIT, InputError, PreconditionError, RunbookError } from '../lib/report/errors.ts'
 import { print, table } from '../lib/report/output.ts'
+import { stringArg } from '../lib/run/cli.ts'
 import {
   type Context,
   confirmMidRun,
@@ -57,7 +57,7 @@ import {
   type RunbookSpec,
   runRunbook,
   type Step,
-} from '../lib/runbook.ts'
+} from '../lib/run/runbook.ts'
 import { deploy } from './deploy.ts'
 import { dns } from './dns.ts'
 import { restore } from './restore.ts'

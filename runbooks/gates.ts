@@ -11,9 +11,6 @@
  */
 import { existsSync } from 'node:fs'
 import { join, resolve } from 'node:path'
-import { appendStepSummary, errorAnnotation, inActions, summaryMarkdown } from '../lib/actions.ts'
-import { appendLocalAudit, auditLine, ciRunUrl, whoAmI } from '../lib/audit.ts'
-import { parseArgs, stringArg } from '../lib/cli.ts'
 import {
   AUDIT,
   auditSkipReason,
@@ -29,7 +26,10 @@ import { type GateResult, scratchPostgres, showOutput } from '../lib/gates/run.t
 import { runLocal } from '../lib/host/local-run.ts'
 import { EXIT, InputError } from '../lib/report/errors.ts'
 import { print, printErr, table } from '../lib/report/output.ts'
-import { isMain } from '../lib/runbook.ts'
+import { appendLocalAudit, auditLine, ciRunUrl, whoAmI } from '../lib/run/audit.ts'
+import { parseArgs, stringArg } from '../lib/run/cli.ts'
+import { appendStepSummary, errorAnnotation, inActions, summaryMarkdown } from '../lib/run/github-actions.ts'
+import { isMain } from '../lib/run/runbook.ts'
 
 const OPTIONS = [
   { name: 'workspace', makeVar: 'WORKSPACE', value: true, help: 'the Rust workspace (default: .)' },

@@ -10,7 +10,7 @@
 import { allChecks, type HealthResult } from '../lib/health/checks.ts'
 import { EXIT, RunbookError } from '../lib/report/errors.ts'
 import { print, table } from '../lib/report/output.ts'
-import { type Context, isMain, main, type RunbookSpec } from '../lib/runbook.ts'
+import { type Context, isMain, main, type RunbookSpec } from '../lib/run/runbook.ts'
 
 const results = new WeakMap<Context, HealthResult[]>()
 

@@ -9,7 +9,7 @@ import { listBackups } from '../lib/backup/catalog.ts'
 import { applyRetention, planRetention } from '../lib/backup/retention.ts'
 import { openBackupTarget } from '../lib/backup/take.ts'
 import { print, table } from '../lib/report/output.ts'
-import { isMain, main, type RunbookSpec } from '../lib/runbook.ts'
+import { isMain, main, type RunbookSpec } from '../lib/run/runbook.ts'
 
 export const pruneBackups: RunbookSpec = {
   name: 'prune-backups',

@@ -5,7 +5,7 @@
 
 import { remotePaths } from '../lib/env/host-paths.ts'
 import { print, table } from '../lib/report/output.ts'
-import { isMain, main, type RunbookSpec } from '../lib/runbook.ts'
+import { isMain, main, type RunbookSpec } from '../lib/run/runbook.ts'
 import { liveRelease, parseReleases, readReleases } from '../lib/stack/releases.ts'
 
 export const releases: RunbookSpec = {

@@ -9,7 +9,7 @@
  * On a swarm env: the same rolling update as deploy, to that release's images (see swarmRollback).
  * On-call page: docs/runbooks/rollback.md
  */
-import { stringArg } from '../lib/cli.ts'
+
 import { notifyOutcome } from '../lib/deploy/finish.ts'
 import { checkPreconditions } from '../lib/deploy/prepare.ts'
 import {
@@ -24,7 +24,8 @@ import { remotePaths } from '../lib/env/host-paths.ts'
 import type { HostSession } from '../lib/host/session.ts'
 import { InputError } from '../lib/report/errors.ts'
 import { print } from '../lib/report/output.ts'
-import { type Context, isMain, main, type RunbookSpec } from '../lib/runbook.ts'
+import { stringArg } from '../lib/run/cli.ts'
+import { type Context, isMain, main, type RunbookSpec } from '../lib/run/runbook.ts'
 import { liveRelease, parseReleases, previousGood, readReleases } from '../lib/stack/releases.ts'
 import { swarmHosts } from '../lib/swarm/hosts.ts'
 import { deliverSwarmImages, swarmPreconditions } from '../lib/swarm/prepare.ts'

@@ -11,8 +11,8 @@
  *   puts the previous sshd configuration back.
  * On-call page: docs/runbooks/setup-server.md
  */
-import { HOST_OPTION } from '../lib/cli.ts'
-import { isMain, main, type RunbookSpec } from '../lib/runbook.ts'
+import { HOST_OPTION } from '../lib/run/cli.ts'
+import { isMain, main, type RunbookSpec } from '../lib/run/runbook.ts'
 import { deployUser, hardenSsh, proveDeployAccess } from '../lib/setup/access.ts'
 import { fail2ban, firewall, spareOperatorFromFail2ban } from '../lib/setup/firewall.ts'
 import { joinSwarm } from '../lib/setup/swarm.ts'

@@ -16,9 +16,9 @@ import {
   stackServicesProbe,
 } from '../lib/commands/swarm.ts'
 import { remotePaths } from '../lib/env/host-paths.ts'
-import { STALE_AFTER_S } from '../lib/lock.ts'
 import { print, table } from '../lib/report/output.ts'
-import { isMain, main, type RunbookSpec } from '../lib/runbook.ts'
+import { STALE_AFTER_S } from '../lib/run/lock.ts'
+import { isMain, main, type RunbookSpec } from '../lib/run/runbook.ts'
 
 export const status: RunbookSpec = {
   name: 'status',

@@ -8,9 +8,9 @@
  */
 import { breakLock, parseOwner } from '../lib/commands/lock.ts'
 import { remotePaths } from '../lib/env/host-paths.ts'
-import { describeHolder } from '../lib/lock.ts'
 import { print } from '../lib/report/output.ts'
-import { isMain, main, type RunbookSpec } from '../lib/runbook.ts'
+import { describeHolder } from '../lib/run/lock.ts'
+import { isMain, main, type RunbookSpec } from '../lib/run/runbook.ts'
 
 export const unlock: RunbookSpec = {
   name: 'unlock',

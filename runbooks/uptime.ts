@@ -7,15 +7,15 @@
  * `alert` targets. Rules: lib/uptime/*.ts.
  */
 import { gunzipSync } from 'node:zlib'
-import { ciRunUrl, whoAmI } from '../lib/audit.ts'
-import type { OptionSpec } from '../lib/cli.ts'
-import { stringArg } from '../lib/cli.ts'
 import { errorCountsScript, readHistory } from '../lib/commands/uptime.ts'
 import { notify, reportNotifyResults } from '../lib/notify.ts'
 import { EXIT, InputError, RunbookError } from '../lib/report/errors.ts'
 import { print, setSinks, table } from '../lib/report/output.ts'
 import { redact } from '../lib/report/redact.ts'
-import { type Context, isMain, main, type RunbookSpec } from '../lib/runbook.ts'
+import { ciRunUrl, whoAmI } from '../lib/run/audit.ts'
+import type { OptionSpec } from '../lib/run/cli.ts'
+import { stringArg } from '../lib/run/cli.ts'
+import { type Context, isMain, main, type RunbookSpec } from '../lib/run/runbook.ts'
 import { errorRows, outageLines, serviceRows } from '../lib/uptime/format.ts'
 import {
   buildReport,

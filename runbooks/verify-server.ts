@@ -4,8 +4,8 @@
  * When: after setup-server (it runs this as its last step), after any manual change on a host, in an audit.
  * Changes: nothing. Abort: Ctrl-C. On-call page: docs/runbooks/setup-server.md#verify
  */
-import { HOST_OPTION } from '../lib/cli.ts'
-import { isMain, main, type RunbookSpec } from '../lib/runbook.ts'
+import { HOST_OPTION } from '../lib/run/cli.ts'
+import { isMain, main, type RunbookSpec } from '../lib/run/runbook.ts'
 import { spareOperatorFromFail2ban } from '../lib/setup/firewall.ts'
 import { verifyServer as verifyStep } from '../lib/setup/verify.ts'
 

@@ -1,4 +1,4 @@
-import type { Context } from '../runbook.ts'
+import type { Context } from '../run/runbook.ts'
 import type { RestoreRun } from './restore.ts'
 
 // The restore a run is doing, shared by its steps.

@@ -20,7 +20,7 @@ import {
 import type { HostSession } from '../host/session.ts'
 import { IntegrityError } from '../report/errors.ts'
 import { print } from '../report/output.ts'
-import type { Context } from '../runbook.ts'
+import type { Context } from '../run/runbook.ts'
 import { DB_NAME, DB_USER } from '../stack/files.ts'
 import { type BackupEntry, listBackups, manifestKey, partKey, resolveBackup } from './catalog.ts'
 import { decryptBuffer } from './format.ts'

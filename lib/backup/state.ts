@@ -1,4 +1,4 @@
-import type { Context } from '../runbook.ts'
+import type { Context } from '../run/runbook.ts'
 import type { BackupRun } from './take.ts'
 
 // The backup a run is taking, shared by its steps (like lib/deploy/state.ts for deploys).

@@ -1,5 +1,5 @@
 import { notifyRunOutcome } from '../notify-run.ts'
-import type { Context } from '../runbook.ts'
+import type { Context } from '../run/runbook.ts'
 import { maybeState } from './state.ts'
 
 /** The last thing a deploy or rollback does, however it ended: tell the team. Never fails the run. */

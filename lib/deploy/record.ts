@@ -1,8 +1,8 @@
-import { whoAmI } from '../audit.ts'
 import { parseImageDigests } from '../commands/registry.ts'
 import { remotePaths } from '../env/host-paths.ts'
 import type { Env } from '../env/load.ts'
 import type { HostSession } from '../host/session.ts'
+import { whoAmI } from '../run/audit.ts'
 import { appendRelease, type ReleaseRecord } from '../stack/releases.ts'
 
 // One release record (a line of the host's release history), for blue/green and swarm runs alike.

@@ -1,7 +1,7 @@
 import type { Colour, ComposeFlavour } from '../commands/compose.ts'
 import type { Env, Service } from '../env/load.ts'
 import type { HostSession } from '../host/session.ts'
-import type { Context } from '../runbook.ts'
+import type { Context } from '../run/runbook.ts'
 import type { ReleaseRecord } from '../stack/releases.ts'
 
 // What one deploy or rollback run learns and decides, shared by its steps.

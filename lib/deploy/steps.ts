@@ -1,6 +1,6 @@
-import { takeDeployLock } from '../lock.ts'
 import { print } from '../report/output.ts'
-import type { Step } from '../runbook.ts'
+import { takeDeployLock } from '../run/lock.ts'
+import type { Step } from '../run/runbook.ts'
 import { deliverImages } from './prepare.ts'
 import { state } from './state.ts'
 import {

@@ -3,9 +3,9 @@
  * for the report and shown folded (a group per gate under GitHub Actions).
  */
 import { randomBytes } from 'node:crypto'
-import { endGroup, group, inActions } from '../actions.ts'
 import { type LocalRun, runLocal } from '../host/local-run.ts'
 import { print } from '../report/output.ts'
+import { endGroup, group, inActions } from '../run/github-actions.ts'
 
 export interface GateResult {
   gate: string

@@ -7,7 +7,7 @@ import { ensure, ensureFile, fileMatches, fileStateProbe } from '../host/converg
 import { HostSession } from '../host/session.ts'
 import { LoginRefusedError, PreconditionError } from '../report/errors.ts'
 import { print } from '../report/output.ts'
-import type { Context, Step } from '../runbook.ts'
+import type { Context, Step } from '../run/runbook.ts'
 import { eachHost, spareOperator } from './common.ts'
 
 // Access: the deploy user, proof that it can log in, then SSH hardening that never locks us out.

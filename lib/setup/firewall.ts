@@ -21,7 +21,7 @@ import { envHosts, innerAddress, isSwarmNode } from '../env/swarm.ts'
 import { ensureFile } from '../host/converge.ts'
 import type { HostSession } from '../host/session.ts'
 import { PreconditionError } from '../report/errors.ts'
-import type { Context, Step } from '../runbook.ts'
+import type { Context, Step } from '../run/runbook.ts'
 import { SWARM_PORTS } from '../swarm/files.ts'
 import { eachHost, operatorAddress, spareOperator, unspareOperator } from './common.ts'
 

@@ -18,7 +18,7 @@ import type { HostSession } from '../host/session.ts'
 import { PreconditionError } from '../report/errors.ts'
 import { print } from '../report/output.ts'
 import { registerSecret } from '../report/redact.ts'
-import { type Context, connectHost, type Step } from '../runbook.ts'
+import { type Context, connectHost, type Step } from '../run/runbook.ts'
 
 /**
  * A swarm env's app hosts become one swarm: the first host initialises it (manager), the others join

@@ -28,7 +28,7 @@ import { readPrivateKey } from '../env/secrets.ts'
 import { ensure, ensureFile } from '../host/converge.ts'
 import { InputError } from '../report/errors.ts'
 import { print } from '../report/output.ts'
-import type { Context, Step } from '../runbook.ts'
+import type { Context, Step } from '../run/runbook.ts'
 import { eachHost, hostOs } from './common.ts'
 
 // Packages, updates, time, swap, log limits, nginx's base, the directory layout.

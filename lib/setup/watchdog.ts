@@ -20,7 +20,7 @@ import {
 import { ensure, ensureFile } from '../host/converge.ts'
 import type { HostSession } from '../host/session.ts'
 import { print } from '../report/output.ts'
-import type { Context, Step } from '../runbook.ts'
+import type { Context, Step } from '../run/runbook.ts'
 import { eachHost } from './common.ts'
 
 // The host watchdog (lib/watchdog/main.ts): Debian's/Ubuntu's nodejs, the bundle, its config (the alert

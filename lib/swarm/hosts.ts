@@ -2,7 +2,7 @@ import type { Env } from '../env/load.ts'
 import { isSwarmNode } from '../env/swarm.ts'
 import type { HostSession } from '../host/session.ts'
 import { InputError } from '../report/errors.ts'
-import type { Context } from '../runbook.ts'
+import type { Context } from '../run/runbook.ts'
 
 // Which of this run's sessions is the manager, which are the web nodes, which is the data host.
 export interface SwarmHosts {

@@ -24,7 +24,7 @@ import { ensureFile } from '../host/converge.ts'
 import type { HostSession } from '../host/session.ts'
 import { PreconditionError } from '../report/errors.ts'
 import { print } from '../report/output.ts'
-import type { Context } from '../runbook.ts'
+import type { Context } from '../run/runbook.ts'
 import { composeFile, DB_NAME, DB_USER, dataEnv, deployFiles, networkName } from '../stack/files.ts'
 import { liveRelease, parseReleases, readReleases } from '../stack/releases.ts'
 import {

@@ -1,5 +1,5 @@
 import type { Service } from '../env/load.ts'
-import type { Context } from '../runbook.ts'
+import type { Context } from '../run/runbook.ts'
 import type { ReleaseRecord } from '../stack/releases.ts'
 
 // What one swarm deploy or rollback run learns and decides, shared by its steps.

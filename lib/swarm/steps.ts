@@ -1,5 +1,5 @@
-import { takeDeployLock } from '../lock.ts'
-import type { Step } from '../runbook.ts'
+import { takeDeployLock } from '../run/lock.ts'
+import type { Step } from '../run/runbook.ts'
 import { swarmSecrets } from './prepare.ts'
 import { recordSwarmRelease, rollStack, swarmCleanupOnFailure, swarmGates } from './roll.ts'
 

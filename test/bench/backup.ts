@@ -17,7 +17,7 @@ import { availableParallelism, loadavg } from 'node:os'
 import { join } from 'node:path'
 import type { SandboxDroplet } from '../../lib/env/sandbox-hosts.ts'
 import { table } from '../../lib/report/output.ts'
-import type { RunbookSpec } from '../../lib/runbook.ts'
+import type { RunbookSpec } from '../../lib/run/runbook.ts'
 import { deploy } from '../../runbooks/deploy.ts'
 import { setupServer } from '../../runbooks/setup-server.ts'
 import {

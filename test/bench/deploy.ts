@@ -8,7 +8,7 @@
 
 import type { SandboxDroplet } from '../../lib/env/sandbox-hosts.ts'
 import { setSinks } from '../../lib/report/output.ts'
-import { type RunbookSpec, runRunbook } from '../../lib/runbook.ts'
+import { type RunbookSpec, runRunbook } from '../../lib/run/runbook.ts'
 import { deploy } from '../../runbooks/deploy.ts'
 import { rollback } from '../../runbooks/rollback.ts'
 import { setupServer } from '../../runbooks/setup-server.ts'

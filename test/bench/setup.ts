@@ -3,7 +3,7 @@
  * Prints the figures and a final JSON line {"fresh_s":..,"rerun_s":..,"changed_on_rerun":..}.
  */
 import { setSinks } from '../../lib/report/output.ts'
-import { runRunbook } from '../../lib/runbook.ts'
+import { runRunbook } from '../../lib/run/runbook.ts'
 import { setupServer } from '../../runbooks/setup-server.ts'
 import { createTestBed, destroyTestBed, writeManagedEnv } from '../integration/support.ts'
 

@@ -1,6 +1,6 @@
 import * as assert from 'uvu/assert'
-import { parseArgs } from '../../lib/cli.ts'
 import { InputError } from '../../lib/report/errors.ts'
+import { parseArgs } from '../../lib/run/cli.ts'
 import { suite } from '../harness.ts'
 
 const test = suite('arguments')

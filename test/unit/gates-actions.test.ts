@@ -1,13 +1,5 @@
 import * as assert from 'uvu/assert'
 import {
-  endGroup,
-  errorAnnotation,
-  escapeData,
-  group,
-  maskLines,
-  summaryMarkdown,
-} from '../../lib/actions.ts'
-import {
   auditSkipReason,
   cargoGates,
   migrateCommand,
@@ -16,6 +8,14 @@ import {
   parseFailedTests,
   parseFmt,
 } from '../../lib/gates/commands.ts'
+import {
+  endGroup,
+  errorAnnotation,
+  escapeData,
+  group,
+  maskLines,
+  summaryMarkdown,
+} from '../../lib/run/github-actions.ts'
 import { suite } from '../harness.ts'
 
 const test = suite('gates: commands and output parsing; GitHub Actions workflow commands')

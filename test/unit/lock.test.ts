@@ -8,7 +8,7 @@ import {
   takeLock,
   touchLock,
 } from '../../lib/commands/lock.ts'
-import { describeHolder, STALE_AFTER_S } from '../../lib/lock.ts'
+import { describeHolder, STALE_AFTER_S } from '../../lib/run/lock.ts'
 import { suite } from '../harness.ts'
 
 const test = suite('deploy lock')

@@ -3,10 +3,10 @@ import { mkdtempSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import * as assert from 'uvu/assert'
-import { type AuditRecord, appendLocalAudit, auditLine, ciRunUrl, whoAmI } from '../../lib/audit.ts'
 import { fingerprintOfPublicKeyLine } from '../../lib/env/fingerprint.ts'
 import { tail } from '../../lib/host/session.ts'
 import { clearSecrets, redact, redactDeep, registerSecret } from '../../lib/report/redact.ts'
+import { type AuditRecord, appendLocalAudit, auditLine, ciRunUrl, whoAmI } from '../../lib/run/audit.ts'
 import { suite } from '../harness.ts'
 
 const test = suite('redaction, audit, fingerprints')

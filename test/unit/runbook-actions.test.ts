@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import * as assert from 'uvu/assert'
 import { RunbookError } from '../../lib/report/errors.ts'
 import { print, setSinks } from '../../lib/report/output.ts'
-import { type RunbookSpec, runRunbook } from '../../lib/runbook.ts'
+import { type RunbookSpec, runRunbook } from '../../lib/run/runbook.ts'
 import { suite } from '../harness.ts'
 import { ciEnvYaml } from './ci-env.ts'
 

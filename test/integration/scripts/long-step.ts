@@ -2,9 +2,10 @@
  * A runbook that takes the real deploy lock and runs one long remote command, for the tests that
  * kill its connection, signal it, or run a second one beside it.
  */
-import { takeDeployLock } from '../../../lib/lock.ts'
+
 import { print } from '../../../lib/report/output.ts'
-import { main, type RunbookSpec } from '../../../lib/runbook.ts'
+import { takeDeployLock } from '../../../lib/run/lock.ts'
+import { main, type RunbookSpec } from '../../../lib/run/runbook.ts'
 
 const spec: RunbookSpec = {
   name: 'long-step-test',

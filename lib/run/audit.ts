@@ -2,11 +2,11 @@ import { execFileSync } from 'node:child_process'
 import { appendFileSync, mkdirSync } from 'node:fs'
 import { userInfo } from 'node:os'
 import { join, resolve } from 'node:path'
-import { redactDeep } from './report/redact.ts'
+import { redactDeep } from '../report/redact.ts'
 
 /** Local audit trail of this machine's runs (AUDIT_DIR overrides, read at each write). */
 export function auditDir(): string {
-  return resolve(process.env.AUDIT_DIR ?? resolve(import.meta.dirname, '..', '.audit'))
+  return resolve(process.env.AUDIT_DIR ?? resolve(import.meta.dirname, '..', '..', '.audit'))
 }
 
 export type Outcome = 'success' | 'failed' | 'invalid-input' | 'interrupted' | 'dry-run'

@@ -1,4 +1,4 @@
-import { InputError } from './report/errors.ts'
+import { InputError } from '../report/errors.ts'
 
 export interface OptionSpec {
   name: string

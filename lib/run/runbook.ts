@@ -1,6 +1,16 @@
 import { realpathSync } from 'node:fs'
 import { createInterface } from 'node:readline/promises'
 import { fileURLToPath } from 'node:url'
+import { appendLineFromStdin } from '../commands/files.ts'
+import { REMOTE_AUDIT_LOG } from '../env/host-paths.ts'
+import { type Env, type Host, loadEnv } from '../env/load.ts'
+import { loadSecrets, readPrivateKey, type Secrets } from '../env/secrets.ts'
+import { HostSession } from '../host/session.ts'
+import { CommandError, EXIT, InputError, LoginRefusedError, RunbookError } from '../report/errors.ts'
+import { print, printErr, seconds, table } from '../report/output.ts'
+import { redact, redactDeep } from '../report/redact.ts'
+import { appendLocalAudit, auditLine, ciRunUrl, type Outcome, whoAmI } from './audit.ts'
+import { type OptionSpec, type ParsedArgs, parseArgs, stringArg } from './cli.ts'
 import {
   appendStepSummary,
   endGroup,
@@ -9,17 +19,7 @@ import {
   inActions,
   maskLines,
   summaryMarkdown,
-} from './actions.ts'
-import { appendLocalAudit, auditLine, ciRunUrl, type Outcome, whoAmI } from './audit.ts'
-import { type OptionSpec, type ParsedArgs, parseArgs, stringArg } from './cli.ts'
-import { appendLineFromStdin } from './commands/files.ts'
-import { REMOTE_AUDIT_LOG } from './env/host-paths.ts'
-import { type Env, type Host, loadEnv } from './env/load.ts'
-import { loadSecrets, readPrivateKey, type Secrets } from './env/secrets.ts'
-import { HostSession } from './host/session.ts'
-import { CommandError, EXIT, InputError, LoginRefusedError, RunbookError } from './report/errors.ts'
-import { print, printErr, seconds, table } from './report/output.ts'
-import { redact, redactDeep } from './report/redact.ts'
+} from './github-actions.ts'
 
 export type StepStatus = 'ok' | 'changed' | 'skipped' | 'failed' | 'not run' | 'dry-run'
 

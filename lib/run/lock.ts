@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto'
 import { hostname } from 'node:os'
+import { type LockOwner, ownerText, parseOwner, releaseLock, takeLock, touchLock } from '../commands/lock.ts'
+import { remotePaths } from '../env/host-paths.ts'
+import type { HostSession } from '../host/session.ts'
+import { PreconditionError } from '../report/errors.ts'
+import { print, printErr } from '../report/output.ts'
 import { ciRunUrl, whoAmI } from './audit.ts'
-import { type LockOwner, ownerText, parseOwner, releaseLock, takeLock, touchLock } from './commands/lock.ts'
-import { remotePaths } from './env/host-paths.ts'
-import type { HostSession } from './host/session.ts'
-import { PreconditionError } from './report/errors.ts'
-import { print, printErr } from './report/output.ts'
 import type { Context } from './runbook.ts'
 
 export const HEARTBEAT_S = 10
