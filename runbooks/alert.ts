@@ -8,7 +8,7 @@
  * On-call page: docs/runbooks/alerts.md
  */
 
-import { notify, reportNotifyResults } from '../lib/notify.ts'
+import { notify, reportNotifyResults } from '../lib/notify/send.ts'
 import { InputError } from '../lib/report/errors.ts'
 import { ciRunUrl, whoAmI } from '../lib/run/audit.ts'
 import { stringArg } from '../lib/run/cli.ts'

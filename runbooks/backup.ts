@@ -22,7 +22,7 @@ import {
 } from '../lib/backup/take.ts'
 import { configTar, pgDumpWithCounts, redisSnapshot } from '../lib/commands/backup.ts'
 import { remotePaths } from '../lib/env/host-paths.ts'
-import { notifyRunOutcome } from '../lib/notify-run.ts'
+import { notifyRunOutcome } from '../lib/notify/run-outcome.ts'
 import { InputError } from '../lib/report/errors.ts'
 import { print } from '../lib/report/output.ts'
 import { stringArg } from '../lib/run/cli.ts'

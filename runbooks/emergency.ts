@@ -44,7 +44,7 @@ import {
   serviceChecks,
   tlsChecks,
 } from '../lib/health/checks.ts'
-import { notifyRunOutcome } from '../lib/notify-run.ts'
+import { notifyRunOutcome } from '../lib/notify/run-outcome.ts'
 import { EXIT, InputError, PreconditionError, RunbookError } from '../lib/report/errors.ts'
 import { print, table } from '../lib/report/output.ts'
 import { stringArg } from '../lib/run/cli.ts'

@@ -8,7 +8,7 @@
  */
 import { gunzipSync } from 'node:zlib'
 import { errorCountsScript, readHistory } from '../lib/commands/uptime.ts'
-import { notify, reportNotifyResults } from '../lib/notify.ts'
+import { notify, reportNotifyResults } from '../lib/notify/send.ts'
 import { EXIT, InputError, RunbookError } from '../lib/report/errors.ts'
 import { print, setSinks, table } from '../lib/report/output.ts'
 import { redact } from '../lib/report/redact.ts'
@@ -26,7 +26,7 @@ import {
   parseErrorCounts,
   parseHistory,
   type UptimeReport,
-} from '../lib/uptime.ts'
+} from '../lib/uptime/index.ts'
 
 const OPTIONS: OptionSpec[] = [
   { name: 'days', makeVar: 'DAYS', value: true, help: 'the window, in days (default 30, at most 365)' },

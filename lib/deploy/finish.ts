@@ -1,4 +1,4 @@
-import { notifyRunOutcome } from '../notify-run.ts'
+import { notifyRunOutcome } from '../notify/run-outcome.ts'
 import type { Context } from '../run/runbook.ts'
 import { maybeState } from './state.ts'
 

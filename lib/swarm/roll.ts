@@ -11,7 +11,7 @@ import {
 import { appendReleaseOn, releaseRecord } from '../deploy/record.ts'
 import { gateFailures } from '../deploy/switch.ts'
 import type { Service } from '../env/load.ts'
-import { notifyRunOutcome } from '../notify-run.ts'
+import { notifyRunOutcome } from '../notify/run-outcome.ts'
 import { EXIT, RunbookError } from '../report/errors.ts'
 import { print, printErr } from '../report/output.ts'
 import type { Context } from '../run/runbook.ts'

@@ -1,4 +1,4 @@
-import type { CheckResult } from '../alerts.ts'
+import type { CheckResult } from '../notify/alerts.ts'
 import {
   budgetNote,
   mayRestart,

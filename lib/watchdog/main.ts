@@ -9,9 +9,15 @@
 import { appendFileSync, mkdirSync, readFileSync, realpathSync, renameSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { type AlertState, emptyAlertState, evaluate, formatNotice, markUndelivered } from '../alerts.ts'
 import type { WatchdogFile } from '../commands/watchdog.ts'
-import { notify, reportNotifyResults } from '../notify.ts'
+import {
+  type AlertState,
+  emptyAlertState,
+  evaluate,
+  formatNotice,
+  markUndelivered,
+} from '../notify/alerts.ts'
+import { notify, reportNotifyResults } from '../notify/send.ts'
 import { print, printErr } from '../report/output.ts'
 import { redact, registerSecret } from '../report/redact.ts'
 import { pruneRestarts, type RestartLog } from './budget.ts'

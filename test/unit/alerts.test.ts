@@ -8,8 +8,8 @@ import {
   formatNotice,
   markUndelivered,
   type Notice,
-} from '../../lib/alerts.ts'
-import { slackPayload } from '../../lib/notify.ts'
+} from '../../lib/notify/alerts.ts'
+import { slackPayload } from '../../lib/notify/send.ts'
 import { suite } from '../harness.ts'
 
 const test = suite('alert state machine')

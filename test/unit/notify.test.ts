@@ -8,7 +8,7 @@ import {
   notify,
   reportNotifyResults,
   slackPayload,
-} from '../../lib/notify.ts'
+} from '../../lib/notify/send.ts'
 import { setSinks } from '../../lib/report/output.ts'
 import { clearSecrets, registerSecret } from '../../lib/report/redact.ts'
 import { suite } from '../harness.ts'

@@ -24,7 +24,7 @@ import {
   parseHistory,
   percentile,
   stats,
-} from '../../lib/uptime.ts'
+} from '../../lib/uptime/index.ts'
 import { parseDays } from '../../runbooks/uptime.ts'
 import { suite } from '../harness.ts'
 

@@ -422,7 +422,7 @@ test('the bundle is one ES module with no runbook-machine code, and the same byt
   assert.ok(code.startsWith('// Built by setup-server from lib/watchdog/main.ts'))
   for (const absent of ['import.meta.dirname', 'node-ssh', 'ssh2', '/work/', process.cwd()])
     assert.not.ok(code.includes(absent), absent)
-  assert.match(code, '// lib/notify.ts')
+  assert.match(code, '// lib/notify/send.ts')
 })
 
 test.run()

@@ -1,8 +1,8 @@
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import * as assert from 'uvu/assert'
+import { type LintContext, lintWorkflow, makeCalls, makeTargets } from '../../lib/ci/workflow-lint.ts'
 import { listEnvs, loadEnv } from '../../lib/env/load.ts'
-import { type LintContext, lintWorkflow, makeCalls, makeTargets } from '../../lib/workflow-lint.ts'
 import { suite } from '../harness.ts'
 
 // Every workflow of this repository and every example for the app repository, through GitHub's own

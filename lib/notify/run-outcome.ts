@@ -1,11 +1,11 @@
-import { notify, reportNotifyResults } from './notify.ts'
-import { ciRunUrl, whoAmI } from './run/audit.ts'
-import type { Context } from './run/runbook.ts'
+import { ciRunUrl, whoAmI } from '../run/audit.ts'
+import type { Context } from '../run/runbook.ts'
+import { notify, reportNotifyResults } from './send.ts'
 
 /**
  * Tells the team how a runbook run ended (deploy, rollback, backup, restore), as the last thing it
  * does: who, how long, the CI link, and on failure the step that failed plus any `next` lines.
- * Never fails the run (lib/notify.ts reports a webhook that is down).
+ * Never fails the run (lib/notify/send.ts reports a webhook that is down).
  */
 export async function notifyRunOutcome(
   ctx: Context,

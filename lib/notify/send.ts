@@ -1,7 +1,7 @@
 import pRetry, { AbortError } from 'p-retry'
-import type { NotifyTarget } from './env/notify.ts'
-import { print, printErr } from './report/output.ts'
-import { redact, redactDeep } from './report/redact.ts'
+import type { NotifyTarget } from '../env/notify.ts'
+import { print, printErr } from '../report/output.ts'
+import { redact, redactDeep } from '../report/redact.ts'
 
 // Webhook notifications for runbooks and alerts. Best effort by design: a failing webhook is reported
 // and never changes a runbook's outcome, so nothing here throws.

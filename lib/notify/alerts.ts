@@ -1,5 +1,5 @@
-import type { AlertRules } from './env/health.ts'
-import type { NotifyEvent } from './notify.ts'
+import type { AlertRules } from '../env/health.ts'
+import type { NotifyEvent } from './send.ts'
 
 // The alert state machine, pure: results of one run of checks in, the next state and what to send out.
 // A check alerts after `failureThreshold` consecutive failed runs, reminds every `reminderMin` while it
@@ -169,7 +169,7 @@ function sinceText(since: string, now: Date): string {
   return `since ${utcTime(since, now)}${long ? ` (${duration(since, now)})` : ''}`
 }
 
-/** A notice as lib/notify.ts sends it: what failed, since when, which page to open. */
+/** A notice as lib/notify/send.ts sends it: what failed, since when, which page to open. */
 export function formatNotice(notice: Notice, env: string, who?: string): NotifyEvent {
   const now = new Date(notice.at)
   const [first] = notice.checks
