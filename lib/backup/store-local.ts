@@ -9,7 +9,7 @@ import { mkdir, open, readdir, rename, rmdir, stat, unlink } from 'node:fs/promi
 import { basename, dirname, join, resolve } from 'node:path'
 import type { Readable } from 'node:stream'
 import { IntegrityError } from '../report/errors.ts'
-import { type BackupStore, checkKey, checkPrefix, missingObject } from './storage.ts'
+import { type BackupStore, checkKey, checkPrefix, missingObject } from './store.ts'
 
 const TEMP = /^\..+\.tmp-\d+-[0-9a-f]{12}$/
 

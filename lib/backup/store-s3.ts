@@ -20,7 +20,7 @@ import {
 } from '@aws-sdk/client-s3'
 import { Upload } from '@aws-sdk/lib-storage'
 import { IntegrityError, PreconditionError } from '../report/errors.ts'
-import { type BackupStore, checkKey, checkPrefix, missingObject } from './storage.ts'
+import { type BackupStore, checkKey, checkPrefix, missingObject } from './store.ts'
 
 export interface S3Config {
   endpoint: string

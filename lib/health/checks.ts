@@ -19,17 +19,10 @@ import { remotePaths } from '../env/host-paths.ts'
 import { type Env, SERVICES } from '../env/load.ts'
 import { envHosts, isSwarmNode } from '../env/swarm.ts'
 import type { HostSession } from '../host/session.ts'
+import type { HealthResult } from './result.ts'
 import { clusterChecks, hostContainersProbe } from './swarm.ts'
 
-export interface HealthResult {
-  check: string
-  target: string
-  /** null: not applicable here (said why in `value`), never counted as passed. */
-  ok: boolean | null
-  value: string
-  limit: string
-  runbook: string
-}
+export type { HealthResult } from './result.ts'
 
 export const REQUIRED_HEADERS = [
   'strict-transport-security',

@@ -10,7 +10,7 @@ import {
 import type { Env } from '../env/load.ts'
 import { isSwarmNode } from '../env/swarm.ts'
 import type { HostSession } from '../host/session.ts'
-import type { HealthResult } from './checks.ts'
+import type { HealthResult } from './result.ts'
 
 // A swarm env's health from its manager: every node ready, every service with one running task per
 // web node and no update paused or rolled back.

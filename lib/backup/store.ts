@@ -1,0 +1,60 @@
+/**
+ * The words every backup store shares: the BackupStore interface, key rules, the Spaces secret names and
+ * small reads. The stores (store-local.ts, store-s3.ts) build on this file; storage.ts picks one.
+ * Keys are relative to the store's root (`<dir>/<key>` or `<prefix>/<key>`), `/`-separated, never `..`.
+ */
+import type { Readable } from 'node:stream'
+import { InputError, IntegrityError } from '../report/errors.ts'
+
+export interface BackupStore {
+  /** For messages: `dir /path` or `s3://bucket/prefix at https://endpoint` (never credentials). */
+  readonly description: string
+  /** Streams `body` to `key`; it appears whole or not at all. `size`, if given, is checked. */
+  put(key: string, body: Readable | Buffer, opts?: { size?: number }): Promise<{ bytes: number }>
+  /** The object's bytes; a missing object throws IntegrityError. */
+  get(key: string): Promise<Readable>
+  head(key: string): Promise<{ bytes: number } | undefined>
+  /** Every object whose key starts with `prefix`, sorted by key. */
+  list(prefix: string): Promise<{ key: string; bytes: number }[]>
+  /** Deletes the objects (missing ones are fine), in the order given where that matters. */
+  delete(keys: string[]): Promise<void>
+}
+
+export const ACCESS_KEY_SECRET = 'SPACES_ACCESS_KEY_ID'
+export const SECRET_KEY_SECRET = 'SPACES_SECRET_ACCESS_KEY'
+
+/** Throws unless `key` is a relative `/`-separated path without empty, `.` or `..` segments. */
+export function checkKey(key: string, what = 'key'): void {
+  const problem =
+    key === ''
+      ? 'is empty'
+      : key.startsWith('/')
+        ? 'starts with /'
+        : key.includes('\\') || key.includes('\0')
+          ? 'contains \\ or NUL'
+          : key.split('/').some((s) => s === '..' || s === '.')
+            ? 'has a . or .. segment'
+            : key.split('/').includes('')
+              ? 'has an empty segment'
+              : undefined
+  if (problem) throw new InputError(`backup store ${what} ${JSON.stringify(key)} ${problem}`)
+}
+
+/** Like checkKey, but a prefix may be empty or end with `/`. */
+export function checkPrefix(prefix: string): void {
+  if (prefix !== '') checkKey(prefix.endsWith('/') ? `${prefix}x` : prefix, 'prefix')
+}
+
+export function missingObject(key: string, store: BackupStore): IntegrityError {
+  return new IntegrityError(
+    `missing object ${key} in ${store.description}`,
+    'The backup is incomplete or was deleted: pick another one (list them: make backups ENV=<env>).',
+  )
+}
+
+/** Reads an object fully (small ones: a manifest, a COMPLETE marker). */
+export async function readObject(store: BackupStore, key: string): Promise<Buffer> {
+  const chunks: Buffer[] = []
+  for await (const c of await store.get(key)) chunks.push(c as Buffer)
+  return Buffer.concat(chunks)
+}
