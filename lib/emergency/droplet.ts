@@ -1,0 +1,94 @@
+import { createConnection } from 'node:net'
+import { PreconditionError } from '../report/errors.ts'
+import { print } from '../report/output.ts'
+import { stringArg } from '../run/cli.ts'
+import type { Context } from '../run/runbook.ts'
+import { createDroplet, createRequest, doClient, dropletsByTag, waitActive } from './digitalocean.ts'
+import { cloudInitUserData, generateHostKey } from './host-key.ts'
+import { dropletSummary } from './plan.ts'
+import { save, st } from './run.ts'
+
+// The create phase: a droplet made through the API (found again by its tag when a run resumes), or the
+// HOST= given by hand; either way SSH answers with the pinned host key before the phase ends.
+export async function createPhase(ctx: Context): Promise<void> {
+  const s = st(ctx)
+  if (s.host) {
+    if (ctx.dryRun) print(`      would use ${s.host.address}:${s.host.sshPort}, host key ${s.host.hostKey}`)
+    else await waitForSsh(s.host.address, s.host.sshPort, 120)
+    return
+  }
+  const config = ctx.env.droplet
+  if (!config) throw new Error('unreachable: plan checked the droplet: section')
+  const name = `${config.namePrefix}-${s.runId.slice(-13)}`
+  if (ctx.dryRun) {
+    print(
+      `      would POST ${config.apiBase}/v2/droplets ${name} (${dropletSummary(ctx.env)}, tag ${s.runId}),`,
+    )
+    print('      with a host key generated here (cloud-init user_data, not shown), then wait until active')
+    return
+  }
+  const client = doClient(config, ctx.secrets)
+  // An interrupted run may have created it already: its tag finds it.
+  let droplet = (await dropletsByTag(client, s.runId))[0]
+  let hostKey: string | undefined
+  if (droplet) {
+    print(`      droplet ${droplet.id} (${droplet.name}) was created by the interrupted run: using it`)
+    hostKey = droplet.tags.find((t) => t.startsWith('ce-hostkey:'))?.slice('ce-hostkey:'.length)
+  } else {
+    const key = generateHostKey(`${name} (make emergency)`)
+    hostKey = key.fingerprint
+    const req = createRequest(config, name, s.runId, cloudInitUserData(key))
+    // The fingerprint's hex digest rides along as a tag, so a resumed run can still pin it.
+    req.tags.push(`ce-hostkey:${Buffer.from(key.fingerprint.slice(7), 'base64').toString('hex')}`)
+    droplet = await createDroplet(client, req)
+    print(`      droplet ${droplet.id} (${name}) created; host key ${key.fingerprint} (generated here)`)
+  }
+  if (!hostKey)
+    throw new PreconditionError(
+      `droplet ${droplet.id} carries no host-key tag, so its host key cannot be pinned`,
+      'Destroy it in the DigitalOcean console and run again with RESTART=1.',
+    )
+  const fingerprint = hostKey.startsWith('SHA256:')
+    ? hostKey
+    : `SHA256:${Buffer.from(hostKey, 'hex').toString('base64').replace(/=+$/, '')}`
+  let last = ''
+  const active = await waitActive(client, droplet.id, config.activeTimeoutS, 2000, (d) => {
+    if (d.status !== last) print(`      droplet ${d.id}: ${d.status}`)
+    last = d.status
+  })
+  s.host = {
+    name: stringArg(ctx.args, 'name') ?? active.name,
+    address: active.ip,
+    sshPort: 22,
+    hostKey: fingerprint,
+    dropletId: active.id,
+  }
+  save(ctx)
+  print(`      ${active.name} is active at ${active.ip}; waiting for SSH`)
+  await waitForSsh(active.ip, 22, 180)
+}
+
+/** Until the host's SSH port answers with an SSH banner (cloud-init installs our key, then sshd starts). */
+async function waitForSsh(address: string, port: number, timeoutS: number): Promise<void> {
+  const deadline = Date.now() + timeoutS * 1000
+  for (;;) {
+    const banner = await new Promise<string>((resolve) => {
+      const sock = createConnection({ host: address, port, timeout: 3000 })
+      let got = ''
+      sock.on('data', (b) => {
+        got += b.toString()
+        if (got.includes('\n')) sock.destroy()
+      })
+      sock.on('timeout', () => sock.destroy())
+      sock.on('error', () => resolve(''))
+      sock.on('close', () => resolve(got))
+    })
+    if (banner.startsWith('SSH-')) return
+    if (Date.now() > deadline)
+      throw new PreconditionError(
+        `${address}:${port} does not answer SSH after ${timeoutS} s`,
+        'Check the droplet in the DigitalOcean console (is it booting? a firewall?), then run again.',
+      )
+    await new Promise((r) => setTimeout(r, 1000))
+  }
+}
