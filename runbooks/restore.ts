@@ -24,37 +24,22 @@ import {
   swapDatabase,
   timedPhase,
 } from '../lib/backup/restore.ts'
-import { maybeRestore, restoreRun, setRestore } from '../lib/backup/restore-state.ts'
+import { isDrill, notifyRestore, reportRestore } from '../lib/backup/restore-report.ts'
+import { restoreRun, setRestore } from '../lib/backup/restore-state.ts'
 import { takeBackup } from '../lib/backup/take.ts'
-import { startContainers, stopProject } from '../lib/commands/backup.ts'
-import { projectName } from '../lib/commands/compose.ts'
-import { liveColourProbe } from '../lib/commands/nginx.ts'
-import { waitHealthy } from '../lib/deploy/prepare.ts'
-import { throughNginx } from '../lib/deploy/switch.ts'
-import { SERVICES } from '../lib/env/load.ts'
-import { notifyRunOutcome } from '../lib/notify/run-outcome.ts'
-import { EXIT, InputError, RunbookError } from '../lib/report/errors.ts'
-import { print, printErr, table } from '../lib/report/output.ts'
+import { type AppPause, checkDomainsThroughNginx, colourPause } from '../lib/deploy/pause.ts'
+import { InputError } from '../lib/report/errors.ts'
+import { print } from '../lib/report/output.ts'
 import { stringArg } from '../lib/run/cli.ts'
 import { takeDeployLock } from '../lib/run/lock.ts'
-import { type Context, confirmMidRun, isMain, main, type RunbookSpec, type Step } from '../lib/run/runbook.ts'
-import { dataSession, swarmHosts } from '../lib/swarm/hosts.ts'
-import { startStack, stopStack } from '../lib/swarm/restore.ts'
+import { type Context, confirmMidRun, isMain, main, type RunbookSpec } from '../lib/run/runbook.ts'
+import { dataSession } from '../lib/swarm/hosts.ts'
+import { stackPause } from '../lib/swarm/restore.ts'
 
-const drill = (ctx: Context) => ctx.args.drill === true
-/** Steps that change live data: skipped in a drill. */
-function live(step: Step): Step {
-  return {
-    ...step,
-    async run(ctx) {
-      if (drill(ctx)) return 'skipped'
-      return step.run(ctx)
-    },
-  }
-}
-const stopped = new WeakMap<Context, { project: string; ids: string[] }>()
-/** A swarm env's stack was deployed again by the start step (the cleanup need not). */
-const restarted = new WeakSet<Context>()
+/** Steps that change live data do not run in a drill. */
+const inDrill = (ctx: Context) => isDrill(ctx) && 'a drill changes nothing live'
+/** The app is paused by colour on a single host, by stack on a swarm env. */
+const app = (ctx: Context): AppPause => (ctx.env.swarm ? stackPause : colourPause)
 
 export const restore: RunbookSpec = {
   name: 'restore',
@@ -104,7 +89,7 @@ export const restore: RunbookSpec = {
     {
       title: 'Take the deploy lock (no deploy may run during a restore)',
       async run(ctx) {
-        await takeDeployLock(ctx, drill(ctx) ? 'restore-drill' : 'restore')
+        await takeDeployLock(ctx, isDrill(ctx) ? 'restore-drill' : 'restore')
         return 'ok'
       },
     },
@@ -121,11 +106,12 @@ export const restore: RunbookSpec = {
           if (!r.swapped) await dropScratch(r)
         })
         await restoreScratch(r)
-        if (drill(ctx)) await drillRedis(r)
+        if (isDrill(ctx)) await drillRedis(r)
         return 'ok'
       },
     },
-    live({
+    {
+      skip: inDrill,
       title: 'Confirm, then take a safety backup of the current state',
       next: 'Nothing live was changed. If the safety backup failed, fix the backup store first (make backup).',
       async run(ctx) {
@@ -145,39 +131,17 @@ export const restore: RunbookSpec = {
         )
         return 'changed'
       },
-    }),
-    live({
+    },
+    {
+      skip: inDrill,
       title: 'Stop the app (nginx answers 502 until it is back)',
       async run(ctx) {
-        const r = restoreRun(ctx)
-        if (ctx.env.swarm) {
-          // A swarm env: the stack is removed on every node, and deployed again however the run ends.
-          ctx.onCleanup(async () => {
-            if (!restarted.has(ctx) && !ctx.dryRun)
-              await startStack(ctx).catch((e: Error) =>
-                printErr(`  could not start the stack again: ${e.message}`),
-              )
-          })
-          await stopStack(ctx)
-          return 'changed'
-        }
-        const colour = (
-          await r.host.exec(liveColourProbe(ctx.env.name), { probe: true, echo: false })
-        ).stdout.trim()
-        const project = projectName(ctx.env.name, colour === 'green' ? 'green' : 'blue')
-        const out = await r.host.exec(stopProject(project), { echo: false })
-        const ids = out.stdout.trim().split(/\s+/).filter(Boolean)
-        stopped.set(ctx, { project, ids })
-        // However the run ends from here, the app is started again.
-        ctx.onCleanup(async () => {
-          if (ids.length && !ctx.dryRun)
-            await r.host.exec(startContainers(ids), { allowFail: true, echo: false })
-        })
-        print(`      stopped ${ids.length} container(s) of ${project}`)
+        await app(ctx).stop(ctx, restoreRun(ctx).host)
         return 'changed'
       },
-    }),
-    live({
+    },
+    {
+      skip: inDrill,
       title: 'Swap in the restored database (the current one is kept, renamed)',
       next: 'Check `make status`; the previous database is kept under the name printed above.',
       async run(ctx) {
@@ -185,82 +149,37 @@ export const restore: RunbookSpec = {
         await swapDatabase(restoreRun(ctx))
         return 'changed'
       },
-    }),
-    live({
+    },
+    {
+      skip: inDrill,
       title: 'Restore Redis (stopped, its files replaced: no stale AOF can replay) and check its keys',
       async run(ctx) {
         if (ctx.dryRun) return 'dry-run'
         await restoreRedis(restoreRun(ctx))
         return 'changed'
       },
-    }),
-    live({
+    },
+    {
+      skip: inDrill,
       title: 'Start the app and check every domain through nginx',
       next: 'The data is restored. If the app does not come up, check its logs (make status) or roll back (make rollback).',
       async run(ctx) {
-        const r = restoreRun(ctx)
-        const s = stopped.get(ctx)
-        if (ctx.env.swarm) {
-          await startStack(ctx)
-          restarted.add(ctx)
-        } else {
-          if (!s || ctx.dryRun) return 'dry-run'
-          await r.host.exec(startContainers(s.ids), { echo: false })
-          await waitHealthy(r.host, s.project, ctx.env.health.timeoutS)
-        }
+        const host = restoreRun(ctx).host
+        await app(ctx).start(ctx, host)
         if (ctx.dryRun) return 'dry-run'
-        const bad: string[] = []
         // Through nginx on every web host (a swarm env's web nodes; the single host otherwise).
-        const web = ctx.env.swarm ? swarmHosts(ctx).nodes : [r.host]
-        for (const host of web)
-          for (const service of SERVICES) {
-            const out = await host.exec(throughNginx(ctx.env.domains[service], ctx.env.health.path, 1), {
-              probe: true,
-              echo: false,
-            })
-            const code = out.stdout.trim().split(' ')[0]
-            if (code !== '200') bad.push(`${host.name}: ${ctx.env.domains[service]} answered ${code}`)
-          }
-        if (bad.length) throw new RunbookError(`after the restore: ${bad.join(', ')}`, EXIT.gateFailed)
-        print('      every domain answers through nginx')
+        await checkDomainsThroughNginx(ctx, app(ctx).webHosts(ctx, host))
         return 'changed'
       },
-    }),
+    },
     {
       title: 'Report',
       async run(ctx) {
-        const r = maybeRestore(ctx)
-        if (!r || ctx.dryRun) return 'ok'
-        print(table([['phase', 'seconds'], ...Object.entries(r.timings).map(([p, s]) => [p, String(s)])]))
-        const total = Object.values(r.timings).reduce((a, b) => a + b, 0)
-        const rows = r.manifest.postgres.rows
-        print(
-          drill(ctx)
-            ? `      DRILL passed: backup ${r.entry.id} restores (${rows} rows, ${r.manifest.redis.keys} keys verified) in ${total.toFixed(1)} s; nothing live was changed`
-            : `      restored backup ${r.entry.id}: ${rows} rows, ${r.manifest.redis.keys} keys; previous database kept as ${r.keptAs}`,
-        )
-        print(
-          `restore-summary ${JSON.stringify({ backup: r.entry.id, drill: drill(ctx), rows_verified: rows, redis_keys: r.manifest.redis.keys, timings_s: r.timings })}`,
-        )
+        reportRestore(ctx)
         return 'ok'
       },
     },
   ],
-}
-
-function notifyRestore(ctx: Context): () => Promise<void> {
-  return async () => {
-    const r = maybeRestore(ctx)
-    if (!r) return
-    const ok = ctx.failure() === null
-    await notifyRunOutcome(ctx, {
-      event: 'restore',
-      ok,
-      title: `${drill(ctx) ? 'restore drill' : 'restore'} of backup ${r.entry.id} to ${ctx.env.name}: ${ok ? 'success' : 'failed'}`,
-      durationS: Object.values(r.timings).reduce((a, b) => a + b, 0),
-      runbook: 'docs/runbooks/restore.md',
-    })
-  }
 }
 
 if (isMain(import.meta.url)) await main(restore)

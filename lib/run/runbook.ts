@@ -43,6 +43,8 @@ export interface Step {
   title: string
   /** What the on-call should do if this step fails. */
   next?: string
+  /** Why this step does not apply to this run (a drill, a swarm env...), or false: it runs. Printed, recorded as skipped. */
+  skip?: (ctx: Context) => string | false
   run(ctx: Context): Promise<StepStatus | undefined>
 }
 
@@ -201,6 +203,13 @@ export async function runRunbook(spec: RunbookSpec, argv: string[], opts: RunOpt
     if (actions) print(group(`${spec.name} ${heading}`))
     else print(`\n${heading}`)
     const t0 = Date.now()
+    const skipped = step.skip?.(context)
+    if (skipped) {
+      record.status = 'skipped'
+      print(`      – skipped: ${skipped}`)
+      if (actions) print(endGroup())
+      continue
+    }
     try {
       const status = await step.run(context)
       record.status = context.dryRun && status === 'changed' ? 'dry-run' : (status ?? 'ok')

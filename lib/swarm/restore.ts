@@ -1,9 +1,11 @@
 import { stackContainersLeft, stackRemove } from '../commands/swarm.ts'
+import type { AppPause } from '../deploy/pause.ts'
 import { waitUntil } from '../deploy/wait.ts'
 import { remotePaths } from '../env/host-paths.ts'
 import type { Service } from '../env/load.ts'
 import { EXIT, RunbookError } from '../report/errors.ts'
-import { print } from '../report/output.ts'
+import { print, printErr } from '../report/output.ts'
+import { perRun } from '../run/per-run.ts'
 import type { Context } from '../run/runbook.ts'
 import { liveRelease, parseReleases, readReleases } from '../stack/releases.ts'
 import { stackFiles } from './files.ts'
@@ -45,4 +47,23 @@ export async function startStack(ctx: Context): Promise<void> {
     throw new RunbookError('no live release in the history on the manager: make deploy', EXIT.stepFailed)
   await waitForStack(ctx, live.images as Record<Service, string>)
   print(`      ${live.id} runs on every node again`)
+}
+
+const restarted = perRun<true>('stack restarted')
+
+/** The app of a swarm env, paused for a restore: the stack removed on every node, deployed again after. */
+export const stackPause: AppPause = {
+  async stop(ctx) {
+    // However the run ends from here, the stack is deployed again (unless the start step already did).
+    ctx.onCleanup(async () => {
+      if (!restarted.maybe(ctx) && !ctx.dryRun)
+        await startStack(ctx).catch((e: Error) => printErr(`  could not start the stack again: ${e.message}`))
+    })
+    await stopStack(ctx)
+  },
+  async start(ctx) {
+    await startStack(ctx)
+    restarted.set(ctx, true)
+  },
+  webHosts: (ctx) => swarmHosts(ctx).nodes,
 }

@@ -27,6 +27,8 @@ export function openssl(args: string[], input?: string): Promise<OpensslResult> 
       stderr += d.toString()
     })
     child.on('error', reject)
+    // openssl may exit before it reads stdin (a command that takes none): EPIPE then is no failure, its exit code says.
+    child.stdin.on('error', () => {})
     child.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr }))
     child.stdin.end(input ?? '')
   })

@@ -1,0 +1,38 @@
+import { notifyRunOutcome } from '../notify/run-outcome.ts'
+import { print, table } from '../report/output.ts'
+import type { Context } from '../run/runbook.ts'
+import { maybeRestore } from './restore-state.ts'
+
+// The end of a restore or a drill: the timings and what was restored, and the team's notification.
+export const isDrill = (ctx: Context): boolean => ctx.args.drill === true
+
+export function reportRestore(ctx: Context): void {
+  const r = maybeRestore(ctx)
+  if (!r || ctx.dryRun) return
+  print(table([['phase', 'seconds'], ...Object.entries(r.timings).map(([p, s]) => [p, String(s)])]))
+  const total = Object.values(r.timings).reduce((a, b) => a + b, 0)
+  const rows = r.manifest.postgres.rows
+  print(
+    isDrill(ctx)
+      ? `      DRILL passed: backup ${r.entry.id} restores (${rows} rows, ${r.manifest.redis.keys} keys verified) in ${total.toFixed(1)} s; nothing live was changed`
+      : `      restored backup ${r.entry.id}: ${rows} rows, ${r.manifest.redis.keys} keys; previous database kept as ${r.keptAs}`,
+  )
+  print(
+    `restore-summary ${JSON.stringify({ backup: r.entry.id, drill: isDrill(ctx), rows_verified: rows, redis_keys: r.manifest.redis.keys, timings_s: r.timings })}`,
+  )
+}
+
+export function notifyRestore(ctx: Context): () => Promise<void> {
+  return async () => {
+    const r = maybeRestore(ctx)
+    if (!r) return
+    const ok = ctx.failure() === null
+    await notifyRunOutcome(ctx, {
+      event: 'restore',
+      ok,
+      title: `${isDrill(ctx) ? 'restore drill' : 'restore'} of backup ${r.entry.id} to ${ctx.env.name}: ${ok ? 'success' : 'failed'}`,
+      durationS: Object.values(r.timings).reduce((a, b) => a + b, 0),
+      runbook: 'docs/runbooks/restore.md',
+    })
+  }
+}
