@@ -41,8 +41,8 @@ export interface Context {
 
 export interface Step {
   title: string
-  /** What the on-call should do if this step fails. */
-  next?: string
+  /** What the on-call should do if this step fails (a function when it depends on the env: swarm or not). */
+  next?: string | ((ctx: Context) => string)
   /** Why this step does not apply to this run (a drill, a swarm env...), or false: it runs. Printed, recorded as skipped. */
   skip?: (ctx: Context) => string | false
   run(ctx: Context): Promise<StepStatus | undefined>
@@ -58,8 +58,6 @@ export interface RunbookSpec {
   bootstrap?: boolean
   options?: OptionSpec[]
   steps: Step[]
-  /** The steps on a swarm env (env file with a swarm: section), when they differ. */
-  swarm?: RunbookSpec
 }
 
 interface StepRecord {
@@ -131,8 +129,6 @@ export async function runRunbook(spec: RunbookSpec, argv: string[], opts: RunOpt
     args = parseArgs(argv, spec.options ?? [])
     const loaded = onlyHost(loadEnv(stringArg(args, 'env')), stringArg(args, 'host'))
     const env = opts.env ? opts.env(loaded) : loaded
-    // A swarm env runs the runbook's swarm steps (deploy, rollback): the same command, options and audit.
-    if (env.swarm && spec.swarm) return runRunbook(spec.swarm, argv, opts)
     const secrets = loadSecrets(env)
     // Under GitHub Actions the runner hides these in its log too (our own redaction stays first).
     if (inActions()) for (const line of maskLines(Object.values(secrets))) process.stdout.write(`${line}\n`)
@@ -222,7 +218,7 @@ export async function runRunbook(spec: RunbookSpec, argv: string[], opts: RunOpt
       // Interrupted: the step failed because the signal stopped it; the record says interrupted.
       if ((outcome as Outcome) === 'interrupted') break
       failedStep = step.title
-      failedNext = (err instanceof RunbookError && err.next) || step.next
+      failedNext = (err instanceof RunbookError && err.next) || nextOf(step, context)
       outcome = 'failed'
       error = err as Error
       if (actions) print(endGroup())
@@ -239,6 +235,15 @@ export async function runRunbook(spec: RunbookSpec, argv: string[], opts: RunOpt
     process.off('SIGTERM', onTerm)
   }
   return finish()
+}
+
+function nextOf(step: Step, ctx: Context): string | undefined {
+  return typeof step.next === 'function' ? step.next(ctx) : step.next
+}
+
+/** A step's status from whether its work changed anything. */
+export function changedIf(changed: boolean): StepStatus {
+  return changed ? 'changed' : 'ok'
 }
 
 /** HOST=<name>: run on that host only. */

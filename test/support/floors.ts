@@ -8,7 +8,20 @@ export const FLOORS: readonly (readonly string[])[] = [
   ['stack'],
   ['run'],
   ['notify'],
-  ['backup', 'ci', 'deploy', 'dns', 'emergency', 'gates', 'health', 'setup', 'swarm', 'uptime', 'watchdog'],
+  [
+    'backup',
+    'ci',
+    'deploy',
+    'dns',
+    'emergency',
+    'gates',
+    'health',
+    'release',
+    'setup',
+    'swarm',
+    'uptime',
+    'watchdog',
+  ],
 ]
 
 export function floorOf(folder: string): number {

@@ -26,10 +26,10 @@ import {
 import { imageRefs } from '../../lib/deploy/state.ts'
 import { throughNginx } from '../../lib/deploy/switch.ts'
 import type { Env } from '../../lib/env/load.ts'
+import { checkBranch } from '../../lib/release/target.ts'
 import { InputError } from '../../lib/report/errors.ts'
 import { appEnv, colourEnv, dataEnv } from '../../lib/stack/files.ts'
 import { liveRelease, parseReleases, previousGood, type ReleaseRecord } from '../../lib/stack/releases.ts'
-import { checkBranch } from '../../runbooks/deploy.ts'
 import { suite } from '../harness.ts'
 
 const test = suite('deploy command builders')

@@ -17,9 +17,13 @@ import {
   swarmInit,
   swarmJoin,
 } from '../../lib/commands/swarm.ts'
+import { colourRelease } from '../../lib/deploy/strategy.ts'
 import { desiredRecords } from '../../lib/dns/desired.ts'
 import { type Env, loadEnv } from '../../lib/env/load.ts'
+import { secretsStep, switchStep } from '../../lib/release/steps.ts'
+import { releaseStrategy } from '../../lib/release/strategy.ts'
 import { InputError } from '../../lib/report/errors.ts'
+import type { Context } from '../../lib/run/runbook.ts'
 import { hostUfwRules, peerAddresses, peerOnlyPorts } from '../../lib/setup/firewall.ts'
 import {
   composeText,
@@ -29,6 +33,7 @@ import {
   secretName,
   stackVars,
 } from '../../lib/swarm/files.ts'
+import { swarmRelease } from '../../lib/swarm/strategy.ts'
 import { deploy } from '../../runbooks/deploy.ts'
 import { rollback } from '../../runbooks/rollback.ts'
 import { suite } from '../harness.ts'
@@ -343,12 +348,19 @@ test('dns publishes every web node of a swarm env, never the data host', () => {
   assert.not.ok(records.some((r) => r.content === '203.0.113.3'))
 })
 
-test('deploy and rollback carry their swarm steps, with the same name and options', () => {
+test('deploy and rollback: one step list; a swarm env skips the colour switch, one host the Docker secrets', () => {
+  const swarmEnv = { env: { swarm: { encryptedOverlay: false } } } as unknown as Context
+  const oneHost = { env: {} } as unknown as Context
+  assert.is(releaseStrategy(swarmEnv), swarmRelease)
+  assert.is(releaseStrategy(oneHost), colourRelease)
   for (const spec of [deploy, rollback]) {
-    assert.ok(spec.swarm)
-    assert.is(spec.swarm?.name, spec.name)
-    assert.equal(spec.swarm?.options, spec.options)
-    assert.ok(spec.swarm?.steps.some((s) => s.title.startsWith('Rolling update')))
+    const skipped = (ctx: Context) => spec.steps.filter((s) => s.skip?.(ctx)).map((s) => s.title)
+    assert.equal(skipped(swarmEnv), [switchStep.title], spec.name)
+    assert.equal(skipped(oneHost), [secretsStep.title], spec.name)
+    const start = spec.steps.find((s) => s.title.startsWith('Start'))
+    const next = start?.next as (ctx: Context) => string
+    assert.match(next(swarmEnv), spec.name === 'deploy' ? 'docker service ps' : 'still serves')
+    assert.not.match(next(oneHost), 'docker service')
   }
 })
 

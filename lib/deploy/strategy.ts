@@ -1,0 +1,70 @@
+import type { HostSession } from '../host/session.ts'
+import { print } from '../report/output.ts'
+import { takeDeployLock } from '../run/lock.ts'
+import type { Context } from '../run/runbook.ts'
+import { notifyOutcome } from './finish.ts'
+import { checkPreconditions, dataServices, deliverImages, writeConfig } from './prepare.ts'
+import { state } from './state.ts'
+import {
+  cleanupOnFailure,
+  migrate,
+  postDeployGates,
+  recordRelease,
+  retireOld,
+  startTarget,
+  switchTraffic,
+} from './switch.ts'
+
+/**
+ * How a release goes live, so deploy and rollback each have one step list: blue/green on one host
+ * (colourRelease, below) or a rolling update of a Docker Swarm stack (lib/swarm/strategy.ts). Each
+ * returns whether it changed anything; `switchTraffic` and `secrets` apply to one of the two only.
+ */
+export interface ReleaseStrategy {
+  /** The host whose release history says what is live (the single host; the swarm's manager). */
+  historyHost(ctx: Context): HostSession | undefined
+  /** Everything checked before anything changes; registers the end-of-run notification. */
+  preconditions(ctx: Context, release: string, action: 'deploy' | 'rollback'): Promise<void>
+  /** The deploy lock on every host; a failure from here on puts back what served before. */
+  lock(ctx: Context, action: 'deploy' | 'rollback'): Promise<void>
+  deliver(ctx: Context): Promise<boolean>
+  writeConfig(ctx: Context): Promise<boolean>
+  dataServices(ctx: Context): Promise<boolean>
+  secrets(ctx: Context): Promise<boolean>
+  migrate(ctx: Context): Promise<boolean>
+  /** The new release running and healthy beside (blue/green) or in place of (rolling) the old one. */
+  start(ctx: Context): Promise<boolean>
+  switchTraffic(ctx: Context): Promise<boolean>
+  /** false: nothing to check (a dry run). */
+  gates(ctx: Context): Promise<boolean>
+  /** The release history; the old colour drained and stopped, or unused secrets removed. */
+  record(ctx: Context, note?: string): Promise<void>
+}
+
+export const colourRelease: ReleaseStrategy = {
+  historyHost: (ctx) => ctx.hosts[0],
+  async preconditions(ctx, release, action) {
+    await checkPreconditions(ctx, release, action)
+    ctx.onCleanup(notifyOutcome(ctx))
+  },
+  async lock(ctx, action) {
+    await takeDeployLock(ctx, action)
+    // Registered after the lock: cleanups run in reverse, so this one runs before the lock is released.
+    ctx.onCleanup(cleanupOnFailure(ctx))
+  },
+  deliver: deliverImages,
+  writeConfig,
+  dataServices,
+  secrets: async () => false,
+  migrate,
+  start: startTarget,
+  switchTraffic,
+  gates: postDeployGates,
+  async record(ctx, note) {
+    await recordRelease(ctx, 'live', note)
+    const s = state(ctx)
+    s.finished = true
+    await retireOld(ctx)
+    print(`      ${s.release} is live on ${s.target}`)
+  },
+}

@@ -1,0 +1,46 @@
+import type { ReleaseStrategy } from '../deploy/strategy.ts'
+import { takeDeployLock } from '../run/lock.ts'
+import { swarmHosts } from './hosts.ts'
+import {
+  deliverSwarmImages,
+  swarmDataServices,
+  swarmMigrate,
+  swarmPreconditions,
+  swarmSecrets,
+  writeSwarmConfig,
+} from './prepare.ts'
+import {
+  notifySwarmOutcome,
+  recordSwarmRelease,
+  rollStack,
+  swarmCleanupOnFailure,
+  swarmGates,
+} from './roll.ts'
+
+/**
+ * A release on a swarm env (a swarm: section): a rolling update of the stack, one web node at a time.
+ * Swarm itself rolls back a release whose tasks fail their health check; the gates through every
+ * node's nginx, a failure or Ctrl-C after the update put the previous release back. Data on the data host.
+ */
+export const swarmRelease: ReleaseStrategy = {
+  historyHost: (ctx) => swarmHosts(ctx).manager,
+  async preconditions(ctx, release, action) {
+    await swarmPreconditions(ctx, release, action)
+    ctx.onCleanup(notifySwarmOutcome(ctx))
+  },
+  async lock(ctx, action) {
+    await takeDeployLock(ctx, action)
+    // Registered after the lock: cleanups run in reverse, so this one runs before the lock is released.
+    ctx.onCleanup(swarmCleanupOnFailure(ctx))
+  },
+  deliver: deliverSwarmImages,
+  writeConfig: writeSwarmConfig,
+  dataServices: swarmDataServices,
+  secrets: swarmSecrets,
+  migrate: swarmMigrate,
+  start: rollStack,
+  // nginx on each node sends to its own task: the rolling update moved the traffic.
+  switchTraffic: async () => false,
+  gates: swarmGates,
+  record: (ctx, note) => recordSwarmRelease(ctx, 'live', note),
+}
