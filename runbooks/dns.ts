@@ -16,7 +16,8 @@ import { checkOriginCert, issueAndInstall, type OriginCertState } from '../lib/d
 import { applyChanges, type Change, planZone, type ZonePlan } from '../lib/dns/plan.ts'
 import { InputError, PreconditionError } from '../lib/report/errors.ts'
 import { print, table } from '../lib/report/output.ts'
-import { type Context, isMain, main, type RunbookSpec } from '../lib/run/runbook.ts'
+import { perRun } from '../lib/run/per-run.ts'
+import { type Context, changedIf, isMain, main, type RunbookSpec } from '../lib/run/runbook.ts'
 
 interface DnsState {
   cf: CfContext
@@ -24,12 +25,8 @@ interface DnsState {
   ips?: Change
   certs: OriginCertState[]
 }
-const states = new WeakMap<Context, DnsState>()
-const st = (ctx: Context) => {
-  const s = states.get(ctx)
-  if (!s) throw new Error('dns state missing: the first step did not run')
-  return s
-}
+const states = perRun<DnsState>('dns state')
+const st = states.get
 const applying = (ctx: Context) => ctx.args.apply === true && !ctx.dryRun
 
 async function readAll(ctx: Context, cf: CfContext): Promise<DnsState> {
@@ -114,7 +111,7 @@ export const dns: RunbookSpec = {
           )
           changed = true
         }
-        return changed ? 'changed' : 'ok'
+        return changedIf(changed)
       },
     },
     {

@@ -10,9 +10,10 @@
 import { allChecks, type HealthResult } from '../lib/health/checks.ts'
 import { EXIT, RunbookError } from '../lib/report/errors.ts'
 import { print, table } from '../lib/report/output.ts'
-import { type Context, isMain, main, type RunbookSpec } from '../lib/run/runbook.ts'
+import { perRun } from '../lib/run/per-run.ts'
+import { isMain, main, type RunbookSpec } from '../lib/run/runbook.ts'
 
-const results = new WeakMap<Context, HealthResult[]>()
+const results = perRun<HealthResult[]>('health results')
 
 export const health: RunbookSpec = {
   name: 'health',
@@ -24,14 +25,14 @@ export const health: RunbookSpec = {
       async run(ctx) {
         const t0 = Date.now()
         results.set(ctx, await allChecks(ctx.hosts, ctx.env, ctx.secrets))
-        print(`      ${results.get(ctx)?.length} checks in ${((Date.now() - t0) / 1000).toFixed(1)} s`)
+        print(`      ${results.get(ctx).length} checks in ${((Date.now() - t0) / 1000).toFixed(1)} s`)
         return 'ok'
       },
     },
     {
       title: 'Report',
       async run(ctx) {
-        const all = results.get(ctx) ?? []
+        const all = results.maybe(ctx) ?? []
         const failed = all.filter((r) => r.ok === false)
         if (ctx.args.json === true) {
           print(

@@ -10,7 +10,7 @@ import { breakLock, parseOwner } from '../lib/commands/lock.ts'
 import { remotePaths } from '../lib/env/host-paths.ts'
 import { print } from '../lib/report/output.ts'
 import { describeHolder } from '../lib/run/lock.ts'
-import { isMain, main, type RunbookSpec } from '../lib/run/runbook.ts'
+import { changedIf, isMain, main, type RunbookSpec } from '../lib/run/runbook.ts'
 
 export const unlock: RunbookSpec = {
   name: 'unlock',
@@ -37,7 +37,7 @@ export const unlock: RunbookSpec = {
           print(`      ${host.name}: lock broken`)
           broke = true
         }
-        return broke ? 'changed' : 'ok'
+        return changedIf(broke)
       },
     },
   ],

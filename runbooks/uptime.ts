@@ -6,6 +6,7 @@
  * degraded or an error threshold is exceeded (each named), with one notification to the env's
  * `alert` targets. Rules: lib/uptime/*.ts.
  */
+
 import { gunzipSync } from 'node:zlib'
 import { errorCountsScript, readHistory } from '../lib/commands/uptime.ts'
 import { notify, reportNotifyResults } from '../lib/notify/send.ts'
@@ -15,7 +16,8 @@ import { redact } from '../lib/report/redact.ts'
 import { ciRunUrl, whoAmI } from '../lib/run/audit.ts'
 import type { OptionSpec } from '../lib/run/cli.ts'
 import { stringArg } from '../lib/run/cli.ts'
-import { type Context, isMain, main, type RunbookSpec } from '../lib/run/runbook.ts'
+import { perRun } from '../lib/run/per-run.ts'
+import { isMain, main, type RunbookSpec } from '../lib/run/runbook.ts'
 import { errorRows, outageLines, serviceRows } from '../lib/uptime/format.ts'
 import {
   buildReport,
@@ -45,13 +47,8 @@ interface UptimeRun {
   report?: UptimeReport
 }
 
-const runs = new WeakMap<Context, UptimeRun>()
-
-function run(ctx: Context): UptimeRun {
-  const r = runs.get(ctx)
-  if (!r) throw new Error('uptime: the history was not read')
-  return r
-}
+const runs = perRun<UptimeRun>('uptime history')
+const run = runs.get
 
 export function parseDays(value: string | undefined): number {
   if (value === undefined) return 30

@@ -1,7 +1,7 @@
 import type { Colour, ComposeFlavour } from '../commands/compose.ts'
 import type { Env, Service } from '../env/load.ts'
 import type { HostSession } from '../host/session.ts'
-import type { Context } from '../run/runbook.ts'
+import { perRun } from '../run/per-run.ts'
 import type { ReleaseRecord } from '../stack/releases.ts'
 
 // What one deploy or rollback run learns and decides, shared by its steps.
@@ -19,21 +19,10 @@ export interface DeployState {
   action: 'deploy' | 'rollback'
 }
 
-const states = new WeakMap<Context, DeployState>()
-
-export function setState(ctx: Context, state: DeployState): void {
-  states.set(ctx, state)
-}
-
-export function maybeState(ctx: Context): DeployState | undefined {
-  return states.get(ctx)
-}
-
-export function state(ctx: Context): DeployState {
-  const s = states.get(ctx)
-  if (!s) throw new Error('deploy state missing: the preconditions step did not run')
-  return s
-}
+const states = perRun<DeployState>('deploy state')
+export const setState = states.set
+export const maybeState = states.maybe
+export const state = states.get
 
 export function imageRefs(env: Env, release: string): Record<Service, string> {
   return {

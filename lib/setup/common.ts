@@ -3,7 +3,7 @@ import { type HostOs, osReleaseProbe, parseOs } from '../commands/packages.ts'
 import type { HostSession } from '../host/session.ts'
 import { PreconditionError } from '../report/errors.ts'
 import { print } from '../report/output.ts'
-import type { Context, StepStatus } from '../run/runbook.ts'
+import { type Context, changedIf, type StepStatus } from '../run/runbook.ts'
 
 /** Runs `fn` on every host; the step changed something if it did on any host. */
 export async function eachHost(
@@ -16,7 +16,7 @@ export async function eachHost(
     print(`      ${host.name}: ${didChange ? (ctx.dryRun ? 'would change' : 'changed') : 'ok'}`)
     changed ||= didChange
   }
-  return changed ? 'changed' : 'ok'
+  return changedIf(changed)
 }
 
 const osCache = new WeakMap<HostSession, HostOs>()

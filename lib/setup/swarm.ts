@@ -18,7 +18,7 @@ import type { HostSession } from '../host/session.ts'
 import { PreconditionError } from '../report/errors.ts'
 import { print } from '../report/output.ts'
 import { registerSecret } from '../report/redact.ts'
-import { type Context, connectHost, type Step } from '../run/runbook.ts'
+import { type Context, changedIf, connectHost, type Step } from '../run/runbook.ts'
 
 /**
  * A swarm env's app hosts become one swarm: the first host initialises it (manager), the others join
@@ -71,8 +71,8 @@ export const joinSwarm: Step = {
       print(`      ${node.name}: joined as a ${role}`)
       changed = true
     }
-    if (ctx.dryRun) return changed ? 'changed' : 'ok'
-    return (await labelWebNodes(ctx, manager)) || changed ? 'changed' : 'ok'
+    if (ctx.dryRun) return changedIf(changed)
+    return changedIf((await labelWebNodes(ctx, manager)) || changed)
   },
 }
 

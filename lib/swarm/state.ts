@@ -1,5 +1,5 @@
 import type { Service } from '../env/load.ts'
-import type { Context } from '../run/runbook.ts'
+import { perRun } from '../run/per-run.ts'
 import type { ReleaseRecord } from '../stack/releases.ts'
 
 // What one swarm deploy or rollback run learns and decides, shared by its steps.
@@ -22,18 +22,7 @@ export interface SwarmRun {
   secretNames: Record<string, string>
 }
 
-const runs = new WeakMap<Context, SwarmRun>()
-
-export function setSwarmRun(ctx: Context, run: SwarmRun): void {
-  runs.set(ctx, run)
-}
-
-export function maybeSwarmRun(ctx: Context): SwarmRun | undefined {
-  return runs.get(ctx)
-}
-
-export function swarmRun(ctx: Context): SwarmRun {
-  const run = runs.get(ctx)
-  if (!run) throw new Error('swarm run state missing: the preconditions step did not run')
-  return run
-}
+const runs = perRun<SwarmRun>('swarm run state')
+export const setSwarmRun = runs.set
+export const maybeSwarmRun = runs.maybe
+export const swarmRun = runs.get
