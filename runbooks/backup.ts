@@ -22,7 +22,7 @@ import {
 } from '../lib/backup/take.ts'
 import { configTar, pgDumpWithCounts, redisSnapshot } from '../lib/commands/backup.ts'
 import { remotePaths } from '../lib/env/host-paths.ts'
-import { notifyRunOutcome } from '../lib/notify/run-outcome.ts'
+import { notifyOnEnd } from '../lib/notify/run-outcome.ts'
 import { InputError } from '../lib/report/errors.ts'
 import { print } from '../lib/report/output.ts'
 import { stringArg } from '../lib/run/cli.ts'
@@ -78,7 +78,7 @@ export const backup: RunbookSpec = {
           const r = maybeRun(ctx)
           if (r && !r.completed && !ctx.dryRun) await discardIncomplete(r).catch(() => {})
         })
-        ctx.onCleanup(notifyBackup(ctx))
+        notifyBackup(ctx)
         return 'ok'
       },
     },
@@ -118,19 +118,19 @@ export const backup: RunbookSpec = {
   ],
 }
 
-function notifyBackup(ctx: Context): () => Promise<void> {
-  return async () => {
+function notifyBackup(ctx: Context): void {
+  notifyOnEnd(ctx, () => {
     const run = maybeRun(ctx)
-    if (!run) return
-    await notifyRunOutcome(ctx, {
+    if (!run) return undefined
+    return {
       event: 'backup',
       ok: run.completed,
       title: `backup ${run.id} of ${ctx.env.name}: ${run.completed ? 'success' : 'failed'}`,
       ...(run.release ? { release: run.release } : {}),
       durationS: Object.values(run.timings).reduce((a, b) => a + b, 0),
       runbook: 'docs/runbooks/backup.md',
-    })
-  }
+    }
+  })
 }
 
 if (isMain(import.meta.url)) await main(backup)

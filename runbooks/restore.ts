@@ -72,7 +72,7 @@ export const restore: RunbookSpec = {
         const r = await chooseBackup(ctx, host, stringArg(ctx.args, 'backup'))
         setRestore(ctx, r)
         ctx.onCleanup(async () => removeDownloads(r))
-        ctx.onCleanup(notifyRestore(ctx))
+        notifyRestore(ctx)
         for (const line of describeBackup(r)) print(`      ${line}`)
         return 'ok'
       },

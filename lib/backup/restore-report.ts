@@ -1,4 +1,4 @@
-import { notifyRunOutcome } from '../notify/run-outcome.ts'
+import { notifyOnEnd } from '../notify/run-outcome.ts'
 import { print, table } from '../report/output.ts'
 import type { Context } from '../run/runbook.ts'
 import { maybeRestore } from './restore-state.ts'
@@ -22,17 +22,17 @@ export function reportRestore(ctx: Context): void {
   )
 }
 
-export function notifyRestore(ctx: Context): () => Promise<void> {
-  return async () => {
+export function notifyRestore(ctx: Context): void {
+  notifyOnEnd(ctx, () => {
     const r = maybeRestore(ctx)
-    if (!r) return
+    if (!r) return undefined
     const ok = ctx.failure() === null
-    await notifyRunOutcome(ctx, {
+    return {
       event: 'restore',
       ok,
       title: `${isDrill(ctx) ? 'restore drill' : 'restore'} of backup ${r.entry.id} to ${ctx.env.name}: ${ok ? 'success' : 'failed'}`,
       durationS: Object.values(r.timings).reduce((a, b) => a + b, 0),
       runbook: 'docs/runbooks/restore.md',
-    })
-  }
+    }
+  })
 }

@@ -1,14 +1,14 @@
-import { notifyRunOutcome } from '../notify/run-outcome.ts'
+import { notifyOnEnd } from '../notify/run-outcome.ts'
 import type { Context } from '../run/runbook.ts'
 import { maybeState } from './state.ts'
 
 /** The last thing a deploy or rollback does, however it ended: tell the team. Never fails the run. */
-export function notifyOutcome(ctx: Context): () => Promise<void> {
-  return async () => {
+export function notifyOutcome(ctx: Context): void {
+  notifyOnEnd(ctx, () => {
     const s = maybeState(ctx)
-    if (!s) return
+    if (!s) return undefined
     const outcome = s.finished ? 'success' : 'failed'
-    await notifyRunOutcome(ctx, {
+    return {
       event: s.action,
       ok: s.finished,
       title: `${s.action} of ${s.release} to ${ctx.env.name}: ${outcome}`,
@@ -16,8 +16,8 @@ export function notifyOutcome(ctx: Context): () => Promise<void> {
       durationS: (Date.now() - s.started) / 1000,
       runbook: `docs/runbooks/${s.action}.md`,
       next: [nextAfterFailure(ctx, s.switched, s.live)],
-    })
-  }
+    }
+  })
 }
 
 function nextAfterFailure(ctx: Context, switched: boolean, live: string | null): string {

@@ -45,7 +45,7 @@ export const colourRelease: ReleaseStrategy = {
   historyHost: (ctx) => ctx.hosts[0],
   async preconditions(ctx, release, action) {
     await checkPreconditions(ctx, release, action)
-    ctx.onCleanup(notifyOutcome(ctx))
+    notifyOutcome(ctx)
   },
   async lock(ctx, action) {
     await takeDeployLock(ctx, action)

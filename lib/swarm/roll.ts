@@ -11,7 +11,7 @@ import {
 import { appendReleaseOn, releaseRecord } from '../deploy/record.ts'
 import { gateFailures } from '../deploy/switch.ts'
 import type { Service } from '../env/load.ts'
-import { notifyRunOutcome } from '../notify/run-outcome.ts'
+import { notifyOnEnd } from '../notify/run-outcome.ts'
 import { EXIT, RunbookError } from '../report/errors.ts'
 import { print, printErr } from '../report/output.ts'
 import type { Context } from '../run/runbook.ts'
@@ -187,11 +187,11 @@ export function swarmCleanupOnFailure(ctx: Context): () => Promise<void> {
 }
 
 /** The team hears how the run ended, and what serves now. Never fails the run. */
-export function notifySwarmOutcome(ctx: Context): () => Promise<void> {
-  return async () => {
+export function notifySwarmOutcome(ctx: Context): void {
+  notifyOnEnd(ctx, () => {
     const run = maybeSwarmRun(ctx)
-    if (!run) return
-    await notifyRunOutcome(ctx, {
+    if (!run) return undefined
+    return {
       event: run.action,
       ok: run.finished,
       title: `${run.action} of ${run.release} to ${ctx.env.name}: ${run.finished ? 'success' : 'failed'}`,
@@ -203,6 +203,6 @@ export function notifySwarmOutcome(ctx: Context): () => Promise<void> {
           ? `${run.live.id} serves on every node; check make status ENV=${ctx.env.name}`
           : `nothing was serving before this run; fix the failure and deploy again`,
       ],
-    })
-  }
+    }
+  })
 }

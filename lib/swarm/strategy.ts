@@ -26,7 +26,7 @@ export const swarmRelease: ReleaseStrategy = {
   historyHost: (ctx) => swarmHosts(ctx).manager,
   async preconditions(ctx, release, action) {
     await swarmPreconditions(ctx, release, action)
-    ctx.onCleanup(notifySwarmOutcome(ctx))
+    notifySwarmOutcome(ctx)
   },
   async lock(ctx, action) {
     await takeDeployLock(ctx, action)
