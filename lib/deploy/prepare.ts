@@ -41,24 +41,8 @@ export async function checkPreconditions(
   release: string,
   action: 'deploy' | 'rollback',
 ): Promise<void> {
-  const problems: string[] = []
   const images = imageRefs(ctx.env, release)
-  if (ctx.env.images.delivery === 'ssh') problems.push(...localImageProblems(ctx, images))
-  for (const secret of ['POSTGRES_PASSWORD', 'REDIS_PASSWORD']) {
-    if (!ctx.secrets[secret])
-      problems.push(`secret ${secret} is not declared under secrets: in ${ctx.env.file}`)
-  }
-  if (ctx.env.images.delivery === 'registry') problems.push(...(await registryProblems(ctx, images)))
-  try {
-    renderSites(ctx.env) // an edge: value nginx cannot take (a CSP with a `"`) stops here, not mid-deploy
-  } catch (err) {
-    problems.push((err as Error).message)
-  }
-  const ca = ctx.env.edge?.originPullCa
-  if (ca && !readFileSync(ca, 'utf8').includes('-----BEGIN CERTIFICATE-----'))
-    problems.push(
-      `edge.origin_pull_ca: ${ca} is not a PEM certificate (the CA of the origin-pull client certificate)`,
-    )
+  const problems = await releaseProblems(ctx, images)
   const flavour = new Map()
   let history = parseReleases('')
   let live: 'blue' | 'green' | null = null
@@ -82,11 +66,7 @@ export async function checkPreconditions(
       if (plan.action === 'conflict') problems.push(`${host.name}: ${plan.problem}`)
     }
   }
-  if (problems.length)
-    throw new PreconditionError(
-      `${action} ${release} cannot start:\n  - ${problems.join('\n  - ')}`,
-      'Nothing was changed.',
-    )
+  stopIfProblems(`${action} ${release}`, problems)
   const target = live === 'blue' ? 'green' : 'blue'
   setState(ctx, {
     release,
@@ -101,6 +81,40 @@ export async function checkPreconditions(
     action,
   })
   print(`      release ${release}: live colour ${live ?? 'none'}, deploying to ${target}`)
+}
+
+/**
+ * What a release needs wherever it runs (one host or a swarm), before any host is asked: its images
+ * (here for ssh delivery, in the registry otherwise), the data passwords, nginx's sites from the edge:
+ * section, and the origin-pull CA.
+ */
+export async function releaseProblems(ctx: Context, images: Record<string, string>): Promise<string[]> {
+  const problems: string[] = []
+  if (ctx.env.images.delivery === 'ssh') problems.push(...localImageProblems(ctx, images))
+  else problems.push(...(await registryProblems(ctx, images)))
+  for (const secret of ['POSTGRES_PASSWORD', 'REDIS_PASSWORD'])
+    if (!ctx.secrets[secret])
+      problems.push(`secret ${secret} is not declared under secrets: in ${ctx.env.file}`)
+  try {
+    renderSites(ctx.env) // an edge: value nginx cannot take (a CSP with a `"`) stops here, not mid-deploy
+  } catch (err) {
+    problems.push((err as Error).message)
+  }
+  const ca = ctx.env.edge?.originPullCa
+  if (ca && !readFileSync(ca, 'utf8').includes('-----BEGIN CERTIFICATE-----'))
+    problems.push(
+      `edge.origin_pull_ca: ${ca} is not a PEM certificate (the CA of the origin-pull client certificate)`,
+    )
+  return problems
+}
+
+/** Every problem found, together; nothing was changed. */
+export function stopIfProblems(what: string, problems: string[]): void {
+  if (problems.length)
+    throw new PreconditionError(
+      `${what} cannot start:\n  - ${problems.join('\n  - ')}`,
+      'Nothing was changed.',
+    )
 }
 
 /** The env's directory on `host` exists and has 2 GB free; else what is wrong, and what to do. */

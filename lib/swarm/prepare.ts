@@ -13,8 +13,8 @@ import {
 import {
   deliverTo,
   diskProblem,
-  localImageProblems,
-  registryProblems,
+  releaseProblems,
+  stopIfProblems,
   waitHealthy,
   writeEdgeFiles,
 } from '../deploy/prepare.ts'
@@ -22,7 +22,6 @@ import { imageRefs } from '../deploy/state.ts'
 import { remotePaths } from '../env/host-paths.ts'
 import { ensureFile } from '../host/converge.ts'
 import type { HostSession } from '../host/session.ts'
-import { PreconditionError } from '../report/errors.ts'
 import { print } from '../report/output.ts'
 import type { Context } from '../run/runbook.ts'
 import { composeFile, DB_NAME, DB_USER, dataEnv, deployFiles, networkName } from '../stack/files.ts'
@@ -46,18 +45,8 @@ export async function swarmPreconditions(
   action: 'deploy' | 'rollback',
 ): Promise<void> {
   const { manager, nodes, data } = swarmHosts(ctx)
-  const problems: string[] = []
   const images = imageRefs(ctx.env, release)
-  if (ctx.env.images.delivery === 'ssh') problems.push(...localImageProblems(ctx, images))
-  else problems.push(...(await registryProblems(ctx, images)))
-  for (const secret of ['POSTGRES_PASSWORD', 'REDIS_PASSWORD'])
-    if (!ctx.secrets[secret])
-      problems.push(`secret ${secret} is not declared under secrets: in ${ctx.env.file}`)
-  try {
-    renderSites(ctx.env)
-  } catch (err) {
-    problems.push((err as Error).message)
-  }
+  const problems = await releaseProblems(ctx, images)
   const setup = `make setup-server ENV=${ctx.env.name}`
   const swarmNodes = parseNodeList(
     (await manager.exec(nodeList, { probe: true, allowFail: true, echo: false })).stdout,
@@ -81,11 +70,7 @@ export async function swarmPreconditions(
   }
   const flavour = (await data.exec(composeFlavourProbe, { probe: true, echo: false })).stdout.trim()
   if (flavour !== 'v1' && flavour !== 'v2') problems.push(`${data.name}: no Docker Compose: run ${setup}`)
-  if (problems.length)
-    throw new PreconditionError(
-      `${action} ${release} cannot start:\n  - ${problems.join('\n  - ')}`,
-      'Nothing was changed.',
-    )
+  stopIfProblems(`${action} ${release}`, problems)
   const history = parseReleases(
     (await manager.exec(readReleases(remotePaths(ctx.env).releases), { probe: true, echo: false })).stdout,
   )
