@@ -171,7 +171,8 @@ export class HostSession {
     )
   }
 
-  private run(
+  // protected: test/support/scripted-host.ts replaces the transport (and only that) in unit tests.
+  protected run(
     wrapped: string,
     timeoutS: number,
     opts: ExecOptions,

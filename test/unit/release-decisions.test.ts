@@ -1,0 +1,107 @@
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import * as assert from 'uvu/assert'
+import { releaseProblems } from '../../lib/deploy/prepare.ts'
+import { loadEnv } from '../../lib/env/load.ts'
+import { chooseTarget } from '../../lib/release/target.ts'
+import { InputError, PreconditionError } from '../../lib/report/errors.ts'
+import type { Context } from '../../lib/run/runbook.ts'
+import { swarmRelease } from '../../lib/swarm/strategy.ts'
+import { suite } from '../harness.ts'
+import { ScriptedHost } from '../support/scripted-host.ts'
+import { ciEnvYaml } from './ci-env.ts'
+
+// What deploy and rollback decide, without Docker: the host's answers come from a script.
+const dir = mkdtempSync(join(tmpdir(), 'ce-decisions-'))
+const notPem = join(dir, 'not-a-ca.pem')
+writeFileSync(notPem, 'hello\n')
+writeFileSync(
+  join(dir, 'ci.yaml'),
+  ciEnvYaml(
+    ['POSTGRES_PASSWORD', 'CLOUDFLARE_API_TOKEN'],
+    `edge: { zone: example.com, origin_pulls: on, origin_pull_ca: ${notPem} }`,
+  ),
+)
+const env = loadEnv('ci', dir)
+
+const record = (id: string, outcome: string) =>
+  JSON.stringify({
+    id,
+    colour: 'blue',
+    images: {},
+    digests: {},
+    who: 't',
+    at: '',
+    duration_s: 1,
+    outcome,
+    action: 'deploy',
+  })
+const history = [record('v1', 'live'), record('v2', 'live'), record('v3', 'failed')].join('\n')
+const ctxWith = (args: Record<string, string> = {}) =>
+  ({
+    env: { ...env, images: { ...env.images, delivery: 'registry' } },
+    args,
+    release: null,
+    secrets: {},
+    hosts: [],
+  }) as unknown as Context
+const hostWith = (releases: string) => new ScriptedHost('qa-1', [['releases.jsonl', { stdout: releases }]])
+
+const test = suite('release decisions: rollback target, preconditions (scripted host)')
+
+test('rollback goes to the newest live release before the current one, read from the host', async () => {
+  const ctx = ctxWith()
+  const host = hostWith(history)
+  assert.is(await chooseTarget(ctx, host), 'v1')
+  assert.is(ctx.release, 'v1')
+  assert.match(host.commands[0] ?? '', `/srv/conciliaextrato/ci/releases.jsonl`)
+})
+
+test('TO= a release that never went live, the live one, or no history: refused, naming what can be chosen', async () => {
+  const refused = async (ctx: Context, releases: string): Promise<string> => {
+    try {
+      await chooseTarget(ctx, hostWith(releases))
+    } catch (e) {
+      assert.instance(e, InputError)
+      return (e as Error).message
+    }
+    return assert.unreachable('chose a target') as never
+  }
+  assert.match(await refused(ctxWith({ to: 'v3' }), history), 'v3 never went live here')
+  assert.match(await refused(ctxWith({ to: 'v3' }), history), 'live releases: v1, v2')
+  assert.match(await refused(ctxWith({ to: 'v2' }), history), 'v2 is already live')
+  assert.match(await refused(ctxWith(), record('v1', 'live')), 'no previous good release')
+})
+
+test('a release is refused before anything changes: missing data password, an origin-pull CA that is no PEM', async () => {
+  const problems = await releaseProblems(ctxWith(), {}).catch((e: Error) => [e.message])
+  assert.ok(
+    problems.some((p) => p.includes('secret POSTGRES_PASSWORD is not declared')),
+    problems.join('\n'),
+  )
+  assert.ok(
+    problems.some((p) => p.includes(`edge.origin_pull_ca: ${notPem} is not a PEM certificate`)),
+    problems.join('\n'),
+  )
+})
+
+test('a swarm release checks the same list (its collector had drifted: no origin-pull CA check)', async () => {
+  const roles = { 'app-1': ['manager', 'web'], 'db-1': ['data'] }
+  const hosts = Object.entries(roles).map(([name, r]) => new ScriptedHost(name, [], { roles: r }))
+  const ctx = {
+    ...ctxWith(),
+    env: { ...ctxWith().env, swarm: {}, hosts: hosts.map((h) => h.host) },
+    hosts,
+  } as unknown as Context
+  try {
+    await swarmRelease.preconditions(ctx, 'v9', 'deploy')
+    assert.unreachable('the preconditions passed')
+  } catch (e) {
+    assert.instance(e, PreconditionError)
+    assert.match((e as Error).message, `edge.origin_pull_ca: ${notPem} is not a PEM certificate`)
+    assert.match((e as Error).message, 'secret POSTGRES_PASSWORD is not declared')
+  }
+})
+
+test.run()
