@@ -20,6 +20,8 @@ import { table } from '../../lib/report/output.ts'
 import type { RunbookSpec } from '../../lib/run/runbook.ts'
 import { deploy } from '../../runbooks/deploy.ts'
 import { setupServer } from '../../runbooks/setup-server.ts'
+import { buildFixtureImages } from '../sandbox/fixtures.ts'
+import { type S3Server, startS3Server } from '../sandbox/s3.ts'
 import {
   createTestBed,
   destroyTestBed,
@@ -27,9 +29,7 @@ import {
   runCaptured,
   spawnScript,
   writeS3BackupEnv,
-} from '../integration/support.ts'
-import { buildFixtureImages } from '../sandbox/fixtures.ts'
-import { type S3Server, startS3Server } from '../sandbox/s3.ts'
+} from '../support/test-bed.ts'
 
 const ENV = 'bench'
 const GiB = 1024 ** 3

@@ -12,6 +12,7 @@ import { type RunbookSpec, runRunbook } from '../../lib/run/runbook.ts'
 import { deploy } from '../../runbooks/deploy.ts'
 import { rollback } from '../../runbooks/rollback.ts'
 import { setupServer } from '../../runbooks/setup-server.ts'
+import { buildFixtureImages } from '../sandbox/fixtures.ts'
 import {
   createTestBed,
   destroyTestBed,
@@ -19,8 +20,7 @@ import {
   onDroplet,
   writeManagedEnv,
   writeSwarmEnv,
-} from '../integration/support.ts'
-import { buildFixtureImages } from '../sandbox/fixtures.ts'
+} from '../support/test-bed.ts'
 import { type LoadResult, startLoad } from './load.ts'
 
 async function quiet(spec: RunbookSpec, args: string[]): Promise<number> {

@@ -8,8 +8,8 @@
  * Target: total under 15 minutes, data_lost 0 (we aim for under 5 minutes).
  */
 import { availableParallelism, loadavg } from 'node:os'
-import { spawnScript } from '../integration/support.ts'
 import { DRILL_ENV, destroyDroplet, startDrill } from '../sandbox/emergency-drill.ts'
+import { spawnScript } from '../support/test-bed.ts'
 
 const ROWS = Number(process.env.ROWS ?? 500_000)
 const load = () => `load ${loadavg()[0]?.toFixed(1)} on ${availableParallelism()} cores`

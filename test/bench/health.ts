@@ -14,15 +14,15 @@ import { backup } from '../../runbooks/backup.ts'
 import { deploy } from '../../runbooks/deploy.ts'
 import { health } from '../../runbooks/health.ts'
 import { setupServer } from '../../runbooks/setup-server.ts'
+import { buildFixtureImages } from '../sandbox/fixtures.ts'
+import { startReceiver } from '../sandbox/webhook-receiver.ts'
 import {
   createTestBed,
   destroyTestBed,
   onDroplet,
   runCaptured,
   writeManagedEnv,
-} from '../integration/support.ts'
-import { buildFixtureImages } from '../sandbox/fixtures.ts'
-import { startReceiver } from '../sandbox/webhook-receiver.ts'
+} from '../support/test-bed.ts'
 
 const ENV = 'bh'
 await buildFixtureImages()

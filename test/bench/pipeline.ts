@@ -16,14 +16,14 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { table } from '../../lib/report/output.ts'
 import { setupServer } from '../../runbooks/setup-server.ts'
+import { buildDataImages, buildWorkspaceRelease, DATA_IMAGES } from '../sandbox/fixtures.ts'
 import {
   createTestBed,
   destroyTestBed,
   runCaptured,
   spawnScript,
   writeManagedEnv,
-} from '../integration/support.ts'
-import { buildDataImages, buildWorkspaceRelease, DATA_IMAGES } from '../sandbox/fixtures.ts'
+} from '../support/test-bed.ts'
 
 const APP = join(import.meta.dirname, '..', 'sandbox', 'app')
 const round = (n: number) => Math.round(n * 10) / 10

@@ -5,7 +5,7 @@
 import { setSinks } from '../../lib/report/output.ts'
 import { runRunbook } from '../../lib/run/runbook.ts'
 import { setupServer } from '../../runbooks/setup-server.ts'
-import { createTestBed, destroyTestBed, writeManagedEnv } from '../integration/support.ts'
+import { createTestBed, destroyTestBed, writeManagedEnv } from '../support/test-bed.ts'
 
 const bed = await createTestBed('bench-setup', ['web-1'])
 writeManagedEnv(bed, 'bench')

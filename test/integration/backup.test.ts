@@ -24,7 +24,7 @@ import {
   s3StoreConfig,
   type TestBed,
   writeS3BackupEnv,
-} from './support.ts'
+} from '../support/test-bed.ts'
 
 // Backup and restore on a deployed sandbox droplet, with a real S3-compatible store (s3rver).
 const test = suite('backup and restore on a sandbox droplet', { timeoutS: 300 })

@@ -19,7 +19,7 @@ import {
   spawnScript,
   type TestBed,
   writeManagedEnv,
-} from './support.ts'
+} from '../support/test-bed.ts'
 
 // deploy and rollback on a set-up sandbox droplet: blue/green, gates, migrations, lock, data kept.
 const test = suite('deploy and rollback on a sandbox droplet', { timeoutS: 300 })

@@ -16,7 +16,7 @@ import {
   runCaptured,
   type TestBed,
   writeManagedEnv,
-} from './support.ts'
+} from '../support/test-bed.ts'
 
 // make dns against the local Cloudflare API, with a sandbox droplet receiving the origin certificate.
 const test = suite('dns: plan, apply, plan on the local Cloudflare API', { timeoutS: 240 })

@@ -17,7 +17,7 @@ import {
   runCaptured,
   type TestBed,
   writeManagedEnv,
-} from './support.ts'
+} from '../support/test-bed.ts'
 
 // The edge half of nginx on a sandbox droplet: TLS on 443 (placeholder certificate), Mozilla profiles
 // checked with testssl, security headers on 200/404/502, authenticated origin pulls, LGPD access logs.

@@ -8,7 +8,7 @@ import type { SandboxDroplet } from '../../lib/env/sandbox-hosts.ts'
 import { emergency } from '../../runbooks/emergency.ts'
 import { suite } from '../harness.ts'
 import { DRILL_ENV, type Drill, destroyDroplet, startDrill } from '../sandbox/emergency-drill.ts'
-import { auditRecords, onDroplet, runCaptured, spawnScript } from './support.ts'
+import { auditRecords, onDroplet, runCaptured, spawnScript } from '../support/test-bed.ts'
 
 // The worst night on sandbox droplets: A (deployed, with data, a backup and its records at the local
 // Cloudflare API) is destroyed; emergency builds B through the local DigitalOcean API. Interrupted in

@@ -19,7 +19,7 @@ import {
   spawnScript,
   type TestBed,
   writeEnv,
-} from './support.ts'
+} from '../support/test-bed.ts'
 
 const test = suite('foundation on sandbox droplets', { timeoutS: 120 })
 const lockOnly: RunbookSpec = {

@@ -13,7 +13,7 @@ import {
   runCaptured,
   type TestBed,
   writeManagedEnv,
-} from './support.ts'
+} from '../support/test-bed.ts'
 
 // make health on a deployed sandbox droplet: all good, then a service answering 5xx, then a slow one.
 const test = suite('health on a deployed sandbox droplet', { timeoutS: 240 })

@@ -14,7 +14,7 @@ import {
   runCaptured,
   type TestBed,
   writeManagedEnv,
-} from './support.ts'
+} from '../support/test-bed.ts'
 
 // Registry delivery: the droplet pulls the release from a real registry (Debian's docker-registry)
 // on the test network; the release records the registry digests it ran.

@@ -21,7 +21,7 @@ import {
   spawnScript,
   type TestBed,
   writeManagedEnv,
-} from './support.ts'
+} from '../support/test-bed.ts'
 
 // setup-server on fresh sandbox droplets over real SSH: hardening, idempotence, no lock-out.
 const test = suite('setup-server on fresh sandbox droplets', { timeoutS: 300 })

@@ -24,7 +24,7 @@ import {
   runCaptured,
   type TestBed,
   writeSwarmEnv,
-} from './support.ts'
+} from '../support/test-bed.ts'
 
 // Three sandbox droplets: two app hosts (a manager and a worker, nginx on each) and one data host.
 const test = suite('swarm: setup, rolling deploy, automatic and manual rollback on three droplets', {

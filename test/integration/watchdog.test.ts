@@ -13,7 +13,7 @@ import {
   runCaptured,
   type TestBed,
   writeManagedEnv,
-} from './support.ts'
+} from '../support/test-bed.ts'
 
 // The host watchdog on a set-up, deployed sandbox droplet: a stopped container is restarted, the team's
 // webhook (a receiver on this machine, reached over the bed's network) hears one alert, then one recovery.

@@ -19,7 +19,7 @@ import {
   runCaptured,
   type TestBed,
   writeManagedEnv,
-} from '../integration/support.ts'
+} from '../support/test-bed.ts'
 import { type CloudflareApi, startCloudflareApi } from './cloud/cloudflare-api.ts'
 import { type DigitalOceanApi, type DropletSpec, startDigitalOceanApi } from './cloud/digitalocean-api.ts'
 import { LABEL, startDroplet } from './droplets.ts'
