@@ -1,4 +1,3 @@
-import { execFileSync, spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import {
   compose,
@@ -24,8 +23,9 @@ import { certificatePresent, placeholderCertificate, tlsDirCheck, tlsDirEnsure }
 import { remotePaths } from '../env/host-paths.ts'
 import { tlsPaths } from '../env/tls-paths.ts'
 import { ensure, ensureFile } from '../host/converge.ts'
+import { runLocalSync, streamLocal } from '../host/local-run.ts'
 import type { HostSession } from '../host/session.ts'
-import { PreconditionError } from '../report/errors.ts'
+import { EXIT, PreconditionError, RunbookError } from '../report/errors.ts'
 import { print } from '../report/output.ts'
 import type { Context } from '../run/runbook.ts'
 import { appEnv, composeFile, dataEnv, deployFiles, networkName } from '../stack/files.ts'
@@ -136,13 +136,10 @@ export async function diskProblem(ctx: Context, host: HostSession): Promise<stri
 export function localImageProblems(ctx: Context, images: Record<string, string>): string[] {
   const problems: string[] = []
   for (const ref of [...Object.values(images), ctx.env.images.postgres, ctx.env.images.redis]) {
-    try {
-      execFileSync('docker', ['image', 'inspect', ref], { stdio: 'ignore' })
-    } catch {
+    if (runLocalSync(['docker', 'image', 'inspect', ref]).code !== 0)
       problems.push(
         `image ${ref} is not on this machine (delivery: ssh streams it from here); build or pull it first`,
       )
-    }
   }
   return problems
 }
@@ -175,8 +172,18 @@ export async function deliverTo(ctx: Context, host: HostSession, refs: string[])
   }
   print(`      ${host.name}: streaming ${missing.join(' ')}`)
   if (ctx.dryRun) return true
-  const save = spawn('docker', ['save', ...missing], { stdio: ['ignore', 'pipe', 'inherit'] })
-  await host.exec('docker load -q', { stdin: save.stdout, timeoutS: 900, echo: false })
+  const save = streamLocal(['docker', 'save', ...missing])
+  const loaded = await host
+    .exec('docker load -q', { stdin: save.stdout, timeoutS: 900, echo: false })
+    .catch((e: Error) => e)
+  const saved = await save
+  // A failed save also fails the load: say the cause, not only its echo on the host.
+  if (saved.exitCode !== 0)
+    throw new RunbookError(
+      `docker save ${missing.join(' ')} failed on this machine (exit ${saved.exitCode}): ${saved.stderr.trim().split('\n').pop()}`,
+      EXIT.stepFailed,
+    )
+  if (loaded instanceof Error) throw loaded
   return true
 }
 
@@ -213,7 +220,9 @@ function registryStdin(ctx: Context): { stdin?: string } {
 
 function localImageId(ctx: Context, ref: string): string | undefined {
   if (ctx.env.images.delivery !== 'ssh') return undefined
-  return execFileSync('docker', ['image', 'inspect', '-f', '{{.Id}}', ref], { encoding: 'utf8' }).trim()
+  const inspect = runLocalSync(['docker', 'image', 'inspect', '-f', '{{.Id}}', ref])
+  if (inspect.code !== 0) throw new Error(`docker image inspect ${ref} failed here: ${inspect.stderr.trim()}`)
+  return inspect.stdout.trim()
 }
 
 /** Compose files, variables and secrets (0600), the network, nginx's server blocks. */

@@ -2,11 +2,11 @@
  * The new droplet's SSH host key, known before it boots: generated here and handed to cloud-init
  * (`ssh_keys:`), so the very first connection is already pinned. Nothing is trusted on first use.
  */
-import { execFileSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fingerprintOfPublicKeyLine } from '../env/fingerprint.ts'
+import { runLocalSync } from '../host/local-run.ts'
 
 export interface HostKeyPair {
   privateKey: string
@@ -18,9 +18,8 @@ export function generateHostKey(comment: string): HostKeyPair {
   const dir = mkdtempSync(join(tmpdir(), 'ce-hostkey-'))
   try {
     const file = join(dir, 'ssh_host_ed25519_key')
-    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', comment, '-f', file], {
-      stdio: 'ignore',
-    })
+    const keygen = runLocalSync(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', comment, '-f', file])
+    if (keygen.code !== 0) throw new Error(`ssh-keygen failed (exit ${keygen.code}): ${keygen.stderr.trim()}`)
     const publicKey = readFileSync(`${file}.pub`, 'utf8').trim()
     return {
       privateKey: readFileSync(file, 'utf8'),

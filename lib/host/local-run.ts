@@ -1,4 +1,8 @@
-import { spawn } from 'node:child_process'
+import { $, type ProcessPromise } from 'zx'
+
+// Every process this machine runs for a runbook (git, docker, cargo, openssl, ssh-keygen) goes through
+// zx's $ here: arguments are quoted by construction, never pasted into a shell string. The bundled
+// host watchdog is the one exception: it carries no dependencies onto the host.
 
 export interface LocalRun {
   code: number
@@ -6,38 +10,48 @@ export interface LocalRun {
   stderr: string
 }
 
-/**
- * Runs a program on this machine (no shell) and collects its output: the exit code is returned, not
- * thrown. `input` is written to its stdin (otherwise stdin is closed); `timeoutS` ends it with SIGTERM.
- */
-export function runLocal(
-  argv: string[],
-  opts: { cwd?: string; env?: Record<string, string>; input?: string; timeoutS?: number } = {},
-): Promise<LocalRun> {
-  return new Promise((resolve) => {
-    const [cmd = '', ...args] = argv
-    const child = spawn(cmd, args, {
-      ...(opts.cwd ? { cwd: opts.cwd } : {}),
-      env: { ...process.env, ...opts.env },
-      stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
-    })
-    let stdout = ''
-    let stderr = ''
-    const timer = setTimeout(() => child.kill('SIGTERM'), (opts.timeoutS ?? 1800) * 1000)
-    child.stdout?.on('data', (b: Buffer) => {
-      stdout += b.toString()
-    })
-    child.stderr?.on('data', (b: Buffer) => {
-      stderr += b.toString()
-    })
-    child.on('error', (e) => {
-      clearTimeout(timer)
-      resolve({ code: 127, stdout, stderr: `${stderr}${e.message}` })
-    })
-    child.on('close', (code) => {
-      clearTimeout(timer)
-      resolve({ code: code ?? 1, stdout, stderr })
-    })
-    if (opts.input !== undefined) child.stdin?.end(opts.input)
-  })
+export interface LocalRunOptions {
+  cwd?: string
+  env?: Record<string, string>
+  /** Written to its stdin (otherwise stdin is closed). */
+  input?: string
+  /** Ends it with SIGTERM after this long (default 30 minutes). */
+  timeoutS?: number
+}
+
+const options = (opts: LocalRunOptions) => ({
+  quiet: true,
+  nothrow: true,
+  ...(opts.cwd ? { cwd: opts.cwd } : {}),
+  env: { ...process.env, ...opts.env },
+})
+
+/** Runs a program and collects its output: the exit code is returned, not thrown (127: not found). */
+export async function runLocal(argv: string[], opts: LocalRunOptions = {}): Promise<LocalRun> {
+  const [cmd = '', ...args] = argv
+  const child = $({
+    ...options(opts),
+    stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+    timeout: `${opts.timeoutS ?? 1800}s`,
+  })`${cmd} ${args}`
+  if (opts.input !== undefined) {
+    // A program may exit before it reads its input: EPIPE then is no failure, its exit code says.
+    child.stdin.on('error', () => {})
+    child.stdin.end(opts.input)
+  }
+  const out = await child
+  return { code: out.exitCode ?? 1, stdout: out.stdout, stderr: out.stderr }
+}
+
+/** The same, for the few callers that cannot wait (who am I, which branch, is this image here). */
+export function runLocalSync(argv: string[], opts: Omit<LocalRunOptions, 'input'> = {}): LocalRun {
+  const [cmd = '', ...args] = argv
+  const out = $.sync({ ...options(opts), stdio: ['ignore', 'pipe', 'pipe'] })`${cmd} ${args}`
+  return { code: out.exitCode ?? 1, stdout: out.stdout, stderr: out.stderr }
+}
+
+/** A program whose stdout is streamed elsewhere (docker save into an SSH channel); await it for its result. */
+export function streamLocal(argv: string[]): ProcessPromise {
+  const [cmd = '', ...args] = argv
+  return $({ quiet: true, nothrow: true, stdio: ['ignore', 'pipe', 'pipe'] })`${cmd} ${args}`
 }

@@ -1,5 +1,5 @@
-import { execFileSync } from 'node:child_process'
 import { remotePaths } from '../env/host-paths.ts'
+import { runLocalSync } from '../host/local-run.ts'
 import type { HostSession } from '../host/session.ts'
 import { InputError } from '../report/errors.ts'
 import { print } from '../report/output.ts'
@@ -58,12 +58,6 @@ export function checkBranch(expected: string, given: string | undefined, allow: 
 }
 
 function currentGitBranch(): string | undefined {
-  try {
-    return execFileSync('git', ['rev-parse', '--abbrev-ref', 'HEAD'], {
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'ignore'],
-    }).trim()
-  } catch {
-    return undefined
-  }
+  const git = runLocalSync(['git', 'rev-parse', '--abbrev-ref', 'HEAD'])
+  return git.code === 0 ? git.stdout.trim() : undefined
 }

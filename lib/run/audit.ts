@@ -1,7 +1,7 @@
-import { execFileSync } from 'node:child_process'
 import { appendFileSync, mkdirSync } from 'node:fs'
 import { userInfo } from 'node:os'
 import { join, resolve } from 'node:path'
+import { runLocalSync } from '../host/local-run.ts'
 import { redactDeep } from '../report/redact.ts'
 
 /** Local audit trail of this machine's runs (AUDIT_DIR overrides, read at each write). */
@@ -34,15 +34,9 @@ export interface AuditRecord {
 /** Who is running this: the CI actor, else the git user, else the login name. */
 export function whoAmI(source: NodeJS.ProcessEnv = process.env): string {
   if (source.GITHUB_ACTOR) return `${source.GITHUB_ACTOR} (github actions)`
-  try {
-    const name = execFileSync('git', ['config', 'user.name'], {
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'ignore'],
-    })
-    if (name.trim()) return name.trim()
-  } catch {
-    // no git or no user.name: fall through
-  }
+  // No git, or no user.name: the login name.
+  const name = runLocalSync(['git', 'config', 'user.name']).stdout.trim()
+  if (name) return name
   return source.USER || userInfo().username
 }
 

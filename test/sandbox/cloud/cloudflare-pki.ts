@@ -3,11 +3,12 @@
  * roots (RSA and ECC) that sign origin certificates, and an "origin pull" CA whose client certificates
  * stand in for the one Cloudflare's edge presents to an origin with authenticated origin pulls.
  */
-import { spawn } from 'node:child_process'
+
 import { createPublicKey, randomBytes } from 'node:crypto'
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { runLocal } from '../../../lib/host/local-run.ts'
 
 export interface OpensslResult {
   code: number
@@ -16,22 +17,7 @@ export interface OpensslResult {
 }
 
 export function openssl(args: string[], input?: string): Promise<OpensslResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('openssl', args, { stdio: ['pipe', 'pipe', 'pipe'] })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d.toString()
-    })
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d.toString()
-    })
-    child.on('error', reject)
-    // openssl may exit before it reads stdin (a command that takes none): EPIPE then is no failure, its exit code says.
-    child.stdin.on('error', () => {})
-    child.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr }))
-    child.stdin.end(input ?? '')
-  })
+  return runLocal(['openssl', ...args], { input: input ?? '' })
 }
 
 async function mustOpenssl(args: string[], input?: string): Promise<string> {
