@@ -1,16 +1,13 @@
 import { realpathSync } from 'node:fs'
-import { createInterface } from 'node:readline/promises'
 import { fileURLToPath } from 'node:url'
-import { appendLineFromStdin } from '../commands/files.ts'
-import { REMOTE_AUDIT_LOG } from '../env/host-paths.ts'
-import { type Env, type Host, loadEnv } from '../env/load.ts'
-import { loadSecrets, readPrivateKey, type Secrets } from '../env/secrets.ts'
-import { HostSession } from '../host/session.ts'
-import { CommandError, EXIT, InputError, LoginRefusedError, RunbookError } from '../report/errors.ts'
-import { print, printErr, seconds, table } from '../report/output.ts'
-import { redact, redactDeep } from '../report/redact.ts'
-import { appendLocalAudit, auditLine, ciRunUrl, type Outcome, whoAmI } from './audit.ts'
-import { type OptionSpec, type ParsedArgs, parseArgs, stringArg } from './cli.ts'
+import { type Env, loadEnv } from '../env/load.ts'
+import { loadSecrets } from '../env/secrets.ts'
+import { EXIT, RunbookError } from '../report/errors.ts'
+import { print, printErr, seconds } from '../report/output.ts'
+import { redact } from '../report/redact.ts'
+import type { Outcome } from './audit.ts'
+import { type ParsedArgs, parseArgs, stringArg } from './cli.ts'
+import { confirm, connectStep, onlyHost } from './connect.ts'
 import {
   appendStepSummary,
   endGroup,
@@ -20,51 +17,12 @@ import {
   maskLines,
   summaryMarkdown,
 } from './github-actions.ts'
+import { exitCode, printSummary, reportError, reportStepFailure, writeAudit } from './run-report.ts'
+import { type Context, nextOf, type RunbookSpec, type Step, type StepRecord } from './step.ts'
 
-export type StepStatus = 'ok' | 'changed' | 'skipped' | 'failed' | 'not run' | 'dry-run'
-
-export interface Context {
-  env: Env
-  secrets: Secrets
-  args: ParsedArgs
-  dryRun: boolean
-  hosts: HostSession[]
-  /** The release this run is about, for the audit record (deploy/rollback set it). */
-  release: string | null
-  /** Registers work that must happen however the run ends (release a lock): run in reverse order. */
-  onCleanup(fn: () => Promise<void>): void
-  /** Something this run did that its audit record must show (a swarm join token used): never a secret. */
-  auditEvent(event: string): void
-  /** The step that failed and why (for cleanups that report, like notifications); null while all is well. */
-  failure(): { step: string; message: string } | null
-}
-
-export interface Step {
-  title: string
-  /** What the on-call should do if this step fails (a function when it depends on the env: swarm or not). */
-  next?: string | ((ctx: Context) => string)
-  /** Why this step does not apply to this run (a drill, a swarm env...), or false: it runs. Printed, recorded as skipped. */
-  skip?: (ctx: Context) => string | false
-  run(ctx: Context): Promise<StepStatus | undefined>
-}
-
-export interface RunbookSpec {
-  name: string
-  /** Changes hosts: production asks a person to confirm. */
-  mutates: boolean
-  /** Needs no host (listing backups while the droplet is gone): no SSH connection is made. */
-  offline?: boolean
-  /** Log in as ssh.bootstrap_user (setup-server) instead of ssh.user. */
-  bootstrap?: boolean
-  options?: OptionSpec[]
-  steps: Step[]
-}
-
-interface StepRecord {
-  title: string
-  status: StepStatus
-  ms: number
-}
+export { confirmMidRun, connectHost } from './connect.ts'
+export type { Context, RunbookSpec, RunContext, Step, StepStatus } from './step.ts'
+export { changedIf } from './step.ts'
 
 /** Runs a runbook from process.argv and exits with its documented exit code. */
 export async function main(spec: RunbookSpec, argv = process.argv.slice(2)): Promise<never> {
@@ -120,7 +78,7 @@ export async function runRunbook(spec: RunbookSpec, argv: string[], opts: RunOpt
       const title = `${spec.name} · ${ctx?.env.name ?? stringArg(args, 'env') ?? ''}`
       appendStepSummary(redact(summaryMarkdown(title, outcome, rows, failure)))
     }
-    await writeAudit(spec, ctx, args, started, outcome, failedStep, error, events)
+    await writeAudit(spec.name, ctx, args, started, outcome, failedStep, error, events)
     for (const host of ctx?.hosts ?? []) host.close()
     return exitCode(outcome, error)
   }
@@ -235,196 +193,6 @@ export async function runRunbook(spec: RunbookSpec, argv: string[], opts: RunOpt
     process.off('SIGTERM', onTerm)
   }
   return finish()
-}
-
-function nextOf(step: Step, ctx: Context): string | undefined {
-  return typeof step.next === 'function' ? step.next(ctx) : step.next
-}
-
-/** A step's status from whether its work changed anything. */
-export function changedIf(changed: boolean): StepStatus {
-  return changed ? 'changed' : 'ok'
-}
-
-/** HOST=<name>: run on that host only. */
-function onlyHost(env: Env, name: string | undefined): Env {
-  if (!name) return env
-  const hosts = env.hosts.filter((h) => h.name === name)
-  if (hosts.length === 0) {
-    throw new InputError(`HOST=${name} is not a host of ${env.file}`, [
-      `hosts: ${env.hosts.map((h) => h.name).join(', ')}`,
-    ])
-  }
-  return { ...env, hosts, allHosts: env.hosts }
-}
-
-function connectStep(spec: RunbookSpec): Step {
-  return {
-    title: 'Connect to hosts (pinned host keys)',
-    next: 'Nothing was changed. Fix the connection problem above, then run the same command again.',
-    async run(ctx) {
-      const privateKey = readPrivateKey(ctx.env, ctx.secrets)
-      for (const host of ctx.env.hosts) {
-        const session = await connectHost(ctx, host, privateKey, spec.bootstrap === true)
-        ctx.hosts.push(session)
-        const { user, sudo } = session.options
-        print(
-          `      ${host.name}: ${user}@${host.address}:${host.sshPort}${sudo ? ' (sudo)' : ''} key ${host.hostKey}`,
-        )
-      }
-      return 'ok'
-    },
-  }
-}
-
-/**
- * Connects as ssh.user. A bootstrap runbook (setup-server) tries ssh.user with sudo first (a set-up
- * host, where root login is off) and falls back to ssh.bootstrap_user (a fresh droplet): in that
- * order, re-runs never make refused root logins that fail2ban would count against us.
- */
-export async function connectHost(
-  ctx: Context,
-  host: Host,
-  privateKey: string | undefined,
-  bootstrap: boolean,
-) {
-  const open = async (user: string, sudo: boolean) => {
-    const session = new HostSession(host, {
-      user,
-      sudo,
-      privateKey,
-      agent: ctx.env.ssh.key.agent ? process.env.SSH_AUTH_SOCK : undefined,
-      connectTimeoutS: ctx.env.ssh.connectTimeoutS,
-      commandTimeoutS: ctx.env.ssh.commandTimeoutS,
-      dryRun: ctx.dryRun,
-      echo: true,
-    })
-    await session.connect()
-    return session
-  }
-  const { user, bootstrapUser } = ctx.env.ssh
-  if (!bootstrap || bootstrapUser === user) return open(user, false)
-  try {
-    return await open(user, true)
-  } catch (err) {
-    if (!(err instanceof LoginRefusedError)) throw err
-    print(`      ${host.name}: no ${user} login yet (a fresh host); using ${bootstrapUser}`)
-    return open(bootstrapUser, false)
-  }
-}
-
-async function confirm(spec: RunbookSpec, env: Env, args: ParsedArgs, dryRun: boolean): Promise<void> {
-  if (!spec.mutates || !env.confirm || dryRun || args.yes === true) return
-  if (!process.stdin.isTTY) {
-    if (process.env.CI === 'true') return
-    throw new InputError(
-      `${spec.name} on ${env.name} needs confirmation and there is no terminal to ask.`,
-      [],
-      'Pass YES=1 (--yes) if you mean it.',
-    )
-  }
-  const rl = createInterface({ input: process.stdin, output: process.stdout })
-  const answer = await rl.question(
-    `This changes ${env.name.toUpperCase()}. Type the environment name to continue: `,
-  )
-  rl.close()
-  if (answer.trim() !== env.name) throw new InputError('Not confirmed: nothing was changed.')
-}
-
-/**
- * A confirmation in the middle of a run, before the point of no return (restore's swap): a person
- * types the env name; without a terminal only --yes (YES=1) goes on, in CI too.
- */
-export async function confirmMidRun(ctx: Context, what: string): Promise<void> {
-  if (ctx.dryRun || ctx.args.yes === true) return
-  if (!process.stdin.isTTY)
-    throw new InputError(
-      `${what}: needs confirmation and there is no terminal to ask.`,
-      [],
-      'Pass YES=1 (--yes) if you mean it.',
-    )
-  const rl = createInterface({ input: process.stdin, output: process.stdout })
-  const answer = await rl.question(`${what}. Type the environment name (${ctx.env.name}) to continue: `)
-  rl.close()
-  if (answer.trim() !== ctx.env.name)
-    throw new InputError('Not confirmed: stopped before changing anything live.')
-}
-
-function reportError(err: Error): void {
-  printErr(`\n✗ ${err.message}`)
-  if (err instanceof RunbookError && err.next) printErr(`  next: ${err.next}`)
-}
-
-function reportStepFailure(n: number, step: Step, err: Error, next: string | undefined, ctx: Context): void {
-  const lines = [`\n✗ Step ${n} "${step.title}" failed`]
-  if (err instanceof CommandError) {
-    lines.push(`  host:        ${err.host}`, `  command:     ${err.command}`, `  exit status: ${err.status}`)
-    if (err.stderrTail)
-      lines.push('  stderr (last lines):', ...err.stderrTail.split('\n').map((l) => `    ${l}`))
-  } else {
-    lines.push(`  error:       ${err.message.split('\n').join('\n               ')}`)
-  }
-  lines.push(`  next:        ${next || 'Fix the cause above and run the same command again.'}`)
-  if (ctx.dryRun) lines.push('  (dry run: nothing was changed)')
-  printErr(lines.join('\n'))
-}
-
-function printSummary(records: StepRecord[], mutates: boolean): void {
-  const rows = [
-    ['#', 'step', 'status', 'time'],
-    ...records.map((r, i) => [String(i + 1), r.title, r.status, r.status === 'not run' ? '' : seconds(r.ms)]),
-  ]
-  const changed = records.filter((r) => r.status === 'changed' || r.status === 'dry-run').length
-  const verb = records.some((r) => r.status === 'dry-run') ? 'would change something' : 'changed something'
-  print(`\nSummary\n${table(rows)}`)
-  if (mutates)
-    print(`${changed} step(s) ${verb}${changed === 0 ? ': the host(s) were already as wanted' : ''}`)
-}
-
-async function writeAudit(
-  spec: RunbookSpec,
-  ctx: Context | undefined,
-  args: ParsedArgs,
-  started: Date,
-  outcome: Outcome,
-  failedStep: string | null,
-  error: Error | undefined,
-  events: string[],
-): Promise<void> {
-  const ended = new Date()
-  const line = auditLine({
-    ts: ended.toISOString(),
-    who: whoAmI(),
-    runbook: spec.name,
-    env: ctx?.env.name ?? stringArg(args, 'env') ?? '',
-    args: redactDeep(args),
-    release: ctx?.release ?? null,
-    started_at: started.toISOString(),
-    ended_at: ended.toISOString(),
-    duration_s: Math.round((ended.getTime() - started.getTime()) / 100) / 10,
-    outcome,
-    failed_step: failedStep,
-    error: error ? (error.message.split('\n')[0] ?? null) : null,
-    hosts: ctx?.hosts.map((h) => h.name) ?? [],
-    dry_run: ctx?.dryRun ?? args['dry-run'] === true,
-    ci_run_url: ciRunUrl(),
-    ...(events.length ? { events } : {}),
-  })
-  appendLocalAudit(line)
-  if (ctx?.dryRun) return
-  for (const host of ctx?.hosts ?? []) {
-    await host
-      .exec(appendLineFromStdin(REMOTE_AUDIT_LOG), { stdin: `${line}\n`, timeoutS: 15, echo: false })
-      .catch((e: Error) =>
-        printErr(`  (could not append the audit record on ${host.name}: ${e.message}; it is kept locally)`),
-      )
-  }
-}
-
-function exitCode(outcome: Outcome, error: Error | undefined): number {
-  if (outcome === 'success' || outcome === 'dry-run') return EXIT.ok
-  if (error instanceof RunbookError) return error.exitCode
-  return EXIT.stepFailed
 }
 
 /** True when the module at `url` is the script node was started with (Node 20 has no import.meta.main). */

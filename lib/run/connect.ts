@@ -1,0 +1,114 @@
+import { createInterface } from 'node:readline/promises'
+import type { Env, Host } from '../env/load.ts'
+import { readPrivateKey } from '../env/secrets.ts'
+import { HostSession } from '../host/session.ts'
+import { InputError, LoginRefusedError } from '../report/errors.ts'
+import { print } from '../report/output.ts'
+import type { ParsedArgs } from './cli.ts'
+import type { Context, RunbookSpec, Step } from './step.ts'
+
+// Before a runbook's own steps: which hosts, a person's confirmation, one pinned SSH session per host.
+
+/** HOST=<name>: run on that host only. */
+export function onlyHost(env: Env, name: string | undefined): Env {
+  if (!name) return env
+  const hosts = env.hosts.filter((h) => h.name === name)
+  if (hosts.length === 0) {
+    throw new InputError(`HOST=${name} is not a host of ${env.file}`, [
+      `hosts: ${env.hosts.map((h) => h.name).join(', ')}`,
+    ])
+  }
+  return { ...env, hosts, allHosts: env.hosts }
+}
+
+export function connectStep(spec: RunbookSpec): Step {
+  return {
+    title: 'Connect to hosts (pinned host keys)',
+    next: 'Nothing was changed. Fix the connection problem above, then run the same command again.',
+    async run(ctx) {
+      const privateKey = readPrivateKey(ctx.env, ctx.secrets)
+      for (const host of ctx.env.hosts) {
+        const session = await connectHost(ctx, host, privateKey, spec.bootstrap === true)
+        ctx.hosts.push(session)
+        const { user, sudo } = session.options
+        print(
+          `      ${host.name}: ${user}@${host.address}:${host.sshPort}${sudo ? ' (sudo)' : ''} key ${host.hostKey}`,
+        )
+      }
+      return 'ok'
+    },
+  }
+}
+
+/**
+ * Connects as ssh.user. A bootstrap runbook (setup-server) tries ssh.user with sudo first (a set-up
+ * host, where root login is off) and falls back to ssh.bootstrap_user (a fresh droplet): in that
+ * order, re-runs never make refused root logins that fail2ban would count against us.
+ */
+export async function connectHost(
+  ctx: Context,
+  host: Host,
+  privateKey: string | undefined,
+  bootstrap: boolean,
+) {
+  const open = async (user: string, sudo: boolean) => {
+    const session = new HostSession(host, {
+      user,
+      sudo,
+      privateKey,
+      agent: ctx.env.ssh.key.agent ? process.env.SSH_AUTH_SOCK : undefined,
+      connectTimeoutS: ctx.env.ssh.connectTimeoutS,
+      commandTimeoutS: ctx.env.ssh.commandTimeoutS,
+      dryRun: ctx.dryRun,
+      echo: true,
+    })
+    await session.connect()
+    return session
+  }
+  const { user, bootstrapUser } = ctx.env.ssh
+  if (!bootstrap || bootstrapUser === user) return open(user, false)
+  try {
+    return await open(user, true)
+  } catch (err) {
+    if (!(err instanceof LoginRefusedError)) throw err
+    print(`      ${host.name}: no ${user} login yet (a fresh host); using ${bootstrapUser}`)
+    return open(bootstrapUser, false)
+  }
+}
+
+export async function confirm(spec: RunbookSpec, env: Env, args: ParsedArgs, dryRun: boolean): Promise<void> {
+  if (!spec.mutates || !env.confirm || dryRun || args.yes === true) return
+  if (!process.stdin.isTTY) {
+    if (process.env.CI === 'true') return
+    throw new InputError(
+      `${spec.name} on ${env.name} needs confirmation and there is no terminal to ask.`,
+      [],
+      'Pass YES=1 (--yes) if you mean it.',
+    )
+  }
+  const rl = createInterface({ input: process.stdin, output: process.stdout })
+  const answer = await rl.question(
+    `This changes ${env.name.toUpperCase()}. Type the environment name to continue: `,
+  )
+  rl.close()
+  if (answer.trim() !== env.name) throw new InputError('Not confirmed: nothing was changed.')
+}
+
+/**
+ * A confirmation in the middle of a run, before the point of no return (restore's swap): a person
+ * types the env name; without a terminal only --yes (YES=1) goes on, in CI too.
+ */
+export async function confirmMidRun(ctx: Context, what: string): Promise<void> {
+  if (ctx.dryRun || ctx.args.yes === true) return
+  if (!process.stdin.isTTY)
+    throw new InputError(
+      `${what}: needs confirmation and there is no terminal to ask.`,
+      [],
+      'Pass YES=1 (--yes) if you mean it.',
+    )
+  const rl = createInterface({ input: process.stdin, output: process.stdout })
+  const answer = await rl.question(`${what}. Type the environment name (${ctx.env.name}) to continue: `)
+  rl.close()
+  if (answer.trim() !== ctx.env.name)
+    throw new InputError('Not confirmed: stopped before changing anything live.')
+}

@@ -1,0 +1,77 @@
+import type { Env } from '../env/load.ts'
+import type { Secrets } from '../env/secrets.ts'
+import type { HostSession } from '../host/session.ts'
+import type { OptionSpec, ParsedArgs } from './cli.ts'
+
+// The runner's words: a runbook is a list of steps; each step runs with the run's context.
+
+export type StepStatus = 'ok' | 'changed' | 'skipped' | 'failed' | 'not run' | 'dry-run'
+
+/** What every run has, whether or not it has an env (make gates runs on this machine only). */
+export interface RunContext {
+  args: ParsedArgs
+  dryRun: boolean
+  /** The release this run is about, for the audit record (deploy/rollback set it). */
+  release: string | null
+  /** Registers work that must happen however the run ends (release a lock): run in reverse order. */
+  onCleanup(fn: () => Promise<void>): void
+  /** Something this run did that its audit record must show (a swarm join token used): never a secret. */
+  auditEvent(event: string): void
+  /** The step that failed and why (for cleanups that report, like notifications); null while all is well. */
+  failure(): { step: string; message: string } | null
+}
+
+/** A run on an env: its file, its secrets, one SSH session per host. */
+export interface Context extends RunContext {
+  env: Env
+  secrets: Secrets
+  hosts: HostSession[]
+}
+
+export interface Step<C extends RunContext = Context> {
+  title: string
+  /** What the on-call should do if this step fails (a function when it depends on the env: swarm or not). */
+  next?: string | ((ctx: C) => string)
+  /** Why this step does not apply to this run (a drill, a swarm env...), or false: it runs. Printed, recorded as skipped. */
+  skip?: (ctx: C) => string | false
+  /** A failure is reported and the run goes on to the next step (it still fails in the end): every gate runs. */
+  keepGoing?: boolean
+  run(ctx: C): Promise<StepStatus | undefined>
+}
+
+export interface RunbookSpec {
+  name: string
+  /** Changes hosts: production asks a person to confirm. */
+  mutates: boolean
+  /** Needs no host (listing backups while the droplet is gone): no SSH connection is made. */
+  offline?: boolean
+  /** Log in as ssh.bootstrap_user (setup-server) instead of ssh.user. */
+  bootstrap?: boolean
+  options?: OptionSpec[]
+  steps: Step[]
+}
+
+/** A runbook that runs on this machine only (make gates): no env file, no secrets, no host. */
+export interface LocalRunbookSpec {
+  name: string
+  local: true
+  options?: OptionSpec[]
+  /** Checks the arguments before any step: an InputError here is bad input (exit 2). */
+  check?(args: ParsedArgs): void
+  steps: Step<RunContext>[]
+}
+
+export interface StepRecord {
+  title: string
+  status: StepStatus
+  ms: number
+}
+
+export function nextOf<C extends RunContext>(step: Step<C>, ctx: C): string | undefined {
+  return typeof step.next === 'function' ? step.next(ctx) : step.next
+}
+
+/** A step's status from whether its work changed anything. */
+export function changedIf(changed: boolean): StepStatus {
+  return changed ? 'changed' : 'ok'
+}
