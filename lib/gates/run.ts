@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto'
 import { type LocalRun, runLocal } from '../host/local-run.ts'
 import { print } from '../report/output.ts'
-import { endGroup, group, inActions } from '../run/github-actions.ts'
+import { inActions } from '../run/github-actions.ts'
 
 export interface GateResult {
   gate: string
@@ -15,13 +15,12 @@ export interface GateResult {
   details: string[]
 }
 
-/** Shows a gate's output: folded in Actions, else its last lines when it failed. */
-export function showOutput(gate: string, ran: LocalRun, failed: boolean): void {
+/** Shows a gate's output: all of it in Actions (folded in its step's group), else its last lines when it failed. */
+export function showOutput(_gate: string, ran: LocalRun, failed: boolean): void {
   const text = `${ran.stdout}${ran.stderr}`.trimEnd()
+  // Under Actions the gate's step is already a folded group (the runner opens one per step).
   if (inActions()) {
-    print(group(`gate ${gate}`))
-    print(text)
-    print(endGroup())
+    if (text) print(text)
     return
   }
   if (!failed || !text) return

@@ -1,15 +1,15 @@
-import type { Context } from './runbook.ts'
+import type { RunContext } from './step.ts'
 
 /** A value one run's steps share (its plan, its chosen colour...): set by the step that makes it, read by the rest. */
 export interface PerRun<T> {
-  set(ctx: Context, value: T): void
+  set(ctx: RunContext, value: T): void
   /** The value; throws when the step that sets it has not run (a bug in the step list, not bad input). */
-  get(ctx: Context): T
-  maybe(ctx: Context): T | undefined
+  get(ctx: RunContext): T
+  maybe(ctx: RunContext): T | undefined
 }
 
 export function perRun<T>(what: string): PerRun<T> {
-  const values = new WeakMap<Context, T>()
+  const values = new WeakMap<RunContext, T>()
   return {
     set: (ctx, value) => void values.set(ctx, value),
     get(ctx) {

@@ -18,14 +18,25 @@ import {
   summaryMarkdown,
 } from './github-actions.ts'
 import { exitCode, printSummary, reportError, reportStepFailure, writeAudit } from './run-report.ts'
-import { type Context, nextOf, type RunbookSpec, type Step, type StepRecord } from './step.ts'
+import {
+  type Context,
+  type LocalRunbookSpec,
+  nextOf,
+  type RunbookSpec,
+  type RunContext,
+  type Step,
+  type StepRecord,
+} from './step.ts'
 
 export { confirmMidRun, connectHost } from './connect.ts'
-export type { Context, RunbookSpec, RunContext, Step, StepStatus } from './step.ts'
+export type { Context, LocalRunbookSpec, RunbookSpec, RunContext, Step, StepStatus } from './step.ts'
 export { changedIf } from './step.ts'
 
 /** Runs a runbook from process.argv and exits with its documented exit code. */
-export async function main(spec: RunbookSpec, argv = process.argv.slice(2)): Promise<never> {
+export async function main(
+  spec: RunbookSpec | LocalRunbookSpec,
+  argv = process.argv.slice(2),
+): Promise<never> {
   const code = await runRunbook(spec, argv)
   process.exit(code)
 }
@@ -41,13 +52,23 @@ export interface RunOptions {
   env?: (env: Env) => Env
 }
 
-export async function runRunbook(spec: RunbookSpec, argv: string[], opts: RunOptions = {}): Promise<number> {
+/** A run's context as the runner holds it: an env run has env, secrets and hosts; a local run has none. */
+type AnyContext = RunContext & Partial<Pick<Context, 'env' | 'secrets' | 'hosts'>>
+
+export async function runRunbook(
+  spec: RunbookSpec | LocalRunbookSpec,
+  argv: string[],
+  opts: RunOptions = {},
+): Promise<number> {
+  const local = 'local' in spec
+  const mutates = !local && spec.mutates
   const started = new Date()
   const records: StepRecord[] = spec.steps.map((s) => ({ title: s.title, status: 'not run', ms: 0 }))
   const cleanups: (() => Promise<void>)[] = []
   const events: string[] = []
   let args: ParsedArgs = {}
-  let ctx: Context | undefined
+  let ctx: AnyContext | undefined
+  let where = ''
   let failedStep: string | null = null
   /** The failed step's advice for the on-call (the summary repeats it). */
   let failedNext: string | undefined
@@ -62,7 +83,7 @@ export async function runRunbook(spec: RunbookSpec, argv: string[], opts: RunOpt
   const finishOnce = async (): Promise<number> => {
     for (const cleanup of cleanups.reverse())
       await cleanup().catch((e: Error) => printErr(`cleanup failed: ${e.message}`))
-    if (ctx && records.some((r) => r.status !== 'not run')) printSummary(records, spec.mutates)
+    if (ctx && records.some((r) => r.status !== 'not run')) printSummary(records, mutates)
     if (inActions()) {
       // The failed step's advice as the console printed it; an error before any step has its own.
       const next = failedNext || (error instanceof RunbookError ? error.next : undefined)
@@ -75,7 +96,8 @@ export async function runRunbook(spec: RunbookSpec, argv: string[], opts: RunOpt
             }
           : undefined
       const rows = records.map((r) => ({ step: r.title, status: r.status, seconds: r.ms / 1000 }))
-      const title = `${spec.name} · ${ctx?.env.name ?? stringArg(args, 'env') ?? ''}`
+      const envName = ctx?.env?.name ?? stringArg(args, 'env')
+      const title = envName ? `${spec.name} · ${envName}` : spec.name
       appendStepSummary(redact(summaryMarkdown(title, outcome, rows, failure)))
     }
     await writeAudit(spec.name, ctx, args, started, outcome, failedStep, error, events)
@@ -85,24 +107,29 @@ export async function runRunbook(spec: RunbookSpec, argv: string[], opts: RunOpt
 
   try {
     args = parseArgs(argv, spec.options ?? [])
-    const loaded = onlyHost(loadEnv(stringArg(args, 'env')), stringArg(args, 'host'))
-    const env = opts.env ? opts.env(loaded) : loaded
-    const secrets = loadSecrets(env)
-    // Under GitHub Actions the runner hides these in its log too (our own redaction stays first).
-    if (inActions()) for (const line of maskLines(Object.values(secrets))) process.stdout.write(`${line}\n`)
     const dryRun = args['dry-run'] === true
-    await confirm(spec, env, args, dryRun)
-    ctx = {
-      env,
-      secrets,
+    const base: RunContext = {
       args,
       dryRun,
-      hosts: [],
       release: null,
       onCleanup: (fn) => cleanups.push(fn),
       auditEvent: (event) => events.push(event),
       failure: () =>
         failedStep || error ? { step: failedStep ?? '', message: error?.message.split('\n')[0] ?? '' } : null,
+    }
+    if (local) {
+      where = spec.check?.(args) ?? 'this machine'
+      // A local run checks the code checked out here: under CI, that commit is its release.
+      ctx = { ...base, release: process.env.GITHUB_SHA ?? null }
+    } else {
+      const loaded = onlyHost(loadEnv(stringArg(args, 'env')), stringArg(args, 'host'))
+      const env = opts.env ? opts.env(loaded) : loaded
+      const secrets = loadSecrets(env)
+      // Under GitHub Actions the runner hides these in its log too (our own redaction stays first).
+      if (inActions()) for (const line of maskLines(Object.values(secrets))) process.stdout.write(`${line}\n`)
+      await confirm(spec, env, args, dryRun)
+      ctx = { ...base, env, secrets, hosts: [] }
+      where = `env ${env.name} (${env.kind}) · ${env.hosts.length} host(s)`
     }
   } catch (err) {
     outcome = 'invalid-input'
@@ -142,13 +169,14 @@ export async function runRunbook(spec: RunbookSpec, argv: string[], opts: RunOpt
     process.once('SIGTERM', onTerm)
   }
 
-  print(
-    `${spec.name} · env ${context.env.name} (${context.env.kind}) · ${context.env.hosts.length} host(s)${context.dryRun ? ' · DRY RUN: nothing will change' : ''}`,
-  )
+  print(`${spec.name} · ${where}${context.dryRun ? ' · DRY RUN: nothing will change' : ''}`)
   // Only the outermost run opens groups: Actions does not nest them (emergency runs deploy inside).
   const actions = inActions() && outermost
-  const steps: Step[] = spec.offline ? [...spec.steps] : [connectStep(spec), ...spec.steps]
-  if (!spec.offline) records.unshift({ title: steps[0]?.title ?? '', status: 'not run', ms: 0 })
+  // One cast for both kinds: a local run's steps are typed for RunContext, an env run's for Context.
+  const steps = (
+    local || spec.offline ? [...spec.steps] : [connectStep(spec), ...spec.steps]
+  ) as Step<AnyContext>[]
+  if (!local && !spec.offline) records.unshift({ title: steps[0]?.title ?? '', status: 'not run', ms: 0 })
   for (const [i, step] of steps.entries()) {
     // A signal stopped the run (its finish is under way): no further step starts.
     if ((outcome as Outcome) === 'interrupted') break
@@ -175,15 +203,19 @@ export async function runRunbook(spec: RunbookSpec, argv: string[], opts: RunOpt
       record.ms = Date.now() - t0
       // Interrupted: the step failed because the signal stopped it; the record says interrupted.
       if ((outcome as Outcome) === 'interrupted') break
-      failedStep = step.title
-      failedNext = (err instanceof RunbookError && err.next) || nextOf(step, context)
+      const next = (err instanceof RunbookError && err.next) || nextOf(step, context)
+      // The first failure decides the exit code and the summary; a keepGoing step lets the rest run.
+      if (!error) {
+        failedStep = step.title
+        failedNext = next
+        error = err as Error
+      }
       outcome = 'failed'
-      error = err as Error
       if (actions) print(endGroup())
-      reportStepFailure(i + 1, step, err as Error, failedNext, context)
+      reportStepFailure(i + 1, step, err as Error, next, context)
       if (actions)
         print(errorAnnotation(`${spec.name}: step ${i + 1} "${step.title}" failed`, (err as Error).message))
-      break
+      if (!step.keepGoing) break
     }
   }
   if (outcome === 'success' && context.dryRun) outcome = 'dry-run'

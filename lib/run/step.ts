@@ -56,8 +56,8 @@ export interface LocalRunbookSpec {
   name: string
   local: true
   options?: OptionSpec[]
-  /** Checks the arguments before any step: an InputError here is bad input (exit 2). */
-  check?(args: ParsedArgs): void
+  /** Checks the arguments before any step (an InputError here is bad input, exit 2); says what the run is on. */
+  check?(args: ParsedArgs): string
   steps: Step<RunContext>[]
 }
 

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import * as assert from 'uvu/assert'
 import { setSinks } from '../../lib/report/output.ts'
+import { errorAnnotation } from '../../lib/run/github-actions.ts'
 import { gates } from '../../runbooks/gates.ts'
 import { suite } from '../harness.ts'
 import { ensureDockerEngine } from '../sandbox/engine.ts'
@@ -89,8 +90,13 @@ test('a formatting error, a clippy warning, a failing test and a broken migratio
   assert.match(out, '- test gate_breakers::gate_must_fail failed')
   assert.match(out, /- migrations\/bad: .*0002_broken_reference\.sql.*"account_holders" does not exist/)
   // The same run speaks GitHub Actions: a group per gate, an annotation per failed gate, a summary.
-  for (const g of ['fmt', 'clippy', 'check', 'test', 'migrations']) assert.match(out, `::group::gate ${g}\n`)
-  assert.match(out, '::error title=gate test failed::test gate_breakers::gate_must_fail failed')
+  // The gates run on the step runner: a group per step, numbered, and the runner's annotation per failed step.
+  for (const [n, g] of ['fmt', 'clippy', 'check', 'test', 'audit', 'migrations'].entries())
+    assert.match(out, `::group::gates [${n + 1}/7] ${g}\n`)
+  assert.match(
+    out,
+    errorAnnotation('gates: step 4 "test" failed', 'test gate_breakers::gate_must_fail failed'),
+  )
   assert.match(out, '::warning title=gate audit skipped::')
   const md = readFileSync(summaryFile, 'utf8')
   assert.match(md, '### ❌ gates: failed')
