@@ -3,10 +3,13 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import * as assert from 'uvu/assert'
 import { releaseProblems } from '../../lib/deploy/prepare.ts'
+import { state } from '../../lib/deploy/state.ts'
+import { colourRelease } from '../../lib/deploy/strategy.ts'
 import { loadEnv } from '../../lib/env/load.ts'
 import { chooseTarget } from '../../lib/release/target.ts'
 import { InputError, PreconditionError } from '../../lib/report/errors.ts'
 import type { Context } from '../../lib/run/runbook.ts'
+import { liveRelease } from '../../lib/stack/releases.ts'
 import { swarmRelease } from '../../lib/swarm/strategy.ts'
 import { suite } from '../harness.ts'
 import { ScriptedHost } from '../support/scripted-host.ts'
@@ -45,6 +48,7 @@ const ctxWith = (args: Record<string, string> = {}) =>
     release: null,
     secrets: {},
     hosts: [],
+    onCleanup: () => {},
   }) as unknown as Context
 const hostWith = (releases: string) => new ScriptedHost('qa-1', [['releases.jsonl', { stdout: releases }]])
 
@@ -101,6 +105,34 @@ test('a swarm release checks the same list (its collector had drifted: no origin
     assert.instance(e, PreconditionError)
     assert.match((e as Error).message, `edge.origin_pull_ca: ${notPem} is not a PEM certificate`)
     assert.match((e as Error).message, 'secret POSTGRES_PASSWORD is not declared')
+  }
+})
+
+test("deploy starts the colour that is not live (a first deploy: blue), with the release's images", async () => {
+  const noEdge = { ...env, edge: undefined, images: { ...env.images, delivery: 'registry' as const } }
+  for (const [live, target] of [
+    ['blue', 'green'],
+    ['green', 'blue'],
+    ['', 'blue'],
+  ] as const) {
+    const host = new ScriptedHost('qa-1', [
+      ['docker compose version', { stdout: 'v2\n' }],
+      ['df -Pk', { stdout: '99999999\n' }],
+      ['releases.jsonl', { stdout: history }],
+      ['live colour', { stdout: `${live}\n` }],
+    ])
+    const ctx = {
+      ...ctxWith(),
+      env: noEdge,
+      secrets: { POSTGRES_PASSWORD: 'p', REDIS_PASSWORD: 'r' },
+      hosts: [host],
+    } as unknown as Context
+    await colourRelease.preconditions(ctx, 'v9', 'deploy')
+    const s = state(ctx)
+    assert.is(s.live, live || null)
+    assert.is(s.target, target)
+    assert.equal(s.images.api, 'o/api:v9')
+    assert.is(liveRelease(s.history)?.id, 'v2')
   }
 })
 
