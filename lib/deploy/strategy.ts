@@ -41,17 +41,21 @@ export interface ReleaseStrategy {
   record(ctx: Context, note?: string): Promise<void>
 }
 
+/** The deploy lock, then the strategy's undo-on-failure: registered after the lock, it runs before the release. */
+export function lockThenUndoOnFailure(undo: (ctx: Context) => () => Promise<void>): ReleaseStrategy['lock'] {
+  return async (ctx, action) => {
+    await takeDeployLock(ctx, action)
+    ctx.onCleanup(undo(ctx))
+  }
+}
+
 export const colourRelease: ReleaseStrategy = {
   historyHost: (ctx) => ctx.hosts[0],
   async preconditions(ctx, release, action) {
     await checkPreconditions(ctx, release, action)
     notifyOutcome(ctx)
   },
-  async lock(ctx, action) {
-    await takeDeployLock(ctx, action)
-    // Registered after the lock: cleanups run in reverse, so this one runs before the lock is released.
-    ctx.onCleanup(cleanupOnFailure(ctx))
-  },
+  lock: lockThenUndoOnFailure(cleanupOnFailure),
   deliver: deliverImages,
   writeConfig,
   dataServices,

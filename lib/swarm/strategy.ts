@@ -1,5 +1,4 @@
-import type { ReleaseStrategy } from '../deploy/strategy.ts'
-import { takeDeployLock } from '../run/lock.ts'
+import { lockThenUndoOnFailure, type ReleaseStrategy } from '../deploy/strategy.ts'
 import { swarmHosts } from './hosts.ts'
 import {
   deliverSwarmImages,
@@ -28,11 +27,7 @@ export const swarmRelease: ReleaseStrategy = {
     await swarmPreconditions(ctx, release, action)
     notifySwarmOutcome(ctx)
   },
-  async lock(ctx, action) {
-    await takeDeployLock(ctx, action)
-    // Registered after the lock: cleanups run in reverse, so this one runs before the lock is released.
-    ctx.onCleanup(swarmCleanupOnFailure(ctx))
-  },
+  lock: lockThenUndoOnFailure(swarmCleanupOnFailure),
   deliver: deliverSwarmImages,
   writeConfig: writeSwarmConfig,
   dataServices: swarmDataServices,
