@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { parse as parseDotenv } from 'dotenv'
+import ssh2 from 'ssh2'
 import { InputError } from '../report/errors.ts'
 import { registerSecret } from '../report/redact.ts'
 import type { Env } from './load.ts'
@@ -45,7 +46,10 @@ export function secretsFile(env: Env): string {
 /** The SSH private key the env's ssh.key points at, as a string (node-ssh wants a string). */
 export function readPrivateKey(env: Env, secrets: Secrets): string | undefined {
   const { file, secret } = env.ssh.key
-  if (secret) return secrets[secret]
+  if (secret) {
+    const key = secrets[secret]
+    return key === undefined ? undefined : checkPrivateKey(key, `secret ${secret}`, env)
+  }
   if (!file) return undefined
   const path = file.startsWith('~/') ? join(homedir(), file.slice(2)) : resolve(dirname(env.file), '..', file)
   if (!existsSync(path)) {
@@ -55,5 +59,20 @@ export function readPrivateKey(env: Env, secrets: Secrets): string | undefined {
       'Point ssh.key.file at your private key.',
     )
   }
-  return readFileSync(path, 'utf8')
+  return checkPrivateKey(readFileSync(path, 'utf8'), `ssh.key.file ${path}`, env)
+}
+
+/**
+ * A key ssh cannot use is bad input, said before any connection (else it surfaces as "cannot reach
+ * the host"). The parser's reason never quotes the key; it is redacted all the same.
+ */
+function checkPrivateKey(key: string, source: string, env: Env): string {
+  const parsed = ssh2.utils.parseKey(key)
+  if (parsed instanceof Error)
+    throw new InputError(
+      `${source} (ssh.key of ${env.file}) is not a private key ssh can use: ${parsed.message}`,
+      [],
+      'Put the whole private key in it, from -----BEGIN to -----END with its line breaks (an OpenSSH or PEM key, without a passphrase; a key with one goes through ssh-agent: ssh.key.agent: true).',
+    )
+  return key
 }

@@ -1,9 +1,10 @@
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import * as assert from 'uvu/assert'
 import { listEnvs, loadEnv } from '../../lib/env/load.ts'
-import { loadSecrets } from '../../lib/env/secrets.ts'
+import { loadSecrets, readPrivateKey } from '../../lib/env/secrets.ts'
 import { InputError } from '../../lib/report/errors.ts'
 import { clearSecrets, redact } from '../../lib/report/redact.ts'
 import { suite } from '../harness.ts'
@@ -176,6 +177,27 @@ test('secrets come from the process env first, then the secrets file, and are re
   // The overridden file value is a secret too: it must never leak either.
   assert.is(redact('file-key'), '[secret:SSH_PRIVATE_KEY]')
   clearSecrets()
+})
+
+test('an SSH key that cannot be parsed is bad input naming the secret (exit 2), never a network error; a good one passes', () => {
+  const env = loadEnv('qa', envDir({ 'qa.yaml': GOOD }))
+  const mangled = 'not-a-key-but-a-secret-value-4f9a'
+  const secrets = { SSH_PRIVATE_KEY: mangled, POSTGRES_PASSWORD: 'p' }
+  try {
+    readPrivateKey(env, secrets)
+    assert.unreachable('accepted a mangled key')
+  } catch (err) {
+    assert.instance(err, InputError)
+    assert.is((err as InputError).exitCode, 2)
+    assert.match((err as Error).message, 'secret SSH_PRIVATE_KEY (ssh.key of ')
+    assert.match((err as Error).message, 'is not a private key ssh can use')
+    assert.not.match((err as Error).message, mangled)
+    assert.not.match((err as Error).message, /reach/i)
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'ce-key-'))
+  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'k')])
+  const good = readFileSync(join(dir, 'k'), 'utf8')
+  assert.is(readPrivateKey(env, { ...secrets, SSH_PRIVATE_KEY: good }), good)
 })
 
 test('the real staging and production files are valid', () => {
