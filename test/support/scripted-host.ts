@@ -10,6 +10,9 @@ export type Rule = [pattern: RegExp | string, answer: { code?: number; stdout?: 
  * runs; what a host really does is proved on sandbox droplets.
  */
 export class ScriptedHost extends HostSession {
+  /** What each command got on its stdin (uploads: the file's content), in the order of `commands`. */
+  readonly inputs: string[] = []
+
   constructor(
     name: string,
     private readonly rules: Rule[],
@@ -27,8 +30,11 @@ export class ScriptedHost extends HostSession {
 
   override async connect(): Promise<void> {}
 
-  protected override async run(_wrapped: string, _timeoutS: number, _opts: ExecOptions) {
+  protected override async run(_wrapped: string, _timeoutS: number, opts: ExecOptions) {
     const command = this.commands.at(-1) ?? ''
+    this.inputs.push(
+      typeof opts.stdin === 'string' || Buffer.isBuffer(opts.stdin) ? opts.stdin.toString() : '',
+    )
     const rule = this.rules.find(([p]) => (typeof p === 'string' ? command.includes(p) : p.test(command)))
     const answer = rule?.[1] ?? {}
     return { code: answer.code ?? 0, stdout: answer.stdout ?? '', stderr: answer.stderr ?? '' }

@@ -3,8 +3,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import * as assert from 'uvu/assert'
 import { releaseProblems } from '../../lib/deploy/prepare.ts'
-import { state } from '../../lib/deploy/state.ts'
+import { setState, state } from '../../lib/deploy/state.ts'
 import { colourRelease } from '../../lib/deploy/strategy.ts'
+import { cleanupOnFailure } from '../../lib/deploy/switch.ts'
 import { loadEnv } from '../../lib/env/load.ts'
 import { chooseTarget } from '../../lib/release/target.ts'
 import { InputError, PreconditionError } from '../../lib/report/errors.ts'
@@ -134,6 +135,39 @@ test("deploy starts the colour that is not live (a first deploy: blue), with the
     assert.equal(s.images.api, 'o/api:v9')
     assert.is(liveRelease(s.history)?.id, 'v2')
   }
+})
+
+test('a deploy that fails after the switch puts traffic back on the old colour, stops the new one, records it failed', async () => {
+  const noEdge = { ...env, edge: undefined }
+  const host = new ScriptedHost('qa-1', [
+    // nginx answers from blue again once the upstreams point there
+    ['x-served-by-colour', { stdout: '200 blue\n' }],
+  ])
+  const ctx = { ...ctxWith(), env: noEdge, hosts: [host] } as unknown as Context
+  const images = { site: 'o/site:v9', saas: 'o/saas:v9', api: 'o/api:v9' }
+  const base = { release: 'v9', images, flavour: new Map([[host, 'v2' as const]]), history: [] }
+  const run = {
+    ...base,
+    live: 'blue' as const,
+    target: 'green' as const,
+    started: 0,
+    finished: false,
+    action: 'deploy' as const,
+  }
+  setState(ctx, { ...run, switched: true })
+  await cleanupOnFailure(ctx)()
+  const commands = host.commands.join('\n')
+  assert.match(host.inputs.join('\n'), '# Managed by deploy: live colour blue')
+  assert.match(commands, 'nginx -t')
+  assert.match(commands, /ce-ci-green.* stop/)
+  assert.match(host.inputs.join('\n'), '"outcome":"failed"')
+  // Before the switch only the new colour stops: nginx is not touched.
+  const before = new ScriptedHost('qa-1', [])
+  const ctx2 = { ...ctxWith(), env: noEdge, hosts: [before] } as unknown as Context
+  setState(ctx2, { ...run, flavour: new Map([[before, 'v2' as const]]), switched: false })
+  await cleanupOnFailure(ctx2)()
+  assert.not.match(before.commands.join('\n'), 'nginx -t')
+  assert.match(before.commands.join('\n'), /ce-ci-green.* stop/)
 })
 
 test.run()
