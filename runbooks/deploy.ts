@@ -16,7 +16,6 @@ import {
   lockStep,
   NOTHING_CHANGED,
   recordStep,
-  secretsStep,
   startStep,
   switchStep,
 } from '../lib/release/steps.ts'
@@ -68,7 +67,6 @@ export const deploy: RunbookSpec = {
       title: 'Postgres and Redis up (own project, on the data host of a swarm; never recreated)',
       run: async (ctx) => changedIf(await releaseStrategy(ctx).dataServices(ctx)),
     },
-    secretsStep,
     {
       title: 'Migrations from the new api image (on the manager of a swarm; production: backup first)',
       next: bySetup(
@@ -78,7 +76,7 @@ export const deploy: RunbookSpec = {
       run: async (ctx) => changedIf(await releaseStrategy(ctx).migrate(ctx)),
     },
     startStep(
-      'Start the new release: the idle colour, healthy and smoke-checked (a swarm: rolling update, node by node)',
+      'Start the idle colour with the new images; wait until healthy; smoke-check it directly (a swarm: a rolling update, node by node)',
       bySetup(
         'The old colour still serves; nothing switched. Look at the new containers: docker logs, docker inspect.',
         'The previous release serves. Look at the new tasks: docker service ps / docker service logs on the manager.',

@@ -16,7 +16,6 @@ import {
   gatesStep,
   lockStep,
   recordStep,
-  secretsStep,
   startStep,
   switchStep,
 } from '../lib/release/steps.ts'
@@ -46,10 +45,9 @@ export const rollback: RunbookSpec = {
       },
     },
     lockStep('rollback'),
-    deliverStep("Make sure the release's images are on every web host"),
-    secretsStep,
+    deliverStep("Make sure the release's images are on every web host (a swarm: and its Docker secrets)"),
     startStep(
-      'Start that release: the idle colour (its stopped containers when still there), or a rolling update on a swarm; wait until healthy',
+      'Start that release on the idle colour (its stopped containers when still there); wait until healthy (a swarm: a rolling update)',
       bySetup(
         'Fix the cause above and run the same command again.',
         'The release that served before this run still serves (or was put back). Look at the hosts now.',

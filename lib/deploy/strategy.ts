@@ -18,7 +18,7 @@ import {
 /**
  * How a release goes live, so deploy and rollback each have one step list: blue/green on one host
  * (colourRelease, below) or a rolling update of a Docker Swarm stack (lib/swarm/strategy.ts). Each
- * returns whether it changed anything; `switchTraffic` and `secrets` apply to one of the two only.
+ * returns whether it changed anything; `switchTraffic` applies to blue/green only.
  */
 export interface ReleaseStrategy {
   /** The host whose release history says what is live (the single host; the swarm's manager). */
@@ -27,10 +27,10 @@ export interface ReleaseStrategy {
   preconditions(ctx: Context, release: string, action: 'deploy' | 'rollback'): Promise<void>
   /** The deploy lock on every host; a failure from here on puts back what served before. */
   lock(ctx: Context, action: 'deploy' | 'rollback'): Promise<void>
+  /** The images to every host that runs them (a swarm: also the api's connection strings as Docker secrets). */
   deliver(ctx: Context): Promise<boolean>
   writeConfig(ctx: Context): Promise<boolean>
   dataServices(ctx: Context): Promise<boolean>
-  secrets(ctx: Context): Promise<boolean>
   migrate(ctx: Context): Promise<boolean>
   /** The new release running and healthy beside (blue/green) or in place of (rolling) the old one. */
   start(ctx: Context): Promise<boolean>
@@ -59,7 +59,6 @@ export const colourRelease: ReleaseStrategy = {
   deliver: deliverImages,
   writeConfig,
   dataServices,
-  secrets: async () => false,
   migrate,
   start: startTarget,
   switchTraffic,

@@ -39,6 +39,7 @@ export const DEFAULT_CSP: Record<Service, string> = {
 export const CLOUDFLARE_ORIGIN_PULL_CA = resolve(
   import.meta.dirname,
   '..',
+  '..',
   'nginx',
   'cloudflare-origin-pull-ca.pem',
 )

@@ -21,12 +21,6 @@ export function deliverStep(title: string): Step {
   return { title, run: async (ctx) => changedIf(await releaseStrategy(ctx).deliver(ctx)) }
 }
 
-export const secretsStep: Step = {
-  title: "Swarm: the api's connection strings as Docker secrets (named by a hash, values on stdin)",
-  skip: (ctx) => !ctx.env.swarm && 'one host: the secrets are files, written with the config',
-  run: async (ctx) => changedIf(await releaseStrategy(ctx).secrets(ctx)),
-}
-
 export function startStep(title: string, next?: (ctx: Parameters<Step['run']>[0]) => string): Step {
   return {
     title,

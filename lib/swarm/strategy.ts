@@ -28,10 +28,14 @@ export const swarmRelease: ReleaseStrategy = {
     notifySwarmOutcome(ctx)
   },
   lock: lockThenUndoOnFailure(swarmCleanupOnFailure),
-  deliver: deliverSwarmImages,
+  async deliver(ctx) {
+    const images = await deliverSwarmImages(ctx)
+    // The secrets need only the data host's address: made here, they are ready for the config and migrations.
+    const secrets = await swarmSecrets(ctx)
+    return images || secrets
+  },
   writeConfig: writeSwarmConfig,
   dataServices: swarmDataServices,
-  secrets: swarmSecrets,
   migrate: swarmMigrate,
   start: rollStack,
   // nginx on each node sends to its own task: the rolling update moved the traffic.

@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync, statSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import { dirname, join, relative, resolve } from 'node:path'
 import * as assert from 'uvu/assert'
 import { suite } from '../harness.ts'
@@ -138,6 +138,20 @@ test('every lib/ folder has a floor, and a file imports only from its own floor 
     [],
   )
   assert.ok(FLOORS.length >= 8)
+})
+
+test('every path a lib/ file builds from its own folder lands in the repository (a moved file keeps its ..)', () => {
+  const wrong: string[] = []
+  for (const file of libFiles) {
+    const source = readFileSync(join(ROOT, file), 'utf8')
+    for (const m of source.matchAll(/resolve\(\s*import\.meta\.dirname,((?:\s*'[^']*',?)+)\s*\)/g)) {
+      const parts = [...(m[1] as string).matchAll(/'([^']*)'/g)].map((p) => p[1] as string)
+      const path = resolve(ROOT, dirname(file), ...parts)
+      // Either it exists (nginx/, compose/, env/) or it is a run-time folder at the top (.audit, .state).
+      if (!existsSync(path) && dirname(path) !== ROOT) wrong.push(`${file}: ${parts.join('/')} -> ${path}`)
+    }
+  }
+  assert.equal(wrong, [])
 })
 
 test('no runbook file is over 250 lines', () => {

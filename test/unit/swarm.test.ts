@@ -20,7 +20,7 @@ import {
 import { colourRelease } from '../../lib/deploy/strategy.ts'
 import { desiredRecords } from '../../lib/dns/desired.ts'
 import { type Env, loadEnv } from '../../lib/env/load.ts'
-import { secretsStep, switchStep } from '../../lib/release/steps.ts'
+import { switchStep } from '../../lib/release/steps.ts'
 import { releaseStrategy } from '../../lib/release/strategy.ts'
 import { InputError } from '../../lib/report/errors.ts'
 import type { Context } from '../../lib/run/runbook.ts'
@@ -348,7 +348,7 @@ test('dns publishes every web node of a swarm env, never the data host', () => {
   assert.not.ok(records.some((r) => r.content === '203.0.113.3'))
 })
 
-test('deploy and rollback: one step list; a swarm env skips the colour switch, one host the Docker secrets', () => {
+test('deploy and rollback: one step list; a swarm env skips the colour switch, one host skips nothing', () => {
   const swarmEnv = { env: { swarm: { encryptedOverlay: false } } } as unknown as Context
   const oneHost = { env: {} } as unknown as Context
   assert.is(releaseStrategy(swarmEnv), swarmRelease)
@@ -356,7 +356,7 @@ test('deploy and rollback: one step list; a swarm env skips the colour switch, o
   for (const spec of [deploy, rollback]) {
     const skipped = (ctx: Context) => spec.steps.filter((s) => s.skip?.(ctx)).map((s) => s.title)
     assert.equal(skipped(swarmEnv), [switchStep.title], spec.name)
-    assert.equal(skipped(oneHost), [secretsStep.title], spec.name)
+    assert.equal(skipped(oneHost), [], spec.name)
     const start = spec.steps.find((s) => s.title.startsWith('Start'))
     const next = start?.next as (ctx: Context) => string
     assert.match(next(swarmEnv), spec.name === 'deploy' ? 'docker service ps' : 'still serves')
