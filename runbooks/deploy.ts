@@ -56,7 +56,7 @@ export const deploy: RunbookSpec = {
     },
     lockStep('deploy'),
     deliverStep(
-      'Deliver the images (a swarm: the app to every web node, Postgres and Redis to the data host)',
+      "Deliver the images (a swarm: the app to every web node, Postgres and Redis to the data host, the api's connection strings as Docker secrets)",
     ),
     {
       title:

@@ -176,11 +176,11 @@ export async function deliverTo(ctx: Context, host: HostSession, refs: string[])
   const loaded = await host
     .exec('docker load -q', { stdin: save.stdout, timeoutS: 900, echo: false })
     .catch((e: Error) => e)
-  const saved = await save
+  const saved = await save.done
   // A failed save also fails the load: say the cause, not only its echo on the host.
-  if (saved.exitCode !== 0)
+  if (saved.code !== 0)
     throw new RunbookError(
-      `docker save ${missing.join(' ')} failed on this machine (exit ${saved.exitCode}): ${saved.stderr.trim().split('\n').pop()}`,
+      `docker save ${missing.join(' ')} failed on this machine (exit ${saved.code}): ${saved.stderr.trim().split('\n').pop()}`,
       EXIT.stepFailed,
     )
   if (loaded instanceof Error) throw loaded

@@ -1,8 +1,10 @@
-import { $, type ProcessPromise } from 'zx'
+import { spawn } from 'node:child_process'
+import type { Readable } from 'node:stream'
+import { $ } from 'zx'
 
 // Every process this machine runs for a runbook (git, docker, cargo, openssl, ssh-keygen) goes through
 // zx's $ here: arguments are quoted by construction, never pasted into a shell string. The bundled
-// host watchdog is the one exception: it carries no dependencies onto the host.
+// host watchdog is one exception (it carries no dependencies onto the host), binary streams the other.
 
 export interface LocalRun {
   code: number
@@ -50,8 +52,20 @@ export function runLocalSync(argv: string[], opts: Omit<LocalRunOptions, 'input'
   return { code: out.exitCode ?? 1, stdout: out.stdout, stderr: out.stderr }
 }
 
-/** A program whose stdout is streamed elsewhere (docker save into an SSH channel); await it for its result. */
-export function streamLocal(argv: string[]): ProcessPromise {
+/**
+ * A program whose stdout is streamed elsewhere as raw bytes (docker save into an SSH channel). Not
+ * through zx: its $ collects stdout as text, and a tar decoded as UTF-8 reaches `docker load` corrupt.
+ */
+export function streamLocal(argv: string[]): { stdout: Readable; done: Promise<LocalRun> } {
   const [cmd = '', ...args] = argv
-  return $({ quiet: true, nothrow: true, stdio: ['ignore', 'pipe', 'pipe'] })`${cmd} ${args}`
+  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+  let stderr = ''
+  child.stderr.on('data', (b: Buffer) => {
+    stderr += b.toString()
+  })
+  const done = new Promise<LocalRun>((resolve) => {
+    child.on('error', (e) => resolve({ code: 127, stdout: '', stderr: `${stderr}${e.message}` }))
+    child.on('close', (code) => resolve({ code: code ?? 1, stdout: '', stderr }))
+  })
+  return { stdout: child.stdout, done }
 }
