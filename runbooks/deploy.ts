@@ -10,7 +10,6 @@
  * On-call page: docs/runbooks/deploy.md
  */
 import {
-  bySetup,
   deliverStep,
   gatesStep,
   lockStep,
@@ -19,7 +18,7 @@ import {
   startStep,
   switchStep,
 } from '../lib/release/steps.ts'
-import { releaseStrategy } from '../lib/release/strategy.ts'
+import { bySetup, releaseStrategy } from '../lib/release/strategy.ts'
 import { releaseToDeploy } from '../lib/release/target.ts'
 import { changedIf, isMain, main, type RunbookSpec } from '../lib/run/runbook.ts'
 

@@ -10,16 +10,8 @@
  * On-call page: docs/runbooks/rollback.md
  */
 
-import {
-  bySetup,
-  deliverStep,
-  gatesStep,
-  lockStep,
-  recordStep,
-  startStep,
-  switchStep,
-} from '../lib/release/steps.ts'
-import { releaseStrategy } from '../lib/release/strategy.ts'
+import { deliverStep, gatesStep, lockStep, recordStep, startStep, switchStep } from '../lib/release/steps.ts'
+import { bySetup, releaseStrategy } from '../lib/release/strategy.ts'
 import { chooseTarget } from '../lib/release/target.ts'
 import { isMain, main, type RunbookSpec } from '../lib/run/runbook.ts'
 

@@ -5,12 +5,13 @@ import { maybeRestore } from './restore-state.ts'
 
 // The end of a restore or a drill: the timings and what was restored, and the team's notification.
 export const isDrill = (ctx: Context): boolean => ctx.args.drill === true
+const totalS = (timings: Record<string, number>) => Object.values(timings).reduce((a, b) => a + b, 0)
 
 export function reportRestore(ctx: Context): void {
   const r = maybeRestore(ctx)
   if (!r || ctx.dryRun) return
   print(table([['phase', 'seconds'], ...Object.entries(r.timings).map(([p, s]) => [p, String(s)])]))
-  const total = Object.values(r.timings).reduce((a, b) => a + b, 0)
+  const total = totalS(r.timings)
   const rows = r.manifest.postgres.rows
   print(
     isDrill(ctx)
@@ -31,7 +32,7 @@ export function notifyRestore(ctx: Context): void {
       event: 'restore',
       ok,
       title: `${isDrill(ctx) ? 'restore drill' : 'restore'} of backup ${r.entry.id} to ${ctx.env.name}: ${ok ? 'success' : 'failed'}`,
-      durationS: Object.values(r.timings).reduce((a, b) => a + b, 0),
+      durationS: totalS(r.timings),
       runbook: 'docs/runbooks/restore.md',
     }
   })

@@ -1,6 +1,7 @@
 import { runLocal } from '../host/local-run.ts'
 import { EXIT, RunbookError } from '../report/errors.ts'
 import { print, printErr, table } from '../report/output.ts'
+import { inActions } from '../run/github-actions.ts'
 import { perRun } from '../run/per-run.ts'
 import type { RunContext, Step } from '../run/step.ts'
 import {
@@ -29,9 +30,9 @@ export interface GateOptions {
 const NEXT = 'Fix each item listed, run make gates again; nothing was built or deployed.'
 const results = perRun<GateResult[]>('gate results')
 
-/** Runs one gate, times it, keeps its result; a failed gate fails its step with what failed, by name. */
 type Options = (args: RunContext['args']) => GateOptions
 
+/** Runs one gate, times it, keeps its result; a failed gate fails its step with what failed, by name. */
 function gate(
   name: string,
   options: Options,
@@ -79,7 +80,7 @@ export const auditGate = (options: Options) =>
     const ran = await runLocal(AUDIT, { cwd: workspace })
     const skip = auditSkipReason(ran.code, ran.stderr)
     if (skip) {
-      if (process.env.GITHUB_ACTIONS === 'true') print(`::warning title=gate audit skipped::${skip}`)
+      if (inActions()) print(`::warning title=gate audit skipped::${skip}`)
       return { status: 'skipped', details: [skip] }
     }
     let parsed: ReturnType<typeof parseAudit>

@@ -1,5 +1,5 @@
 import { changedIf, type Step } from '../run/runbook.ts'
-import { bySetup, releaseStrategy } from './strategy.ts'
+import { releaseStrategy } from './strategy.ts'
 
 // The steps deploy and rollback share. Each calls the env's release strategy (blue/green on one host,
 // a rolling update on a swarm), so one step list serves both; a step that applies to one only says so.
@@ -21,7 +21,7 @@ export function deliverStep(title: string): Step {
   return { title, run: async (ctx) => changedIf(await releaseStrategy(ctx).deliver(ctx)) }
 }
 
-export function startStep(title: string, next?: (ctx: Parameters<Step['run']>[0]) => string): Step {
+export function startStep(title: string, next?: Step['next']): Step {
   return {
     title,
     ...(next ? { next } : {}),
@@ -54,5 +54,3 @@ export function recordStep(note?: string): Step {
     },
   }
 }
-
-export { bySetup }
