@@ -5,7 +5,7 @@ SHELL := /bin/bash
 TSX := node_modules/.bin/tsx
 RUNBOOK = $(TSX) runbooks/$(1).ts $(if $(ENV),--env "$(ENV)") $(if $(DRY_RUN),--dry-run) $(if $(YES),--yes)
 
-.PHONY: help deps check test test-unit test-integration demo sandbox sandbox-down status setup-server verify-server bench-setup unlock deploy rollback releases bench-deploy backup backups restore restore-drill prune-backups bench-backup dns health bench-health uptime emergency drill-emergency gates alert bench-pipeline
+.PHONY: help deps check test test-unit test-integration demo sandbox sandbox-down status setup-server verify-server bench-setup unlock deploy rollback releases bench-deploy backup backups restore restore-drill prune-backups bench-backup dns health bench-health uptime emergency drill-emergency gates alert bench-pipeline rehearse
 
 help: ## List every target
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /\1\t/' | awk -F'\t' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -111,3 +111,6 @@ alert: ## Tell the team something failed (TITLE="...", PAGE=docs/runbooks/...): 
 
 bench-pipeline: deps ## Benchmark: the staging pipeline's local stages: gates, build, deploy to a sandbox droplet (JSON line at the end)
 	@$(TSX) test/bench/pipeline.ts
+
+rehearse: deps ## Rehearsal: the COMMITTED env file (ENV=production|staging) end to end on the sandbox, only addresses overridden; testssl (SHORT=1 skips it); JSON line at the end
+	@$(TSX) test/bench/rehearse.ts --env "$(ENV)"

@@ -18,6 +18,7 @@ export const alert: RunbookSpec = {
   name: 'alert',
   mutates: false,
   offline: true,
+  needs: () => ['notify:alert'],
   options: [
     { name: 'title', makeVar: 'TITLE', value: true, help: 'what failed, in one line' },
     {

@@ -52,6 +52,7 @@ function phase(title: string, command: (ctx: Context) => string, run: (ctx: Cont
 export const backup: RunbookSpec = {
   name: 'backup',
   mutates: false,
+  needs: () => ['ssh', 'store', 'backup-key', 'notify:backup'],
   options: [
     {
       name: 'reason',

@@ -14,6 +14,8 @@ export const backups: RunbookSpec = {
   name: 'backups',
   mutates: false,
   offline: true,
+  // What the store holds, and whether the keys at hand can open each backup: no host.
+  needs: () => ['store', 'backup-key'],
   steps: [
     {
       title: 'List the backups in the store',

@@ -25,6 +25,14 @@ import { changedIf, isMain, main, type RunbookSpec } from '../lib/run/runbook.ts
 export const deploy: RunbookSpec = {
   name: 'deploy',
   mutates: true,
+  // Production backs up before migrating: the store and the backup key too.
+  needs: (env) => [
+    'ssh',
+    'app',
+    'registry',
+    'notify:deploy',
+    ...(env.kind === 'production' ? (['store', 'backup-key'] as const) : []),
+  ],
   options: [
     {
       name: 'release',

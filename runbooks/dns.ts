@@ -13,6 +13,15 @@
 import { type CfContext, cloudflareClient, zoneId } from '../lib/dns/cloudflare.ts'
 import { planIps } from '../lib/dns/ips.ts'
 import { checkOriginCert, issueAndInstall, type OriginCertState } from '../lib/dns/origin-cert.ts'
+import {
+  installTrust,
+  makeZoneClientCert,
+  type OriginPullState,
+  readOriginPull,
+  trustBundle,
+  uploadZoneCert,
+  usesZoneCert,
+} from '../lib/dns/origin-pull.ts'
 import { applyChanges, type Change, planZone, type ZonePlan } from '../lib/dns/plan.ts'
 import { InputError, PreconditionError } from '../lib/report/errors.ts'
 import { print, table } from '../lib/report/output.ts'
@@ -24,6 +33,8 @@ interface DnsState {
   zone: ZonePlan
   ips?: Change
   certs: OriginCertState[]
+  /** The zone's own origin-pull certificate (edge.origin_pull_ca: zone). */
+  pull?: OriginPullState
 }
 const states = perRun<DnsState>('dns state')
 const st = states.get
@@ -34,7 +45,8 @@ async function readAll(ctx: Context, cf: CfContext): Promise<DnsState> {
   const zone = await planZone(cf, ctx.env, id)
   const ips = (await planIps(cf, ctx.env)).change
   const certs = await Promise.all(ctx.hosts.map((h) => checkOriginCert(h, ctx.env)))
-  return { cf, zone, ...(ips ? { ips } : {}), certs }
+  const pull = usesZoneCert(ctx.env) ? await readOriginPull(cf, id, ctx.hosts, ctx.env) : undefined
+  return { cf, zone, ...(ips ? { ips } : {}), certs, ...(pull ? { pull } : {}) }
 }
 
 function showPlan(s: DnsState): number {
@@ -47,6 +59,7 @@ function showPlan(s: DnsState): number {
         c.installed ? `${c.installed.daysLeft} days, ${c.installed.issuer.split(',')[0]}` : '(none)',
         `new Origin CA certificate: ${c.reason}`,
       ]),
+    ...pullRows(s),
     ...[...s.zone.changes, ...(s.ips ? [s.ips] : [])].map((c) => [c.kind, c.target, c.from, c.to]),
   ]
   if (rows.length === 0)
@@ -57,9 +70,55 @@ function showPlan(s: DnsState): number {
   return rows.length
 }
 
+function pullRows(s: DnsState): string[][] {
+  const p = s.pull
+  if (!p) return []
+  const zone = s.cf.edge.zone
+  return [
+    ...(p.reason
+      ? [
+          [
+            'origin-pull-cert',
+            zone,
+            p.active ? `expires ${p.active.expiresOn.slice(0, 10)}` : '(none)',
+            `new, this zone's own: ${p.reason}`,
+          ],
+        ]
+      : []),
+    ...p.untrusting.map((h) => [
+      'origin-pull-trust',
+      h,
+      p.installed[h] ? 'another certificate' : '(none)',
+      "trusts the zone's certificate",
+    ]),
+  ]
+}
+
+/** The zone's certificate: trusted on every host first, then uploaded (Cloudflare presents it from then on). */
+async function applyOriginPull(ctx: Context, s: DnsState): Promise<boolean> {
+  const p = s.pull
+  if (!p || (!p.reason && p.untrusting.length === 0)) return false
+  const made = p.reason ? await makeZoneClientCert(s.cf.edge.zone) : undefined
+  const bundle = trustBundle(p.active, made?.cert)
+  for (const host of ctx.hosts) {
+    if (!made && !p.untrusting.includes(host.name)) continue
+    await installTrust(host, ctx.env, bundle)
+    print(`      ${host.name}: trusts the zone's origin-pull certificate; nginx reloaded`)
+  }
+  if (made) {
+    await uploadZoneCert(s.cf, s.zone.zoneId, made)
+    print(
+      `      ${s.cf.edge.zone}: its own origin-pull certificate uploaded (the key went only to Cloudflare)`,
+    )
+  }
+  return true
+}
+
 export const dns: RunbookSpec = {
   name: 'dns',
   mutates: true,
+  // The origin certificate goes onto each host over SSH; the zone changes need the Cloudflare token.
+  needs: () => ['ssh', 'edge'],
   options: [
     { name: 'apply', makeVar: 'APPLY=1', help: 'make the changes the plan lists (default: only show them)' },
   ],
@@ -96,7 +155,8 @@ export const dns: RunbookSpec = {
       },
     },
     {
-      title: 'Apply: the origin certificate on each host (installed before the zone asks for it)',
+      title:
+        "Apply: the origin certificate and the zone's origin-pull certificate on each host (before the zone asks for them)",
       next: 'The zone was not changed. Check nginx on the host (make status), then run again.',
       async run(ctx) {
         if (!applying(ctx)) return ctx.dryRun ? 'dry-run' : 'skipped'
@@ -111,6 +171,7 @@ export const dns: RunbookSpec = {
           )
           changed = true
         }
+        changed = (await applyOriginPull(ctx, s)) || changed
         return changedIf(changed)
       },
     },
@@ -138,6 +199,7 @@ export const dns: RunbookSpec = {
         const left = [
           ...again.zone.changes.map((c) => `${c.kind} ${c.target}`),
           ...again.certs.filter((c) => c.reason).map((c) => `origin-cert ${c.host}: ${c.reason}`),
+          ...(again.pull ? pullRows(again).map((r) => `${r[0]} ${r[1]}`) : []),
         ]
         if (left.length)
           throw new PreconditionError(

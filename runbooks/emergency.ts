@@ -32,6 +32,15 @@ export const emergency: RunbookSpec = {
   mutates: true,
   // The env's hosts are the ones that are gone: this runbook connects only to the new one.
   offline: true,
+  // It runs setup-server, deploy, restore and dns on the new host: what they need, and the droplet token.
+  needs: (env, args) => [
+    ...setupServer.needs(env, {}),
+    ...deploy.needs(env, {}),
+    ...restore.needs(env, {}),
+    ...(env.edge ? dns.needs(env, {}) : []),
+    ...(args.create === true ? (['droplet'] as const) : []),
+    'notify:emergency',
+  ],
   options: [
     {
       name: 'create',

@@ -18,6 +18,8 @@ const results = perRun<HealthResult[]>('health results')
 export const health: RunbookSpec = {
   name: 'health',
   mutates: false,
+  // Read-only: the SSH key and, for the newest backup's age, the store's credentials; no backup key, no cloud token.
+  needs: () => ['ssh', 'store'],
   options: [{ name: 'json', makeVar: 'JSON=1', help: 'print the results as one JSON document' }],
   steps: [
     {

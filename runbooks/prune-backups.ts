@@ -7,7 +7,7 @@
  */
 import { listBackups } from '../lib/backup/catalog.ts'
 import { applyRetention, planRetention } from '../lib/backup/retention.ts'
-import { openBackupTarget } from '../lib/backup/take.ts'
+import { openBackupStore } from '../lib/backup/take.ts'
 import { print, table } from '../lib/report/output.ts'
 import { isMain, main, type RunbookSpec } from '../lib/run/runbook.ts'
 
@@ -15,6 +15,7 @@ export const pruneBackups: RunbookSpec = {
   name: 'prune-backups',
   mutates: true,
   offline: true,
+  needs: () => ['store'],
   options: [
     { name: 'apply', makeVar: 'APPLY=1', help: 'delete what the plan lists (default: only show it)' },
   ],
@@ -22,7 +23,7 @@ export const pruneBackups: RunbookSpec = {
     {
       title: 'Plan retention (and apply it with APPLY=1)',
       async run(ctx) {
-        const { store } = openBackupTarget(ctx)
+        const store = openBackupStore(ctx)
         const keep = ctx.env.backup?.keep ?? { daily: 7, weekly: 4, monthly: 12 }
         const entries = await listBackups(store, ctx.env.name)
         const plan = planRetention(

@@ -11,6 +11,7 @@ import { liveRelease, parseReleases, readReleases } from '../lib/stack/releases.
 export const releases: RunbookSpec = {
   name: 'releases',
   mutates: false,
+  needs: () => ['ssh'],
   steps: [
     {
       title: 'Read the release history',

@@ -44,6 +44,8 @@ const app = (ctx: Context): AppPause => (ctx.env.swarm ? stackPause : colourPaus
 export const restore: RunbookSpec = {
   name: 'restore',
   mutates: true,
+  // A restore (not a drill) first takes a safety backup, so both read and write the store.
+  needs: () => ['ssh', 'store', 'backup-key', 'notify:restore'],
   options: [
     {
       name: 'backup',

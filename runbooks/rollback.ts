@@ -18,6 +18,7 @@ import { isMain, main, type RunbookSpec } from '../lib/run/runbook.ts'
 export const rollback: RunbookSpec = {
   name: 'rollback',
   mutates: true,
+  needs: () => ['ssh', 'app', 'registry', 'notify:rollback'],
   options: [
     {
       name: 'to',

@@ -32,6 +32,8 @@ export const setupServer: RunbookSpec = {
   name: 'setup-server',
   mutates: true,
   bootstrap: true,
+  // The watchdog it installs alerts the env's alert targets: their webhook URLs go to the host.
+  needs: () => ['ssh', 'deploy-keys', 'notify:alert'],
   options: [HOST_OPTION],
   steps: [
     checkHost,

@@ -23,6 +23,7 @@ import { isMain, main, type RunbookSpec } from '../lib/run/runbook.ts'
 export const status: RunbookSpec = {
   name: 'status',
   mutates: false,
+  needs: () => ['ssh'],
   steps: [
     {
       title: 'Read host facts (OS, uptime, disk, memory, Docker, release, lock, audit)',

@@ -15,6 +15,7 @@ import { changedIf, isMain, main, type RunbookSpec } from '../lib/run/runbook.ts
 export const unlock: RunbookSpec = {
   name: 'unlock',
   mutates: true,
+  needs: () => ['ssh'],
   steps: [
     {
       title: 'Break the deploy lock (showing who held it)',

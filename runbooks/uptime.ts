@@ -64,6 +64,8 @@ export function parseDays(value: string | undefined): number {
 export const uptime: RunbookSpec = {
   name: 'uptime',
   mutates: false,
+  // It alerts when the error budget burns too fast.
+  needs: () => ['ssh', 'notify:alert'],
   options: OPTIONS,
   steps: [
     {

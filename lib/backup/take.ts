@@ -51,8 +51,8 @@ export interface BackupRun extends BackupTarget {
 
 const DUMP_TIMEOUT_S = 6 * 3600
 
-/** The env's backup store and keys, or a clear error naming what is missing. */
-export function openBackupTarget(ctx: Context): BackupTarget {
+/** The env's backup store (its credentials only, no key), or a clear error naming what is missing. */
+export function openBackupStore(ctx: Context): BackupStore {
   const config = ctx.env.backup
   if (!config)
     throw new InputError(
@@ -60,7 +60,13 @@ export function openBackupTarget(ctx: Context): BackupTarget {
       [],
       'Add backup.store (type: s3 with endpoint/bucket/prefix, or type: local with dir) and BACKUP_KEY under secrets.',
     )
-  return { store: openStore(config.store, ctx.secrets), keyring: Keyring.fromSecrets(ctx.secrets) }
+  return openStore(config.store, ctx.secrets)
+}
+
+/** The env's backup store and keys, or a clear error naming what is missing. */
+export function openBackupTarget(ctx: Context): BackupTarget {
+  const store = openBackupStore(ctx)
+  return { store, keyring: Keyring.fromSecrets(ctx.secrets) }
 }
 
 /** Checks the store answers (a listing) and picks a fresh backup id. */

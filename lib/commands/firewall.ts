@@ -3,16 +3,21 @@ import { quote } from './shell.ts'
 
 // ufw: deny incoming by default; SSH first (never enable without it); 80/443 only from Cloudflare.
 
+/** A single address as ufw prints it: 198.51.100.7/32 is shown as 198.51.100.7 (and /128 likewise). */
+export function ufwSource(cidr: string): string {
+  return cidr.replace(/^(\d+\.\d+\.\d+\.\d+)\/32$/, '$1').replace(/^([0-9a-fA-F:]+)\/128$/, '$1')
+}
+
 /** The rules, exactly as `ufw show added` prints them, so the desired and live sets compare as strings. */
 export function desiredUfwRules(fw: SetupConfig['firewall']): string[] {
   const ssh = fw.sshFrom.length
-    ? fw.sshFrom.map((cidr) => `ufw allow from ${cidr} to any port 22 proto tcp comment 'ssh'`)
+    ? fw.sshFrom.map((cidr) => `ufw allow from ${ufwSource(cidr)} to any port 22 proto tcp comment 'ssh'`)
     : [`ufw allow 22/tcp comment 'ssh'`]
   const web =
     fw.httpFrom === 'anywhere'
       ? [`ufw allow 80,443/tcp comment 'web'`]
       : fw.cloudflareIps.map(
-          (cidr) => `ufw allow from ${cidr} to any port 80,443 proto tcp comment 'cloudflare'`,
+          (cidr) => `ufw allow from ${ufwSource(cidr)} to any port 80,443 proto tcp comment 'cloudflare'`,
         )
   return [...ssh, ...web]
 }

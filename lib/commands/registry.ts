@@ -20,14 +20,18 @@ export function needsPassword(registry: RegistryConfig | undefined): boolean {
   return Boolean(registry?.username && registry.passwordSecret)
 }
 
-/** One line per ref: `<ref> present` or `<ref> missing`, asking the registry (nothing is pulled). */
+/**
+ * One line per ref: `<ref> present` or `<ref> missing`. An image the host already holds is present
+ * (no registry is asked: postgres:15 pulled once is not looked up on Docker Hub at every deploy);
+ * otherwise the registry is asked for its manifest (nothing is pulled).
+ */
 export function manifestProbe(refs: string[], registry: RegistryConfig | undefined): string {
   const insecure = registry?.insecure ? ' --insecure' : ''
   return withLogin(
     registry,
     refs.map(
       (r) =>
-        `if docker --config "$cfg" manifest inspect${insecure} ${quote(r)} >/dev/null 2>&1; then echo ${quote(`${r} present`)}; else echo ${quote(`${r} missing`)}; fi`,
+        `if docker image inspect ${quote(r)} >/dev/null 2>&1 || docker --config "$cfg" manifest inspect${insecure} ${quote(r)} >/dev/null 2>&1; then echo ${quote(`${r} present`)}; else echo ${quote(`${r} missing`)}; fi`,
     ),
   )
 }

@@ -48,3 +48,30 @@ export function placeholderCertificate(env: Env, days = 365): string {
     'rm -rf "$tmp"',
   ].join('; ')
 }
+
+/**
+ * Succeeds when the file nginx checks Cloudflare's client certificate against holds this zone's own
+ * certificate (make dns) or the placeholder: anything else (Cloudflare's shared CA, from before the
+ * env used edge.origin_pull_ca: zone) would let every Cloudflare account through.
+ */
+export function originPullTrustPresent(env: string, zone: string): string {
+  const file = quote(tlsPaths(env).originPullCa)
+  return `test -s ${file} && openssl x509 -noout -subject -in ${file} 2>/dev/null | grep -qF -e ${quote(`origin-pull ${zone}`)} -e 'nobody holds this key'`
+}
+
+/**
+ * edge.origin_pull_ca: zone, before `make dns` installed the zone's certificate: a certificate whose
+ * key nobody holds (it is never written), so nginx starts and refuses every edge request until then
+ * (origin pulls on). The host itself is still served (deploy's gates).
+ */
+export function placeholderOriginPullTrust(env: Env): string {
+  const path = tlsPaths(env.name).originPullCa
+  const subject = `/O=ConciliaExtrato placeholder: nobody holds this key; make dns ENV=${env.name} installs the zone's certificate`
+  return [
+    'set -e',
+    `tmp=$(mktemp ${quote(`${path}.XXXXXX`)})`,
+    `openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 -subj ${quote(subject)} -keyout /dev/null -out "$tmp" 2>/dev/null || { rm -f "$tmp"; echo 'openssl could not make the placeholder origin-pull certificate' >&2; exit 1; }`,
+    'chmod 0644 "$tmp"',
+    `mv -f "$tmp" ${quote(path)}`,
+  ].join('; ')
+}

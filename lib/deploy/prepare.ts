@@ -19,7 +19,15 @@ import {
 } from '../commands/nginx.ts'
 import { manifestProbe, needsPassword, parseManifestProbe, pullImages } from '../commands/registry.ts'
 import { quote } from '../commands/shell.ts'
-import { certificatePresent, placeholderCertificate, tlsDirCheck, tlsDirEnsure } from '../commands/tls.ts'
+import {
+  certificatePresent,
+  originPullTrustPresent,
+  placeholderCertificate,
+  placeholderOriginPullTrust,
+  tlsDirCheck,
+  tlsDirEnsure,
+} from '../commands/tls.ts'
+import { ZONE_ORIGIN_PULL } from '../env/edge.ts'
 import { remotePaths } from '../env/host-paths.ts'
 import { tlsPaths } from '../env/tls-paths.ts'
 import { ensure, ensureFile } from '../host/converge.ts'
@@ -101,7 +109,7 @@ export async function releaseProblems(ctx: Context, images: Record<string, strin
     problems.push((err as Error).message)
   }
   const ca = ctx.env.edge?.originPullCa
-  if (ca && !readFileSync(ca, 'utf8').includes('-----BEGIN CERTIFICATE-----'))
+  if (ca && ca !== ZONE_ORIGIN_PULL && !readFileSync(ca, 'utf8').includes('-----BEGIN CERTIFICATE-----'))
     problems.push(
       `edge.origin_pull_ca: ${ca} is not a PEM certificate (the CA of the origin-pull client certificate)`,
     )
@@ -159,7 +167,11 @@ export async function deliverTo(ctx: Context, host: HostSession, refs: string[])
   const onHost = (await host.exec(imageIds(refs), { probe: true, echo: false })).stdout
   const missing = refs.filter((r) => {
     const line = onHost.split('\n').find((l) => l.startsWith(`${r} `))
-    return !line || line.endsWith(' missing') || line.split(' ')[1] !== localImageId(ctx, r)
+    if (!line || line.endsWith(' missing')) return true
+    // ssh delivery: the host's copy must be this machine's image; registry: a tag the host holds is
+    // the release's (tags are commit SHAs), and is not pulled again (no Docker Hub call per deploy).
+    const want = localImageId(ctx, r)
+    return want !== undefined && line.split(' ')[1] !== want
   })
   if (missing.length === 0) return false
   if (ctx.env.images.delivery === 'registry') {
@@ -278,12 +290,23 @@ export async function writeEdgeFiles(ctx: Context, host: HostSession): Promise<b
     print(
       `      ${host.name}: no origin certificate yet: a self-signed placeholder (make dns ENV=${ctx.env.name} installs the real one)`,
     )
-  const ca = await ensureFile(host, {
-    path: paths.originPullCa,
-    content: readFileSync(edge.originPullCa, 'utf8'),
-    mode: '0644',
-    owner,
-  })
+  const ca =
+    edge.originPullCa === ZONE_ORIGIN_PULL
+      ? await ensure(
+          host,
+          originPullTrustPresent(ctx.env.name, edge.zone),
+          placeholderOriginPullTrust(ctx.env),
+        )
+      : await ensureFile(host, {
+          path: paths.originPullCa,
+          content: readFileSync(edge.originPullCa, 'utf8'),
+          mode: '0644',
+          owner,
+        })
+  if (ca && edge.originPulls === 'on' && edge.originPullCa === ZONE_ORIGIN_PULL)
+    print(
+      `      ${host.name}: the zone's origin-pull certificate is not here yet: Cloudflare's requests get 403 until make dns ENV=${ctx.env.name} APPLY=1 installs it`,
+    )
   let defaultServer = false
   const plan = defaultTlsPlan(await readDefaultTls(host), ctx.env.name, edge.tlsProfile)
   if (plan.action === 'conflict') throw new PreconditionError(`${host.name}: ${plan.problem}`)

@@ -27,8 +27,8 @@ export function desiredSettings(env: Env): Record<string, unknown> {
   const edge = env.edge
   if (!edge) return {}
   return {
-    ssl: 'strict',
-    min_tls_version: '1.2',
+    ssl: edge.ssl,
+    min_tls_version: edge.minTlsVersion,
     tls_1_3: 'on',
     always_use_https: 'on',
     automatic_https_rewrites: 'on',

@@ -47,6 +47,11 @@ export async function planIps(ctx: CfContext, env: Env): Promise<{ etag: string;
       from: removed.length ? `- ${removed.join(' ')}` : `${current.length} ranges`,
       to: added.length ? `+ ${added.join(' ')}` : `${ranges.length} ranges`,
       async apply() {
+        // An env pointed elsewhere by an override file: the committed file is never rewritten from it.
+        if (env.overridden)
+          throw new Error(
+            `Cloudflare's ranges differ from ${env.file}, and this run's addresses come from ${env.overridden}: not rewriting the env file; update setup.firewall.cloudflare_ips by a run without the override`,
+          )
         writeFileSync(env.file, withRanges(original, ranges))
         this.undo = async () => writeFileSync(env.file, original)
       },

@@ -11,6 +11,7 @@ import { parsePgVerify, pgVerify } from '../commands/backup.ts'
 import { cloudflareClient, zoneId } from '../dns/cloudflare.ts'
 import { planZone } from '../dns/plan.ts'
 import type { Env } from '../env/load.ts'
+import { resolveName, trusted } from '../health/edge.ts'
 import type { HostSession } from '../host/session.ts'
 import { DB_NAME, DB_USER } from '../stack/files.ts'
 
@@ -81,9 +82,13 @@ export interface DomainProbe {
  */
 export async function probeDomains(env: Env, address: string): Promise<DomainProbe[]> {
   return Promise.all(
-    Object.values(env.domains).map((domain) =>
-      probe(domain, env.health.path, env.edge ? 'https' : 'http', env.health.edge ? undefined : address),
-    ),
+    Object.values(env.domains).map(async (domain) => {
+      const scheme = env.edge ? 'https' : 'http'
+      if (!env.health.edge) return probe(domain, env.health.path, scheme, address, false)
+      const [edge] = await resolveName(domain, env.health.edgeResolver)
+      if (!edge) return { domain, status: null, protocol: '', ms: 0, error: `${domain} does not resolve` }
+      return probe(domain, env.health.path, scheme, edge, true)
+    }),
   )
 }
 
@@ -91,13 +96,15 @@ function probe(
   domain: string,
   path: string,
   scheme: 'http' | 'https',
-  address?: string,
+  address: string,
+  /** Through the edge: its certificate must be one this machine trusts. At the origin: the name is checked. */
+  throughEdge: boolean,
 ): Promise<DomainProbe> {
   const t0 = Date.now()
   return new Promise((resolve) => {
     const done = (r: Omit<DomainProbe, 'domain' | 'ms'>) => resolve({ domain, ms: Date.now() - t0, ...r })
     const options = {
-      host: address ?? domain,
+      host: address,
       path,
       method: 'GET',
       headers: { host: domain, 'user-agent': 'conciliaextrato-emergency-verify' },
@@ -106,7 +113,8 @@ function probe(
         ? {
             servername: domain,
             // At the origin: Cloudflare trusts its Origin CA, this machine does not; the name is checked.
-            rejectUnauthorized: address === undefined,
+            rejectUnauthorized: throughEdge,
+            ...(throughEdge ? { ca: trusted() } : {}),
           }
         : {}),
     }
@@ -114,7 +122,7 @@ function probe(
       const socket = res.socket as TLSSocket
       const protocol = scheme === 'https' ? String(socket.getProtocol?.() ?? '?') : 'http'
       const wrongName =
-        scheme === 'https' && address !== undefined
+        scheme === 'https' && !throughEdge
           ? checkServerIdentity(domain, socket.getPeerCertificate())
           : undefined
       res.resume()

@@ -12,11 +12,19 @@ export interface EdgeConfig {
   tokenSecret: string
   /** Cloudflare API base (a local stand-in in tests; default the real API). */
   apiBase: string
-  /** Mozilla's "intermediate" (TLS 1.2 + 1.3) or "modern" (TLS 1.3 only). */
+  /** Mozilla's "intermediate" (TLS 1.2 + 1.3) or "modern" (TLS 1.3 only), at the origin. */
   tlsProfile: 'intermediate' | 'modern'
+  /** Cloudflare's SSL mode: strict checks the origin's certificate; full accepts any. */
+  ssl: 'full' | 'strict'
+  /** The lowest TLS version Cloudflare's edge accepts from visitors (docs/runbooks/dns.md: the trade-off). */
+  minTlsVersion: '1.2' | '1.3'
   /** Authenticated origin pulls: nginx asks for Cloudflare's client certificate (optional), or requires it (on). */
   originPulls: 'off' | 'optional' | 'on'
-  /** The CA that signs the client certificate Cloudflare's edge presents (default: Cloudflare's, in nginx/). */
+  /**
+   * What nginx trusts for Cloudflare's client certificate: 'zone' (the zone's own certificate, which
+   * `make dns` makes, uploads to Cloudflare and installs on each host: only THIS zone's requests pass),
+   * or a PEM file (default: Cloudflare's shared origin-pull CA, in nginx/: any Cloudflare account's pass).
+   */
   originPullCa: string
   /** What port 80 does for visitors: redirect to HTTPS (behind Cloudflare), or serve (the sandbox). */
   http: 'redirect' | 'serve'
@@ -44,6 +52,9 @@ export const CLOUDFLARE_ORIGIN_PULL_CA = resolve(
   'cloudflare-origin-pull-ca.pem',
 )
 
+/** edge.origin_pull_ca: zone — the zone's own client certificate (see EdgeConfig.originPullCa). */
+export const ZONE_ORIGIN_PULL = 'zone'
+
 export function readEdge(v: Validator, raw: unknown, envFile: string): EdgeConfig | undefined {
   if (raw === undefined || raw === null) return undefined
   const e = v.object(raw, 'edge', [
@@ -51,6 +62,8 @@ export function readEdge(v: Validator, raw: unknown, envFile: string): EdgeConfi
     'token_secret',
     'api_base',
     'tls_profile',
+    'ssl',
+    'min_tls_version',
     'origin_pulls',
     'origin_pull_ca',
     'http',
@@ -63,8 +76,16 @@ export function readEdge(v: Validator, raw: unknown, envFile: string): EdgeConfi
   const csp = v.object(e?.csp ?? {}, 'edge.csp', [...SERVICES])
   const log = v.object(e?.log ?? {}, 'edge.log', ['ip', 'retention_days'])
   const ca = v.string(e, 'origin_pull_ca', 'edge', { optional: true, form: 'a PEM file path' })
-  const caPath = ca ? (isAbsolute(ca) ? ca : resolve(envFile, '..', ca)) : CLOUDFLARE_ORIGIN_PULL_CA
-  if (ca && !existsSync(caPath)) v.problem('edge.origin_pull_ca', `${caPath} does not exist`)
+  const caPath =
+    ca === ZONE_ORIGIN_PULL
+      ? ca
+      : ca
+        ? isAbsolute(ca)
+          ? ca
+          : resolve(envFile, '..', ca)
+        : CLOUDFLARE_ORIGIN_PULL_CA
+  if (ca && ca !== ZONE_ORIGIN_PULL && !existsSync(caPath))
+    v.problem('edge.origin_pull_ca', `${caPath} does not exist`)
   return {
     zone:
       v.string(e, 'zone', 'edge', {
@@ -87,6 +108,10 @@ export function readEdge(v: Validator, raw: unknown, envFile: string): EdgeConfi
       oneOf: ['intermediate', 'modern'],
       default: 'intermediate',
     }) ?? 'intermediate') as EdgeConfig['tlsProfile'],
+    ssl: (v.string(e, 'ssl', 'edge', { oneOf: ['full', 'strict'], default: 'strict' }) ??
+      'strict') as EdgeConfig['ssl'],
+    minTlsVersion: (v.string(e, 'min_tls_version', 'edge', { oneOf: ['1.2', '1.3'], default: '1.3' }) ??
+      '1.3') as EdgeConfig['minTlsVersion'],
     originPulls: (v.string(e, 'origin_pulls', 'edge', { oneOf: ['off', 'optional', 'on'], default: 'off' }) ??
       'off') as EdgeConfig['originPulls'],
     originPullCa: caPath,

@@ -15,6 +15,8 @@ export interface HealthConfig {
   backupMaxAgeH: number
   /** Also probe every domain through the public edge (Cloudflare) from the runbook machine. */
   edge: boolean
+  /** The DNS server (host:port) those probes resolve names with; absent: the system's. */
+  edgeResolver?: string
 }
 
 export interface WatchdogConfig {
@@ -46,6 +48,7 @@ export function readHealth(v: Validator, raw: unknown): HealthConfig {
     'mem_min_free_pct',
     'backup_max_age_h',
     'edge',
+    'edge_resolver',
   ])
   const int = (k: string, min: number, max: number, d: number) =>
     v.integer(h, k, 'health', { min, max, default: d }) ?? d
@@ -64,8 +67,17 @@ export function readHealth(v: Validator, raw: unknown): HealthConfig {
     memMinFreePct: int('mem_min_free_pct', 1, 90, 10),
     backupMaxAgeH: int('backup_max_age_h', 1, 24 * 60, 26),
     edge: v.boolean(h, 'edge', 'health', false),
+    ...resolver(
+      v.string(h, 'edge_resolver', 'health', {
+        optional: true,
+        pattern: /^[0-9a-fA-F.:[\]]+:\d{1,5}$|^[0-9.]+$/,
+        form: 'a DNS server address like 127.0.0.1:5353',
+      }),
+    ),
   }
 }
+
+const resolver = (r: string | undefined) => (r ? { edgeResolver: r } : {})
 
 export function readWatchdog(v: Validator, raw: unknown): WatchdogConfig {
   const w = v.object(raw ?? {}, 'watchdog', ['interval_s', 'max_restarts', 'restart_window_min'])

@@ -14,6 +14,7 @@ import {
   type WatchdogConfig,
 } from './health.ts'
 import { type NotifyTarget, notifySecretNames, readNotify } from './notify.ts'
+import { applyOverride, OVERRIDE_VAR } from './override.ts'
 import { readSandboxDroplets } from './sandbox-hosts.ts'
 import { readSetup, type SetupConfig } from './setup.ts'
 import { checkRoles, readSwarm, type SwarmConfig } from './swarm.ts'
@@ -60,6 +61,8 @@ export interface Env {
   allHosts?: Host[]
   /** Absent: one host runs everything (blue/green with Compose). Present: a Docker Swarm stack. */
   swarm?: SwarmConfig
+  /** The override file (CE_ENV_OVERRIDE) that pointed this env at other machines, if any. */
+  overridden?: string
 }
 
 /** env/ of this repository; CE_ENV_DIR (read at each call) points tests at env files of their own droplets. */
@@ -106,7 +109,9 @@ export function loadEnv(name: string | undefined, dir = envDir()): Env {
     const where = err instanceof YAMLParseError && err.linePos ? ` at line ${err.linePos[0].line}` : ''
     throw new InputError(`${file}: not valid YAML${where}: ${(err as Error).message.split('\n')[0]}`)
   }
-  return validateEnv(raw, name, file)
+  const override = process.env[OVERRIDE_VAR]
+  if (!override) return validateEnv(raw, name, file)
+  return { ...validateEnv(applyOverride(raw, file, override), name, file), overridden: override }
 }
 
 export function validateEnv(raw: unknown, name: string, file: string): Env {
@@ -236,6 +241,9 @@ export function validateEnv(raw: unknown, name: string, file: string): Env {
   for (const name of notifySecretNames(env.notify)) {
     if (!secrets.includes(name)) v.problem('notify', `${name} must also be listed under secrets`)
   }
+  for (const name of env.setup.deployKeySecrets)
+    if (!secrets.includes(name))
+      v.problem('setup.deploy_keys', `of_secret ${name} must also be listed under secrets`)
   if (edge && !secrets.includes(edge.tokenSecret))
     v.problem('edge.token_secret', `${edge.tokenSecret} must also be listed under secrets`)
   if (droplet && !secrets.includes(droplet.tokenSecret))
@@ -243,6 +251,7 @@ export function validateEnv(raw: unknown, name: string, file: string): Env {
   for (const name of backup?.secretNames ?? []) {
     if (!secrets.includes(name)) v.problem('backup', `${name} must also be listed under secrets`)
   }
+  if (kind === 'staging' || kind === 'production') checkServesPublicly(v, kind, env, top)
   if (v.problems.length) {
     throw new InputError(
       `${file} has ${v.problems.length} problem(s):`,
@@ -251,6 +260,45 @@ export function validateEnv(raw: unknown, name: string, file: string): Env {
     )
   }
   return env
+}
+
+/**
+ * A staging or production env serves the public: Cloudflare in front with strict TLS and origin pulls,
+ * someone told of deploys and alerts, and the edge checked from outside. Each missing piece is named.
+ */
+function checkServesPublicly(
+  v: Validator,
+  kind: EnvKind,
+  env: Env,
+  raw: Record<string, unknown> | undefined,
+): void {
+  const why = `a ${kind} env serves the public`
+  if (!env.edge)
+    v.problem(
+      'edge',
+      `missing: ${why} through Cloudflare; add edge: (zone, ssl: strict, origin_pulls: on; see env/production.yaml)`,
+    )
+  else {
+    if (env.edge.ssl !== 'strict')
+      v.problem('edge.ssl', `must be strict: ${why} (full accepts any origin certificate)`)
+    if (env.edge.originPulls !== 'on')
+      v.problem(
+        'edge.origin_pulls',
+        `must be on: ${why} (else anyone who finds the droplet's address bypasses Cloudflare)`,
+      )
+  }
+  for (const event of ['deploy', 'alert'])
+    if (!env.notify.some((t) => t.events.includes(event)))
+      v.problem(
+        'notify',
+        `no target takes ${event} events: ${why}, someone must hear of each ${event}; add one`,
+      )
+  const health = raw?.health as Record<string, unknown> | undefined
+  if (!env.health.edge)
+    v.problem(
+      'health.edge',
+      `${health?.edge === false ? 'is false' : 'missing'}: ${why}; set health.edge: true so DNS and the edge certificate are checked`,
+    )
 }
 
 function readHost(v: Validator, raw: unknown, path: string): Host | undefined {

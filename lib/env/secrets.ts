@@ -9,34 +9,58 @@ import type { Env } from './load.ts'
 
 export type Secrets = Readonly<Record<string, string>>
 
+/** Which secrets a run loads: a runbook's, from its needs (lib/env/needs.ts); absent: every one the env lists. */
+export interface SecretsWanted {
+  runbook: string
+  names: string[]
+}
+
 /**
- * Reads every secret the env declares, from the process environment (CI) first, then from the
- * git-ignored env/<name>.secrets.env. Missing ones are all listed by name. Each value is registered
- * for redaction before anything else can print it.
+ * Reads the secrets a run needs, from the process environment (CI) first, then from the
+ * git-ignored env/<name>.secrets.env. Missing ones are all listed by name. Every value of a secret
+ * the env declares is registered for redaction before anything else can print it, needed or not.
+ * Reading a declared secret the runbook did not ask for throws: a runbook that forgot a need fails
+ * loudly in the tests instead of writing an empty password.
  */
-export function loadSecrets(env: Env, source: NodeJS.ProcessEnv = process.env): Secrets {
+export function loadSecrets(
+  env: Env,
+  source: NodeJS.ProcessEnv = process.env,
+  wanted?: SecretsWanted,
+): Secrets {
   const file = secretsFile(env)
   const fromFile = existsSync(file) ? parseDotenv(readFileSync(file)) : {}
-  for (const [name, value] of Object.entries(fromFile))
-    if (env.secrets.includes(name)) registerSecret(name, value)
+  for (const name of env.secrets) {
+    // Both, when the environment overrides the file: the file's value must never leak either.
+    registerSecret(name, fromFile[name] ?? '')
+    registerSecret(name, source[name] ?? '')
+  }
+  const names = wanted?.names ?? env.secrets
   const values: Record<string, string> = {}
   const missing: string[] = []
-  for (const name of env.secrets) {
-    const value = source[name] ?? fromFile[name]
-    if (value === undefined || value === '') missing.push(name)
-    else {
-      registerSecret(name, value)
-      values[name] = value
-    }
+  for (const name of names) {
+    const value = source[name] || fromFile[name]
+    if (!value) missing.push(name)
+    else values[name] = value
   }
+  const who = wanted ? `${wanted.runbook} needs for env ${env.name}` : `${env.file} declares`
   if (missing.length) {
     throw new InputError(
-      `${missing.length} secret(s) that ${env.file} declares are not set:`,
+      `${missing.length} secret(s) that ${who} are not set:`,
       missing.map((n) => `${n}: set it in the environment (CI) or in ${file}`),
       `Add them (see env/secrets.example.env), then run again. Nothing was changed.`,
     )
   }
-  return Object.freeze(values)
+  Object.freeze(values)
+  if (!wanted) return values
+  return new Proxy(values, {
+    get(target, name) {
+      if (typeof name === 'string' && !(name in target) && env.secrets.includes(name))
+        throw new Error(
+          `internal: ${wanted.runbook} read the secret ${name}, which it does not declare it needs (add the need to its spec)`,
+        )
+      return Reflect.get(target, name)
+    },
+  })
 }
 
 export function secretsFile(env: Env): string {

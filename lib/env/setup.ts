@@ -13,6 +13,11 @@ export interface DeployKey {
 export interface SetupConfig {
   /** Public keys allowed to log in as the deploy user (the team's and CI's). */
   deployKeys: DeployKey[]
+  /**
+   * Secrets holding private keys whose public halves may log in too (`{ of_secret: SSH_PRIVATE_KEY }`:
+   * CI's deploy key, whichever it is now; derived when setup-server runs, lib/setup/keys.ts).
+   */
+  deployKeySecrets: string[]
   /** 'all' (passwordless sudo), 'none', or the only commands deploy may run with sudo. */
   deploySudo: 'all' | 'none' | string[]
   swapMb: number
@@ -45,9 +50,21 @@ export function readSetup(v: Validator, raw: unknown, envFile: string): SetupCon
     'fail2ban_ignore',
     'firewall',
   ])
-  const deployKeys = v.list(s, 'deploy_keys', 'setup', { min: 1 }).flatMap((entry, i) => {
+  const entries = v.list(s, 'deploy_keys', 'setup', { min: 1 })
+  const ofSecret = (e: unknown) => typeof e === 'object' && e !== null && 'of_secret' in e
+  const deployKeys = entries.flatMap((entry, i) => {
+    if (ofSecret(entry)) return []
     const key = readDeployKey(v, entry, `setup.deploy_keys[${i}]`, envFile)
     return key ? [key] : []
+  })
+  const deployKeySecrets = entries.flatMap((entry, i) => {
+    if (!ofSecret(entry)) return []
+    const obj = v.object(entry, `setup.deploy_keys[${i}]`, ['of_secret'])
+    const name = v.string(obj, 'of_secret', `setup.deploy_keys[${i}]`, {
+      pattern: /^[A-Z][A-Z0-9_]{1,63}$/,
+      form: 'the NAME of a secret holding a private key',
+    })
+    return name ? [name] : []
   })
   const sudoRaw = s?.deploy_sudo ?? 'all'
   let deploySudo: SetupConfig['deploySudo'] = 'all'
@@ -75,6 +92,7 @@ export function readSetup(v: Validator, raw: unknown, envFile: string): SetupCon
   }
   return {
     deployKeys,
+    deployKeySecrets,
     deploySudo,
     swapMb: v.integer(s, 'swap_mb', 'setup', { min: 0, max: 65536, default: 0 }) ?? 0,
     fail2banIgnore: v.stringList(s, 'fail2ban_ignore', 'setup', { ...cidr, optional: true }),

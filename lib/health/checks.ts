@@ -3,7 +3,6 @@
  * open when it fails. `make health` runs them all; deploy's post-deploy gates run the HTTP ones.
  * Parsing is pure (exported for the unit tests); the probes are lib/commands/health.ts.
  */
-import { resolve4, resolve6 } from 'node:dns/promises'
 import { listBackups } from '../backup/catalog.ts'
 import { openStore } from '../backup/storage.ts'
 import {
@@ -19,6 +18,7 @@ import { remotePaths } from '../env/host-paths.ts'
 import { type Env, SERVICES } from '../env/load.ts'
 import { envHosts, isSwarmNode } from '../env/swarm.ts'
 import type { HostSession } from '../host/session.ts'
+import { edgeChecks } from './edge.ts'
 import type { HealthResult } from './result.ts'
 import { clusterChecks, hostContainersProbe } from './swarm.ts'
 
@@ -308,28 +308,6 @@ export async function backupCheck(
   }
 }
 
-/** Every domain resolves (public DNS; only with health.edge, where the runbook machine sees the internet). */
-export async function dnsChecks(env: Env): Promise<HealthResult[]> {
-  if (!env.health.edge)
-    return [
-      { check: 'dns', target: env.name, ok: null, value: 'n/a: health.edge is off', limit: '', runbook: '' },
-    ]
-  return Promise.all(
-    SERVICES.map(async (s) => {
-      const d = env.domains[s]
-      const addrs = [...(await resolve4(d).catch(() => [])), ...(await resolve6(d).catch(() => []))]
-      return {
-        check: 'dns',
-        target: d,
-        ok: addrs.length > 0,
-        value: addrs.slice(0, 2).join(' ') || 'does not resolve',
-        limit: 'resolves',
-        runbook: 'docs/runbooks/dns.md',
-      }
-    }),
-  )
-}
-
 /** Every check, for every host. */
 export async function allChecks(
   hosts: HostSession[],
@@ -337,7 +315,7 @@ export async function allChecks(
   secrets: Record<string, string>,
 ): Promise<HealthResult[]> {
   if (env.swarm)
-    return [...(await swarmChecks(hosts, env)), await backupCheck(env, secrets), ...(await dnsChecks(env))]
+    return [...(await swarmChecks(hosts, env)), await backupCheck(env, secrets), ...(await edgeChecks(env))]
   const perHost = await Promise.all(
     hosts.map(async (h) => [
       ...(await httpChecks(h, env)),
@@ -350,7 +328,7 @@ export async function allChecks(
       await deployCheck(h, env),
     ]),
   )
-  return [...perHost.flat(), await backupCheck(env, secrets), ...(await dnsChecks(env))]
+  return [...perHost.flat(), await backupCheck(env, secrets), ...(await edgeChecks(env))]
 }
 
 /** A swarm env: the cluster from its manager; the edge through every web node; the data host's services. */

@@ -29,6 +29,8 @@ export interface AuditRecord {
   ci_run_url: string | null
   /** What the run did that an auditor asks about (a swarm join token read and used); never a secret. */
   events?: string[]
+  /** The override file that pointed the env at other machines (CE_ENV_OVERRIDE), if one did. */
+  env_override?: string
 }
 
 /** Who is running this: the CI actor, else the git user, else the login name. */

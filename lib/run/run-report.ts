@@ -63,6 +63,7 @@ export async function writeAudit(
     who: whoAmI(),
     runbook,
     env: ctx?.env?.name ?? stringArg(args, 'env') ?? '',
+    ...(ctx?.env?.overridden ? { env_override: ctx.env.overridden } : {}),
     args: redactDeep(args),
     release: ctx?.release ?? null,
     started_at: started.toISOString(),

@@ -1,6 +1,7 @@
 import { realpathSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { type Env, loadEnv } from '../env/load.ts'
+import { secretsFor } from '../env/needs.ts'
 import { loadSecrets } from '../env/secrets.ts'
 import { EXIT, RunbookError } from '../report/errors.ts'
 import { print, printErr, seconds } from '../report/output.ts'
@@ -124,12 +125,13 @@ export async function runRunbook(
     } else {
       const loaded = onlyHost(loadEnv(stringArg(args, 'env')), stringArg(args, 'host'))
       const env = opts.env ? opts.env(loaded) : loaded
-      const secrets = loadSecrets(env)
+      const names = secretsFor(env, spec.needs(env, args))
+      const secrets = loadSecrets(env, process.env, { runbook: spec.name, names })
       // Under GitHub Actions the runner hides these in its log too (our own redaction stays first).
       if (inActions()) for (const line of maskLines(Object.values(secrets))) process.stdout.write(`${line}\n`)
       await confirm(spec, env, args, dryRun)
       ctx = { ...base, env, secrets, hosts: [] }
-      where = `env ${env.name} (${env.kind}) · ${env.hosts.length} host(s)`
+      where = `env ${env.name} (${env.kind}) · ${env.hosts.length} host(s)${env.overridden ? ` · addresses and endpoints from ${env.overridden}` : ''}`
     }
   } catch (err) {
     outcome = 'invalid-input'

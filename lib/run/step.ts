@@ -1,4 +1,5 @@
 import type { Env } from '../env/load.ts'
+import type { Need } from '../env/needs.ts'
 import type { Secrets } from '../env/secrets.ts'
 import type { HostSession } from '../host/session.ts'
 import type { OptionSpec, ParsedArgs } from './cli.ts'
@@ -48,6 +49,8 @@ export interface RunbookSpec {
   /** Log in as ssh.bootstrap_user (setup-server) instead of ssh.user. */
   bootstrap?: boolean
   options?: OptionSpec[]
+  /** What it uses, for the secrets it loads (and only those): lib/env/needs.ts. */
+  needs(env: Env, args: ParsedArgs): Need[]
   steps: Step[]
 }
 

@@ -9,6 +9,7 @@ import { LoginRefusedError, PreconditionError } from '../report/errors.ts'
 import { print } from '../report/output.ts'
 import type { Context, Step } from '../run/runbook.ts'
 import { eachHost, spareOperator } from './common.ts'
+import { deployKeys } from './keys.ts'
 
 // Access: the deploy user, proof that it can log in, then SSH hardening that never locks us out.
 
@@ -30,7 +31,7 @@ export const deployUser: Step = {
       await ensure(host, `test -d ${home}/.ssh`, `install -d -m 0700 -o ${user} -g ${user} ${home}/.ssh`)
       const keys = await ensureFile(host, {
         path: `${home}/.ssh/authorized_keys`,
-        content: authorizedKeys(ctx.env.setup.deployKeys.map((k) => k.line)),
+        content: authorizedKeys(deployKeys(ctx).map((k) => k.line)),
         mode: '0600',
         owner: `${user}:${user}`,
       })

@@ -31,6 +31,11 @@ import { print } from '../report/output.ts'
 import type { Context, Step } from '../run/runbook.ts'
 import { eachHost, hostOs } from './common.ts'
 
+/** Prints the container technology (docker, lxc...) or none (a VM, a droplet). */
+export const containerProbe = 'systemd-detect-virt --container 2>/dev/null || true'
+
+import { deployKeys } from './keys.ts'
+
 // Packages, updates, time, swap, log limits, nginx's base, the directory layout.
 
 /** The key this runbook logs in with must be one the deploy user will accept, or hardening locks us out. */
@@ -41,7 +46,7 @@ function verifyKeyWillStillWork(ctx: Context): void {
   if (parsed instanceof Error)
     throw new InputError(`The SSH key in ssh.key cannot be read: ${parsed.message}`)
   const fingerprint = sshFingerprint((Array.isArray(parsed) ? parsed[0] : parsed).getPublicSSH())
-  if (!ctx.env.setup.deployKeys.some((k) => k.fingerprint === fingerprint)) {
+  if (!deployKeys(ctx).some((k) => k.fingerprint === fingerprint)) {
     throw new InputError(
       `The key this runbook logs in with (${fingerprint}) is not in setup.deploy_keys of ${ctx.env.file}: after root login is turned off, nobody with this key could log in.`,
       [],
@@ -102,6 +107,16 @@ export const swapFile: Step = {
     const mb = ctx.env.setup.swapMb
     if (mb === 0) return 'skipped'
     return eachHost(ctx, async (host) => {
+      // A container's swap is its host kernel's: swapon there fails, or worse, changes the host's.
+      const container = (
+        await host.exec(containerProbe, { probe: true, allowFail: true, echo: false })
+      ).stdout.trim()
+      if (container && container !== 'none') {
+        print(
+          `      ${host.name}: runs in a container (${container}): swap is the host's to give; no swap file`,
+        )
+        return false
+      }
       const size = Number((await host.exec(swapProbe(), { probe: true, echo: false })).stdout.trim() || 0)
       if (size === mb * 1024 * 1024) return false
       await host.exec(swapCreate(mb))

@@ -16,6 +16,7 @@ import { suite } from '../harness.ts'
 import { buildFixtureImages } from '../sandbox/fixtures.ts'
 import { S3RVER_SECRETS, type S3Server, startS3Server } from '../sandbox/s3.ts'
 import {
+  asProduction,
   createTestBed,
   destroyTestBed,
   FIXTURE_DOMAINS,
@@ -279,7 +280,7 @@ test('prune-backups shows its plan and keeps the newest complete backup', async 
 test('a production deploy takes a full, verified backup before it migrates', async () => {
   const file = join(bed.envDir, 'bk.yaml')
   const original = readFileSync(file, 'utf8')
-  writeFileSync(file, original.replace('kind: local', 'kind: production\nconfirm: true'))
+  writeFileSync(file, asProduction(original))
   const count = (await listBackups(store(), 'bk')).length
   try {
     const { code, out } = await runCaptured(deploy, ['--env', 'bk', '--release', 'v2', '--yes'])

@@ -10,6 +10,7 @@ import { suite } from '../harness.ts'
 import { buildFixtureImages } from '../sandbox/fixtures.ts'
 import { closedPort, type Receiver, startReceiver } from '../sandbox/webhook-receiver.ts'
 import {
+  asProduction,
   createTestBed,
   destroyTestBed,
   FIXTURE_DOMAINS,
@@ -165,7 +166,7 @@ test('a concurrent deploy is refused by the lock, naming the holder', async () =
 test('production takes a pg_dump before it migrates (mode 0600, a real custom-format dump)', async () => {
   const file = join(bed.envDir, 'it.yaml')
   const original = readFileSync(file, 'utf8')
-  writeFileSync(file, original.replace('kind: local', 'kind: production\nconfirm: true'))
+  writeFileSync(file, asProduction(original))
   try {
     const { code, out } = await runCaptured(deploy, ['--env', 'it', '--release', 'v2', '--yes'])
     assert.is(code, 0, out)

@@ -5,8 +5,10 @@ import * as assert from 'uvu/assert'
 import { liveColourProbe, TLS_PROFILES } from '../../lib/commands/nginx.ts'
 import type { SandboxDroplet } from '../../lib/env/sandbox-hosts.ts'
 import { deploy } from '../../runbooks/deploy.ts'
+import { dns } from '../../runbooks/dns.ts'
 import { setupServer } from '../../runbooks/setup-server.ts'
 import { suite } from '../harness.ts'
+import { startCloudflareApi } from '../sandbox/cloud/cloudflare-api.ts'
 import { createPki, issueClientCertificate, type Pki, removePki } from '../sandbox/cloud/cloudflare-pki.ts'
 import { buildFixtureImages } from '../sandbox/fixtures.ts'
 import {
@@ -379,6 +381,83 @@ test(
     for (const c of ciphers) assert.ok(TLS13_SUITES.map((s) => `tls1_3 ${s}`).includes(c), c)
   },
   { timeoutS: 600 },
+)
+
+test(
+  "origin pulls with the zone's own certificate: refused until make dns installs it, then only this zone's client passes",
+  async () => {
+    const token = 'cfTEST_token_0123456789abcdefghijklmnopqrstuvwxyz'
+    const cf = await startCloudflareApi({
+      tokens: [token],
+      zones: ['conciliaextrato.localhost'],
+      allowPrivateProxiedTargets: true,
+    })
+    process.env.CLOUDFLARE_API_TOKEN = token
+    try {
+      writeEdgeEnv({
+        tls_profile: 'modern',
+        origin_pulls: 'on',
+        origin_pull_ca: 'zone',
+        http: 'serve',
+        api_base: cf.apiBase,
+      })
+      const out = await deployOk('v2')
+      assert.match(out, "the zone's origin-pull certificate is not here yet: Cloudflare's requests get 403")
+      assert.match(
+        await onDroplet(
+          web,
+          'openssl x509 -noout -subject -in /etc/nginx/conciliaextrato/tls/it-origin-pull-ca.pem',
+        ),
+        'nobody holds this key',
+      )
+      // Before make dns: even Cloudflare's shared certificate is refused.
+      assert.is((await https(FIXTURE_DOMAINS.saas, '/version', { cert: certs.ca })).status, 403)
+
+      const plan = await runCaptured(dns, ['--env', 'it'])
+      assert.is(plan.code, 0, plan.out)
+      assert.match(
+        plan.out,
+        /origin-pull-cert\s+conciliaextrato\.localhost\s+\(none\)\s+new, this zone's own/,
+      )
+      assert.match(plan.out, /origin-pull-trust\s+web-1\s+another certificate/)
+      assert.is(cf.zoneClientCertificate('conciliaextrato.localhost'), undefined)
+      const applied = await runCaptured(dns, ['--env', 'it', '--apply'])
+      assert.is(applied.code, 0, applied.out)
+      assert.match(applied.out, "web-1: trusts the zone's origin-pull certificate; nginx reloaded")
+      assert.match(applied.out, 'the zone matches the env file')
+      assert.not.match(applied.out, 'PRIVATE KEY')
+      const zone = cf.zoneClientCertificate('conciliaextrato.localhost')
+      assert.ok(zone, 'nothing uploaded to Cloudflare')
+      const installed = await onDroplet(web, 'cat /etc/nginx/conciliaextrato/tls/it-origin-pull-ca.pem')
+      assert.is(installed.trim(), zone?.cert.trim())
+      assert.not.match(installed, 'PRIVATE KEY')
+
+      const files = { cert: join(dir, 'zone-client.crt'), key: join(dir, 'zone-client.key') }
+      writeFileSync(files.cert, zone?.cert ?? '')
+      writeFileSync(files.key, zone?.key ?? '', { mode: 0o600 })
+      const ours = await https(FIXTURE_DOMAINS.saas, '/version', { cert: files })
+      assert.is(ours.status, 200)
+      assert.is(ours.body.trim(), 'v2')
+      // Cloudflare's shared certificate: a request through ANOTHER Cloudflare account. Refused.
+      assert.is((await https(FIXTURE_DOMAINS.saas, '/version', { cert: certs.ca })).status, 403)
+      assert.is((await https(FIXTURE_DOMAINS.saas, '/version')).status, 403)
+      // A new droplet (or a lost file) gets the zone's certificate back from Cloudflare: no new one is made.
+      await onDroplet(web, 'rm /etc/nginx/conciliaextrato/tls/it-origin-pull-ca.pem')
+      const again = await runCaptured(dns, ['--env', 'it', '--apply'])
+      assert.is(again.code, 0, again.out)
+      assert.not.match(again.out, 'origin-pull certificate uploaded')
+      assert.is(
+        (await onDroplet(web, 'cat /etc/nginx/conciliaextrato/tls/it-origin-pull-ca.pem')).trim(),
+        zone?.cert.trim(),
+      )
+      assert.is((await https(FIXTURE_DOMAINS.saas, '/version', { cert: files })).status, 200)
+      const quiet = await runCaptured(dns, ['--env', 'it'])
+      assert.match(quiet.out, 'no changes')
+    } finally {
+      await cf.close()
+    }
+  },
+  { timeoutS: 300 },
 )
 
 test.run()

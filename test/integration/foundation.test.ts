@@ -25,6 +25,7 @@ const test = suite('foundation on sandbox droplets', { timeoutS: 120 })
 const lockOnly: RunbookSpec = {
   name: 'lock-only',
   mutates: true,
+  needs: () => ['ssh'],
   steps: [
     {
       title: 'Take the deploy lock',
@@ -75,6 +76,7 @@ test('a secret in a failing command never reaches the output or any audit record
   const leaky: RunbookSpec = {
     name: 'leaky',
     mutates: true,
+    needs: () => ['ssh'],
     steps: [
       {
         title: 'Use the token',
@@ -108,6 +110,7 @@ test('--dry-run prints what it would run and changes nothing', async () => {
   const marker: RunbookSpec = {
     name: 'marker',
     mutates: true,
+    needs: () => ['ssh'],
     steps: [
       {
         title: 'Create a marker',
@@ -136,6 +139,7 @@ test('a command past its timeout is stopped on the host and reported', async () 
   const slow: RunbookSpec = {
     name: 'slow',
     mutates: false,
+    needs: () => ['ssh'],
     steps: [
       {
         title: 'Wait for something that never comes',
@@ -160,6 +164,7 @@ test('uploads keep dotfiles, set the exact mode and owner, and replace atomicall
   const upload: RunbookSpec = {
     name: 'upload',
     mutates: true,
+    needs: () => ['ssh'],
     steps: [
       {
         title: 'Upload the app env file',

@@ -113,8 +113,10 @@ export async function startDrill(opts: { rows: number; log?: (line: string) => v
     CE_STATE_DIR: join(bed.envDir, '..', 'state'),
     CE_CACHE_DIR: join(bed.envDir, '..', 'cache'),
   })
+  // kind local (asks for confirmation all the same): a production env's edge needs the sandbox's
+  // Cloudflare edge stand-in for its checks through the edge, which the rehearsal brings.
   writeManagedEnv(bed, DRILL_ENV, {
-    kind: 'production',
+    kind: 'local',
     confirm: true,
     hosts: [{ name: 'web-a', address: a.ip, ssh_port: 22, host_key: a.hostKey }],
     domains: DOMAINS,

@@ -1,4 +1,6 @@
-import { readFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
+import { get as httpGet } from 'node:http'
+import { get as httpsGet } from 'node:https'
 import { join, resolve } from 'node:path'
 import { LABEL } from './droplets.ts'
 import { sh } from './engine.ts'
@@ -34,25 +36,86 @@ export async function buildRegistryImage(log = defaultLog): Promise<string> {
   return REGISTRY_IMAGE
 }
 
-export async function startRegistry(groupId: string, network: string): Promise<SandboxRegistry> {
+/**
+ * A registry, by default plain HTTP and anonymous. With `secure`: HTTPS with a certificate for its
+ * container name (a sandbox CA the droplets are told to trust) and htpasswd logins, as GHCR asks;
+ * the droplets reach it by name on the test network (Docker's DNS).
+ */
+export async function startRegistry(
+  groupId: string,
+  network: string,
+  secure?: { dir: string; certPem: string; keyPem: string; username: string; password: string },
+): Promise<SandboxRegistry> {
   const image = await buildRegistryImage()
   const container = `ce-${groupId}-registry`
   await sh`docker rm -f ${container}`.nothrow()
-  await sh`docker run -d --name ${container} --label ${`${LABEL}=${groupId}`} --network ${network} -p 127.0.0.1::5000 ${image}`
+  const tls: string[] = []
+  if (secure) {
+    writeFileSync(join(secure.dir, 'server.pem'), secure.certPem)
+    writeFileSync(join(secure.dir, 'server.key'), secure.keyPem, { mode: 0o644 })
+    const line = await sh({
+      input: secure.password,
+    })`docker run --rm -i --entrypoint htpasswd ${image} -niB ${secure.username}`
+    writeFileSync(join(secure.dir, 'htpasswd'), line.stdout)
+    tls.push(
+      ...['-v', `${secure.dir}:/certs:ro`],
+      ...[
+        '-e',
+        'REGISTRY_HTTP_TLS_CERTIFICATE=/certs/server.pem',
+        '-e',
+        'REGISTRY_HTTP_TLS_KEY=/certs/server.key',
+      ],
+      ...['-e', 'REGISTRY_AUTH=htpasswd', '-e', 'REGISTRY_AUTH_HTPASSWD_REALM=sandbox'],
+      ...['-e', 'REGISTRY_AUTH_HTPASSWD_PATH=/certs/htpasswd'],
+    )
+  }
+  await sh`docker run -d --name ${container} --label ${`${LABEL}=${groupId}`} --network ${network} ${tls} -p 127.0.0.1::5000 ${image}`
   const ip = (
     await sh`docker inspect -f ${'{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}'} ${container}`
   ).stdout.trim()
   const port = (await sh`docker port ${container} 5000/tcp`).stdout.trim().split('\n')[0]?.split(':').pop()
-  const registry = { container, server: `${ip}:5000`, local: `127.0.0.1:${port}` }
+  const registry = {
+    container,
+    server: secure ? `${container}:5000` : `${ip}:5000`,
+    local: `127.0.0.1:${port}`,
+  }
   for (let i = 0; i < 60; i++) {
-    const up = await fetch(`http://${registry.local}/v2/`).then(
-      (r) => r.status === 200,
-      () => false,
-    )
-    if (up) return registry
+    // Up: 200 anonymous, 401 when it asks for a login.
+    const up = await probe(`${secure ? 'https' : 'http'}://${registry.local}/v2/`)
+    if (up === 200 || (secure && up === 401)) return registry
     await new Promise((r) => setTimeout(r, 250))
   }
-  throw new Error(`registry ${container} did not answer on http://${registry.local}/v2/ within 15 s`)
+  throw new Error(`registry ${container} did not answer on ${registry.local}/v2/ within 15 s`)
+}
+
+function probe(url: string): Promise<number> {
+  return new Promise((done) => {
+    const req = (url.startsWith('https') ? httpsGet : httpGet)(
+      url,
+      { rejectUnauthorized: false, timeout: 2000 },
+      (res) => {
+        res.resume()
+        done(res.statusCode ?? 0)
+      },
+    )
+    req.on('error', () => done(0))
+    req.on('timeout', () => req.destroy())
+  })
+}
+
+/** Logs this machine's engine in (a throwaway config dir) and pushes `image` as <repo>:<tag>. */
+export async function pushImageWithLogin(
+  registry: SandboxRegistry,
+  image: string,
+  login: { username: string; password: string; configDir: string },
+): Promise<void> {
+  const local = `${registry.local}/${image}`
+  await sh({
+    input: login.password,
+  })`docker --config ${login.configDir} login ${registry.local} -u ${login.username} --password-stdin`
+  await sh`docker tag ${image} ${local}`
+  await sh`docker --config ${login.configDir} push -q ${local}`
+  await sh`docker rmi ${local}`.nothrow()
 }
 
 /** Tags a local image into the registry and pushes it; returns the name the droplets pull. */

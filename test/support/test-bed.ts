@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { request } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { stringify } from 'yaml'
+import { parse as parseYaml, stringify } from 'yaml'
 import { generateBackupKey } from '../../lib/backup/keys.ts'
 import type { SandboxDroplet } from '../../lib/env/sandbox-hosts.ts'
 import { setSinks } from '../../lib/report/output.ts'
@@ -92,6 +92,28 @@ export const FIXTURE_DOMAINS = {
  * An env for droplets that setup-server manages: deploy logs in (root only to bootstrap), the
  * fixture stack's images and secrets, and this machine (the operator) never banned by fail2ban.
  */
+/**
+ * The env file's text as kind production: what such an env must have besides (lib/env/load.ts) is
+ * added: an edge with origin pulls on (port 80 still serves, for the tests' plain-HTTP probes), a
+ * deploy and alert target (a closed local port: sending fails, and is reported, not fatal), health.edge.
+ */
+export function asProduction(text: string): string {
+  const doc = parseYaml(text) as Record<string, unknown>
+  process.env.TEAM_WEBHOOK_URL ??= 'http://127.0.0.1:9/team'
+  doc.kind = 'production'
+  doc.confirm = true
+  doc.edge = { zone: 'conciliaextrato.localhost', origin_pulls: 'on', http: 'serve', ...(doc.edge as object) }
+  doc.notify = [
+    ...((doc.notify as unknown[]) ?? []),
+    { name: 'prod-team', type: 'json', url_secret: 'TEAM_WEBHOOK_URL', events: ['deploy', 'alert'] },
+  ]
+  doc.health = { ...(doc.health as object), edge: true }
+  doc.secrets = [
+    ...new Set([...((doc.secrets as string[]) ?? []), 'CLOUDFLARE_API_TOKEN', 'TEAM_WEBHOOK_URL']),
+  ]
+  return stringify(doc)
+}
+
 export function writeManagedEnv(bed: TestBed, name: string, overrides: Record<string, unknown> = {}): void {
   process.env.POSTGRES_PASSWORD ??= 'pg-s3cret with spaces'
   process.env.REDIS_PASSWORD ??= 'redis-s3cret'

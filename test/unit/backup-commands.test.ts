@@ -111,7 +111,7 @@ test('verification output is parsed; count differences are named table by table'
 })
 
 const ENV = (backup: string) => `name: qa
-kind: staging
+kind: local
 branch: staging
 hosts:
   - { name: qa-1, address: 203.0.113.20, host_key: 'SHA256:JLMaqh8HJyBKDSUOY+IsmHSIiD8khfb1+x5vqEYo7eA' }

@@ -194,6 +194,8 @@ test('registry: logs in with a throwaway config read from stdin, pulls, and leav
     probe,
     'docker --config "$cfg" manifest inspect --insecure 10.0.0.5:5000/o/api:v1 >/dev/null 2>&1',
   )
+  // An image the host already holds is not looked up in any registry (Docker Hub for postgres:15).
+  assert.match(probe, 'if docker image inspect 10.0.0.5:5000/o/api:v1 >/dev/null 2>&1 || docker --config')
   assert.equal(parseManifestProbe('a:1 present\nb:1 missing\nc:1 missing\n'), ['b:1', 'c:1'])
 })
 

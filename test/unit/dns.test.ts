@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import * as assert from 'uvu/assert'
+import { originPullTrustPresent, placeholderOriginPullTrust } from '../../lib/commands/tls.ts'
 import {
   covers,
   desiredRecords,
@@ -12,6 +13,7 @@ import {
 } from '../../lib/dns/desired.ts'
 import { withRanges } from '../../lib/dns/ips.ts'
 import { assessCert, makeCsr } from '../../lib/dns/origin-cert.ts'
+import { pemBlocks, trustBundle, usesZoneCert, zoneCertReason } from '../../lib/dns/origin-pull.ts'
 import { applyChanges, type Change } from '../../lib/dns/plan.ts'
 import type { Env } from '../../lib/env/load.ts'
 import { RunbookError } from '../../lib/report/errors.ts'
@@ -28,7 +30,7 @@ const env = {
     { name: 'b', address: '2001:db8::10', roles: ['web'] },
     { name: 'db', address: '203.0.113.99', roles: ['data'] },
   ],
-  edge: { hstsMaxAgeS: 31536000, originPulls: 'optional' },
+  edge: { hstsMaxAgeS: 31536000, originPulls: 'optional', ssl: 'strict', minTlsVersion: '1.3' },
 } as unknown as Env
 
 test('records: every domain at every web host, A or AAAA by address; data-only hosts are not published', () => {
@@ -45,7 +47,7 @@ test('settings: strict TLS, TLS 1.3, HTTPS only, HSTS, origin pulls as the env s
   const s = desiredSettings(env)
   assert.equal(
     [s.ssl, s.min_tls_version, s.tls_1_3, s.always_use_https, s.automatic_https_rewrites, s.tls_client_auth],
-    ['strict', '1.2', 'on', 'on', 'on', 'on'],
+    ['strict', '1.3', 'on', 'on', 'on', 'on'],
   )
   const hsts = (s.security_header as { strict_transport_security: Record<string, unknown> })
     .strict_transport_security
@@ -183,6 +185,42 @@ test('apply: a failure undoes the changes already made, newest first, and says s
     )
   }
   assert.equal(log, ['apply one', 'apply two', 'undo two', 'undo one'])
+})
+
+const PEM_A = '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----'
+const PEM_B = '-----BEGIN CERTIFICATE-----\r\nBBBB\r\n-----END CERTIFICATE-----'
+
+test("the zone's origin-pull certificate: made when missing or expiring; hosts trust the new one beside the one in use", () => {
+  const now = Date.parse('2026-12-02T00:00:00Z')
+  assert.is(zoneCertReason(undefined, 30, now), 'the zone has no origin-pull certificate of its own yet')
+  const active = { id: 'x', certificate: PEM_B, expiresOn: '2026-12-22T00:00:00Z' }
+  assert.is(
+    zoneCertReason(active, 30, now),
+    "the zone's origin-pull certificate has 20 day(s) left (renewing under 30)",
+  )
+  assert.is(zoneCertReason({ ...active, expiresOn: '2036-01-01T00:00:00Z' }, 30, now), null)
+  // During a change both are trusted: the new (uploaded next) and the one Cloudflare presents now.
+  assert.is(
+    trustBundle(active, PEM_A),
+    `${PEM_A}\n-----BEGIN CERTIFICATE-----\nBBBB\n-----END CERTIFICATE-----\n`,
+  )
+  assert.is(trustBundle(active), '-----BEGIN CERTIFICATE-----\nBBBB\n-----END CERTIFICATE-----\n')
+  assert.equal(pemBlocks(`junk\n${PEM_A}\n${PEM_A}\n`), [PEM_A, PEM_A])
+})
+
+test('the placeholder trust file: a certificate whose key is never written; deploy uses it only for edge.origin_pull_ca: zone', () => {
+  const cmd = placeholderOriginPullTrust({ name: 'production' } as Env)
+  assert.match(cmd, '-keyout /dev/null')
+  assert.match(cmd, 'mv -f "$tmp" /etc/nginx/conciliaextrato/tls/production-origin-pull-ca.pem')
+  assert.match(cmd, 'nobody holds this key')
+  assert.is(
+    originPullTrustPresent('production', 'conciliaextrato.com'),
+    "test -s /etc/nginx/conciliaextrato/tls/production-origin-pull-ca.pem && openssl x509 -noout -subject -in /etc/nginx/conciliaextrato/tls/production-origin-pull-ca.pem 2>/dev/null | grep -qF -e 'origin-pull conciliaextrato.com' -e 'nobody holds this key'",
+  )
+  const zone = { edge: { originPulls: 'on', originPullCa: 'zone' } } as Env
+  assert.ok(usesZoneCert(zone))
+  assert.not.ok(usesZoneCert({ edge: { originPulls: 'off', originPullCa: 'zone' } } as Env))
+  assert.not.ok(usesZoneCert({ edge: { originPulls: 'on', originPullCa: '/x/ca.pem' } } as Env))
 })
 
 test.run()

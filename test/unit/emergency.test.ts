@@ -19,6 +19,7 @@ import { loadEnv } from '../../lib/env/load.ts'
 import { InputError } from '../../lib/report/errors.ts'
 import { suite } from '../harness.ts'
 import { type DigitalOceanApi, startDigitalOceanApi } from '../sandbox/cloud/digitalocean-api.ts'
+import { PUBLIC_YAML } from './ci-env.ts'
 
 const test = suite(
   'emergency: droplet section, DigitalOcean client, host key, state, env change, data check',
@@ -32,7 +33,7 @@ const PUB = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMkoayiSR6OjDO0KqyFDNGgH9jJGJnz
 
 const envText = (
   droplet: string,
-  secrets = '[POSTGRES_PASSWORD, DIGITALOCEAN_TOKEN]',
+  secrets = '[POSTGRES_PASSWORD, DIGITALOCEAN_TOKEN, CLOUDFLARE_API_TOKEN, TEAM_WEBHOOK_URL]',
 ) => `# production, one droplet
 name: prod
 kind: production
@@ -47,6 +48,7 @@ domains: { site: example.com, saas: app.example.com, api: api.example.com }
 images: { site: o/site, saas: o/saas, api: o/api, postgres: postgres:15, redis: redis:7 }
 secrets: ${secrets}
 setup: { deploy_keys: ['${PUB}'], firewall: { http_from: anywhere } }
+${PUBLIC_YAML}
 ${droplet}
 `
 function load(text: string) {
@@ -92,7 +94,7 @@ test('droplet: every bad field is named; the token must be a listed secret', () 
   const msg = problems(
     envText(
       'droplet: { region: FRA 1, size: s-1vcpu-1gb, image: debian-12-x64, ssh_keys: [], tags: [has space] }',
-      '[POSTGRES_PASSWORD]',
+      '[POSTGRES_PASSWORD, CLOUDFLARE_API_TOKEN, TEAM_WEBHOOK_URL]',
     ),
   )
   assert.match(msg, 'droplet.region')

@@ -2,12 +2,18 @@ import { execFileSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import ssh2 from 'ssh2'
 import * as assert from 'uvu/assert'
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml'
+import { uncoveredNames } from '../../lib/dns/desired.ts'
 import { listEnvs, loadEnv } from '../../lib/env/load.ts'
 import { loadSecrets, readPrivateKey } from '../../lib/env/secrets.ts'
 import { InputError } from '../../lib/report/errors.ts'
 import { clearSecrets, redact } from '../../lib/report/redact.ts'
+import type { Context } from '../../lib/run/runbook.ts'
+import { deployKeys } from '../../lib/setup/keys.ts'
 import { suite } from '../harness.ts'
+import { PUBLIC_YAML } from './ci-env.ts'
 
 const test = suite('env model')
 const KEY = 'SHA256:JLMaqh8HJyBKDSUOY+IsmHSIiD8khfb1+x5vqEYo7eA'
@@ -24,10 +30,11 @@ ssh:
   key: { secret: SSH_PRIVATE_KEY }
 domains: { site: qa.example.com, saas: app.qa.example.com, api: api.qa.example.com }
 images: { site: ghcr.io/o/site, saas: ghcr.io/o/saas, api: ghcr.io/o/api, postgres: postgres:15, redis: redis:7 }
-secrets: [SSH_PRIVATE_KEY, POSTGRES_PASSWORD]
+secrets: [SSH_PRIVATE_KEY, POSTGRES_PASSWORD, CLOUDFLARE_API_TOKEN, TEAM_WEBHOOK_URL]
 setup:
   deploy_keys: ['${PUB}']
   firewall: { http_from: cloudflare, cloudflare_ips: [173.245.48.0/20, '2400:cb00::/32'] }
+${PUBLIC_YAML}
 `
 
 function envDir(files: Record<string, string>): string {
@@ -156,7 +163,7 @@ test('missing secrets are listed by name with where to set them', () => {
   const dir = envDir({ 'qa.yaml': GOOD })
   const env = loadEnv('qa', dir)
   const msg = problemsOf(() => loadSecrets(env, {}))
-  assert.match(msg, '2 secret(s)')
+  assert.match(msg, '4 secret(s)')
   assert.match(msg, `SSH_PRIVATE_KEY: set it in the environment (CI) or in ${join(dir, 'qa.secrets.env')}`)
   assert.match(msg, 'POSTGRES_PASSWORD')
 })
@@ -167,7 +174,11 @@ test('secrets come from the process env first, then the secrets file, and are re
     'qa.yaml': GOOD,
     'qa.secrets.env': 'POSTGRES_PASSWORD=from-file-pw\nSSH_PRIVATE_KEY=file-key\n',
   })
-  const secrets = loadSecrets(loadEnv('qa', dir), { SSH_PRIVATE_KEY: 'env-key-value' })
+  const secrets = loadSecrets(loadEnv('qa', dir), {
+    SSH_PRIVATE_KEY: 'env-key-value',
+    CLOUDFLARE_API_TOKEN: 'cf-token-value',
+    TEAM_WEBHOOK_URL: 'https://hooks.example/t',
+  })
   assert.is(secrets.SSH_PRIVATE_KEY, 'env-key-value')
   assert.is(secrets.POSTGRES_PASSWORD, 'from-file-pw')
   assert.is(
@@ -222,8 +233,6 @@ test('the real staging and production files are valid', () => {
   assert.match(production.images.api, /^ghcr\.io\//)
 })
 
-test.run()
-
 const setupSuite = suite('env model: setup section')
 
 setupSuite('deploy keys: a truncated key, a wrong type and a missing file are each named', () => {
@@ -266,3 +275,131 @@ setupSuite('cloudflare-only HTTP needs the ranges; CIDRs are checked', () => {
 })
 
 setupSuite.run()
+
+test('the committed staging and production serve the public safely: strict TLS 1.3, zone origin pulls, HSTS, notify, health.edge', () => {
+  for (const name of ['staging', 'production']) {
+    const env = loadEnv(name)
+    const edge = env.edge
+    assert.ok(edge, name)
+    assert.equal(
+      [edge?.ssl, edge?.minTlsVersion, edge?.tlsProfile, edge?.originPulls, edge?.originPullCa, edge?.http],
+      ['strict', '1.3', 'modern', 'on', 'zone', 'redirect'],
+      name,
+    )
+    assert.ok((edge?.hstsMaxAgeS ?? 0) >= 31536000, name)
+    for (const event of ['deploy', 'rollback', 'backup', 'restore', 'emergency', 'alert'])
+      assert.ok(
+        env.notify.some((t) => t.events.includes(event)),
+        `${name}: nobody hears of ${event}`,
+      )
+    assert.ok(env.health.edge, name)
+    // Two-level names need the Advanced Certificate the coverage check asks for.
+    const deep = uncoveredNames(Object.values(env.domains), edge?.zone ?? '')
+    assert.is(edge?.advancedCertificate, deep.length > 0, name)
+  }
+  assert.equal(
+    uncoveredNames(Object.values(loadEnv('staging').domains), 'conciliaextrato.com').map((p) => p.name),
+    ['app.qa.conciliaextrato.com', 'api.qa.conciliaextrato.com'],
+  )
+})
+
+test('a copy of env/production.yaml without edge, notify or health.edge fails, naming each missing piece', () => {
+  const text = readFileSync(join(import.meta.dirname, '..', '..', 'env', 'production.yaml'), 'utf8')
+  const doc = parseYaml(text) as Record<string, unknown>
+  delete doc.edge
+  delete doc.notify
+  doc.health = { path: '/health', edge: false }
+  const msg = problemsOf(() => loadEnv('production', envDir({ 'production.yaml': stringifyYaml(doc) })))
+  assert.match(msg, 'production.yaml: edge: missing: a production env serves the public through Cloudflare')
+  assert.match(msg, 'notify: no target takes deploy events')
+  assert.match(msg, 'notify: no target takes alert events')
+  assert.match(msg, 'health.edge: is false')
+  const lax = parseYaml(text) as { edge: Record<string, unknown> }
+  lax.edge.ssl = 'full'
+  lax.edge.origin_pulls = 'optional'
+  const msg2 = problemsOf(() => loadEnv('production', envDir({ 'production.yaml': stringifyYaml(lax) })))
+  assert.match(msg2, 'edge.ssl: must be strict')
+  assert.match(msg2, 'edge.origin_pulls: must be on')
+})
+
+test('CE_ENV_OVERRIDE points the committed production file at other machines, and changes nothing else', () => {
+  const dir = envDir({
+    'over.yaml': `hosts:
+  prod-1: { address: 127.0.0.1, ssh_port: 2222, host_key: ${KEY}, private_address: 172.30.0.5 }
+edge: { api_base: http://127.0.0.1:8801/client/v4 }
+droplet: { api_base: http://127.0.0.1:8802 }
+backup: { store: { endpoint: http://127.0.0.1:8803 } }
+images: { registry: { server: 172.30.0.9:5443 } }
+health: { edge_resolver: 127.0.0.1:5353 }
+`,
+    'bad.yaml': `hosts:
+  prod-9: { address: 127.0.0.1 }
+edge: { origin_pulls: 'off', api_base: http://127.0.0.1:1/client/v4 }
+secrets: [X]
+`,
+  })
+  const saved = process.env.CE_ENV_OVERRIDE
+  try {
+    process.env.CE_ENV_OVERRIDE = join(dir, 'over.yaml')
+    const env = loadEnv('production')
+    assert.is(env.overridden, join(dir, 'over.yaml'))
+    assert.equal(env.hosts[0], {
+      name: 'prod-1',
+      address: '127.0.0.1',
+      sshPort: 2222,
+      hostKey: KEY,
+      roles: ['web', 'data'],
+      privateAddress: '172.30.0.5',
+    })
+    assert.is(env.edge?.apiBase, 'http://127.0.0.1:8801/client/v4')
+    assert.is(env.droplet?.apiBase, 'http://127.0.0.1:8802')
+    assert.is(env.backup?.store.type === 's3' && env.backup.store.endpoint, 'http://127.0.0.1:8803')
+    assert.is(env.images.site, '172.30.0.9:5443/conciliaextrato/site')
+    assert.is(env.images.registry?.server, '172.30.0.9:5443')
+    assert.is(env.images.postgres, 'postgres:15')
+    assert.is(env.health.edgeResolver, '127.0.0.1:5353')
+    // What the env does is the committed file's.
+    const committed = (() => {
+      delete process.env.CE_ENV_OVERRIDE
+      return loadEnv('production')
+    })()
+    assert.equal({ ...env.edge, apiBase: '' }, { ...committed.edge, apiBase: '' })
+    assert.equal(env.notify, committed.notify)
+    assert.equal(env.secrets, committed.secrets)
+
+    process.env.CE_ENV_OVERRIDE = join(dir, 'bad.yaml')
+    const msg = problemsOf(() => loadEnv('production'))
+    assert.match(msg, 'bad.yaml (CE_ENV_OVERRIDE) has 3 problem(s)')
+    assert.match(msg, 'bad.yaml: hosts.prod-9.address: ')
+    assert.match(msg, 'has no host named prod-9')
+    assert.match(
+      msg,
+      'bad.yaml: edge.origin_pulls: may not be overridden (only addresses, host keys and API endpoints',
+    )
+    assert.match(msg, 'bad.yaml: secrets: may not be overridden')
+  } finally {
+    if (saved === undefined) delete process.env.CE_ENV_OVERRIDE
+    else process.env.CE_ENV_OVERRIDE = saved
+  }
+})
+
+test('setup.deploy_keys: { of_secret: SSH_PRIVATE_KEY } authorizes the public half of the key in that secret', () => {
+  const env = loadEnv('production')
+  assert.equal(env.setup.deployKeySecrets, ['SSH_PRIVATE_KEY'])
+  const pair = ssh2.utils.generateKeyPairSync('ed25519')
+  const keys = deployKeys({ env, secrets: { SSH_PRIVATE_KEY: pair.private } } as unknown as Context)
+  const derived = keys[keys.length - 1]
+  assert.is(derived?.line.split(' ').slice(0, 2).join(' '), pair.public.split(' ').slice(0, 2).join(' '))
+  assert.is(keys.length, env.setup.deployKeys.length + 1)
+  assert.throws(
+    () => deployKeys({ env, secrets: { SSH_PRIVATE_KEY: 'nope' } } as unknown as Context),
+    /the secret SSH_PRIVATE_KEY \(of_secret\) is not a private key ssh can use/,
+  )
+  const dir = envDir({ 'qa.yaml': GOOD.replace("deploy_keys: ['", "deploy_keys: [{ of_secret: CI_KEY }, '") })
+  assert.match(
+    problemsOf(() => loadEnv('qa', dir)),
+    'setup.deploy_keys: of_secret CI_KEY must also be listed under secrets',
+  )
+})
+
+test.run()

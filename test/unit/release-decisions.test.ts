@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import * as assert from 'uvu/assert'
-import { releaseProblems } from '../../lib/deploy/prepare.ts'
+import { deliverTo, releaseProblems } from '../../lib/deploy/prepare.ts'
 import { setState, state } from '../../lib/deploy/state.ts'
 import { colourRelease } from '../../lib/deploy/strategy.ts'
 import { cleanupOnFailure } from '../../lib/deploy/switch.ts'
@@ -168,6 +168,22 @@ test('a deploy that fails after the switch puts traffic back on the old colour, 
   await cleanupOnFailure(ctx2)()
   assert.not.match(before.commands.join('\n'), 'nginx -t')
   assert.match(before.commands.join('\n'), /ce-ci-green.* stop/)
+})
+
+test('registry delivery pulls only what the host lacks: postgres:15 already there is not pulled (no Docker Hub call)', async () => {
+  const host = new ScriptedHost('qa-1', [
+    ['docker image inspect', { stdout: 'r/api:v2 missing\npostgres:15 sha256:aaa\nredis:7 sha256:bbb\n' }],
+    ['pull', { stdout: 'pulled r/api:v2\n' }],
+  ])
+  const changed = await deliverTo(ctxWith(), host, ['r/api:v2', 'postgres:15', 'redis:7'])
+  assert.ok(changed)
+  const pull = host.commands.find((c) => c.includes(' pull ')) ?? ''
+  assert.match(pull, 'pull -q r/api:v2')
+  assert.not.match(pull, 'postgres:15')
+  assert.not.match(pull, 'redis:7')
+  const none = new ScriptedHost('qa-1', [['docker image inspect', { stdout: 'r/api:v2 sha256:ccc\n' }]])
+  assert.not.ok(await deliverTo(ctxWith(), none, ['r/api:v2']))
+  assert.is(none.commands.filter((c) => c.includes(' pull ')).length, 0)
 })
 
 test.run()

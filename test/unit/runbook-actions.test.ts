@@ -12,11 +12,12 @@ import { ciEnvYaml } from './ci-env.ts'
 // the step timings in $GITHUB_STEP_SUMMARY, and each secret masked (besides our own redaction).
 const test = suite('runbook output under GitHub Actions')
 const SECRET = 'hunter2-very-secret-value'
-const ENV = ciEnvYaml(['POSTGRES_PASSWORD'])
+const ENV = ciEnvYaml(['POSTGRES_PASSWORD', 'REDIS_PASSWORD'])
 
 const spec: RunbookSpec = {
   name: 'demo',
   mutates: false,
+  needs: () => ['app'],
   offline: true,
   steps: [
     { title: 'Read things', run: async () => 'ok' },
@@ -42,6 +43,7 @@ async function run(env: Record<string, string>) {
     CE_ENV_DIR: dir,
     AUDIT_DIR: join(dir, 'audit'),
     POSTGRES_PASSWORD: SECRET,
+    REDIS_PASSWORD: 'another-secret-value',
     GITHUB_STEP_SUMMARY: summary,
     ...env,
   })

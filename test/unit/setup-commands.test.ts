@@ -45,6 +45,19 @@ test('ufw rules are written exactly as `ufw show added` prints them', () => {
     "ufw allow from 203.0.113.0/24 to any port 22 proto tcp comment 'ssh'",
     "ufw allow 80,443/tcp comment 'web'",
   ])
+  // A single address: ufw prints 172.23.0.1/32 as 172.23.0.1 (the rehearsal found the mismatch).
+  assert.equal(
+    desiredUfwRules({
+      sshFrom: ['198.51.100.7/32'],
+      httpFrom: 'cloudflare',
+      cloudflareIps: ['172.23.0.1/32', '2001:db8::1/128'],
+    }),
+    [
+      "ufw allow from 198.51.100.7 to any port 22 proto tcp comment 'ssh'",
+      "ufw allow from 172.23.0.1 to any port 80,443 proto tcp comment 'cloudflare'",
+      "ufw allow from 2001:db8::1 to any port 80,443 proto tcp comment 'cloudflare'",
+    ],
+  )
 })
 
 test('ufw converge adds before it deletes, so SSH never drops out', () => {

@@ -45,7 +45,7 @@ const host = (name: string, address: string, roles: string[]) =>
 
 function envText(hosts: string[], swarm = 'swarm: { encrypted_overlay: true }'): string {
   return `name: qa
-kind: staging
+kind: local
 branch: staging
 hosts:
 ${hosts.join('\n')}

@@ -10,6 +10,7 @@ import { main, type RunbookSpec } from '../../../lib/run/runbook.ts'
 const spec: RunbookSpec = {
   name: 'long-step-test',
   mutates: true,
+  needs: () => ['ssh'],
   steps: [
     {
       title: 'Take the deploy lock',

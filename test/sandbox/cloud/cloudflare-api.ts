@@ -19,6 +19,7 @@ import {
 } from './cloudflare-common.ts'
 import * as dns from './cloudflare-dns.ts'
 import { CLOUDFLARE_IPV4_CIDRS, CLOUDFLARE_IPV6_CIDRS, ipsResult } from './cloudflare-ips.ts'
+import * as originPull from './cloudflare-origin-pull.ts'
 import { createPki, issueClientCertificate, removePki } from './cloudflare-pki.ts'
 import * as zones from './cloudflare-zones.ts'
 import {
@@ -86,6 +87,10 @@ function routes(ca: certs.OriginCa): Route<CfRoute>[] {
     r('DELETE', `${zone}/ssl/certificate_packs/:pack_id`, certs.deletePack),
     r('GET', `${zone}/origin_tls_client_auth/settings`, zones.getOriginPull),
     r('PUT', `${zone}/origin_tls_client_auth/settings`, zones.putOriginPull),
+    r('GET', `${zone}/origin_tls_client_auth`, originPull.listOriginPullCerts),
+    r('POST', `${zone}/origin_tls_client_auth`, originPull.uploadOriginPullCert),
+    r('GET', `${zone}/origin_tls_client_auth/:certificate_id`, originPull.getOriginPullCert),
+    r('DELETE', `${zone}/origin_tls_client_auth/:certificate_id`, originPull.deleteOriginPullCert),
     r('POST', '/certificates', ca.create),
     r('GET', '/certificates', ca.list),
     r('GET', '/certificates/:certificate_id', ca.get),
@@ -246,6 +251,15 @@ export async function startCloudflareApi(options: CloudflareApiOptions) {
     issueOriginPullClientCertificate: (days?: number) => issueClientCertificate(pki.originPull, days),
     /** The next Origin CA certificate expires `seconds` after issuance (negative: already expired). */
     expireNextOriginCertificateIn: (seconds: number) => ca.expireNextIn(seconds),
+    /**
+     * What the edge presents to the origin for a zone with its own origin-pull certificate: the newest
+     * uploaded certificate and its key (tests play the edge with it); undefined when none was uploaded.
+     */
+    zoneClientCertificate(name: string): { cert: string; key: string } | undefined {
+      const zone = zoneByName(state, name)
+      const newest = [...(zone?.originPullCerts.values() ?? [])].filter((c) => c.status === 'active').pop()
+      return newest ? { cert: newest.certificate, key: newest.private_key } : undefined
+    },
     zoneId(name: string): string {
       const zone = zoneByName(state, name)
       if (!zone) throw new Error(`no zone ${name} in the Cloudflare double`)

@@ -150,6 +150,20 @@ export interface Zone {
   records: Map<string, DnsRecord>
   packs: Map<string, CertificatePack>
   originPull: { enabled: boolean }
+  /** Zone-level authenticated origin pull certificates (uploaded certificate and key). */
+  originPullCerts: Map<string, ZoneOriginPullCert>
+}
+
+export interface ZoneOriginPullCert {
+  id: string
+  certificate: string
+  /** Kept by Cloudflare, never returned by the API: the edge presents the certificate with it. */
+  private_key: string
+  issuer: string
+  signature: string
+  expires_on: string
+  uploaded_on: string
+  status: 'active' | 'deleted'
 }
 
 export interface OriginCertificate {

@@ -217,3 +217,41 @@ export async function issueClientCertificate(
   })
   return { certPem, keyPem }
 }
+
+/** A fresh P-256 key and a server certificate for `names`, signed by `ca` (the sandbox edge's CA). */
+export async function issueServerCertificate(
+  ca: Ca,
+  names: string[],
+  days = 90,
+): Promise<{ certPem: string; keyPem: string }> {
+  const keyPem = await mustOpenssl(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256'])
+  const keyPath = join(ca.dir, `server-${randomBytes(6).toString('hex')}.key`)
+  writeFileSync(keyPath, keyPem, { mode: 0o600 })
+  const csr = await mustOpenssl(['req', '-new', '-key', keyPath, '-subj', `/CN=${names[0]}`])
+  const now = Date.now()
+  const certPem = await signCsr(ca, csr, {
+    serialHex: newSerial().hex,
+    notBefore: new Date(now - 60_000),
+    notAfter: new Date(now + days * 86_400_000),
+    subject: `/O=Sandbox edge (local test double)/CN=${names[0]}`,
+    extensions: [
+      'basicConstraints = critical, CA:FALSE',
+      'keyUsage = critical, digitalSignature',
+      'extendedKeyUsage = serverAuth',
+      `subjectAltName = ${names.map((n) => `DNS:${n}`).join(', ')}`,
+      'subjectKeyIdentifier = hash',
+      'authorityKeyIdentifier = keyid',
+    ],
+  })
+  return { certPem, keyPem }
+}
+
+/** A CA of its own (the sandbox edge's: the one a visitor's browser would trust), in `root`. */
+export function createEdgeCa(root: string): Promise<Ca> {
+  return createCa(root, 'edge', '/O=Sandbox edge CA (local test double)/CN=Sandbox edge root', 'ec')
+}
+
+/** A CA of its own for a sandbox service (the registry's), in `root`. */
+export function createTestCa(root: string, name: string, cn: string): Promise<Ca> {
+  return createCa(root, name, `/O=ConciliaExtrato sandbox (local test double)/CN=${cn}`, 'ec')
+}

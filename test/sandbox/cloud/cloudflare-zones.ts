@@ -74,6 +74,7 @@ export function newZone(name: string, id = cfId()): Zone {
     records: new Map(),
     packs: new Map(),
     originPull: { enabled: false },
+    originPullCerts: new Map(),
   }
 }
 

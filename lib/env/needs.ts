@@ -1,0 +1,62 @@
+import type { Env } from './load.ts'
+
+/**
+ * What a runbook uses, in words the env file turns into secret names: a runbook loads only the
+ * secrets its needs name (the 5-minute health job carries no backup key and no cloud token).
+ * - ssh: the key it logs in with (ssh.key.secret)
+ * - deploy-keys: private keys whose public halves may log in (setup.deploy_keys of_secret)
+ * - app: the passwords it writes into the stack's env files (POSTGRES_PASSWORD, REDIS_PASSWORD)
+ * - registry: the pull token (images.registry.password_secret; only with delivery: registry)
+ * - store: the backup store's credentials (S3: the Spaces key pair; a local store needs none)
+ * - backup-key: BACKUP_KEY (and BACKUP_KEY_PREVIOUS when the env lists it), to encrypt or decrypt
+ * - edge: the Cloudflare token (edge.token_secret); droplet: the DigitalOcean token
+ * - notify:<event>: the webhook URLs of the notify targets that take that event
+ */
+export type Need =
+  | 'ssh'
+  | 'deploy-keys'
+  | 'app'
+  | 'registry'
+  | 'store'
+  | 'backup-key'
+  | 'edge'
+  | 'droplet'
+  | `notify:${string}`
+
+export const APP_SECRETS = ['POSTGRES_PASSWORD', 'REDIS_PASSWORD'] as const
+export const S3_SECRETS = ['SPACES_ACCESS_KEY_ID', 'SPACES_SECRET_ACCESS_KEY'] as const
+
+/** The secret names that `needs` come to for this env (sorted, no duplicates). */
+export function secretsFor(env: Env, needs: readonly Need[]): string[] {
+  const names = new Set<string>()
+  for (const need of needs) for (const name of namesOf(env, need)) names.add(name)
+  return [...names].sort()
+}
+
+function namesOf(env: Env, need: Need): string[] {
+  switch (need) {
+    case 'ssh':
+      return env.ssh.key.secret ? [env.ssh.key.secret] : []
+    case 'deploy-keys':
+      return env.setup.deployKeySecrets
+    case 'app':
+      return [...APP_SECRETS]
+    case 'registry': {
+      const reg = env.images.registry
+      return env.images.delivery === 'registry' && reg?.passwordSecret ? [reg.passwordSecret] : []
+    }
+    case 'store':
+      return env.backup?.store.type === 's3' ? [...S3_SECRETS] : []
+    case 'backup-key':
+      if (!env.backup) return []
+      return ['BACKUP_KEY', ...(env.secrets.includes('BACKUP_KEY_PREVIOUS') ? ['BACKUP_KEY_PREVIOUS'] : [])]
+    case 'edge':
+      return env.edge ? [env.edge.tokenSecret] : []
+    case 'droplet':
+      return env.droplet ? [env.droplet.tokenSecret] : []
+    default: {
+      const event = need.slice('notify:'.length)
+      return env.notify.filter((t) => t.events.includes(event)).map((t) => t.urlSecret)
+    }
+  }
+}

@@ -1,0 +1,45 @@
+import * as assert from 'uvu/assert'
+import { suite } from '../harness.ts'
+import { rehearse } from '../sandbox/rehearsal.ts'
+
+// The short form of `make rehearse`: the COMMITTED env/production.yaml and env/staging.yaml, end to
+// end on the sandbox through `make`, only addresses, host keys and endpoints overridden (openssl
+// probes instead of testssl; the full form is `make rehearse ENV=...`).
+const test = suite('rehearsal: the committed production and staging env files on the sandbox', {
+  timeoutS: 1500,
+})
+
+for (const env of ['production', 'staging'] as const) {
+  test(`${env}: setup-server, dns, deploy, backup, health through the edge, restore drill, rollback`, async () => {
+    const r = await rehearse({ env, full: false, log: () => {} })
+    assert.equal(r.problems, [], `${env}:\n${JSON.stringify(r, null, 2)}`)
+    assert.equal(
+      r.steps.map((s) => [s.step, s.code]),
+      [
+        ['setup-server', 0],
+        ['dns', 0],
+        ['deploy v1', 0],
+        ['deploy v2', 0],
+        ['backup', 0],
+        ['health', 0],
+        ['restore-drill', 0],
+        ['rollback', 0],
+      ],
+    )
+    assert.ok(r.tls13_only)
+    assert.ok(r.aop_rejects_foreign_client)
+    assert.ok(r.edge_headers_ok)
+    assert.is(r.health_failures, 0)
+    assert.ok(r.rollback_ok)
+    for (const event of ['deploy', 'rollback', 'backup', 'restore'])
+      assert.ok(r.notified.includes(event), event)
+    // The read-only health job carried no backup key and no cloud token.
+    assert.equal(r.secrets_by_runbook.health, [
+      'SPACES_ACCESS_KEY_ID',
+      'SPACES_SECRET_ACCESS_KEY',
+      'SSH_PRIVATE_KEY',
+    ])
+  })
+}
+
+test.run()

@@ -1,0 +1,481 @@
+/**
+ * The rehearsal: the COMMITTED env/production.yaml (or staging.yaml) run end to end on the sandbox,
+ * through `make`, as an engineer or CI would: setup-server -> dns APPLY=1 -> deploy (v1, then v2) ->
+ * backup -> health (edge path on; after the backup, which a new env lacks) -> restore-drill -> rollback. Only where things are is changed, by
+ * an override file (CE_ENV_OVERRIDE): the host's address and key, the Cloudflare API, the Spaces
+ * endpoint (s3rver), the registry's address (a registry behind TLS with a login), the DNS resolver
+ * and the edge's addresses. Notify goes to a local receiver; Cloudflare's edge is the sandbox's
+ * stand-in (test/sandbox/cloud/cloudflare-edge.ts), so health's edge checks, TLS and origin pulls
+ * run for real.
+ */
+import { spawn } from 'node:child_process'
+import { randomBytes, randomInt } from 'node:crypto'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { request } from 'node:https'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { stringify } from 'yaml'
+import { generateBackupKey } from '../../lib/backup/keys.ts'
+import { loadEnv } from '../../lib/env/load.ts'
+import { secretsFor } from '../../lib/env/needs.ts'
+import { OVERRIDE_VAR } from '../../lib/env/override.ts'
+import type { SandboxDroplet } from '../../lib/env/sandbox-hosts.ts'
+import { resolveName } from '../../lib/health/edge.ts'
+import { runLocal } from '../../lib/host/local-run.ts'
+import { RUNBOOKS } from '../support/runbooks.ts'
+import { startCloudflareApi } from './cloud/cloudflare-api.ts'
+import { startCloudflareEdge } from './cloud/cloudflare-edge.ts'
+import { createTestCa, issueServerCertificate } from './cloud/cloudflare-pki.ts'
+import { ensureRootKey, group, removeGroup, startDroplet } from './droplets.ts'
+import { ensureDockerEngine, sh } from './engine.ts'
+import { appImage, buildFixtureImages, DATA_IMAGES, FIXTURE_SERVICES } from './fixtures.ts'
+import { buildDropletImage } from './images.ts'
+import { pushImageWithLogin, startRegistry } from './registry.ts'
+import { S3RVER_SECRETS, startS3Server } from './s3.ts'
+import { startReceiver } from './webhook-receiver.ts'
+
+const ROOT = resolve(import.meta.dirname, '..', '..')
+const CF_TOKEN = 'cfREHEARSAL_token_0123456789abcdefghijklmnopqrstuvwxyz'
+const REGISTRY_USER = 'conciliaextrato-deploy'
+
+export interface StepResult {
+  step: string
+  code: number
+  s: number
+}
+
+export interface RehearsalResult {
+  env: string
+  tls13_only: boolean
+  aop_rejects_foreign_client: boolean
+  notified: string[]
+  health_failures: number
+  rollback_ok: boolean
+  secrets_by_runbook: Record<string, string[]>
+  total_s: number
+  steps: StepResult[]
+  /** Through the edge: every domain 200 with HSTS and the security headers (false: which failed, in problems). */
+  edge_headers_ok: boolean
+  /** testssl's findings at MEDIUM or worse (full form only; null when testssl did not run). */
+  testssl_medium_or_worse: string[] | null
+  problems: string[]
+}
+
+export interface RehearsalOptions {
+  env: 'production' | 'staging'
+  /** Also testssl against the origin (minutes); the short form checks TLS with openssl. */
+  full: boolean
+  log?: (line: string) => void
+  /** Leave the droplet, registry and servers up afterwards (to look at a failure). */
+  keep?: boolean
+}
+
+/** One `make` target, as a person types it; its output goes to the log, its exit code is returned. */
+function make(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  log: (l: string) => void,
+): Promise<{ code: number; out: string }> {
+  return new Promise((done) => {
+    const child = spawn('make', ['--no-print-directory', ...args], {
+      cwd: ROOT,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let out = ''
+    const collect = (b: Buffer) => {
+      out += b.toString()
+    }
+    child.stdout.on('data', collect)
+    child.stderr.on('data', collect)
+    child.on('close', (code) => {
+      for (const line of out.trimEnd().split('\n')) log(`    ${line}`)
+      done({ code: code ?? 1, out })
+    })
+  })
+}
+
+/** GET https://<domain><path> through the edge, the way a visitor's browser does. */
+function throughEdge(
+  domain: string,
+  path: string,
+  address: string,
+  ca: string,
+): Promise<{
+  status: number
+  headers: Record<string, string | string[] | undefined>
+  body: string
+  protocol: string
+}> {
+  return new Promise((done, fail) => {
+    const req = request(
+      {
+        host: address,
+        port: 443,
+        path,
+        servername: domain,
+        headers: { host: domain },
+        ca,
+        agent: false,
+        timeout: 15_000,
+      },
+      (res) => {
+        let body = ''
+        res.on('data', (c: Buffer) => {
+          body += c.toString()
+        })
+        res.on('end', () =>
+          done({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            body,
+            protocol: String((res.socket as import('node:tls').TLSSocket).getProtocol?.() ?? ''),
+          }),
+        )
+      },
+    )
+    req.on('error', fail)
+    req.on('timeout', () => req.destroy(new Error('timeout')))
+    req.end()
+  })
+}
+
+async function curlOrigin(ip: string, domain: string, cert?: { cert: string; key: string }): Promise<number> {
+  const dir = mkdtempSync(join(tmpdir(), 'ce-aop-'))
+  const args = [
+    '-sk',
+    '-o',
+    '/dev/null',
+    '-w',
+    '%{http_code}',
+    '-m',
+    '10',
+    '--resolve',
+    `${domain}:443:${ip}`,
+  ]
+  if (cert) {
+    writeFileSync(join(dir, 'c.pem'), cert.cert)
+    writeFileSync(join(dir, 'k.pem'), cert.key, { mode: 0o600 })
+    args.push('--cert', join(dir, 'c.pem'), '--key', join(dir, 'k.pem'))
+  }
+  const r = await runLocal(['curl', ...args, `https://${domain}/version`])
+  return Number(r.stdout.trim()) || 0
+}
+
+/** TLS versions the origin accepts for a name, by openssl s_client (the short form's check). */
+async function originAccepts(ip: string, domain: string, version: '-tls1_2' | '-tls1_3'): Promise<boolean> {
+  const r = await runLocal(
+    ['openssl', 's_client', '-connect', `${ip}:443`, '-servername', domain, version, '-brief'],
+    { input: '' },
+  )
+  return r.code === 0 && /Protocol version/i.test(r.stderr + r.stdout)
+}
+
+/** testssl.sh against the origin: protocols, ciphers, server defaults, headers; nothing leaves this machine. */
+async function testssl(
+  ip: string,
+  domain: string,
+  dir: string,
+): Promise<{ offered: string[]; bad: string[] }> {
+  const json = join(dir, `testssl-${domain}.json`)
+  const args = [
+    ...['--quiet', '--color', '0', '--warnings', 'off', '--nodns', 'none', '--ip', ip],
+    ...['--connect-timeout', '10', '--openssl-timeout', '10', '-p', '-E', '-S', '-h', '--jsonfile', json],
+    `${domain}:443`,
+  ]
+  await runLocal(['testssl', ...args], { env: { ...process.env, NXCONNECT: '127.0.0.1:0' } })
+  const findings = JSON.parse(readFileSync(json, 'utf8')) as {
+    id: string
+    severity: string
+    finding: string
+  }[]
+  const protocols = ['SSLv2', 'SSLv3', 'TLS1', 'TLS1_1', 'TLS1_2', 'TLS1_3']
+  const offered = findings
+    .filter((f) => protocols.includes(f.id) && f.finding.startsWith('offered'))
+    .map((f) => f.id)
+  const bad = findings
+    .filter((f) => ['MEDIUM', 'HIGH', 'CRITICAL'].includes(f.severity))
+    .map((f) => `${f.id} (${f.severity}): ${f.finding}`)
+  return { offered, bad }
+}
+
+/** The events the receiver was told of, from each message's title ("deploy of v1 to production: success"). */
+function eventsOf(bodies: string[]): string[] {
+  const events = new Set<string>()
+  for (const body of bodies) {
+    const text = JSON.stringify(JSON.parse(body))
+    const m = /\b(deploy|rollback|backup|restore drill|restore|emergency|alert)\b/.exec(text)
+    if (m?.[1]) events.add(m[1] === 'restore drill' ? 'restore' : m[1])
+  }
+  return [...events].sort()
+}
+
+export async function rehearse(opts: RehearsalOptions): Promise<RehearsalResult> {
+  const log = opts.log ?? ((l: string) => process.stdout.write(`${l}\n`))
+  const t0 = Date.now()
+  const problems: string[] = []
+  const committed = loadEnv(opts.env, join(ROOT, 'env'))
+  const hostName = committed.hosts[0]?.name ?? 'web-1'
+  const cleanups: (() => Promise<unknown>)[] = []
+  const steps: StepResult[] = []
+  try {
+    log(`rehearsal of env/${opts.env}.yaml on the sandbox (${opts.full ? 'full' : 'short'} form)`)
+    await ensureDockerEngine()
+    const image = await buildDropletImage(log)
+    await buildFixtureImages(log)
+    const dir = mkdtempSync(join(tmpdir(), `ce-rehearse-${opts.env}-`))
+    const g = group(`r${process.pid}-${opts.env.slice(0, 4)}`, dir)
+    cleanups.push(() => (opts.keep ? Promise.resolve() : removeGroup(g.id)))
+    const { privatePath } = await ensureRootKey(dir)
+    const droplet: SandboxDroplet = await startDroplet(g, hostName, image)
+    const gateway = (
+      await sh`docker network inspect -f ${'{{(index .IPAM.Config 0).Gateway}}'} ${g.network}`
+    ).stdout.trim()
+    log(`  droplet ${hostName} at ${droplet.ip} (the operator and the edge come from ${gateway})`)
+
+    // Cloudflare: the API and its edge (DNS and HTTPS on a loopback address of its own).
+    const cf = await startCloudflareApi({
+      tokens: [CF_TOKEN],
+      zones: [committed.edge?.zone ?? 'conciliaextrato.com'],
+      allowPrivateProxiedTargets: true,
+      ips: { ipv4: [`${gateway}/32`], ipv6: [] },
+    })
+    cleanups.push(() => cf.close())
+    const edge = await startCloudflareEdge(
+      cf,
+      `127.${randomInt(16, 250)}.${randomInt(1, 250)}.${randomInt(2, 250)}`,
+    )
+    cleanups.push(() => edge.close())
+    const s3 = await startS3Server({
+      buckets: [committed.backup?.store.type === 's3' ? committed.backup.store.bucket : 'b'],
+    })
+    cleanups.push(() => s3.close())
+    const receiver = await startReceiver()
+    cleanups.push(() => receiver.close())
+
+    // The registry behind TLS (a sandbox CA the droplet trusts, as a real one trusts GHCR's) with a login.
+    const registryPassword = randomBytes(18).toString('base64url')
+    const ca = await createTestCa(dir, 'registry-ca', 'Sandbox registry CA')
+    const registryName = `ce-${g.id}-registry`
+    const server = await issueServerCertificate(ca, [registryName])
+    const registry = await startRegistry(g.id, g.network, {
+      dir,
+      certPem: server.certPem,
+      keyPem: server.keyPem,
+      username: REGISTRY_USER,
+      password: registryPassword,
+    })
+    const login = {
+      username: REGISTRY_USER,
+      password: registryPassword,
+      configDir: join(dir, 'docker-config'),
+    }
+    for (const service of FIXTURE_SERVICES)
+      for (const release of ['v1', 'v2'])
+        await pushImageWithLogin(registry, appImage(service, release), login)
+    await sh`docker exec ${droplet.container} mkdir -p ${`/etc/docker/certs.d/${registry.server}`}`
+    await sh({
+      input: ca.pem,
+    })`docker exec -i ${droplet.container} tee ${`/etc/docker/certs.d/${registry.server}/ca.crt`}`
+
+    // The override: only addresses, host keys and endpoints.
+    const overrideFile = join(dir, `${opts.env}.override.yaml`)
+    writeFileSync(
+      overrideFile,
+      stringify({
+        hosts: { [hostName]: { address: droplet.ip, ssh_port: 22, host_key: droplet.hostKey } },
+        edge: { api_base: cf.apiBase },
+        droplet: { api_base: 'http://127.0.0.1:9' },
+        backup: { store: { endpoint: s3.endpoint } },
+        images: { registry: { server: registry.server } },
+        health: { edge_resolver: edge.resolver },
+        setup: { firewall: { cloudflare_ips: [`${gateway}/32`] } },
+      }),
+    )
+    log(`  override: ${overrideFile}\n${readFileSync(overrideFile, 'utf8').replace(/^/gm, '    ')}`)
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      [OVERRIDE_VAR]: overrideFile,
+      CE_ENV_DIR: join(ROOT, 'env'),
+      AUDIT_DIR: join(dir, 'audit'),
+      CE_STATE_DIR: join(dir, 'state'),
+      CE_CACHE_DIR: join(dir, 'cache'),
+      NODE_EXTRA_CA_CERTS: edge.caPath,
+      SSH_PRIVATE_KEY: readFileSync(privatePath, 'utf8'),
+      POSTGRES_PASSWORD: randomBytes(18).toString('base64url'),
+      REDIS_PASSWORD: randomBytes(18).toString('base64url'),
+      GHCR_TOKEN: registryPassword,
+      CLOUDFLARE_API_TOKEN: CF_TOKEN,
+      BACKUP_KEY: generateBackupKey(),
+      ...S3RVER_SECRETS,
+      DIGITALOCEAN_TOKEN: 'dop_v1_rehearsal_not_used',
+      TEAM_SLACK_WEBHOOK_URL: `${receiver.url}/team`,
+      ONCALL_SLACK_WEBHOOK_URL: `${receiver.url}/oncall`,
+    }
+    process.env.NODE_EXTRA_CA_CERTS = edge.caPath
+    const loaded = (() => {
+      const saved = process.env[OVERRIDE_VAR]
+      process.env[OVERRIDE_VAR] = overrideFile
+      try {
+        return loadEnv(opts.env, join(ROOT, 'env'))
+      } finally {
+        if (saved === undefined) delete process.env[OVERRIDE_VAR]
+        else process.env[OVERRIDE_VAR] = saved
+      }
+    })()
+
+    const run = async (step: string, args: string[]): Promise<{ code: number; out: string }> => {
+      log(`\n== make ${args.join(' ')}`)
+      const t = Date.now()
+      const r = await make(args, env, log)
+      steps.push({ step, code: r.code, s: Math.round((Date.now() - t) / 100) / 10 })
+      if (r.code !== 0) problems.push(`make ${args[0]} exited ${r.code}`)
+      return r
+    }
+    const E = `ENV=${opts.env}`
+    const branch = `BRANCH=${committed.branch}`
+    if ((await run('setup-server', ['setup-server', E, 'YES=1'])).code !== 0)
+      throw new Error('setup-server failed')
+    // The droplet pulls postgres and redis from Docker Hub in production; here they are put on it.
+    for (const [official, local] of [
+      [committed.images.postgres, DATA_IMAGES.postgres],
+      [committed.images.redis, DATA_IMAGES.redis],
+    ] as const) {
+      await sh`bash -c ${`docker save ${local} | docker exec -i ${droplet.container} docker load -q`}`
+      await sh`docker exec ${droplet.container} docker tag ${local} ${official}`
+    }
+    if ((await run('dns', ['dns', E, 'APPLY=1', 'YES=1'])).code !== 0) throw new Error('dns failed')
+    if ((await run('deploy v1', ['deploy', E, 'RELEASE=v1', branch, 'YES=1'])).code !== 0)
+      throw new Error('deploy v1 failed')
+    if ((await run('deploy v2', ['deploy', E, 'RELEASE=v2', branch, 'YES=1'])).code !== 0)
+      throw new Error('deploy v2 failed')
+    // The backup before health: a new env has none, and health's backup check rightly fails without one.
+    await run('backup', ['backup', E, 'YES=1'])
+    const healthRun = await run('health', ['health', E, 'JSON=1'])
+    const report = healthRun.out.split('\n').find((l) => l.startsWith('{"env"'))
+    const results = report
+      ? (
+          JSON.parse(report) as {
+            results: { ok: boolean | null; check: string; target: string; value: string }[]
+          }
+        ).results
+      : []
+    const failures = results.filter((r) => r.ok === false)
+    for (const f of failures) problems.push(`health ${f.check} ${f.target}: ${f.value}`)
+    if (!report) problems.push('make health printed no JSON report')
+    if (!results.some((r) => r.check === 'edge' && r.ok)) problems.push('health ran no passing edge check')
+    await run('restore-drill', ['restore-drill', E, 'YES=1'])
+
+    // Through the edge, as a visitor: every domain, HSTS and the headers on every answer.
+    const headers = [
+      'strict-transport-security',
+      'content-security-policy',
+      'x-content-type-options',
+      'x-frame-options',
+    ]
+    let edgeOk = true
+    for (const domain of Object.values(loaded.domains)) {
+      const [address] = await resolveName(domain, edge.resolver)
+      for (const path of ['/version', '/no-such-page']) {
+        const r = await throughEdge(domain, path, address ?? '', readFileSync(edge.caPath, 'utf8')).catch(
+          (e: Error) => e,
+        )
+        if (r instanceof Error) {
+          edgeOk = false
+          problems.push(`${domain}${path} through the edge: ${r.message}`)
+          continue
+        }
+        const missing = headers.filter((h) => !r.headers[h])
+        if (missing.length || (path === '/version' && r.status !== 200) || r.protocol !== 'TLSv1.3') {
+          edgeOk = false
+          problems.push(
+            `${domain}${path} through the edge: HTTP ${r.status}, ${r.protocol}, missing ${missing.join(', ') || 'nothing'}`,
+          )
+        }
+      }
+    }
+
+    // The origin: TLS 1.3 only; a client without this zone's certificate is refused.
+    const site = loaded.domains.site
+    const zoneCert = cf.zoneClientCertificate(loaded.edge?.zone ?? '')
+    const shared = await cf.issueOriginPullClientCertificate()
+    const codes = {
+      none: await curlOrigin(droplet.ip, site),
+      sharedCloudflare: await curlOrigin(droplet.ip, site, { cert: shared.certPem, key: shared.keyPem }),
+      zone: zoneCert ? await curlOrigin(droplet.ip, site, zoneCert) : 0,
+    }
+    log(
+      `\n  origin ${site}: no certificate ${codes.none}, Cloudflare's shared one ${codes.sharedCloudflare}, the zone's own ${codes.zone}`,
+    )
+    const aop = codes.none === 403 && codes.sharedCloudflare === 403 && codes.zone === 200
+    if (!aop) problems.push(`origin pulls: ${JSON.stringify(codes)} (want 403, 403, 200)`)
+    let tls13 =
+      (await originAccepts(droplet.ip, site, '-tls1_3')) &&
+      !(await originAccepts(droplet.ip, site, '-tls1_2'))
+    let testsslBad: string[] | null = null
+    if (opts.full) {
+      log('  testssl.sh against the origin (protocols, ciphers, server defaults, headers)')
+      const found = await testssl(droplet.ip, site, dir)
+      testsslBad = found.bad
+      log(
+        `    offered: ${found.offered.join(' ')}; MEDIUM or worse: ${found.bad.length ? found.bad.join('; ') : 'none'}`,
+      )
+      tls13 = tls13 && found.offered.join() === 'TLS1_3'
+      if (found.bad.length) problems.push(...found.bad.map((b) => `testssl: ${b}`))
+    }
+    if (!tls13) problems.push('the origin does not offer TLS 1.3 only')
+
+    const rollback = await run('rollback', ['rollback', E, 'YES=1'])
+    const [edgeAddress] = await resolveName(site, edge.resolver)
+    const after = await throughEdge(
+      loaded.domains.api,
+      '/version',
+      edgeAddress ?? '',
+      readFileSync(edge.caPath, 'utf8'),
+    ).catch(() => undefined)
+    const rollbackOk = rollback.code === 0 && after?.status === 200 && after.body.trim() === 'v1'
+    if (!rollbackOk)
+      problems.push(
+        `rollback: exit ${rollback.code}, the api through the edge says ${after?.status} ${after?.body.trim()}`,
+      )
+
+    const ran = ['setup-server', 'dns', 'deploy', 'health', 'backup', 'restore', 'rollback']
+    return {
+      env: opts.env,
+      tls13_only: tls13,
+      aop_rejects_foreign_client: aop,
+      notified: eventsOf(receiver.received.map((r) => r.body)),
+      health_failures: failures.length + (report ? 0 : 1),
+      rollback_ok: rollbackOk,
+      secrets_by_runbook: Object.fromEntries(
+        ran.map((name) => [
+          name,
+          secretsFor(loaded, RUNBOOKS[name]?.needs(loaded, name === 'restore' ? { drill: true } : {}) ?? []),
+        ]),
+      ),
+      total_s: Math.round((Date.now() - t0) / 100) / 10,
+      steps,
+      edge_headers_ok: edgeOk,
+      testssl_medium_or_worse: testsslBad,
+      problems,
+    }
+  } catch (err) {
+    problems.push((err as Error).message)
+    return {
+      env: opts.env,
+      tls13_only: false,
+      aop_rejects_foreign_client: false,
+      notified: [],
+      health_failures: -1,
+      rollback_ok: false,
+      secrets_by_runbook: {},
+      total_s: Math.round((Date.now() - t0) / 100) / 10,
+      steps,
+      edge_headers_ok: false,
+      testssl_medium_or_worse: null,
+      problems,
+    }
+  } finally {
+    for (const c of cleanups.reverse()) await c().catch(() => undefined)
+  }
+}

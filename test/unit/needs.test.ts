@@ -1,0 +1,160 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import * as assert from 'uvu/assert'
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml'
+import { checkSecretsContract, makeCallsWithVars } from '../../lib/ci/secrets-contract.ts'
+import { loadEnv } from '../../lib/env/load.ts'
+import { secretsFor } from '../../lib/env/needs.ts'
+import { loadSecrets } from '../../lib/env/secrets.ts'
+import { InputError } from '../../lib/report/errors.ts'
+import { clearSecrets } from '../../lib/report/redact.ts'
+import { suite } from '../harness.ts'
+import { makeRunbook, RUNBOOKS, secretsOfMake } from '../support/runbooks.ts'
+
+// Each runbook loads only the secrets it needs for the env (by what the env enables), and every
+// workflow step that runs one gets exactly those, from its own env:.
+const test = suite('secrets by runbook: needs, loading, and the workflows contract')
+const ROOT = join(import.meta.dirname, '..', '..')
+const production = loadEnv('production')
+const staging = loadEnv('staging')
+const byRunbook = (env = production) =>
+  Object.fromEntries(Object.entries(RUNBOOKS).map(([n, s]) => [n, secretsFor(env, s.needs(env, {}))]))
+const CLOUD = ['CLOUDFLARE_API_TOKEN', 'DIGITALOCEAN_TOKEN']
+
+test('the committed envs: the read-only runbooks carry no backup key, no cloud token, no app password', () => {
+  for (const env of [production, staging]) {
+    const needs = byRunbook(env)
+    for (const name of ['health', 'status', 'uptime', 'releases']) {
+      const got = needs[name] ?? []
+      assert.ok(got.includes('SSH_PRIVATE_KEY'), `${env.name} ${name}: ${got}`)
+      for (const bad of ['BACKUP_KEY', ...CLOUD, 'POSTGRES_PASSWORD', 'REDIS_PASSWORD', 'GHCR_TOKEN'])
+        assert.not.ok(got.includes(bad), `${env.name} ${name} loads ${bad}`)
+    }
+    assert.equal(needs.alert, ['ONCALL_SLACK_WEBHOOK_URL'])
+    assert.equal(needs.backups, ['BACKUP_KEY', 'SPACES_ACCESS_KEY_ID', 'SPACES_SECRET_ACCESS_KEY'])
+    assert.equal(needs['prune-backups'], ['SPACES_ACCESS_KEY_ID', 'SPACES_SECRET_ACCESS_KEY'])
+    assert.equal(needs.dns, ['CLOUDFLARE_API_TOKEN', 'SSH_PRIVATE_KEY'])
+  }
+})
+
+test('deploy: production backs up before migrating (backup key, store), staging does not; neither needs a cloud token', () => {
+  const base = [
+    'GHCR_TOKEN',
+    'POSTGRES_PASSWORD',
+    'REDIS_PASSWORD',
+    'SSH_PRIVATE_KEY',
+    'TEAM_SLACK_WEBHOOK_URL',
+  ]
+  assert.equal(byRunbook(staging).deploy, base)
+  assert.equal(
+    byRunbook(production).deploy,
+    [...base, 'BACKUP_KEY', 'SPACES_ACCESS_KEY_ID', 'SPACES_SECRET_ACCESS_KEY'].sort(),
+  )
+  assert.not.ok(byRunbook(production).deploy?.includes('DIGITALOCEAN_TOKEN'))
+})
+
+test('emergency: the droplet token only with CREATE=1; everything its phases need', () => {
+  const plain = secretsOfMake('emergency', { ENV: 'production' }, production) ?? []
+  const create = secretsOfMake('emergency', { ENV: 'production', CREATE: '1' }, production) ?? []
+  assert.not.ok(plain.includes('DIGITALOCEAN_TOKEN'))
+  assert.equal(
+    create.filter((n) => !plain.includes(n)),
+    ['DIGITALOCEAN_TOKEN'],
+  )
+  for (const name of ['BACKUP_KEY', 'CLOUDFLARE_API_TOKEN', 'GHCR_TOKEN', 'ONCALL_SLACK_WEBHOOK_URL'])
+    assert.ok(plain.includes(name), name)
+})
+
+test('make targets are read from the Makefile: the runbook, its fixed flags and the variables it maps', () => {
+  assert.equal(makeRunbook('restore-drill', {}), { runbook: 'restore', args: { drill: true } })
+  assert.equal(makeRunbook('dns', { APPLY: '1' }), { runbook: 'dns', args: { apply: true } })
+  assert.equal(makeRunbook('deploy', { RELEASE: 'abc' }), { runbook: 'deploy', args: { release: 'abc' } })
+  assert.is(makeRunbook('gates', {}), undefined)
+  assert.is(makeRunbook('test', {}), undefined)
+})
+
+test('a run loads only what it needs and lists the missing ones by runbook; reading an undeclared one is a bug', () => {
+  clearSecrets()
+  const dir = mkdtempSync(join(tmpdir(), 'ce-needs-'))
+  writeFileSync(join(dir, 'production.yaml'), readFileSync(join(ROOT, 'env/production.yaml')))
+  const env = loadEnv('production', dir)
+  const names = secretsFor(env, RUNBOOKS.health?.needs(env, {}) ?? [])
+  // Only the health job's three secrets are set: enough for health, as in the scheduled workflow.
+  const source = { SSH_PRIVATE_KEY: 'k', SPACES_ACCESS_KEY_ID: 'id-123', SPACES_SECRET_ACCESS_KEY: 'sk-456' }
+  const secrets = loadSecrets(env, source, { runbook: 'health', names })
+  assert.is(secrets.SPACES_ACCESS_KEY_ID, 'id-123')
+  assert.throws(() => secrets.BACKUP_KEY, /health read the secret BACKUP_KEY, which it does not declare/)
+  assert.is((secrets as Record<string, string>).NOT_AN_ENV_SECRET, undefined)
+  try {
+    loadSecrets(env, source, {
+      runbook: 'deploy',
+      names: secretsFor(env, RUNBOOKS.deploy?.needs(env, {}) ?? []),
+    })
+    assert.unreachable('deploy should not load without its secrets')
+  } catch (err) {
+    assert.instance(err, InputError)
+    const msg = (err as Error).message
+    assert.match(msg, '5 secret(s) that deploy needs for env production are not set:')
+    for (const n of [
+      'BACKUP_KEY',
+      'GHCR_TOKEN',
+      'POSTGRES_PASSWORD',
+      'REDIS_PASSWORD',
+      'TEAM_SLACK_WEBHOOK_URL',
+    ])
+      assert.match(msg, `${n}: set it in the environment`)
+    assert.not.match(msg, 'DIGITALOCEAN_TOKEN')
+  }
+  clearSecrets()
+})
+
+const ENVS = ['production', 'staging']
+/** A GitHub expression, written where a template literal would read it as one of its own. */
+const expr = (inner: string) => `${'$'}{{ ${inner} }}`
+const envOf = (name: string) => (name === 'production' ? production : staging)
+const contract = (file: string, content: string) =>
+  checkSecretsContract(file, content, ENVS, (target, vars, env) => secretsOfMake(target, vars, envOf(env)))
+const workflow = (name: string) => readFileSync(join(ROOT, '.github/workflows', name), 'utf8')
+
+test('every workflow step that runs a runbook gets exactly the secrets it needs, from its own env:', () => {
+  for (const file of ['deploy.yml', 'scheduled.yml', 'ci.yml', 'gates.yml', 'images.yml'])
+    assert.equal(contract(file, workflow(file)), [], file)
+})
+
+test('the contract fails on a step that lacks a needed secret, on a surplus one, and on job-level secrets', () => {
+  const doc = parseYaml(workflow('deploy.yml'))
+  const steps = doc.jobs.deploy.steps as { name?: string; env?: Record<string, string> }[]
+  const prod = steps.find((s) => s.name === 'make deploy (production)')
+  assert.ok(prod?.env?.BACKUP_KEY)
+  delete prod?.env?.BACKUP_KEY
+  if (prod?.env) prod.env.DIGITALOCEAN_TOKEN = expr('secrets.DIGITALOCEAN_TOKEN')
+  const problems = contract('deploy.yml', stringifyYaml(doc))
+  assert.equal(problems.length, 2, problems.join('\n'))
+  assert.match(problems[0] ?? '', 'make deploy on production needs BACKUP_KEY, which the step')
+  assert.match(problems[1] ?? '', 'make deploy on production does not need DIGITALOCEAN_TOKEN')
+
+  // Round 1's deploy: every env secret for every step, job-wide; its staging run lacked DIGITALOCEAN_TOKEN.
+  const old = `jobs:
+  deploy:
+    env:
+      SSH_PRIVATE_KEY: \${{ secrets.SSH_PRIVATE_KEY }}
+    steps:
+      - run: make deploy ENV="\${{ inputs.environment }}" YES=1
+`
+  const found = contract('old.yml', old)
+  assert.match(found[0] ?? '', 'jobs.deploy.env passes SSH_PRIVATE_KEY to every step of the job')
+  assert.ok(found.some((p) => p.includes('make deploy on staging needs GHCR_TOKEN')))
+})
+
+test('make calls with their variables, across lines and &&', () => {
+  assert.equal(
+    makeCallsWithVars(`make health ENV=${expr('matrix.environment')} JSON=1 && make alert ENV=x TITLE="a b"`),
+    [
+      { target: 'health', vars: { ENV: expr('matrix.environment'), JSON: '1' } },
+      { target: 'alert', vars: { ENV: 'x', TITLE: 'a b' } },
+    ],
+  )
+})
+
+test.run()
