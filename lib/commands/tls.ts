@@ -66,11 +66,13 @@ export function originPullTrustPresent(env: string, zone: string): string {
  */
 export function placeholderOriginPullTrust(env: Env): string {
   const path = tlsPaths(env.name).originPullCa
-  const subject = `/O=ConciliaExtrato placeholder: nobody holds this key; make dns ENV=${env.name} installs the zone's certificate`
+  // Each subject field stays under X.509's 64 characters.
+  const subject = `/O=ConciliaExtrato/OU=placeholder: nobody holds this key/CN=until make dns ENV=${env.name}`
   return [
     'set -e',
     `tmp=$(mktemp ${quote(`${path}.XXXXXX`)})`,
-    `openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 -subj ${quote(subject)} -keyout /dev/null -out "$tmp" 2>/dev/null || { rm -f "$tmp"; echo 'openssl could not make the placeholder origin-pull certificate' >&2; exit 1; }`,
+    `openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 -subj ${quote(subject)} -keyout /dev/null -out "$tmp" 2>"$tmp.err" || { cat "$tmp.err" >&2; rm -f "$tmp" "$tmp.err"; exit 1; }`,
+    'rm -f "$tmp.err"',
     'chmod 0644 "$tmp"',
     `mv -f "$tmp" ${quote(path)}`,
   ].join('; ')

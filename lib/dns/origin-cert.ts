@@ -91,7 +91,9 @@ export async function issueAndInstall(
       csr,
       hostnames: names,
       request_type: 'origin-ecc',
-      requested_validity: 5475,
+      // A year (edge.origin_cert_days), renewed under origin_cert_renew_days by the daily plan: a key
+      // that leaked stops working within a year, and scanners rightly flag longer lifetimes.
+      requested_validity: env.edge?.originCertDays ?? 365,
     }),
   )) as { certificate?: string; expires_on?: string }
   const cert = issued.certificate ?? ''

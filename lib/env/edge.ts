@@ -36,6 +36,8 @@ export interface EdgeConfig {
   advancedCertificate: boolean
   /** Renew the origin certificate when fewer days than this remain. */
   originCertRenewDays: number
+  /** Validity of a new Origin CA certificate, in days (one of Cloudflare's: 7 ... 5475; default a year). */
+  originCertDays: (typeof ORIGIN_CERT_DAYS)[number]
 }
 
 export const DEFAULT_CSP: Record<Service, string> = {
@@ -55,6 +57,22 @@ export const CLOUDFLARE_ORIGIN_PULL_CA = resolve(
 /** edge.origin_pull_ca: zone — the zone's own client certificate (see EdgeConfig.originPullCa). */
 export const ZONE_ORIGIN_PULL = 'zone'
 
+/** The validities Cloudflare's Origin CA issues (requested_validity). */
+export const ORIGIN_CERT_DAYS = [7, 30, 90, 365, 730, 1095, 5475] as const
+
+function originCertDays(v: Validator, e: Record<string, unknown> | undefined): EdgeConfig['originCertDays'] {
+  const days = v.integer(e, 'origin_cert_days', 'edge', { min: 7, max: 5475, default: 365 }) ?? 365
+  const valid = ORIGIN_CERT_DAYS.find((d) => d === days)
+  if (valid === undefined) {
+    v.problem(
+      'edge.origin_cert_days',
+      `expected one of ${ORIGIN_CERT_DAYS.join(', ')} (what the Origin CA issues), got ${days}`,
+    )
+    return 365
+  }
+  return valid
+}
+
 export function readEdge(v: Validator, raw: unknown, envFile: string): EdgeConfig | undefined {
   if (raw === undefined || raw === null) return undefined
   const e = v.object(raw, 'edge', [
@@ -72,6 +90,7 @@ export function readEdge(v: Validator, raw: unknown, envFile: string): EdgeConfi
     'log',
     'advanced_certificate',
     'origin_cert_renew_days',
+    'origin_cert_days',
   ])
   const csp = v.object(e?.csp ?? {}, 'edge.csp', [...SERVICES])
   const log = v.object(e?.log ?? {}, 'edge.log', ['ip', 'retention_days'])
@@ -130,5 +149,6 @@ export function readEdge(v: Validator, raw: unknown, envFile: string): EdgeConfi
     advancedCertificate: v.boolean(e, 'advanced_certificate', 'edge', false),
     originCertRenewDays:
       v.integer(e, 'origin_cert_renew_days', 'edge', { min: 1, max: 365, default: 30 }) ?? 30,
+    originCertDays: originCertDays(v, e),
   }
 }

@@ -176,9 +176,14 @@ async function testssl(
   ip: string,
   domain: string,
   dir: string,
+  originCa: string,
 ): Promise<{ offered: string[]; bad: string[] }> {
   const json = join(dir, `testssl-${domain}.json`)
+  // The origin's certificate is judged as Cloudflare judges it: against the Origin CA.
+  const ca = join(dir, 'origin-ca.pem')
+  writeFileSync(ca, originCa)
   const args = [
+    ...['--add-ca', ca],
     ...['--quiet', '--color', '0', '--warnings', 'off', '--nodns', 'none', '--ip', ip],
     ...['--connect-timeout', '10', '--openssl-timeout', '10', '-p', '-E', '-S', '-h', '--jsonfile', json],
     `${domain}:443`,
@@ -415,7 +420,7 @@ export async function rehearse(opts: RehearsalOptions): Promise<RehearsalResult>
     let testsslBad: string[] | null = null
     if (opts.full) {
       log('  testssl.sh against the origin (protocols, ciphers, server defaults, headers)')
-      const found = await testssl(droplet.ip, site, dir)
+      const found = await testssl(droplet.ip, site, dir, `${cf.originCaPem.ecc}\n${cf.originCaPem.rsa}`)
       testsslBad = found.bad
       log(
         `    offered: ${found.offered.join(' ')}; MEDIUM or worse: ${found.bad.length ? found.bad.join('; ') : 'none'}`,

@@ -287,6 +287,8 @@ test('the committed staging and production serve the public safely: strict TLS 1
       name,
     )
     assert.ok((edge?.hstsMaxAgeS ?? 0) >= 31536000, name)
+    // A year: testssl rates a certificate valid >= 5 years MEDIUM, >= 10 years HIGH.
+    assert.is(edge?.originCertDays, 365, name)
     for (const event of ['deploy', 'rollback', 'backup', 'restore', 'emergency', 'alert'])
       assert.ok(
         env.notify.some((t) => t.events.includes(event)),
