@@ -11,6 +11,7 @@ import type { Env } from './load.ts'
  * - backup-key: BACKUP_KEY (and BACKUP_KEY_PREVIOUS when the env lists it), to encrypt or decrypt
  * - edge: the Cloudflare token (edge.token_secret); droplet: the DigitalOcean token
  * - notify:<event>: the webhook URLs of the notify targets that take that event
+ * - secret:<NAME>: one secret by name (a runbook of a team's own that needs a token of its own)
  */
 export type Need =
   | 'ssh'
@@ -22,6 +23,7 @@ export type Need =
   | 'edge'
   | 'droplet'
   | `notify:${string}`
+  | `secret:${string}`
 
 export const APP_SECRETS = ['POSTGRES_PASSWORD', 'REDIS_PASSWORD'] as const
 export const S3_SECRETS = ['SPACES_ACCESS_KEY_ID', 'SPACES_SECRET_ACCESS_KEY'] as const
@@ -55,6 +57,7 @@ function namesOf(env: Env, need: Need): string[] {
     case 'droplet':
       return env.droplet ? [env.droplet.tokenSecret] : []
     default: {
+      if (need.startsWith('secret:')) return [need.slice('secret:'.length)]
       const event = need.slice('notify:'.length)
       return env.notify.filter((t) => t.events.includes(event)).map((t) => t.urlSecret)
     }

@@ -76,7 +76,7 @@ test('a secret in a failing command never reaches the output or any audit record
   const leaky: RunbookSpec = {
     name: 'leaky',
     mutates: true,
-    needs: () => ['ssh'],
+    needs: () => ['ssh', 'secret:DEMO_TOKEN'],
     steps: [
       {
         title: 'Use the token',

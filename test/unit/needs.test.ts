@@ -66,6 +66,14 @@ test('emergency: the droplet token only with CREATE=1; everything its phases nee
     assert.ok(plain.includes(name), name)
 })
 
+test('secret:<NAME> asks for one secret by name; notify:<event> only the targets taking that event', () => {
+  assert.equal(secretsFor(production, ['secret:DEMO_TOKEN', 'notify:deploy']), [
+    'DEMO_TOKEN',
+    'TEAM_SLACK_WEBHOOK_URL',
+  ])
+  assert.equal(secretsFor(production, ['notify:alert']), ['ONCALL_SLACK_WEBHOOK_URL'])
+})
+
 test('make targets are read from the Makefile: the runbook, its fixed flags and the variables it maps', () => {
   assert.equal(makeRunbook('restore-drill', {}), { runbook: 'restore', args: { drill: true } })
   assert.equal(makeRunbook('dns', { APPLY: '1' }), { runbook: 'dns', args: { apply: true } })
