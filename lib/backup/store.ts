@@ -20,8 +20,7 @@ export interface BackupStore {
   delete(keys: string[]): Promise<void>
 }
 
-export const ACCESS_KEY_SECRET = 'SPACES_ACCESS_KEY_ID'
-export const SECRET_KEY_SECRET = 'SPACES_SECRET_ACCESS_KEY'
+export { ACCESS_KEY_SECRET, SECRET_KEY_SECRET } from '../env/backup.ts'
 
 /** Throws unless `key` is a relative `/`-separated path without empty, `.` or `..` segments. */
 export function checkKey(key: string, what = 'key'): void {

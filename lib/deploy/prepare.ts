@@ -29,6 +29,7 @@ import {
 } from '../commands/tls.ts'
 import { ZONE_ORIGIN_PULL } from '../env/edge.ts'
 import { remotePaths } from '../env/host-paths.ts'
+import { APP_SECRETS } from '../env/needs.ts'
 import { tlsPaths } from '../env/tls-paths.ts'
 import { ensure, ensureFile } from '../host/converge.ts'
 import { runLocalSync, streamLocal } from '../host/local-run.ts'
@@ -100,7 +101,7 @@ export async function releaseProblems(ctx: Context, images: Record<string, strin
   const problems: string[] = []
   if (ctx.env.images.delivery === 'ssh') problems.push(...localImageProblems(ctx, images))
   else problems.push(...(await registryProblems(ctx, images)))
-  for (const secret of ['POSTGRES_PASSWORD', 'REDIS_PASSWORD'])
+  for (const secret of APP_SECRETS)
     if (!ctx.secrets[secret])
       problems.push(`secret ${secret} is not declared under secrets: in ${ctx.env.file}`)
   try {

@@ -58,24 +58,65 @@ export async function checkOriginCert(host: HostSession, env: Env): Promise<Orig
   }
 }
 
+/** A new P-256 private key, PEM, in memory only. */
+export function newKeyPem(): string {
+  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' })
+  return privateKey.export({ type: 'pkcs8', format: 'pem' }).toString()
+}
+
+/**
+ * `openssl req <args>` with `-key` reading `keyPem` through a pipe (never a file): `<(cat)` turns our
+ * stdin into one (openssl cannot open the socket Node gives a child as stdin). `$1`... in `args` are
+ * the `params`, passed as arguments rather than pasted into the script.
+ */
+export async function opensslWithKey(
+  args: string,
+  params: string[],
+  keyPem: string,
+  what: string,
+): Promise<string> {
+  const r = await runLocal(['bash', '-c', `openssl req -key <(cat) ${args}`, 'openssl', ...params], {
+    input: keyPem,
+  })
+  if (r.code !== 0) throw new Error(`openssl could not make ${what} (${r.code}): ${r.stderr.trim()}`)
+  return r.stdout
+}
+
 /** A P-256 key (PEM, in memory) and a CSR for `names` made by openssl with the key on stdin. */
 export async function makeCsr(names: string[]): Promise<{ keyPem: string; csr: string }> {
-  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' })
-  const keyPem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString()
-  // The key goes to openssl through a pipe (never a file): `<(cat)` turns our stdin into one
-  // (openssl cannot open the socket Node gives a child as stdin).
-  const csr = await run(
-    'bash',
-    [
-      '-c',
-      'openssl req -new -key <(cat) -subj "$1" -addext "$2"',
-      'csr',
-      `/CN=${names[0]}`,
-      `subjectAltName=${names.map((n) => `DNS:${n}`).join(',')}`,
-    ],
+  const keyPem = newKeyPem()
+  const csr = await opensslWithKey(
+    '-new -subj "$1" -addext "$2"',
+    [`/CN=${names[0]}`, `subjectAltName=${names.map((n) => `DNS:${n}`).join(',')}`],
     keyPem,
+    'the CSR',
   )
   return { keyPem, csr }
+}
+
+/**
+ * Writes TLS files into the env's TLS directory on a host, then `nginx -t` and a reload. The files
+ * there before are kept until nginx took the new ones, and put back if it refused them.
+ */
+export async function installTlsFiles(
+  host: HostSession,
+  env: Env,
+  files: { path: string; content: string; mode: string }[],
+  what: string,
+): Promise<void> {
+  const user = env.ssh.user
+  const paths = files.map((f) => quote(f.path)).join(' ')
+  await host.exec(`install -d -m 0700 -o ${quote(user)} -g ${quote(user)} ${quote(tlsPaths(env.name).dir)}`)
+  await host.exec(`for f in ${paths}; do [ ! -f "$f" ] || cp -p "$f" "$f.prev"; done`)
+  for (const f of files) await host.upload(f.path, f.content, f.mode, `${user}:${user}`)
+  const reload = await host.exec(nginxTestAndReload, { allowFail: true })
+  if (reload.code !== 0) {
+    await host.exec(`for f in ${paths}; do [ ! -f "$f.prev" ] || mv "$f.prev" "$f"; done`)
+    throw new Error(
+      `nginx refused ${what} on ${host.name} (the previous one is back): ${reload.stderr.trim()}`,
+    )
+  }
+  await host.exec(`rm -f ${files.map((f) => quote(`${f.path}.prev`)).join(' ')}`)
 }
 
 /** Issues an Origin CA certificate and installs it on the host; nginx is checked and reloaded. */
@@ -105,29 +146,15 @@ export async function issueAndInstall(
       'Cloudflare answered with a certificate that is not for the key this run made: nothing installed',
     )
   const paths = tlsPaths(env.name)
-  const user = env.ssh.user
-  await host.exec(`install -d -m 0700 -o ${quote(user)} -g ${quote(user)} ${quote(paths.dir)}`)
-  // The old pair is kept until nginx accepted the new one.
-  await host.exec(
-    `for f in ${quote(paths.cert)} ${quote(paths.key)}; do [ ! -f "$f" ] || cp -p "$f" "$f.prev"; done`,
+  // The key first: nginx never sees the new certificate beside the old key.
+  await installTlsFiles(
+    host,
+    env,
+    [
+      { path: paths.key, content: keyPem, mode: '0600' },
+      { path: paths.cert, content: cert, mode: '0644' },
+    ],
+    'the new certificate',
   )
-  await host.upload(paths.key, keyPem, '0600', `${user}:${user}`)
-  await host.upload(paths.cert, cert, '0644', `${user}:${user}`)
-  const reload = await host.exec(nginxTestAndReload, { allowFail: true })
-  if (reload.code !== 0) {
-    await host.exec(
-      `for f in ${quote(paths.cert)} ${quote(paths.key)}; do [ ! -f "$f.prev" ] || mv "$f.prev" "$f"; done`,
-    )
-    throw new Error(
-      `nginx refused the new certificate on ${host.name} (the previous one is back): ${reload.stderr.trim()}`,
-    )
-  }
-  await host.exec(`rm -f ${quote(`${paths.cert}.prev`)} ${quote(`${paths.key}.prev`)}`)
   return { expires: issued.expires_on ?? '' }
-}
-
-async function run(cmd: string, args: string[], input: string): Promise<string> {
-  const r = await runLocal([cmd, ...args], { input })
-  if (r.code !== 0) throw new Error(`${cmd} ${args[0]} failed (${r.code}): ${r.stderr.trim()}`)
-  return r.stdout
 }

@@ -7,15 +7,14 @@
  * Order: the hosts trust the new certificate (alongside the one Cloudflare presents now) before it is
  * uploaded, so no request is refused during a change.
  */
-import { generateKeyPairSync, X509Certificate } from 'node:crypto'
-import { nginxTestAndReload } from '../commands/nginx.ts'
-import { quote } from '../commands/shell.ts'
+import { X509Certificate } from 'node:crypto'
+import { catFile } from '../commands/firewall.ts'
 import { ZONE_ORIGIN_PULL } from '../env/edge.ts'
 import type { Env } from '../env/load.ts'
 import { tlsPaths } from '../env/tls-paths.ts'
-import { runLocal } from '../host/local-run.ts'
 import type { HostSession } from '../host/session.ts'
 import { type CfContext, call } from './cloudflare.ts'
+import { installTlsFiles, newKeyPem, opensslWithKey } from './origin-cert.ts'
 
 export interface ZoneClientCert {
   id: string
@@ -83,7 +82,7 @@ export async function readOriginPull(
   const reason = zoneCertReason(active, env.edge?.originCertRenewDays ?? 30)
   const installed: Record<string, string> = {}
   for (const host of hosts) {
-    const out = await host.exec(`cat ${quote(tlsPaths(env.name).originPullCa)} 2>/dev/null || true`, {
+    const out = await host.exec(catFile(tlsPaths(env.name).originPullCa), {
       probe: true,
       echo: false,
     })
@@ -98,41 +97,26 @@ export async function readOriginPull(
 
 /** A self-signed P-256 client certificate for the zone (10 years; renewed under origin_cert_renew_days). */
 export async function makeZoneClientCert(zone: string, days = 3650): Promise<{ cert: string; key: string }> {
-  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' })
-  const key = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString()
-  // The key reaches openssl on a pipe, never a file (as for the Origin CA certificate's CSR).
-  const r = await runLocal(
-    [
-      'bash',
-      '-c',
-      'openssl req -x509 -new -key <(cat) -days "$1" -subj "$2" -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,digitalSignature,keyCertSign" -addext "extendedKeyUsage=clientAuth"',
-      'cert',
-      String(days),
-      `/O=ConciliaExtrato/CN=origin-pull ${zone}`,
-    ],
-    { input: key },
+  const key = newKeyPem()
+  const cert = await opensslWithKey(
+    '-x509 -new -days "$1" -subj "$2" -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,digitalSignature,keyCertSign" -addext "extendedKeyUsage=clientAuth"',
+    [String(days), `/O=ConciliaExtrato/CN=origin-pull ${zone}`],
+    key,
+    'the origin-pull certificate',
   )
-  if (r.code !== 0)
-    throw new Error(`openssl could not make the origin-pull certificate (${r.code}): ${r.stderr.trim()}`)
-  new X509Certificate(r.stdout) // a certificate, or this throws
-  return { cert: r.stdout, key }
+  new X509Certificate(cert) // a certificate, or this throws
+  return { cert, key }
 }
 
 /** Installs the trusted file on a host, checks nginx and reloads it; the previous file is put back if nginx refuses. */
 export async function installTrust(host: HostSession, env: Env, bundle: string): Promise<void> {
   const path = tlsPaths(env.name).originPullCa
-  const user = env.ssh.user
-  await host.exec(`install -d -m 0700 -o ${quote(user)} -g ${quote(user)} ${quote(tlsPaths(env.name).dir)}`)
-  await host.exec(`[ ! -f ${quote(path)} ] || cp -p ${quote(path)} ${quote(`${path}.prev`)}`)
-  await host.upload(path, bundle, '0644', `${user}:${user}`)
-  const reload = await host.exec(nginxTestAndReload, { allowFail: true })
-  if (reload.code !== 0) {
-    await host.exec(`[ ! -f ${quote(`${path}.prev`)} ] || mv ${quote(`${path}.prev`)} ${quote(path)}`)
-    throw new Error(
-      `nginx refused the zone's origin-pull certificate on ${host.name} (the previous file is back): ${reload.stderr.trim()}`,
-    )
-  }
-  await host.exec(`rm -f ${quote(`${path}.prev`)}`)
+  await installTlsFiles(
+    host,
+    env,
+    [{ path, content: bundle, mode: '0644' }],
+    "the zone's origin-pull certificate",
+  )
 }
 
 /** Uploads the zone's certificate and key: from now on Cloudflare presents it to the origin. */

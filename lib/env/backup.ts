@@ -6,6 +6,11 @@ export type StoreConfig =
   | { type: 'local'; dir: string }
   | { type: 's3'; endpoint: string; region: string; bucket: string; prefix: string }
 
+/** The secrets holding an S3 store's (a Space's) key pair. */
+export const ACCESS_KEY_SECRET = 'SPACES_ACCESS_KEY_ID'
+export const SECRET_KEY_SECRET = 'SPACES_SECRET_ACCESS_KEY'
+export const S3_SECRETS = [ACCESS_KEY_SECRET, SECRET_KEY_SECRET] as const
+
 // The `backup:` section of an env file: where backups go, how long they are kept, what they hold.
 export interface BackupConfig {
   store: StoreConfig
@@ -56,9 +61,6 @@ export function readBackup(v: Validator, raw: unknown, envFile: string): BackupC
     store,
     keep: { daily: n('daily', 7), weekly: n('weekly', 4), monthly: n('monthly', 12) },
     includeSecrets: v.boolean(obj, 'include_secrets', 'backup', false),
-    secretNames: [
-      'BACKUP_KEY',
-      ...(type === 's3' ? ['SPACES_ACCESS_KEY_ID', 'SPACES_SECRET_ACCESS_KEY'] : []),
-    ],
+    secretNames: ['BACKUP_KEY', ...(type === 's3' ? S3_SECRETS : [])],
   }
 }

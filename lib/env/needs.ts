@@ -1,3 +1,4 @@
+import { S3_SECRETS } from './backup.ts'
 import type { Env } from './load.ts'
 
 /**
@@ -25,8 +26,8 @@ export type Need =
   | `notify:${string}`
   | `secret:${string}`
 
+/** The data passwords deploy writes into the stack's env files (lib/stack/files.ts). */
 export const APP_SECRETS = ['POSTGRES_PASSWORD', 'REDIS_PASSWORD'] as const
-export const S3_SECRETS = ['SPACES_ACCESS_KEY_ID', 'SPACES_SECRET_ACCESS_KEY'] as const
 
 /** The secret names that `needs` come to for this env (sorted, no duplicates). */
 export function secretsFor(env: Env, needs: readonly Need[]): string[] {
