@@ -7,6 +7,7 @@
  * On-call page: docs/runbooks/health.md (every check and what to do), docs/runbooks/alerts.md
  */
 
+import { readOnlyLogin } from '../lib/env/needs.ts'
 import { allChecks, type HealthResult } from '../lib/health/checks.ts'
 import { EXIT, RunbookError } from '../lib/report/errors.ts'
 import { print, table } from '../lib/report/output.ts'
@@ -18,8 +19,10 @@ const results = perRun<HealthResult[]>('health results')
 export const health: RunbookSpec = {
   name: 'health',
   mutates: false,
-  // Read-only: the SSH key and, for the newest backup's age, the store's credentials; no backup key, no cloud token.
-  needs: () => ['ssh', 'store'],
+  // Read-only: the checker's key (or the SSH key without a checker) and, for the newest backup's age,
+  // the store's credentials; no backup key, no Cloudflare or DigitalOcean token.
+  checker: true,
+  needs: (env) => [readOnlyLogin(env), 'store'],
   options: [{ name: 'json', makeVar: 'JSON=1', help: 'print the results as one JSON document' }],
   steps: [
     {

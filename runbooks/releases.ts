@@ -3,21 +3,23 @@
  * Read-only. On-call page: docs/runbooks/deploy.md#releases
  */
 
-import { remotePaths } from '../lib/env/host-paths.ts'
+import { readOn } from '../lib/commands/checker.ts'
+import { readOnlyLogin } from '../lib/env/needs.ts'
 import { print, table } from '../lib/report/output.ts'
 import { isMain, main, type RunbookSpec } from '../lib/run/runbook.ts'
-import { liveRelease, parseReleases, readReleases } from '../lib/stack/releases.ts'
+import { liveRelease, parseReleases } from '../lib/stack/releases.ts'
 
 export const releases: RunbookSpec = {
   name: 'releases',
   mutates: false,
-  needs: () => ['ssh'],
+  checker: true,
+  needs: (env) => [readOnlyLogin(env)],
   steps: [
     {
       title: 'Read the release history',
       async run(ctx) {
         for (const host of ctx.hosts) {
-          const out = await host.exec(readReleases(remotePaths(ctx.env).releases), {
+          const out = await host.exec(readOn(host, ctx.env, 'releases'), {
             probe: true,
             echo: false,
           })

@@ -4,7 +4,7 @@
  *
  * When: a new droplet (also phase 1 of `make emergency`), or to repair drift on an existing one.
  * Changes: packages, the deploy user, sshd (root login off), ufw, fail2ban, updates, log limits, nginx base,
- *   the health watchdog (a systemd timer); on a swarm env, the swarm: the first host initialises it, the
+ *   the health watchdog (a systemd timer), the read-only checker account (ssh.checker); on a swarm env, the swarm: the first host initialises it, the
  *   other app hosts join, and the swarm ports open only between the env's hosts.
  * Abort: Ctrl-C is safe at any point; run it again and it continues. It never locks you out: the
  *   deploy login is proven on a new connection before root login is turned off, and a failed check
@@ -14,6 +14,7 @@
 import { HOST_OPTION } from '../lib/run/cli.ts'
 import { isMain, main, type RunbookSpec } from '../lib/run/runbook.ts'
 import { deployUser, hardenSsh, proveDeployAccess } from '../lib/setup/access.ts'
+import { checkerAccount } from '../lib/setup/checker.ts'
 import { fail2ban, firewall, spareOperatorFromFail2ban } from '../lib/setup/firewall.ts'
 import { joinSwarm } from '../lib/setup/swarm.ts'
 import {
@@ -33,7 +34,8 @@ export const setupServer: RunbookSpec = {
   mutates: true,
   bootstrap: true,
   // The watchdog it installs alerts the env's alert targets: their webhook URLs go to the host.
-  needs: () => ['ssh', 'deploy-keys', 'notify:alert'],
+  // The checker's key: its public half is what the checker account lets in.
+  needs: () => ['ssh', 'deploy-keys', 'checker-ssh', 'notify:alert'],
   options: [HOST_OPTION],
   steps: [
     checkHost,
@@ -50,6 +52,7 @@ export const setupServer: RunbookSpec = {
     nginxBase,
     directoryLayout,
     watchdog,
+    checkerAccount,
     joinSwarm,
     // Later runbooks add their pieces here (origin certificates).
     verifyServer,

@@ -7,15 +7,10 @@
  * Abort: Ctrl-C at any point.
  * On-call page: docs/runbooks/status.md
  */
-import { type HostFacts, hostFactsScript, parseHostFacts } from '../lib/commands/facts.ts'
-import {
-  nodeList,
-  parseNodeList,
-  parseStackServices,
-  stackName,
-  stackServicesProbe,
-} from '../lib/commands/swarm.ts'
-import { remotePaths } from '../lib/env/host-paths.ts'
+import { readOn } from '../lib/commands/checker.ts'
+import { type HostFacts, parseHostFacts } from '../lib/commands/facts.ts'
+import { parseNodeList, parseStackServices, stackName } from '../lib/commands/swarm.ts'
+import { readOnlyLogin } from '../lib/env/needs.ts'
 import { print, table } from '../lib/report/output.ts'
 import { STALE_AFTER_S } from '../lib/run/lock.ts'
 import { isMain, main, type RunbookSpec } from '../lib/run/runbook.ts'
@@ -23,7 +18,8 @@ import { isMain, main, type RunbookSpec } from '../lib/run/runbook.ts'
 export const status: RunbookSpec = {
   name: 'status',
   mutates: false,
-  needs: () => ['ssh'],
+  checker: true,
+  needs: (env) => [readOnlyLogin(env)],
   steps: [
     {
       title: 'Read host facts (OS, uptime, disk, memory, Docker, release, lock, audit)',
@@ -31,7 +27,7 @@ export const status: RunbookSpec = {
       async run(ctx) {
         const facts: [string, HostFacts][] = []
         for (const host of ctx.hosts) {
-          const out = await host.exec(hostFactsScript(remotePaths(ctx.env)), {
+          const out = await host.exec(readOn(host, ctx.env, 'facts'), {
             probe: true,
             timeoutS: 30,
             echo: false,
@@ -53,7 +49,7 @@ export const status: RunbookSpec = {
           return 'skipped'
         }
         const read = async (cmd: string) => (await manager.exec(cmd, { probe: true, echo: false })).stdout
-        const nodes = parseNodeList(await read(nodeList))
+        const nodes = parseNodeList(await read(readOn(manager, ctx.env, 'nodes')))
         print(
           `\nnodes (from ${manager.name}):\n${table([
             ['node', 'role', 'status', 'availability', 'labels'],
@@ -68,7 +64,7 @@ export const status: RunbookSpec = {
             ]),
           ])}`,
         )
-        const services = parseStackServices(await read(stackServicesProbe(stackName(ctx.env.name))))
+        const services = parseStackServices(await read(readOn(manager, ctx.env, 'stack-services')))
         print(
           `\nservices of stack ${stackName(ctx.env.name)}:\n${table([
             ['service', 'image', 'update', 'tasks'],

@@ -8,7 +8,8 @@
  */
 
 import { gunzipSync } from 'node:zlib'
-import { errorCountsScript, readHistory } from '../lib/commands/uptime.ts'
+import { readOn } from '../lib/commands/checker.ts'
+import { readOnlyLogin } from '../lib/env/needs.ts'
 import { notify, reportNotifyResults } from '../lib/notify/send.ts'
 import { EXIT, InputError, RunbookError } from '../lib/report/errors.ts'
 import { print, setSinks, table } from '../lib/report/output.ts'
@@ -65,7 +66,8 @@ export const uptime: RunbookSpec = {
   name: 'uptime',
   mutates: false,
   // It alerts when the error budget burns too fast.
-  needs: () => ['ssh', 'notify:alert'],
+  checker: true,
+  needs: (env) => [readOnlyLogin(env), 'notify:alert'],
   options: OPTIONS,
   steps: [
     {
@@ -83,7 +85,7 @@ export const uptime: RunbookSpec = {
         const windowMin = ctx.env.watchdog.restartWindowMin
         for (const host of ctx.hosts) {
           const chunks: Buffer[] = []
-          await host.exec(readHistory(ctx.env.name, since), {
+          await host.exec(readOn(host, ctx.env, 'history', since), {
             probe: true,
             echo: false,
             onStdout: (chunk) => chunks.push(chunk),
@@ -92,7 +94,7 @@ export const uptime: RunbookSpec = {
           const text = gz.length ? gunzipSync(gz).toString('utf8') : ''
           const history = parseHistory(text, { host: host.name })
           r.histories.push({ host: host.name, history })
-          const out = await host.exec(errorCountsScript(ctx.env.name, windowMin), {
+          const out = await host.exec(readOn(host, ctx.env, 'errors', String(Math.round(windowMin))), {
             probe: true,
             echo: false,
           })

@@ -68,6 +68,11 @@ export const resourcesProbe = [
   `awk '/^MemTotal/ {t=$2} /^MemAvailable/ {a=$2} END {printf "memory %d\\n", a*100/t}' /proc/meminfo`,
 ].join('; ')
 
+/** The whole release history (one JSON line per deploy or rollback; nothing before the first). */
+export function readReleases(file: string): string {
+  return `cat ${quote(file)} 2>/dev/null || true`
+}
+
 /** The last line of the release history (the last deploy or rollback). */
 export function lastReleaseProbe(releasesFile: string): string {
   return `tail -n 1 ${quote(releasesFile)} 2>/dev/null || true`

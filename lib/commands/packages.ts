@@ -52,7 +52,9 @@ export function aptInstall(packages: string[]): string {
   return [
     // Finishes a run that was killed mid-install; waits while another apt/dpkg (maybe that run's) holds the lock.
     'for i in $(seq 1 180); do DEBIAN_FRONTEND=noninteractive dpkg --configure -a >/dev/null 2>&1 && break; sleep 1; done',
-    `${apt} update -qq`,
+    // apt-get update does not wait for the lists lock (DPkg::Lock::Timeout is dpkg's): a killed run's
+    // update may still hold it. Retried for up to 2 minutes, then apt's own error and status.
+    `n=0 && until ${apt} update -qq; do n=$((n+1)); if [ $n -ge 60 ]; then exit 100; fi; sleep 2; done`,
     `${apt} install -y -qq --no-install-recommends ${packages.map(quote).join(' ')}`,
   ].join(' && ')
 }

@@ -33,10 +33,18 @@ const HISTORY_FILTER = [
  */
 export function readHistory(env: string, sinceDay: string, dir = HEALTH_DIR): string {
   if (!/^\d{4}-\d{2}-\d{2}$/.test(sinceDay)) throw new Error(`readHistory: "${sinceDay}" is not YYYY-MM-DD`)
-  const files = `find . -maxdepth 1 -type f -name ${quote(`${env}.jsonl*`)} -newermt ${sinceDay} 2>/dev/null | sort -V`
+  return historyScript(env, sinceDay, dir)
+}
+
+/**
+ * readHistory with the day as a shell word: a checked YYYY-MM-DD, or `"$arg"` in the checker's helper
+ * (lib/commands/checker.ts), which checks it before it gets here.
+ */
+export function historyScript(env: string, sinceWord: string, dir = HEALTH_DIR): string {
+  const files = `find . -maxdepth 1 -type f -name ${quote(`${env}.jsonl*`)} -newermt ${sinceWord} 2>/dev/null | sort -V`
   return [
     READ_FN,
-    `if cd ${quote(dir)} 2>/dev/null; then for f in $(${files}); do printf '\\n#file %s\\n' "$f"; rd "$f"; done; fi | awk -v since=${sinceDay} '${HISTORY_FILTER}' | gzip -c`,
+    `if cd ${quote(dir)} 2>/dev/null; then for f in $(${files}); do printf '\\n#file %s\\n' "$f"; rd "$f"; done; fi | awk -v since=${sinceWord} '${HISTORY_FILTER}' | gzip -c`,
   ].join('\n')
 }
 
@@ -75,16 +83,33 @@ const NGINX_COUNT = [
  * it): `log <path>` (when there is one), `requests <n>`, `unparsed <n>`, `5xx <YYYYMMDDHHMM> <n>` per minute with any,
  * `unreadable <path>`. Reads the env's access log (edge: section) or nginx's default, and its `.1`.
  */
-export function nginx5xxScript(env: string, windowMin: number, dir = NGINX_LOG_DIR): string {
+export function nginx5xxScript(env: string, windowMin: number | MinutesWords, dir = NGINX_LOG_DIR): string {
+  const m = minutesWords(windowMin)
   const own = quote(`${dir}/${env}-access.log`)
   const fallback = quote(`${dir}/access.log`)
   return [
     READ_FN,
     `log=${own}; [ -e "$log" ] || log=${fallback}`,
     'if [ -e "$log" ]; then echo "log $log"; fi',
-    `since=$(date +%Y%m%d%H%M -d ${quote(`-${Math.round(windowMin)} min`)})`,
+    `since=$(date +%Y%m%d%H%M -d ${m.ago})`,
     `for f in "$log.1" "$log"; do if [ -e "$f" ]; then rd "$f"; fi; done | awk -v since="$since" '${NGINX_COUNT}'`,
   ].join('\n')
+}
+
+/**
+ * A window of minutes as the shell words `date -d` and `docker logs --since` take: from a number, or,
+ * in the checker's helper, from its checked `$arg` (ARG_MINUTES).
+ */
+export interface MinutesWords {
+  ago: string
+  since: string
+}
+export const ARG_MINUTES: MinutesWords = { ago: '"-$arg min"', since: '"$arg"m' }
+
+function minutesWords(windowMin: number | MinutesWords): MinutesWords {
+  if (typeof windowMin !== 'number') return windowMin
+  const n = Math.round(windowMin)
+  return { ago: quote(`-${n} min`), since: `${n}m` }
 }
 
 const LABELS =
@@ -100,13 +125,13 @@ export function restartsScript(env: string): string {
 }
 
 /** `errors <project>/<service> <n>`: log lines matching error|panic (any case) in the last minutes, per running app container. */
-export function errorLinesScript(env: string, windowMin: number): string {
+export function errorLinesScript(env: string, windowMin: number | MinutesWords): string {
   const projects = [projectName(env, 'blue'), projectName(env, 'green')]
-  const since = `${Math.round(windowMin)}m`
+  const since = minutesWords(windowMin).since
   return `${containersOf(projects, false)} n=$(docker logs --since ${since} "$c" 2>&1 | grep -ciE 'error|panic' || true); echo "errors $(docker inspect -f '${LABELS}' "$c" 2>/dev/null) \${n:-0}"; done; done`
 }
 
 /** Everything error tracking needs from one host, in one round trip (parseErrorCounts reads it). */
-export function errorCountsScript(env: string, windowMin: number): string {
+export function errorCountsScript(env: string, windowMin: number | MinutesWords): string {
   return [nginx5xxScript(env, windowMin), restartsScript(env), errorLinesScript(env, windowMin)].join('\n')
 }

@@ -7,6 +7,7 @@ import {
   parseProjectHealth,
   projectHealth,
 } from '../commands/compose.ts'
+import { readReleases } from '../commands/health.ts'
 import {
   DEFAULT_TLS_PATH,
   defaultTlsPlan,
@@ -38,7 +39,7 @@ import { EXIT, PreconditionError, RunbookError } from '../report/errors.ts'
 import { print } from '../report/output.ts'
 import type { Context } from '../run/runbook.ts'
 import { appEnv, composeFile, dataEnv, deployFiles, networkName } from '../stack/files.ts'
-import { parseReleases, readReleases } from '../stack/releases.ts'
+import { parseReleases } from '../stack/releases.ts'
 import { imageRefs, setState, state } from './state.ts'
 import { waitUntil } from './wait.ts'
 

@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path'
 import { parse as parseYaml, YAMLParseError } from 'yaml'
 import { InputError } from '../report/errors.ts'
 import { type BackupConfig, readBackup } from './backup.ts'
+import { type CheckerConfig, readChecker } from './checker.ts'
 import { type DropletConfig, readDroplet } from './droplet.ts'
 import { type EdgeConfig, readEdge } from './edge.ts'
 import {
@@ -38,6 +39,8 @@ export interface Env {
     key: SshKeySource
     connectTimeoutS: number
     commandTimeoutS: number
+    /** The read-only login of health, status, uptime and releases (absent: they log in as `user`). */
+    checker?: CheckerConfig
   }
   domains: Record<Service, string>
   images: Record<Service | 'postgres' | 'redis', string> & {
@@ -156,6 +159,7 @@ export function validateEnv(raw: unknown, name: string, file: string): Env {
     'key',
     'connect_timeout_s',
     'command_timeout_s',
+    'checker',
   ])
   const key = v.object(ssh?.key ?? {}, 'ssh.key', ['file', 'secret', 'agent'])
   const keySource: SshKeySource = {
@@ -204,6 +208,7 @@ export function validateEnv(raw: unknown, name: string, file: string): Env {
       key: keySource,
       connectTimeoutS: v.integer(ssh, 'connect_timeout_s', 'ssh', { min: 1, max: 300, default: 15 }) ?? 15,
       commandTimeoutS: v.integer(ssh, 'command_timeout_s', 'ssh', { min: 1, max: 7200, default: 600 }) ?? 600,
+      checker: undefined as CheckerConfig | undefined,
     },
     domains: Object.fromEntries(
       SERVICES.map((s) => [
@@ -238,6 +243,7 @@ export function validateEnv(raw: unknown, name: string, file: string): Env {
     ...(swarm ? { swarm } : {}),
   } satisfies Env
   checkRoles(v, env.hosts, swarm)
+  env.ssh.checker = readChecker(v, ssh?.checker, secrets, env.ssh)
   for (const name of notifySecretNames(env.notify)) {
     if (!secrets.includes(name)) v.problem('notify', `${name} must also be listed under secrets`)
   }

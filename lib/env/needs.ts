@@ -5,6 +5,8 @@ import type { Env } from './load.ts'
  * What a runbook uses, in words the env file turns into secret names: a runbook loads only the
  * secrets its needs name (the 5-minute health job carries no backup key and no cloud token).
  * - ssh: the key it logs in with (ssh.key.secret)
+ * - checker-ssh: the checker account's key (ssh.checker.key.secret): the read-only runbooks log in
+ *   with it instead of the deploy key; setup-server authorizes its public half
  * - deploy-keys: private keys whose public halves may log in (setup.deploy_keys of_secret)
  * - app: the passwords it writes into the stack's env files (POSTGRES_PASSWORD, REDIS_PASSWORD)
  * - registry: the pull token (images.registry.password_secret; only with delivery: registry)
@@ -16,6 +18,7 @@ import type { Env } from './load.ts'
  */
 export type Need =
   | 'ssh'
+  | 'checker-ssh'
   | 'deploy-keys'
   | 'app'
   | 'registry'
@@ -29,6 +32,11 @@ export type Need =
 /** The data passwords deploy writes into the stack's env files (lib/stack/files.ts). */
 export const APP_SECRETS = ['POSTGRES_PASSWORD', 'REDIS_PASSWORD'] as const
 
+/** How a read-only runbook logs in: as the checker when the env has one (lib/run/connect.ts). */
+export function readOnlyLogin(env: Env): Need {
+  return env.ssh.checker ? 'checker-ssh' : 'ssh'
+}
+
 /** The secret names that `needs` come to for this env (sorted, no duplicates). */
 export function secretsFor(env: Env, needs: readonly Need[]): string[] {
   const names = new Set<string>()
@@ -40,6 +48,8 @@ function namesOf(env: Env, need: Need): string[] {
   switch (need) {
     case 'ssh':
       return env.ssh.key.secret ? [env.ssh.key.secret] : []
+    case 'checker-ssh':
+      return env.ssh.checker?.key.secret ? [env.ssh.checker.key.secret] : []
     case 'deploy-keys':
       return env.setup.deployKeySecrets
     case 'app':

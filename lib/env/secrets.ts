@@ -5,7 +5,7 @@ import { parse as parseDotenv } from 'dotenv'
 import ssh2 from 'ssh2'
 import { InputError } from '../report/errors.ts'
 import { registerSecret } from '../report/redact.ts'
-import type { Env } from './load.ts'
+import type { Env, SshKeySource } from './load.ts'
 
 export type Secrets = Readonly<Record<string, string>>
 
@@ -69,32 +69,42 @@ export function secretsFile(env: Env): string {
 
 /** The SSH private key the env's ssh.key points at, as a string (node-ssh wants a string). */
 export function readPrivateKey(env: Env, secrets: Secrets): string | undefined {
-  const { file, secret } = env.ssh.key
+  return readKeyFrom(env, secrets, env.ssh.key, 'ssh.key')
+}
+
+/** The checker account's private key (ssh.checker.key); undefined when the env has no checker. */
+export function readCheckerKey(env: Env, secrets: Secrets): string | undefined {
+  const checker = env.ssh.checker
+  return checker ? readKeyFrom(env, secrets, checker.key, 'ssh.checker.key') : undefined
+}
+
+function readKeyFrom(env: Env, secrets: Secrets, source: SshKeySource, field: string): string | undefined {
+  const { file, secret } = source
   if (secret) {
     const key = secrets[secret]
-    return key === undefined ? undefined : checkPrivateKey(key, `secret ${secret}`, env)
+    return key === undefined ? undefined : checkPrivateKey(key, `secret ${secret}`, env, field)
   }
   if (!file) return undefined
   const path = file.startsWith('~/') ? join(homedir(), file.slice(2)) : resolve(dirname(env.file), '..', file)
   if (!existsSync(path)) {
     throw new InputError(
-      `${env.file}: ssh.key.file: ${path} does not exist`,
+      `${env.file}: ${field}.file: ${path} does not exist`,
       [],
-      'Point ssh.key.file at your private key.',
+      `Point ${field}.file at your private key.`,
     )
   }
-  return checkPrivateKey(readFileSync(path, 'utf8'), `ssh.key.file ${path}`, env)
+  return checkPrivateKey(readFileSync(path, 'utf8'), `${field}.file ${path}`, env, field)
 }
 
 /**
  * A key ssh cannot use is bad input, said before any connection (else it surfaces as "cannot reach
  * the host"). The parser's reason never quotes the key; it is redacted all the same.
  */
-function checkPrivateKey(key: string, source: string, env: Env): string {
+function checkPrivateKey(key: string, source: string, env: Env, field: string): string {
   const parsed = ssh2.utils.parseKey(key)
   if (parsed instanceof Error)
     throw new InputError(
-      `${source} (ssh.key of ${env.file}) is not a private key ssh can use: ${parsed.message}`,
+      `${source} (${field} of ${env.file}) is not a private key ssh can use: ${parsed.message}`,
       [],
       'Put the whole private key in it, from -----BEGIN to -----END with its line breaks (an OpenSSH or PEM key, without a passphrase; a key with one goes through ssh-agent: ssh.key.agent: true).',
     )

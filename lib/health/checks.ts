@@ -5,16 +5,8 @@
  */
 import { listBackups } from '../backup/catalog.ts'
 import { openStore } from '../backup/storage.ts'
-import {
-  containersProbe,
-  lastReleaseProbe,
-  probeDomain,
-  resourcesProbe,
-  responseHeaders,
-  servicesProbe,
-  tlsProbe,
-} from '../commands/health.ts'
-import { remotePaths } from '../env/host-paths.ts'
+import { readOn } from '../commands/checker.ts'
+import { probeDomain, resourcesProbe, responseHeaders, tlsProbe } from '../commands/health.ts'
 import { type Env, SERVICES } from '../env/load.ts'
 import { envHosts, isSwarmNode } from '../env/swarm.ts'
 import type { HostSession } from '../host/session.ts'
@@ -185,7 +177,7 @@ export function parseContainers(out: string): { service: string; state: string; 
 export async function containerChecks(
   host: HostSession,
   env: Env,
-  probe = containersProbe(env.name),
+  probe = readOn(host, env, 'containers', 'compose'),
 ): Promise<HealthResult[]> {
   const list = parseContainers(await run(host, probe))
   if (list.length === 0)
@@ -216,7 +208,8 @@ export async function serviceChecks(
   env: Env,
   on?: { nginx: boolean; data: boolean },
 ): Promise<HealthResult[]> {
-  return (await run(host, servicesProbe(env.name, on)))
+  const which = !on || (on.nginx && on.data) ? 'all' : on.nginx ? 'nginx' : 'data'
+  return (await run(host, readOn(host, env, 'services', which)))
     .trim()
     .split('\n')
     .filter(Boolean)
@@ -267,7 +260,7 @@ export async function resourceChecks(host: HostSession, env: Env): Promise<Healt
 }
 
 export async function deployCheck(host: HostSession, env: Env): Promise<HealthResult> {
-  const line = (await run(host, lastReleaseProbe(remotePaths(env).releases))).trim()
+  const line = (await run(host, readOn(host, env, 'last-release'))).trim()
   const last = line
     ? (JSON.parse(line) as { id: string; outcome: string; action: string; at: string })
     : undefined

@@ -1,12 +1,5 @@
-import { projectHealth, projectName } from '../commands/compose.ts'
-import { stackContainersProbe } from '../commands/health.ts'
-import {
-  nodeList,
-  parseNodeList,
-  parseStackServices,
-  stackName,
-  stackServicesProbe,
-} from '../commands/swarm.ts'
+import { readOn } from '../commands/checker.ts'
+import { parseNodeList, parseStackServices } from '../commands/swarm.ts'
 import type { Env } from '../env/load.ts'
 import { isSwarmNode } from '../env/swarm.ts'
 import type { HostSession } from '../host/session.ts'
@@ -21,7 +14,7 @@ export async function clusterChecks(
 ): Promise<HealthResult[]> {
   const read = async (cmd: string) =>
     (await manager.exec(cmd, { probe: true, allowFail: true, echo: false })).stdout
-  const nodes = parseNodeList(await read(nodeList))
+  const nodes = parseNodeList(await read(readOn(manager, env, 'nodes')))
   const results: HealthResult[] = nodes.map((n) => ({
     check: 'swarm node',
     target: `${n.hostname} (${n.role})`,
@@ -39,7 +32,7 @@ export async function clusterChecks(
       limit: 'ready/active',
       runbook: 'docs/runbooks/swarm.md',
     })
-  for (const s of parseStackServices(await read(stackServicesProbe(stackName(env.name))))) {
+  for (const s of parseStackServices(await read(readOn(manager, env, 'stack-services')))) {
     const running = s.tasks.filter((t) => t.state === 'Running').length
     // rollback_completed after a release Swarm refused: the service runs its previous spec, as it should.
     const stuck = s.update === 'paused' || s.update === 'rollback_paused'
@@ -57,7 +50,5 @@ export async function clusterChecks(
 
 /** What each host runs: a web node's tasks; the data host's Postgres and Redis. */
 export function hostContainersProbe(env: Env, host: HostSession): string {
-  return isSwarmNode(host.host)
-    ? stackContainersProbe(env.name)
-    : projectHealth(projectName(env.name, 'data'))
+  return readOn(host, env, 'containers', isSwarmNode(host.host) ? 'stack' : 'data')
 }

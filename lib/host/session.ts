@@ -19,6 +19,8 @@ export interface ConnectOptions {
   echo?: boolean
   /** Run every command through `sudo -n` (a non-root login doing root's work). */
   sudo?: boolean
+  /** The checker account's login: reads that need root go through this helper (lib/commands/checker.ts). */
+  readHelper?: string
 }
 
 export interface ExecOptions {

@@ -1,3 +1,4 @@
+import { readReleases } from '../commands/health.ts'
 import { remotePaths } from '../env/host-paths.ts'
 import { runLocalSync } from '../host/local-run.ts'
 import type { HostSession } from '../host/session.ts'
@@ -5,7 +6,7 @@ import { InputError } from '../report/errors.ts'
 import { print } from '../report/output.ts'
 import { stringArg } from '../run/cli.ts'
 import type { Context } from '../run/runbook.ts'
-import { liveRelease, parseReleases, previousGood, readReleases } from '../stack/releases.ts'
+import { liveRelease, parseReleases, previousGood } from '../stack/releases.ts'
 
 // Which release a run is about: RELEASE= under the branch rule (deploy), or the rollback target.
 const RELEASE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/

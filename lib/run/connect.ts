@@ -1,8 +1,9 @@
 import { createInterface } from 'node:readline/promises'
+import { checkerHelperPath } from '../commands/checker.ts'
 import type { Env, Host } from '../env/load.ts'
-import { readPrivateKey } from '../env/secrets.ts'
+import { readCheckerKey, readPrivateKey } from '../env/secrets.ts'
 import { HostSession } from '../host/session.ts'
-import { InputError, LoginRefusedError } from '../report/errors.ts'
+import { InputError, LoginRefusedError, PreconditionError } from '../report/errors.ts'
 import { print } from '../report/output.ts'
 import type { ParsedArgs } from './cli.ts'
 import type { Context, RunbookSpec, Step } from './step.ts'
@@ -26,18 +27,55 @@ export function connectStep(spec: RunbookSpec): Step {
     title: 'Connect to hosts (pinned host keys)',
     next: 'Nothing was changed. Fix the connection problem above, then run the same command again.',
     async run(ctx) {
-      const privateKey = readPrivateKey(ctx.env, ctx.secrets)
+      const asChecker = spec.checker === true && ctx.env.ssh.checker !== undefined
+      const privateKey = asChecker
+        ? readCheckerKey(ctx.env, ctx.secrets)
+        : readPrivateKey(ctx.env, ctx.secrets)
       for (const host of ctx.env.hosts) {
-        const session = await connectHost(ctx, host, privateKey, spec.bootstrap === true)
+        const session = asChecker
+          ? await connectChecker(ctx, host, privateKey)
+          : await connectHost(ctx, host, privateKey, spec.bootstrap === true)
         ctx.hosts.push(session)
-        const { user, sudo } = session.options
+        const { user, sudo, readHelper } = session.options
         print(
-          `      ${host.name}: ${user}@${host.address}:${host.sshPort}${sudo ? ' (sudo)' : ''} key ${host.hostKey}`,
+          `      ${host.name}: ${user}@${host.address}:${host.sshPort}${sudo ? ' (sudo)' : ''}${readHelper ? ' (read-only checker)' : ''} key ${host.hostKey}`,
         )
       }
       return 'ok'
     },
   }
+}
+
+/**
+ * The read-only runbooks on an env with ssh.checker: the checker's login, its reads through the
+ * helper. Refused: setup-server has not made the account on this host yet (or the key is not its).
+ */
+async function connectChecker(
+  ctx: Context,
+  host: Host,
+  privateKey: string | undefined,
+): Promise<HostSession> {
+  const checker = ctx.env.ssh.checker
+  if (!checker) throw new Error('connectChecker: the env has no ssh.checker')
+  const session = new HostSession(host, {
+    user: checker.user,
+    privateKey,
+    connectTimeoutS: ctx.env.ssh.connectTimeoutS,
+    commandTimeoutS: ctx.env.ssh.commandTimeoutS,
+    dryRun: ctx.dryRun,
+    echo: true,
+    readHelper: checkerHelperPath(ctx.env.name),
+  })
+  try {
+    await session.connect()
+  } catch (err) {
+    if (!(err instanceof LoginRefusedError)) throw err
+    throw new PreconditionError(
+      `${host.name} refused the checker account ${checker.user} (ssh.checker of ${ctx.env.file}).`,
+      `setup-server makes that account and authorizes the key in ssh.checker.key: run make setup-server ENV=${ctx.env.name}${ctx.env.hosts.length > 1 ? ` HOST=${host.name}` : ''}, then this again. Check that ${checker.key.secret ?? checker.key.file} is the checker's key.`,
+    )
+  }
+  return session
 }
 
 /**

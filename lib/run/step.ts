@@ -48,6 +48,8 @@ export interface RunbookSpec {
   offline?: boolean
   /** Log in as ssh.bootstrap_user (setup-server) instead of ssh.user. */
   bootstrap?: boolean
+  /** Read-only: log in as the env's checker account (ssh.checker) when it has one. */
+  checker?: boolean
   options?: OptionSpec[]
   /** What it uses, for the secrets it loads (and only those): lib/env/needs.ts. */
   needs(env: Env, args: ParsedArgs): Need[]

@@ -40,16 +40,24 @@ export const deployUser: Step = {
     }),
 }
 
-async function ensureSudo(host: HostSession, env: Env): Promise<boolean> {
-  const content = sudoersContent(env.ssh.user, env.setup.deploySudo)
-  const probe = await host.exec(fileStateProbe(SUDOERS), { probe: true, echo: false })
+function ensureSudo(host: HostSession, env: Env): Promise<boolean> {
+  return ensureSudoers(host, SUDOERS, sudoersContent(env.ssh.user, env.setup.deploySudo))
+}
+
+/** A sudoers drop-in holds `content` (checked by visudo before it is put in place), or is absent. */
+export async function ensureSudoers(
+  host: HostSession,
+  path: string,
+  content: string | undefined,
+): Promise<boolean> {
+  const probe = await host.exec(fileStateProbe(path), { probe: true, echo: false })
   if (!content) {
     if (probe.stdout.trim() === 'absent') return false
-    await host.exec(`rm -f ${SUDOERS}`)
+    await host.exec(`rm -f ${path}`)
     return true
   }
-  if (fileMatches(probe.stdout, { path: SUDOERS, content, mode: '0440', owner: 'root:root' })) return false
-  await host.exec(installSudoers(SUDOERS), { stdin: content })
+  if (fileMatches(probe.stdout, { path, content, mode: '0440', owner: 'root:root' })) return false
+  await host.exec(installSudoers(path), { stdin: content })
   return true
 }
 

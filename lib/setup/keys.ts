@@ -10,14 +10,21 @@ import type { Context } from '../run/runbook.ts'
  */
 export function deployKeys(ctx: Context): DeployKey[] {
   const derived = ctx.env.setup.deployKeySecrets.map((name) => {
-    const parsed = ssh2.utils.parseKey(ctx.secrets[name] ?? '')
-    if (parsed instanceof Error)
-      throw new InputError(
-        `setup.deploy_keys of ${ctx.env.file}: the secret ${name} (of_secret) is not a private key ssh can use: ${parsed.message}`,
-      )
-    const key = Array.isArray(parsed) ? parsed[0] : parsed
-    const line = `${key?.type} ${key?.getPublicSSH().toString('base64')} ${name.toLowerCase()}@secret`
+    const line = publicKeyLine(
+      ctx.secrets[name] ?? '',
+      `${name.toLowerCase()}@secret`,
+      `setup.deploy_keys of ${ctx.env.file}: the secret ${name} (of_secret)`,
+    )
     return { line, fingerprint: fingerprintOfPublicKeyLine(line) }
   })
   return [...ctx.env.setup.deployKeys, ...derived]
+}
+
+/** The authorized_keys line (`<type> <base64> <comment>`) of a private key; `what` names it in the error. */
+export function publicKeyLine(privateKey: string, comment: string, what: string): string {
+  const parsed = ssh2.utils.parseKey(privateKey)
+  if (parsed instanceof Error)
+    throw new InputError(`${what} is not a private key ssh can use: ${parsed.message}`)
+  const key = Array.isArray(parsed) ? parsed[0] : parsed
+  return `${key?.type} ${key?.getPublicSSH().toString('base64')} ${comment}`
 }

@@ -1,7 +1,9 @@
+import { checkerProof, parseCheckerProof } from '../commands/checker.ts'
 import { parseUfwAdded, ufwDefaultsOk, ufwIsActive } from '../commands/firewall.ts'
 import { NGINX_LOGROTATE_PATH } from '../commands/host-config.ts'
 import { sshdEffective } from '../commands/sshd.ts'
-import type { HostSession } from '../host/session.ts'
+import { readCheckerKey } from '../env/secrets.ts'
+import { HostSession } from '../host/session.ts'
 import { offeredAuthMethods } from '../host/ssh-probe.ts'
 import { LoginRefusedError } from '../report/errors.ts'
 import { print, table } from '../report/output.ts'
@@ -61,6 +63,35 @@ const CHECKS: Record<string, Check> = {
       await session.connect()
       const groups = (await session.exec('id -nG', { probe: true, echo: false })).stdout.trim()
       return [groups.split(' ').includes('docker'), `groups: ${groups}`]
+    } finally {
+      session.close()
+    }
+  },
+  'checker account reads, cannot change': async (ctx, host) => {
+    const checker = ctx.env.ssh.checker
+    if (!checker) return [true, 'n/a: no ssh.checker (read-only runbooks log in as the deploy user)']
+    const session = new HostSession(host.host, {
+      ...host.options,
+      user: checker.user,
+      sudo: false,
+      echo: false,
+      dryRun: false,
+      privateKey: readCheckerKey(ctx.env, ctx.secrets),
+    })
+    try {
+      await session.connect()
+      const { stdout } = await session.exec(checkerProof(ctx.env.name), {
+        probe: true,
+        allowFail: true,
+        timeoutS: 30,
+      })
+      const problems = parseCheckerProof(stdout)
+      return [
+        problems.length === 0,
+        problems.length
+          ? problems.join('; ')
+          : `${checker.user}: no sudo but its helper, no docker, keys root's`,
+      ]
     } finally {
       session.close()
     }

@@ -23,10 +23,6 @@ export function appendRelease(file: string): string {
   return `cat >> ${quote(file)}`
 }
 
-export function readReleases(file: string): string {
-  return `cat ${quote(file)} 2>/dev/null || true`
-}
-
 export function parseReleases(text: string): ReleaseRecord[] {
   return text
     .split('\n')

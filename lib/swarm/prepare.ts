@@ -1,5 +1,6 @@
 import { takeBackup } from '../backup/take.ts'
 import { compose, composeFlavourProbe, networkEnsure, projectContainers } from '../commands/compose.ts'
+import { readReleases } from '../commands/health.ts'
 import { nginxTestAndReload, renderSites, sitesPath, upstreamsPath } from '../commands/nginx.ts'
 import { quote } from '../commands/shell.ts'
 import {
@@ -25,7 +26,7 @@ import type { HostSession } from '../host/session.ts'
 import { print } from '../report/output.ts'
 import type { Context } from '../run/runbook.ts'
 import { composeFile, DB_NAME, DB_USER, dataEnv, deployFiles, networkName } from '../stack/files.ts'
-import { liveRelease, parseReleases, readReleases } from '../stack/releases.ts'
+import { liveRelease, parseReleases } from '../stack/releases.ts'
 import {
   composeText,
   connectionStrings,

@@ -31,6 +31,7 @@ console.log(
     aop_rejects_foreign_client: r.aop_rejects_foreign_client,
     notified: r.notified,
     health_failures: r.health_failures,
+    health_as_checker: r.health_as_checker,
     rollback_ok: r.rollback_ok,
     secrets_by_runbook: r.secrets_by_runbook,
     total_s: r.total_s,

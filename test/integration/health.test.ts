@@ -46,6 +46,8 @@ test.after(async () => {
 test('all checks pass on a healthy deploy; JSON=1 gives one document; checks that do not apply say why', async () => {
   const { code, out } = await runCaptured(health, ['--env', 'hc'])
   assert.is(code, 0, out)
+  // As the read-only checker: containers, services and the last deploy came through its helper.
+  assert.match(out, /web-1: ce-check@127\.0\.0\.1:\d+ \(read-only checker\)/)
   assert.match(out, /all \d+ checks passed \(\d+ not applicable here\)/)
   for (const d of Object.values(FIXTURE_DOMAINS))
     assert.match(

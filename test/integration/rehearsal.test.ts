@@ -30,6 +30,7 @@ for (const env of ['production', 'staging'] as const) {
     assert.ok(r.aop_rejects_foreign_client)
     assert.ok(r.edge_headers_ok)
     assert.is(r.health_failures, 0)
+    assert.ok(r.health_as_checker, 'health logs in as the checker account')
     assert.ok(r.rollback_ok)
     for (const event of ['deploy', 'rollback', 'backup', 'restore'])
       assert.ok(r.notified.includes(event), event)

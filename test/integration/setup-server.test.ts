@@ -5,7 +5,10 @@ import type { SandboxDroplet } from '../../lib/env/sandbox-hosts.ts'
 import { HostSession } from '../../lib/host/session.ts'
 import { offeredAuthMethods } from '../../lib/host/ssh-probe.ts'
 import { LoginRefusedError } from '../../lib/report/errors.ts'
+import { releases } from '../../runbooks/releases.ts'
 import { setupServer } from '../../runbooks/setup-server.ts'
+import { status } from '../../runbooks/status.ts'
+import { uptime } from '../../runbooks/uptime.ts'
 import { verifyServer } from '../../runbooks/verify-server.ts'
 import { suite } from '../harness.ts'
 import { startDroplet } from '../sandbox/droplets.ts'
@@ -33,11 +36,11 @@ function setupEnv(name: string, droplets: SandboxDroplet[], overrides: Record<st
   writeManagedEnv({ ...bed, droplets }, name, overrides)
 }
 
-function session(d: SandboxDroplet, user: string): HostSession {
+function session(d: SandboxDroplet, user: string, keyPath = bed.keyPath): HostSession {
   const host = { name: d.name, address: '127.0.0.1', sshPort: d.ports.ssh, hostKey: d.hostKey, roles: [] }
   return new HostSession(host, {
     user,
-    privateKey: readFileSync(bed.keyPath, 'utf8'),
+    privateKey: readFileSync(keyPath, 'utf8'),
     connectTimeoutS: 10,
     commandTimeoutS: 30,
   })
@@ -105,6 +108,7 @@ test('a fresh droplet: setup-server succeeds and verify passes', async () => {
   const { code, out } = await runCaptured(setupServer, ['--env', 'it'])
   assert.is(code, 0, out)
   assert.match(out, /web-1\s+root login refused\s+pass/)
+  assert.match(out, /web-1\s+checker account reads, cannot change\s+pass/)
   assert.not.match(out, /\sFAIL\s/)
   assert.is(auditRecords(bed).at(-1)?.outcome, 'success')
   const remote = await onDroplet(web, 'tail -n1 /var/log/conciliaextrato/audit.log')
@@ -142,6 +146,64 @@ test('root is refused, deploy logs in with its key, passwords are not even offer
     roles: [],
   }
   assert.equal(await offeredAuthMethods(host, 'deploy'), ['publickey'])
+})
+
+async function refused(d: SandboxDroplet, user: string, keyPath: string): Promise<boolean> {
+  const s = session(d, user, keyPath)
+  try {
+    await s.connect()
+    return false
+  } catch (err) {
+    return err instanceof LoginRefusedError
+  } finally {
+    s.close()
+  }
+}
+
+test('the checker account: status and releases log in as it; it reads through its helper and can change nothing', async () => {
+  const st = await runCaptured(status, ['--env', 'it'])
+  assert.is(st.code, 0, st.out)
+  assert.match(st.out, `web-1: ce-check@127.0.0.1:${web.ports.ssh} (read-only checker)`)
+  assert.match(st.out, /docker\s+\|?\s*\d+\.\d+/)
+  assert.match(st.out, 'setup-server')
+  const rel = await runCaptured(releases, ['--env', 'it'])
+  assert.is(rel.code, 0, rel.out)
+  assert.match(rel.out, 'ce-check@')
+  assert.match(rel.out, 'web-1: live none')
+  // uptime reads the watchdog's history and nginx's root:adm log through the helper (exit 4 is a
+  // verdict on a host with nothing deployed; the reads themselves must work).
+  const up = await runCaptured(uptime, ['--env', 'it'])
+  assert.ok([0, 4].includes(up.code), up.out)
+  assert.match(up.out, 'ce-check@')
+  assert.match(
+    up.out,
+    /web-1: \d+ history line\(s\) since \d{4}-\d{2}-\d{2} .*nginx log \/var\/log\/nginx\/access\.log/,
+  )
+  assert.not.match(up.out, 'unreadable')
+
+  const checker = session(web, 'ce-check', bed.checkerKeyPath)
+  await checker.connect()
+  try {
+    const run = async (cmd: string) => checker.exec(cmd, { allowFail: true, probe: true })
+    assert.match((await run('id -nG')).stdout.trim(), /^ce-check$/)
+    const docker = await run('docker ps')
+    assert.is.not(docker.code, 0)
+    assert.match(docker.stderr, 'permission denied')
+    assert.is.not((await run('sudo -n true')).code, 0)
+    assert.is.not((await run('sudo -n /usr/bin/docker ps')).code, 0)
+    const helper = '/usr/local/lib/conciliaextrato/check-it'
+    assert.match((await run(`sudo -n ${helper} facts`)).stdout, /^os=Debian/m)
+    assert.is((await run(`sudo -n ${helper} sh`)).code, 64)
+    assert.is((await run(`sudo -n ${helper} history '2026-01-01; touch /tmp/pwned'`)).code, 64)
+    assert.is.not((await run('echo ssh-ed25519 AAAA x >> ~/.ssh/authorized_keys')).code, 0)
+    assert.is.not((await run(`echo 'echo pwned' >> ${helper}`)).code, 0)
+  } finally {
+    checker.close()
+  }
+  assert.is((await onDroplet(web, 'test -e /tmp/pwned && echo yes || echo no')).trim(), 'no')
+  // Each key opens its own account only.
+  assert.ok(await refused(web, 'ce-check', bed.keyPath), 'the deploy key logs in as the checker')
+  assert.ok(await refused(web, 'deploy', bed.checkerKeyPath), 'the checker key logs in as deploy')
 })
 
 test('ssh-audit reports no failure-level finding', async () => {

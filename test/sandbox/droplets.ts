@@ -41,12 +41,19 @@ export function group(id: string, dir: string): DropletGroup {
   return { id, network: `ce-${id}`, dir }
 }
 
-/** The root key the droplets trust (the operator's key on a real droplet). */
-export async function ensureRootKey(dir: string): Promise<{ privatePath: string; publicKey: string }> {
+/**
+ * The root key the droplets trust (the operator's key on a real droplet), and beside it the checker
+ * account's own key (id_ed25519_checker: ssh.checker.key of env/local.yaml; setup-server authorizes it).
+ */
+export async function ensureRootKey(
+  dir: string,
+): Promise<{ privatePath: string; publicKey: string; checkerPath: string }> {
   mkdirSync(dir, { recursive: true, mode: 0o700 })
   const privatePath = join(dir, 'id_ed25519')
+  const checkerPath = join(dir, 'id_ed25519_checker')
   if (!existsSync(privatePath)) await sh`ssh-keygen -q -t ed25519 -N '' -C sandbox-operator -f ${privatePath}`
-  return { privatePath, publicKey: readFileSync(`${privatePath}.pub`, 'utf8').trim() }
+  if (!existsSync(checkerPath)) await sh`ssh-keygen -q -t ed25519 -N '' -C sandbox-checker -f ${checkerPath}`
+  return { privatePath, publicKey: readFileSync(`${privatePath}.pub`, 'utf8').trim(), checkerPath }
 }
 
 export async function ensureNetwork(g: DropletGroup): Promise<void> {

@@ -50,6 +50,8 @@ export interface RehearsalResult {
   aop_rejects_foreign_client: boolean
   notified: string[]
   health_failures: number
+  /** health logged in as the env's read-only checker account (ssh.checker), not the deploy user. */
+  health_as_checker: boolean
   rollback_ok: boolean
   secrets_by_runbook: Record<string, string[]>
   total_s: number
@@ -231,7 +233,7 @@ export async function rehearse(opts: RehearsalOptions): Promise<RehearsalResult>
     const dir = mkdtempSync(join(tmpdir(), `ce-rehearse-${opts.env}-`))
     const g = group(`r${process.pid}-${opts.env.slice(0, 4)}`, dir)
     cleanups.push(() => (opts.keep ? Promise.resolve() : removeGroup(g.id)))
-    const { privatePath } = await ensureRootKey(dir)
+    const { privatePath, checkerPath } = await ensureRootKey(dir)
     const droplet: SandboxDroplet = await startDroplet(g, hostName, image)
     const gateway = (
       await sh`docker network inspect -f ${'{{(index .IPAM.Config 0).Gateway}}'} ${g.network}`
@@ -307,6 +309,7 @@ export async function rehearse(opts: RehearsalOptions): Promise<RehearsalResult>
       CE_CACHE_DIR: join(dir, 'cache'),
       NODE_EXTRA_CA_CERTS: edge.caPath,
       SSH_PRIVATE_KEY: readFileSync(privatePath, 'utf8'),
+      CHECKER_SSH_KEY: readFileSync(checkerPath, 'utf8'),
       POSTGRES_PASSWORD: randomBytes(18).toString('base64url'),
       REDIS_PASSWORD: randomBytes(18).toString('base64url'),
       GHCR_TOKEN: registryPassword,
@@ -369,6 +372,13 @@ export async function rehearse(opts: RehearsalOptions): Promise<RehearsalResult>
     for (const f of failures) problems.push(`health ${f.check} ${f.target}: ${f.value}`)
     if (!report) problems.push('make health printed no JSON report')
     if (!results.some((r) => r.check === 'edge' && r.ok)) problems.push('health ran no passing edge check')
+    // The committed env's ssh.checker: health logs in as the read-only account, never as deploy.
+    const checker = loaded.ssh.checker?.user
+    const checkerLogin = Boolean(
+      checker && healthRun.out.includes(`${checker}@`) && healthRun.out.includes('(read-only checker)'),
+    )
+    if (!checkerLogin)
+      problems.push(`health did not log in as the checker account (${checker ?? 'no ssh.checker'})`)
     await run('restore-drill', ['restore-drill', E, 'YES=1'])
 
     // Through the edge, as a visitor: every domain, HSTS and the headers on every answer.
@@ -451,6 +461,7 @@ export async function rehearse(opts: RehearsalOptions): Promise<RehearsalResult>
       aop_rejects_foreign_client: aop,
       notified: eventsOf(receiver.received.map((r) => r.body)),
       health_failures: failures.length + (report ? 0 : 1),
+      health_as_checker: checkerLogin,
       rollback_ok: rollbackOk,
       secrets_by_runbook: Object.fromEntries(
         ran.map((name) => [
@@ -472,6 +483,7 @@ export async function rehearse(opts: RehearsalOptions): Promise<RehearsalResult>
       aop_rejects_foreign_client: false,
       notified: [],
       health_failures: -1,
+      health_as_checker: false,
       rollback_ok: false,
       secrets_by_runbook: {},
       total_s: Math.round((Date.now() - t0) / 100) / 10,

@@ -21,6 +21,8 @@ export interface TestBed {
   auditDir: string
   droplets: SandboxDroplet[]
   keyPath: string
+  /** The checker account's key (ssh.checker of the managed envs). */
+  checkerKeyPath: string
   /** This machine's address on the droplets' network: where the droplets see the operator coming from. */
   gateway: string
 }
@@ -30,7 +32,7 @@ export async function createTestBed(name: string, dropletNames: string[]): Promi
   const image = await buildDropletImage()
   const dir = mkdtempSync(join(tmpdir(), `ce-${name}-`))
   const g = group(`t${process.pid}-${name}`, dir)
-  const { privatePath } = await ensureRootKey(dir)
+  const { privatePath, checkerPath } = await ensureRootKey(dir)
   const droplets: SandboxDroplet[] = []
   for (const d of dropletNames) droplets.push(await startDroplet(g, d, image))
   const gateway = (
@@ -42,6 +44,7 @@ export async function createTestBed(name: string, dropletNames: string[]): Promi
     auditDir: join(dir, 'audit'),
     droplets,
     keyPath: privatePath,
+    checkerKeyPath: checkerPath,
     gateway,
   }
   mkdirSync(bed.envDir, { recursive: true })
@@ -122,6 +125,8 @@ export function writeManagedEnv(bed: TestBed, name: string, overrides: Record<st
       user: 'deploy',
       bootstrap_user: 'root',
       key: { file: bed.keyPath },
+      // health, status, uptime and releases log in as the read-only checker, as on staging and production.
+      checker: { user: 'ce-check', key: { file: bed.checkerKeyPath } },
       connect_timeout_s: 10,
       command_timeout_s: 900,
     },

@@ -22,13 +22,20 @@ const byRunbook = (env = production) =>
   Object.fromEntries(Object.entries(RUNBOOKS).map(([n, s]) => [n, secretsFor(env, s.needs(env, {}))]))
 const CLOUD = ['CLOUDFLARE_API_TOKEN', 'DIGITALOCEAN_TOKEN']
 
-test('the committed envs: the read-only runbooks carry no backup key, no cloud token, no app password', () => {
+test('the committed envs: the read-only runbooks carry the checker key: no deploy key, backup key, cloud token or app password', () => {
   for (const env of [production, staging]) {
     const needs = byRunbook(env)
     for (const name of ['health', 'status', 'uptime', 'releases']) {
       const got = needs[name] ?? []
-      assert.ok(got.includes('SSH_PRIVATE_KEY'), `${env.name} ${name}: ${got}`)
-      for (const bad of ['BACKUP_KEY', ...CLOUD, 'POSTGRES_PASSWORD', 'REDIS_PASSWORD', 'GHCR_TOKEN'])
+      assert.ok(got.includes('CHECKER_SSH_KEY'), `${env.name} ${name}: ${got}`)
+      for (const bad of [
+        'SSH_PRIVATE_KEY',
+        'BACKUP_KEY',
+        ...CLOUD,
+        'POSTGRES_PASSWORD',
+        'REDIS_PASSWORD',
+        'GHCR_TOKEN',
+      ])
         assert.not.ok(got.includes(bad), `${env.name} ${name} loads ${bad}`)
     }
     assert.equal(needs.alert, ['ONCALL_SLACK_WEBHOOK_URL'])
@@ -89,7 +96,7 @@ test('a run loads only what it needs and lists the missing ones by runbook; read
   const env = loadEnv('production', dir)
   const names = secretsFor(env, RUNBOOKS.health?.needs(env, {}) ?? [])
   // Only the health job's three secrets are set: enough for health, as in the scheduled workflow.
-  const source = { SSH_PRIVATE_KEY: 'k', SPACES_ACCESS_KEY_ID: 'id-123', SPACES_SECRET_ACCESS_KEY: 'sk-456' }
+  const source = { CHECKER_SSH_KEY: 'k', SPACES_ACCESS_KEY_ID: 'id-123', SPACES_SECRET_ACCESS_KEY: 'sk-456' }
   const secrets = loadSecrets(env, source, { runbook: 'health', names })
   assert.is(secrets.SPACES_ACCESS_KEY_ID, 'id-123')
   assert.throws(() => secrets.BACKUP_KEY, /health read the secret BACKUP_KEY, which it does not declare/)
@@ -103,8 +110,9 @@ test('a run loads only what it needs and lists the missing ones by runbook; read
   } catch (err) {
     assert.instance(err, InputError)
     const msg = (err as Error).message
-    assert.match(msg, '5 secret(s) that deploy needs for env production are not set:')
+    assert.match(msg, '6 secret(s) that deploy needs for env production are not set:')
     for (const n of [
+      'SSH_PRIVATE_KEY',
       'BACKUP_KEY',
       'GHCR_TOKEN',
       'POSTGRES_PASSWORD',

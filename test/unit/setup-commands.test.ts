@@ -142,6 +142,11 @@ test('packages per OS, Docker only when absent, interrupted dpkg finished first'
     install,
     'apt-get -o DPkg::Lock::Timeout=120 -o Dpkg::Options::=--force-confold install -y -qq --no-install-recommends nginx ufw',
   )
+  // A killed run's `apt-get update` can hold the lists lock, which update does not wait for: retried, bounded.
+  assert.match(
+    install,
+    '&& n=0 && until DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=120 -o Dpkg::Options::=--force-confold update -qq; do n=$((n+1)); if [ $n -ge 60 ]; then exit 100; fi; sleep 2; done && ',
+  )
 })
 
 test('deploy user: key only, groups checked one by one; sudoers validated before install', () => {
