@@ -5,6 +5,8 @@ export interface LoadResult {
   requests: number
   failed: number
   maxGapMs: number
+  /** What the failed requests were, `<host> <status|error|timeout>` -> count: to tell a 503 from a reset. */
+  failures: Record<string, number>
 }
 
 export function startLoad(
@@ -20,17 +22,28 @@ export function startLoad(
   let failed = 0
   let lastOk = performance.now()
   let maxGapMs = 0
+  const failures: Record<string, number> = {}
   const once = (host: string) =>
     new Promise<boolean>((done) => {
+      let timedOut = false
+      const fail = (what: string) => {
+        failures[`${host} ${what}`] = (failures[`${host} ${what}`] ?? 0) + 1
+        done(false)
+      }
       const req = request(
         { host: '127.0.0.1', port, path, agent, headers: { Host: host }, timeout: 5000 },
         (res) => {
           res.resume()
-          res.on('end', () => done(res.statusCode === 200))
+          res.on('end', () => (res.statusCode === 200 ? done(true) : fail(String(res.statusCode))))
         },
       )
-      req.on('error', () => done(false))
-      req.on('timeout', () => req.destroy())
+      req.on('error', (err) =>
+        fail(timedOut ? 'timeout' : `error ${(err as NodeJS.ErrnoException).code ?? err.message}`),
+      )
+      req.on('timeout', () => {
+        timedOut = true
+        req.destroy()
+      })
       req.end()
     })
   const worker = async (i: number) => {
@@ -51,7 +64,7 @@ export function startLoad(
       await Promise.all(workers)
       agent.destroy()
       maxGapMs = Math.max(maxGapMs, performance.now() - lastOk)
-      return { requests, failed, maxGapMs: Math.round(maxGapMs) }
+      return { requests, failed, maxGapMs: Math.round(maxGapMs), failures }
     },
   }
 }

@@ -62,7 +62,9 @@ function reachable(ip: string, port: number): Promise<boolean> {
 }
 
 /** Continuous GETs of /health through both nodes' nginx while `fn` runs. */
-async function underLoad<T>(fn: () => Promise<T>): Promise<{ result: T; requests: number; failed: number }> {
+async function underLoad<T>(
+  fn: () => Promise<T>,
+): Promise<{ result: T; requests: number; failed: number; failures: string }> {
   const hosts = Object.values(FIXTURE_DOMAINS)
   const loads = [app1, app2].map((n) => startLoad(n.ports.http, hosts, '/health', 3))
   const result = await fn()
@@ -71,6 +73,8 @@ async function underLoad<T>(fn: () => Promise<T>): Promise<{ result: T; requests
     result,
     requests: stats.reduce((n, s) => n + s.requests, 0),
     failed: stats.reduce((n, s) => n + s.failed, 0),
+    // Per node: which host answered what (a 503 from the api's bounded check, a reset, a timeout).
+    failures: JSON.stringify(stats.map((s) => s.failures)),
   }
 }
 
@@ -162,7 +166,7 @@ test('deploy v2 rolls node by node under load on both nodes with no failed reque
   const run = await underLoad(() => runCaptured(deploy, ['--env', 'sw', '--release', 'v2']))
   assert.is(run.result.code, 0, run.result.out)
   assert.ok(run.requests > 200, `only ${run.requests} requests`)
-  assert.is(run.failed, 0, `${run.failed} of ${run.requests} requests failed`)
+  assert.is(run.failed, 0, `${run.failed} of ${run.requests} requests failed: ${run.failures}`)
   assert.equal(await served(), ['v2', 'v2', 'v2', 'v2', 'v2', 'v2'])
   assert.is(await onDroplet(db, 'docker ps -q --filter label=com.docker.compose.service=postgres'), pg)
 })
@@ -172,7 +176,7 @@ test('a broken release: Swarm rolls it back by itself, v2 keeps serving, no requ
   assert.is(run.result.code, 4, run.result.out)
   assert.match(run.result.out, 'Swarm rolled the update back by itself')
   assert.match(run.result.out, 'broken did not go live; v2 serves')
-  assert.is(run.failed, 0, `${run.failed} of ${run.requests} requests failed`)
+  assert.is(run.failed, 0, `${run.failed} of ${run.requests} requests failed: ${run.failures}`)
   assert.equal(await served(), ['v2', 'v2', 'v2', 'v2', 'v2', 'v2'])
   const history = await runCaptured(releases, ['--env', 'sw'])
   assert.match(history.out, /deploy\s+broken\s+swarm\s+failed/)
@@ -181,7 +185,7 @@ test('a broken release: Swarm rolls it back by itself, v2 keeps serving, no requ
 test('rollback returns every node to v1; the data survived every deploy', async () => {
   const run = await underLoad(() => runCaptured(rollback, ['--env', 'sw']))
   assert.is(run.result.code, 0, run.result.out)
-  assert.is(run.failed, 0, `${run.failed} of ${run.requests} requests failed`)
+  assert.is(run.failed, 0, `${run.failed} of ${run.requests} requests failed: ${run.failures}`)
   assert.match(run.result.out, 'rolling back from v2 to v1')
   assert.equal(await served(), ['v1', 'v1', 'v1', 'v1', 'v1', 'v1'])
   assert.is((await onDroplet(db, psql('select n from survival'))).trim(), '42')
