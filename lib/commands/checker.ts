@@ -1,7 +1,8 @@
-import { remotePaths } from '../env/host-paths.ts'
+import { REMOTE_AUDIT_LOG, remotePaths } from '../env/host-paths.ts'
 import type { Env } from '../env/load.ts'
 import { projectHealth, projectName } from './compose.ts'
 import { hostFactsScript } from './facts.ts'
+import { appendLineFromStdin } from './files.ts'
 import {
   containersProbe,
   lastReleaseProbe,
@@ -115,10 +116,34 @@ function branch(env: Env, name: string, read: Read): string {
 }
 
 /**
+ * The one write the checker has: its run's audit record, one JSON line on stdin (as every runbook
+ * appends to the host's audit log), tagged `"via":"<checker>"` so it can never pass for another
+ * login's record. Anything that is not one line of a JSON object from runbook output is refused (64).
+ */
+function auditBranch(user: string): string {
+  const append = appendLineFromStdin(REMOTE_AUDIT_LOG)
+  return [
+    '  audit)',
+    `    [ $# -eq 1 ] || { echo "audit: takes no argument (the record comes on stdin)" >&2; exit 64; }`,
+    '    IFS= read -r -n 65536 line || [ -n "$line" ] || { echo "audit: no record on stdin" >&2; exit 64; }',
+    `    case "$line" in '{"ts":'*'}') ;; *) echo "audit: not one JSON record" >&2; exit 64 ;; esac`,
+    `    [[ $line != *[[:cntrl:]]* ]] || { echo "audit: control characters" >&2; exit 64; }`,
+    `    printf '%s\\n' "{\\"via\\":\\"${user}\\",\${line#\\{}" | ( ${append} )`,
+    '    ;;',
+  ].join('\n')
+}
+
+/** How a session appends its run's audit record to the host's log: itself, or the checker through its helper. */
+export function appendAuditCommand(helper: string | undefined): string {
+  return helper ? `sudo -n ${helper} audit` : appendLineFromStdin(REMOTE_AUDIT_LOG)
+}
+
+/**
  * The helper: bash, a fixed PATH, one `case` over the reads. Everything it runs is the same
  * probe text the deploy login would run; nothing from the caller reaches a shell but a checked word.
  */
 export function checkerHelperScript(env: Env): string {
+  const user = env.ssh.checker?.user ?? 'ce-check'
   const names = READ_NAMES.join(' ')
   return [
     '#!/bin/bash',
@@ -129,6 +154,7 @@ export function checkerHelperScript(env: Env): string {
     'arg="$2"',
     'case "$1" in',
     ...READ_NAMES.map((name) => branch(env, name, READS[name])),
+    auditBranch(user),
     `  *) echo "usage: $0 <read> [argument]; reads: ${names}" >&2; exit 64 ;;`,
     'esac',
     '',

@@ -1,5 +1,4 @@
-import { appendLineFromStdin } from '../commands/files.ts'
-import { REMOTE_AUDIT_LOG } from '../env/host-paths.ts'
+import { appendAuditCommand } from '../commands/checker.ts'
 import { CommandError, EXIT, RunbookError } from '../report/errors.ts'
 import { print, printErr, seconds, table } from '../report/output.ts'
 import { redactDeep } from '../report/redact.ts'
@@ -81,7 +80,7 @@ export async function writeAudit(
   if (ctx?.dryRun) return
   for (const host of ctx?.hosts ?? []) {
     await host
-      .exec(appendLineFromStdin(REMOTE_AUDIT_LOG), { stdin: `${line}\n`, timeoutS: 15, echo: false })
+      .exec(appendAuditCommand(host.options.readHelper), { stdin: `${line}\n`, timeoutS: 15, echo: false })
       .catch((e: Error) =>
         printErr(`  (could not append the audit record on ${host.name}: ${e.message}; it is kept locally)`),
       )

@@ -170,6 +170,11 @@ test('the checker account: status and releases log in as it; it reads through it
   assert.is(rel.code, 0, rel.out)
   assert.match(rel.out, 'ce-check@')
   assert.match(rel.out, 'web-1: live none')
+  // Its one write: the run's audit record on the host, through the helper, tagged as the checker's.
+  assert.not.match(rel.out, 'could not append the audit record')
+  const lastAudit = (await onDroplet(web, 'tail -n1 /var/log/conciliaextrato/audit.log')).trim()
+  assert.match(lastAudit, /^\{"via":"ce-check","ts":"[^"]+".*"runbook":"releases"/)
+  assert.ok(JSON.parse(lastAudit).outcome === 'success', lastAudit)
   // uptime reads the watchdog's history and nginx's root:adm log through the helper (exit 4 is a
   // verdict on a host with nothing deployed; the reads themselves must work).
   const up = await runCaptured(uptime, ['--env', 'it'])

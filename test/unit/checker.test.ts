@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import * as assert from 'uvu/assert'
 import { parse as parseYaml } from 'yaml'
 import {
+  appendAuditCommand,
   checkerAuthorizedKeys,
   checkerHelperPath,
   checkerHelperScript,
@@ -16,9 +17,10 @@ import {
   readCommand,
 } from '../../lib/commands/checker.ts'
 import { hostFactsScript } from '../../lib/commands/facts.ts'
+import { appendLineFromStdin } from '../../lib/commands/files.ts'
 import { containersProbe, servicesProbe } from '../../lib/commands/health.ts'
 import { ARG_MINUTES, errorCountsScript, historyScript, readHistory } from '../../lib/commands/uptime.ts'
-import { remotePaths } from '../../lib/env/host-paths.ts'
+import { REMOTE_AUDIT_LOG, remotePaths } from '../../lib/env/host-paths.ts'
 import { loadEnv, validateEnv } from '../../lib/env/load.ts'
 import { readOnlyLogin, secretsFor } from '../../lib/env/needs.ts'
 import { InputError } from '../../lib/report/errors.ts'
@@ -94,6 +96,29 @@ test('the helper is valid bash, knows every read, and refuses anything else with
     const r = runHelper(script, args)
     assert.is(r.status, 64, `${args.join(' ')}: ${r.stderr}`)
     assert.is(r.stdout.length, 0, `${args.join(' ')} printed something`)
+  }
+})
+
+test("the checker's one write: its audit record, tagged, one JSON line; anything else is refused before any write", () => {
+  const script = checkerHelperScript(staging)
+  assert.match(
+    script,
+    `printf '%s\\n' "{\\"via\\":\\"ce-check\\",\${line#\\{}" | ( ${appendLineFromStdin(REMOTE_AUDIT_LOG)} )`,
+  )
+  assert.is(appendAuditCommand(HELPER), `sudo -n ${HELPER} audit`)
+  assert.is(appendAuditCommand(undefined), appendLineFromStdin(REMOTE_AUDIT_LOG))
+  for (const [input, args] of [
+    ['rm -rf /\n', ['audit']],
+    ['{"ts":"x"} trailing\n', ['audit']],
+    ['{"ts":"x\u001b[2J"}\n', ['audit']],
+    ['{"ts":"x"}\n', ['audit', 'extra']],
+    ['', ['audit']],
+  ] as const) {
+    const dir = mkdtempSync(join(tmpdir(), 'ce-checker-'))
+    const path = join(dir, 'helper')
+    writeFileSync(path, script, { mode: 0o755 })
+    const r = spawnSync('bash', [path, ...args], { input, encoding: 'utf8', timeout: 20_000 })
+    assert.is(r.status, 64, `${JSON.stringify(input)}: ${r.stderr}`)
   }
 })
 
