@@ -250,7 +250,9 @@ const ROOT = join(import.meta.dirname, '..', '..')
  * collects what it prints. `until(text)` resolves once it printed `text`, and fails if it exits first.
  */
 export function spawnScript(script: string, args: string[]) {
-  const child = spawn(join(ROOT, 'node_modules/.bin/tsx'), [script, ...args], {
+  // node itself with tsx's loader, not the tsx CLI: the CLI runs the script in a child node process,
+  // so a SIGKILL sent to it left the script running (a "killed" setup-server raced its own re-run).
+  const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], {
     cwd: ROOT,
     env: process.env,
     stdio: ['ignore', 'pipe', 'pipe'],
