@@ -34,11 +34,11 @@ for (const env of ['production', 'staging'] as const) {
     assert.ok(r.rollback_ok)
     for (const event of ['deploy', 'rollback', 'backup', 'restore'])
       assert.ok(r.notified.includes(event), event)
-    // The read-only health job carried no backup key and no cloud token.
+    // The read-only health job carried the checker's key: no deploy key, no backup key, no cloud token.
     assert.equal(r.secrets_by_runbook.health, [
+      'CHECKER_SSH_KEY',
       'SPACES_ACCESS_KEY_ID',
       'SPACES_SECRET_ACCESS_KEY',
-      'SSH_PRIVATE_KEY',
     ])
   })
 }
