@@ -13,6 +13,7 @@ import {
 import { quote } from './shell.ts'
 import { nodeList, stackName, stackServicesProbe } from './swarm.ts'
 import { ARG_MINUTES, errorCountsScript, historyScript } from './uptime.ts'
+import { homeOf } from './users.ts'
 
 // The checker account (ssh.checker): what the read-only runbooks read on a host that needs root
 // (Docker's socket, the deploy user's files) goes through ONE root-owned helper that sudo lets it run.
@@ -192,7 +193,7 @@ export function checkerUserApply(user: string): string {
 
 /** The checker's ~/.ssh: root-owned, group-readable by the checker (sshd reads it as the user); the checker cannot add a key. */
 export function checkerSshDir(user: string): { check: string; apply: string } {
-  const dir = `"$(getent passwd ${quote(user)} | cut -d: -f6)/.ssh"`
+  const dir = `"$(${homeOf(user)})/.ssh"`
   return {
     check: `[ "$(stat -c '%U:%G %a' ${dir} 2>/dev/null)" = ${quote(`root:${user} 750`)} ]`,
     apply: `install -d -m 0750 -o root -g ${quote(user)} ${dir} && chown root:${quote(user)} ${dir} && chmod 0750 ${dir}`,

@@ -2,6 +2,11 @@ import { quote } from './shell.ts'
 
 // The deploy user: login by key only, in the docker group, sudo only as the env file allows.
 
+/** The user's home directory, as the host's passwd says (one line, nothing when there is no such user). */
+export function homeOf(user: string): string {
+  return `getent passwd ${quote(user)} | cut -d: -f6`
+}
+
 export function userCheck(user: string, groups: string[]): string {
   const want = groups.map((g) => `id -nG ${quote(user)} | tr ' ' '\\n' | grep -x ${quote(g)} >/dev/null`)
   return [`id -u ${quote(user)} >/dev/null 2>&1`, ...want].join(' && ')

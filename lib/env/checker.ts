@@ -1,3 +1,4 @@
+import { readKeySource } from './key-source.ts'
 import type { SshKeySource } from './terms.ts'
 import type { Validator } from './validate.ts'
 
@@ -10,7 +11,6 @@ export interface CheckerConfig {
 }
 
 const USER = /^[a-z_][a-z0-9_-]{0,31}$/
-const SECRET_NAME = /^[A-Z][A-Z0-9_]{1,63}$/
 
 export function readChecker(
   v: Validator,
@@ -28,21 +28,10 @@ export function readChecker(
       'ssh.checker.user',
       `"${user}" is already the deploy or bootstrap user; the checker needs its own`,
     )
-  const key = v.object(c?.key, 'ssh.checker.key', ['file', 'secret'])
-  const source: SshKeySource = {
-    file: v.string(key, 'file', 'ssh.checker.key', { optional: true, form: 'a path to a private key file' }),
-    secret: v.string(key, 'secret', 'ssh.checker.key', {
-      optional: true,
-      pattern: SECRET_NAME,
-      form: 'a secret NAME',
-    }),
-  }
-  if (key && [source.file, source.secret].filter(Boolean).length !== 1)
-    v.problem(
-      'ssh.checker.key',
-      'set exactly one of file: <path> or secret: <NAME> (its own key, not the deploy key)',
-    )
-  if (source.secret && !secrets.includes(source.secret))
-    v.problem('ssh.checker.key.secret', `${source.secret} must also be listed under secrets`)
+  const source = readKeySource(v, c?.key, 'ssh.checker.key', {
+    agent: false,
+    secrets,
+    hint: 'its own key, not the deploy key',
+  })
   return { user, key: source }
 }

@@ -14,6 +14,7 @@ import {
   readWatchdog,
   type WatchdogConfig,
 } from './health.ts'
+import { readKeySource, SECRET_NAME } from './key-source.ts'
 import { type NotifyTarget, notifySecretNames, readNotify } from './notify.ts'
 import { applyOverride, OVERRIDE_VAR } from './override.ts'
 import { readSandboxDroplets } from './sandbox-hosts.ts'
@@ -76,7 +77,6 @@ const FINGERPRINT = /^SHA256:[A-Za-z0-9+/]{43}$/
 const HOSTNAME = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,62}$/
 const ADDRESS = /^(\d{1,3}(\.\d{1,3}){3}|[0-9a-fA-F:]+|[a-z0-9.-]+)$/
 const NAME = /^[a-z][a-z0-9-]{0,30}$/
-const SECRET_NAME = /^[A-Z][A-Z0-9_]{1,63}$/
 const IMAGE = /^[a-z0-9][a-z0-9._/:-]*[a-z0-9]$/
 
 export function listEnvs(dir = envDir()): string[] {
@@ -161,29 +161,14 @@ export function validateEnv(raw: unknown, name: string, file: string): Env {
     'command_timeout_s',
     'checker',
   ])
-  const key = v.object(ssh?.key ?? {}, 'ssh.key', ['file', 'secret', 'agent'])
-  const keySource: SshKeySource = {
-    file: v.string(key, 'file', 'ssh.key', { optional: true, form: 'a path to a private key file' }),
-    secret: v.string(key, 'secret', 'ssh.key', {
-      optional: true,
-      pattern: SECRET_NAME,
-      form: 'a secret NAME',
-    }),
-    agent: v.boolean(key, 'agent', 'ssh.key', false),
-  }
-  const sources = [keySource.file, keySource.secret, keySource.agent || undefined].filter(Boolean).length
-  if (sources !== 1) v.problem('ssh.key', 'set exactly one of file: <path>, secret: <NAME> or agent: true')
-
-  const domainsObj = v.object(top?.domains, 'domains', [...SERVICES])
-  const images = v.object(top?.images, 'images', [...SERVICES, 'postgres', 'redis', 'delivery', 'registry'])
   const secrets = v.stringList(top, 'secrets', '', {
     optional: true,
     pattern: SECRET_NAME,
     form: 'an UPPER_CASE secret name',
   })
-  if (keySource.secret && !secrets.includes(keySource.secret)) {
-    v.problem('ssh.key.secret', `${keySource.secret} must also be listed under secrets`)
-  }
+  const keySource = readKeySource(v, ssh?.key ?? {}, 'ssh.key', { agent: true, secrets })
+  const domainsObj = v.object(top?.domains, 'domains', [...SERVICES])
+  const images = v.object(top?.images, 'images', [...SERVICES, 'postgres', 'redis', 'delivery', 'registry'])
 
   const backup = readBackup(v, top?.backup, file)
   const edge = readEdge(v, top?.edge, file)

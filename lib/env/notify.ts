@@ -1,3 +1,4 @@
+import { SECRET_NAME } from './key-source.ts'
 import type { Validator } from './validate.ts'
 
 // The `notify:` section of an env file: the team's webhooks and which runbook events each one gets.
@@ -13,7 +14,6 @@ export interface NotifyTarget {
 }
 
 const NAME = /^[a-z][a-z0-9-]{0,30}$/
-const SECRET_NAME = /^[A-Z][A-Z0-9_]{1,63}$/
 
 /** Validates `notify:` (a list of targets); a missing section means no notifications. */
 export function readNotify(v: Validator, raw: unknown): NotifyTarget[] {

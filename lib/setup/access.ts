@@ -8,7 +8,7 @@ import { HostSession } from '../host/session.ts'
 import { LoginRefusedError, PreconditionError } from '../report/errors.ts'
 import { print } from '../report/output.ts'
 import type { Context, Step } from '../run/runbook.ts'
-import { eachHost, spareOperator } from './common.ts'
+import { eachHost, spareOperator, userHome } from './common.ts'
 import { deployKeys } from './keys.ts'
 
 // Access: the deploy user, proof that it can log in, then SSH hardening that never locks us out.
@@ -22,12 +22,7 @@ export const deployUser: Step = {
       const { user } = ctx.env.ssh
       const groups = ['docker', 'adm']
       const created = await ensure(host, userCheck(user, groups), createUser(user, groups))
-      const home =
-        ctx.dryRun && created
-          ? `/home/${user}`
-          : (
-              await host.exec(`getent passwd ${user} | cut -d: -f6`, { probe: true, echo: false })
-            ).stdout.trim()
+      const home = await userHome(host, user, created)
       await ensure(host, `test -d ${home}/.ssh`, `install -d -m 0700 -o ${user} -g ${user} ${home}/.ssh`)
       const keys = await ensureFile(host, {
         path: `${home}/.ssh/authorized_keys`,

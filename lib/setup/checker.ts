@@ -13,7 +13,7 @@ import { ensure, ensureFile } from '../host/converge.ts'
 import { InputError } from '../report/errors.ts'
 import type { Context, Step } from '../run/runbook.ts'
 import { ensureSudoers } from './access.ts'
-import { eachHost } from './common.ts'
+import { eachHost, userHome } from './common.ts'
 import { publicKeyLine } from './keys.ts'
 
 // The checker account (ssh.checker): health, status, uptime and releases log in as it. It is in no
@@ -46,12 +46,7 @@ export const checkerAccount: Step = {
       const created = await ensure(host, checkerUserCheck(user), checkerUserApply(user))
       const dir = checkerSshDir(user)
       const sshDir = await ensure(host, dir.check, dir.apply)
-      const home =
-        ctx.dryRun && created
-          ? `/home/${user}`
-          : (
-              await host.exec(`getent passwd ${user} | cut -d: -f6`, { probe: true, echo: false })
-            ).stdout.trim()
+      const home = await userHome(host, user, created)
       const keys = await ensureFile(host, {
         path: `${home}/.ssh/authorized_keys`,
         content: checkerAuthorizedKeys([line]),

@@ -1,5 +1,6 @@
 import { fail2banIgnore, fail2banUnignore } from '../commands/host-config.ts'
 import { type HostOs, osReleaseProbe, parseOs } from '../commands/packages.ts'
+import { homeOf } from '../commands/users.ts'
 import type { HostSession } from '../host/session.ts'
 import { PreconditionError } from '../report/errors.ts'
 import { print } from '../report/output.ts'
@@ -56,4 +57,10 @@ export async function spareOperator(host: HostSession, restartFirst?: string): P
 export async function unspareOperator(host: HostSession): Promise<void> {
   const ip = operatorAddress.get(host)
   if (ip && ignoredByUs.get(host)) await host.exec(fail2banUnignore(ip), { timeoutS: 20, echo: false })
+}
+
+/** A user's home on a host; in a dry run that would have created the user, the default /home/<user>. */
+export async function userHome(host: HostSession, user: string, wouldCreate: boolean): Promise<string> {
+  if (host.options.dryRun && wouldCreate) return `/home/${user}`
+  return (await host.exec(homeOf(user), { probe: true, echo: false })).stdout.trim()
 }
