@@ -2,7 +2,14 @@ import { suite as uvuSuite } from 'uvu'
 
 // uvu, made strict: a throwing hook fails the run (uvu swallows it), every test has a timeout
 // (uvu has none), and the run ends with `N passed, N failed` (uvu prints Total/Passed).
-export const tally = { passed: 0, failed: 0, skipped: 0, failures: [] as string[] }
+export const tally = {
+  passed: 0,
+  failed: 0,
+  skipped: 0,
+  failures: [] as string[],
+  /** Each suite's wall time (hooks included), to see where the suite's time budget goes. */
+  durations: [] as { name: string; seconds: number }[],
+}
 
 type Handler<T> = (ctx: T) => unknown | Promise<unknown>
 
@@ -17,6 +24,10 @@ export function suite<T extends object = Record<string, unknown>>(name: string, 
   let registered = 0
   let ran = 0
   let hookFailed = false
+  let started = 0
+  inner.before(() => {
+    started = performance.now()
+  })
 
   const guard = (label: string, fn: Handler<T>, limitS: number) => async (ctx: T) => {
     await withTimeout(
@@ -58,6 +69,7 @@ export function suite<T extends object = Record<string, unknown>>(name: string, 
   test.run = () => {
     // Tests a failed hook kept from running count as failed, not as silently absent.
     inner.after(() => {
+      tally.durations.push({ name, seconds: Math.round((performance.now() - started) / 100) / 10 })
       if (hookFailed && ran < registered) {
         tally.failed += registered - ran
         tally.failures.push(`${name}: ${registered - ran} test(s) did not run because a hook failed`)

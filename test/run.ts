@@ -29,6 +29,9 @@ for (const [i, file] of files.entries()) {
 }
 await uvu.exec(false)
 
+const slowest = tally.durations.filter((d) => d.seconds >= 30).sort((a, b) => b.seconds - a.seconds)
+if (slowest.length)
+  process.stdout.write(`Slowest suites:\n${slowest.map((d) => `  ${d.seconds}s  ${d.name}`).join('\n')}\n`)
 if (tally.failures.length)
   process.stdout.write(`Failures:\n${tally.failures.map((f) => `  - ${f}`).join('\n')}\n`)
 if (files.length === 0) {
