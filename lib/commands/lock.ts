@@ -9,6 +9,8 @@ export interface LockOwner {
   release: string
   pid: number
   machine: string
+  /** The machine's boot id (Linux): with machine, tells "this machine, this boot" for the pid check. */
+  boot_id: string
   started_at: string
   ci_run_url: string
   token: string

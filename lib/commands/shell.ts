@@ -16,8 +16,18 @@ export function argv(...words: string[]): string {
  * Wraps a command so the host itself stops it after `seconds` (TERM, then KILL 5 s later): a hung
  * command can never hang the runbook, even if our side loses track of it. Exit 124 means timed out.
  */
-export function withTimeout(command: string, seconds: number): string {
-  return `timeout --kill-after=5 ${seconds} bash -o pipefail -c ${quote(command)}`
+export function withTimeout(command: string, seconds: number, marker?: string): string {
+  return `timeout --kill-after=5 ${seconds} bash -o pipefail -c ${quote(command)}${marker ? ` ${quote(marker)}` : ''}`
+}
+
+/**
+ * Stops every command of one run that is still running on a host (a Ctrl-C, a SIGTERM): each was
+ * started as `timeout ... bash -c <command> <marker>`, and TERM to `timeout` reaches its whole process
+ * group (docker compose and its children too). The bracket keeps pkill from matching this very line.
+ */
+export function cancelMarked(marker: string): string {
+  if (!/^[a-z0-9-]+$/.test(marker)) throw new Error(`cancelMarked: unsafe marker ${marker}`)
+  return `pkill -TERM -f -- ${quote(`^timeout .* [${marker[0]}]${marker.slice(1)}$`)}; true`
 }
 
 export const TIMED_OUT_STATUS = 124

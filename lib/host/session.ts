@@ -1,7 +1,8 @@
+import { randomBytes } from 'node:crypto'
 import { NodeSSH } from 'node-ssh'
 import type { ClientChannel } from 'ssh2'
 import { writeFileFromStdin } from '../commands/files.ts'
-import { TIMED_OUT_STATUS, withTimeout } from '../commands/shell.ts'
+import { cancelMarked, TIMED_OUT_STATUS, withTimeout } from '../commands/shell.ts'
 import { sshFingerprint } from '../env/fingerprint.ts'
 import type { Host } from '../env/load.ts'
 import { CommandError, LoginRefusedError, PreconditionError } from '../report/errors.ts'
@@ -66,6 +67,8 @@ export class HostSession {
   private lost: Error | undefined
   private running = new Set<(err: Error) => void>()
   readonly commands: string[] = []
+  /** The last word of every command this session starts: what cancelRunning stops on the host. */
+  readonly marker = `ce-run-${randomBytes(6).toString('hex')}`
 
   constructor(
     readonly host: Host,
@@ -127,6 +130,35 @@ export class HostSession {
     )
   }
 
+  /** The connection dropped during the run (and was not reconnected since). */
+  get connectionLost(): boolean {
+    return this.lost !== undefined
+  }
+
+  /**
+   * A new connection after a lost one, for the cleanups (release the lock, stop what was started,
+   * record the run): a few tries, with the same pinned host key. False when the host stays unreachable.
+   */
+  async reconnect(tries = 3, pauseMs = 2000): Promise<boolean> {
+    if (!this.lost) return true
+    for (let i = 0; i < tries; i++) {
+      const old = this.ssh.connection
+      old?.removeAllListeners('close')
+      old?.removeAllListeners('error')
+      old?.on('error', () => {})
+      this.ssh.dispose()
+      this.ssh = new NodeSSH()
+      try {
+        await this.connect()
+        this.lost = undefined
+        return true
+      } catch {
+        if (i < tries - 1) await new Promise((r) => setTimeout(r, pauseMs * (i + 1)))
+      }
+    }
+    return false
+  }
+
   private fail(err: Error): void {
     this.lost ??= err
     for (const reject of this.running) reject(err)
@@ -141,7 +173,7 @@ export class HostSession {
       return { code: 0, stdout: '', stderr: '', durationMs: 0, dryRun: true }
     }
     const started = Date.now()
-    const wrapped = withTimeout(command, timeoutS)
+    const wrapped = withTimeout(command, timeoutS, this.marker)
     const result = await this.run(
       this.options.sudo && !opts.noSudo ? `sudo -n ${wrapped}` : wrapped,
       timeoutS,
@@ -229,6 +261,20 @@ export class HostSession {
         else opts.stdin.pipe(stream)
       })
     })
+  }
+
+  /**
+   * Stops this session's commands still running on the host (TERM to their process groups), then
+   * waits up to `waitS` for them to end: a Ctrl-C must not leave `compose up` going beside the
+   * cleanup's `compose stop`. Best effort: a lost connection has nothing left to stop through.
+   */
+  async cancelRunning(waitS = 10): Promise<void> {
+    if (this.running.size === 0 || this.lost || this.options.dryRun) return
+    const command = cancelMarked(this.marker)
+    const cancel = withTimeout(command, 15)
+    await this.run(this.options.sudo ? `sudo -n ${cancel}` : cancel, 15, { echo: false })
+    const deadline = Date.now() + waitS * 1000
+    while (this.running.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100))
   }
 
   /** Writes content to a file on the host atomically, with an explicit mode; dotfiles are just files. */

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { type LockOwner, ownerText, parseOwner, releaseLock, takeLock, touchLock } from '../commands/lock.ts'
 import { remotePaths } from '../env/host-paths.ts'
@@ -6,11 +7,48 @@ import type { HostSession } from '../host/session.ts'
 import { PreconditionError } from '../report/errors.ts'
 import { print, printErr } from '../report/output.ts'
 import { ciRunUrl, whoAmI } from './audit.ts'
-import type { Context } from './runbook.ts'
+import type { Context } from './step.ts'
 
 export const HEARTBEAT_S = 10
 /** A lock whose heartbeat is older than this is called stale in messages (never broken by itself). */
 export const STALE_AFTER_S = 90
+
+/** This machine and boot, to recognise a holder that ran here. */
+export function here(): { machine: string; bootId: string } {
+  let bootId = ''
+  try {
+    bootId = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim()
+  } catch {
+    // not Linux: a holder is never recognised as ours, the heartbeat decides
+  }
+  return { machine: hostname(), bootId }
+}
+
+/** Whether a process with this pid runs on this machine (EPERM: it runs, as another user). */
+export function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+/**
+ * A holder that ran on this machine, in this boot, whose process is gone: its lock is stale at once
+ * (a SIGKILLed or crashed run), whatever its heartbeat's age. Anything uncertain (another machine,
+ * an owner without a boot id, a pid reused by a live process) is not gone: the heartbeat decides.
+ */
+export function holderGone(
+  owner: Record<string, string>,
+  self: { machine: string; bootId: string },
+  alive: (pid: number) => boolean,
+): boolean {
+  const pid = Number(owner.pid)
+  if (!self.bootId || owner.machine !== self.machine || owner.boot_id !== self.bootId) return false
+  if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return false
+  return !alive(pid)
+}
 
 /** Describes a holder for the on-call: who, what, since when, and whether it looks alive. */
 export function describeHolder(
@@ -46,6 +84,7 @@ export async function takeDeployLock(
     release: ctx.release ?? '',
     pid: process.pid,
     machine: hostname(),
+    boot_id: here().bootId,
     started_at: new Date().toISOString(),
     ci_run_url: ciRunUrl() ?? '',
     token: randomBytes(12).toString('hex'),
@@ -66,22 +105,41 @@ export async function takeDeployLock(
   timer.unref()
   ctx.onCleanup(releaseAll)
   for (const host of ctx.hosts) {
-    const out = await host.exec(takeLock(dir), { stdin: ownerText(owner), echo: false })
-    if (out.dryRun) continue
-    const [state, ...rest] = out.stdout.trim().split('\n')
-    if (state !== 'taken') {
-      const ageLine = rest.find((l) => l.startsWith('heartbeat_age_s=')) ?? ''
-      throw new PreconditionError(
-        describeHolder(
-          host.name,
-          parseOwner(rest.join('\n')),
-          Number(ageLine.split('=')[1] ?? 0),
-          ctx.env.name,
-        ),
-        'Nothing was changed by this run.',
+    let held = await tryTake(host, dir, owner)
+    if (held && holderGone(held.owner, here(), pidAlive)) {
+      // Only the dead holder's own lock goes (its token): a lock retaken meanwhile stays.
+      await host.exec(releaseLock(dir, held.owner.token ?? ''), { timeoutS: 20, echo: false })
+      print(
+        `      ${host.name}: the lock's holder (${held.owner.runbook ?? '?'}, pid ${held.owner.pid} on this machine) is no longer running: its lock was stale, broken`,
       )
+      ctx.auditEvent(
+        `${host.name}: broke a stale lock of ${held.owner.runbook ?? '?'} (pid ${held.owner.pid}, gone, on ${held.owner.machine})`,
+      )
+      held = await tryTake(host, dir, owner)
     }
-    taken.push(host)
-    print(`      ${host.name}: lock taken (${dir})`)
+    if (held === null) {
+      taken.push(host)
+      print(`      ${host.name}: lock taken (${dir})`)
+      continue
+    }
+    if (held === undefined) continue
+    throw new PreconditionError(
+      describeHolder(host.name, held.owner, held.ageS, ctx.env.name),
+      'Nothing was changed by this run.',
+    )
   }
+}
+
+/** Takes the lock on one host: null when taken, the holder when held, undefined in a dry run. */
+async function tryTake(
+  host: HostSession,
+  dir: string,
+  owner: LockOwner,
+): Promise<{ owner: Record<string, string>; ageS: number } | null | undefined> {
+  const out = await host.exec(takeLock(dir), { stdin: ownerText(owner), echo: false })
+  if (out.dryRun) return undefined
+  const [state, ...rest] = out.stdout.trim().split('\n')
+  if (state === 'taken') return null
+  const ageLine = rest.find((l) => l.startsWith('heartbeat_age_s=')) ?? ''
+  return { owner: parseOwner(rest.join('\n')), ageS: Number(ageLine.split('=')[1] ?? 0) }
 }

@@ -18,6 +18,7 @@ import {
   maskLines,
   summaryMarkdown,
 } from './github-actions.ts'
+import { STALE_AFTER_S } from './lock.ts'
 import { exitCode, printSummary, reportError, reportStepFailure, writeAudit } from './run-report.ts'
 import {
   type Context,
@@ -82,6 +83,16 @@ export async function runRunbook(
     return finishing
   }
   const finishOnce = async (): Promise<number> => {
+    // A connection that dropped mid-run: one more (bounded) so the cleanups can still run there.
+    for (const host of ctx?.hosts ?? []) {
+      if (!host.connectionLost) continue
+      printErr(`  ${host.name}: the SSH connection was lost; reconnecting for the cleanup`)
+      if (await host.reconnect()) printErr(`  ${host.name}: reconnected`)
+      else
+        printErr(
+          `  ${host.name}: could not reconnect. What this run holds there (the deploy lock) stays until its heartbeat is ${STALE_AFTER_S} s old; then, if no run is going, make unlock ENV=${ctx?.env?.name ?? '<env>'}.`,
+        )
+    }
     for (const cleanup of cleanups.reverse())
       await cleanup().catch((e: Error) => printErr(`cleanup failed: ${e.message}`))
     if (ctx && records.some((r) => r.status !== 'not run')) printSummary(records, mutates)
@@ -152,14 +163,26 @@ export async function runRunbook(
     printErr(
       `\n${signal} received during "${failedStep}" of ${spec.name}: stopping, releasing what this run holds.`,
     )
-    return finish()
+    // What runs on the hosts stops first, so the cleanups do not race it (compose up beside compose stop).
+    return Promise.all((context.hosts ?? []).map((h) => h.cancelRunning().catch(() => {}))).then(finish)
   }
   // Runbooks run inside another (emergency runs deploy, restore...): only the outermost listens for
   // signals, and on one it stops the innermost first, so each releases what it holds before the exit.
   const self = { stop }
   running.push(self)
   const outermost = running.length === 1
+  // A second Ctrl-C (people press it twice at 3 a.m.) must not kill the cleanup halfway: it is
+  // announced and absorbed; the cleanups are bounded and end by themselves.
+  let stopping = false
   const onSignal = (signal: 'SIGINT' | 'SIGTERM') => async () => {
+    if (stopping) {
+      printErr(
+        `\n${signal} again: still cleaning up (stopping this run's commands, releasing the lock, recording the run); it ends by itself. ` +
+          `To abandon the cleanup anyway: kill -9 ${process.pid} (then the lock stays until make unlock ENV=${context.env?.name ?? '<env>'}).`,
+      )
+      return
+    }
+    stopping = true
     let code = EXIT.interrupted as number
     for (const run of [...running].reverse()) code = await run.stop(signal)
     process.exit(code)
@@ -167,8 +190,8 @@ export async function runRunbook(
   const onInt = onSignal('SIGINT')
   const onTerm = onSignal('SIGTERM')
   if (outermost) {
-    process.once('SIGINT', onInt)
-    process.once('SIGTERM', onTerm)
+    process.on('SIGINT', onInt)
+    process.on('SIGTERM', onTerm)
   }
 
   print(`${spec.name} · ${where}${context.dryRun ? ' · DRY RUN: nothing will change' : ''}`)
@@ -222,7 +245,8 @@ export async function runRunbook(
   }
   if (outcome === 'success' && context.dryRun) outcome = 'dry-run'
   running.splice(running.indexOf(self), 1)
-  if (outermost) {
+  // While a signal's cleanup runs, its handlers stay: a further Ctrl-C is absorbed, never fatal.
+  if (outermost && !stopping) {
     process.off('SIGINT', onInt)
     process.off('SIGTERM', onTerm)
   }

@@ -218,19 +218,48 @@ test('an SSH connection killed mid-command is a failed step and a clean exit', a
   assert.match(out, /exit status: connection lost/)
   assert.not.match(out, /Unhandled|node:internal|at .*\.js:\d+/)
   assert.is(auditRecords(bed).at(-1)?.outcome, 'failed')
-  // The lock could not be released over a dead connection: the next run is refused, naming the holder.
+  // The cleanup reconnected and released the lock: the next run is not kept waiting.
+  assert.match(out, 'web-1: the SSH connection was lost; reconnecting for the cleanup')
+  assert.match(out, 'web-1: reconnected')
+  assert.is(await lockState(), 'free')
+})
+
+test('a SIGKILLed run: its lock (pid gone, same machine) is stale at once, broken by the next run, audited', async () => {
+  const run = spawnLongStep()
+  await run.started
+  run.child.kill('SIGKILL')
+  await run.exit
+  assert.is(await lockState(), 'held')
+  const next = await runCaptured(lockOnly, ['--env', 'it'])
+  assert.is(next.code, 0, next.out)
+  assert.match(
+    next.out,
+    /web-1: the lock's holder \(long-step-test, pid \d+ on this machine\) is no longer running: its lock was stale, broken/,
+  )
+  assert.ok(
+    ((auditRecords(bed).at(-1)?.events ?? []) as string[]).some((e) =>
+      e.includes('broke a stale lock of long-step-test'),
+    ),
+  )
+  assert.is(await lockState(), 'free')
+})
+
+test('a lock held from another machine is refused, named, shown by status and broken by unlock', async () => {
+  const owner =
+    'who=ana\nrunbook=deploy\nrelease=abc\npid=1\nmachine=ci-runner-7\nboot_id=x\nstarted_at=T\nci_run_url=\ntoken=elsewhere\n'
+  await onDroplet(
+    bed.droplets[0] as never,
+    `mkdir -p /srv/conciliaextrato/it/deploy.lock && printf '${owner}' > /srv/conciliaextrato/it/deploy.lock/owner && touch /srv/conciliaextrato/it/deploy.lock/heartbeat`,
+  )
   const second = await runCaptured(lockOnly, ['--env', 'it'])
-  assert.is(second.code, 3)
+  assert.is(second.code, 3, second.out)
   assert.match(
     second.out,
-    /The deploy lock on web-1 is held by .* \(long-step-test of test-release, pid \d+ on /,
+    'The deploy lock on web-1 is held by ana (deploy of abc, pid 1 on ci-runner-7, since T).',
   )
   assert.match(second.out, /heartbeat is \d+ s old: that run is alive/)
   // status shows the holder; unlock breaks it (audited) and says whom it broke.
-  assert.match(
-    (await runCaptured(status, ['--env', 'it'])).out,
-    /lock\s+held by .* \(long-step-test test-release\)/,
-  )
+  assert.match((await runCaptured(status, ['--env', 'it'])).out, /lock\s+held by ana \(deploy abc\)/)
   const broken = await runCaptured(unlock, ['--env', 'it'])
   assert.is(broken.code, 0, broken.out)
   assert.match(broken.out, 'web-1: lock broken')
@@ -247,6 +276,27 @@ test('SIGTERM mid-step runs the cleanups (lock released), audits and exits 143',
   assert.is(code, 143, out)
   assert.match(out, 'SIGTERM received during "Run a long command"')
   assert.is(await lockState(), 'free')
+  const last = auditRecords(bed).at(-1)
+  assert.is(last?.outcome, 'interrupted')
+  assert.is(last?.failed_step, 'Run a long command')
+})
+
+test('Ctrl-C twice: the remote command is stopped, the second signal is absorbed, cleanup and audit still happen', async () => {
+  // Earlier tests' runs that could not stop theirs (a killed connection, SIGKILL): not this run's.
+  await onDroplet(bed.droplets[0] as never, 'pkill -f "^sleep 45$" || true')
+  const run = spawnLongStep()
+  await run.started
+  run.child.kill('SIGINT')
+  await new Promise((r) => setTimeout(r, 300))
+  run.child.kill('SIGINT')
+  const code = await run.exit
+  const out = run.output()
+  assert.is(code, 130, out)
+  assert.match(out, 'SIGINT received during "Run a long command"')
+  assert.match(out, 'SIGINT again: still cleaning up')
+  assert.is(await lockState(), 'free')
+  // The in-flight `sleep 45` on the host was stopped, not left running beside the cleanup.
+  assert.is((await onDroplet(bed.droplets[0] as never, 'pgrep -fc "^sleep 45$" || true')).trim(), '0')
   const last = auditRecords(bed).at(-1)
   assert.is(last?.outcome, 'interrupted')
   assert.is(last?.failed_step, 'Run a long command')

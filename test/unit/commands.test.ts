@@ -1,7 +1,7 @@
 import * as assert from 'uvu/assert'
 import { composeVersionScript, hostFactsScript, parseHostFacts } from '../../lib/commands/facts.ts'
 import { appendLineFromStdin, writeFileFromStdin } from '../../lib/commands/files.ts'
-import { argv, quote, withTimeout } from '../../lib/commands/shell.ts'
+import { argv, cancelMarked, quote, withTimeout } from '../../lib/commands/shell.ts'
 import { remotePaths } from '../../lib/env/host-paths.ts'
 import type { Env } from '../../lib/env/load.ts'
 import { suite } from '../harness.ts'
@@ -18,6 +18,13 @@ test('quote leaves safe words alone and single-quotes the rest', () => {
 
 test('withTimeout makes the host enforce the limit, with pipefail', () => {
   assert.is(withTimeout('sleep 5 | cat', 30), "timeout --kill-after=5 30 bash -o pipefail -c 'sleep 5 | cat'")
+  // A run's marker ends the line: what cancelMarked finds on the host.
+  assert.is(
+    withTimeout('sleep 5', 30, 'ce-run-0a1b'),
+    "timeout --kill-after=5 30 bash -o pipefail -c 'sleep 5' ce-run-0a1b",
+  )
+  assert.is(cancelMarked('ce-run-0a1b'), "pkill -TERM -f -- '^timeout .* [c]e-run-0a1b$'; true")
+  assert.throws(() => cancelMarked("x'; rm -rf /"), /unsafe marker/)
 })
 
 test('writeFileFromStdin writes atomically with an explicit mode and owner', () => {

@@ -8,7 +8,7 @@ import {
   takeLock,
   touchLock,
 } from '../../lib/commands/lock.ts'
-import { describeHolder, STALE_AFTER_S } from '../../lib/run/lock.ts'
+import { describeHolder, holderGone, pidAlive, STALE_AFTER_S } from '../../lib/run/lock.ts'
 import { suite } from '../harness.ts'
 
 const test = suite('deploy lock')
@@ -41,12 +41,13 @@ test('owner text round-trips, one field per line, newlines flattened', () => {
     release: 'abc123',
     pid: 4242,
     machine: 'laptop\nevil=1',
+    boot_id: 'b00t',
     started_at: '2026-11-26T10:00:00.000Z',
     ci_run_url: '',
     token: 't0k',
   }
   const text = ownerText(owner)
-  assert.is(text.split('\n').length, 9)
+  assert.is(text.split('\n').length, 10)
   const parsed = parseOwner(text)
   assert.is(parsed.who, 'Ana Souza')
   assert.is(parsed.machine, 'laptop evil=1')
@@ -71,6 +72,34 @@ test('the holder message says who, what, since when, and whether it looks alive'
   const stale = describeHolder('web-1', owner, STALE_AFTER_S + 1, 'staging')
   assert.match(stale, `Its heartbeat stopped ${STALE_AFTER_S + 1} s ago: it looks stale.`)
   assert.match(stale, '`make unlock ENV=staging`')
+})
+
+test('a holder that ran here, this boot, whose pid is gone, is stale at once; anything uncertain is not', () => {
+  const self = { machine: 'lap', bootId: 'boot-1' }
+  const owner = { pid: '4242', machine: 'lap', boot_id: 'boot-1', token: 't' }
+  const dead = () => false
+  const alive = () => true
+  assert.is(holderGone(owner, self, dead), true)
+  assert.is(holderGone(owner, self, alive), false, 'a live process (or a reused pid) holds it')
+  assert.is(holderGone({ ...owner, machine: 'ci-runner' }, self, dead), false, 'another machine')
+  assert.is(
+    holderGone({ ...owner, boot_id: 'boot-0' }, self, dead),
+    false,
+    'another boot: the heartbeat decides',
+  )
+  assert.is(holderGone({ ...owner, boot_id: '' }, { ...self, bootId: '' }, dead), false, 'no boot id known')
+  assert.is(
+    holderGone({ pid: '4242', machine: 'lap', token: 't' }, self, dead),
+    false,
+    'an owner from before boot ids',
+  )
+  assert.is(holderGone({ ...owner, pid: 'x' }, self, dead), false)
+  assert.is(holderGone({ ...owner, pid: String(process.pid) }, self, dead), false, 'never this very run')
+})
+
+test('pidAlive: this process is alive, an unused pid is not', () => {
+  assert.is(pidAlive(process.pid), true)
+  assert.is(pidAlive(2 ** 22 + 1), false)
 })
 
 test.run()
