@@ -77,3 +77,13 @@ export function readReleases(file: string): string {
 export function lastReleaseProbe(releasesFile: string): string {
   return `tail -n 1 ${quote(releasesFile)} 2>/dev/null || true`
 }
+
+/**
+ * One service's health, straight on its port, once its container is healthy: a short retry (a 503
+ * from a bounded dependency check, a refused connection on a loaded host), never one shot, and never
+ * longer than `withinS` in all.
+ */
+export function smokeCheck(port: number, path: string, withinS: number): string {
+  const within = Math.max(5, Math.round(withinS))
+  return `curl -fsS -m 5 --retry ${within} --retry-delay 1 --retry-max-time ${within} --retry-all-errors -o /dev/null ${quote(`http://127.0.0.1:${port}${path}`)}`
+}

@@ -1,5 +1,6 @@
 import { takeBackup } from '../backup/take.ts'
 import { type Colour, colourPorts, compose, projectContainers, projectName } from '../commands/compose.ts'
+import { smokeCheck } from '../commands/health.ts'
 import { nginxTestAndReload, renderUpstreams, servedColourProbe, upstreamsPath } from '../commands/nginx.ts'
 import { imageDigests } from '../commands/registry.ts'
 import { quote } from '../commands/shell.ts'
@@ -82,13 +83,12 @@ export async function startTarget(ctx: Context): Promise<boolean> {
     await waitHealthy(host, projectName(ctx.env.name, s.target), ctx.env.health.timeoutS)
     const ports = colourPorts(s.target)
     for (const service of SERVICES) {
-      await host.exec(
-        `curl -fsS -m 5 -o /dev/null http://127.0.0.1:${ports[service]}${ctx.env.health.path}`,
-        {
-          probe: true,
-          echo: false,
-        },
-      )
+      await host.exec(smokeCheck(ports[service], ctx.env.health.path, ctx.env.health.timeoutS), {
+        probe: true,
+        echo: false,
+        timeoutS: ctx.env.health.timeoutS + 10,
+        next: `The old colour still serves. Look at the new ${service} container's log (docker logs) for why its health fails.`,
+      })
     }
     print(`      ${host.name}: ${s.target} healthy, each service answers ${ctx.env.health.path} directly`)
   }

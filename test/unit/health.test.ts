@@ -1,5 +1,11 @@
 import * as assert from 'uvu/assert'
-import { containersProbe, probeDomain, responseHeaders, tlsProbe } from '../../lib/commands/health.ts'
+import {
+  containersProbe,
+  probeDomain,
+  responseHeaders,
+  smokeCheck,
+  tlsProbe,
+} from '../../lib/commands/health.ts'
 import type { Env } from '../../lib/env/load.ts'
 import {
   headerChecks,
@@ -116,6 +122,16 @@ test('a missing security header is reported by name', async () => {
   const api = results.find((r) => r.target === `web-1 api.${ZONE}`)
   assert.equal([api?.ok, api?.value], [false, 'missing permissions-policy'])
   assert.ok(results.filter((r) => r.target !== `web-1 api.${ZONE}`).every((r) => r.ok === true))
+})
+
+test("deploy's smoke check retries within the health timeout: a 503 or a refused connection is not the end", () => {
+  const cmd = smokeCheck(18081, '/health', 30)
+  assert.is(
+    cmd,
+    'curl -fsS -m 5 --retry 30 --retry-delay 1 --retry-max-time 30 --retry-all-errors -o /dev/null http://127.0.0.1:18081/health',
+  )
+  // Never a single shot, even with a tiny timeout.
+  assert.match(smokeCheck(18081, '/health', 1), '--retry 5 --retry-delay 1 --retry-max-time 5')
 })
 
 test.run()
