@@ -3,7 +3,11 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 TSX := node_modules/.bin/tsx
-RUNBOOK = $(TSX) runbooks/$(1).ts $(if $(ENV),--env "$(ENV)") $(if $(DRY_RUN),--dry-run) $(if $(YES),--yes)
+# A runbook through runbooks/run.ts: the variables (ENV=, RELEASE=, DRY_RUN=1...) reach it through the
+# environment (make exports its command-line variables), never pasted into the shell line. make itself
+# exits 2 whenever a recipe fails; the runbook's own code is run.ts's last line ("deploy: exit 4 (...)")
+# and what run.ts returns when CI or a script calls it directly (README: Exit codes).
+RUNBOOK = node --import tsx runbooks/run.ts $(1)
 
 .PHONY: help deps check test test-unit test-integration demo sandbox sandbox-down status setup-server verify-server bench-setup unlock deploy rollback releases bench-deploy backup backups restore restore-drill prune-backups bench-backup dns health bench-health uptime emergency drill-emergency gates alert bench-pipeline rehearse
 
@@ -44,10 +48,10 @@ status: ## Status of every host: OS, uptime, disk, memory, Docker, release, lock
 	@$(call RUNBOOK,status)
 
 setup-server: ## Make a fresh droplet a hardened deploy target (HOST=<name> for one host); safe to re-run
-	@$(call RUNBOOK,setup-server) $(if $(HOST),--host "$(HOST)")
+	@$(call RUNBOOK,setup-server)
 
 verify-server: ## Check every promise setup-server makes on the host(s) (read-only; HOST=<name>)
-	@$(call RUNBOOK,verify-server) $(if $(HOST),--host "$(HOST)")
+	@$(call RUNBOOK,verify-server)
 
 bench-setup: deps ## Benchmark: setup-server on a new sandbox droplet, fresh and re-run (JSON line at the end)
 	@$(TSX) test/bench/setup.ts
@@ -56,10 +60,10 @@ unlock: ## Break a stale deploy lock (shows who held it; audited)
 	@$(call RUNBOOK,unlock)
 
 deploy: ## Deploy RELEASE=<sha> with zero downtime (blue/green); BRANCH=, ALLOW_BRANCH=1 for the branch rule
-	@$(call RUNBOOK,deploy) $(if $(RELEASE),--release "$(RELEASE)") $(if $(BRANCH),--branch "$(BRANCH)") $(if $(ALLOW_BRANCH),--allow-branch)
+	@$(call RUNBOOK,deploy)
 
 rollback: ## Back to the previous good release, or TO=<release>
-	@$(call RUNBOOK,rollback) $(if $(TO),--to "$(TO)")
+	@$(call RUNBOOK,rollback)
 
 releases: ## The release history (read-only)
 	@$(call RUNBOOK,releases)
@@ -68,49 +72,49 @@ bench-deploy: deps ## Benchmark: deploy and rollback under continuous load vs re
 	@$(TSX) test/bench/deploy.ts $(if $(HOSTS),--hosts $(HOSTS))
 
 backup: ## Back up Postgres, Redis and the deploy config, encrypted, to the env's store (REASON=...)
-	@$(call RUNBOOK,backup) $(if $(REASON),--reason "$(REASON)")
+	@$(call RUNBOOK,backup)
 
 backups: ## List the env's backups: complete or not, size, key id (read-only; needs no host)
 	@$(call RUNBOOK,backups)
 
 restore: ## Restore BACKUP=<id> (default: latest complete): verified first, then swapped in after a confirmation
-	@$(call RUNBOOK,restore) $(if $(BACKUP),--backup "$(BACKUP)")
+	@$(call RUNBOOK,restore)
 
 restore-drill: ## Restore the latest backup into a scratch database, verify it, time each phase; nothing live changes
-	@$(call RUNBOOK,restore) --drill $(if $(BACKUP),--backup "$(BACKUP)")
+	@$(call RUNBOOK,restore-drill)
 
 prune-backups: ## Retention from backup.keep: shows what it would delete; APPLY=1 deletes
-	@$(call RUNBOOK,prune-backups) $(if $(APPLY),--apply)
+	@$(call RUNBOOK,prune-backups)
 
 bench-backup: deps ## Benchmark: backup and verified restore of a >= 1 GB database vs a plain pg_dump (JSON line at the end)
 	@$(TSX) test/bench/backup.ts
 
 dns: ## Cloudflare records, TLS settings, origin certificate and ranges: shows the plan; APPLY=1 makes it so
-	@$(call RUNBOOK,dns) $(if $(APPLY),--apply)
+	@$(call RUNBOOK,dns)
 
 health: ## Every health check (domains, latency, TLS, headers, containers, services, disk, backup, deploy); JSON=1 for machines
-	@$(call RUNBOOK,health) $(if $(JSON),--json)
+	@$(call RUNBOOK,health)
 
 bench-health: deps ## Benchmark: a full make health, and a dying service to the alert arriving (JSON line at the end)
 	@$(TSX) test/bench/health.ts
 
 uptime: ## Availability vs the 99.9% budget, p50/p95 and trend, 5xx/restarts/error lines (DAYS=30, JSON=1; read-only)
-	@$(call RUNBOOK,uptime) $(if $(DAYS),--days "$(DAYS)") $(if $(JSON),--json)
+	@$(call RUNBOOK,uptime)
 
 emergency: ## The droplet is gone: CREATE=1 (or HOST=<ip> HOST_KEY=<fp>) -> setup, deploy, restore, gates, DNS, verify; resumable
-	@$(call RUNBOOK,emergency) $(if $(CREATE),--create) $(if $(HOST),--address "$(HOST)") $(if $(HOST_KEY),--host-key "$(HOST_KEY)") $(if $(SSH_PORT),--ssh-port "$(SSH_PORT)") $(if $(NAME),--name "$(NAME)") $(if $(BACKUP),--backup "$(BACKUP)") $(if $(RELEASE),--release "$(RELEASE)") $(if $(RESTART),--restart) $(if $(WRITE_ENV),--write-env)
+	@$(call RUNBOOK,emergency)
 
 drill-emergency: deps ## Benchmark: droplet A destroyed, make emergency CREATE=1 brings B up (ROWS=500000; JSON line at the end)
 	@$(TSX) test/bench/emergency.ts
 
 gates: ## Quality gates of a Rust workspace (WORKSPACE=., MIGRATIONS=migrations): fmt, clippy, check, test, audit, migrations on a scratch Postgres
-	@$(TSX) runbooks/gates.ts $(if $(WORKSPACE),--workspace "$(WORKSPACE)") $(if $(MIGRATIONS),--migrations "$(MIGRATIONS)") $(if $(MIGRATE_CMD),--migrate-cmd "$(MIGRATE_CMD)") $(if $(POSTGRES_IMAGE),--postgres-image "$(POSTGRES_IMAGE)")
+	@$(call RUNBOOK,gates)
 
 alert: ## Tell the team something failed (TITLE="...", PAGE=docs/runbooks/...): the env's notify targets for `alert`
-	@$(call RUNBOOK,alert) $(if $(TITLE),--title "$(TITLE)") $(if $(PAGE),--runbook "$(PAGE)")
+	@$(call RUNBOOK,alert)
 
 bench-pipeline: deps ## Benchmark: the staging pipeline's local stages: gates, build, deploy to a sandbox droplet (JSON line at the end)
 	@$(TSX) test/bench/pipeline.ts
 
 rehearse: deps ## Rehearsal: the COMMITTED env file (ENV=production|staging) end to end on the sandbox, only addresses overridden; testssl (SHORT=1 skips it); JSON line at the end
-	@$(TSX) test/bench/rehearse.ts --env "$(ENV)"
+	@$(TSX) test/bench/rehearse.ts --env "$$ENV"

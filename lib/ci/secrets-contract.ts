@@ -20,11 +20,14 @@ export interface MakeCall {
   vars: Record<string, string>
 }
 
-/** `make [VAR=value ...] target [VAR=value ...]` calls of a script, with their variables. */
+/**
+ * `make [VAR=value ...] target [VAR=value ...]` and `runbooks/run.ts target [VAR=value ...]` calls of
+ * a script, with their variables (the step's env: gives run.ts the others: see checkSecretsContract).
+ */
 export function makeCallsWithVars(script: string): MakeCall[] {
   const out: MakeCall[] = []
   for (const line of script.split(/\n|&&|;/)) {
-    const m = line.match(/(?:^|[\s(|])make\s+(.*)$/)
+    const m = line.match(/(?:^|[\s(|])(?:make|\S*runbooks\/run\.ts)\s+(.*)$/)
     if (!m) continue
     const words = (m[1] ?? '').match(/(?:\$\{\{[^}]*\}\}|[^\s"']|"[^"]*"|'[^']*')+/g) ?? []
     const vars: Record<string, string> = {}
@@ -87,7 +90,14 @@ export function checkSecretsContract(
       if (!isObj(step) || typeof step.run !== 'string') return
       const where = `${file}: jobs.${jobId}.steps[${i}]${step.name ? ` (${step.name})` : ''}`
       const given = new Set(stepSecrets(step.env, where, problems))
-      for (const call of makeCallsWithVars(step.run)) {
+      // Variables the step's env: gives the runbook (ENV, RELEASE...), under those on its command line.
+      const plain = Object.fromEntries(
+        Object.entries(isObj(step.env) ? step.env : {})
+          .filter(([, v]) => !/\bsecrets\./.test(String(v)))
+          .map(([k, v]) => [k, String(v)]),
+      )
+      for (const found of makeCallsWithVars(step.run)) {
+        const call = { ...found, vars: { ...plain, ...found.vars } }
         const value = call.vars.ENV
         if (value === undefined) continue
         for (const env of envsOf(value, job, step, envs)) {

@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Env } from '../../lib/env/load.ts'
 import { secretsFor } from '../../lib/env/needs.ts'
-import type { ParsedArgs } from '../../lib/run/cli.ts'
+import { type ParsedArgs, parseArgs } from '../../lib/run/cli.ts'
+import { argvFromVars, TARGET_ALIASES } from '../../lib/run/make-vars.ts'
 import type { RunbookSpec } from '../../lib/run/runbook.ts'
 import { alert } from '../../runbooks/alert.ts'
 import { backup } from '../../runbooks/backup.ts'
@@ -44,8 +45,9 @@ export const RUNBOOKS: Record<string, RunbookSpec> = {
 const ROOT = join(import.meta.dirname, '..', '..')
 
 /**
- * What `make <target> VAR=value...` runs, read from the Makefile: the runbook, the flags its recipe
- * adds (restore-drill: --drill) and the flags the variables set (through each option's makeVar).
+ * What `make <target> VAR=value...` (or runbooks/run.ts <target>) runs, as run.ts builds it: the
+ * runbook the Makefile recipe names, the flags its alias adds (restore-drill: --drill) and the flags
+ * the variables set (through each option's makeVar).
  */
 export function makeRunbook(
   target: string,
@@ -53,17 +55,17 @@ export function makeRunbook(
   makefile = readFileSync(join(ROOT, 'Makefile'), 'utf8'),
 ): { runbook: string; args: ParsedArgs } | undefined {
   const recipe = makefile.match(new RegExp(`^${target}:.*\\n\\t(.*)$`, 'm'))?.[1] ?? ''
-  const call = recipe.match(/\$\(call RUNBOOK,([a-z-]+)\)\s*([^$]*)/)
-  const spec = call ? RUNBOOKS[call[1] ?? ''] : undefined
-  if (!call || !spec) return undefined
-  const args: ParsedArgs = {}
-  for (const flag of (call[2] ?? '').match(/--[a-z-]+/g) ?? []) args[flag.slice(2)] = true
-  for (const option of spec.options ?? []) {
-    const [name, fixed] = (option.makeVar ?? '').split('=')
-    const value = name ? vars[name] : undefined
-    if (value !== undefined) args[option.name] = fixed !== undefined || !option.value ? true : value
-  }
-  return { runbook: call[1] ?? '', args }
+  const called = recipe.match(/\$\(call RUNBOOK,([a-z-]+)\)/)?.[1]
+  if (!called) return undefined
+  const alias = TARGET_ALIASES[called]
+  const runbook = alias?.runbook ?? called
+  const spec = RUNBOOKS[runbook]
+  if (!spec) return undefined
+  const args = parseArgs(
+    [...(alias?.argv ?? []), ...argvFromVars(spec.options ?? [], vars)],
+    spec.options ?? [],
+  )
+  return { runbook, args }
 }
 
 /** The secrets `make <target>` loads for an env (undefined: the target runs no env runbook). */

@@ -141,7 +141,7 @@ test('every workflow step that runs a runbook gets exactly the secrets it needs,
 test('the contract fails on a step that lacks a needed secret, on a surplus one, and on job-level secrets', () => {
   const doc = parseYaml(workflow('deploy.yml'))
   const steps = doc.jobs.deploy.steps as { name?: string; env?: Record<string, string> }[]
-  const prod = steps.find((s) => s.name === 'make deploy (production)')
+  const prod = steps.find((s) => s.name === 'deploy (production)')
   assert.ok(prod?.env?.BACKUP_KEY)
   delete prod?.env?.BACKUP_KEY
   if (prod?.env) prod.env.DIGITALOCEAN_TOKEN = expr('secrets.DIGITALOCEAN_TOKEN')
