@@ -24,14 +24,19 @@ export function desiredUfwRules(fw: SetupConfig['firewall']): string[] {
 
 /**
  * Swarm's ports, open only to the env's other swarm nodes: 2377/tcp (cluster management), 7946/tcp+udp
- * (gossip), 4789/udp (overlay VXLAN) and, for an encrypted overlay, ESP (IP protocol 50).
+ * (gossip), 4789/udp (overlay VXLAN) and, for an encrypted overlay, ESP (IP protocol 50). And the
+ * tasks' host-mode ports (`taskPorts`, e.g. 18101:18103): Docker's NAT sends a connection to a running
+ * task past ufw, but while Swarm replaces a task there is no NAT rule, and ufw's default deny would
+ * drop the other node's nginx silently (a 2 s connect timeout per request); allowed, it is refused at
+ * once and nginx moves on to another node.
  */
-export function swarmUfwRules(peers: string[]): string[] {
+export function swarmUfwRules(peers: string[], taskPorts?: string): string[] {
   return peers.flatMap((p) => [
     `ufw allow from ${p} to any port 2377 proto tcp comment 'swarm'`,
     `ufw allow from ${p} to any port 7946 comment 'swarm'`,
     `ufw allow from ${p} to any port 4789 proto udp comment 'swarm'`,
     `ufw allow from ${p} proto esp comment 'swarm'`,
+    ...(taskPorts ? [`ufw allow from ${p} to any port ${taskPorts} proto tcp comment 'swarm tasks'`] : []),
   ])
 }
 

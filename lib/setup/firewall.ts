@@ -73,7 +73,9 @@ async function privateInterface(ctx: Context, host: HostSession): Promise<string
 
 /** The ufw rules of one host: SSH, web, and on a swarm node the swarm ports for the other nodes. */
 export function hostUfwRules(env: Env, host: Host): string[] {
-  return [...desiredUfwRules(env.setup.firewall), ...swarmUfwRules(swarmPeers(env, host))]
+  const ports = Object.values(SWARM_PORTS).sort((a, b) => a - b)
+  const taskPorts = `${ports[0]}:${ports[ports.length - 1]}`
+  return [...desiredUfwRules(env.setup.firewall), ...swarmUfwRules(swarmPeers(env, host), taskPorts)]
 }
 
 /** On a swarm env, the env's other hosts (by their private address) may reach this host's containers. */

@@ -61,12 +61,19 @@ function reachable(ip: string, port: number): Promise<boolean> {
   })
 }
 
-/** Continuous GETs of /health through both nodes' nginx while `fn` runs. */
+/**
+ * Continuous GETs through both nodes' nginx while `fn` runs. Of /version (what a visitor gets: served
+ * by a task, or not) for a rollout; not /health there, since the api's deep health also reports its
+ * database and Redis checks, which a saturated 2-core machine can push past their 2 s bound (a 503
+ * that has nothing to do with the rollout, seen once in 20043 requests); the gates check it. Of
+ * /health for a broken release: its tasks answer 500 there, which nginx must route around.
+ */
 async function underLoad<T>(
   fn: () => Promise<T>,
+  path: '/version' | '/health' = '/version',
 ): Promise<{ result: T; requests: number; failed: number; failures: string }> {
   const hosts = Object.values(FIXTURE_DOMAINS)
-  const loads = [app1, app2].map((n) => startLoad(n.ports.http, hosts, '/health', 3))
+  const loads = [app1, app2].map((n) => startLoad(n.ports.http, hosts, path, 3))
   const result = await fn()
   const stats = await Promise.all(loads.map((l) => l.stop()))
   return {
@@ -172,7 +179,7 @@ test('deploy v2 rolls node by node under load on both nodes with no failed reque
 })
 
 test('a broken release: Swarm rolls it back by itself, v2 keeps serving, no request fails', async () => {
-  const run = await underLoad(() => runCaptured(deploy, ['--env', 'sw', '--release', 'broken']))
+  const run = await underLoad(() => runCaptured(deploy, ['--env', 'sw', '--release', 'broken']), '/health')
   assert.is(run.result.code, 4, run.result.out)
   assert.match(run.result.out, 'Swarm rolled the update back by itself')
   assert.match(run.result.out, 'broken did not go live; v2 serves')

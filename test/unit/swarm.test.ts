@@ -124,6 +124,11 @@ test('swarm ports open to the other swarm nodes only; containers reachable from 
   ])
   const app1Rules = hostUfwRules(env, app1)
   assert.ok(app1Rules.some((r) => r.includes('from 10.10.0.2 to any port 2377')))
+  // The tasks' ports answer the other node (refused while Swarm replaces a task, never a silent drop).
+  assert.ok(
+    app1Rules.includes("ufw allow from 10.10.0.2 to any port 18101:18103 proto tcp comment 'swarm tasks'"),
+    app1Rules.join('\n'),
+  )
   assert.not.ok(
     app1Rules.some((r) => r.includes('10.10.0.3')),
     'the data host gets no swarm port',

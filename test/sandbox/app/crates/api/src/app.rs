@@ -1,5 +1,6 @@
 //! The api service's additions: dependency checks in `/health` and `GET /db/counts`.
 
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use common::config::var_or_file;
@@ -19,6 +20,10 @@ const COUNTS_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct ApiApp {
     pub db: Option<Result<PgConfig, String>>,
     pub redis: Option<Result<RedisConfig, String>>,
+    /// The health check's connection, kept between checks as an app's pool would keep it: a
+    /// `SELECT 1` on it stays cheap on a loaded host, where a new login each time (SCRAM) may not
+    /// fit in [`CHECK_TIMEOUT`]. Dropped on any error; the next check logs in again.
+    pub health_conn: Mutex<Option<Client>>,
 }
 
 impl ApiApp {
@@ -34,6 +39,7 @@ impl ApiApp {
         ApiApp {
             db: url("DATABASE_URL").map(|u| u.and_then(|u| PgConfig::from_url(&u))),
             redis: url("REDIS_URL").map(|u| u.and_then(|u| RedisConfig::from_url(&u))),
+            health_conn: Mutex::new(None),
         }
     }
 
@@ -43,9 +49,26 @@ impl ApiApp {
             Err(e) => return Some(DependencyFailure { name: "database", error: e.clone() }),
         };
         let deadline = Instant::now() + CHECK_TIMEOUT;
-        let result = Client::connect(cfg, CHECK_TIMEOUT).and_then(|mut c| {
+        // The kept connection if no other check holds it (a busy one is not waited for).
+        let mut slot = self.health_conn.try_lock().ok();
+        let select_one = |mut c: Client| {
             c.set_deadline(Some(deadline));
-            c.query_value("SELECT 1")
+            c.query_value("SELECT 1").map(|v| (v, c))
+        };
+        let kept = slot.as_mut().and_then(|s| s.take()).map(select_one);
+        // A kept connection the server closed (a restart): log in again, within the same bound.
+        let result = match kept {
+            Some(Ok(done)) => Ok(done),
+            _ => Client::connect(cfg, deadline.saturating_duration_since(Instant::now()))
+                .and_then(select_one),
+        };
+        let result = result.map(|(v, c)| {
+            if v.as_deref() == Some("1")
+                && let Some(s) = slot.as_mut()
+            {
+                **s = Some(c);
+            }
+            v
         });
         match result {
             Ok(Some(v)) if v == "1" => None,
@@ -173,7 +196,7 @@ mod tests {
 
     #[test]
     fn unconfigured_dependencies_are_healthy() {
-        let app = ApiApp { db: None, redis: None };
+        let app = ApiApp { db: None, redis: None, health_conn: Mutex::new(None) };
         assert!(app.check_dependencies().is_empty());
         assert_eq!(app.route(&get("/db/counts")).unwrap().status, 503);
         assert!(app.route(&get("/other")).is_none());
@@ -217,7 +240,11 @@ mod tests {
     fn unreachable_database_fails_without_leaking_password() {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let cfg = PgConfig::from_url(&format!("postgres://u:hunter2@127.0.0.1:{port}/d")).unwrap();
-        let app = ApiApp { db: Some(Ok(cfg)), redis: Some(Err("invalid REDIS_URL: x".into())) };
+        let app = ApiApp {
+            db: Some(Ok(cfg)),
+            redis: Some(Err("invalid REDIS_URL: x".into())),
+            health_conn: Mutex::new(None),
+        };
         let failures = app.check_dependencies();
         let names: Vec<&str> = failures.iter().map(|f| f.name).collect();
         assert_eq!(names, ["database", "redis"]);
