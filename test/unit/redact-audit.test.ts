@@ -23,6 +23,41 @@ test('a secret is redacted in plain, URL-encoded and base64 forms, longest first
   assert.equal(redactDeep({ a: ['x p@ss w/rd'] }), { a: ['x [secret:DB_PASSWORD]'] })
 })
 
+test('the forms a review found missed: JSON-escaped, inside base64 at any offset, base64url, hex, shell-quoted, +-encoded, one line of a key', () => {
+  const pw = 'S3cr"et\\pa$$ w0rd+/?'
+  registerSecret('PW', pw)
+  const hidden = (text: string) => assert.not.match(redact(text).replace(/\[secret:PW\]/g, ''), /S3cr|w0rd/)
+  const json = JSON.stringify({ pw })
+  assert.match(redact(json), '[secret:PW]')
+  hidden(redact(json))
+  for (const user of ['a', 'ab', 'abc']) {
+    const basic = Buffer.from(`${user}:${pw}`).toString('base64')
+    assert.match(redact(`Authorization: Basic ${basic}`), '[secret:PW]', `offset of ${user}:`)
+  }
+  assert.match(redact(Buffer.from(pw).toString('base64url')), '[secret:PW]')
+  assert.match(redact(Buffer.from(pw).toString('hex')), '[secret:PW]')
+  assert.match(redact(`echo '${pw.replace(/'/g, `'\\''`)}'`), '[secret:PW]')
+  assert.match(redact(new URLSearchParams({ pw }).toString()), '[secret:PW]')
+  registerSecret(
+    'KEY',
+    '-----BEGIN KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\nQyNTUxOQAAACDmSecretLine2\n-----END KEY-----',
+  )
+  assert.is(redact('line: QyNTUxOQAAACDmSecretLine2'), 'line: [secret:KEY]')
+  assert.is(redact('-----BEGIN KEY-----'), '-----BEGIN KEY-----', 'a PEM header is no secret')
+})
+
+test('redactDeep keeps a record whose secret ends in a backslash (it used to break JSON.parse)', () => {
+  registerSecret('TOKEN', 'abc\\')
+  const out = redactDeep({ args: { token: 'x abc\\' }, list: ['abc\\'], n: 3, ok: true, none: null })
+  assert.equal(out, {
+    args: { token: 'x [secret:TOKEN]' },
+    list: ['[secret:TOKEN]'],
+    n: 3,
+    ok: true,
+    none: null,
+  })
+})
+
 test('stderr tails are redacted and cut to the last lines', () => {
   registerSecret('TOKEN', 'tok-123456')
   const text = Array.from({ length: 30 }, (_, i) => `line ${i} tok-123456`).join('\n')
