@@ -15,7 +15,10 @@ export function startLoad(
   path: string,
   concurrency = 6,
   maxRequests = 200_000,
+  /** At most this many requests a second in all (paced per worker); 0: as fast as they answer. */
+  perSecond = 0,
 ) {
+  const gapMs = perSecond > 0 ? (1000 * concurrency) / perSecond : 0
   const agent = new Agent({ keepAlive: true, maxSockets: concurrency })
   let running = true
   let requests = 0
@@ -48,6 +51,7 @@ export function startLoad(
     })
   const worker = async (i: number) => {
     while (running && requests < maxRequests) {
+      const started = performance.now()
       const ok = await once(hosts[(requests + i) % hosts.length] ?? '')
       requests++
       const now = performance.now()
@@ -55,6 +59,8 @@ export function startLoad(
         maxGapMs = Math.max(maxGapMs, now - lastOk)
         lastOk = now
       } else failed++
+      const wait = gapMs - (performance.now() - started)
+      if (wait > 0 && running) await new Promise((r) => setTimeout(r, wait))
     }
   }
   const workers = Array.from({ length: concurrency }, (_, i) => worker(i))

@@ -287,7 +287,7 @@ test('Ctrl-C twice: the remote command is stopped, the second signal is absorbed
   const run = spawnLongStep()
   await run.started
   run.child.kill('SIGINT')
-  await new Promise((r) => setTimeout(r, 300))
+  await run.until('SLOW-CLEANUP-STARTED')
   run.child.kill('SIGINT')
   const code = await run.exit
   const out = run.output()

@@ -62,7 +62,8 @@ function reachable(ip: string, port: number): Promise<boolean> {
 }
 
 /**
- * Continuous GETs through both nodes' nginx while `fn` runs. Of /version (what a visitor gets: served
+ * Steady GETs through both nodes' nginx while `fn` runs, 30 a second on each node (a busy site's
+ * rate; unpaced, /version loops saturate the 2-core machine the droplets share: 162526 requests). Of /version (what a visitor gets: served
  * by a task, or not) for a rollout; not /health there, since the api's deep health also reports its
  * database and Redis checks, which a saturated 2-core machine can push past their 2 s bound (a 503
  * that has nothing to do with the rollout, seen once in 20043 requests); the gates check it. Of
@@ -73,7 +74,7 @@ async function underLoad<T>(
   path: '/version' | '/health' = '/version',
 ): Promise<{ result: T; requests: number; failed: number; failures: string }> {
   const hosts = Object.values(FIXTURE_DOMAINS)
-  const loads = [app1, app2].map((n) => startLoad(n.ports.http, hosts, path, 3))
+  const loads = [app1, app2].map((n) => startLoad(n.ports.http, hosts, path, 3, 200_000, 30))
   const result = await fn()
   const stats = await Promise.all(loads.map((l) => l.stop()))
   return {

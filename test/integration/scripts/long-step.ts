@@ -16,6 +16,11 @@ const spec: RunbookSpec = {
       title: 'Take the deploy lock',
       async run(ctx) {
         ctx.release = 'test-release'
+        // A cleanup that takes a while on the host (as stopping a colour does): a second signal lands in it.
+        ctx.onCleanup(async () => {
+          print('SLOW-CLEANUP-STARTED')
+          await ctx.hosts[0]?.exec('sleep 3', { timeoutS: 20 })
+        })
         await takeDeployLock(ctx, 'long-step-test')
         return 'changed'
       },
