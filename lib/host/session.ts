@@ -173,12 +173,7 @@ export class HostSession {
       return { code: 0, stdout: '', stderr: '', durationMs: 0, dryRun: true }
     }
     const started = Date.now()
-    const wrapped = withTimeout(command, timeoutS, this.marker)
-    const result = await this.run(
-      this.options.sudo && !opts.noSudo ? `sudo -n ${wrapped}` : wrapped,
-      timeoutS,
-      opts,
-    )
+    const result = await this.run(this.wrap(command, timeoutS, !opts.noSudo, this.marker), timeoutS, opts)
     const durationMs = Date.now() - started
     if (opts.stdoutTo && !opts.stdoutTo.destroyed) {
       if (result.code === 0) opts.stdoutTo.end()
@@ -203,6 +198,12 @@ export class HostSession {
       tail(result.stderr || result.stdout),
       opts.next,
     )
+  }
+
+  /** The line the host runs: its own timeout, the run's marker if given, sudo on a sudo session. */
+  private wrap(command: string, timeoutS: number, sudo: boolean, marker?: string): string {
+    const wrapped = withTimeout(command, timeoutS, marker)
+    return this.options.sudo && sudo ? `sudo -n ${wrapped}` : wrapped
   }
 
   // protected: test/support/scripted-host.ts replaces the transport (and only that) in unit tests.
@@ -270,9 +271,8 @@ export class HostSession {
    */
   async cancelRunning(waitS = 10): Promise<void> {
     if (this.running.size === 0 || this.lost || this.options.dryRun) return
-    const command = cancelMarked(this.marker)
-    const cancel = withTimeout(command, 15)
-    await this.run(this.options.sudo ? `sudo -n ${cancel}` : cancel, 15, { echo: false })
+    // Without the marker itself: pkill must not match the line that runs it.
+    await this.run(this.wrap(cancelMarked(this.marker), 15, true), 15, { echo: false })
     const deadline = Date.now() + waitS * 1000
     while (this.running.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100))
   }

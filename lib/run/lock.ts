@@ -78,13 +78,14 @@ export async function takeDeployLock(
   runbook: string,
   dir: string = remotePaths(ctx.env).lock,
 ): Promise<void> {
+  const self = here()
   const owner: LockOwner = {
     who: whoAmI(),
     runbook,
     release: ctx.release ?? '',
     pid: process.pid,
-    machine: hostname(),
-    boot_id: here().bootId,
+    machine: self.machine,
+    boot_id: self.bootId,
     started_at: new Date().toISOString(),
     ci_run_url: ciRunUrl() ?? '',
     token: randomBytes(12).toString('hex'),
@@ -106,7 +107,7 @@ export async function takeDeployLock(
   ctx.onCleanup(releaseAll)
   for (const host of ctx.hosts) {
     let held = await tryTake(host, dir, owner)
-    if (held && holderGone(held.owner, here(), pidAlive)) {
+    if (held && holderGone(held.owner, self, pidAlive)) {
       // Only the dead holder's own lock goes (its token): a lock retaken meanwhile stays.
       await host.exec(releaseLock(dir, held.owner.token ?? ''), { timeoutS: 20, echo: false })
       print(
