@@ -17,7 +17,7 @@ const MEANING: Record<number, string> = {
   1: 'a step failed',
   2: 'bad input, nothing was changed',
   3: 'a precondition failed, nothing was changed',
-  4: 'a gate failed, the change was rolled back',
+  4: 'a check or gate failed (a deploy rolled back)',
   130: 'interrupted (SIGINT)',
   143: 'terminated (SIGTERM)',
 }
