@@ -15,7 +15,7 @@ import { HOST_OPTION } from '../lib/run/cli.ts'
 import { isMain, main, type RunbookSpec } from '../lib/run/runbook.ts'
 import { deployUser, hardenSsh, proveDeployAccess } from '../lib/setup/access.ts'
 import { checkerAccount } from '../lib/setup/checker.ts'
-import { fail2ban, firewall, spareOperatorFromFail2ban } from '../lib/setup/firewall.ts'
+import { checkSshFrom, fail2ban, firewall, spareOperatorFromFail2ban } from '../lib/setup/firewall.ts'
 import { joinSwarm } from '../lib/setup/swarm.ts'
 import {
   automaticUpdates,
@@ -40,6 +40,7 @@ export const setupServer: RunbookSpec = {
   steps: [
     checkHost,
     spareOperatorFromFail2ban,
+    checkSshFrom,
     installPackages,
     deployUser,
     proveDeployAccess,

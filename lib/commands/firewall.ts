@@ -1,3 +1,4 @@
+import { BlockList, isIPv6 } from 'node:net'
 import type { SetupConfig } from '../env/setup.ts'
 import { quote } from './shell.ts'
 
@@ -8,11 +9,18 @@ export function ufwSource(cidr: string): string {
   return cidr.replace(/^(\d+\.\d+\.\d+\.\d+)\/32$/, '$1').replace(/^([0-9a-fA-F:]+)\/128$/, '$1')
 }
 
-/** The rules, exactly as `ufw show added` prints them, so the desired and live sets compare as strings. */
-export function desiredUfwRules(fw: SetupConfig['firewall']): string[] {
-  const ssh = fw.sshFrom.length
-    ? fw.sshFrom.map((cidr) => `ufw allow from ${ufwSource(cidr)} to any port 22 proto tcp comment 'ssh'`)
-    : [`ufw allow 22/tcp comment 'ssh'`]
+/**
+ * The rules, exactly as `ufw show added` prints them, so the desired and live sets compare as strings.
+ * `sshPorts`: the ports sshd listens on (hosts.*.ssh_port may be 2222): each is opened, never a fixed 22.
+ */
+export function desiredUfwRules(fw: SetupConfig['firewall'], sshPorts: number[] = [22]): string[] {
+  const ssh = sshPorts.flatMap((port) =>
+    fw.sshFrom.length
+      ? fw.sshFrom.map(
+          (cidr) => `ufw allow from ${ufwSource(cidr)} to any port ${port} proto tcp comment 'ssh'`,
+        )
+      : [`ufw allow ${port}/tcp comment 'ssh'`],
+  )
   const web =
     fw.httpFrom === 'anywhere'
       ? [`ufw allow 80,443/tcp comment 'web'`]
@@ -41,6 +49,36 @@ export function swarmUfwRules(peers: string[], taskPorts?: string): string[] {
 }
 
 export const ufwShowAdded = 'ufw show added'
+
+/** The ports sshd listens on, as sshd itself resolves its configuration (needs root). */
+export const sshdPortsProbe = `/usr/sbin/sshd -T 2>/dev/null | awk '$1 == "port" {print $2}'`
+
+/** The port this SSH session came in on, as the host saw it (run without sudo: sudo drops SSH_CONNECTION). */
+// biome-ignore lint/suspicious/noTemplateCurlyInString: a shell parameter expansion, not a template
+export const sessionPortProbe = 'echo "${SSH_CONNECTION##* }"'
+
+/** Port numbers from the probes' output, once each, in order. */
+export function parsePorts(output: string): number[] {
+  const ports = output
+    .split(/\s+/)
+    .filter((w) => /^\d+$/.test(w))
+    .map(Number)
+    .filter((n) => n >= 1 && n <= 65535)
+  return [...new Set(ports)].sort((a, b) => a - b)
+}
+
+/** Whether `address` (as a host sees it in SSH_CLIENT) is inside one of `cidrs`; empty = anywhere. */
+export function addressAllowed(cidrs: string[], address: string): boolean {
+  if (cidrs.length === 0) return true
+  const ip = address.replace(/^::ffff:(\d+\.\d+\.\d+\.\d+)$/i, '$1')
+  const list = new BlockList()
+  for (const cidr of cidrs) {
+    const [net = '', bits] = cidr.split('/')
+    const type = isIPv6(net) ? 'ipv6' : 'ipv4'
+    list.addSubnet(net, bits === undefined ? (type === 'ipv6' ? 128 : 32) : Number(bits), type)
+  }
+  return list.check(ip, isIPv6(ip) ? 'ipv6' : 'ipv4')
+}
 
 export function parseUfwAdded(output: string): string[] {
   return output

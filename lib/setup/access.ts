@@ -90,6 +90,11 @@ async function loginOnce(ctx: Context, host: HostSession, user: string, command:
   }
 }
 
+/** A new login as the deploy user (pinned key) runs a command: SSH lets the runbooks in. */
+export async function proveFreshLogin(ctx: Context, host: HostSession): Promise<void> {
+  await loginAs(ctx, host, ctx.env.ssh.user, 'true')
+}
+
 async function proveDeployLogin(ctx: Context, host: HostSession): Promise<void> {
   const { user } = ctx.env.ssh
   const sudo = ctx.env.setup.deploySudo === 'all' ? '; sudo -n true && echo sudo-ok' : ''

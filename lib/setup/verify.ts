@@ -10,7 +10,7 @@ import { print, table } from '../report/output.ts'
 import type { Context, Step } from '../run/runbook.ts'
 import { newLogin } from './access.ts'
 import { spareOperator } from './common.ts'
-import { hostUfwRules, peerAddresses, peerOnlyPorts } from './firewall.ts'
+import { hostSshPorts, hostUfwRules, peerAddresses, peerOnlyPorts } from './firewall.ts'
 
 // Every promise setup-server makes, checked on the host as it is now: a pass/fail table.
 
@@ -107,7 +107,7 @@ const CHECKS: Record<string, Check> = {
   'ufw active with the expected rules': async (ctx, host) => {
     const status = (await sh(host, 'ufw status verbose')).out
     const live = parseUfwAdded((await sh(host, 'ufw show added')).out)
-    const desired = hostUfwRules(ctx.env, host.host)
+    const desired = hostUfwRules(ctx.env, host.host, await hostSshPorts(host))
     const missing = desired.filter((r) => !live.includes(r))
     const extra = live.filter((r) => !desired.includes(r))
     const ok = ufwIsActive(status) && ufwDefaultsOk(status) && missing.length === 0 && extra.length === 0
@@ -136,12 +136,15 @@ const CHECKS: Record<string, Check> = {
   },
   'data ports closed from outside': async (ctx, host) => {
     const peerOnly = peerOnlyPorts(ctx.env, host.host)
+    // SSH on the ports sshd listens on (ssh_port may be 2222), and the web: nothing else listens publicly.
+    const publicPorts = [...(await hostSshPorts(host)), 80, 443]
     const listening = (await sh(host, `ss -Hltn | awk '{print $4}'`)).out.split('\n').filter(Boolean)
+    const port = (a: string) => Number(a.slice(a.lastIndexOf(':') + 1))
     const exposed = listening.filter(
       (a) =>
         !/^(127\.0\.0\.\d+|\[::1\]|::1):\d+$/.test(a) &&
-        !/:(22|80|443)$/.test(a) &&
-        !peerOnly.includes(Number(a.slice(a.lastIndexOf(':') + 1))),
+        !publicPorts.includes(port(a)) &&
+        !peerOnly.includes(port(a)),
     )
     const published = (await sh(host, `docker ps --format '{{.Ports}}'`)).out
       .split(/[\n,]/)
@@ -154,7 +157,7 @@ const CHECKS: Record<string, Check> = {
     const also = peerOnly.length ? ` (and ${peerOnly.join(', ')} for the env's own hosts)` : ''
     return [
       bad.length === 0,
-      bad.length ? `reachable: ${bad.join(' ')}` : `only 22, 80, 443 listen publicly${also}`,
+      bad.length ? `reachable: ${bad.join(' ')}` : `only ${publicPorts.join(', ')} listen publicly${also}`,
     ]
   },
   'fail2ban running (sshd jail)': async (_ctx, host) => {

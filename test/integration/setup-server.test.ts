@@ -124,6 +124,91 @@ test('the second run changes nothing and says so', async () => {
   assert.match(out, '0 step(s) changed something: the host(s) were already as wanted')
 })
 
+test('ssh_port 2222: ufw opens the ports sshd listens on, so SSH can move to 2222 and back without a lock-out', async () => {
+  const sshdPorts = (ports: number[]) =>
+    onDroplet(
+      web,
+      `printf '${ports.map((p) => `Port ${p}\\n`).join('')}' > /etc/ssh/sshd_config.d/50-port.conf && systemctl restart ssh`,
+    )
+  const rules = () => onDroplet(web, 'ufw show added; ufw status')
+  setupEnv('port-2222', [web], {
+    hosts: [{ name: web.name, address: web.ip, ssh_port: 2222, host_key: web.hostKey }],
+  })
+  // The move, as an operator does it: sshd on both ports, then setup-server opens both (it opened 22 alone).
+  await sshdPorts([22, 2222])
+  const both = await runCaptured(setupServer, ['--env', 'it'])
+  assert.is(both.code, 0, both.out)
+  assert.match(await rules(), "ufw allow 2222/tcp comment 'ssh'")
+  // sshd on 2222 alone, the env on 2222: 22 closes, 2222 stays open, ufw stays on.
+  await sshdPorts([2222])
+  try {
+    const { code, out } = await runCaptured(setupServer, ['--env', 'port-2222'])
+    assert.is(code, 0, out)
+    const after = await rules()
+    assert.match(after, "ufw allow 2222/tcp comment 'ssh'")
+    assert.not.match(after, "ufw allow 22/tcp comment 'ssh'")
+    assert.match(after, 'Status: active')
+    // A new connection, not the run's own (an established one gets through whatever the rules say).
+    const fresh = new HostSession(
+      { name: web.name, address: web.ip, sshPort: 2222, hostKey: web.hostKey, roles: [] },
+      {
+        user: 'deploy',
+        privateKey: readFileSync(bed.keyPath, 'utf8'),
+        connectTimeoutS: 10,
+        commandTimeoutS: 30,
+      },
+    )
+    try {
+      await fresh.connect()
+      assert.is((await fresh.exec('id -un', { probe: true })).stdout.trim(), 'deploy')
+    } finally {
+      fresh.close()
+    }
+  } finally {
+    // And back: both ports, then 22 alone.
+    try {
+      await sshdPorts([22, 2222])
+      const reopen = await runCaptured(setupServer, ['--env', 'port-2222'])
+      assert.is(reopen.code, 0, reopen.out)
+    } finally {
+      await onDroplet(web, 'rm -f /etc/ssh/sshd_config.d/50-port.conf && systemctl restart ssh')
+    }
+  }
+  const back = await runCaptured(setupServer, ['--env', 'it'])
+  assert.is(back.code, 0, back.out)
+  const final = await rules()
+  assert.match(final, "ufw allow 22/tcp comment 'ssh'")
+  assert.not.match(final, '2222')
+})
+
+test("an ssh_from that excludes this run's address is refused before anything changes", async () => {
+  const before = await onDroplet(web, 'ufw show added; ufw status verbose')
+  setupEnv('not-from-here', [web], {
+    setup: {
+      deploy_keys: [{ file: `${bed.keyPath}.pub` }],
+      fail2ban_ignore: [`${bed.gateway}/32`],
+      firewall: { http_from: 'anywhere', ssh_from: ['192.0.2.0/24', '2001:db8::/32'] },
+    },
+  })
+  const { code, out } = await runCaptured(setupServer, ['--env', 'not-from-here'])
+  assert.is(code, 3, out)
+  assert.match(out, `sees this run coming from ${bed.gateway}, which is not inside setup.firewall.ssh_from`)
+  assert.match(out, 'Nothing was changed')
+  assert.equal(changedSteps(out), [])
+  assert.is(await onDroplet(web, 'ufw show added; ufw status verbose'), before)
+  // Inside ssh_from, the same run passes the check.
+  setupEnv('from-here', [web], {
+    setup: {
+      deploy_keys: [{ file: `${bed.keyPath}.pub` }],
+      fail2ban_ignore: [`${bed.gateway}/32`],
+      firewall: { http_from: 'anywhere', ssh_from: [`${bed.gateway}/32`] },
+    },
+  })
+  const dry = await runCaptured(setupServer, ['--env', 'from-here', '--dry-run'])
+  assert.is(dry.code, 0, dry.out)
+  assert.match(dry.out, `${bed.gateway} is inside ssh_from`)
+})
+
 test('root is refused, deploy logs in with its key, passwords are not even offered', async () => {
   const root = session(web, 'root')
   try {

@@ -1,9 +1,12 @@
 import { createHash } from 'node:crypto'
 import * as assert from 'uvu/assert'
 import {
+  addressAllowed,
   desiredUfwRules,
   dockerUserBlock,
+  parsePorts,
   parseUfwAdded,
+  sshdPortsProbe,
   ufwApply,
   ufwConverge,
   ufwDefaultsOk,
@@ -76,6 +79,40 @@ test('ufw converge adds before it deletes, so SSH never drops out', () => {
     "ufw allow 22/tcp comment 'ssh' >/dev/null && ufw --force enable >/dev/null",
   )
   assert.is(ufwApply([], false), 'ufw reload >/dev/null')
+})
+
+test('SSH is opened on the ports sshd listens on (ssh_port 2222), never a fixed 22', () => {
+  assert.equal(desiredUfwRules(cf, [2222]).slice(0, 1), ["ufw allow 2222/tcp comment 'ssh'"])
+  assert.equal(
+    desiredUfwRules(
+      { sshFrom: ['203.0.113.0/24', '2001:db8::/32'], httpFrom: 'anywhere', cloudflareIps: [] },
+      [22, 2222],
+    ),
+    [
+      "ufw allow from 203.0.113.0/24 to any port 22 proto tcp comment 'ssh'",
+      "ufw allow from 2001:db8::/32 to any port 22 proto tcp comment 'ssh'",
+      "ufw allow from 203.0.113.0/24 to any port 2222 proto tcp comment 'ssh'",
+      "ufw allow from 2001:db8::/32 to any port 2222 proto tcp comment 'ssh'",
+      "ufw allow 80,443/tcp comment 'web'",
+    ],
+  )
+  // sshd -T's "port" lines and the session's own port, merged; junk ignored.
+  assert.equal(parsePorts('2222\n22\n\n2222\n'), [22, 2222])
+  assert.equal(parsePorts('\n'), [])
+  assert.equal(parsePorts('70000 abc 0'), [])
+  assert.match(sshdPortsProbe, /sshd -T .*\$1 == "port"/)
+})
+
+test("the operator's address must be inside ssh_from (IPv4, IPv6, mapped, single address)", () => {
+  assert.ok(addressAllowed([], '198.51.100.7'))
+  assert.ok(addressAllowed(['203.0.113.0/24'], '203.0.113.9'))
+  assert.not.ok(addressAllowed(['203.0.113.0/24'], '203.0.114.9'))
+  assert.ok(addressAllowed(['198.51.100.7/32'], '198.51.100.7'))
+  assert.not.ok(addressAllowed(['198.51.100.7/32'], '198.51.100.8'))
+  assert.ok(addressAllowed(['203.0.113.0/24'], '::ffff:203.0.113.9'))
+  assert.ok(addressAllowed(['2001:db8::/32', '203.0.113.0/24'], '2001:db8:1::5'))
+  assert.not.ok(addressAllowed(['2001:db8::/32'], '2001:db9::5'))
+  assert.not.ok(addressAllowed(['203.0.113.0/24'], ''))
 })
 
 test('ufw status parsing', () => {
