@@ -1,3 +1,4 @@
+import { TLS_DIR } from '../env/tls-paths.ts'
 import { projectContainers, projectName } from './compose.ts'
 import { quote } from './shell.ts'
 
@@ -115,18 +116,36 @@ export function redisSnapshot(t: DataTarget): string {
   ].join('\n')
 }
 
-/** The host's deploy config as a tar on stdout: compose files, release history, nginx; secrets only when asked. */
-export function configTar(env: string, includeSecrets: boolean): string {
+/**
+ * Files of the config that hold secrets: the app's and data's variables, Redis's config, a swarm
+ * manager's migrate.env (connection URLs), and the origin TLS private keys (and their .prev copies).
+ */
+export function configSecretPaths(env: string): string[] {
+  const base = `srv/conciliaextrato/${env}`
+  return [
+    `${base}/app.env`,
+    `${base}/data.env`,
+    `${base}/migrate.env`,
+    `${base}/redis`,
+    `${TLS_DIR.replace(/^\//, '')}/*.key*`,
+  ]
+}
+
+/**
+ * The host's deploy config as a tar on stdout: compose files, release history, nginx; secrets only
+ * when asked (backup.include_secrets). `root` is / on a host (another directory in the unit tests).
+ */
+export function configTar(env: string, includeSecrets: boolean, root = '/'): string {
   const base = `srv/conciliaextrato/${env}`
   const excludes = [
     `${base}/deploy.lock`,
     `${base}/backup.lock`,
     `${base}/*.dump`,
-    ...(includeSecrets ? [] : [`${base}/app.env`, `${base}/data.env`]),
+    ...(includeSecrets ? [] : configSecretPaths(env)),
   ]
   return [
     'set -eu',
-    `cd / && tar -cf - ${excludes.map((e) => `--exclude=${quote(e)}`).join(' ')} ${quote(base)} $(ls -d etc/nginx/conciliaextrato 2>/dev/null)`,
+    `cd ${quote(root)} && tar -cf - ${excludes.map((e) => `--exclude=${quote(e)}`).join(' ')} ${quote(base)} $(ls -d etc/nginx/conciliaextrato 2>/dev/null)`,
   ].join('\n')
 }
 

@@ -1,6 +1,7 @@
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import * as assert from 'uvu/assert'
 import { compareCounts, parseManifest, totalRows } from '../../lib/backup/manifest.ts'
 import {
@@ -67,6 +68,44 @@ test('config tar: compose files, releases and nginx; secrets and locks only as c
   assert.match(without, '--exclude=srv/conciliaextrato/production/deploy.lock')
   assert.match(without, 'srv/conciliaextrato/production $(ls -d etc/nginx/conciliaextrato 2>/dev/null)')
   assert.not.match(configTar('production', true), 'app.env')
+})
+
+test('config tar without secrets leaves out every secret-bearing file (run by tar on a tree like a host)', () => {
+  const root = mkdtempSync(join(tmpdir(), 'ce-config-tar-'))
+  const files = [
+    'srv/conciliaextrato/production/app.yaml',
+    'srv/conciliaextrato/production/releases.jsonl',
+    'srv/conciliaextrato/production/app.env',
+    'srv/conciliaextrato/production/data.env',
+    'srv/conciliaextrato/production/migrate.env',
+    'srv/conciliaextrato/production/redis/redis.conf',
+    'srv/conciliaextrato/production/deploy.lock/owner',
+    'etc/nginx/conciliaextrato/production.conf',
+    'etc/nginx/conciliaextrato/tls/production-origin.crt',
+    'etc/nginx/conciliaextrato/tls/production-origin.key',
+    'etc/nginx/conciliaextrato/tls/production-origin.key.prev',
+  ]
+  for (const f of files) {
+    mkdirSync(dirname(join(root, f)), { recursive: true })
+    writeFileSync(join(root, f), 'x')
+  }
+  const list = (withSecrets: boolean) =>
+    execFileSync('sh', ['-c', `${configTar('production', withSecrets, root)} | tar -tf -`])
+      .toString()
+      .split('\n')
+      .filter((l) => l && !l.endsWith('/'))
+      .sort()
+  try {
+    assert.equal(list(false), [
+      'etc/nginx/conciliaextrato/production.conf',
+      'etc/nginx/conciliaextrato/tls/production-origin.crt',
+      'srv/conciliaextrato/production/app.yaml',
+      'srv/conciliaextrato/production/releases.jsonl',
+    ])
+    assert.equal(list(true), files.filter((f) => !f.includes('deploy.lock')).sort())
+  } finally {
+    rmSync(root, { recursive: true })
+  }
 })
 
 test('restore goes to a scratch database first; the swap keeps the live one under another name', () => {
