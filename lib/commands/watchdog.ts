@@ -1,4 +1,5 @@
 import type { AlertRules, WatchdogConfig } from '../env/health.ts'
+import { remotePaths } from '../env/host-paths.ts'
 import { type Env, SERVICES } from '../env/load.ts'
 import type { NotifyTarget } from '../env/notify.ts'
 import { COLOURS, type Colour, projectName } from './compose.ts'
@@ -38,6 +39,9 @@ export interface WatchdogFile {
   projects: { data: string } & Record<Colour, string>
   /** deploy's upstreams file: its first line names the live colour. */
   upstreamsFile: string
+  /** The deploy lock's directory and the maintenance flag: while either is on, containers are left alone. */
+  lockDir: string
+  maintenanceFile: string
   stateDir: string
   historyFile: string
   /** The env's notify targets that take 'alert' events, and their URLs by secret name. */
@@ -70,6 +74,8 @@ export function watchdogFile(
       ...(Object.fromEntries(COLOURS.map((c) => [c, projectName(env.name, c)])) as Record<Colour, string>),
     },
     upstreamsFile: upstreamsPath(env.name),
+    lockDir: remotePaths(env).lock,
+    maintenanceFile: remotePaths(env).maintenance,
     stateDir: watchdogStateDir(env.name),
     historyFile: healthHistoryPath(env.name),
     targets,
@@ -80,6 +86,40 @@ export function watchdogFile(
 export function watchdogConfigContent(file: WatchdogFile): string {
   return `${JSON.stringify(file, null, 2)}\n`
 }
+
+/**
+ * The watchdog runs as root (it reads the docker socket and the 0600 config) but may change nothing
+ * beyond its state and history: of root's capabilities only the two that let it read deploy's 0750
+ * directories (the lock, /var/log/conciliaextrato) and write its own, the file system read-only but
+ * those two directories, no devices, kernel knobs, namespaces or SUID, only the socket
+ * families it uses (the docker socket and D-Bus: AF_UNIX; checks and webhooks: AF_INET/6) and the
+ * system calls of an ordinary service. Not MemoryDenyWriteExecute: Node's JIT writes code.
+ */
+export const WATCHDOG_SANDBOX = (env: string): string[] => [
+  'NoNewPrivileges=yes',
+  'CapabilityBoundingSet=CAP_DAC_OVERRIDE CAP_DAC_READ_SEARCH',
+  'AmbientCapabilities=',
+  'PrivateTmp=yes',
+  'PrivateDevices=yes',
+  'ProtectSystem=strict',
+  `ReadWritePaths=-${watchdogStateDir(env)} -${HEALTH_LOG_DIR}`,
+  'ProtectHome=yes',
+  'ProtectKernelTunables=yes',
+  'ProtectKernelModules=yes',
+  'ProtectKernelLogs=yes',
+  'ProtectControlGroups=yes',
+  'ProtectClock=yes',
+  'ProtectHostname=yes',
+  'RestrictNamespaces=yes',
+  'RestrictRealtime=yes',
+  'RestrictSUIDSGID=yes',
+  'LockPersonality=yes',
+  'RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6',
+  'SystemCallArchitectures=native',
+  'SystemCallFilter=@system-service',
+  'SystemCallErrorNumber=EPERM',
+  'UMask=0027',
+]
 
 export function watchdogService(env: string, intervalS: number): string {
   return [
@@ -94,10 +134,7 @@ export function watchdogService(env: string, intervalS: number): string {
     // Never two runs at once, never a run that hangs past the next one.
     `TimeoutStartSec=${Math.max(120, intervalS * 2)}`,
     'Nice=5',
-    'NoNewPrivileges=yes',
-    'PrivateTmp=yes',
-    'ProtectSystem=full',
-    'ProtectHome=read-only',
+    ...WATCHDOG_SANDBOX(env),
     '',
   ].join('\n')
 }

@@ -11,6 +11,8 @@ export function remotePaths(env: Env) {
     releases: `${base}/releases.jsonl`,
     currentRelease: `${base}/current-release`,
     lock: `${base}/deploy.lock`,
+    /** The on-call's maintenance flag: while it is there (and not past its until=), the watchdog leaves containers alone. */
+    maintenance: `${base}/maintenance`,
     logs: '/var/log/conciliaextrato',
     audit: REMOTE_AUDIT_LOG,
   }

@@ -6,6 +6,7 @@ import type { CheckResult } from '../notify/alerts.ts'
 import type { RestartLog } from './budget.ts'
 import { type ContainerInfo, watchContainers } from './containers.ts'
 import type { Exec } from './exec.ts'
+import { type FlagSeen, type LockSeen, pauseVerdict } from './pause.ts'
 
 // One run's checks, on the host itself: containers (restarted within budget), nginx, Postgres, Redis,
 // every domain through the local nginx, disk and memory. Parsing is pure and exported for unit tests.
@@ -17,6 +18,8 @@ export interface Deps {
   exec: Exec
   now: Date
   readText?: (path: string) => string | undefined
+  /** A file's mtime in ms, undefined when it does not exist. */
+  mtimeMs?: (path: string) => number | undefined
   settleS?: number
 }
 
@@ -78,24 +81,69 @@ export async function runChecks(
   cfg: WatchdogFile,
   restarts: RestartLog,
   deps: Deps,
-): Promise<{ results: TimedResult[]; restartLog: RestartLog; complete: boolean }> {
+): Promise<{ results: TimedResult[]; restartLog: RestartLog; complete: boolean; pausedBy?: string }> {
   const read = deps.readText ?? readFile
+  const mtime = deps.mtimeMs ?? fileMtime
   const live = parseLiveColour(read(cfg.upstreamsFile))
   // Nothing deployed yet (setup-server runs first): no containers and no sites are expected.
   const projects = [cfg.projects.data, ...(live && live !== 'swarm' ? [cfg.projects[live]] : [])]
-  const watch = await watchContainers(deps.exec, projects, restarts, {
-    now: deps.now,
-    rules: cfg.watchdog,
-    ...(deps.settleS !== undefined ? { settleS: deps.settleS } : {}),
-  })
+  const pause = pauseVerdict(cfg.env, seenLock(cfg, read, mtime), seenFlag(cfg, read, mtime), deps.now)
+  // Paused (a runbook holds the lock, or maintenance): containers are neither judged nor restarted, and
+  // their last state is kept (complete: false), so a restore's stopped app is not "down", nor "recovered".
+  const watch = pause.pausedBy
+    ? { results: [], containers: [], restartLog: restarts, complete: false }
+    : await watchContainers(deps.exec, projects, restarts, {
+        now: deps.now,
+        rules: cfg.watchdog,
+        ...(deps.settleS !== undefined ? { settleS: deps.settleS } : {}),
+      })
   const results: TimedResult[] = [
+    ...pause.results,
     ...watch.results,
     await nginxCheck(deps.exec),
     ...(await dataChecks(deps.exec, watch.containers, cfg.projects.data)),
     ...(live ? await httpChecks(cfg) : []),
     ...resourceChecks(cfg, read),
   ]
-  return { results, restartLog: watch.restartLog, complete: watch.complete }
+  return {
+    results,
+    restartLog: watch.restartLog,
+    complete: watch.complete,
+    ...(pause.pausedBy ? { pausedBy: pause.pausedBy } : {}),
+  }
+}
+
+function seenLock(
+  cfg: WatchdogFile,
+  read: (path: string) => string | undefined,
+  mtime: (path: string) => number | undefined,
+): LockSeen | undefined {
+  // Older configs (before lockDir) have no lock to look at.
+  if (!cfg.lockDir) return undefined
+  const dirMs = mtime(cfg.lockDir)
+  if (dirMs === undefined) return undefined
+  return {
+    owner: read(`${cfg.lockDir}/owner`) ?? '',
+    heartbeatMs: mtime(`${cfg.lockDir}/heartbeat`) ?? dirMs,
+  }
+}
+
+function seenFlag(
+  cfg: WatchdogFile,
+  read: (path: string) => string | undefined,
+  mtime: (path: string) => number | undefined,
+): FlagSeen | undefined {
+  if (!cfg.maintenanceFile) return undefined
+  const at = mtime(cfg.maintenanceFile)
+  return at === undefined ? undefined : { text: read(cfg.maintenanceFile) ?? '', mtimeMs: at }
+}
+
+const fileMtime = (path: string) => {
+  try {
+    return statSync(path).mtimeMs
+  } catch {
+    return undefined
+  }
 }
 
 async function nginxCheck(exec: Exec): Promise<CheckResult> {

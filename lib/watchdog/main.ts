@@ -35,7 +35,7 @@ export async function runWatchdog(cfg: WatchdogFile, options: RunOptions = {}): 
   const now = options.now ?? new Date()
   const files = stateFiles(cfg)
   const restarts = pruneRestarts(readJson<RestartLog>(files.restarts, {}), now, cfg.watchdog)
-  const { results, restartLog, complete } = await runChecks(cfg, restarts, {
+  const { results, restartLog, complete, pausedBy } = await runChecks(cfg, restarts, {
     exec: options.exec ?? execTool,
     now,
     ...(options.settleS !== undefined ? { settleS: options.settleS } : {}),
@@ -47,6 +47,7 @@ export async function runWatchdog(cfg: WatchdogFile, options: RunOptions = {}): 
   // Docker not answering: the containers' checks are unknown this run, not recovered.
   let { state, notices } = evaluate(previous, results, now, cfg.alerts, { partial: !complete })
   const failing = results.filter((r) => !r.ok)
+  if (pausedBy) print(`containers left alone this run: ${pausedBy}`)
   print(
     `watchdog ${cfg.env} on ${cfg.host}: ${results.length} checks, ${failing.length} failing${failing.length ? `: ${failing.map((r) => `${r.check} (${r.detail})`).join('; ')}` : ''}`,
   )

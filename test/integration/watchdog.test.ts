@@ -1,5 +1,6 @@
 import * as assert from 'uvu/assert'
 import { liveColourProbe } from '../../lib/commands/nginx.ts'
+import { quote } from '../../lib/commands/shell.ts'
 import type { SandboxDroplet } from '../../lib/env/sandbox-hosts.ts'
 import { deploy } from '../../runbooks/deploy.ts'
 import { setupServer } from '../../runbooks/setup-server.ts'
@@ -92,6 +93,13 @@ test('setup-server installed it: Node 18+, the timer enabled and active, the con
   assert.match(await onDroplet(web, `cat ${config}`), TOKEN) // where the URL is kept, and only there
 })
 
+test("the watchdog's unit is sandboxed: systemd rates its exposure below 5 (it was 8+ as plain root)", async () => {
+  const out = await onDroplet(web, `systemd-analyze security --no-pager ${SERVICE} 2>&1 | tail -n 1`)
+  const score = Number(/Overall exposure level for \S+: ([\d.]+)/.exec(out)?.[1] ?? Number.NaN)
+  process.stdout.write(`\n  ${out.trim()}\n`)
+  assert.ok(score < 5, out)
+})
+
 test('before any deploy a run checks nginx, disk and memory, finds nothing wrong and alerts nobody', async () => {
   await runWatchdog()
   const lines = (await onDroplet(web, `cat ${HISTORY}`)).trim().split('\n')
@@ -141,6 +149,27 @@ test('deployed: every container, Postgres, Redis and each domain are checked, al
   const nginx = results.find((r) => r.check === 'nginx') ?? {}
   assert.equal(Object.keys(nginx), ['at', 'source', 'host', 'check', 'ok', 'detail'])
   assert.equal(received(), [])
+})
+
+test('while a runbook holds the deploy lock a stopped container is left alone, and nobody is alerted', async () => {
+  const { id } = await liveApi()
+  const lock = `/srv/conciliaextrato/${ENV}/deploy.lock`
+  // The lock as a run takes it (deploy's own directory, owner file and heartbeat), e.g. a restore.
+  await onDroplet(
+    web,
+    `su deploy -c ${quote(`mkdir ${lock} && printf 'who=ana\\nrunbook=restore\\ntoken=t0k\\n' > ${lock}/owner && touch ${lock}/heartbeat`)}`,
+  )
+  try {
+    await onDroplet(web, `docker stop ${id} >/dev/null`)
+    await runWatchdog()
+    assert.is((await onDroplet(web, `docker inspect -f '{{.State.Status}}' ${id}`)).trim(), 'exited')
+    const journal = await onDroplet(web, `journalctl -u ${SERVICE} --no-pager -o cat | tail -n 5`)
+    assert.match(journal, 'containers left alone this run: restore by ana holds the deploy lock')
+    assert.equal(received(), [])
+  } finally {
+    await onDroplet(web, `rm -rf ${lock}`)
+  }
+  // Left stopped: the next test finds it so, with the lock gone, and the watchdog restarts it.
 })
 
 test('a stopped api container: the run restarts it and one alert names it, since when and the runbook', async () => {

@@ -52,6 +52,7 @@ test('remote paths are per environment', () => {
     releases: '/srv/conciliaextrato/staging/releases.jsonl',
     currentRelease: '/srv/conciliaextrato/staging/current-release',
     lock: '/srv/conciliaextrato/staging/deploy.lock',
+    maintenance: '/srv/conciliaextrato/staging/maintenance',
     logs: '/var/log/conciliaextrato',
     audit: '/var/log/conciliaextrato/audit.log',
   })

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import * as assert from 'uvu/assert'
@@ -28,6 +28,7 @@ import { httpVerdict, parseLiveColour, parseMeminfo } from '../../lib/watchdog/c
 import { containerVerdict, parseInspect, watchContainers } from '../../lib/watchdog/containers.ts'
 import type { Exec } from '../../lib/watchdog/exec.ts'
 import { historyLines, runWatchdog } from '../../lib/watchdog/main.ts'
+import { pauseVerdict } from '../../lib/watchdog/pause.ts'
 import { suite } from '../harness.ts'
 import { type Receiver, startReceiver } from '../sandbox/webhook-receiver.ts'
 
@@ -51,9 +52,28 @@ test('the service runs the bundle once with its config; the timer every interval
       'TimeoutStartSec=120',
       'Nice=5',
       'NoNewPrivileges=yes',
+      'CapabilityBoundingSet=CAP_DAC_OVERRIDE CAP_DAC_READ_SEARCH',
+      'AmbientCapabilities=',
       'PrivateTmp=yes',
-      'ProtectSystem=full',
-      'ProtectHome=read-only',
+      'PrivateDevices=yes',
+      'ProtectSystem=strict',
+      'ReadWritePaths=-/var/lib/conciliaextrato/watchdog/production -/var/log/conciliaextrato/health',
+      'ProtectHome=yes',
+      'ProtectKernelTunables=yes',
+      'ProtectKernelModules=yes',
+      'ProtectKernelLogs=yes',
+      'ProtectControlGroups=yes',
+      'ProtectClock=yes',
+      'ProtectHostname=yes',
+      'RestrictNamespaces=yes',
+      'RestrictRealtime=yes',
+      'RestrictSUIDSGID=yes',
+      'LockPersonality=yes',
+      'RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6',
+      'SystemCallArchitectures=native',
+      'SystemCallFilter=@system-service',
+      'SystemCallErrorNumber=EPERM',
+      'UMask=0027',
       '',
     ].join('\n'),
   )
@@ -355,6 +375,8 @@ test('three runs: a stopped container restarted and one alert; one recovery; the
     ...watchdogFile({ ...env, notify: [env.notify[0]] } as Env, 'web-1', { TEAM_SLACK_URL: url }),
     // No upstreams file (no live colour, no HTTP checks): the data project is all there is to watch.
     upstreamsFile: join(dir, 'absent-upstreams.conf'),
+    lockDir: join(dir, 'deploy.lock'),
+    maintenanceFile: join(dir, 'maintenance'),
     stateDir: join(dir, 'state'),
     historyFile: join(dir, 'health', 'production.jsonl'),
     diskMinFreePct: 1,
@@ -402,6 +424,7 @@ test('three runs: a stopped container restarted and one alert; one recovery; the
   assert.equal(
     first.map((c) => `${c.check} ${c.ok}`),
     [
+      'deploy-lock true',
       'docker true',
       'container:ce-production-data/postgres true',
       'container:ce-production-data/redis false',
@@ -414,6 +437,104 @@ test('three runs: a stopped container restarted and one alert; one recovery; the
   const state = readFileSync(join(cfg.stateDir, 'alerts.json'), 'utf8')
   for (const text of [printed, history.join('\n'), state]) assert.not.match(text, 's3cret-token')
   assert.match(printed, 'notified team')
+})
+
+test('the deploy lock and the maintenance flag: who holds it, stale after 90 s, flags expire (4 h by default)', () => {
+  const owner = 'who=ana\nrunbook=restore\nstarted_at=2026-03-01T12:00:00Z\ntoken=tok-SECRET-1\n'
+  const held = pauseVerdict('production', { owner, heartbeatMs: min(0).getTime() - 30_000 }, undefined, T0)
+  assert.is(held.pausedBy, 'restore by ana since 2026-03-01T12:00:00Z holds the deploy lock')
+  assert.equal(
+    held.results.map((r) => [r.check, r.ok]),
+    [['deploy-lock', true]],
+  )
+  assert.not.match(JSON.stringify(held), 'tok-SECRET-1')
+  const stale = pauseVerdict('production', { owner, heartbeatMs: min(-5).getTime() }, undefined, T0)
+  assert.is(stale.pausedBy, undefined)
+  assert.is(stale.results[0]?.ok, false)
+  assert.match(
+    stale.results[0]?.detail ?? '',
+    'heartbeat 300 s old; deploys are blocked. If no run is going: make unlock ENV=production',
+  )
+  assert.equal(pauseVerdict('production', undefined, undefined, T0), {
+    results: [{ check: 'deploy-lock', ok: true, detail: 'free', runbook: 'docs/runbooks/deploy.md' }],
+  })
+  const flag = (text: string, at: Date) => pauseVerdict('p', undefined, { text, mtimeMs: at.getTime() }, T0)
+  assert.is(
+    flag('by=bia\nreason=disk swap\n', min(-60)).pausedBy,
+    'maintenance by bia (disk swap) until 2026-03-01T15:03:00.000Z',
+  )
+  const expired = flag('', min(-241))
+  assert.is(expired.pausedBy, undefined)
+  assert.equal(expired.results[1]?.ok, false)
+  assert.match(expired.results[1]?.detail ?? '', 'expired at 2026-03-01T12:02:00.000Z')
+  assert.is(
+    flag('until=2026-03-01T12:30:00Z', min(-600)).pausedBy,
+    'maintenance until 2026-03-01T12:30:00.000Z',
+  )
+  assert.is(flag('until=2026-03-01T12:00:00Z', min(-1)).pausedBy, undefined)
+  assert.is(flag('until=soon', min(-1)).results[1]?.ok, false)
+})
+
+test('while a runbook holds the lock the watchdog neither judges nor restarts containers, and keeps their alert state', async () => {
+  const cfg: WatchdogFile = {
+    ...watchdogFile({ ...env, notify: [] } as Env, 'web-1', {}),
+    upstreamsFile: join(dir, 'absent-upstreams.conf'),
+    lockDir: join(dir, 'paused', 'deploy.lock'),
+    maintenanceFile: join(dir, 'paused', 'maintenance'),
+    stateDir: join(dir, 'paused', 'state'),
+    historyFile: join(dir, 'paused', 'history.jsonl'),
+    diskMinFreePct: 1,
+    memMinFreePct: 1,
+  }
+  const data = 'ce-production-data'
+  const down = inspect(
+    'r2',
+    'redis',
+    { Status: 'exited', Running: false, FinishedAt: '2026-03-01T12:02:41Z' },
+    data,
+  )
+  const docker = fakeDocker([inspect('pg', 'postgres', {}, data), down])
+  const run = async (now: Date) => {
+    await runWatchdog(cfg, { exec: docker.exec, now, settleS: 0 })
+    const lines = readFileSync(cfg.historyFile, 'utf8').trim().split('\n')
+    return lines
+      .map((l) => JSON.parse(l) as { check: string; ok: boolean; at: string; detail: string })
+      .filter((l) => l.at === now.toISOString())
+  }
+  setSinks(() => {})
+  try {
+    // A restore holds the lock (heartbeat 10 s old): redis stays stopped, no container is looked at.
+    mkdirSync(cfg.lockDir, { recursive: true })
+    writeFileSync(join(cfg.lockDir, 'owner'), 'who=ana\nrunbook=restore\ntoken=t\n')
+    writeFileSync(join(cfg.lockDir, 'heartbeat'), '')
+    const beat = (at: Date) => utimesSync(join(cfg.lockDir, 'heartbeat'), at, at)
+    beat(new Date(min(0).getTime() - 10_000))
+    const paused = await run(min(0))
+    assert.not.ok(docker.calls.some((c) => c.startsWith('docker start') || c.startsWith('docker ps')))
+    assert.equal(
+      paused.filter((l) => l.check.startsWith('container:')),
+      [],
+    )
+    assert.match(paused[0]?.detail ?? '', 'held: restore by ana')
+    // The maintenance flag does the same once the lock is gone.
+    rmSync(cfg.lockDir, { recursive: true })
+    writeFileSync(cfg.maintenanceFile, 'until=2026-03-01T13:00:00Z\nreason=disk swap\n')
+    await run(min(1))
+    assert.not.ok(docker.calls.some((c) => c.startsWith('docker start')))
+    // Flag removed: the next run restarts redis, within its budget.
+    rmSync(cfg.maintenanceFile)
+    const after = await run(min(2))
+    assert.ok(docker.calls.includes('docker start r2'))
+    assert.match(
+      after.find((l) => l.check === 'container:ce-production-data/redis')?.detail ?? '',
+      'restarted (1 of 3',
+    )
+  } finally {
+    setSinks(
+      (t) => process.stdout.write(t),
+      (t) => process.stderr.write(t),
+    )
+  }
 })
 
 test('the bundle is one ES module with no runbook-machine code, and the same bytes every time', async () => {
