@@ -110,6 +110,8 @@ export function ufwDefaultsOk(statusVerbose: string): boolean {
 }
 
 export const UFW_AFTER_RULES = '/etc/ufw/after.rules'
+/** Containers never reach 169.254.169.254 (DigitalOcean's metadata service), as `iptables -S` prints it. */
+export const METADATA_BLOCK = '-A DOCKER-USER -d 169.254.169.254/32 -j DROP'
 const BEGIN = '# BEGIN conciliaextrato: Docker-published ports cannot get around ufw'
 const END = '# END conciliaextrato'
 
@@ -125,6 +127,9 @@ export function dockerUserBlock(interfaces: string | string[], peers: string[] =
     BEGIN,
     '*filter',
     ':DOCKER-USER - [0:0]',
+    // The cloud's metadata service (the droplet's user_data, which held emergency's first host key)
+    // is nothing a container may ask.
+    METADATA_BLOCK,
     '-A DOCKER-USER -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN',
     ...ifaces.flatMap((i) => [
       // A swarm env's own hosts: nginx reaches the other nodes' tasks, the app nodes reach the data host.

@@ -1,3 +1,5 @@
+import { quote } from './shell.ts'
+
 // SSH hardening. sshd takes the FIRST value it reads for an option, and Debian/Ubuntu include
 // sshd_config.d/*.conf at the top of sshd_config: so our drop-in is named to sort first.
 export const SSHD_DROP_IN = '/etc/ssh/sshd_config.d/00-conciliaextrato-hardening.conf'
@@ -55,3 +57,21 @@ export function sshdRevert(backup: string): string {
 
 /** Effective settings, as sshd itself resolves them (`sshd -T`), for verify. */
 export const sshdEffective = '/usr/sbin/sshd -T 2>/dev/null'
+
+/**
+ * A new ed25519 host key made on the host, put in place of the old one (sshd reloaded: connections
+ * already open keep going); prints the new key's SHA256 fingerprint, read by the caller over its
+ * connection pinned to the old key. For a droplet whose first key came through cloud-init user_data,
+ * which the metadata service keeps serving to any process on the droplet.
+ */
+export function rotateHostKey(comment: string): string {
+  const k = '/etc/ssh/ssh_host_ed25519_key'
+  return [
+    'set -eu',
+    `rm -f ${k}.new ${k}.new.pub`,
+    `ssh-keygen -q -t ed25519 -N '' -C ${quote(comment)} -f ${k}.new`,
+    `mv -f ${k}.new ${k} && mv -f ${k}.new.pub ${k}.pub`,
+    `ssh-keygen -lf ${k}.pub | awk '{print $2}'`,
+    sshdReload,
+  ].join('\n')
+}

@@ -1,8 +1,11 @@
 import { createConnection } from 'node:net'
+import { rotateHostKey } from '../commands/sshd.ts'
+import { FINGERPRINT } from '../env/fingerprint.ts'
+import { readPrivateKey } from '../env/secrets.ts'
 import { PreconditionError } from '../report/errors.ts'
 import { print } from '../report/output.ts'
 import { stringArg } from '../run/cli.ts'
-import type { Context } from '../run/runbook.ts'
+import { type Context, connectHost } from '../run/runbook.ts'
 import { createDroplet, createRequest, doClient, dropletsByTag, waitActive } from './digitalocean.ts'
 import { cloudInitUserData, generateHostKey } from './host-key.ts'
 import { dropletSummary } from './plan.ts'
@@ -66,6 +69,40 @@ export async function createPhase(ctx: Context): Promise<void> {
   save(ctx)
   print(`      ${active.name} is active at ${active.ip}; waiting for SSH`)
   await waitForSsh(active.ip, 22, 180)
+  await replaceCloudInitHostKey(ctx)
+}
+
+/**
+ * The host key went to the droplet in cloud-init's user_data, which the metadata service
+ * (169.254.169.254) serves to any process on the droplet for its whole life. Over the first connection,
+ * pinned to that key, a new key is made on the droplet; its fingerprint is pinned from then on (the
+ * state file, the env-file change of the report). A run killed between the two leaves the old pin:
+ * the next run's connection then names the key it met, to compare on the droplet's console.
+ */
+async function replaceCloudInitHostKey(ctx: Context): Promise<void> {
+  const s = st(ctx)
+  const h = s.host
+  if (!h || h.hostKeyRotated) return
+  const host = { name: h.name, address: h.address, sshPort: h.sshPort, hostKey: h.hostKey, roles: [] }
+  const session = await connectHost(ctx, host, readPrivateKey(ctx.env, ctx.secrets), true)
+  try {
+    const out = await session.exec(rotateHostKey(`${h.name} (make emergency, after first login)`), {
+      echo: false,
+    })
+    const fingerprint = out.stdout.trim().split('\n')[0] ?? ''
+    if (!FINGERPRINT.test(fingerprint))
+      throw new PreconditionError(
+        `${h.name}: the new host key's fingerprint came back as "${fingerprint}"`,
+        `Read it on the console (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub), then run again with HOST=${h.address} HOST_KEY=<it>.`,
+      )
+    s.host = { ...h, hostKey: fingerprint, hostKeyRotated: true }
+    save(ctx)
+    print(
+      `      host key replaced after the first pinned login (cloud-init's stays in the metadata): ${fingerprint}`,
+    )
+  } finally {
+    session.close()
+  }
 }
 
 /** Until the host's SSH port answers with an SSH banner (cloud-init installs our key, then sshd starts). */

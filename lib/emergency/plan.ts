@@ -1,4 +1,5 @@
 import { readBackupManifest } from '../backup/restore.ts'
+import { FINGERPRINT } from '../env/fingerprint.ts'
 import type { Env } from '../env/load.ts'
 import { InputError } from '../report/errors.ts'
 import { print, table } from '../report/output.ts'
@@ -17,7 +18,6 @@ import {
 } from './state.ts'
 
 // The emergency's first step: where the new host comes from, which backup and release, resume or start.
-const FINGERPRINT = /^SHA256:[A-Za-z0-9+/]{43}$/
 
 export async function plan(ctx: Context): Promise<EmergencyState> {
   const address = stringArg(ctx.args, 'address')

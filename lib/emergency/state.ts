@@ -16,6 +16,8 @@ export interface NewHost {
   hostKey: string
   /** Set when this run created the droplet. */
   dropletId?: number
+  /** True once the host key cloud-init installed (readable from the metadata service) was replaced. */
+  hostKeyRotated?: boolean
 }
 
 export interface EmergencyState {

@@ -11,3 +11,6 @@ export function fingerprintOfPublicKeyLine(line: string): string {
   if (!blob) throw new Error('not an SSH public key line')
   return sshFingerprint(Buffer.from(blob, 'base64'))
 }
+
+/** An SSH key fingerprint as `ssh-keygen -lf` prints it: SHA256:<43 base64 characters>. */
+export const FINGERPRINT = /^SHA256:[A-Za-z0-9+/]{43}$/

@@ -1,5 +1,5 @@
 import { checkerProof, parseCheckerProof } from '../commands/checker.ts'
-import { parseUfwAdded, ufwDefaultsOk, ufwIsActive } from '../commands/firewall.ts'
+import { METADATA_BLOCK, parseUfwAdded, ufwDefaultsOk, ufwIsActive } from '../commands/firewall.ts'
 import { NGINX_LOGROTATE_PATH } from '../commands/host-config.ts'
 import { sshdEffective } from '../commands/sshd.ts'
 import { readCheckerKey } from '../env/secrets.ts'
@@ -125,13 +125,16 @@ const CHECKS: Record<string, Check> = {
       (p) => !new RegExp(`-s ${p.replace(/\./g, '\\.')}(/32)? .*-j RETURN`).test(out),
     )
     const drops = /-A DOCKER-USER -i \S+ -j DROP/.test(out)
+    const metadata = out.includes(METADATA_BLOCK)
     return [
-      drops && missing.length === 0,
+      drops && metadata && missing.length === 0,
       !drops
         ? 'no DROP rule in DOCKER-USER'
-        : missing.length
-          ? `DOCKER-USER does not let the env's hosts in: ${missing.join(' ')}`
-          : `DOCKER-USER drops the public interface${peers.length ? ` except the env's ${peers.length} other host(s)` : ''}`,
+        : !metadata
+          ? 'containers can reach the metadata service (169.254.169.254)'
+          : missing.length
+            ? `DOCKER-USER does not let the env's hosts in: ${missing.join(' ')}`
+            : `DOCKER-USER drops the public interface${peers.length ? ` except the env's ${peers.length} other host(s)` : ''}, and the metadata service`,
     ]
   },
   'data ports closed from outside': async (ctx, host) => {
@@ -196,9 +199,11 @@ const CHECKS: Record<string, Check> = {
     const nginx = days ? ` && grep -Eq '^\\s*maxage ${days}$' ${NGINX_LOGROTATE_PATH}` : ''
     const { code } = await sh(
       host,
-      `grep -q max-size /etc/docker/daemon.json && test -f /etc/systemd/journald.conf.d/00-conciliaextrato.conf && test -f /etc/logrotate.d/conciliaextrato${nginx}`,
+      `grep -q max-size /etc/docker/daemon.json && grep -q '^MaxRetentionSec=' /etc/systemd/journald.conf.d/00-conciliaextrato.conf && test -f /etc/logrotate.d/conciliaextrato${nginx}`,
     )
-    const what = days ? `journald, docker, logrotate (nginx: ${days} days)` : 'journald, docker, logrotate'
+    const what = days
+      ? `journald (30 days: our containers log there), docker, logrotate (nginx: ${days} days)`
+      : 'journald (30 days: our containers log there), docker, logrotate'
     return [code === 0, code === 0 ? what : 'a limit is missing']
   },
 }

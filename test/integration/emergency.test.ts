@@ -66,8 +66,18 @@ test('interrupted during the restore, run again: resumes from the restore and se
   )
   const saved = JSON.parse(readFileSync(stateFile(DRILL_ENV), 'utf8')) as {
     phases: Record<string, { status: string }>
-    host: { address: string }
+    host: { address: string; hostKey: string; hostKeyRotated?: boolean }
   }
+  // The host key cloud-init installed (still served by the metadata service) was replaced after the
+  // first pinned login; the new one is what the run pins from then on.
+  const generated = /host key (SHA256:\S+) \(generated here\)/.exec(first.output())?.[1]
+  assert.ok(generated, first.output())
+  assert.match(
+    first.output(),
+    `host key replaced after the first pinned login (cloud-init's stays in the metadata): ${saved.host.hostKey}`,
+  )
+  assert.is.not(saved.host.hostKey, generated)
+  assert.is(saved.host.hostKeyRotated, true)
   assert.equal(Object.fromEntries(Object.entries(saved.phases).map(([p, v]) => [p, v.status])), {
     create: 'done',
     setup: 'done',
@@ -111,9 +121,10 @@ test('interrupted during the restore, run again: resumes from the restore and se
   assert.is((await drill.pg(b, 'select count(*) from bank_lines')).trim(), '20000')
   assert.is((await onDroplet(b, 'cat /srv/conciliaextrato/drill/current-release')).trim(), 'v1')
   assert.match(await onDroplet(b, 'cat /var/log/conciliaextrato/audit.log'), '"runbook":"emergency"')
-  // The host key emergency generated is the only one B offers.
+  // One host key, the one made on B after the first login (not the one in user_data).
   const keys = await onDroplet(b, 'ls /etc/ssh/ | grep ssh_host_')
   assert.equal(keys.trim().split('\n'), ['ssh_host_ed25519_key', 'ssh_host_ed25519_key.pub'])
+  assert.match(await onDroplet(b, 'ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub'), saved.host.hostKey)
   const local = auditRecords(drill.bed).filter((r) => r.runbook === 'emergency')
   assert.equal(
     local.map((r) => r.outcome),

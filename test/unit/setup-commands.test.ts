@@ -26,7 +26,7 @@ import {
   missingPackagesProbe,
   parseOs,
 } from '../../lib/commands/packages.ts'
-import { SSHD_DROP_IN, sshdHardening, sshdRevert } from '../../lib/commands/sshd.ts'
+import { rotateHostKey, SSHD_DROP_IN, sshdHardening, sshdRevert } from '../../lib/commands/sshd.ts'
 import { createUser, installSudoers, sudoersContent, userCheck } from '../../lib/commands/users.ts'
 import { fileMatches } from '../../lib/host/converge.ts'
 import { suite } from '../harness.ts'
@@ -81,6 +81,22 @@ test('ufw converge adds before it deletes, so SSH never drops out', () => {
   assert.is(ufwApply([], false), 'ufw reload >/dev/null')
 })
 
+test("emergency's host key rotation: a new ed25519 key in place, its fingerprint printed, sshd reloaded", () => {
+  const cmd = rotateHostKey('b-1 (make emergency, after first login)')
+  assert.match(
+    cmd,
+    "ssh-keygen -q -t ed25519 -N '' -C 'b-1 (make emergency, after first login)' -f /etc/ssh/ssh_host_ed25519_key.new",
+  )
+  assert.match(
+    cmd,
+    'mv -f /etc/ssh/ssh_host_ed25519_key.new /etc/ssh/ssh_host_ed25519_key && mv -f /etc/ssh/ssh_host_ed25519_key.new.pub /etc/ssh/ssh_host_ed25519_key.pub',
+  )
+  assert.match(
+    cmd,
+    "ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub | awk '{print $2}'\nif systemctl is-active --quiet ssh.service; then systemctl reload ssh.service",
+  )
+})
+
 test('SSH is opened on the ports sshd listens on (ssh_port 2222), never a fixed 22', () => {
   assert.equal(desiredUfwRules(cf, [2222]).slice(0, 1), ["ufw allow 2222/tcp comment 'ssh'"])
   assert.equal(
@@ -128,6 +144,11 @@ test('the DOCKER-USER block drops new traffic from the public interface, and rep
   const block = dockerUserBlock('eth0')
   assert.match(block, '-A DOCKER-USER -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN\n')
   assert.match(block, '-A DOCKER-USER -i eth0 -j DROP\n-A DOCKER-USER -j RETURN\nCOMMIT')
+  // Containers never reach the metadata service, not even on an established connection.
+  assert.match(
+    block,
+    ':DOCKER-USER - [0:0]\n-A DOCKER-USER -d 169.254.169.254/32 -j DROP\n-A DOCKER-USER -m conntrack',
+  )
   const original = '# ufw after.rules\n*filter\nCOMMIT\n'
   const once = withDockerUserBlock(original, 'eth0')
   assert.ok(once.startsWith(original.trimEnd()))
