@@ -20,11 +20,11 @@ import {
   startBackup,
   writeManifest,
 } from '../lib/backup/take.ts'
-import { configTar, pgDumpWithCounts, redisSnapshot } from '../lib/commands/backup.ts'
+import { configTar, pgDropReplaced, pgDumpWithCounts, redisSnapshot } from '../lib/commands/backup.ts'
 import { remotePaths } from '../lib/env/host-paths.ts'
 import { notifyOnEnd } from '../lib/notify/run-outcome.ts'
 import { InputError } from '../lib/report/errors.ts'
-import { print } from '../lib/report/output.ts'
+import { print, printErr } from '../lib/report/output.ts'
 import { stringArg } from '../lib/run/cli.ts'
 import { takeDeployLock } from '../lib/run/lock.ts'
 import { type Context, isMain, main, type RunbookSpec, type Step } from '../lib/run/runbook.ts'
@@ -47,6 +47,36 @@ function phase(title: string, command: (ctx: Context) => string, run: (ctx: Cont
       return 'changed'
     },
   }
+}
+
+/**
+ * Retention (LGPD): a database that a restore replaced is kept backup.keep.replaced_days, then dropped
+ * here (daily, with the scheduled backup). The backup is already complete: a failure here is reported,
+ * never undoes it.
+ */
+const dropReplacedDatabases: Step = {
+  title: 'Drop databases a restore replaced more than backup.keep.replaced_days ago',
+  next: 'The backup is complete. Drop old <db>_before_<id> databases by hand (docs/runbooks/restore.md).',
+  async run(ctx) {
+    const days = ctx.env.backup?.keep.replacedDays ?? 14
+    const command = pgDropReplaced(backupRun(ctx).data, days)
+    const host = dataSession(ctx)
+    if (!host) return 'skipped'
+    if (ctx.dryRun) {
+      print(`  [${host.name}] would run:\n${command}`)
+      return 'dry-run'
+    }
+    const res = await host.exec(command, { echo: false, allowFail: true })
+    if (res.code !== 0) {
+      printErr(
+        `      could not drop old replaced databases (exit ${res.code}: ${res.stderr.trim().split('\n')[0] ?? ''}); the backup is complete. Next: drop them by hand (docs/runbooks/restore.md).`,
+      )
+      return 'skipped'
+    }
+    const out = res.stdout.trim()
+    for (const line of out.split('\n').filter(Boolean)) print(`      ${line}`)
+    return out.includes('dropped ') ? 'changed' : 'ok'
+  },
 }
 
 export const backup: RunbookSpec = {
@@ -116,6 +146,7 @@ export const backup: RunbookSpec = {
         return 'changed'
       },
     },
+    dropReplacedDatabases,
   ],
 }
 

@@ -117,7 +117,7 @@ export function redisSnapshot(t: DataTarget): string {
 }
 
 /**
- * Files of the config that hold secrets: the app's and data's variables, Redis's config, a swarm
+ * Files of the config that hold secrets: the app's, each service's and data's variables, Redis's config, a swarm
  * manager's migrate.env (connection URLs), and the origin TLS private keys (and their .prev copies).
  */
 export function configSecretPaths(env: string): string[] {
@@ -126,6 +126,7 @@ export function configSecretPaths(env: string): string[] {
     `${base}/app.env`,
     `${base}/data.env`,
     `${base}/migrate.env`,
+    ...['site', 'saas', 'api'].map((svc) => `${base}/${svc}.env`),
     `${base}/redis`,
     `${TLS_DIR.replace(/^\//, '')}/*.key*`,
   ]
@@ -187,11 +188,45 @@ export function pgSwap(t: DataTarget, scratch: string, keepAs: string): string {
     `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname IN ('${t.db}', '${scratch}') AND pid <> pg_backend_pid();`,
     `ALTER DATABASE "${t.db}" RENAME TO "${keepAs}";`,
     `ALTER DATABASE "${scratch}" RENAME TO "${t.db}";`,
+    // When it was replaced: how long it has been kept (backup drops it after backup.keep.replaced_days).
+    // (COMMENT takes a literal only: the time goes in through format() and EXECUTE.)
+    `DO $ce$ BEGIN EXECUTE format('COMMENT ON DATABASE %I IS %L', '${keepAs}', '${REPLACED_MARK}' || to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')); END $ce$;`,
   ].join('\n')
   return [
     'set -eu',
     container(t, 'postgres', 'pg'),
     `echo ${quote(sql)} | ${psql(t, 'postgres', true)} >/dev/null`,
+  ].join('\n')
+}
+
+const REPLACED_MARK = 'replaced by restore at '
+
+/**
+ * Drops the databases a restore replaced (`<db>_before_<id>`, marked with when) longer than `days`
+ * ago, and prints `dropped <name> <when>` for each, `kept <name> <when>` for the others (`undated`:
+ * replaced before the mark existed; never dropped automatically). LGPD: bounded retention.
+ */
+export function pgDropReplaced(t: DataTarget, days: number): string {
+  const note = "shobj_description(oid, 'pg_database')"
+  const when = `substr(${note}, ${REPLACED_MARK.length + 1})`
+  // CASE, not AND: the date is cast only where the comment is ours.
+  const list = [
+    `SELECT datname || ' ' || CASE WHEN ${note} LIKE '${REPLACED_MARK}%' THEN ${when} ELSE 'undated' END || ' ' ||`,
+    `  CASE WHEN ${note} LIKE '${REPLACED_MARK}%' THEN`,
+    `    CASE WHEN ${when}::timestamptz < now() - interval '${Math.floor(days)} days' THEN 'drop' ELSE 'keep' END`,
+    "  ELSE 'keep' END",
+    `FROM pg_database WHERE datname LIKE '${t.db.replace(/_/g, '\\_')}\\_before\\_%' ORDER BY datname`,
+  ].join('\n')
+  return [
+    'set -eu',
+    container(t, 'postgres', 'pg'),
+    `found=$(${psql(t, 'postgres')} -c ${quote(list)})`,
+    '[ -n "$found" ] || exit 0',
+    'echo "$found" | while read -r name when verdict; do',
+    '  if [ "$verdict" = drop ]; then',
+    `    echo "DROP DATABASE \\"$name\\";" | ${psql(t, 'postgres', true)} >/dev/null && echo "dropped $name $when"`,
+    '  else echo "kept $name $when"; fi',
+    'done',
   ].join('\n')
 }
 

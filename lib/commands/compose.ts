@@ -20,7 +20,11 @@ export function projectName(env: string, part: Colour | 'data'): string {
   return `ce-${env}-${part}`
 }
 
-/** `docker compose -p P -f FILE --env-file VARS <args>` in the env's directory. */
+/**
+ * `docker compose -p P -f FILE <args>` in the env's directory, its interpolation variables exported
+ * from VARS (a shell file of quoted values: stack/files.ts shellVars). Not `--env-file`: Compose's
+ * .env parsers (v1 and v2 differ) would expand a `$` or cut at ` #` inside a password.
+ */
 export function compose(
   flavour: ComposeFlavour,
   dir: string,
@@ -31,7 +35,7 @@ export function compose(
 ): string {
   const bin = flavour === 'v2' ? 'docker compose' : 'docker-compose'
   const files = (Array.isArray(file) ? file : [file]).map((f) => `-f ${quote(f)}`).join(' ')
-  return `cd ${quote(dir)} && ${bin} --ansi never -p ${quote(project)} ${files} --env-file ${quote(envFile)} ${args}`
+  return `cd ${quote(dir)} && set -a && . ${quote(envFile)} && set +a && ${bin} --ansi never -p ${quote(project)} ${files} ${args}`
 }
 
 /** Container ids of a compose project (and service), found by label: the same for v1 and v2. */

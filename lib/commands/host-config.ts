@@ -54,7 +54,9 @@ export const AUTO_UPGRADES = {
 export const JOURNALD_LIMITS = {
   path: '/etc/systemd/journald.conf.d/00-conciliaextrato.conf',
   // LGPD: logs are kept for a bounded time; disk: bounded size.
-  content: '[Journal]\nSystemMaxUse=500M\nMaxRetentionSec=30day\n',
+  // The containers' logs come through dockerd: one service for journald's rate limit, raised to match.
+  content:
+    '[Journal]\nSystemMaxUse=500M\nMaxRetentionSec=30day\nRateLimitIntervalSec=30s\nRateLimitBurst=100000\n',
   activate: 'systemctl restart systemd-journald',
 }
 
@@ -76,6 +78,7 @@ export function dockerDaemonConfig(existing: string, insecureRegistries: string[
   }
   const merged: Record<string, unknown> = {
     ...current,
+    // For containers that name no driver. Ours name journald (compose files): bounded in age too.
     'log-driver': 'json-file',
     'log-opts': { 'max-size': '10m', 'max-file': '5' },
   }
@@ -94,7 +97,7 @@ export const dockerActivate = 'systemctl enable docker >/dev/null 2>&1; systemct
 export const LOGROTATE = {
   path: '/etc/logrotate.d/conciliaextrato',
   content: [
-    '# Managed by setup-server. The audit log is kept a year, app logs two weeks (LGPD: bounded retention).',
+    '# Managed by setup-server. The audit log is kept a year (LGPD: bounded retention); containers log to journald (30 days).',
     '/var/log/conciliaextrato/audit.log {',
     '  weekly',
     '  rotate 52',
@@ -103,15 +106,6 @@ export const LOGROTATE = {
     '  missingok',
     '  notifempty',
     '  create 0640 deploy adm',
-    '}',
-    '/var/log/conciliaextrato/app/*.log {',
-    '  daily',
-    '  rotate 14',
-    '  compress',
-    '  delaycompress',
-    '  missingok',
-    '  notifempty',
-    '  copytruncate',
     '}',
     '',
   ].join('\n'),
@@ -187,7 +181,7 @@ export function swapCreate(sizeMb: number, path = '/swapfile'): string {
 export function directories(env: string, user: string): string {
   return [
     `install -d -m 0750 -o ${quote(user)} -g ${quote(user)} /srv/conciliaextrato ${quote(`/srv/conciliaextrato/${env}`)}`,
-    `install -d -m 0750 -o ${quote(user)} -g adm /var/log/conciliaextrato /var/log/conciliaextrato/app`,
+    `install -d -m 0750 -o ${quote(user)} -g adm /var/log/conciliaextrato`,
     `install -d -m 0755 -o ${quote(user)} -g ${quote(user)} /etc/nginx/conciliaextrato`,
     'touch /var/log/conciliaextrato/audit.log',
     `chown ${quote(user)}:adm /var/log/conciliaextrato/audit.log`,
@@ -201,7 +195,6 @@ export function directoriesCheck(env: string, user: string): string {
   return [
     owned(`/srv/conciliaextrato/${env}`, `${user}:${user}`, '750'),
     owned('/var/log/conciliaextrato', `${user}:adm`, '750'),
-    owned('/var/log/conciliaextrato/app', `${user}:adm`, '750'),
     owned('/var/log/conciliaextrato/audit.log', `${user}:adm`, '640'),
     owned('/etc/nginx/conciliaextrato', `${user}:${user}`, '755'),
   ].join(' && ')

@@ -31,6 +31,7 @@ import {
 import { ZONE_ORIGIN_PULL } from '../env/edge.ts'
 import { remotePaths } from '../env/host-paths.ts'
 import { APP_SECRETS } from '../env/needs.ts'
+import { SERVICES } from '../env/terms.ts'
 import { tlsPaths } from '../env/tls-paths.ts'
 import { ensure, ensureFile } from '../host/converge.ts'
 import { runLocalSync, streamLocal } from '../host/local-run.ts'
@@ -38,7 +39,8 @@ import type { HostSession } from '../host/session.ts'
 import { EXIT, PreconditionError, RunbookError } from '../report/errors.ts'
 import { print } from '../report/output.ts'
 import type { Context } from '../run/runbook.ts'
-import { appEnv, composeFile, dataEnv, deployFiles, networkName } from '../stack/files.ts'
+import { recreateOldRedis, writeDataFiles } from '../stack/data-files.ts'
+import { appEnv, composeFile, deployFiles, networkName, serviceEnv } from '../stack/files.ts'
 import { parseReleases } from '../stack/releases.ts'
 import { imageRefs, setState, state } from './state.ts'
 import { waitUntil } from './wait.ts'
@@ -249,12 +251,17 @@ export async function writeConfig(ctx: Context): Promise<boolean> {
     for (const file of [
       { path: files.data.compose, content: composeFile('data'), mode: '0644' },
       { path: files.app.compose, content: composeFile('app'), mode: '0644' },
-      { path: files.data.vars, content: dataEnv(ctx.env, ctx.secrets), mode: '0600' },
       { path: files.app.secrets, content: appEnv(ctx.secrets), mode: '0600' },
+      ...SERVICES.map((svc) => ({
+        path: files.app.serviceEnv(svc),
+        content: serviceEnv(ctx.env, svc, ctx.secrets),
+        mode: '0600',
+      })),
       { path: sitesPath(ctx.env.name), content: renderSites(ctx.env), mode: '0644' },
     ]) {
       changed = (await ensureFile(host, { ...file, owner })) || changed
     }
+    changed = (await writeDataFiles(host, ctx.env, ctx.secrets)) || changed
     if (ctx.env.edge) changed = (await writeEdgeFiles(ctx, host)) || changed
     await host.exec(networkEnsure(networkName(ctx.env)))
     // The server blocks name upstreams: they must exist before anything reloads nginx (first deploy).
@@ -327,19 +334,12 @@ export async function dataServices(ctx: Context): Promise<boolean> {
   const files = deployFiles(ctx.env)
   for (const host of ctx.hosts) {
     const flavour = state(ctx).flavour.get(host) ?? 'v2'
-    await host.exec(
-      compose(
-        flavour,
-        files.dir,
-        files.data.project,
-        files.data.compose,
-        files.data.vars,
-        'up -d --no-recreate',
-      ),
-      {
+    const run = (args: string) =>
+      host.exec(compose(flavour, files.dir, files.data.project, files.data.compose, files.data.vars, args), {
         timeoutS: 600,
-      },
-    )
+      })
+    await run('up -d --no-recreate')
+    await recreateOldRedis(host, files.data.project, run)
     if (ctx.dryRun) continue
     await waitHealthy(host, files.data.project, ctx.env.health.timeoutS * 2)
   }

@@ -5,14 +5,14 @@ import { nginxTestAndReload, renderUpstreams, servedColourProbe, upstreamsPath }
 import { imageDigests } from '../commands/registry.ts'
 import { quote } from '../commands/shell.ts'
 import { remotePaths } from '../env/host-paths.ts'
-import { SERVICES } from '../env/load.ts'
+import { SERVICES, type Service } from '../env/load.ts'
 import { httpChecks, latencyCheck } from '../health/checks.ts'
 import type { HostSession } from '../host/session.ts'
 import { RunbookError } from '../report/errors.ts'
 import { print, printErr } from '../report/output.ts'
 import type { Context } from '../run/runbook.ts'
 import { colourEnv, DB_NAME, DB_USER, deployFiles, networkName } from '../stack/files.ts'
-import type { ReleaseRecord } from '../stack/releases.ts'
+import { lastLiveOn, type ReleaseRecord } from '../stack/releases.ts'
 import { waitHealthy } from './prepare.ts'
 import { appendReleaseOn, releaseRecord } from './record.ts'
 import { maybeState, state } from './state.ts'
@@ -212,9 +212,36 @@ export function cleanupOnFailure(ctx: Context): () => Promise<void> {
         echo: false,
       })
     }
+    await restoreRollbackTarget(ctx)
     await recordRelease(ctx, 'failed')
     printErr(
       `  ${s.release} did not go live; ${s.live ? `${s.live} keeps serving` : 'nothing was serving before'}.`,
+    )
+  }
+}
+
+/**
+ * The idle colour held the previous release's stopped containers (the rollback target) before this
+ * deploy replaced them: they are created again from that release's images, not started, so a
+ * rollback finds them as a successful deploy leaves them. Best effort: rollback recreates them anyway.
+ */
+async function restoreRollbackTarget(ctx: Context): Promise<void> {
+  const s = state(ctx)
+  const before = lastLiveOn(s.history, s.target)
+  if (!before || before.id === s.release) return
+  const images = before.images as Record<Service, string>
+  if (!SERVICES.every((svc) => images[svc])) return
+  for (const host of ctx.hosts) {
+    await host.upload(deployFiles(ctx.env).colourVars(s.target), colourEnv(ctx.env, s.target, images), '0644')
+    const out = await host.exec(colourCompose(ctx, host, s.target, 'up --no-start --remove-orphans'), {
+      timeoutS: 120,
+      allowFail: true,
+      echo: false,
+    })
+    printErr(
+      out.code === 0
+        ? `  ${host.name}: ${s.target} holds ${before.id} again (stopped), as rollback expects it.`
+        : `  ${host.name}: could not put ${before.id}'s containers back on ${s.target} (rollback will create them).`,
     )
   }
 }

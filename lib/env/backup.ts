@@ -14,7 +14,8 @@ export const S3_SECRETS = [ACCESS_KEY_SECRET, SECRET_KEY_SECRET] as const
 // The `backup:` section of an env file: where backups go, how long they are kept, what they hold.
 export interface BackupConfig {
   store: StoreConfig
-  keep: { daily: number; weekly: number; monthly: number }
+  /** Backups kept per tier; replacedDays: how long a database a restore replaced is kept, then dropped. */
+  keep: { daily: number; weekly: number; monthly: number; replacedDays: number }
   /** Also save app.env and data.env (the app's secrets). Off by default: the secrets live elsewhere. */
   includeSecrets: boolean
   /** Secrets the section needs: BACKUP_KEY and, for S3, the Spaces credentials. */
@@ -54,12 +55,17 @@ export function readBackup(v: Validator, raw: unknown, envFile: string): BackupC
         }) ?? '',
     }
   }
-  const keep = v.object(obj?.keep ?? {}, 'backup.keep', ['daily', 'weekly', 'monthly'])
+  const keep = v.object(obj?.keep ?? {}, 'backup.keep', ['daily', 'weekly', 'monthly', 'replaced_days'])
   const n = (k: string, d: number) =>
     v.integer(keep, k, 'backup.keep', { min: 0, max: 1000, default: d }) ?? d
   return {
     store,
-    keep: { daily: n('daily', 7), weekly: n('weekly', 4), monthly: n('monthly', 12) },
+    keep: {
+      daily: n('daily', 7),
+      weekly: n('weekly', 4),
+      monthly: n('monthly', 12),
+      replacedDays: v.integer(keep, 'replaced_days', 'backup.keep', { min: 1, max: 365, default: 14 }) ?? 14,
+    },
     includeSecrets: v.boolean(obj, 'include_secrets', 'backup', false),
     secretNames: ['BACKUP_KEY', ...(type === 's3' ? S3_SECRETS : [])],
   }

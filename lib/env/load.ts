@@ -18,6 +18,7 @@ import { readKeySource, SECRET_NAME } from './key-source.ts'
 import { type NotifyTarget, notifySecretNames, readNotify } from './notify.ts'
 import { applyOverride, OVERRIDE_VAR } from './override.ts'
 import { readSandboxDroplets } from './sandbox-hosts.ts'
+import { readServices, type ServiceUses } from './services.ts'
 import { readSetup, type SetupConfig } from './setup.ts'
 import { checkRoles, readSwarm, type SwarmConfig } from './swarm.ts'
 import type { EnvKind, Host, RegistryConfig, Service, SshKeySource } from './terms.ts'
@@ -44,6 +45,8 @@ export interface Env {
     checker?: CheckerConfig
   }
   domains: Record<Service, string>
+  /** What each app service connects to: it gets only those connection URLs (services.<name>.uses). */
+  services: ServiceUses
   images: Record<Service | 'postgres' | 'redis', string> & {
     delivery: 'registry' | 'ssh'
     registry?: RegistryConfig
@@ -138,6 +141,7 @@ export function validateEnv(raw: unknown, name: string, file: string): Env {
     'edge',
     'droplet',
     'swarm',
+    'services',
   ])
   const envName = v.string(top, 'name', '', { pattern: /^[a-z][a-z0-9-]*$/, form: 'the environment name' })
   if (envName && envName !== name)
@@ -216,6 +220,7 @@ export function validateEnv(raw: unknown, name: string, file: string): Env {
       }) ?? 'registry') as 'registry' | 'ssh',
       ...readRegistry(v, images?.registry, top?.secrets),
     },
+    services: readServices(v, top?.services),
     health: readHealth(v, top?.health),
     watchdog: readWatchdog(v, top?.watchdog),
     alerts: readAlerts(v, top?.alerts),

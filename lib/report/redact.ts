@@ -22,11 +22,28 @@ function base64Cores(value: Buffer): string[] {
   return cores
 }
 
+/**
+ * encodeURIComponent, and also !'()* (RFC 3986's reserved sub-delimiters): how passwords go into the
+ * connection URLs deploy writes (stack/files.ts), so no quote survives into an env file.
+ */
+export function uriComponent(value: string): string {
+  return encodeURIComponent(value).replace(
+    /[!'()*]/g,
+    (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`,
+  )
+}
+
 /** Registers a secret value (and the encodings it may appear in) for redaction everywhere. */
 export function registerSecret(name: string, value: string): void {
   if (!value) return
   const bytes = Buffer.from(value)
-  const exact = [value, value.trim(), encodeURIComponent(value), bytes.toString('base64')]
+  const exact = [
+    value,
+    value.trim(),
+    encodeURIComponent(value),
+    uriComponent(value),
+    bytes.toString('base64'),
+  ]
   const derived = [
     JSON.stringify(value).slice(1, -1),
     new URLSearchParams({ v: value }).toString().slice(2),

@@ -126,7 +126,7 @@ export const swapFile: Step = {
 }
 
 export const logLimits: Step = {
-  title: 'Log limits: journald, Docker json-file rotation, logrotate for app, audit and nginx logs',
+  title: 'Log limits: journald (containers log there: 30 days), logrotate for the audit and nginx logs',
   run: (ctx) =>
     eachHost(ctx, async (host) => {
       const journald = await ensureFile(host, { ...JOURNALD_LIMITS, mode: '0644', owner: 'root:root' })

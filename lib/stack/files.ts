@@ -1,9 +1,12 @@
 import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { type Colour, colourPorts, projectName } from '../commands/compose.ts'
+import { quote } from '../commands/shell.ts'
 import { remotePaths } from '../env/host-paths.ts'
 import type { Env, Service } from '../env/load.ts'
 import type { Secrets } from '../env/secrets.ts'
+import type { Dependency } from '../env/services.ts'
+import { uriComponent } from '../report/redact.ts'
 
 // The files deploy keeps in /srv/conciliaextrato/<env>/: compose files, variables, secrets.
 const COMPOSE_DIR = resolve(import.meta.dirname, '..', '..', 'compose')
@@ -21,50 +24,99 @@ export function composeFile(name: 'data' | 'app'): string {
 /** Compose's interpolation variables for one colour: images and ports (no secrets). */
 export function colourEnv(env: Env, colour: Colour, images: Record<Service, string>): string {
   const ports = colourPorts(colour)
-  return [
-    `COLOUR=${colour}`,
-    `NETWORK=${networkName(env)}`,
-    `SITE_IMAGE=${images.site}`,
-    `SAAS_IMAGE=${images.saas}`,
-    `API_IMAGE=${images.api}`,
-    `SITE_PORT=${ports.site}`,
-    `SAAS_PORT=${ports.saas}`,
-    `API_PORT=${ports.api}`,
-    '',
-  ].join('\n')
+  return shellVars({
+    COLOUR: colour,
+    NETWORK: networkName(env),
+    SITE_IMAGE: images.site,
+    SAAS_IMAGE: images.saas,
+    API_IMAGE: images.api,
+    SITE_PORT: String(ports.site),
+    SAAS_PORT: String(ports.saas),
+    API_PORT: String(ports.api),
+  })
 }
 
-/** The data project's variables, passwords included: uploaded with mode 0600. */
+/**
+ * The data project's variables, passwords included: uploaded with mode 0600. A shell file, sourced
+ * (`set -a; . data.env`) before Compose runs, never read by Compose's own .env parser: each value is
+ * shell-quoted, so a `$`, ` #`, quote or space in a password reaches Postgres exactly as written.
+ */
 export function dataEnv(env: Env, secrets: Secrets): string {
+  return shellVars({
+    NETWORK: networkName(env),
+    POSTGRES_IMAGE: env.images.postgres,
+    REDIS_IMAGE: env.images.redis,
+    POSTGRES_USER: DB_USER,
+    POSTGRES_DB: DB_NAME,
+    POSTGRES_PASSWORD: secrets.POSTGRES_PASSWORD ?? '',
+    REDIS_PASSWORD: secrets.REDIS_PASSWORD ?? '',
+  })
+}
+
+/** `NAME=value` lines, each value shell-quoted: the variable files that `compose()` sources. */
+export function shellVars(vars: Record<string, string>): string {
+  return `${Object.entries(vars)
+    .map(([k, v]) => `${k}=${quote(v)}`)
+    .join('\n')}\n`
+}
+
+/**
+ * Redis's configuration: the password as `requirepass`, never on its command line (where `ps` and
+ * `docker inspect` show it). Every byte is written as \xHH inside double quotes (Redis's own config
+ * quoting), so no character of the password can end the string or change it.
+ */
+export function redisConf(secrets: Secrets): string {
+  const hex = [...Buffer.from(secrets.REDIS_PASSWORD ?? '', 'utf8')]
+    .map((b) => `\\x${b.toString(16).padStart(2, '0')}`)
+    .join('')
   return [
-    `NETWORK=${networkName(env)}`,
-    `POSTGRES_IMAGE=${env.images.postgres}`,
-    `REDIS_IMAGE=${env.images.redis}`,
-    `POSTGRES_USER=${DB_USER}`,
-    `POSTGRES_DB=${DB_NAME}`,
-    `POSTGRES_PASSWORD=${secrets.POSTGRES_PASSWORD ?? ''}`,
-    `REDIS_PASSWORD=${secrets.REDIS_PASSWORD ?? ''}`,
+    '# Managed by deploy (0644 inside a 0700 directory: readable in the container only).',
+    `requirepass "${hex}"`,
+    'appendonly yes',
     '',
   ].join('\n')
 }
 
-/** The apps' secrets (env_file): uploaded with mode 0600. */
+/** Each dependency's variable and connection URL (password URL-encoded, no quote left in it). */
+function connectionUrls(secrets: Secrets): Record<Dependency, string> {
+  const pg = uriComponent(secrets.POSTGRES_PASSWORD ?? '')
+  const redis = uriComponent(secrets.REDIS_PASSWORD ?? '')
+  return {
+    database: `DATABASE_URL=postgres://${DB_USER}:${pg}@postgres:5432/${DB_NAME}`,
+    redis: `REDIS_URL=redis://:${redis}@redis:6379/0`,
+  }
+}
+
+/** The migration's variables (`docker run --env-file`, the api image's migrate): mode 0600. */
 export function appEnv(secrets: Secrets): string {
-  const pg = encodeURIComponent(secrets.POSTGRES_PASSWORD ?? '')
-  const redis = encodeURIComponent(secrets.REDIS_PASSWORD ?? '')
-  return [
-    `DATABASE_URL=postgres://${DB_USER}:${pg}@postgres:5432/${DB_NAME}`,
-    `REDIS_URL=redis://:${redis}@redis:6379/0`,
-    '',
-  ].join('\n')
+  const urls = connectionUrls(secrets)
+  return `${urls.database}\n${urls.redis}\n`
+}
+
+/** One service's env_file (mode 0600): the URLs of what services.<name>.uses says, and nothing else. */
+export function serviceEnv(env: Env, service: Service, secrets: Secrets): string {
+  const urls = connectionUrls(secrets)
+  return env.services[service].map((d) => `${urls[d]}\n`).join('')
 }
 
 export function deployFiles(env: Env) {
   const { base } = remotePaths(env)
   return {
     dir: base,
-    data: { compose: `${base}/data.yaml`, vars: `${base}/data.env`, project: projectName(env.name, 'data') },
-    app: { compose: `${base}/app.yaml`, secrets: `${base}/app.env` },
+    data: {
+      compose: `${base}/data.yaml`,
+      vars: `${base}/data.env`,
+      project: projectName(env.name, 'data'),
+      /** Redis's config (the password): data.yaml mounts ./redis/redis.conf. */
+      redisDir: `${base}/redis`,
+      redisConf: `${base}/redis/redis.conf`,
+    },
+    app: {
+      compose: `${base}/app.yaml`,
+      secrets: `${base}/app.env`,
+      /** Each service's env_file (app.yaml): site.env, saas.env, api.env. */
+      serviceEnv: (s: Service) => `${base}/${s}.env`,
+    },
     colourVars: (c: Colour) => `${base}/${c}.env`,
   }
 }

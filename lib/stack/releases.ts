@@ -42,3 +42,11 @@ export function previousGood(
 ): ReleaseRecord | undefined {
   return [...history].reverse().find((r) => r.outcome === 'live' && r.id !== current)
 }
+
+/**
+ * The release that last ran on `colour` and went live: what its stopped containers held before a
+ * deploy reused the colour. A failed deploy puts it back there, so rollback finds it as it was.
+ */
+export function lastLiveOn(history: ReleaseRecord[], colour: Colour): ReleaseRecord | undefined {
+  return [...history].reverse().find((r) => r.colour === colour && r.outcome === 'live')
+}

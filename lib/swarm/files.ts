@@ -4,9 +4,10 @@ import { resolve } from 'node:path'
 import { renderSwarmUpstreams } from '../commands/nginx.ts'
 import { stackName } from '../commands/swarm.ts'
 import { remotePaths } from '../env/host-paths.ts'
-import type { Env, Host, Service } from '../env/load.ts'
+import { type Env, type Host, SERVICES, type Service } from '../env/load.ts'
 import type { Secrets } from '../env/secrets.ts'
 import { innerAddress } from '../env/swarm.ts'
+import { uriComponent } from '../report/redact.ts'
 import { DB_NAME, DB_USER } from '../stack/files.ts'
 
 // The files a swarm deploy keeps in /srv/conciliaextrato/<env>/ on the manager, and what they hold.
@@ -22,6 +23,7 @@ export function stackFiles(env: Env) {
     stack: stackName(env.name),
     compose: `${base}/stack.yaml`,
     encrypted: `${base}/stack-encrypted.yaml`,
+    secrets: `${base}/stack-secrets.yaml`,
     vars: `${base}/stack.env`,
     migrateEnv: `${base}/migrate.env`,
     dataPublished: `${base}/data-published.yaml`,
@@ -34,8 +36,8 @@ export function composeText(name: 'stack' | 'stack-encrypted' | 'data-published'
 
 /** The connection strings the api gets as Docker secrets: the data host's private address. */
 export function connectionStrings(data: Host, secrets: Secrets): { database_url: string; redis_url: string } {
-  const pg = encodeURIComponent(secrets.POSTGRES_PASSWORD ?? '')
-  const redis = encodeURIComponent(secrets.REDIS_PASSWORD ?? '')
+  const pg = uriComponent(secrets.POSTGRES_PASSWORD ?? '')
+  const redis = uriComponent(secrets.REDIS_PASSWORD ?? '')
   const at = innerAddress(data)
   return {
     database_url: `postgres://${DB_USER}:${pg}@${at}:5432/${DB_NAME}`,
@@ -72,6 +74,37 @@ export function stackVars(
     `MONITOR=${swarm?.monitorS ?? 10}s`,
     '',
   ].join('\n')
+}
+
+/**
+ * stack-secrets.yaml, merged over stack.yaml: each service that services.<name>.uses the database or
+ * Redis gets that connection string as a Docker secret (a file in /run/secrets, named by *_URL_FILE);
+ * the others get neither. The secrets' names come from stack.env.
+ */
+export function stackSecretsFile(env: Env): string {
+  const key = { database: 'database_url', redis: 'redis_url' } as const
+  const lines = [
+    '# Managed by deploy from services.<name>.uses of the env file.',
+    'version: "3.8"',
+    'services:',
+  ]
+  const users = SERVICES.filter((svc) => env.services[svc].length > 0)
+  if (users.length === 0) lines[lines.length - 1] = 'services: {}'
+  for (const svc of users) {
+    const uses = env.services[svc]
+    lines.push(`  ${svc}:`, '    environment:')
+    for (const d of uses) lines.push(`      ${key[d].toUpperCase()}_FILE: /run/secrets/${key[d]}`)
+    lines.push(`    secrets: [${uses.map((d) => key[d]).join(', ')}]`)
+  }
+  // Compose interpolates these from stack.env when the stack is deployed.
+  const ref = (name: string) => `"$\{${name}}"`
+  lines.push(
+    'secrets:',
+    `  database_url: { external: true, name: ${ref('DATABASE_URL_SECRET')} }`,
+    `  redis_url: { external: true, name: ${ref('REDIS_URL_SECRET')} }`,
+    '',
+  )
+  return lines.join('\n')
 }
 
 /** The one-off migration container's variables (mode 0600 on the manager). */

@@ -25,7 +25,8 @@ import { ensureFile } from '../host/converge.ts'
 import type { HostSession } from '../host/session.ts'
 import { print } from '../report/output.ts'
 import type { Context } from '../run/runbook.ts'
-import { composeFile, DB_NAME, DB_USER, dataEnv, deployFiles, networkName } from '../stack/files.ts'
+import { recreateOldRedis, writeDataFiles } from '../stack/data-files.ts'
+import { composeFile, DB_NAME, DB_USER, deployFiles, networkName } from '../stack/files.ts'
 import { liveRelease, parseReleases } from '../stack/releases.ts'
 import {
   composeText,
@@ -35,6 +36,7 @@ import {
   nodeUpstreams,
   secretName,
   stackFiles,
+  stackSecretsFile,
 } from './files.ts'
 import { swarmHosts } from './hosts.ts'
 import { setSwarmRun, swarmRun } from './state.ts'
@@ -116,9 +118,10 @@ export async function writeSwarmConfig(ctx: Context): Promise<boolean> {
     (changed = (await ensureFile(host, { path, content, mode, owner })) || changed)
   await write(data, files.data.compose, composeFile('data'))
   await write(data, stack.dataPublished, composeText('data-published'))
-  await write(data, files.data.vars, dataEnv(ctx.env, ctx.secrets) + dataAddressVar(data.host), '0600')
+  changed = (await writeDataFiles(data, ctx.env, ctx.secrets, dataAddressVar(data.host))) || changed
   await write(manager, stack.compose, composeText('stack'))
   await write(manager, stack.encrypted, composeText('stack-encrypted'))
+  await write(manager, stack.secrets, stackSecretsFile(ctx.env))
   await write(manager, stack.migrateEnv, migrateEnv(urls), '0600')
   const web = nodes.map((n) => n.host)
   for (const node of nodes) {
@@ -153,17 +156,20 @@ export async function swarmDataServices(ctx: Context): Promise<boolean> {
   const pg = await data.exec(projectContainers(files.data.project, 'postgres'), { probe: true, echo: false })
   swarmRun(ctx).dataWasRunning = pg.stdout.trim() !== ''
   await data.exec(networkEnsure(networkName(ctx.env)))
-  await data.exec(
-    compose(
-      flavour === 'v1' ? 'v1' : 'v2',
-      files.dir,
-      files.data.project,
-      [files.data.compose, stackFiles(ctx.env).dataPublished],
-      files.data.vars,
-      'up -d --no-recreate',
-    ),
-    { timeoutS: 600 },
-  )
+  const run = (args: string) =>
+    data.exec(
+      compose(
+        flavour === 'v1' ? 'v1' : 'v2',
+        files.dir,
+        files.data.project,
+        [files.data.compose, stackFiles(ctx.env).dataPublished],
+        files.data.vars,
+        args,
+      ),
+      { timeoutS: 600 },
+    )
+  await run('up -d --no-recreate')
+  await recreateOldRedis(data, files.data.project, run)
   if (!ctx.dryRun) await waitHealthy(data, files.data.project, ctx.env.health.timeoutS * 2)
   return false
 }

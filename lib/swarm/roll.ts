@@ -34,7 +34,11 @@ export async function deployStack(ctx: Context, images: Record<Service, string>)
 export async function runStackDeploy(ctx: Context): Promise<void> {
   const { manager } = swarmHosts(ctx)
   const files = stackFiles(ctx.env)
-  const composeFiles = [files.compose, ...(ctx.env.swarm?.encryptedOverlay ? [files.encrypted] : [])]
+  const composeFiles = [
+    files.compose,
+    files.secrets,
+    ...(ctx.env.swarm?.encryptedOverlay ? [files.encrypted] : []),
+  ]
   await manager.exec(
     stackDeploy({
       dir: files.dir,

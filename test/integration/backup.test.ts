@@ -271,6 +271,32 @@ test('a pg_dump that fails (database down) fails the backup loudly; "latest" doe
   }
 })
 
+test('a database a restore replaced is kept backup.keep.replaced_days, then the next backup drops it', async () => {
+  const kept = (
+    await pg("select datname from pg_database where datname like 'conciliaextrato_before_%'", 'postgres')
+  )
+    .trim()
+    .split('\n')[0]
+  assert.ok(kept, 'the round trip above left a replaced database')
+  assert.match(
+    await pg(
+      `select shobj_description(oid, 'pg_database') from pg_database where datname = '${kept}'`,
+      'postgres',
+    ),
+    /^replaced by restore at \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/m,
+  )
+  // Fresh: the backup keeps it.
+  const fresh = await runCaptured(backup, ['--env', 'bk'])
+  assert.is(fresh.code, 0, fresh.out)
+  assert.match(fresh.out, `kept ${kept} `)
+  // Replaced long ago (as if 2020): the backup drops it, and says so.
+  await pg(`comment on database "${kept}" is 'replaced by restore at 2020-01-01T00:00:00Z'`, 'postgres')
+  const old = await runCaptured(backup, ['--env', 'bk'])
+  assert.is(old.code, 0, old.out)
+  assert.match(old.out, `dropped ${kept} 2020-01-01T00:00:00Z`)
+  assert.not.match(await pg('select datname from pg_database', 'postgres'), kept)
+})
+
 test('prune-backups shows its plan and keeps the newest complete backup', async () => {
   const { code, out } = await runCaptured(pruneBackups, ['--env', 'bk'])
   assert.is(code, 0, out)

@@ -1,6 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import * as assert from 'uvu/assert'
+import { quote } from '../../lib/commands/shell.ts'
 import type { SandboxDroplet } from '../../lib/env/sandbox-hosts.ts'
 import { deploy } from '../../runbooks/deploy.ts'
 import { releases } from '../../runbooks/releases.ts'
@@ -85,6 +86,45 @@ test('deploy v1: the three domains answer through nginx with v1; data services r
   )
   assert.is(perms.trim(), '600 deploy\n600 deploy')
   assert.not.match(await onDroplet(web, 'docker ps --format "{{.Ports}}"'), '0.0.0.0')
+  // The passwords ($, " #", quotes in the test bed's) reach Postgres and Redis exactly as written: the
+  // api's /health (200 above) logs in to both; here Redis itself is asked, with the password as given.
+  const redis = (
+    await onDroplet(
+      web,
+      'docker ps -q --filter label=com.docker.compose.project=ce-it-data --filter label=com.docker.compose.service=redis',
+    )
+  ).trim()
+  const pw = process.env.REDIS_PASSWORD ?? ''
+  assert.ok(pw.includes('$') && pw.includes(' #') && pw.includes("'"), pw)
+  assert.is(
+    (
+      await onDroplet(
+        web,
+        `docker exec -e REDISCLI_AUTH=${quote(pw)} ${redis} redis-cli --no-auth-warning PING`,
+      )
+    ).trim(),
+    'PONG',
+  )
+  // ... and never on a command line: not in Redis's arguments, not in any process list on the host.
+  const inspect = await onDroplet(web, `docker inspect -f '{{json .Config.Cmd}} {{json .Args}}' ${redis}`)
+  assert.not.match(inspect, 'redis-s3cret')
+  assert.not.match(await onDroplet(web, 'ps -eo args'), 'redis-s3cret')
+  assert.is((await onDroplet(web, 'stat -c "%a %U" /srv/conciliaextrato/it/redis')).trim(), '700 deploy')
+  // Each service holds only the connection URLs it uses (services.<name>.uses; the default: the api).
+  const envOf = (svc: string) =>
+    onDroplet(
+      web,
+      `docker inspect -f '{{range .Config.Env}}{{println .}}{{end}}' $(docker ps -q --filter label=com.docker.compose.project=ce-it-blue --filter label=com.docker.compose.service=${svc})`,
+    )
+  for (const svc of ['site', 'saas']) assert.not.match(await envOf(svc), /DATABASE_URL|REDIS_URL/)
+  // Container logs go to journald (bounded in age: LGPD), and `docker logs` still reads them.
+  const drivers = await onDroplet(
+    web,
+    `docker inspect -f '{{.HostConfig.LogConfig.Type}}' $(docker ps -q --filter label=com.docker.compose.project=ce-it-blue) ${redis}`,
+  )
+  assert.equal([...new Set(drivers.trim().split('\n'))], ['journald'])
+  assert.match(await onDroplet(web, `docker logs ${redis} 2>&1 | tail -n 20`), /Ready to accept connections/i)
+  assert.match(await envOf('api'), /^DATABASE_URL=postgres:\/\/[\s\S]*^REDIS_URL=redis:\/\//m)
   // The team hears of it; the webhook that is down is reported and changes nothing.
   const [text, ...more] = slackTexts()
   assert.equal(more, [])
@@ -113,6 +153,14 @@ test('a broken release never takes traffic: v2 keeps serving, the run fails, the
   assert.match(out, /Step 8 "Start the idle colour.*" failed/)
   assert.match(out, 'broken did not go live; green keeps serving')
   assert.equal(await servedRelease(), ['v2', 'v2', 'v2'])
+  // The rollback target (v1's stopped containers on blue) is put back, not left as stopped broken ones.
+  assert.match(out, 'blue holds v1 again (stopped), as rollback expects it')
+  const blue = await onDroplet(
+    web,
+    'docker ps -a --filter label=com.docker.compose.project=ce-it-blue --format "{{.Image}} {{.State}}"',
+  )
+  assert.match(blue, /conciliaextrato\/api:v1 (created|exited)/)
+  assert.not.match(blue, 'broken')
   const history = await runCaptured(releases, ['--env', 'it'])
   assert.match(history.out, /deploy\s+broken\s+blue\s+failed/)
   // The team hears which step failed and that v2 still serves; no secret travels in the message.

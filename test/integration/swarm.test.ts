@@ -221,7 +221,7 @@ test('DRY_RUN=1 shows the stack deploy and the migration, and changes nothing', 
   assert.is(code, 0, out)
   assert.match(
     out,
-    /\[app-1\] would run: cd \S+ && set -a .*docker stack deploy --prune --resolve-image never -c \S+stack\.yaml ce-sw/,
+    /\[app-1\] would run: cd \S+ && set -a .*docker stack deploy --prune --resolve-image never -c \S+stack\.yaml -c \S+stack-secrets\.yaml ce-sw/,
   )
   assert.match(
     out,

@@ -118,8 +118,9 @@ export function asProduction(text: string): string {
 }
 
 export function writeManagedEnv(bed: TestBed, name: string, overrides: Record<string, unknown> = {}): void {
-  process.env.POSTGRES_PASSWORD ??= 'pg-s3cret with spaces'
-  process.env.REDIS_PASSWORD ??= 'redis-s3cret'
+  // What a password manager may produce: a `$`, ` #`, quotes. They must reach Postgres and Redis as written.
+  process.env.POSTGRES_PASSWORD ??= `pg-s3cret with spaces $HOME #1 'q'`
+  process.env.REDIS_PASSWORD ??= `redis-s3cret $USER #2 "d" 'q'`
   writeEnv(bed, name, {
     ssh: {
       user: 'deploy',

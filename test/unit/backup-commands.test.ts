@@ -9,6 +9,7 @@ import {
   canarySql,
   configTar,
   parsePgVerify,
+  pgDropReplaced,
   pgDumpWithCounts,
   pgRestoreScratch,
   pgSwap,
@@ -121,6 +122,16 @@ test('restore goes to a scratch database first; the swap keeps the live one unde
   )
   const swap = pgSwap(t, 'ce_restore_x', 'conciliaextrato_before_x')
   assert.match(swap, 'ALTER DATABASE "conciliaextrato" RENAME TO "conciliaextrato_before_x";')
+  // Dated, so backup can drop it after backup.keep.replaced_days (LGPD retention).
+  assert.match(
+    swap,
+    /DO \$ce\$ BEGIN EXECUTE format\('\\''COMMENT ON DATABASE %I IS %L'\\'', '\\''conciliaextrato_before_x'\\'', '\\''replaced by restore at '\\'' \|\| to_char\(now\(\) AT TIME ZONE/,
+  )
+  const prune = pgDropReplaced(t, 14)
+  assert.match(prune, "interval '\\''14 days'\\''")
+  assert.match(prune, "datname LIKE '\\''conciliaextrato\\_before\\_%'\\''")
+  assert.match(prune, 'echo "DROP DATABASE \\"$name\\";"')
+  assert.match(prune, /found=\$\(docker exec "\$pg" psql /)
   assert.match(swap, 'ALTER DATABASE "ce_restore_x" RENAME TO "conciliaextrato";')
   assert.ok(swap.indexOf('pg_terminate_backend') < swap.indexOf('RENAME'))
   assert.not.match(swap, 'DROP DATABASE')
@@ -172,7 +183,7 @@ function load(backup: string) {
 
 test('env backup: section read with defaults; a local dir is relative to the env file', () => {
   const env = load('backup:\n  store: { type: local, dir: ../backups }')
-  assert.equal(env.backup?.keep, { daily: 7, weekly: 4, monthly: 12 })
+  assert.equal(env.backup?.keep, { daily: 7, weekly: 4, monthly: 12, replacedDays: 14 })
   assert.is(env.backup?.includeSecrets, false)
   assert.ok(env.backup?.store.type === 'local' && env.backup.store.dir.endsWith('/backups'))
 })

@@ -1,3 +1,7 @@
+import { execFileSync } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import * as assert from 'uvu/assert'
 import {
   colourPorts,
@@ -28,8 +32,15 @@ import { throughNginx } from '../../lib/deploy/switch.ts'
 import type { Env } from '../../lib/env/load.ts'
 import { checkBranch } from '../../lib/release/target.ts'
 import { InputError } from '../../lib/report/errors.ts'
-import { appEnv, colourEnv, dataEnv } from '../../lib/stack/files.ts'
-import { liveRelease, parseReleases, previousGood, type ReleaseRecord } from '../../lib/stack/releases.ts'
+import { redisOnCommandLine } from '../../lib/stack/data-files.ts'
+import { appEnv, colourEnv, composeFile, dataEnv, redisConf, serviceEnv } from '../../lib/stack/files.ts'
+import {
+  lastLiveOn,
+  liveRelease,
+  parseReleases,
+  previousGood,
+  type ReleaseRecord,
+} from '../../lib/stack/releases.ts'
 import { suite } from '../harness.ts'
 
 const test = suite('deploy command builders')
@@ -60,11 +71,11 @@ test('compose: the same arguments for v2 and v1, in the env directory', () => {
       '/srv/ce/staging/blue.env',
       'up -d',
     ),
-    'cd /srv/ce/staging && docker compose --ansi never -p ce-staging-blue -f /srv/ce/staging/app.yaml --env-file /srv/ce/staging/blue.env up -d',
+    'cd /srv/ce/staging && set -a && . /srv/ce/staging/blue.env && set +a && docker compose --ansi never -p ce-staging-blue -f /srv/ce/staging/app.yaml up -d',
   )
   assert.match(
     compose('v1', '/d', 'p', '/d/f.yaml', '/d/e.env', 'stop'),
-    'cd /d && docker-compose --ansi never -p p',
+    'cd /d && set -a && . /d/e.env && set +a && docker-compose --ansi never -p p',
   )
   assert.is(projectName('staging', 'data'), 'ce-staging-data')
   assert.is(otherColour('blue'), 'green')
@@ -102,6 +113,10 @@ test('nginx: upstreams point at one colour and say which; server blocks per doma
   )
   assert.match(sites, 'proxy_pass http://ce_staging_saas;')
   assert.match(sites, 'proxy_set_header Connection "";')
+  // The app sees the real client only: never the X-Forwarded-For a client sent, with ours appended.
+  assert.match(sites, 'proxy_set_header X-Forwarded-For $remote_addr;')
+  assert.match(sites, 'proxy_set_header X-Real-IP $remote_addr;')
+  assert.not.match(sites, '$proxy_add_x_forwarded_for')
   assert.is(nginxTestAndReload, 'sudo -n /usr/sbin/nginx -t -q && sudo -n /usr/sbin/nginx -s reload')
   assert.match(
     servedColourProbe('api.qa.conciliaextrato.com', '/health'),
@@ -133,12 +148,68 @@ test('files: image refs by release; passwords only in the 0600 files, URL-encode
   assert.match(vars, 'API_PORT=18083')
   const secrets = { POSTGRES_PASSWORD: 'p@ss w:rd', REDIS_PASSWORD: 'r/1' }
   assert.not.match(vars, 'p@ss')
-  assert.match(dataEnv(env, secrets), 'POSTGRES_PASSWORD=p@ss w:rd\nREDIS_PASSWORD=r/1')
+  assert.match(dataEnv(env, secrets), "POSTGRES_PASSWORD='p@ss w:rd'\nREDIS_PASSWORD=r/1")
   assert.match(
     appEnv(secrets),
     'DATABASE_URL=postgres://conciliaextrato:p%40ss%20w%3Ard@postgres:5432/conciliaextrato',
   )
   assert.match(appEnv(secrets), 'REDIS_URL=redis://:r%2F1@redis:6379/0')
+  // No quote survives into the URLs (Compose's env_file parsers treat quotes specially).
+  assert.match(appEnv({ POSTGRES_PASSWORD: "it's(*)!", REDIS_PASSWORD: '' }), ':it%27s%28%2A%29%21@postgres')
+})
+
+test("each service's env_file holds only the URLs services.<name>.uses names", () => {
+  const secrets = { POSTGRES_PASSWORD: 'pw1', REDIS_PASSWORD: 'pw2' }
+  const uses = {
+    ...env,
+    services: { site: [], saas: ['redis'], api: ['database', 'redis'] },
+  } as unknown as Env
+  assert.is(serviceEnv(uses, 'site', secrets), '')
+  assert.is(serviceEnv(uses, 'saas', secrets), 'REDIS_URL=redis://:pw2@redis:6379/0\n')
+  assert.match(
+    serviceEnv(uses, 'api', secrets),
+    /^DATABASE_URL=postgres:\/\/conciliaextrato:pw1@.*\nREDIS_URL=/,
+  )
+  // app.yaml: no service shares an env_file, and none is given app.env (the migration's).
+  const app = composeFile('app')
+  for (const svc of ['site', 'saas', 'api']) assert.match(app, `env_file: [${svc}.env]`)
+  assert.not.match(app, 'app.env')
+  // Every container logs to journald (age-bounded), none to json-file (size-bounded only).
+  for (const name of ['app', 'data'] as const) {
+    assert.match(composeFile(name), 'logging: { driver: journald, options: { tag: "{{.Name}}" } }')
+    assert.not.match(composeFile(name), 'driver: json-file')
+  }
+})
+
+test('data.env is a shell file: a password with $, " #", quotes and backslashes comes back exactly', async () => {
+  const nasty = `a$HOME b #c 'd' "e" \\f \`g\` $(h)`
+  const text = dataEnv(env, { POSTGRES_PASSWORD: nasty, REDIS_PASSWORD: `${nasty}\nline2` })
+  // Sourced the way compose() does it, by a real shell.
+  const file = join(mkdtempSync(join(tmpdir(), 'ce-data-env-')), 'data.env')
+  writeFileSync(file, text)
+  const out = execFileSync(
+    'sh',
+    ['-c', `set -a && . ${file} && set +a && printf "%s\\0%s" "$POSTGRES_PASSWORD" "$REDIS_PASSWORD"`],
+    {
+      env: { PATH: process.env.PATH ?? '' },
+    },
+  ).toString()
+  rmSync(file)
+  assert.equal(out.split('\0'), [nasty, `${nasty}\nline2`])
+})
+
+test('redis.conf: the password as requirepass, every byte \\xHH-escaped; never on a command line', () => {
+  const pw = `s3cret "x" 'y' \\ $z #w é`
+  const conf = redisConf({ POSTGRES_PASSWORD: '', REDIS_PASSWORD: pw })
+  const line = conf.split('\n').find((l) => l.startsWith('requirepass ')) ?? ''
+  assert.match(line, /^requirepass "(\\x[0-9a-f]{2})+"$/)
+  const bytes = [...line.matchAll(/\\x([0-9a-f]{2})/g)].map((m) => Number.parseInt(m[1] ?? '', 16))
+  assert.is(Buffer.from(bytes).toString('utf8'), pw)
+  assert.match(conf, 'appendonly yes')
+  const data = composeFile('data')
+  assert.not.match(data, '--requirepass')
+  assert.match(data, './redis/redis.conf:/usr/local/etc/redis/redis.conf:ro')
+  assert.match(redisOnCommandLine('ce-p-data'), "grep -q -- '--requirepass' && echo old")
 })
 
 test('release history: the live one, and where rollback goes', () => {
@@ -162,6 +233,20 @@ test('release history: the live one, and where rollback goes', () => {
   assert.is(liveRelease(history)?.id, 'v2')
   assert.is(previousGood(history, 'v2')?.id, 'v1')
   assert.is(previousGood(parseReleases(rec('v1', 'live')), 'v1'), undefined)
+  // What a failed deploy puts back on the colour it reused: the last release that went live there.
+  const onColour = (id: string, colour: string, outcome: string) => ({
+    ...JSON.parse(rec(id, 'live')),
+    colour,
+    outcome,
+  })
+  const h = [
+    onColour('v1', 'blue', 'live'),
+    onColour('v2', 'green', 'live'),
+    onColour('bad', 'blue', 'failed'),
+  ]
+  assert.is(lastLiveOn(h, 'blue')?.id, 'v1')
+  assert.is(lastLiveOn(h, 'green')?.id, 'v2')
+  assert.is(lastLiveOn(h.slice(1, 2), 'blue'), undefined)
 })
 
 test('the branch rule: the env branch, or an explicit override', () => {

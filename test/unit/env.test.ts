@@ -123,6 +123,21 @@ test('images.registry: read with its login secret; half a login or an undeclared
   assert.match(badServer, 'images.registry.server')
 })
 
+test('services: only the api uses the database and Redis unless the file says otherwise; bad names refused', () => {
+  assert.equal(loadEnv('qa', envDir({ 'qa.yaml': GOOD })).services, {
+    site: [],
+    saas: [],
+    api: ['database', 'redis'],
+  })
+  const own = loadEnv('qa', envDir({ 'qa.yaml': `${GOOD}services:\n  saas: { uses: [database] }\n` }))
+  assert.equal(own.services, { site: [], saas: ['database'], api: ['database', 'redis'] })
+  const msg = problemsOf(() =>
+    loadEnv('qa', envDir({ 'qa.yaml': `${GOOD}services:\n  site: { uses: [postgres] }\n  web: {}\n` })),
+  )
+  assert.match(msg, 'services.site.uses[0]: expected one of database, redis, got "postgres"')
+  assert.match(msg, 'services.web: unknown field; expected one of: site, saas, api')
+})
+
 test('wrong type: says what was expected and what was found', () => {
   const dir = envDir({
     'qa.yaml': GOOD.replace('    address: 203.0.113.20\n', '    address: 203.0.113.20\n    ssh_port: "22"\n'),

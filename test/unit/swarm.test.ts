@@ -31,6 +31,7 @@ import {
   nodeUpstreams,
   SWARM_PORTS,
   secretName,
+  stackSecretsFile,
   stackVars,
 } from '../../lib/swarm/files.ts'
 import { swarmRelease } from '../../lib/swarm/strategy.ts'
@@ -334,9 +335,24 @@ test('the stack file: global, host-mode ports, rolling update with automatic rol
     assert.equal(svc.deploy.placement.constraints, ['node.labels.ce.web == true'])
     assert.is(svc.ports[0]?.mode, 'host')
   }
-  assert.equal(stack.services.api?.secrets, ['database_url', 'redis_url'])
-  assert.is(stack.services.api?.environment.DATABASE_URL_FILE, '/run/secrets/database_url')
-  assert.is(stack.services.site?.secrets, undefined)
+  // No service holds a secret in stack.yaml itself: stack-secrets.yaml gives them per services.<name>.uses.
+  const env = load(envText(THREE))
+  for (const s of ['site', 'saas', 'api']) assert.is(stack.services[s]?.secrets, undefined)
+  const secrets = parse(stackSecretsFile(env)) as {
+    services: Record<string, Svc>
+    secrets: Record<string, unknown>
+  }
+  assert.equal(Object.keys(secrets.services), ['api'])
+  assert.equal(secrets.services.api?.secrets, ['database_url', 'redis_url'])
+  assert.is(secrets.services.api?.environment.DATABASE_URL_FILE, '/run/secrets/database_url')
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: Compose's interpolation, not a template
+  assert.equal(secrets.secrets.database_url, { external: true, name: '${DATABASE_URL_SECRET}' })
+  const saasToo = { ...env, services: { site: [], saas: ['redis'], api: [] } } as unknown as Env
+  const other = parse(stackSecretsFile(saasToo)) as { services: Record<string, Svc> }
+  assert.equal(Object.keys(other.services), ['saas'])
+  assert.equal(other.services.saas?.environment, { REDIS_URL_FILE: '/run/secrets/redis_url' })
+  const none = { ...env, services: { site: [], saas: [], api: [] } } as unknown as Env
+  assert.equal((parse(stackSecretsFile(none)) as { services: object }).services, {})
   const enc = parse(composeText('stack-encrypted')) as {
     networks: { app: { driver_opts: Record<string, string> } }
   }

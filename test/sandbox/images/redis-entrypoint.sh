@@ -8,7 +8,14 @@ if [ "$1" = redis-server ] && [ "$(id -u)" = 0 ]; then
   exec setpriv --reuid=redis --regid=redis --init-groups "$0" "$@"
 fi
 if [ "$1" = redis-server ]; then
+  # As the official image: a config file stays the first argument, protected mode off after it.
   shift
-  set -- redis-server --protected-mode no "$@"
+  if [ -f "${1:-}" ]; then
+    conf=$1
+    shift
+    set -- redis-server "$conf" --protected-mode no "$@"
+  else
+    set -- redis-server --protected-mode no "$@"
+  fi
 fi
 exec "$@"
