@@ -63,7 +63,11 @@ export interface AuditFinding {
   severity: string
 }
 
-/** High or critical advisories from `cargo audit --json` (CVSS severity, or a score >= 7). */
+/**
+ * Blocking advisories from `cargo audit --json`: high or critical (the advisory's severity, else its
+ * CVSS v3 or v4 vector), and any vulnerability with no score at all (unknown is not safe: review it,
+ * then list its id under [advisories] ignore in the app's audit.toml, which cargo-audit applies).
+ */
 export function parseAudit(json: string): { blocking: AuditFinding[]; other: AuditFinding[] } {
   const report = JSON.parse(json) as {
     vulnerabilities?: {
@@ -80,22 +84,31 @@ export function parseAudit(json: string): { blocking: AuditFinding[]; other: Aud
     const finding = {
       id: v.advisory?.id ?? '?',
       crate: `${v.package?.name ?? '?'} ${v.package?.version ?? ''}`.trim(),
-      severity: severity || 'unknown',
+      severity: severity || 'unscored (review it; ignore it in audit.toml only once reviewed)',
     }
-    if (severity === 'high' || severity === 'critical') blocking.push(finding)
+    if (severity === 'high' || severity === 'critical' || !severity) blocking.push(finding)
     else other.push(finding)
   }
   return { blocking, other }
 }
 
-/** Severity from a CVSS v3 vector's impact, when the advisory carries only the vector. */
-function cvssSeverity(vector: string): string {
+/**
+ * Severity from a CVSS vector, when the advisory carries only the vector: v3 (C/I/A impacts) or v4
+ * (VC/VI/VA on the vulnerable system, SC/SI/SA on those after it). Conservative: the gate would
+ * rather block a medium than pass a critical (a v4 critical used to read as medium here).
+ */
+export function cvssSeverity(vector: string): string {
   if (!vector) return ''
   const m = Object.fromEntries(vector.split('/').map((p) => p.split(':')))
-  const high = ['C', 'I', 'A'].filter((k) => m[k] === 'H').length
-  if (high >= 2 && m.AV === 'N' && m.PR === 'N') return 'critical'
-  if (high >= 1) return 'high'
-  return 'medium'
+  const v4 = vector.startsWith('CVSS:4')
+  const impacts = v4 ? ['VC', 'VI', 'VA'] : ['C', 'I', 'A']
+  const high = impacts.filter((k) => m[k] === 'H').length
+  const subsequentHigh = v4 && ['SC', 'SI', 'SA'].some((k) => m[k] === 'H')
+  const open = m.AV === 'N' && m.PR === 'N' && (!v4 || m.AT === 'N')
+  if (high >= 2 && open) return 'critical'
+  if (high >= 1 || subsequentHigh) return 'high'
+  const low = [...impacts, ...(v4 ? ['SC', 'SI', 'SA'] : [])].some((k) => m[k] === 'L')
+  return low ? 'medium' : 'low'
 }
 
 /**

@@ -74,13 +74,20 @@ export function cargoGate(g: GateCommand, options: Options): Step<RunContext> {
   })
 }
 
-/** cargo audit: high and critical advisories fail; without an advisory database it is skipped, never passed. */
+/** cargo audit: high, critical and unscored advisories fail; without an advisory database it is skipped (failed in CI), never passed. */
 export const auditGate = (options: Options) =>
   gate('audit', options, async ({ workspace }) => {
     const ran = await runLocal(AUDIT, { cwd: workspace })
     const skip = auditSkipReason(ran.code, ran.stderr)
     if (skip) {
-      if (inActions()) print(`::warning title=gate audit skipped::${skip}`)
+      // In CI the audit must really run: a skip there would let every deploy through unaudited.
+      if (inActions())
+        return {
+          status: 'failed',
+          details: [
+            `${skip}: in CI the audit must run (install cargo-audit and fetch its advisory database first)`,
+          ],
+        }
       return { status: 'skipped', details: [skip] }
     }
     let parsed: ReturnType<typeof parseAudit>

@@ -84,7 +84,9 @@ test('a formatting error, a clippy warning, a failing test and a broken migratio
     GITHUB_STEP_SUMMARY: summaryFile,
   })
   assert.is(code, 4, out)
-  assert.match(out, '4 gate(s) failed: fmt, clippy, test, migrations')
+  // In Actions an audit that could not run fails: a skipped audit would let an unaudited build through.
+  assert.match(out, '5 gate(s) failed: fmt, clippy, test, audit, migrations')
+  assert.match(out, /in CI the audit must run \(install cargo-audit and fetch its advisory database first\)/)
   assert.match(out, '- crates/common/src/lib.rs: not formatted (cargo fmt --all)')
   assert.match(out, /- crates\/common\/src\/lib\.rs:\d+: using `clone` on type `u32`/)
   assert.match(out, '- test gate_breakers::gate_must_fail failed')
@@ -97,7 +99,6 @@ test('a formatting error, a clippy warning, a failing test and a broken migratio
     out,
     errorAnnotation('gates: step 4 "test" failed', 'test gate_breakers::gate_must_fail failed'),
   )
-  assert.match(out, '::warning title=gate audit skipped::')
   const md = readFileSync(summaryFile, 'utf8')
   assert.match(md, '### ❌ gates: failed')
   assert.match(md, /\| 4 \| test \| failed \| \d+\.\d \|/)

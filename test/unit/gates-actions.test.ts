@@ -2,6 +2,7 @@ import * as assert from 'uvu/assert'
 import {
   auditSkipReason,
   cargoGates,
+  cvssSeverity,
   migrateCommand,
   parseAudit,
   parseDiagnostics,
@@ -82,6 +83,43 @@ test('cargo audit: high and critical block, lower ones are notes; no database or
     ['RUSTSEC-2024-0003'],
   )
   assert.equal(parseAudit('{"vulnerabilities":{"list":[]}}'), { blocking: [], other: [] })
+  // CVSS v4 vectors (VC/VI/VA): a critical one used to read as medium; an unscored one blocks.
+  const v4 = parseAudit(
+    JSON.stringify({
+      vulnerabilities: {
+        list: [
+          {
+            advisory: {
+              id: 'RUSTSEC-2025-0004',
+              cvss: 'CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N',
+            },
+            package: { name: 'd', version: '1.0.0' },
+          },
+          {
+            advisory: {
+              id: 'RUSTSEC-2025-0005',
+              cvss: 'CVSS:4.0/AV:L/AC:L/AT:P/PR:L/UI:N/VC:L/VI:N/VA:N/SC:N/SI:N/SA:N',
+            },
+            package: { name: 'e', version: '1.0.0' },
+          },
+          { advisory: { id: 'RUSTSEC-2025-0006' }, package: { name: 'f', version: '1.0.0' } },
+        ],
+      },
+    }),
+  )
+  assert.equal(
+    v4.blocking.map((f) => `${f.id} ${f.severity}`),
+    [
+      'RUSTSEC-2025-0004 critical',
+      'RUSTSEC-2025-0006 unscored (review it; ignore it in audit.toml only once reviewed)',
+    ],
+  )
+  assert.equal(
+    v4.other.map((f) => `${f.id} ${f.severity}`),
+    ['RUSTSEC-2025-0005 medium'],
+  )
+  assert.is(cvssSeverity('CVSS:4.0/AV:N/AC:L/AT:N/PR:L/UI:N/VC:N/VI:N/VA:N/SC:H/SI:N/SA:N'), 'high')
+  assert.is(cvssSeverity('CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:N'), 'critical')
   assert.is(auditSkipReason(101, 'error: no such command: `audit`\n'), 'cargo-audit is not installed')
   // cargo-audit's own messages (rustsec issues #313 and #1413)
   assert.is(
