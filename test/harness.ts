@@ -9,7 +9,11 @@ export const tally = {
   failures: [] as string[],
   /** Each suite's wall time (hooks included), to see where the suite's time budget goes. */
   durations: [] as { name: string; seconds: number }[],
+  /** Each test's and hook's own time: which ones to cut when the suite nears its budget. */
+  testDurations: [] as { name: string; seconds: number }[],
 }
+
+const since = (t0: number) => Math.round((performance.now() - t0) / 100) / 10
 
 type Handler<T> = (ctx: T) => unknown | Promise<unknown>
 
@@ -37,8 +41,10 @@ export function suite<T extends object = Record<string, unknown>>(name: string, 
     )
   }
   const hook = (kind: string, fn: Handler<T>) => async (ctx: T) => {
+    const t0 = performance.now()
     try {
       await guard(kind, fn, timeoutS * 3)(ctx)
+      tally.testDurations.push({ name: `${name} › (${kind})`, seconds: since(t0) })
     } catch (err) {
       hookFailed = true
       tally.failed++
@@ -52,9 +58,11 @@ export function suite<T extends object = Record<string, unknown>>(name: string, 
     registered++
     inner(title, async (ctx) => {
       ran++
+      const t0 = performance.now()
       try {
         await guard(title, fn, opts.timeoutS ?? timeoutS)(ctx)
         tally.passed++
+        tally.testDurations.push({ name: `${name} › ${title}`, seconds: since(t0) })
       } catch (err) {
         tally.failed++
         tally.failures.push(`${name} › ${title}: ${(err as Error).message.split('\n')[0]}`)
@@ -69,7 +77,7 @@ export function suite<T extends object = Record<string, unknown>>(name: string, 
   test.run = () => {
     // Tests a failed hook kept from running count as failed, not as silently absent.
     inner.after(() => {
-      tally.durations.push({ name, seconds: Math.round((performance.now() - started) / 100) / 10 })
+      tally.durations.push({ name, seconds: since(started) })
       if (hookFailed && ran < registered) {
         tally.failed += registered - ran
         tally.failures.push(`${name}: ${registered - ran} test(s) did not run because a hook failed`)

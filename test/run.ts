@@ -32,6 +32,13 @@ await uvu.exec(false)
 const slowest = tally.durations.filter((d) => d.seconds >= 30).sort((a, b) => b.seconds - a.seconds)
 if (slowest.length)
   process.stdout.write(`Slowest suites:\n${slowest.map((d) => `  ${d.seconds}s  ${d.name}`).join('\n')}\n`)
+// The ten slowest tests and hooks of 20 s or more: where a cut would save the most.
+const slowTests = tally.testDurations
+  .filter((d) => d.seconds >= 20)
+  .sort((a, b) => b.seconds - a.seconds)
+  .slice(0, 10)
+if (slowTests.length)
+  process.stdout.write(`Slowest tests:\n${slowTests.map((d) => `  ${d.seconds}s  ${d.name}`).join('\n')}\n`)
 if (tally.failures.length)
   process.stdout.write(`Failures:\n${tally.failures.map((f) => `  - ${f}`).join('\n')}\n`)
 if (files.length === 0) {
