@@ -3,6 +3,9 @@ import { quote } from './shell.ts'
 // The deploy lock: a directory, because mkdir is atomic. Its owner file says who holds it; its
 // heartbeat file's age says whether the holder is still alive.
 
+/** A lock whose heartbeat is older than this is stale: runbooks say so, the watchdog stops deferring to it. */
+export const STALE_AFTER_S = 90
+
 export interface LockOwner {
   who: string
   runbook: string

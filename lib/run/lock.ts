@@ -1,7 +1,15 @@
 import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { hostname } from 'node:os'
-import { type LockOwner, ownerText, parseOwner, releaseLock, takeLock, touchLock } from '../commands/lock.ts'
+import {
+  type LockOwner,
+  ownerText,
+  parseOwner,
+  releaseLock,
+  STALE_AFTER_S,
+  takeLock,
+  touchLock,
+} from '../commands/lock.ts'
 import { remotePaths } from '../env/host-paths.ts'
 import type { HostSession } from '../host/session.ts'
 import { PreconditionError } from '../report/errors.ts'
@@ -10,8 +18,8 @@ import { ciRunUrl, whoAmI } from './audit.ts'
 import type { Context } from './step.ts'
 
 export const HEARTBEAT_S = 10
-/** A lock whose heartbeat is older than this is called stale in messages (never broken by itself). */
-export const STALE_AFTER_S = 90
+/** Called stale in messages (never broken by itself): one bound, in commands/lock.ts, shared with the watchdog. */
+export { STALE_AFTER_S }
 
 /** This machine and boot, to recognise a holder that ran here. */
 export function here(): { machine: string; bootId: string } {

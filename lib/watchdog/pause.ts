@@ -1,3 +1,4 @@
+import { parseOwner, STALE_AFTER_S } from '../commands/lock.ts'
 import type { CheckResult } from '../notify/alerts.ts'
 
 // When the watchdog must keep its hands off the containers: a runbook holds the deploy lock (a restore
@@ -5,8 +6,6 @@ import type { CheckResult } from '../notify/alerts.ts'
 // the maintenance flag. It then neither judges nor restarts containers; nginx, the domains, disk and
 // memory are still checked. Pure: the caller reads the files.
 
-/** A lock heartbeat older than this is stale (the same bound as lib/run/lock.ts's STALE_AFTER_S). */
-export const LOCK_STALE_AFTER_S = 90
 /** A maintenance flag without `until=` lasts this long from when it was written. */
 export const MAINTENANCE_DEFAULT_H = 4
 
@@ -30,13 +29,10 @@ export interface PauseVerdict {
   results: CheckResult[]
 }
 
-function fields(text: string): Record<string, string> {
-  const out: Record<string, string> = {}
-  for (const line of text.split('\n')) {
-    const at = line.indexOf('=')
-    if (at > 0) out[line.slice(0, at).trim()] = line.slice(at + 1).trim()
-  }
-  return out
+/** The flag is written by hand: its keys and values are read with the lock's parser, then trimmed. */
+function flagFields(text: string): Record<string, string> {
+  const raw: Record<string, string> = parseOwner(text)
+  return Object.fromEntries(Object.entries(raw).map(([k, v]) => [k.trim(), v.trim()]))
 }
 
 export function pauseVerdict(
@@ -51,10 +47,10 @@ export function pauseVerdict(
     results.push({ check: 'deploy-lock', ok: true, detail: 'free', runbook: 'docs/runbooks/deploy.md' })
   else {
     // Only who, what and since: the owner file also holds the holder's token, never repeated.
-    const o = fields(lock.owner)
+    const o = parseOwner(lock.owner)
     const holder = `${o.runbook ?? 'a runbook'}${o.who ? ` by ${o.who}` : ''}${o.started_at ? ` since ${o.started_at}` : ''}`
     const ageS = Math.max(0, Math.round((now.getTime() - lock.heartbeatMs) / 1000))
-    if (ageS <= LOCK_STALE_AFTER_S) {
+    if (ageS <= STALE_AFTER_S) {
       reasons.push(`${holder} holds the deploy lock`)
       results.push({
         check: 'deploy-lock',
@@ -71,7 +67,7 @@ export function pauseVerdict(
       })
   }
   if (flag) {
-    const f = fields(flag.text)
+    const f = flagFields(flag.text)
     const untilMs = f.until ? Date.parse(f.until) : flag.mtimeMs + MAINTENANCE_DEFAULT_H * 3600_000
     const what = `maintenance${f.by ? ` by ${f.by}` : ''}${f.reason ? ` (${f.reason})` : ''}`
     if (Number.isNaN(untilMs))
