@@ -1,3 +1,4 @@
+import { projectContainers } from '../commands/compose.ts'
 import { quote } from '../commands/shell.ts'
 import type { Env } from '../env/load.ts'
 import type { Secrets } from '../env/secrets.ts'
@@ -46,8 +47,7 @@ export async function writeDataFiles(
  * `up --no-recreate` would keep it so. Prints `old` for such a container.
  */
 export function redisOnCommandLine(project: string): string {
-  const filter = (k: string, v: string) => `--filter ${quote(`label=com.docker.compose.${k}=${v}`)}`
-  return `for c in $(docker ps -aq ${filter('project', project)} ${filter('service', 'redis')}); do docker inspect -f '{{json .Config.Cmd}}' "$c" | grep -q -- '--requirepass' && echo old; done; true`
+  return `for c in $(${projectContainers(project, 'redis', true)}); do docker inspect -f '{{json .Config.Cmd}}' "$c" | grep -q -- '--requirepass' && echo old; done; true`
 }
 
 /**
