@@ -5,7 +5,7 @@ import { quote } from '../commands/shell.ts'
 import { remotePaths } from '../env/host-paths.ts'
 import type { Env, Service } from '../env/load.ts'
 import type { Secrets } from '../env/secrets.ts'
-import type { Dependency } from '../env/services.ts'
+import { DEPENDENCIES, type Dependency } from '../env/services.ts'
 import { uriComponent } from '../report/redact.ts'
 
 // The files deploy keeps in /srv/conciliaextrato/<env>/: compose files, variables, secrets.
@@ -77,26 +77,35 @@ export function redisConf(secrets: Secrets): string {
   ].join('\n')
 }
 
-/** Each dependency's variable and connection URL (password URL-encoded, no quote left in it). */
-function connectionUrls(secrets: Secrets): Record<Dependency, string> {
+/** The variable each dependency's connection URL goes in (a swarm's Docker secret: its lower case). */
+export const DEPENDENCY_VARS: Record<Dependency, string> = { database: 'DATABASE_URL', redis: 'REDIS_URL' }
+
+/**
+ * Each dependency's connection URL, its password URL-encoded (no quote left in it). `at`: the host both
+ * run on (a swarm's data host); by default their Compose service names on the env's network.
+ */
+export function connectionUrls(secrets: Secrets, at?: string): Record<Dependency, string> {
   const pg = uriComponent(secrets.POSTGRES_PASSWORD ?? '')
   const redis = uriComponent(secrets.REDIS_PASSWORD ?? '')
   return {
-    database: `DATABASE_URL=postgres://${DB_USER}:${pg}@postgres:5432/${DB_NAME}`,
-    redis: `REDIS_URL=redis://:${redis}@redis:6379/0`,
+    database: `postgres://${DB_USER}:${pg}@${at ?? 'postgres'}:5432/${DB_NAME}`,
+    redis: `redis://:${redis}@${at ?? 'redis'}:6379/0`,
   }
+}
+
+/** `DATABASE_URL=...` lines of the given dependencies. */
+export function urlVars(urls: Record<Dependency, string>, deps: readonly Dependency[]): string {
+  return deps.map((d) => `${DEPENDENCY_VARS[d]}=${urls[d]}\n`).join('')
 }
 
 /** The migration's variables (`docker run --env-file`, the api image's migrate): mode 0600. */
 export function appEnv(secrets: Secrets): string {
-  const urls = connectionUrls(secrets)
-  return `${urls.database}\n${urls.redis}\n`
+  return urlVars(connectionUrls(secrets), DEPENDENCIES)
 }
 
 /** One service's env_file (mode 0600): the URLs of what services.<name>.uses says, and nothing else. */
 export function serviceEnv(env: Env, service: Service, secrets: Secrets): string {
-  const urls = connectionUrls(secrets)
-  return env.services[service].map((d) => `${urls[d]}\n`).join('')
+  return urlVars(connectionUrls(secrets), env.services[service])
 }
 
 export function deployFiles(env: Env) {

@@ -6,9 +6,9 @@ import { stackName } from '../commands/swarm.ts'
 import { remotePaths } from '../env/host-paths.ts'
 import { type Env, type Host, SERVICES, type Service } from '../env/load.ts'
 import type { Secrets } from '../env/secrets.ts'
+import { DEPENDENCIES, type Dependency } from '../env/services.ts'
 import { innerAddress } from '../env/swarm.ts'
-import { uriComponent } from '../report/redact.ts'
-import { DB_NAME, DB_USER } from '../stack/files.ts'
+import { connectionUrls, DEPENDENCY_VARS, urlVars } from '../stack/files.ts'
 
 // The files a swarm deploy keeps in /srv/conciliaextrato/<env>/ on the manager, and what they hold.
 const COMPOSE_DIR = resolve(import.meta.dirname, '..', '..', 'compose')
@@ -36,13 +36,8 @@ export function composeText(name: 'stack' | 'stack-encrypted' | 'data-published'
 
 /** The connection strings the api gets as Docker secrets: the data host's private address. */
 export function connectionStrings(data: Host, secrets: Secrets): { database_url: string; redis_url: string } {
-  const pg = uriComponent(secrets.POSTGRES_PASSWORD ?? '')
-  const redis = uriComponent(secrets.REDIS_PASSWORD ?? '')
-  const at = innerAddress(data)
-  return {
-    database_url: `postgres://${DB_USER}:${pg}@${at}:5432/${DB_NAME}`,
-    redis_url: `redis://:${redis}@${at}:6379/0`,
-  }
+  const urls = connectionUrls(secrets, innerAddress(data))
+  return { database_url: urls.database, redis_url: urls.redis }
 }
 
 /**
@@ -82,7 +77,7 @@ export function stackVars(
  * the others get neither. The secrets' names come from stack.env.
  */
 export function stackSecretsFile(env: Env): string {
-  const key = { database: 'database_url', redis: 'redis_url' } as const
+  const secret = (d: Dependency) => DEPENDENCY_VARS[d].toLowerCase()
   const lines = [
     '# Managed by deploy from services.<name>.uses of the env file.',
     'version: "3.8"',
@@ -93,8 +88,8 @@ export function stackSecretsFile(env: Env): string {
   for (const svc of users) {
     const uses = env.services[svc]
     lines.push(`  ${svc}:`, '    environment:')
-    for (const d of uses) lines.push(`      ${key[d].toUpperCase()}_FILE: /run/secrets/${key[d]}`)
-    lines.push(`    secrets: [${uses.map((d) => key[d]).join(', ')}]`)
+    for (const d of uses) lines.push(`      ${DEPENDENCY_VARS[d]}_FILE: /run/secrets/${secret(d)}`)
+    lines.push(`    secrets: [${uses.map(secret).join(', ')}]`)
   }
   // Compose interpolates these from stack.env when the stack is deployed.
   const ref = (name: string) => `"$\{${name}}"`
@@ -109,7 +104,7 @@ export function stackSecretsFile(env: Env): string {
 
 /** The one-off migration container's variables (mode 0600 on the manager). */
 export function migrateEnv(urls: { database_url: string; redis_url: string }): string {
-  return `DATABASE_URL=${urls.database_url}\nREDIS_URL=${urls.redis_url}\n`
+  return urlVars({ database: urls.database_url, redis: urls.redis_url }, DEPENDENCIES)
 }
 
 /** A web node's upstreams: its own tasks, then the other web nodes' as backups. */

@@ -28,6 +28,7 @@ import { hostUfwRules, peerAddresses, peerOnlyPorts } from '../../lib/setup/fire
 import {
   composeText,
   connectionStrings,
+  migrateEnv,
   nodeUpstreams,
   SWARM_PORTS,
   secretName,
@@ -297,6 +298,10 @@ test('stack files: secret names hash the value; variables hold no secret; upstre
   })
   assert.is(urls.database_url, 'postgres://conciliaextrato:p%40ss%20w@10.10.0.3:5432/conciliaextrato')
   assert.is(urls.redis_url, 'redis://:r3d@10.10.0.3:6379/0')
+  assert.is(
+    migrateEnv(urls),
+    'DATABASE_URL=postgres://conciliaextrato:p%40ss%20w@10.10.0.3:5432/conciliaextrato\nREDIS_URL=redis://:r3d@10.10.0.3:6379/0\n',
+  )
   const a = secretName('qa', 'database_url', urls.database_url)
   assert.match(a, /^ce-qa-database-url-[0-9a-f]{12}$/)
   assert.is.not(a, secretName('qa', 'database_url', `${urls.database_url}x`))
