@@ -71,7 +71,29 @@ export function rotateHostKey(comment: string): string {
     `rm -f ${k}.new ${k}.new.pub`,
     `ssh-keygen -q -t ed25519 -N '' -C ${quote(comment)} -f ${k}.new`,
     `mv -f ${k}.new ${k} && mv -f ${k}.new.pub ${k}.pub`,
-    `ssh-keygen -lf ${k}.pub | awk '{print $2}'`,
+    `fp=$(ssh-keygen -lf ${k}.pub | awk '{print $2}')`,
+    'echo "$fp"',
     sshdReload,
+    sshdServes('$fp', 30),
+  ].join('\n')
+}
+
+/**
+ * Waits (bounded) until sshd, at the address and port this session came in on ($SSH_CONNECTION),
+ * serves the ed25519 key whose fingerprint is in `fingerprint` (a shell word). `systemctl reload`
+ * returns once SIGHUP is sent: sshd then re-executes, and for a moment refuses connections or (on a
+ * loaded host, measured) still answers with the key it started with. The next pinned login would meet
+ * that and stop as a changed host key.
+ */
+export function sshdServes(fingerprint: string, timeoutS: number): string {
+  const tries = timeoutS * 2
+  return [
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell parameter expansion, not a template
+    'set -- ${SSH_CONNECTION:-127.0.0.1 0 127.0.0.1 22}',
+    'i=0',
+    `until [ "$(ssh-keyscan -T 2 -t ed25519 -p "$4" "$3" 2>/dev/null | ssh-keygen -lf - 2>/dev/null | awk '{print $2}')" = ${fingerprint} ]; do`,
+    `  i=$((i+1)); if [ "$i" -ge ${tries} ]; then echo "sshd on $3:$4 still serves another host key ${timeoutS} s after the reload" >&2; exit 1; fi`,
+    '  sleep 0.5',
+    'done',
   ].join('\n')
 }

@@ -93,8 +93,20 @@ test("emergency's host key rotation: a new ed25519 key in place, its fingerprint
   )
   assert.match(
     cmd,
-    "ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub | awk '{print $2}'\nif systemctl is-active --quiet ssh.service; then systemctl reload ssh.service",
+    'fp=$(ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub | awk \'{print $2}\')\necho "$fp"\nif systemctl is-active --quiet ssh.service; then systemctl reload ssh.service',
   )
+  // Not done until sshd, where this session came in, serves the new key (reload returns at SIGHUP).
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell parameter expansion, not a template
+  assert.match(cmd, 'set -- ${SSH_CONNECTION:-127.0.0.1 0 127.0.0.1 22}')
+  assert.match(
+    cmd,
+    `until [ "$(ssh-keyscan -T 2 -t ed25519 -p "$4" "$3" 2>/dev/null | ssh-keygen -lf - 2>/dev/null | awk '{print $2}')" = $fp ]; do`,
+  )
+  assert.match(
+    cmd,
+    'if [ "$i" -ge 60 ]; then echo "sshd on $3:$4 still serves another host key 30 s after the reload" >&2; exit 1; fi',
+  )
+  assert.ok(cmd.indexOf('systemctl reload ssh.service') < cmd.indexOf('until ['))
 })
 
 test('SSH is opened on the ports sshd listens on (ssh_port 2222), never a fixed 22', () => {
