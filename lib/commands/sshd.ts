@@ -46,9 +46,25 @@ export const sshdTest = '/usr/sbin/sshd -t'
 /**
  * Applies the configuration to new connections; open ones (ours) stay up. Ubuntu 24.04's sshd is
  * socket-activated: when ssh.service is not running, the next connection starts it with the new file.
+ *
+ * Done only once sshd has re-executed: `systemctl reload` returns when SIGHUP is sent (ExecReload=
+ * kill -HUP), and until sshd acts on it, a new login still meets the old configuration (root allowed,
+ * the old host key). On SIGHUP sshd closes its listening sockets and executes itself again, which opens
+ * new ones: so the reload waits (20 s at most) until the main process holds sockets, none of them the
+ * ones it held before (its listening sockets; fds 0-2 are journald's and stay).
  */
-export const sshdReload =
-  'if systemctl is-active --quiet ssh.service; then systemctl reload ssh.service; elif systemctl is-active --quiet sshd.service; then systemctl reload sshd.service; fi'
+export const sshdReload = [
+  'u=; for s in ssh.service sshd.service; do if systemctl is-active --quiet "$s"; then u=$s; break; fi; done',
+  'if [ -n "$u" ]; then',
+  '  p=$(systemctl show -p MainPID --value "$u")',
+  `  socks() { LC_ALL=C ls -l "/proc/$p/fd" 2>/dev/null | awk '$9 > 2 && $11 ~ /^socket:/ {print $11}' | sort; }`,
+  '  before=$(socks); systemctl reload "$u"; i=0',
+  '  while now=$(socks); [ -z "$now" ] || [ -n "$(printf \'%s\\n\' "$before" "$now" | sort | uniq -d)" ]; do',
+  '    i=$((i+1)); if [ "$i" -ge 100 ]; then echo "sshd ($u) did not take the reload within 20 s" >&2; exit 1; fi',
+  '    sleep 0.2',
+  '  done',
+  'fi',
+].join('\n')
 
 /** Puts a previous drop-in back (or removes ours) and reloads: the way back when a check fails. */
 export function sshdRevert(backup: string): string {

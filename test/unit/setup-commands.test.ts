@@ -26,7 +26,13 @@ import {
   missingPackagesProbe,
   parseOs,
 } from '../../lib/commands/packages.ts'
-import { rotateHostKey, SSHD_DROP_IN, sshdHardening, sshdRevert } from '../../lib/commands/sshd.ts'
+import {
+  rotateHostKey,
+  SSHD_DROP_IN,
+  sshdHardening,
+  sshdReload,
+  sshdRevert,
+} from '../../lib/commands/sshd.ts'
 import { createUser, installSudoers, sudoersContent, userCheck } from '../../lib/commands/users.ts'
 import { fileMatches } from '../../lib/host/converge.ts'
 import { suite } from '../harness.ts'
@@ -93,7 +99,7 @@ test("emergency's host key rotation: a new ed25519 key in place, its fingerprint
   )
   assert.match(
     cmd,
-    'fp=$(ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub | awk \'{print $2}\')\necho "$fp"\nif systemctl is-active --quiet ssh.service; then systemctl reload ssh.service',
+    `fp=$(ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub | awk '{print $2}')\necho "$fp"\n${sshdReload}\n`,
   )
   // Not done until sshd, where this session came in, serves the new key (reload returns at SIGHUP).
   // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell parameter expansion, not a template
@@ -106,7 +112,7 @@ test("emergency's host key rotation: a new ed25519 key in place, its fingerprint
     cmd,
     'if [ "$i" -ge 60 ]; then echo "sshd on $3:$4 still serves another host key 30 s after the reload" >&2; exit 1; fi',
   )
-  assert.ok(cmd.indexOf('systemctl reload ssh.service') < cmd.indexOf('until ['))
+  assert.ok(cmd.indexOf('systemctl reload "$u"') < cmd.indexOf('until ['))
 })
 
 test('SSH is opened on the ports sshd listens on (ssh_port 2222), never a fixed 22', () => {
@@ -190,7 +196,25 @@ test('sshd drop-in sorts first and carries every promise', () => {
   assert.not.match(conf, /hmac-sha1|ecdh-sha2-nistp|ssh-rsa[ ,]|diffie-hellman-group14-sha1/)
   assert.match(
     sshdRevert('/x.previous'),
-    `if [ -f /x.previous ]; then mv -f /x.previous ${SSHD_DROP_IN}; else rm -f ${SSHD_DROP_IN}; fi;`,
+    `if [ -f /x.previous ]; then mv -f /x.previous ${SSHD_DROP_IN}; else rm -f ${SSHD_DROP_IN}; fi; ${sshdReload}`,
+  )
+  // The reload is done when sshd has re-executed (new listening sockets), not when SIGHUP is sent.
+  assert.match(
+    sshdReload,
+    'u=; for s in ssh.service sshd.service; do if systemctl is-active --quiet "$s"; then u=$s; break; fi; done\nif [ -n "$u" ]; then\n',
+  )
+  assert.match(
+    sshdReload,
+    `LC_ALL=C ls -l "/proc/$p/fd" 2>/dev/null | awk '$9 > 2 && $11 ~ /^socket:/ {print $11}' | sort`,
+  )
+  assert.match(sshdReload, 'before=$(socks); systemctl reload "$u"; i=0\n')
+  assert.match(
+    sshdReload,
+    `while now=$(socks); [ -z "$now" ] || [ -n "$(printf '%s\\n' "$before" "$now" | sort | uniq -d)" ]; do`,
+  )
+  assert.match(
+    sshdReload,
+    'if [ "$i" -ge 100 ]; then echo "sshd ($u) did not take the reload within 20 s" >&2; exit 1; fi',
   )
 })
 
