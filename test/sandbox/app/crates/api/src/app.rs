@@ -15,15 +15,18 @@ use crate::redis::{self, RedisConfig};
 /// Bound on each dependency check in `/health`.
 pub const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 const COUNTS_TIMEOUT: Duration = Duration::from_secs(5);
+/// At most this many health-check connections are kept between checks.
+pub const HEALTH_POOL: usize = 4;
 
 /// Configured dependencies; `Err` holds why the URL was rejected (safe to show).
 pub struct ApiApp {
     pub db: Option<Result<PgConfig, String>>,
     pub redis: Option<Result<RedisConfig, String>>,
-    /// The health check's connection, kept between checks as an app's pool would keep it: a
-    /// `SELECT 1` on it stays cheap on a loaded host, where a new login each time (SCRAM) may not
-    /// fit in [`CHECK_TIMEOUT`]. Dropped on any error; the next check logs in again.
-    pub health_conn: Mutex<Option<Client>>,
+    /// The health checks' connections, kept between checks as an app's pool keeps them: a
+    /// `SELECT 1` on one stays cheap on a loaded host, where a new login (SCRAM) may not fit in
+    /// [`CHECK_TIMEOUT`]. Checks running at once each take their own (up to [`HEALTH_POOL`] are
+    /// kept); one that failed is dropped, and the next check without a kept one logs in again.
+    pub health_pool: Mutex<Vec<Client>>,
 }
 
 impl ApiApp {
@@ -39,7 +42,7 @@ impl ApiApp {
         ApiApp {
             db: url("DATABASE_URL").map(|u| u.and_then(|u| PgConfig::from_url(&u))),
             redis: url("REDIS_URL").map(|u| u.and_then(|u| RedisConfig::from_url(&u))),
-            health_conn: Mutex::new(None),
+            health_pool: Mutex::new(Vec::new()),
         }
     }
 
@@ -49,14 +52,13 @@ impl ApiApp {
             Err(e) => return Some(DependencyFailure { name: "database", error: e.clone() }),
         };
         let deadline = Instant::now() + CHECK_TIMEOUT;
-        // The kept connection if no other check holds it (a busy one is not waited for).
-        let mut slot = self.health_conn.try_lock().ok();
         let select_one = |mut c: Client| {
             c.set_deadline(Some(deadline));
             c.query_value("SELECT 1").map(|v| (v, c))
         };
-        let kept = slot.as_mut().and_then(|s| s.take()).map(select_one);
-        // A kept connection the server closed (a restart): log in again, within the same bound.
+        // A kept connection if one is free (the lock is held only to take or give one back).
+        let kept = self.health_pool.lock().ok().and_then(|mut pool| pool.pop()).map(select_one);
+        // None free, or the server closed it (a restart): log in again, within the same bound.
         let result = match kept {
             Some(Ok(done)) => Ok(done),
             _ => Client::connect(cfg, deadline.saturating_duration_since(Instant::now()))
@@ -64,9 +66,10 @@ impl ApiApp {
         };
         let result = result.map(|(v, c)| {
             if v.as_deref() == Some("1")
-                && let Some(s) = slot.as_mut()
+                && let Ok(mut pool) = self.health_pool.lock()
+                && pool.len() < HEALTH_POOL
             {
-                **s = Some(c);
+                pool.push(c);
             }
             v
         });
@@ -196,7 +199,7 @@ mod tests {
 
     #[test]
     fn unconfigured_dependencies_are_healthy() {
-        let app = ApiApp { db: None, redis: None, health_conn: Mutex::new(None) };
+        let app = ApiApp { db: None, redis: None, health_pool: Mutex::new(Vec::new()) };
         assert!(app.check_dependencies().is_empty());
         assert_eq!(app.route(&get("/db/counts")).unwrap().status, 503);
         assert!(app.route(&get("/other")).is_none());
@@ -243,7 +246,7 @@ mod tests {
         let app = ApiApp {
             db: Some(Ok(cfg)),
             redis: Some(Err("invalid REDIS_URL: x".into())),
-            health_conn: Mutex::new(None),
+            health_pool: Mutex::new(Vec::new()),
         };
         let failures = app.check_dependencies();
         let names: Vec<&str> = failures.iter().map(|f| f.name).collect();

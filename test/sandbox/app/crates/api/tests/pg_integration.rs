@@ -5,7 +5,9 @@
 use std::process::Output;
 use std::time::{Duration, Instant};
 
+use api::app::{ApiApp, HEALTH_POOL};
 use api::pg::{Client, PgConfig, quote_ident};
+use common::service::App;
 use common::testing::{ServerProcess, command, temp_path};
 
 const BIN: &str = env!("CARGO_BIN_EXE_api");
@@ -183,6 +185,50 @@ fn health_and_counts_against_real_postgres() {
     );
     assert_eq!(s.get("/db/counts").status, 503);
 }
+
+/// The backends connected to `db`'s database other than the asking one, by pid.
+fn other_backends(db: &ScratchDb) -> Vec<String> {
+    let sql = format!(
+        "SELECT string_agg(pid::text, ',' ORDER BY pid) FROM pg_stat_activity \
+         WHERE datname = '{}' AND pid <> pg_backend_pid()",
+        db.cfg.dbname
+    );
+    let pids = db.client().query_value(&sql).unwrap().unwrap_or_default();
+    pids.split(',').filter(|p| !p.is_empty()).map(String::from).collect()
+}
+
+#[test]
+fn concurrent_health_checks_keep_their_connections() {
+    let Some(admin) = admin_config() else { return };
+    let db = ScratchDb::create(&admin);
+    let url = db.cfg.to_url();
+    let app = ApiApp::from_lookup(|k| (k == "DATABASE_URL").then(|| url.clone()));
+    let three_at_once = || {
+        std::thread::scope(|s| {
+            for _ in 0..3 {
+                s.spawn(|| assert!(app.check_dependencies().is_empty()));
+            }
+        })
+    };
+    // Three checks at once: each takes a kept connection or logs in, and gives it back. The pool
+    // grows to three (a single kept connection would leave the other two logging in every time).
+    for _ in 0..20 {
+        three_at_once();
+        if app.health_pool.lock().unwrap().len() == 3 {
+            break;
+        }
+    }
+    assert_eq!(app.health_pool.lock().unwrap().len(), 3);
+    let before = other_backends(&db);
+    assert_eq!(before.len(), 3, "{before:?}");
+    // From then on, concurrent and single checks log in no more: the same backends serve them.
+    for _ in 0..5 {
+        three_at_once();
+        assert!(app.check_dependencies().is_empty());
+    }
+    assert_eq!(other_backends(&db), before);
+}
+const _: () = assert!(HEALTH_POOL >= 3, "the pool test needs room for three");
 
 #[test]
 fn database_url_file_against_real_postgres() {
