@@ -29,12 +29,15 @@ const ROOT = resolve(import.meta.dirname, '..', '..')
 
 /**
  * lib/watchdog/main.ts and what it imports, as one ES module for Node 18. Built on every run; the same
- * sources give the same bytes (paths in it are relative to the repository), so ensureFile sees no change.
+ * sources give the same bytes from any checkout (ensureFile then sees no change). esbuild writes each
+ * module's path, relative to the checkout, as a comment line: from a checkout whose node_modules (or
+ * lib) is a symlink, or a hoisted node_modules, those paths differ (measured: `../../work/main/
+ * node_modules/p-retry/index.js`), so they are left out.
  */
-export async function buildWatchdogBundle(): Promise<string> {
+export async function buildWatchdogBundle(root = ROOT): Promise<string> {
   const out = await build({
-    entryPoints: [resolve(ROOT, 'lib/watchdog/main.ts')],
-    absWorkingDir: ROOT,
+    entryPoints: [resolve(root, 'lib/watchdog/main.ts')],
+    absWorkingDir: root,
     bundle: true,
     platform: 'node',
     format: 'esm',
@@ -44,7 +47,12 @@ export async function buildWatchdogBundle(): Promise<string> {
     logLevel: 'silent',
     banner: { js: '// Built by setup-server from lib/watchdog/main.ts: do not edit here, run setup-server.' },
   })
-  return out.outputFiles[0]?.text ?? ''
+  return withoutModulePaths(out.outputFiles[0]?.text ?? '')
+}
+
+/** Drops esbuild's `// <path of a module>` lines (a comment each; nothing else changes). */
+export function withoutModulePaths(code: string): string {
+  return code.replace(/^\/\/ (?:\.\.\/)*[\w@.+-]+(?:\/[\w@.+-]+)*\.(?:[cm]?[jt]sx?|json)\n/gm, '')
 }
 
 let bundled: Promise<string> | undefined

@@ -1,6 +1,6 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
 import * as assert from 'uvu/assert'
 import { renderSwarmUpstreams, renderUpstreams } from '../../lib/commands/nginx.ts'
 import {
@@ -16,7 +16,7 @@ import {
 import type { Env } from '../../lib/env/load.ts'
 import { setSinks } from '../../lib/report/output.ts'
 import { clearSecrets } from '../../lib/report/redact.ts'
-import { buildWatchdogBundle } from '../../lib/setup/watchdog.ts'
+import { buildWatchdogBundle, withoutModulePaths } from '../../lib/setup/watchdog.ts'
 import {
   budgetNote,
   mayRestart,
@@ -543,7 +543,22 @@ test('the bundle is one ES module with no runbook-machine code, and the same byt
   assert.ok(code.startsWith('// Built by setup-server from lib/watchdog/main.ts'))
   for (const absent of ['import.meta.dirname', 'node-ssh', 'ssh2', '/work/', process.cwd()])
     assert.not.ok(code.includes(absent), absent)
-  assert.match(code, '// lib/notify/send.ts')
+  // No module paths (they depend on where the checkout is); the code itself is all there.
+  assert.not.match(code, /^\/\/ .*\.(?:ts|js)$/m)
+  assert.match(code, 'function slackPayload(')
+})
+
+test('the same bundle from another checkout path (its lib and node_modules symlinks), so a re-run changes nothing', async () => {
+  const other = mkdtempSync(join(tmpdir(), 'ce-checkout-'))
+  for (const entry of ['lib', 'node_modules', 'package.json'])
+    symlinkSync(resolve(import.meta.dirname, '..', '..', entry), join(other, entry))
+  assert.is(await buildWatchdogBundle(other), await buildWatchdogBundle())
+  assert.is(
+    withoutModulePaths(
+      'a\n// ../../work/main/node_modules/p-retry/index.js\n// lib/notify/send.ts\n// a comment.\nb\n',
+    ),
+    'a\n// a comment.\nb\n',
+  )
 })
 
 test.run()
