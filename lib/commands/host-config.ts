@@ -1,3 +1,4 @@
+import { auditLogApply, auditLogCheck } from './audit-log.ts'
 import { quote } from './shell.ts'
 
 // Configuration files setup-server owns, with the command that makes each take effect.
@@ -105,7 +106,7 @@ export const LOGROTATE = {
     '  delaycompress',
     '  missingok',
     '  notifempty',
-    '  create 0640 deploy adm',
+    '  create 0640 root adm',
     '}',
     '',
   ].join('\n'),
@@ -181,11 +182,8 @@ export function swapCreate(sizeMb: number, path = '/swapfile'): string {
 export function directories(env: string, user: string): string {
   return [
     `install -d -m 0750 -o ${quote(user)} -g ${quote(user)} /srv/conciliaextrato ${quote(`/srv/conciliaextrato/${env}`)}`,
-    `install -d -m 0750 -o ${quote(user)} -g adm /var/log/conciliaextrato`,
     `install -d -m 0755 -o ${quote(user)} -g ${quote(user)} /etc/nginx/conciliaextrato`,
-    'touch /var/log/conciliaextrato/audit.log',
-    `chown ${quote(user)}:adm /var/log/conciliaextrato/audit.log`,
-    'chmod 0640 /var/log/conciliaextrato/audit.log',
+    auditLogApply,
   ].join(' && ')
 }
 
@@ -194,8 +192,7 @@ export function directoriesCheck(env: string, user: string): string {
     `[ "$(stat -c '%U:%G %a' ${quote(path)} 2>/dev/null)" = ${quote(`${owner} ${mode}`)} ]`
   return [
     owned(`/srv/conciliaextrato/${env}`, `${user}:${user}`, '750'),
-    owned('/var/log/conciliaextrato', `${user}:adm`, '750'),
-    owned('/var/log/conciliaextrato/audit.log', `${user}:adm`, '640'),
     owned('/etc/nginx/conciliaextrato', `${user}:${user}`, '755'),
+    auditLogCheck,
   ].join(' && ')
 }

@@ -1,3 +1,4 @@
+import { appendAuditRecord } from '../commands/audit-log.ts'
 import { appendAuditCommand } from '../commands/checker.ts'
 import { CommandError, EXIT, RunbookError } from '../report/errors.ts'
 import { print, printErr, seconds, table } from '../report/output.ts'
@@ -80,7 +81,11 @@ export async function writeAudit(
   if (ctx?.dryRun) return
   for (const host of ctx?.hosts ?? []) {
     await host
-      .exec(appendAuditCommand(host.options.readHelper), { stdin: `${line}\n`, timeoutS: 15, echo: false })
+      .exec(host.options.readHelper ? appendAuditCommand(host.options.readHelper) : appendAuditRecord(), {
+        stdin: `${line}\n`,
+        timeoutS: 15,
+        echo: false,
+      })
       .catch((e: Error) =>
         printErr(`  (could not append the audit record on ${host.name}: ${e.message}; it is kept locally)`),
       )

@@ -1,4 +1,10 @@
 import ssh2 from 'ssh2'
+import {
+  AUDIT_HELPER_PATH,
+  AUDIT_SUDOERS_PATH,
+  auditHelperScript,
+  auditSudoers,
+} from '../commands/audit-log.ts'
 import { catFile } from '../commands/firewall.ts'
 import {
   AUTO_UPGRADES,
@@ -29,6 +35,7 @@ import { ensure, ensureFile } from '../host/converge.ts'
 import { InputError } from '../report/errors.ts'
 import { print } from '../report/output.ts'
 import type { Context, Step } from '../run/runbook.ts'
+import { ensureSudoers } from './access.ts'
 import { eachHost, hostOs } from './common.ts'
 
 /** Prints the container technology (docker, lxc...) or none (a VM, a droplet). */
@@ -175,13 +182,27 @@ export const nginxBase: Step = {
 }
 
 export const directoryLayout: Step = {
-  title: 'Directories: /srv/conciliaextrato/<env> and /var/log/conciliaextrato owned by deploy',
+  title:
+    "Directories: /srv/conciliaextrato/<env> (deploy's); the audit log root's, appended through one helper",
   run: (ctx) =>
-    eachHost(ctx, (host) =>
-      ensure(
+    eachHost(ctx, async (host) => {
+      const dirs = await ensure(
         host,
         directoriesCheck(ctx.env.name, ctx.env.ssh.user),
         directories(ctx.env.name, ctx.env.ssh.user),
-      ),
-    ),
+      )
+      const helper = await ensureFile(host, {
+        path: AUDIT_HELPER_PATH,
+        content: auditHelperScript(),
+        mode: '0755',
+        owner: 'root:root',
+      })
+      // The helper first, then the rule that lets the deploy login run it (root needs none).
+      const sudo = await ensureSudoers(
+        host,
+        AUDIT_SUDOERS_PATH,
+        ctx.env.ssh.user === 'root' ? undefined : auditSudoers(ctx.env.ssh.user),
+      )
+      return dirs || helper || sudo
+    }),
 }

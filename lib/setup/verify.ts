@@ -1,7 +1,9 @@
+import { AUDIT_HELPER_PATH, auditLogNotWritable, auditLogVerify } from '../commands/audit-log.ts'
 import { checkerProof, parseCheckerProof } from '../commands/checker.ts'
 import { METADATA_BLOCK, parseUfwAdded, ufwDefaultsOk, ufwIsActive } from '../commands/firewall.ts'
 import { NGINX_LOGROTATE_PATH } from '../commands/host-config.ts'
 import { sshdEffective } from '../commands/sshd.ts'
+import { REMOTE_AUDIT_LOG } from '../env/host-paths.ts'
 import { readCheckerKey } from '../env/secrets.ts'
 import { HostSession } from '../host/session.ts'
 import { offeredAuthMethods } from '../host/ssh-probe.ts'
@@ -63,6 +65,28 @@ const CHECKS: Record<string, Check> = {
       await session.connect()
       const groups = (await session.exec('id -nG', { probe: true, echo: false })).stdout.trim()
       return [groups.split(' ').includes('docker'), `groups: ${groups}`]
+    } finally {
+      session.close()
+    }
+  },
+  'audit log root-owned, appended through the helper': async (ctx, host) => {
+    if ((await sh(host, auditLogVerify)).code !== 0)
+      return [false, `${REMOTE_AUDIT_LOG}, its directory or ${AUDIT_HELPER_PATH} is not root's as set up`]
+    if (ctx.env.ssh.user === 'root') return [true, 'root:adm 0640; the runbooks log in as root']
+    const session = newLogin(ctx, host, ctx.env.ssh.user)
+    try {
+      await session.connect()
+      const r = await session.exec(`${auditLogNotWritable} && sudo -n -l ${AUDIT_HELPER_PATH} >/dev/null`, {
+        probe: true,
+        allowFail: true,
+        echo: false,
+      })
+      return [
+        r.code === 0,
+        r.code === 0
+          ? `root:adm 0640; ${ctx.env.ssh.user} cannot write it, appends through the helper`
+          : `${ctx.env.ssh.user} can write the log or its directory, or cannot see or may not run the helper`,
+      ]
     } finally {
       session.close()
     }

@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import * as assert from 'uvu/assert'
+import { appendAuditRecord } from '../../lib/commands/audit-log.ts'
+import { quote } from '../../lib/commands/shell.ts'
 import type { SandboxDroplet } from '../../lib/env/sandbox-hosts.ts'
 import { HostSession } from '../../lib/host/session.ts'
 import { offeredAuthMethods } from '../../lib/host/ssh-probe.ts'
@@ -122,6 +124,37 @@ test('the second run changes nothing and says so', async () => {
   assert.match(out, `web-1: deploy@127.0.0.1:${web.ports.ssh} (sudo)`)
   assert.equal(changedSteps(out), [])
   assert.match(out, '0 step(s) changed something: the host(s) were already as wanted')
+  // The audit log is root's: the run's record came through the helper, tagged with the login sudo
+  // named; the deploy account can neither rewrite the log nor replace it.
+  assert.match(out, /web-1\s+audit log root-owned, appended through the helper\s+pass/)
+  assert.is(
+    (
+      await onDroplet(web, 'stat -c "%U:%G %a" /var/log/conciliaextrato /var/log/conciliaextrato/audit.log')
+    ).trim(),
+    'root:adm 750\nroot:adm 640',
+  )
+  const last = (await onDroplet(web, 'tail -n1 /var/log/conciliaextrato/audit.log')).trim()
+  assert.match(last, /^\{"login":"deploy","ts":"[^"]+".*"runbook":"setup-server"/)
+  const tamper = await onDroplet(
+    web,
+    `su deploy -c ': > /var/log/conciliaextrato/audit.log' 2>&1; echo "truncate=$?"; su deploy -c 'mv /var/log/conciliaextrato/audit.log /tmp/x' 2>&1; echo "move=$?"; su deploy -c 'printf "%s\\n" "{\\"ts\\":\\"x\\",\\"login\\":\\"root\\"}" | sudo -n /usr/local/sbin/conciliaextrato-audit-append' 2>&1; echo "forged=$?"`,
+  )
+  assert.match(tamper, /truncate=[1-9]/)
+  assert.match(tamper, /move=[1-9]/)
+  assert.match(tamper, 'audit-append: a record may not name its login')
+  assert.match(tamper, /forged=64\b/)
+  assert.is((await onDroplet(web, 'tail -n1 /var/log/conciliaextrato/audit.log')).trim(), last)
+  // What a deploy-login runbook sends (no sudo session): its record lands through the helper.
+  const record = '{"ts":"2026-12-03T00:00:00.000Z","runbook":"probe","outcome":"success"}'
+  const sent = await onDroplet(
+    web,
+    `printf '%s\\n' ${quote(record)} | su deploy -c ${quote(appendAuditRecord())}; echo "sent=$?"`,
+  )
+  assert.match(sent, /sent=0\b/)
+  assert.is(
+    (await onDroplet(web, 'tail -n1 /var/log/conciliaextrato/audit.log')).trim(),
+    `{"login":"deploy",${record.slice(1)}`,
+  )
 })
 
 test('ssh_port 2222: ufw opens the ports sshd listens on, so SSH can move to 2222 and back without a lock-out', async () => {

@@ -1,0 +1,109 @@
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import * as assert from 'uvu/assert'
+import {
+  AUDIT_HELPER_PATH,
+  appendAuditRecord,
+  auditHelperScript,
+  auditLogApply,
+  auditLogCheck,
+  auditSudoers,
+} from '../../lib/commands/audit-log.ts'
+import { directories, directoriesCheck, LOGROTATE } from '../../lib/commands/host-config.ts'
+import { suite } from '../harness.ts'
+
+// The host audit log is root's; a login that is not root appends through one helper (sudo, no argument).
+const test = suite('audit log: root-owned, appended through one helper')
+
+const record = (extra = '') =>
+  `{"ts":"2026-12-03T10:00:00.000Z","who":"ana","runbook":"deploy","outcome":"success"${extra}}`
+
+/** The real helper (bash), its log in a temp dir: as root, as the test runs (dockerd needs it too). */
+function helperRun(input: string, args: string[] = [], env: Record<string, string> = {}) {
+  const dir = mkdtempSync(join(tmpdir(), 'ce-audit-'))
+  const log = join(dir, 'logs', 'audit.log')
+  const script = join(dir, 'audit-append')
+  writeFileSync(script, auditHelperScript(log), { mode: 0o755 })
+  const r = spawnSync('bash', [script, ...args], {
+    input,
+    encoding: 'utf8',
+    env: { PATH: process.env.PATH ?? '', ...env },
+    timeout: 20_000,
+  })
+  let lines: string[] = []
+  try {
+    lines = readFileSync(log, 'utf8').split('\n').filter(Boolean)
+  } catch {}
+  return { code: r.status, err: r.stderr, lines, log, dir }
+}
+
+test('one record: tagged with the login sudo names, appended to a root:adm 0640 log in a 0750 directory', () => {
+  const a = helperRun(`${record()}\n`, [], { SUDO_USER: 'deploy' })
+  assert.is(a.code, 0, a.err)
+  assert.equal(a.lines, [`{"login":"deploy",${record().slice(1)}`])
+  assert.equal(JSON.parse(a.lines[0] ?? '').runbook, 'deploy')
+  assert.is((statSync(a.log).mode & 0o777).toString(8), '640')
+  assert.is((statSync(join(a.dir, 'logs')).mode & 0o777).toString(8), '750')
+  // Run by root itself (no sudo): root is the login.
+  const b = helperRun(record())
+  assert.is(b.code, 0, b.err)
+  assert.match(b.lines[0] ?? '', /^\{"login":"root","ts":/)
+})
+
+test('anything but one audit record is refused (64) and nothing is written', () => {
+  const cases: [string, string[], string][] = [
+    [record(), ['--log', '/etc/passwd'], 'takes no argument'],
+    ['', [], 'no record on stdin'],
+    ['not json\n', [], 'not one JSON record'],
+    [`${record().slice(0, -1)},"x":"a\u001b[2J"}\n`, [], 'control characters'],
+    [record(',"login":"root"'), [], 'a record may not name its login'],
+  ]
+  for (const [input, args, why] of cases) {
+    const r = helperRun(input, args, { SUDO_USER: 'deploy' })
+    assert.is(r.code, 64, `${why}: ${r.err}`)
+    assert.match(r.err, `audit-append: ${why}`)
+    assert.equal(r.lines, [], why)
+  }
+  // Only its first line: a second record on stdin is not appended.
+  const two = helperRun(`${record()}\n${record(',"extra":1')}\n`, [], { SUDO_USER: 'deploy' })
+  assert.is(two.code, 0, two.err)
+  assert.is(two.lines.length, 1)
+  // A login name sudo would never give is not written as such.
+  const odd = helperRun(record(), [], { SUDO_USER: 'x"; rm -rf /' })
+  assert.match(odd.lines[0] ?? '', /^\{"login":"unknown","ts":/)
+})
+
+// (visudo checks the rule on the host before it is put in place: integration setup-server.)
+test('sudo lets the deploy login run the helper with no argument, and nothing else', () => {
+  assert.is(
+    auditSudoers('deploy'),
+    `# Managed by setup-server: deploy appends its audit records, nothing else.\ndeploy ALL=(root) NOPASSWD: ${AUDIT_HELPER_PATH} ""\n`,
+  )
+})
+
+test('runbooks append through the helper where setup-server put it, straight to the file before', () => {
+  const cmd = appendAuditRecord()
+  assert.is(
+    cmd,
+    `if [ -x ${AUDIT_HELPER_PATH} ]; then if [ "$(id -u)" = 0 ]; then ${AUDIT_HELPER_PATH}; else sudo -n ${AUDIT_HELPER_PATH}; fi; else set -e; mkdir -p /var/log/conciliaextrato; touch /var/log/conciliaextrato/audit.log; chmod 0640 /var/log/conciliaextrato/audit.log; cat >> /var/log/conciliaextrato/audit.log; fi`,
+  )
+})
+
+test("setup-server's directories: the env's stay deploy's, the log and its directory become root's", () => {
+  assert.match(directories('production', 'deploy'), auditLogApply)
+  assert.match(
+    auditLogApply,
+    'install -d -m 0750 -o root -g adm /var/log/conciliaextrato && touch /var/log/conciliaextrato/audit.log && chown root:adm /var/log/conciliaextrato/audit.log && chmod 0640 /var/log/conciliaextrato/audit.log',
+  )
+  assert.not.match(directories('production', 'deploy'), '-o deploy -g adm /var/log')
+  assert.match(directoriesCheck('production', 'deploy'), auditLogCheck)
+  assert.match(
+    auditLogCheck,
+    `[ "$(stat -c '%U:%G %a' /var/log/conciliaextrato/audit.log 2>/dev/null)" = 'root:adm 640' ]`,
+  )
+  assert.match(LOGROTATE.content, '  create 0640 root adm\n')
+})
+
+test.run()
