@@ -2,8 +2,9 @@ import { REMOTE_AUDIT_LOG } from '../env/host-paths.ts'
 import { appendLineFromStdin } from './files.ts'
 import { quote } from './shell.ts'
 
-// The host's audit log is root's (root:adm 0640 in a root:adm 0750 directory): the accounts it
-// audits cannot rewrite it. A login that is not root appends its run's record through ONE root-owned
+// The host's audit log is root's (root:adm 0640 in a root:adm 0750 directory) and append-only
+// (`chattr +a`: not even root truncates or rewrites it without lifting the flag first; logrotate lifts
+// it around each rotation): the accounts it audits cannot rewrite it. A login that is not root appends its run's record through ONE root-owned
 // helper that sudo lets it run with no argument: one JSON line on stdin, checked, tagged with the
 // login sudo names (which the caller cannot choose), appended under a lock. Pure: strings only.
 
@@ -34,10 +35,17 @@ export function auditHelperScript(log = REMOTE_AUDIT_LOG): string {
     'login=${SUDO_USER:-$(id -un)}',
     '[[ $login =~ ^[a-z_][a-z0-9_-]{0,31}$ ]] || login=unknown',
     `install -d -m 0750 -o root -g adm ${quote(dir)}`,
-    '[ -e "$log" ] || install -m 0640 -o root -g adm /dev/null "$log"',
-    `( flock -w 10 9 || ${refuse('the log stayed locked 10 s')}`,
-    `  printf '%s\\n' "{\\"login\\":\\"$login\\",\${line#\\{}" >&9 ) 9>>"$log"`,
+    '[ -e "$log" ] || { install -m 0640 -o root -g adm /dev/null "$log" && { chattr +a "$log" 2>/dev/null || true; }; }',
+    `printf '%s\\n' "{\\"login\\":\\"$login\\",\${line#\\{}" | ${lockedAppend('"$log"')}`,
   ].join('\n')}\n`
+}
+
+/**
+ * Appends stdin to `log` (a shell word) under flock, opened for appending only: what an append-only
+ * file allows (no touch, no chmod). Exit 75 if another writer holds it 10 s.
+ */
+export function lockedAppend(log: string): string {
+  return `{ flock -w 10 9 || { echo "the audit log stayed locked 10 s" >&2; exit 75; }; cat >&9; } 9>>${log}`
 }
 
 /** The rule: `user` may run the helper as root, with no argument ("" in sudoers), and nothing else. */
@@ -58,19 +66,26 @@ export function appendAuditRecord(): string {
 const is = (path: string, want: string) =>
   `[ "$(stat -c '%U:%G %a' ${quote(path)} 2>/dev/null)" = ${quote(want)} ]`
 
-/** The directory and the log, root's as setup-server leaves them (the directories step's check). */
-export const auditLogCheck = [is(AUDIT_LOG_DIR, 'root:adm 750'), is(REMOTE_AUDIT_LOG, 'root:adm 640')].join(
-  ' && ',
-)
+/** The directory and the log, root's and append-only as setup-server leaves them (the directories step's check). */
+export const auditLogCheck = [
+  is(AUDIT_LOG_DIR, 'root:adm 750'),
+  is(REMOTE_AUDIT_LOG, 'root:adm 640'),
+  `lsattr ${REMOTE_AUDIT_LOG} 2>/dev/null | cut -d' ' -f1 | grep -q a`,
+].join(' && ')
 
 /** verify: the log and the helper root's; the deploy login can write neither the log nor its directory, and sees the helper. */
 export const auditLogVerify = `${auditLogCheck} && ${is(AUDIT_HELPER_PATH, 'root:root 755')}`
 export const auditLogNotWritable = `[ ! -w ${REMOTE_AUDIT_LOG} ] && [ ! -w ${AUDIT_LOG_DIR} ] && [ -x ${AUDIT_HELPER_PATH} ]`
 
-/** Makes it so: the directory and the log root's (an existing log keeps its records). */
+/**
+ * Makes it so: the directory and the log root's (an existing log keeps its records), append-only. The
+ * flag is lifted first: an append-only file refuses chown and chmod, even root's.
+ */
 export const auditLogApply = [
+  `{ chattr -a ${REMOTE_AUDIT_LOG} 2>/dev/null || true; }`,
   `install -d -m 0750 -o root -g adm ${AUDIT_LOG_DIR}`,
   `touch ${REMOTE_AUDIT_LOG}`,
   `chown root:adm ${REMOTE_AUDIT_LOG}`,
   `chmod 0640 ${REMOTE_AUDIT_LOG}`,
+  `chattr +a ${REMOTE_AUDIT_LOG}`,
 ].join(' && ')

@@ -1,5 +1,6 @@
 import { REMOTE_AUDIT_LOG, remotePaths } from '../env/host-paths.ts'
 import type { Env } from '../env/load.ts'
+import { lockedAppend } from './audit-log.ts'
 import { projectHealth, projectName } from './compose.ts'
 import { hostFactsScript } from './facts.ts'
 import { appendLineFromStdin } from './files.ts'
@@ -122,14 +123,15 @@ function branch(env: Env, name: string, read: Read): string {
  * login's record. Anything that is not one line of a JSON object from runbook output is refused (64).
  */
 function auditBranch(user: string): string {
-  const append = appendLineFromStdin(REMOTE_AUDIT_LOG)
+  // Appends only (the log is append-only: no touch or chmod on it).
+  const append = lockedAppend(REMOTE_AUDIT_LOG)
   return [
     '  audit)',
     `    [ $# -eq 1 ] || { echo "audit: takes no argument (the record comes on stdin)" >&2; exit 64; }`,
     '    IFS= read -r -n 65536 line || [ -n "$line" ] || { echo "audit: no record on stdin" >&2; exit 64; }',
     `    case "$line" in '{"ts":'*'}') ;; *) echo "audit: not one JSON record" >&2; exit 64 ;; esac`,
     `    [[ $line != *[[:cntrl:]]* ]] || { echo "audit: control characters" >&2; exit 64; }`,
-    `    printf '%s\\n' "{\\"via\\":\\"${user}\\",\${line#\\{}" | ( ${append} )`,
+    `    printf '%s\\n' "{\\"via\\":\\"${user}\\",\${line#\\{}" | ${append}`,
     '    ;;',
   ].join('\n')
 }

@@ -155,6 +155,22 @@ test('the second run changes nothing and says so', async () => {
     (await onDroplet(web, 'tail -n1 /var/log/conciliaextrato/audit.log')).trim(),
     `{"login":"deploy",${record.slice(1)}`,
   )
+  // Append-only: root itself cannot truncate it; logrotate lifts the flag to rotate, the new file has it
+  // again, and records keep landing.
+  const rootTruncate = await onDroplet(web, '{ : > /var/log/conciliaextrato/audit.log; } 2>&1; echo "rc=$?"')
+  assert.match(rootTruncate, /Operation not permitted[\s\S]*rc=[1-9]/)
+  const rotated = await onDroplet(
+    web,
+    `logrotate -f /etc/logrotate.d/conciliaextrato && printf '%s\\n' ${quote(record)} | su deploy -c ${quote(appendAuditRecord())} && lsattr /var/log/conciliaextrato/audit.log | cut -d' ' -f1; ls /var/log/conciliaextrato; cat /var/log/conciliaextrato/audit.log`,
+  )
+  assert.match(rotated, /^-*a[-a-zA-Z]*\n/)
+  assert.match(rotated, /\naudit\.log\naudit\.log\.1\n/)
+  assert.match(
+    rotated,
+    new RegExp(`\\n\\{"login":"deploy",${record.slice(1).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\n$`),
+  )
+  const again = await runCaptured(verifyServer, ['--env', 'it'])
+  assert.match(again.out, /web-1\s+audit log root-owned, appended through the helper\s+pass/)
 })
 
 test('ssh_port 2222: ufw opens the ports sshd listens on, so SSH can move to 2222 and back without a lock-out', async () => {

@@ -36,6 +36,8 @@ function helperRun(input: string, args: string[] = [], env: Record<string, strin
   try {
     lines = readFileSync(log, 'utf8').split('\n').filter(Boolean)
   } catch {}
+  // The helper makes a new log append-only (where the file system can): lifted, so tmp can be cleaned.
+  spawnSync('chattr', ['-a', log])
   return { code: r.status, err: r.stderr, lines, log, dir }
 }
 
@@ -93,9 +95,14 @@ test('runbooks append through the helper where setup-server put it, straight to 
 
 test("setup-server's directories: the env's stay deploy's, the log and its directory become root's", () => {
   assert.match(directories('production', 'deploy'), auditLogApply)
-  assert.match(
+  // Append-only: the flag is lifted first (an append-only file refuses chown and chmod), set last.
+  assert.is(
     auditLogApply,
-    'install -d -m 0750 -o root -g adm /var/log/conciliaextrato && touch /var/log/conciliaextrato/audit.log && chown root:adm /var/log/conciliaextrato/audit.log && chmod 0640 /var/log/conciliaextrato/audit.log',
+    '{ chattr -a /var/log/conciliaextrato/audit.log 2>/dev/null || true; } && install -d -m 0750 -o root -g adm /var/log/conciliaextrato && touch /var/log/conciliaextrato/audit.log && chown root:adm /var/log/conciliaextrato/audit.log && chmod 0640 /var/log/conciliaextrato/audit.log && chattr +a /var/log/conciliaextrato/audit.log',
+  )
+  assert.match(
+    auditLogCheck,
+    "lsattr /var/log/conciliaextrato/audit.log 2>/dev/null | cut -d' ' -f1 | grep -q a",
   )
   assert.not.match(directories('production', 'deploy'), '-o deploy -g adm /var/log')
   assert.match(directoriesCheck('production', 'deploy'), auditLogCheck)
@@ -103,7 +110,10 @@ test("setup-server's directories: the env's stay deploy's, the log and its direc
     auditLogCheck,
     `[ "$(stat -c '%U:%G %a' /var/log/conciliaextrato/audit.log 2>/dev/null)" = 'root:adm 640' ]`,
   )
-  assert.match(LOGROTATE.content, '  create 0640 root adm\n')
+  assert.match(
+    LOGROTATE.content,
+    '  create 0640 root adm\n  # The log is append-only (chattr +a): lifted for the rename, set again on the new file.\n  prerotate\n    chattr -a /var/log/conciliaextrato/audit.log\n  endscript\n  postrotate\n    chattr +a /var/log/conciliaextrato/audit.log\n  endscript\n}\n',
+  )
 })
 
 test.run()

@@ -103,7 +103,8 @@ test("the checker's one write: its audit record, tagged, one JSON line; anything
   const script = checkerHelperScript(staging)
   assert.match(
     script,
-    `printf '%s\\n' "{\\"via\\":\\"ce-check\\",\${line#\\{}" | ( ${appendLineFromStdin(REMOTE_AUDIT_LOG)} )`,
+    // Appended under flock, opened for appending only (the log is append-only: no touch, no chmod).
+    `printf '%s\\n' "{\\"via\\":\\"ce-check\\",\${line#\\{}" | { flock -w 10 9 || { echo "the audit log stayed locked 10 s" >&2; exit 75; }; cat >&9; } 9>>${REMOTE_AUDIT_LOG}`,
   )
   assert.is(appendAuditCommand(HELPER), `sudo -n ${HELPER} audit`)
   assert.is(appendAuditCommand(undefined), appendLineFromStdin(REMOTE_AUDIT_LOG))
