@@ -68,8 +68,8 @@ rollback: ## Back to the previous good release, or TO=<release>
 releases: ## The release history (read-only)
 	@$(call RUNBOOK,releases)
 
-bench-deploy: deps ## Benchmark: deploy and rollback under continuous load vs recreating in place; HOSTS=2 on a swarm (JSON line at the end)
-	@$(TSX) test/bench/deploy.ts $(if $(HOSTS),--hosts $(HOSTS))
+bench-deploy: deps ## Benchmark: deploy and rollback under continuous load vs recreating in place; HOSTS=2 on a swarm; BUSY=1 beside a droplet taking backups; ROUNDS=N cycles (JSON line; exit 1 if a request failed)
+	@$(TSX) test/bench/deploy.ts
 
 backup: ## Back up Postgres, Redis and the deploy config, encrypted, to the env's store (REASON=...)
 	@$(call RUNBOOK,backup)

@@ -7,6 +7,15 @@ export interface LoadResult {
   maxGapMs: number
   /** What the failed requests were, `<host> <status|error|timeout>` -> count: to tell a 503 from a reset. */
   failures: Record<string, number>
+  /** The first answers of each failing kind (status and body, cut to 300 characters): who answered, and why. */
+  samples: Record<string, string[]>
+  /**
+   * Requests sent again, once, on a new connection: the kept-alive connection they went out on was
+   * reset before any answer (nginx closes idle keep-alive connections when it reloads). A browser does
+   * the same for an idempotent request (RFC 9112 9.3.1; Node's http docs, request.reusedSocket). Only
+   * the second attempt's outcome counts.
+   */
+  retried: number
 }
 
 export function startLoad(
@@ -26,23 +35,46 @@ export function startLoad(
   let lastOk = performance.now()
   let maxGapMs = 0
   const failures: Record<string, number> = {}
-  const once = (host: string) =>
+  const samples: Record<string, string[]> = {}
+  let retried = 0
+  const once = (host: string, retry = true): Promise<boolean> =>
     new Promise<boolean>((done) => {
       let timedOut = false
-      const fail = (what: string) => {
-        failures[`${host} ${what}`] = (failures[`${host} ${what}`] ?? 0) + 1
+      const fail = (what: string, body = '') => {
+        const kind = `${host} ${what}`
+        failures[kind] = (failures[kind] ?? 0) + 1
+        samples[kind] ??= []
+        const kept = samples[kind]
+        if (kept.length < 3) kept.push(`${new Date().toISOString()} ${body.slice(0, 300)}`.trim())
         done(false)
       }
       const req = request(
-        { host: '127.0.0.1', port, path, agent, headers: { Host: host }, timeout: 5000 },
+        {
+          host: '127.0.0.1',
+          port,
+          path,
+          agent: retry ? agent : false,
+          headers: { Host: host },
+          timeout: 5000,
+        },
         (res) => {
-          res.resume()
-          res.on('end', () => (res.statusCode === 200 ? done(true) : fail(String(res.statusCode))))
+          let body = ''
+          res.setEncoding('utf8')
+          res.on('data', (c: string) => {
+            if (res.statusCode !== 200 && body.length < 300) body += c
+          })
+          res.on('end', () => (res.statusCode === 200 ? done(true) : fail(String(res.statusCode), body)))
         },
       )
-      req.on('error', (err) =>
-        fail(timedOut ? 'timeout' : `error ${(err as NodeJS.ErrnoException).code ?? err.message}`),
-      )
+      req.on('error', (err) => {
+        const code = (err as NodeJS.ErrnoException).code
+        if (retry && !timedOut && req.reusedSocket && code === 'ECONNRESET') {
+          retried++
+          once(host, false).then(done)
+          return
+        }
+        fail(timedOut ? 'timeout' : `error ${code ?? err.message}`)
+      })
       req.on('timeout', () => {
         timedOut = true
         req.destroy()
@@ -70,7 +102,7 @@ export function startLoad(
       await Promise.all(workers)
       agent.destroy()
       maxGapMs = Math.max(maxGapMs, performance.now() - lastOk)
-      return { requests, failed, maxGapMs: Math.round(maxGapMs), failures }
+      return { requests, failed, maxGapMs: Math.round(maxGapMs), failures, samples, retried }
     },
   }
 }
