@@ -3,10 +3,11 @@ import { appendLineFromStdin } from './files.ts'
 import { quote } from './shell.ts'
 
 // The host's audit log is root's (root:adm 0640 in a root:adm 0750 directory) and append-only
-// (`chattr +a`: not even root truncates or rewrites it without lifting the flag first; logrotate lifts
-// it around each rotation): the accounts it audits cannot rewrite it. A login that is not root appends its run's record through ONE root-owned
-// helper that sudo lets it run with no argument: one JSON line on stdin, checked, tagged with the
-// login sudo names (which the caller cannot choose), appended under a lock. Pure: strings only.
+// (`chattr +a`: not even root truncates or rewrites it without lifting the flag first; logrotate
+// lifts it around each rotation): the accounts it audits cannot rewrite it. A login that is not root
+// appends its run's record through ONE root-owned helper that sudo lets it run with no argument: one
+// JSON line on stdin, checked, tagged with the login sudo names (which the caller cannot choose),
+// appended under a lock. Pure: strings only.
 
 export const AUDIT_LOG_DIR = '/var/log/conciliaextrato'
 /** In /usr/local/sbin (0755): the deploy login must see it to know the host has it (the checker's
