@@ -309,5 +309,5 @@ export function liveColourProbe(env: string): string {
 
 /** Prints `<status> <colour>` for one request through nginx with `domain` as Host. */
 export function servedColourProbe(domain: string, path: string): string {
-  return `curl -s -o /dev/null -m 5 -w '%{http_code} %header{x-served-by-colour}\\n' -H ${quote(`Host: ${domain}`)} http://127.0.0.1${path} || echo '000 none'`
+  return `curl -s -o /dev/null -m 3 -w '%{http_code} %header{x-served-by-colour} %{errormsg}\\n' -H ${quote(`Host: ${domain}`)} http://127.0.0.1${path} || true`
 }

@@ -104,14 +104,22 @@ export async function pointNginxAt(ctx: Context, colour: Colour): Promise<void> 
   }
 }
 
-/** nginx reloads asynchronously: wait until every domain is really served by `colour`. */
+/**
+ * nginx reloads asynchronously: wait until every domain is really served by `colour`. 30 s, each
+ * probe 3 s at most: on a loaded 2-core host a first deploy's new containers and nginx's new workers
+ * were seen to need more than the 15 s (two 5-s probes) this allowed before.
+ */
 async function waitForColour(ctx: Context, host: HostSession, colour: Colour): Promise<void> {
-  await waitUntil(`nginx serving ${colour}`, 15, async () => {
+  await waitUntil(`nginx serving ${colour}`, 30, async () => {
     const wrong: string[] = []
     for (const service of SERVICES) {
       const probe = servedColourProbe(ctx.env.domains[service], ctx.env.health.path)
-      const [code, served] = (await host.exec(probe, { probe: true, echo: false })).stdout.trim().split(' ')
-      if (served !== colour) wrong.push(`${ctx.env.domains[service]}: ${code} from ${served || 'nobody'}`)
+      const out = (await host.exec(probe, { probe: true, echo: false })).stdout.trim()
+      const [code, served, ...why] = out.split(' ')
+      if (served !== colour)
+        wrong.push(
+          `${ctx.env.domains[service]}: ${code || '000'} from ${served || 'nobody'}${why.join(' ').trim() ? ` (${why.join(' ').trim()})` : ''}`,
+        )
     }
     return wrong.length === 0 ? true : wrong.join(', ')
   })
