@@ -1,5 +1,5 @@
 import { REMOTE_AUDIT_LOG } from '../env/host-paths.ts'
-import { appendLineFromStdin } from './files.ts'
+import { appendLineFromStdin, ownerModeIs } from './files.ts'
 import { quote } from './shell.ts'
 
 // The host's audit log is root's (root:adm 0640 in a root:adm 0750 directory) and append-only
@@ -64,8 +64,7 @@ export function appendAuditRecord(): string {
   return `if [ -x ${h} ]; then if [ "$(id -u)" = 0 ]; then ${h}; else sudo -n ${h}; fi; else ${appendLineFromStdin(REMOTE_AUDIT_LOG)}; fi`
 }
 
-const is = (path: string, want: string) =>
-  `[ "$(stat -c '%U:%G %a' ${quote(path)} 2>/dev/null)" = ${quote(want)} ]`
+const is = ownerModeIs
 
 /** The directory and the log, root's and append-only as setup-server leaves them (the directories step's check). */
 export const auditLogCheck = [

@@ -23,3 +23,8 @@ export function appendLineFromStdin(path: string, mode = '0640'): string {
   const dir = path.replace(/\/[^/]+$/, '') || '/'
   return `set -e; mkdir -p ${quote(dir)}; touch ${quote(path)}; chmod ${quote(mode)} ${quote(path)}; cat >> ${quote(path)}`
 }
+
+/** True (exit 0) when `path` has exactly this owner and mode, as `stat -c '%U:%G %a'` prints them ("root:adm 750"). */
+export function ownerModeIs(path: string, want: string): string {
+  return `[ "$(stat -c '%U:%G %a' ${quote(path)} 2>/dev/null)" = ${quote(want)} ]`
+}

@@ -1,4 +1,5 @@
 import { auditLogApply, auditLogCheck } from './audit-log.ts'
+import { ownerModeIs } from './files.ts'
 import { quote } from './shell.ts'
 
 // Configuration files setup-server owns, with the command that makes each take effect.
@@ -195,8 +196,7 @@ export function directories(env: string, user: string): string {
 }
 
 export function directoriesCheck(env: string, user: string): string {
-  const owned = (path: string, owner: string, mode: string) =>
-    `[ "$(stat -c '%U:%G %a' ${quote(path)} 2>/dev/null)" = ${quote(`${owner} ${mode}`)} ]`
+  const owned = (path: string, owner: string, mode: string) => ownerModeIs(path, `${owner} ${mode}`)
   return [
     owned(`/srv/conciliaextrato/${env}`, `${user}:${user}`, '750'),
     owned('/etc/nginx/conciliaextrato', `${user}:${user}`, '755'),

@@ -1,6 +1,7 @@
 import type { Env } from '../env/load.ts'
 import { SERVICES } from '../env/load.ts'
 import { tlsPaths } from '../env/tls-paths.ts'
+import { ownerModeIs } from './files.ts'
 import { quote } from './shell.ts'
 
 // The edge's TLS material on a host (lib/env/tls-paths.ts): the directory, a placeholder certificate until
@@ -8,7 +9,7 @@ import { quote } from './shell.ts'
 
 /** Succeeds when the TLS directory is there, owned by `owner`, mode 0700. */
 export function tlsDirCheck(env: string, owner: string): string {
-  return `[ "$(stat -c '%U:%G %a' ${quote(tlsPaths(env).dir)} 2>/dev/null)" = ${quote(`${owner}:${owner} 700`)} ]`
+  return ownerModeIs(tlsPaths(env).dir, `${owner}:${owner} 700`)
 }
 
 /** The TLS directory: the deploy user's, 0700 (nginx's master process, root, reads it). */

@@ -3,6 +3,7 @@ import { remotePaths } from '../env/host-paths.ts'
 import { type Env, SERVICES } from '../env/load.ts'
 import type { NotifyTarget } from '../env/notify.ts'
 import { COLOURS, type Colour, projectName } from './compose.ts'
+import { ownerModeIs } from './files.ts'
 import { upstreamsPath } from './nginx.ts'
 import { quote } from './shell.ts'
 
@@ -178,10 +179,8 @@ export const HEALTH_LOGROTATE = [
 /** State (alerts, restarts) root only; history readable by adm (deploy is in it), new files inherit adm. */
 export function watchdogDirs(env: string): { check: string; apply: string } {
   const state = quote(watchdogStateDir(env))
-  const is = (path: string, want: string) =>
-    `[ "$(stat -c '%U:%G %a' ${path} 2>/dev/null)" = ${quote(want)} ]`
   return {
-    check: `${is(state, 'root:root 700')} && ${is(HEALTH_LOG_DIR, 'root:adm 2750')}`,
+    check: `${ownerModeIs(watchdogStateDir(env), 'root:root 700')} && ${ownerModeIs(HEALTH_LOG_DIR, 'root:adm 2750')}`,
     apply: `install -d -m 0700 -o root -g root ${state} && install -d -m 2750 -o root -g adm ${HEALTH_LOG_DIR}`,
   }
 }
