@@ -99,7 +99,7 @@ async function mutateObject(key: string, change: (b: Buffer) => Buffer): Promise
 
 test.before(async () => {
   await buildFixtureImages()
-  bed = await createTestBed('backup', ['web-1'])
+  bed = await createTestBed('backup', ['web-1'], { image: 'provisioned' })
   web = bed.droplets[0] as SandboxDroplet
   s3 = await startS3Server({ buckets: ['ce-backups'] })
   writeS3BackupEnv(bed, 'bk', s3, 'sandbox')

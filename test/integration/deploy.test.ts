@@ -51,7 +51,7 @@ const psql = (sql: string) =>
 
 test.before(async () => {
   await buildFixtureImages()
-  bed = await createTestBed('deploy', ['web-1'])
+  bed = await createTestBed('deploy', ['web-1'], { image: 'provisioned' })
   web = bed.droplets[0] as SandboxDroplet
   // The team's webhooks: one that answers, one whose endpoint is down (it must not fail a deploy).
   rx = await startReceiver()

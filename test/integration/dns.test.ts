@@ -67,7 +67,7 @@ async function zoneSnapshot(): Promise<string> {
 const mutations = () => cf.requests.filter((r) => r.method !== 'GET').length
 
 test.before(async () => {
-  bed = await createTestBed('dns', ['web-1'])
+  bed = await createTestBed('dns', ['web-1'], { image: 'provisioned' })
   web = bed.droplets[0] as SandboxDroplet
   cf = await startCloudflareApi({
     tokens: [TOKEN],

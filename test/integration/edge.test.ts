@@ -175,7 +175,7 @@ async function deployOk(release: string): Promise<string> {
 
 test.before(async () => {
   await buildFixtureImages()
-  bed = await createTestBed('edge', ['web-1'])
+  bed = await createTestBed('edge', ['web-1'], { image: 'provisioned' })
   web = bed.droplets[0] as SandboxDroplet
   dir = join(bed.envDir, '..')
   pki = await createPki()

@@ -30,7 +30,7 @@ async function fault(service: 'site' | 'saas' | 'api', spec: string): Promise<vo
 
 test.before(async () => {
   await buildFixtureImages()
-  bed = await createTestBed('health', ['web-1'])
+  bed = await createTestBed('health', ['web-1'], { image: 'provisioned' })
   web = bed.droplets[0] as SandboxDroplet
   writeManagedEnv(bed, 'hc', { health: { path: '/health', timeout_s: 20, api_p95_ms: 2000, burst: 10 } })
   const setup = await runCaptured(setupServer, ['--env', 'hc'])

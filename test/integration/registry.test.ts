@@ -25,7 +25,7 @@ let registry: SandboxRegistry
 
 test.before(async () => {
   await buildFixtureImages()
-  bed = await createTestBed('registry', ['web-1'])
+  bed = await createTestBed('registry', ['web-1'], { image: 'provisioned' })
   web = bed.droplets[0] as SandboxDroplet
   registry = await startRegistry(bed.group.id, bed.group.network)
   // v1 and the data images are pushed; v2 is not (a release CI never built).

@@ -91,7 +91,7 @@ const psql = (sql: string) =>
 
 test.before(async () => {
   await buildFixtureImages()
-  bed = await createTestBed('swarm', ['app-1', 'app-2', 'db-1'])
+  bed = await createTestBed('swarm', ['app-1', 'app-2', 'db-1'], { image: 'provisioned' })
   ;[app1, app2, db] = bed.droplets as [SandboxDroplet, SandboxDroplet, SandboxDroplet]
   process.env.BACKUP_KEY = generateBackupKey()
   writeSwarmEnv(bed, 'sw', {

@@ -58,7 +58,7 @@ async function liveApi(): Promise<{ colour: string; id: string }> {
 
 test.before(async () => {
   await buildFixtureImages()
-  bed = await createTestBed('watchdog', ['web-1'])
+  bed = await createTestBed('watchdog', ['web-1'], { image: 'provisioned' })
   web = bed.droplets[0] as SandboxDroplet
   rx = await startReceiver(bed.gateway)
   process.env.ONCALL_SLACK_URL = `${rx.url}/hooks/T0/${TOKEN}`

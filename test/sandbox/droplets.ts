@@ -8,7 +8,7 @@ export const LABEL = 'conciliaextrato.sandbox'
 
 // --privileged fails on this machine (CAP_SYS_RESOURCE is not in the bounding set); this set works
 // and lets Docker, ufw and systemd run inside.
-const RUN_FLAGS = [
+export const RUN_FLAGS = [
   '--cap-add=ALL',
   '--cap-drop=SYS_RESOURCE',
   '--security-opt',

@@ -84,7 +84,7 @@ export async function startDrill(opts: { rows: number; log?: (line: string) => v
   const log = opts.log ?? (() => {})
   await buildFixtureImages()
   const image = await buildDropletImage()
-  const bed = await createTestBed('emergency', ['web-a'])
+  const bed = await createTestBed('emergency', ['web-a'], { image: 'provisioned' })
   const a = bed.droplets[0] as SandboxDroplet
   const made = new Map<number, SandboxDroplet>()
   const cf = await startCloudflareApi({ tokens: [CF_TOKEN], zones: [ZONE], allowPrivateProxiedTargets: true })

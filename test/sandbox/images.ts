@@ -2,6 +2,8 @@ import { createHash } from 'node:crypto'
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { aptInstall, basePackages, dockerPackages } from '../../lib/commands/packages.ts'
+import { LABEL, RUN_FLAGS } from './droplets.ts'
 import { debianMirror, ensureDockerEngine, sh } from './engine.ts'
 
 // Base images built from Debian's packages with debootstrap, cached by a hash of their recipe.
@@ -126,4 +128,42 @@ function copyAptSources(root: string): void {
 
 export function defaultLog(msg: string): void {
   process.stdout.write(`sandbox: ${msg}\n`)
+}
+
+// What a golden image (a DigitalOcean snapshot built by the team) holds: setup-server's packages
+// installed and Debian's pending updates applied, nothing configured. No host keys, no root key,
+// no Docker state, no logs: each droplet made from it still gets its own at first boot.
+const PROVISION_CLEANUP = [
+  'systemctl stop docker.socket docker containerd nginx fail2ban apt-daily.timer apt-daily-upgrade.timer 2>/dev/null || true',
+  'rm -rf /var/lib/docker /var/lib/containerd /etc/ssh/ssh_host_* /root/.ssh /var/lib/fail2ban/*',
+  'apt-get clean',
+  'rm -rf /var/lib/apt/lists/* /usr/share/doc/* /usr/share/man/* /var/log/journal/*',
+  'find /var/log -type f -exec truncate -s 0 {} +',
+].join('\n')
+
+/**
+ * The droplet image with what setup-server installs already there (a golden image): the suites that
+ * need a set-up droplet start from it and setup-server's package step finds nothing missing. The
+ * setup-server suite, the emergency's new droplet and the full rehearsals start from the bare one.
+ */
+export async function buildProvisionedImage(log = defaultLog): Promise<string> {
+  const base = await buildDropletImage(log)
+  const packages = [...basePackages('debian-12'), ...dockerPackages('debian-12')]
+  const install = `${aptInstall(packages)} && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=120 -o Dpkg::Options::=--force-confold upgrade -y -qq`
+  const tag = `conciliaextrato-sandbox/droplet-provisioned:${recipeHash('provisioned-v1', base, install, PROVISION_CLEANUP)}`
+  if (await imageExists(tag)) return tag
+  log(`building ${tag}: setup-server's packages and Debian's updates on the droplet image (once; cached)`)
+  const name = `ce-provision-${process.pid}`
+  await sh`docker rm -f ${name}`.nothrow()
+  await sh`docker run -d --name ${name} --label ${`${LABEL}=provision`} ${RUN_FLAGS.filter((f) => !f.startsWith('127.0.0.1:') && f !== '-p')} ${base}`
+  try {
+    // systemd must be up: the packages' scripts start their services.
+    await sh`docker exec ${name} sh -c ${'for i in $(seq 1 120); do systemctl is-system-running 2>/dev/null | grep -qE "running|degraded" && exit 0; sleep 0.5; done; exit 1'}`
+    await sh`docker exec ${name} bash -c ${install}`
+    await sh`docker exec ${name} bash -c ${PROVISION_CLEANUP}`
+    await sh`docker commit -c ${'CMD ["/sbin/init"]'} -c ${'ENV container=docker'} ${name} ${tag}`
+  } finally {
+    await sh`docker rm -f -v ${name}`.nothrow()
+  }
+  return tag
 }

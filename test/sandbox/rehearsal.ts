@@ -29,7 +29,7 @@ import { createTestCa, issueServerCertificate } from './cloud/cloudflare-pki.ts'
 import { ensureRootKey, group, removeGroup, startDroplet } from './droplets.ts'
 import { ensureDockerEngine, sh } from './engine.ts'
 import { appImage, buildFixtureImages, DATA_IMAGES, FIXTURE_SERVICES } from './fixtures.ts'
-import { buildDropletImage } from './images.ts'
+import { buildDropletImage, buildProvisionedImage } from './images.ts'
 import { pushImageWithLogin, startRegistry } from './registry.ts'
 import { S3RVER_SECRETS, startS3Server } from './s3.ts'
 import { startReceiver } from './webhook-receiver.ts'
@@ -228,7 +228,9 @@ export async function rehearse(opts: RehearsalOptions): Promise<RehearsalResult>
   try {
     log(`rehearsal of env/${opts.env}.yaml on the sandbox (${opts.full ? 'full' : 'short'} form)`)
     await ensureDockerEngine()
-    const image = await buildDropletImage(log)
+    // The short form (make test) starts from the golden image, with setup-server's packages already
+    // there; the full form (make bench-rehearse) from a bare droplet, packages and all.
+    const image = opts.full ? await buildDropletImage(log) : await buildProvisionedImage(log)
     await buildFixtureImages(log)
     const dir = mkdtempSync(join(tmpdir(), `ce-rehearse-${opts.env}-`))
     const g = group(`r${process.pid}-${opts.env.slice(0, 4)}`, dir)

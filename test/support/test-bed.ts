@@ -11,7 +11,7 @@ import { type RunbookSpec, runRunbook } from '../../lib/run/runbook.ts'
 import { type DropletGroup, ensureRootKey, group, removeGroup, startDroplet } from '../sandbox/droplets.ts'
 import { ensureDockerEngine, sh } from '../sandbox/engine.ts'
 import { DATA_IMAGES } from '../sandbox/fixtures.ts'
-import { buildDropletImage } from '../sandbox/images.ts'
+import { buildDropletImage, buildProvisionedImage } from '../sandbox/images.ts'
 import { S3RVER_SECRETS, type S3Server } from '../sandbox/s3.ts'
 
 /** A test run's own droplets, network, env files and audit dir: created here, removed by cleanup(). */
@@ -27,9 +27,17 @@ export interface TestBed {
   gateway: string
 }
 
-export async function createTestBed(name: string, dropletNames: string[]): Promise<TestBed> {
+/**
+ * A test run's droplets on a network of their own. `provisioned`: from the golden image (setup-server's
+ * packages already installed, images.ts): for suites that set a droplet up before testing something else.
+ */
+export async function createTestBed(
+  name: string,
+  dropletNames: string[],
+  opts: { image?: 'bare' | 'provisioned' } = {},
+): Promise<TestBed> {
   await ensureDockerEngine()
-  const image = await buildDropletImage()
+  const image = opts.image === 'provisioned' ? await buildProvisionedImage() : await buildDropletImage()
   const dir = mkdtempSync(join(tmpdir(), `ce-${name}-`))
   const g = group(`t${process.pid}-${name}`, dir)
   const { privatePath, checkerPath } = await ensureRootKey(dir)
