@@ -21,7 +21,7 @@ export const backups: RunbookSpec = {
       title: 'List the backups in the store',
       async run(ctx) {
         const { store, keyring } = openBackupTarget(ctx)
-        const entries = await listBackups(store, ctx.env.name)
+        const entries = await listBackups(store, ctx.env.name, { keyring })
         const rows = await Promise.all(
           entries.map(async (e, i) => {
             let key = '?'

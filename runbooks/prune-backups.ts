@@ -2,12 +2,14 @@
  * prune-backups — retention: keep the newest backup of each of the last N days, weeks and months
  * (backup.keep in the env file) and always the newest complete one; delete the rest.
  *
- * Shows what it would delete unless APPLY=1. Incomplete backups go once older than a day.
+ * Shows what it would delete unless APPLY=1. Incomplete backups go once older than a day. Only signed
+ * COMPLETE markers count (BACKUP_KEY verifies them): planted ones cannot push real backups out; a backup
+ * signed with a key the keyring lacks is kept.
  * On-call page: docs/runbooks/backup.md#retention
  */
 import { listBackups } from '../lib/backup/catalog.ts'
 import { applyRetention, planRetention } from '../lib/backup/retention.ts'
-import { openBackupStore } from '../lib/backup/take.ts'
+import { openBackupTarget } from '../lib/backup/take.ts'
 import { print, table } from '../lib/report/output.ts'
 import { isMain, main, type RunbookSpec } from '../lib/run/runbook.ts'
 
@@ -15,7 +17,7 @@ export const pruneBackups: RunbookSpec = {
   name: 'prune-backups',
   mutates: true,
   offline: true,
-  needs: () => ['store'],
+  needs: () => ['store', 'backup-key'],
   options: [
     { name: 'apply', makeVar: 'APPLY=1', help: 'delete what the plan lists (default: only show it)' },
   ],
@@ -23,9 +25,9 @@ export const pruneBackups: RunbookSpec = {
     {
       title: 'Plan retention (and apply it with APPLY=1)',
       async run(ctx) {
-        const store = openBackupStore(ctx)
+        const { store, keyring } = openBackupTarget(ctx)
         const keep = ctx.env.backup?.keep ?? { daily: 7, weekly: 4, monthly: 12 }
-        const entries = await listBackups(store, ctx.env.name)
+        const entries = await listBackups(store, ctx.env.name, { keyring })
         const plan = planRetention(
           entries,
           { keepDaily: keep.daily, keepWeekly: keep.weekly, keepMonthly: keep.monthly },

@@ -3,20 +3,30 @@
  *
  *   <env>/<id>/<part>.enc      an encrypted part (e.g. db.enc, uploads.enc)
  *   <env>/<id>/manifest.enc    the encrypted manifest
- *   <env>/<id>/COMPLETE        {id, completed_at, parts: {name: bytes}, manifest_bytes}, written LAST,
- *                              only after every object was uploaded and read back
+ *   <env>/<id>/COMPLETE        {id, completed_at, parts: {name: bytes}, manifest_bytes, key_id, mac},
+ *                              written LAST, only after every object was uploaded and read back
  *
  * The id is the UTC start time, YYYYMMDDTHHMMSSZ (e.g. 20261126T123000Z), so ids sort by time. A backup
  * counts as complete only if its COMPLETE marker parses and matches the objects actually there, so an
  * interrupted or half-deleted backup is never picked as the latest.
+ *
+ * The marker is signed: `mac` is an HMAC-SHA256, under a key derived from BACKUP_KEY (key_id says which),
+ * of the env, the id and the marker's fields. Without the key nobody can write one that verifies, so a
+ * marker planted in the bucket never makes a backup complete. An id more than MAX_CLOCK_SKEW_MS in the
+ * future never counts either (a planted "newest" backup, or a machine with a wrong clock). Markers from
+ * before signing (no mac) still count, but the latest backup is always a signed one when there is one.
  */
+import { createHmac, timingSafeEqual } from 'node:crypto'
 import { InputError, IntegrityError, PreconditionError } from '../report/errors.ts'
+import type { Keyring } from './keys.ts'
 import { type BackupStore, readObject } from './storage.ts'
 
 export const MANIFEST = 'manifest'
 export const COMPLETE = 'COMPLETE'
 const ID = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/
 const PART = /^[a-z0-9][a-z0-9._-]*$/
+/** How far in the future a backup id may be (clocks differ a little): beyond it, the backup is refused. */
+export const MAX_CLOCK_SKEW_MS = 10 * 60 * 1000
 
 export interface BackupEntry {
   id: string
@@ -29,6 +39,13 @@ export interface BackupEntry {
   parts: string[]
   /** Why a backup with a COMPLETE marker still does not count as complete. */
   problem?: string
+  /**
+   * How its marker was checked: `signed` (its mac verified with the keyring), `unverified` (signed,
+   * but listed without a keyring), `legacy` (made before markers were signed). Only on complete entries.
+   */
+  marker?: 'signed' | 'unverified' | 'legacy'
+  /** Its marker is signed with this key id, which the keyring lacks (retention keeps such backups). */
+  unknownKey?: string
 }
 
 export interface CompleteMarker {
@@ -36,6 +53,40 @@ export interface CompleteMarker {
   completed_at: string
   parts: Record<string, number>
   manifest_bytes: number
+  /** The id of the backup key whose marker key made `mac` (absent on legacy markers). */
+  key_id?: string
+  /** HMAC-SHA256, hex, of markerMessage(). */
+  mac?: string
+}
+
+/** What a marker's mac covers: the env and every field but the mac, in a fixed order. */
+export function markerMessage(env: string, m: CompleteMarker): string {
+  const parts = Object.entries(m.parts).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+  return JSON.stringify([
+    'ce-backup-complete-v2',
+    env,
+    m.id,
+    m.completed_at,
+    parts,
+    m.manifest_bytes,
+    m.key_id,
+  ])
+}
+
+function markerMac(key: Buffer, env: string, m: CompleteMarker): string {
+  return createHmac('sha256', key).update(markerMessage(env, m)).digest('hex')
+}
+
+/** Why a signed marker does not verify with the keyring, or undefined when it does. */
+export function markerSignatureProblem(keyring: Keyring, env: string, m: CompleteMarker): string | undefined {
+  const key = m.key_id ? keyring.byId(m.key_id) : undefined
+  if (!key)
+    return `its COMPLETE marker is signed with key id ${m.key_id ?? '(none)'}, which is not in the keyring (${keyring.describe()}): put that key in BACKUP_KEY_PREVIOUS`
+  const want = Buffer.from(markerMac(key.markerKey, env, m), 'hex')
+  const got = Buffer.from(m.mac ?? '', 'hex')
+  if (got.length !== want.length || !timingSafeEqual(got, want))
+    return 'its COMPLETE marker failed authentication: it was planted or modified in the store'
+  return undefined
 }
 
 export function newBackupId(date: Date = new Date()): string {
@@ -102,6 +153,7 @@ export async function markComplete(
   env: string,
   id: string,
   sizes: { parts: Record<string, number>; manifest_bytes: number },
+  keyring: Keyring,
   now: Date = new Date(),
 ): Promise<CompleteMarker> {
   const marker: CompleteMarker = {
@@ -109,16 +161,30 @@ export async function markComplete(
     completed_at: now.toISOString(),
     parts: sizes.parts,
     manifest_bytes: sizes.manifest_bytes,
+    key_id: keyring.current.id,
   }
+  marker.mac = markerMac(keyring.current.markerKey, env, marker)
   const problem = await checkMarker(store, env, id, marker, undefined)
   if (problem) throw new IntegrityError(`backup ${id} cannot be marked complete: ${problem}`)
   await store.put(completeKey(env, id), Buffer.from(`${JSON.stringify(marker, null, 2)}\n`))
   return marker
 }
 
+export interface ListOptions {
+  /** Verifies each signed marker; without it signed markers are `unverified` (health's age check). */
+  keyring?: Keyring
+  /** For the future-id bound (tests). */
+  now?: Date
+}
+
 /** Every backup of `env` in the store, newest first. Reads each COMPLETE marker. */
-export async function listBackups(store: BackupStore, env: string): Promise<BackupEntry[]> {
+export async function listBackups(
+  store: BackupStore,
+  env: string,
+  opts: ListOptions = {},
+): Promise<BackupEntry[]> {
   checkEnvName(env)
+  const latestAllowed = (opts.now ?? new Date()).getTime() + MAX_CLOCK_SKEW_MS
   const objects = await store.list(`${env}/`)
   const byId = new Map<string, Map<string, number>>()
   for (const { key, bytes } of objects) {
@@ -136,15 +202,32 @@ export async function listBackups(store: BackupStore, env: string): Promise<Back
     const bytes = [...files.values()].reduce((a, b) => a + b, 0)
     const entry: BackupEntry = { id, createdAt: parseBackupId(id), complete: false, bytes, parts }
     if (files.has(COMPLETE)) {
+      let kind: BackupEntry['marker']
       const problem = await readMarker(store, env, id).then(
-        (marker) => checkMarker(store, env, id, marker, files),
+        async (marker) => {
+          const sizes = await checkMarker(store, env, id, marker, files)
+          if (sizes) return sizes
+          if (marker.mac === undefined) kind = 'legacy'
+          else if (!opts.keyring) kind = 'unverified'
+          else {
+            kind = 'signed'
+            if (!opts.keyring.byId(marker.key_id ?? '')) entry.unknownKey = marker.key_id
+            return markerSignatureProblem(opts.keyring, env, marker)
+          }
+          return undefined
+        },
         (err: Error) => {
           if (err instanceof IntegrityError) return err.message
           throw err
         },
       )
       if (problem) entry.problem = problem
-      else entry.complete = true
+      else if (entry.createdAt.getTime() > latestAllowed)
+        entry.problem = `its id is ${Math.round((entry.createdAt.getTime() - latestAllowed + MAX_CLOCK_SKEW_MS) / 60000)} min in the future: a planted backup or a machine with a wrong clock; it is never used`
+      else {
+        entry.complete = true
+        entry.marker = kind
+      }
     }
     return entry
   })
@@ -164,7 +247,15 @@ export async function readMarker(store: BackupStore, env: string, id: string): P
     typeof marker.parts === 'object' &&
     marker.parts !== null &&
     Object.values(marker.parts).every((n) => Number.isSafeInteger(n) && n >= 0)
-  if (!partsOk || !Number.isSafeInteger(marker.manifest_bytes) || typeof marker.completed_at !== 'string') {
+  const signatureOk =
+    marker?.mac === undefined ||
+    (typeof marker.mac === 'string' && /^[0-9a-f]{64}$/.test(marker.mac) && typeof marker.key_id === 'string')
+  if (
+    !partsOk ||
+    !signatureOk ||
+    !Number.isSafeInteger(marker.manifest_bytes) ||
+    typeof marker.completed_at !== 'string'
+  ) {
     throw new IntegrityError(`the COMPLETE marker of backup ${id} is malformed`)
   }
   return marker
@@ -191,13 +282,19 @@ async function checkMarker(
   return undefined
 }
 
-/** The newest complete backup, if any. */
-export function latestComplete<E extends { createdAt: Date; complete: boolean }>(
+/**
+ * The newest complete backup, if any: a signed one when there is one (a legacy marker, unsigned, could
+ * have been planted), else the newest legacy one (backups made before markers were signed).
+ */
+export function latestComplete<E extends { createdAt: Date; complete: boolean; marker?: string }>(
   entries: E[],
 ): E | undefined {
-  let best: E | undefined
-  for (const e of entries) if (e.complete && (!best || e.createdAt > best.createdAt)) best = e
-  return best
+  const newest = (list: E[]) => {
+    let best: E | undefined
+    for (const e of list) if (e.complete && (!best || e.createdAt > best.createdAt)) best = e
+    return best
+  }
+  return newest(entries.filter((e) => e.marker !== 'legacy')) ?? newest(entries)
 }
 
 /**

@@ -1,15 +1,19 @@
 /**
  * The backup encryption format: one encrypted object per backup part, AES-256-GCM in chunks, streamed.
  *
- *   header  = 'CEBK' | version u8 (1) | key id (8) | chunk size u32 BE | nonce prefix (7)     (24 bytes)
+ *   header  = 'CEBK' | version u8 (2) | key id (8) | chunk size u32 BE | nonce prefix (7)     (24 bytes)
  *             | wrapped data key: nonce (12) | ciphertext (32) | tag (16)                        (60 bytes)
  *   chunk   = ciphertext length u32 BE | ciphertext | tag (16)
  *
  * The data key (DEK) is 32 random bytes per object, wrapped with AES-256-GCM under the keyring's KEK
- * (AAD = the first 24 header bytes). Chunk nonce = prefix (7) | counter u32 BE | final flag u8; chunk
- * AAD = the whole 84-byte header. Only the last chunk has the final flag, and there is always one (empty
- * if the input was), so truncation, reordering, duplication and trailing data are all detected.
- * Decryption passes on a chunk's plaintext only after its tag verified.
+ * (AAD = the first 24 header bytes, then the context). Chunk nonce = prefix (7) | counter u32 BE | final
+ * flag u8; chunk AAD = the whole 84-byte header, then the context. Only the last chunk has the final flag,
+ * and there is always one (empty if the input was), so truncation, reordering, duplication and trailing
+ * data are all detected. Decryption passes on a chunk's plaintext only after its tag verified.
+ *
+ * The context (version 2) is the object's name in the store, `<env>/<backup id>/<part>.enc`: an object
+ * copied to another backup, part or env fails authentication there. Version 1 objects (no context) are
+ * still read, so backups taken before version 2 stay restorable.
  */
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto'
 import { Transform, type TransformCallback } from 'node:stream'
@@ -17,7 +21,9 @@ import { IntegrityError } from '../report/errors.ts'
 import type { BackupKey, Keyring } from './keys.ts'
 
 export const MAGIC = Buffer.from('CEBK', 'latin1')
-export const VERSION = 1
+export const VERSION = 2
+/** Versions this code reads: 1 (no context in the AAD) and 2. */
+const READABLE = [1, 2]
 export const DEFAULT_CHUNK_SIZE = 1024 * 1024
 export const MAX_CHUNK_SIZE = 64 * 1024 * 1024
 const PREFIX_BYTES = 7
@@ -30,11 +36,15 @@ export const HEADER_LENGTH = FIELDS_LENGTH + WRAP_NONCE_BYTES + DEK_BYTES + TAG_
 const MAX_CHUNKS = 2 ** 32
 
 export interface EncryptOptions {
+  /** The object's name in the store (`<env>/<id>/<part>.enc`): bound into every tag. */
+  context: string
   /** Plaintext bytes per chunk (default 1 MiB). */
   chunkSize?: number
 }
 
 export interface DecryptOptions {
+  /** The object's name in the store: what a version 2 object was bound to when it was made. */
+  context: string
   /** Prefixes every error message, e.g. the object name. */
   label?: string
   /** The env, for the `next` hint (`make backups ENV=<env>`). */
@@ -57,8 +67,8 @@ export function inspectHeader(buf: Buffer): HeaderInfo {
 }
 
 /** Encrypts a stream of plaintext into one backup object. */
-export function encryptStream(keyring: Keyring, opts: EncryptOptions = {}): Transform {
-  const sealer = new Sealer(keyring.current, opts.chunkSize ?? DEFAULT_CHUNK_SIZE)
+export function encryptStream(keyring: Keyring, opts: EncryptOptions): Transform {
+  const sealer = new Sealer(keyring.current, opts.chunkSize ?? DEFAULT_CHUNK_SIZE, opts.context)
   return transform(
     (data, emit) => sealer.write(data, emit),
     (emit) => sealer.end(emit),
@@ -66,7 +76,7 @@ export function encryptStream(keyring: Keyring, opts: EncryptOptions = {}): Tran
 }
 
 /** Decrypts one backup object; emits each chunk's plaintext only after its tag verified. */
-export function decryptStream(keyring: Keyring, opts: DecryptOptions = {}): Transform {
+export function decryptStream(keyring: Keyring, opts: DecryptOptions): Transform {
   const opener = new Opener(keyring, opts)
   return transform(
     (data, emit) => opener.write(data, emit),
@@ -74,15 +84,15 @@ export function decryptStream(keyring: Keyring, opts: DecryptOptions = {}): Tran
   )
 }
 
-export function encryptBuffer(keyring: Keyring, plaintext: Buffer, opts: EncryptOptions = {}): Buffer {
+export function encryptBuffer(keyring: Keyring, plaintext: Buffer, opts: EncryptOptions): Buffer {
   const out: Buffer[] = []
-  const sealer = new Sealer(keyring.current, opts.chunkSize ?? DEFAULT_CHUNK_SIZE)
+  const sealer = new Sealer(keyring.current, opts.chunkSize ?? DEFAULT_CHUNK_SIZE, opts.context)
   sealer.write(plaintext, (b) => out.push(b))
   sealer.end((b) => out.push(b))
   return Buffer.concat(out)
 }
 
-export function decryptBuffer(keyring: Keyring, object: Buffer, opts: DecryptOptions = {}): Buffer {
+export function decryptBuffer(keyring: Keyring, object: Buffer, opts: DecryptOptions): Buffer {
   const out: Buffer[] = []
   const opener = new Opener(keyring, opts)
   opener.write(object, (b) => out.push(b))
@@ -209,12 +219,16 @@ class Sealer {
   private readonly dek = randomBytes(DEK_BYTES)
   private readonly prefix = randomBytes(PREFIX_BYTES)
   private header: Buffer | undefined
+  private aad: Buffer | undefined
   private counter = 0
+  private readonly context: Buffer
 
   constructor(
     private readonly key: BackupKey,
     private readonly chunkSize: number,
+    context: string,
   ) {
+    this.context = contextBytes(context)
     if (!Number.isInteger(chunkSize) || chunkSize < 1 || chunkSize > MAX_CHUNK_SIZE)
       throw new RangeError(
         `backup chunk size must be an integer from 1 to ${MAX_CHUNK_SIZE}, got ${chunkSize}`,
@@ -243,9 +257,10 @@ class Sealer {
     this.prefix.copy(fields, 17)
     const wrapNonce = randomBytes(WRAP_NONCE_BYTES)
     const wrap = createCipheriv('aes-256-gcm', this.key.kek, wrapNonce, { authTagLength: TAG_BYTES })
-    wrap.setAAD(fields)
+    wrap.setAAD(Buffer.concat([fields, this.context]))
     const wrapped = Buffer.concat([wrap.update(this.dek), wrap.final()])
     this.header = Buffer.concat([fields, wrapNonce, wrapped, wrap.getAuthTag()])
+    this.aad = Buffer.concat([this.header, this.context])
     emit(this.header)
   }
 
@@ -254,7 +269,7 @@ class Sealer {
       throw new RangeError('backup object has too many chunks for one nonce prefix')
     const nonce = chunkNonce(this.prefix, this.counter++, final)
     const cipher = createCipheriv('aes-256-gcm', this.dek, nonce, { authTagLength: TAG_BYTES })
-    cipher.setAAD(this.header as Buffer)
+    cipher.setAAD(this.aad as Buffer)
     const out = parts.map((p) => cipher.update(p))
     out.push(cipher.final())
     const length = Buffer.alloc(4)
@@ -268,6 +283,8 @@ class Sealer {
 class Opener {
   private readonly pending = new Pending()
   private header: Buffer | undefined
+  /** The chunks' AAD: the header, then (version 2) the context. */
+  private aad: Buffer | undefined
   private dek: Buffer | undefined
   private prefix: Buffer | undefined
   private chunkSize = 0
@@ -331,7 +348,8 @@ class Opener {
   }
 
   private openHeader(header: Buffer): void {
-    const { keyId, chunkSize } = inspectHeader(header)
+    const { version, keyId, chunkSize } = inspectHeader(header)
+    const context = version === 1 ? Buffer.alloc(0) : contextBytes(this.opts.context)
     const key = this.keyring.byId(keyId)
     if (!key) {
       throw this.fail(
@@ -349,7 +367,7 @@ class Opener {
         authTagLength: TAG_BYTES,
       },
     )
-    unwrap.setAAD(header.subarray(0, FIELDS_LENGTH))
+    unwrap.setAAD(Buffer.concat([header.subarray(0, FIELDS_LENGTH), context]))
     unwrap.setAuthTag(header.subarray(tagAt))
     try {
       this.dek = Buffer.concat([
@@ -358,12 +376,15 @@ class Opener {
       ])
     } catch {
       throw this.fail(
-        `header failed authentication with key id ${keyId} (${key.source}): the backup was modified or damaged`,
+        version === 1
+          ? `header failed authentication with key id ${keyId} (${key.source}): the backup was modified or damaged`
+          : `header failed authentication with key id ${keyId} (${key.source}) as ${this.opts.context}: the backup was modified or damaged, or the object was copied here from another backup, part or env`,
       )
     }
     if (chunkSize < 1 || chunkSize > MAX_CHUNK_SIZE)
       throw this.fail(`header has an invalid chunk size ${chunkSize}`)
     this.header = header
+    this.aad = Buffer.concat([header, context])
     this.chunkSize = chunkSize
     this.prefix = header.subarray(17, 17 + PREFIX_BYTES)
     this.offset = HEADER_LENGTH
@@ -389,7 +410,7 @@ class Opener {
   private tryOpen(ciphertext: Buffer[], tag: Buffer, final: boolean) {
     const nonce = chunkNonce(this.prefix as Buffer, this.counter, final)
     const decipher = createDecipheriv('aes-256-gcm', this.dek as Buffer, nonce, { authTagLength: TAG_BYTES })
-    decipher.setAAD(this.header as Buffer)
+    decipher.setAAD(this.aad as Buffer)
     decipher.setAuthTag(tag)
     const parts = ciphertext.map((c) => decipher.update(c))
     try {
@@ -419,10 +440,17 @@ function checkPrefix(buf: Buffer, fail: (message: string) => Error): void {
       'not a backup: it does not start with the CEBK magic (wrong file, or not encrypted by the runbooks)',
     )
   const version = buf[4]
-  if (version !== undefined && version !== VERSION)
+  if (version !== undefined && !READABLE.includes(version))
     throw fail(
       version > VERSION
-        ? `backup format version ${version} is newer than this runbook reads (${VERSION}): update the runbooks`
-        : `unknown backup format version ${version} (this runbook reads ${VERSION})`,
+        ? `backup format version ${version} is newer than this runbook reads (${READABLE.join(' and ')}): update the runbooks`
+        : `unknown backup format version ${version} (this runbook reads ${READABLE.join(' and ')})`,
     )
+}
+
+/** The context as AAD bytes; an empty one is refused (every object has a name in the store). */
+function contextBytes(context: string): Buffer {
+  if (typeof context !== 'string' || context === '')
+    throw new TypeError('backup format: the object context (its name in the store) is required')
+  return Buffer.from(context, 'utf8')
 }

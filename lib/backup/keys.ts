@@ -17,6 +17,8 @@ export interface BackupKey {
   readonly id: string
   /** AES-256 key that wraps data keys. */
   readonly kek: Buffer
+  /** HMAC-SHA256 key that signs COMPLETE markers (catalog.ts). */
+  readonly markerKey: Buffer
   /** Where it came from, for messages: `BACKUP_KEY` or `BACKUP_KEY_PREVIOUS (entry 2)`. */
   readonly source: string
 }
@@ -73,7 +75,8 @@ export function generateBackupKey(): string {
 function deriveKey(ikm: Buffer, source: string): BackupKey {
   const kek = Buffer.from(hkdfSync('sha256', ikm, SALT, 'kek', KEY_BYTES))
   const id = Buffer.from(hkdfSync('sha256', ikm, SALT, 'key-id', KEY_ID_BYTES)).toString('hex')
-  return { id, kek, source }
+  const markerKey = Buffer.from(hkdfSync('sha256', ikm, SALT, 'complete-marker', KEY_BYTES))
+  return { id, kek, markerKey, source }
 }
 
 /** Strict base64 (standard or url-safe, padding optional) of exactly 32 bytes. */

@@ -83,15 +83,21 @@ export async function chooseBackup(ctx: Context, host: HostSession, requested?: 
 /** A backup (BACKUP=<id> or the latest complete one) and its manifest, decrypted and checked; no host needed. */
 export async function readBackupManifest(ctx: Context, requested?: string) {
   const target = openBackupTarget(ctx)
-  const entry = resolveBackup(await listBackups(target.store, ctx.env.name), requested, {
-    env: ctx.env.name,
-    store: target.store.description,
-  })
-  const sealed = await readObject(target.store, manifestKey(ctx.env.name, entry.id))
+  const entry = resolveBackup(
+    await listBackups(target.store, ctx.env.name, { keyring: target.keyring }),
+    requested,
+    {
+      env: ctx.env.name,
+      store: target.store.description,
+    },
+  )
+  const key = manifestKey(ctx.env.name, entry.id)
+  const sealed = await readObject(target.store, key)
   const manifest = parseManifest(
     decryptBuffer(target.keyring, sealed, {
       label: `backup ${entry.id} manifest`,
       env: ctx.env.name,
+      context: key,
     }).toString('utf8'),
     `backup ${entry.id}`,
   )
@@ -134,6 +140,7 @@ export async function restoreScratch(r: RestoreRun): Promise<void> {
       r.host,
       pgRestoreScratch(r.data, r.scratch),
       need(r, PARTS.postgres),
+      objectKey(r, PARTS.postgres),
       r.keyring,
       PARTS.postgres,
       RESTORE_TIMEOUT_S,
@@ -163,6 +170,7 @@ export async function drillRedis(r: RestoreRun): Promise<void> {
       r.host,
       redisDrill(r.data, r.manifest.redis.aof),
       need(r, PARTS.redis),
+      objectKey(r, PARTS.redis),
       r.keyring,
       PARTS.redis,
       600,
@@ -185,7 +193,15 @@ export async function swapDatabase(r: RestoreRun): Promise<void> {
 
 export async function restoreRedis(r: RestoreRun): Promise<void> {
   await timedPhase(r, 'redis', async () => {
-    await restoreFromFile(r.host, redisRestore(r.data), need(r, PARTS.redis), r.keyring, PARTS.redis, 900)
+    await restoreFromFile(
+      r.host,
+      redisRestore(r.data),
+      need(r, PARTS.redis),
+      objectKey(r, PARTS.redis),
+      r.keyring,
+      PARTS.redis,
+      900,
+    )
     checkKeys(r, Number((await r.host.exec(redisKeys(r.data), { echo: false })).stdout.trim()))
   })
 }
@@ -202,6 +218,11 @@ function need(r: RestoreRun, part: string): string {
   const file = r.files[part]
   if (!file) throw new IntegrityError(`${part} was not downloaded and verified`)
   return file
+}
+
+/** The part's name in the store: what its tags are bound to. */
+function objectKey(r: RestoreRun, part: string): string {
+  return partKey(r.manifest.env, r.entry.id, part)
 }
 
 export function removeDownloads(r: RestoreRun): void {

@@ -21,7 +21,8 @@ export interface RetentionPlan {
   delete: { id: string; reason: string }[]
 }
 
-type Entry = { id: string; createdAt: Date; complete: boolean }
+/** unknownKey: signed with a key the keyring lacks: never deleted (it may be a real backup). */
+type Entry = { id: string; createdAt: Date; complete: boolean; unknownKey?: string }
 
 const day = (d: Date) => d.toISOString().slice(0, 10)
 const month = (d: Date) => d.toISOString().slice(0, 7)
@@ -69,6 +70,8 @@ export function planRetention(entries: Entry[], policy: RetentionPolicy, now: Da
   for (const e of sorted) {
     const kept = reasons.get(e.id)
     if (kept) plan.keep.push({ id: e.id, reasons: kept })
+    else if (e.unknownKey)
+      plan.keep.push({ id: e.id, reasons: [`signed with key ${e.unknownKey}, not in the keyring`] })
     else if (e.complete) plan.delete.push({ id: e.id, reason: 'not selected by the retention policy' })
     else if (now.getTime() - e.createdAt.getTime() > incompleteMs) {
       plan.delete.push({ id: e.id, reason: `incomplete and older than ${incompleteMs / 3_600_000}h` })

@@ -184,24 +184,31 @@ export function buildManifest(run: BackupRun): Manifest {
 }
 
 export async function writeManifest(run: BackupRun): Promise<void> {
-  const sealed = encryptBuffer(run.keyring, Buffer.from(JSON.stringify(buildManifest(run), null, 2)))
-  await run.store.put(manifestKey(run.env.name, run.id), sealed)
+  const key = manifestKey(run.env.name, run.id)
+  const sealed = encryptBuffer(run.keyring, Buffer.from(JSON.stringify(buildManifest(run), null, 2)), {
+    context: key,
+  })
+  await run.store.put(key, sealed)
   run.manifestBytes = sealed.length
 }
 
 /** Reads every object back from the store and checks every tag and SHA-256 against the manifest. */
 export async function readBack(run: BackupRun): Promise<void> {
   await timed(run, 'verify', async () => {
-    const sealed = await readObject(run.store, manifestKey(run.env.name, run.id))
-    const manifest = JSON.parse(decryptBuffer(run.keyring, sealed, { label: 'manifest' }).toString())
+    const key = manifestKey(run.env.name, run.id)
+    const sealed = await readObject(run.store, key)
+    const manifest = JSON.parse(
+      decryptBuffer(run.keyring, sealed, { label: 'manifest', context: key }).toString(),
+    )
     if (manifest.id !== run.id) throw new IntegrityError(`the manifest read back names backup ${manifest.id}`)
     for (const [part, info] of Object.entries(run.parts)) {
       const plain = hashingStream()
       const stored = hashingStream()
+      const key = partKey(run.env.name, run.id, part)
       await pipeline(
-        await run.store.get(partKey(run.env.name, run.id, part)),
+        await run.store.get(key),
         stored,
-        decryptStream(run.keyring, { label: part }),
+        decryptStream(run.keyring, { label: part, context: key }),
         plain,
         new Writable({ write: (_c, _e, done) => done() }),
       )
@@ -223,10 +230,16 @@ export async function readBack(run: BackupRun): Promise<void> {
 
 /** The COMPLETE marker, last: from now on this backup can be "latest". */
 export async function complete(run: BackupRun): Promise<void> {
-  await markComplete(run.store, run.env.name, run.id, {
-    parts: Object.fromEntries(Object.entries(run.parts).map(([p, i]) => [p, i.stored_bytes])),
-    manifest_bytes: run.manifestBytes,
-  })
+  await markComplete(
+    run.store,
+    run.env.name,
+    run.id,
+    {
+      parts: Object.fromEntries(Object.entries(run.parts).map(([p, i]) => [p, i.stored_bytes])),
+      manifest_bytes: run.manifestBytes,
+    },
+    run.keyring,
+  )
   run.completed = true
   print(`      backup ${run.id} complete in ${run.store.description}`)
 }

@@ -33,7 +33,7 @@ export async function captureToStore(
   const note = (err: Error) => {
     firstError ??= { at: Date.now(), err }
   }
-  pipeline(plain, encryptStream(keyring), cipher, (err) => err && note(err))
+  pipeline(plain, encryptStream(keyring, { context: key }), cipher, (err) => err && note(err))
   const upload = store.put(key, cipher).catch((err: Error) => {
     note(err)
     throw err
@@ -68,18 +68,22 @@ export async function downloadVerified(
     throw new IntegrityError(
       `${label}: the stored object has ${stored.digest().bytes} bytes, the manifest says ${expected.stored_bytes}`,
     )
-  await verifyFile(file, keyring, expected, label)
+  await verifyFile(file, key, keyring, expected, label)
 }
 
-/** Decrypts a local ciphertext file to nowhere, checking every tag and the plaintext's SHA-256. */
+/**
+ * Decrypts a local ciphertext file to nowhere, checking every tag and the plaintext's SHA-256.
+ * `key`: the object's name in the store, which its tags are bound to.
+ */
 export async function verifyFile(
   file: string,
+  key: string,
   keyring: Keyring,
   expected: PartInfo | undefined,
   label: string,
 ): Promise<{ bytes: number; sha256: string }> {
   const plain = hashingStream()
-  await pipelineAsync(createReadStream(file), decryptStream(keyring, { label }), plain, sink())
+  await pipelineAsync(createReadStream(file), decryptStream(keyring, { label, context: key }), plain, sink())
   const got = plain.digest()
   if (expected && (got.sha256 !== expected.sha256 || got.bytes !== expected.bytes))
     throw new IntegrityError(
@@ -88,11 +92,12 @@ export async function verifyFile(
   return got
 }
 
-/** A verified local ciphertext, decrypted on the fly into a command's stdin on the host. */
+/** A verified local ciphertext (of store object `key`), decrypted on the fly into a command's stdin on the host. */
 export async function restoreFromFile(
   host: HostSession,
   command: string,
   file: string,
+  key: string,
   keyring: Keyring,
   label: string,
   timeoutS: number,
@@ -100,12 +105,14 @@ export async function restoreFromFile(
   const plain = new PassThrough({ highWaterMark: 4 * 1024 * 1024 })
   // If decryption fails midway the command must not wait for the rest of its stdin: stop it.
   const stop = new AbortController()
-  const decrypting = pipelineAsync(createReadStream(file), decryptStream(keyring, { label }), plain).catch(
-    (err: Error) => {
-      stop.abort()
-      throw err
-    },
-  )
+  const decrypting = pipelineAsync(
+    createReadStream(file),
+    decryptStream(keyring, { label, context: key }),
+    plain,
+  ).catch((err: Error) => {
+    stop.abort()
+    throw err
+  })
   const [ran, decrypted] = await Promise.allSettled([
     host.exec(command, { stdin: plain as Readable, timeoutS, echo: false, signal: stop.signal }),
     decrypting,

@@ -4,6 +4,7 @@
  * Parsing is pure (exported for the unit tests); the probes are lib/commands/health.ts.
  */
 import { listBackups } from '../backup/catalog.ts'
+import { Keyring } from '../backup/keys.ts'
 import { openStore } from '../backup/storage.ts'
 import { readOn } from '../commands/checker.ts'
 import { probeDomain, resourcesProbe, responseHeaders, tlsProbe } from '../commands/health.ts'
@@ -289,7 +290,11 @@ export async function backupCheck(
       limit: '',
       runbook: '',
     }
-  const newest = (await listBackups(openStore(env.backup.store, secrets), env.name)).find((e) => e.complete)
+  // With BACKUP_KEY at hand the markers are verified too; without it a signed marker still counts.
+  const keyring = secrets.BACKUP_KEY ? Keyring.fromSecrets(secrets) : undefined
+  const newest = (await listBackups(openStore(env.backup.store, secrets), env.name, { keyring })).find(
+    (e) => e.complete,
+  )
   const hours = newest ? (now - newest.createdAt.getTime()) / 3_600_000 : Number.POSITIVE_INFINITY
   return {
     check: 'backup',

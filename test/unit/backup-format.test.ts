@@ -19,7 +19,10 @@ import { suite } from '../harness.ts'
 const test = suite('backup-format')
 const KEY = generateBackupKey()
 const ring = Keyring.fromSecrets({ BACKUP_KEY: KEY })
-const SMALL = { chunkSize: 100 }
+/** An object's name in the store: the context its tags are bound to. */
+const CTX = 'prod/20261126T123000Z/db.enc'
+const OPEN = { context: CTX }
+const SMALL = { chunkSize: 100, context: CTX }
 
 /** Writes `input` in fragments cycling through `sizes`, collects the output pieces and any error. */
 function run(stream: Transform, input: Buffer, sizes = [input.length || 1]) {
@@ -77,11 +80,11 @@ test('round trip: empty, 1 byte, exactly one chunk, and a chunk-size multiple', 
   for (const size of [0, 1, 100, 99, 101, 400]) {
     const data = randomBytes(size)
     const obj = encryptBuffer(ring, data, SMALL)
-    assert.equal(decryptBuffer(ring, obj), data, `size ${size}`)
+    assert.equal(decryptBuffer(ring, obj, OPEN), data, `size ${size}`)
     assert.is(chunks(obj).length, Math.max(1, Math.ceil(size / 100)), `chunk count for ${size}`)
   }
   // Empty input still has one (empty, final) chunk.
-  assert.is(encryptBuffer(ring, Buffer.alloc(0)).length, HEADER_LENGTH + 4 + 16)
+  assert.is(encryptBuffer(ring, Buffer.alloc(0), OPEN).length, HEADER_LENGTH + 4 + 16)
 })
 
 test('round trip through the streams: many chunks, odd fragmentation of input and output', async () => {
@@ -89,9 +92,9 @@ test('round trip through the streams: many chunks, odd fragmentation of input an
   const enc = await run(encryptStream(ring, SMALL), data, [1, 7, 333, 64, 1000, 3])
   assert.is(enc.err, undefined)
   assert.is(chunks(enc.out).length, 101)
-  assert.equal(decryptBuffer(ring, enc.out), data)
+  assert.equal(decryptBuffer(ring, enc.out, OPEN), data)
   for (const sizes of [[1], [5, 121, 17], [HEADER_LENGTH + 3, 119], [enc.out.length]]) {
-    const dec = await run(decryptStream(ring), enc.out, sizes)
+    const dec = await run(decryptStream(ring, OPEN), enc.out, sizes)
     assert.is(dec.err, undefined, `sizes ${sizes}`)
     assert.equal(dec.out, data, `sizes ${sizes}`)
   }
@@ -99,10 +102,10 @@ test('round trip through the streams: many chunks, odd fragmentation of input an
 
 test('default chunk size is 1 MiB and a multi-MiB stream round trips', async () => {
   const data = randomBytes(2 * DEFAULT_CHUNK_SIZE + 12_345)
-  const enc = await run(encryptStream(ring), data, [65_536])
-  assert.equal(inspectHeader(enc.out), { version: 1, keyId: ring.current.id, chunkSize: DEFAULT_CHUNK_SIZE })
+  const enc = await run(encryptStream(ring, OPEN), data, [65_536])
+  assert.equal(inspectHeader(enc.out), { version: 2, keyId: ring.current.id, chunkSize: DEFAULT_CHUNK_SIZE })
   assert.is(chunks(enc.out).length, 3)
-  const dec = await run(decryptStream(ring), enc.out, [65_536, 1_000_003])
+  const dec = await run(decryptStream(ring, OPEN), enc.out, [65_536, 1_000_003])
   assert.is(dec.err, undefined)
   assert.ok(dec.out.equals(data))
 })
@@ -115,19 +118,19 @@ test('a golden object from an earlier build still decrypts (the format is stable
       'yHNACDI2AAAACKs9dxLzo+e477tmx+TSfgZ7qgSJz3HOkgAAAAYlE40t74FEiY1OE84UInsURv+8eqi9',
     'base64',
   )
-  assert.is(decryptBuffer(Keyring.fromSecrets({ BACKUP_KEY: key }), obj).toString(), 'golden backup!')
+  assert.is(decryptBuffer(Keyring.fromSecrets({ BACKUP_KEY: key }), obj, OPEN).toString(), 'golden backup!')
   assert.equal(inspectHeader(obj), { version: 1, keyId: 'ea56c1194d4efb06', chunkSize: 8 })
 })
 
 test('every flipped header byte is detected, with a message that says which part is wrong', () => {
   const obj = striped()
   for (let at = 0; at < HEADER_LENGTH; at++) {
-    const err = integrityError(() => decryptBuffer(ring, flip(obj, at)))
+    const err = integrityError(() => decryptBuffer(ring, flip(obj, at), OPEN))
     const expected =
       at < 4
         ? /not a backup: it does not start with the CEBK magic/
         : at === 4
-          ? /unknown backup format version 0/
+          ? /version 3 is newer than this runbook reads \(1 and 2\)/
           : at < 13
             ? /wrong key: backup needs key id [0-9a-f]{16}/
             : /header failed authentication .*modified or damaged/
@@ -139,24 +142,24 @@ test('a flipped byte in a chunk, in a tag or in a length field is detected', () 
   const obj = striped()
   const [start, end] = chunks(obj)[2] as [number, number]
   for (const at of [start + 4, start + 50, end - 17]) {
-    const err = integrityError(() => decryptBuffer(ring, flip(obj, at)))
+    const err = integrityError(() => decryptBuffer(ring, flip(obj, at), OPEN))
     assert.match(err.message, `chunk 3 (at byte ${start}) failed authentication`)
   }
   for (const at of [end - 16, end - 1]) {
-    assert.match(integrityError(() => decryptBuffer(ring, flip(obj, at))).message, 'chunk 3 (at byte')
+    assert.match(integrityError(() => decryptBuffer(ring, flip(obj, at), OPEN)).message, 'chunk 3 (at byte')
   }
   // A length field claiming more than the chunk size is refused before it is buffered.
   assert.match(
-    integrityError(() => decryptBuffer(ring, flip(obj, start))).message,
+    integrityError(() => decryptBuffer(ring, flip(obj, start), OPEN)).message,
     /chunk 3 .* claims \d+ bytes, more than the chunk size 100/,
   )
-  integrityError(() => decryptBuffer(ring, flip(obj, start + 3)))
+  integrityError(() => decryptBuffer(ring, flip(obj, start + 3), OPEN))
 })
 
 test('truncation is detected: inside the header, at a chunk boundary, mid-chunk, missing last chunk', () => {
   const obj = striped()
   const cs = chunks(obj)
-  const cut = (n: number) => integrityError(() => decryptBuffer(ring, obj.subarray(0, n))).message
+  const cut = (n: number) => integrityError(() => decryptBuffer(ring, obj.subarray(0, n), OPEN)).message
   assert.match(cut(0), 'backup is empty')
   assert.match(cut(40), `ended inside the header (40 of ${HEADER_LENGTH} bytes)`)
   assert.match(cut(HEADER_LENGTH), 'ended after the header, before any chunk')
@@ -176,7 +179,7 @@ test('reordering is detected: two chunks swapped, a chunk duplicated, a chunk dr
   const header = obj.subarray(0, HEADER_LENGTH)
   const [c1, c2, c3, c4] = parts as [Buffer, Buffer, Buffer, Buffer]
   const check = (list: Buffer[], expected: string) => {
-    const err = integrityError(() => decryptBuffer(ring, Buffer.concat([header, ...list])))
+    const err = integrityError(() => decryptBuffer(ring, Buffer.concat([header, ...list]), OPEN))
     assert.match(err.message, expected)
   }
   check([c1, c3, c2, c4], 'chunk 2 (at byte')
@@ -189,9 +192,9 @@ test('reordering is detected: two chunks swapped, a chunk duplicated, a chunk dr
 
 test('data after the final chunk is detected, even a whole second object', () => {
   const obj = striped()
-  const err = integrityError(() => decryptBuffer(ring, Buffer.concat([obj, Buffer.from('x')])))
+  const err = integrityError(() => decryptBuffer(ring, Buffer.concat([obj, Buffer.from('x')]), OPEN))
   assert.match(err.message, '1 byte(s) of data after the final chunk 4')
-  const twice = integrityError(() => decryptBuffer(ring, Buffer.concat([obj, striped()])))
+  const twice = integrityError(() => decryptBuffer(ring, Buffer.concat([obj, striped()]), OPEN))
   assert.match(twice.message, `${obj.length} byte(s) of data after the final chunk`)
 })
 
@@ -206,7 +209,7 @@ test('no plaintext is emitted before its tag verified: a bad chunk 2 yields chun
   ]
   for (const [at, expected] of cases) {
     for (const sizes of [[obj.length], [1], [HEADER_LENGTH + 104 + 16 + 7]]) {
-      const dec = await run(decryptStream(ring), flip(obj, at), sizes)
+      const dec = await run(decryptStream(ring, OPEN), flip(obj, at), sizes)
       assert.instance(dec.err, IntegrityError)
       assert.is(dec.out.toString(), expected, `flip at ${at}, fragments ${sizes}`)
     }
@@ -216,7 +219,7 @@ test('no plaintext is emitted before its tag verified: a bad chunk 2 yields chun
 test('a huge length field fails at once, without waiting for (or buffering) that much data', async () => {
   const obj = striped()
   const forged = Buffer.concat([obj.subarray(0, HEADER_LENGTH), Buffer.from([0xff, 0xff, 0xff, 0xf0])])
-  const stream = decryptStream(ring)
+  const stream = decryptStream(ring, OPEN)
   const err = await new Promise<Error>((resolve) => {
     stream.on('error', resolve)
     stream.resume()
@@ -228,11 +231,13 @@ test('a huge length field fails at once, without waiting for (or buffering) that
 
 test('wrong key: the message names the key id the backup needs and the ids the keyring has', async () => {
   const other = Keyring.fromSecrets({ BACKUP_KEY: generateBackupKey() })
-  const err = integrityError(() => decryptBuffer(other, striped(), { label: 'db/part-0001.enc', env: 'qa' }))
+  const err = integrityError(() =>
+    decryptBuffer(other, striped(), { label: 'db/part-0001.enc', env: 'qa', context: CTX }),
+  )
   assert.match(err.message, `db/part-0001.enc: wrong key: backup needs key id ${keyId(KEY)}`)
   assert.match(err.message, `keyring has ${other.current.id} (BACKUP_KEY)`)
   assert.match(err.next ?? '', 'BACKUP_KEY_PREVIOUS')
-  const streamed = await run(decryptStream(other), striped())
+  const streamed = await run(decryptStream(other, OPEN), striped())
   assert.instance(streamed.err, IntegrityError)
   assert.match(streamed.err?.message ?? '', `needs key id ${keyId(KEY)}`)
   assert.is(streamed.out.length, 0)
@@ -241,7 +246,7 @@ test('wrong key: the message names the key id the backup needs and the ids the k
 test('integrity errors carry a next step; label and env are used', () => {
   const obj = striped()
   const err = integrityError(() =>
-    decryptBuffer(ring, obj.subarray(0, 200), { label: 'x.enc', env: 'production' }),
+    decryptBuffer(ring, obj.subarray(0, 200), { label: 'x.enc', env: 'production', context: CTX }),
   )
   assert.ok(err.message.startsWith('x.enc: backup is truncated'), err.message)
   assert.match(err.next ?? '', 'make backups ENV=production')
@@ -258,12 +263,12 @@ test('rotation: an object made with an old key decrypts when BACKUP_KEY_PREVIOUS
     BACKUP_KEY_PREVIOUS: ` ${generateBackupKey()} ,${oldKey},`,
   })
   assert.equal(rotated.ids, [keyId(newKey), rotated.ids[1] as string, keyId(oldKey)])
-  assert.equal(decryptBuffer(rotated, obj), STRIPES)
+  assert.equal(decryptBuffer(rotated, obj, OPEN), STRIPES)
   // New backups use the current key.
-  assert.is(inspectHeader(encryptBuffer(rotated, STRIPES)).keyId, keyId(newKey))
+  assert.is(inspectHeader(encryptBuffer(rotated, STRIPES, OPEN)).keyId, keyId(newKey))
   assert.is(rotated.byId(keyId(oldKey))?.source, 'BACKUP_KEY_PREVIOUS (entry 2)')
   // Without the old key the same object names what it needs.
-  const err = integrityError(() => decryptBuffer(Keyring.fromSecrets({ BACKUP_KEY: newKey }), obj))
+  const err = integrityError(() => decryptBuffer(Keyring.fromSecrets({ BACKUP_KEY: newKey }), obj, OPEN))
   assert.match(err.message, `needs key id ${keyId(oldKey)}`)
 })
 
@@ -300,8 +305,8 @@ test('keys: url-safe and unpadded base64 are the same key; ids are 16 hex chars'
   assert.is(keyId(urlSafe), keyId(key))
   assert.match(keyId(key), /^[0-9a-f]{16}$/)
   assert.is.not(keyId(generateBackupKey()), keyId(key))
-  const obj = encryptBuffer(Keyring.fromSecrets({ BACKUP_KEY: key }), STRIPES)
-  assert.equal(decryptBuffer(Keyring.fromSecrets({ BACKUP_KEY: ` ${urlSafe}\n` }), obj), STRIPES)
+  const obj = encryptBuffer(Keyring.fromSecrets({ BACKUP_KEY: key }), STRIPES, OPEN)
+  assert.equal(decryptBuffer(Keyring.fromSecrets({ BACKUP_KEY: ` ${urlSafe}\n` }), obj, OPEN), STRIPES)
   assert.is(Buffer.from(generateBackupKey(), 'base64').length, 32)
 })
 
@@ -314,18 +319,18 @@ test('two encryptions of the same data differ (fresh data key and nonce prefix)'
   assert.not.equal(a.subarray(24, HEADER_LENGTH), b.subarray(24, HEADER_LENGTH)) // wrapped key
   const [s, e] = chunks(a)[0] as [number, number]
   assert.not.equal(a.subarray(s + 4, e), b.subarray(s + 4, e))
-  assert.equal(decryptBuffer(ring, a), decryptBuffer(ring, b))
+  assert.equal(decryptBuffer(ring, a, OPEN), decryptBuffer(ring, b, OPEN))
 })
 
 test('inspectHeader reads version, key id and chunk size; refuses what is not a backup', () => {
-  assert.equal(inspectHeader(striped()), { version: 1, keyId: keyId(KEY), chunkSize: 100 })
+  assert.equal(inspectHeader(striped()), { version: 2, keyId: keyId(KEY), chunkSize: 100 })
   assert.match(integrityError(() => inspectHeader(Buffer.from('PK\x03\x04 a zip'))).message, 'not a backup')
   assert.match(integrityError(() => inspectHeader(Buffer.from('CEBK'))).message, 'only 4 bytes')
-  const v2 = Buffer.from(striped())
-  v2[4] = 2
-  assert.match(integrityError(() => inspectHeader(v2)).message, 'version 2 is newer')
-  v2[4] = 0
-  assert.match(integrityError(() => decryptBuffer(ring, v2)).message, 'unknown backup format version 0')
+  const v3 = Buffer.from(striped())
+  v3[4] = 3
+  assert.match(integrityError(() => inspectHeader(v3)).message, 'version 3 is newer')
+  v3[4] = 0
+  assert.match(integrityError(() => decryptBuffer(ring, v3, OPEN)).message, 'unknown backup format version 0')
 })
 
 test('sha256 and hashingStream: bytes and digest of what passed through, unchanged', async () => {
@@ -340,8 +345,47 @@ test('sha256 and hashingStream: bytes and digest of what passed through, unchang
 
 test('chunk size must be sane', () => {
   for (const chunkSize of [0, -1, 1.5, 2 ** 32])
-    assert.throws(() => encryptBuffer(ring, STRIPES, { chunkSize }))
-  assert.equal(decryptBuffer(ring, encryptBuffer(ring, STRIPES, { chunkSize: 1 })), STRIPES)
+    assert.throws(() => encryptBuffer(ring, STRIPES, { chunkSize, context: CTX }))
+  assert.equal(
+    decryptBuffer(ring, encryptBuffer(ring, STRIPES, { chunkSize: 1, context: CTX }), OPEN),
+    STRIPES,
+  )
+})
+
+test('version 2 binds each object to its name in the store: another backup, part or env fails', () => {
+  const obj = striped()
+  for (const elsewhere of [
+    'prod/20261127T123000Z/db.enc', // another backup of the same env
+    'prod/20261126T123000Z/redis.enc', // another part of the same backup
+    'staging/20261126T123000Z/db.enc', // the same backup id in another env
+    'prod/20261126T123000Z/manifest.enc',
+  ]) {
+    const err = integrityError(() => decryptBuffer(ring, obj, { context: elsewhere }))
+    assert.match(
+      err.message,
+      `as ${elsewhere}: the backup was modified or damaged, or the object was copied here`,
+    )
+  }
+  // The same through the stream, as a restore reads a part.
+  return run(decryptStream(ring, { context: 'prod/20261126T123000Z/redis.enc' }), obj).then((res) => {
+    assert.instance(res.err, IntegrityError)
+    assert.is(res.out.length, 0, 'no plaintext before the header verified')
+  })
+})
+
+test('a version 2 object relabelled version 1 (to drop the binding) fails authentication', () => {
+  const downgraded = Buffer.from(striped())
+  downgraded[4] = 1
+  for (const context of [CTX, 'prod/20261127T123000Z/db.enc'])
+    assert.match(
+      integrityError(() => decryptBuffer(ring, downgraded, { context })).message,
+      /header failed authentication with key id [0-9a-f]{16} \(BACKUP_KEY\): the backup was modified or damaged/,
+    )
+})
+
+test('encrypting or decrypting without a context is a programming error, not a silent v1', () => {
+  assert.throws(() => encryptBuffer(ring, STRIPES, { context: '' }), /context .* is required/)
+  assert.throws(() => decryptBuffer(ring, striped(), { context: '' }), /context .* is required/)
 })
 
 test.run()

@@ -13,6 +13,7 @@ import {
   partKey,
   resolveBackup,
 } from '../../lib/backup/catalog.ts'
+import { generateBackupKey, Keyring } from '../../lib/backup/keys.ts'
 import { applyRetention, planRetention } from '../../lib/backup/retention.ts'
 import { type BackupStore, openStore } from '../../lib/backup/storage.ts'
 import { InputError, IntegrityError, PreconditionError, type RunbookError } from '../../lib/report/errors.ts'
@@ -479,6 +480,7 @@ for (const [kind, open] of [
 {
   const test = suite('backup catalog (local store)')
   const ENV = 'prod'
+  const RING = Keyring.fromSecrets({ BACKUP_KEY: generateBackupKey() })
   let dir: string
   let store: BackupStore
 
@@ -487,7 +489,7 @@ for (const [kind, open] of [
       await store.put(partKey(env, id, name), Buffer.alloc(bytes, 7))
     await store.put(manifestKey(env, id), Buffer.from('manifest'))
     if (complete)
-      await markComplete(store, env, id, { parts, manifest_bytes: 8 }, new Date('2026-11-26T13:00:00Z'))
+      await markComplete(store, env, id, { parts, manifest_bytes: 8 }, RING, new Date('2026-11-26T13:00:00Z'))
   }
 
   test.before(async () => {
@@ -520,12 +522,15 @@ for (const [kind, open] of [
     assert.equal(latest?.createdAt, new Date('2026-11-25T02:00:00Z'))
     const marker = await readAll(await store.get(completeKey(ENV, '20261125T020000Z')))
     assert.is(latest?.bytes, 120 + 50 + 8 + marker.length)
-    assert.equal(JSON.parse(marker.toString()), {
+    const { mac, ...fields } = JSON.parse(marker.toString())
+    assert.equal(fields, {
       id: '20261125T020000Z',
       completed_at: '2026-11-26T13:00:00.000Z',
       parts: { db: 120, uploads: 50 },
       manifest_bytes: 8,
+      key_id: RING.current.id,
     })
+    assert.match(mac, /^[0-9a-f]{64}$/)
     assert.is(interrupted?.problem, undefined)
     assert.equal(interrupted?.parts, ['db'])
     assert.is(damaged?.problem, 'part db (db.enc) is missing')
@@ -584,11 +589,13 @@ for (const [kind, open] of [
   test('markComplete refuses when a part is missing or its size differs, and writes no marker', async () => {
     const id = '20261120T020000Z'
     await makeBackup(ENV, id, { db: 30 }, false)
-    const wrongSize = await rejects(markComplete(store, ENV, id, { parts: { db: 31 }, manifest_bytes: 8 }))
+    const wrongSize = await rejects(
+      markComplete(store, ENV, id, { parts: { db: 31 }, manifest_bytes: 8 }, RING),
+    )
     assert.instance(wrongSize, IntegrityError)
     assert.match(wrongSize.message, 'part db (db.enc) has 30 bytes, the marker says 31')
     const missing = await rejects(
-      markComplete(store, ENV, id, { parts: { db: 30, wal: 5 }, manifest_bytes: 8 }),
+      markComplete(store, ENV, id, { parts: { db: 30, wal: 5 }, manifest_bytes: 8 }, RING),
     )
     assert.match(missing.message, 'part wal (wal.enc) is missing')
     assert.is(await store.head(completeKey(ENV, id)), undefined)
@@ -655,6 +662,178 @@ for (const [kind, open] of [
     )
     assert.instance(err, InputError)
     assert.ok(await store.head(completeKey(ENV, '20261125T020000Z')))
+  })
+
+  test.run()
+}
+
+// ---------- signed COMPLETE markers: planted, modified, moved, future-dated, legacy ----------
+
+{
+  const test = suite('backup markers (signed)')
+  const RING_KEY = generateBackupKey()
+  const OTHER_KEY = generateBackupKey()
+  const RING = Keyring.fromSecrets({ BACKUP_KEY: RING_KEY })
+  const OTHER = Keyring.fromSecrets({ BACKUP_KEY: OTHER_KEY })
+  const NOW = new Date('2026-11-30T12:00:00Z')
+  let dir: string
+  let store: BackupStore
+
+  async function objects(env: string, id: string, parts: Record<string, number>) {
+    for (const [name, bytes] of Object.entries(parts))
+      await store.put(partKey(env, id, name), Buffer.alloc(bytes, 7))
+    await store.put(manifestKey(env, id), Buffer.from('manifest'))
+  }
+  const markerOf = async (env: string, id: string) =>
+    JSON.parse((await readAll(await store.get(completeKey(env, id)))).toString()) as Record<string, unknown>
+  const putMarker = (env: string, id: string, m: unknown) =>
+    store.put(completeKey(env, id), Buffer.from(JSON.stringify(m)))
+  /** keyring null: listed without one. */
+  const list = (env = 'prod', keyring: Keyring | null = RING) =>
+    listBackups(store, env, { keyring: keyring ?? undefined, now: NOW })
+  const entry = async (id: string, env = 'prod', keyring: Keyring | null = RING) =>
+    (await list(env, keyring)).find((e) => e.id === id)
+
+  test.before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'backup-markers-'))
+    store = openStore({ type: 'local', dir })
+    await objects('prod', '20261128T020000Z', { db: 10 })
+    await markComplete(store, 'prod', '20261128T020000Z', { parts: { db: 10 }, manifest_bytes: 8 }, RING, NOW)
+  })
+  test.after(() => rm(dir, { recursive: true, force: true }))
+
+  test('a signed marker verifies with the keyring and is the latest', async () => {
+    const e = await entry('20261128T020000Z')
+    assert.is(e?.complete, true)
+    assert.is(e?.marker, 'signed')
+    assert.is(resolveBackup(await list()).id, '20261128T020000Z')
+    // Without the keyring (health's age check) it still counts, as unverified.
+    assert.is((await entry('20261128T020000Z', 'prod', null))?.marker, 'unverified')
+  })
+
+  test('a planted marker (no key) never makes a backup complete, nor the latest', async () => {
+    // Planted objects and a marker that copies a real one's shape, with a made-up mac.
+    await objects('prod', '20261129T020000Z', { db: 10 })
+    const real = await markerOf('prod', '20261128T020000Z')
+    await putMarker('prod', '20261129T020000Z', { ...real, id: '20261129T020000Z', mac: 'ab'.repeat(32) })
+    const planted = await entry('20261129T020000Z')
+    assert.is(planted?.complete, false)
+    assert.match(
+      planted?.problem ?? '',
+      'its COMPLETE marker failed authentication: it was planted or modified',
+    )
+    assert.is(resolveBackup(await list()).id, '20261128T020000Z')
+  })
+
+  test('a modified signed marker fails: sizes changed with the objects, or another completed_at', async () => {
+    await objects('prod', '20261127T020000Z', { db: 10 })
+    await markComplete(store, 'prod', '20261127T020000Z', { parts: { db: 10 }, manifest_bytes: 8 }, RING, NOW)
+    const good = await markerOf('prod', '20261127T020000Z')
+    await store.put(partKey('prod', '20261127T020000Z', 'db'), Buffer.alloc(11, 7))
+    await putMarker('prod', '20261127T020000Z', { ...good, parts: { db: 11 } })
+    assert.match((await entry('20261127T020000Z'))?.problem ?? '', 'failed authentication')
+    await store.put(partKey('prod', '20261127T020000Z', 'db'), Buffer.alloc(10, 7))
+    await putMarker('prod', '20261127T020000Z', { ...good, completed_at: '2026-11-29T00:00:00.000Z' })
+    assert.match((await entry('20261127T020000Z'))?.problem ?? '', 'failed authentication')
+    await putMarker('prod', '20261127T020000Z', good)
+    assert.is((await entry('20261127T020000Z'))?.complete, true, 'the untouched marker verifies again')
+  })
+
+  test("a marker copied to another env's backup of the same id fails (the env is signed too)", async () => {
+    await objects('staging', '20261128T020000Z', { db: 10 })
+    await putMarker('staging', '20261128T020000Z', await markerOf('prod', '20261128T020000Z'))
+    const moved = await entry('20261128T020000Z', 'staging')
+    assert.is(moved?.complete, false)
+    assert.match(moved?.problem ?? '', 'failed authentication')
+  })
+
+  test('a marker signed with a key the keyring lacks: incomplete, says which key, and retention keeps it', async () => {
+    await objects('prod', '20261126T020000Z', { db: 10 })
+    await markComplete(
+      store,
+      'prod',
+      '20261126T020000Z',
+      { parts: { db: 10 }, manifest_bytes: 8 },
+      OTHER,
+      NOW,
+    )
+    const e = await entry('20261126T020000Z')
+    assert.is(e?.complete, false)
+    assert.is(e?.unknownKey, OTHER.current.id)
+    assert.match(e?.problem ?? '', `signed with key id ${OTHER.current.id}, which is not in the keyring`)
+    assert.match(e?.problem ?? '', 'BACKUP_KEY_PREVIOUS')
+    const plan = planRetention(await list(), { keepDaily: 1, keepWeekly: 0, keepMonthly: 0 }, NOW)
+    assert.equal(plan.keep.find((k) => k.id === '20261126T020000Z')?.reasons, [
+      `signed with key ${OTHER.current.id}, not in the keyring`,
+    ])
+    // With that key back as a previous key, it verifies.
+    const both = Keyring.fromSecrets({ BACKUP_KEY: RING_KEY, BACKUP_KEY_PREVIOUS: OTHER_KEY })
+    assert.is((await entry('20261126T020000Z', 'prod', both))?.complete, true)
+  })
+
+  test('an id in the future (beyond 10 min of clock skew) never counts, even correctly signed', async () => {
+    for (const [id, counts] of [
+      ['20261130T120900Z', true], // 9 min ahead: clocks differ
+      ['20261130T121100Z', false], // 11 min ahead
+      ['20301231T235959Z', false], // a planted "newest" one, years ahead
+    ] as const) {
+      await objects('future', id, { db: 1 })
+      await markComplete(store, 'future', id, { parts: { db: 1 }, manifest_bytes: 8 }, RING, NOW)
+      const e = await entry(id, 'future')
+      assert.is(e?.complete, counts, id)
+      if (!counts)
+        assert.match(e?.problem ?? '', /min in the future: a planted backup or a machine with a wrong clock/)
+    }
+    assert.is(resolveBackup(await list('future')).id, '20261130T120900Z')
+  })
+
+  test('legacy markers (made before signing) still count, but a signed backup is preferred as latest', async () => {
+    await objects('legacy', '20261120T020000Z', { db: 5 })
+    await objects('legacy', '20261125T020000Z', { db: 5 })
+    const legacy = (id: string) => ({
+      id,
+      completed_at: '2026-11-25T03:00:00.000Z',
+      parts: { db: 5 },
+      manifest_bytes: 8,
+    })
+    await putMarker('legacy', '20261120T020000Z', legacy('20261120T020000Z'))
+    await putMarker('legacy', '20261125T020000Z', legacy('20261125T020000Z'))
+    const only = await list('legacy')
+    assert.equal(
+      only.map((e) => [e.id, e.complete, e.marker]),
+      [
+        ['20261125T020000Z', true, 'legacy'],
+        ['20261120T020000Z', true, 'legacy'],
+      ],
+    )
+    assert.is(resolveBackup(only).id, '20261125T020000Z', 'no signed one: the newest legacy one')
+    await objects('legacy', '20261122T020000Z', { db: 5 })
+    await markComplete(
+      store,
+      'legacy',
+      '20261122T020000Z',
+      { parts: { db: 5 }, manifest_bytes: 8 },
+      RING,
+      NOW,
+    )
+    assert.is(resolveBackup(await list('legacy')).id, '20261122T020000Z', 'a newer legacy one does not win')
+    assert.is(
+      resolveBackup(await list('legacy'), '20261125T020000Z').id,
+      '20261125T020000Z',
+      'asked for by id',
+    )
+  })
+
+  test('a marker with a mac but no key id, or a mac that is not hex, is malformed', async () => {
+    await objects('bad', '20261120T020000Z', { db: 5 })
+    const base = { id: '20261120T020000Z', completed_at: 'x', parts: { db: 5 }, manifest_bytes: 8 }
+    for (const m of [
+      { ...base, mac: 'ab'.repeat(32) },
+      { ...base, key_id: RING.current.id, mac: 'zz' },
+    ]) {
+      await putMarker('bad', '20261120T020000Z', m)
+      assert.match((await entry('20261120T020000Z', 'bad'))?.problem ?? '', 'is malformed')
+    }
   })
 
   test.run()

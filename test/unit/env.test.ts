@@ -419,4 +419,13 @@ test('setup.deploy_keys: { of_secret: SSH_PRIVATE_KEY } authorizes the public ha
   )
 })
 
+test('the committed envs keep their backups apart: each its own bucket (and so its own Spaces key)', () => {
+  const stores = ['staging', 'production'].map((name) => {
+    const store = loadEnv(name).backup?.store
+    assert.ok(store?.type === 's3', `${name}: backups go to a Space`)
+    return store.type === 's3' ? `${store.endpoint} ${store.bucket}` : ''
+  })
+  assert.is.not(stores[0], stores[1], `staging and production share ${stores[0]}`)
+})
+
 test.run()

@@ -40,7 +40,8 @@ test('the committed envs: the read-only runbooks carry the checker key: no deplo
     }
     assert.equal(needs.alert, ['ONCALL_SLACK_WEBHOOK_URL'])
     assert.equal(needs.backups, ['BACKUP_KEY', 'SPACES_ACCESS_KEY_ID', 'SPACES_SECRET_ACCESS_KEY'])
-    assert.equal(needs['prune-backups'], ['SPACES_ACCESS_KEY_ID', 'SPACES_SECRET_ACCESS_KEY'])
+    // Retention verifies the signed COMPLETE markers: planted ones must not fill the keep slots.
+    assert.equal(needs['prune-backups'], ['BACKUP_KEY', 'SPACES_ACCESS_KEY_ID', 'SPACES_SECRET_ACCESS_KEY'])
     assert.equal(needs.dns, ['CLOUDFLARE_API_TOKEN', 'SSH_PRIVATE_KEY'])
   }
 })
