@@ -316,6 +316,7 @@ export function resolveBackup(
   if (requested !== undefined && requested !== '') {
     parseBackupId(requested)
     const entry = entries.find((e) => e.id === requested)
+    if (entry?.unknownKey) throw wrongKey(entry.unknownKey, `backup ${requested}`)
     if (!entry?.complete) {
       const why = !entry
         ? 'does not exist'
@@ -330,6 +331,9 @@ export function resolveBackup(
     return entry
   }
   const latest = latestComplete(entries)
+  const signedElsewhere = newest.find((e) => e.unknownKey)
+  if (!latest && signedElsewhere?.unknownKey)
+    throw wrongKey(signedElsewhere.unknownKey, `the newest backup of ${env} (${signedElsewhere.id})`)
   if (!latest) {
     throw new PreconditionError(
       `no complete backup for ${env} in ${where.store ?? 'the backup store'}${entries.length ? ` (only incomplete ones: ${ids(newest).join(', ')})` : ''}`,
@@ -337,6 +341,14 @@ export function resolveBackup(
     )
   }
   return latest
+}
+
+/** A backup whose marker is signed with a key the keyring lacks: the key is wrong or missing. */
+function wrongKey(keyId: string, what: string): PreconditionError {
+  return new PreconditionError(
+    `wrong key: ${what} needs key id ${keyId} (its COMPLETE marker is signed with it), which the keyring does not have`,
+    `Put the key whose id is ${keyId} in BACKUP_KEY (or BACKUP_KEY_PREVIOUS, comma-separated older keys) and run again. Nothing was restored.`,
+  )
 }
 
 async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {

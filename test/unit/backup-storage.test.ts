@@ -766,6 +766,35 @@ for (const [kind, open] of [
     assert.equal(plan.keep.find((k) => k.id === '20261126T020000Z')?.reasons, [
       `signed with key ${OTHER.current.id}, not in the keyring`,
     ])
+    // Asked for, or the only kind there is: "wrong key", naming the key id it needs (exit 3).
+    const wrong = (fn: () => unknown) => {
+      try {
+        fn()
+      } catch (err) {
+        assert.instance(err, PreconditionError)
+        return (err as RunbookError).message
+      }
+      throw new Error('accepted')
+    }
+    const entries = await list()
+    assert.match(
+      wrong(() => resolveBackup(entries, '20261126T020000Z')),
+      `wrong key: backup 20261126T020000Z needs key id ${OTHER.current.id}`,
+    )
+    await objects('rotated', '20261126T020000Z', { db: 10 })
+    await markComplete(
+      store,
+      'rotated',
+      '20261126T020000Z',
+      { parts: { db: 10 }, manifest_bytes: 8 },
+      OTHER,
+      NOW,
+    )
+    const onlyOther = await list('rotated')
+    assert.match(
+      wrong(() => resolveBackup(onlyOther, undefined, { env: 'rotated' })),
+      `wrong key: the newest backup of rotated (20261126T020000Z) needs key id ${OTHER.current.id}`,
+    )
     // With that key back as a previous key, it verifies.
     const both = Keyring.fromSecrets({ BACKUP_KEY: RING_KEY, BACKUP_KEY_PREVIOUS: OTHER_KEY })
     assert.is((await entry('20261126T020000Z', 'prod', both))?.complete, true)
