@@ -3,7 +3,7 @@
  * checks the host first and changes only what differs (a second run reports 0 changed).
  *
  * When: a new droplet (also phase 1 of `make emergency`), or to repair drift on an existing one.
- * Changes: packages, the deploy user, sshd (root login off), ufw, fail2ban, updates, log limits, nginx base,
+ * Changes: packages, pending security updates, the deploy user, sshd (root login off), ufw, fail2ban, updates, log limits, nginx base,
  *   the health watchdog (a systemd timer), the read-only checker account (ssh.checker); on a swarm env, the swarm: the first host initialises it, the
  *   other app hosts join, and the swarm ports open only between the env's hosts.
  * Abort: Ctrl-C is safe at any point; run it again and it continues. It never locks you out: the
@@ -24,6 +24,7 @@ import {
   installPackages,
   logLimits,
   nginxBase,
+  securityUpdates,
   swapFile,
 } from '../lib/setup/system.ts'
 import { verifyServer } from '../lib/setup/verify.ts'
@@ -42,6 +43,7 @@ export const setupServer: RunbookSpec = {
     spareOperatorFromFail2ban,
     checkSshFrom,
     installPackages,
+    securityUpdates,
     deployUser,
     proveDeployAccess,
     hardenSsh,

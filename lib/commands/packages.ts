@@ -58,3 +58,30 @@ export function aptInstall(packages: string[]): string {
     `${apt} install -y -qq --no-install-recommends ${packages.map(quote).join(' ')}`,
   ].join(' && ')
 }
+
+const APT =
+  'DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=120 -o Dpkg::Options::=--force-confold'
+
+/**
+ * Prints the packages with a pending security update, one per line: from a simulated upgrade, the
+ * `Inst` lines whose source is a -security suite (Debian-Security:12/oldstable-security,
+ * Ubuntu:24.04/noble-security). `refresh`: first refresh apt's lists unless they are under an hour
+ * old (apt-get update retried for up to 2 minutes while a killed run's update holds the lock); a dry
+ * run reads the lists as they are.
+ */
+export function pendingSecurityUpdatesProbe(refresh: boolean): string {
+  const simulate = `LC_ALL=C apt-get -s -o Debug::NoLocking=1 dist-upgrade | awk '/^Inst / && /-security[ ,]/ {print $2}' | sort -u`
+  if (!refresh) return simulate
+  return [
+    `if [ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*_Packages*' -mmin -60 2>/dev/null | head -1)" ]; then n=0; until ${APT} update -qq >/dev/null; do n=$((n+1)); if [ $n -ge 60 ]; then exit 100; fi; sleep 2; done; fi`,
+    simulate,
+  ].join(' && ')
+}
+
+/** Upgrades just these packages (and what they newly depend on), non-interactively, keeping config files. */
+export function upgradePackages(packages: string[]): string {
+  return [
+    'for i in $(seq 1 180); do DEBIAN_FRONTEND=noninteractive dpkg --configure -a >/dev/null 2>&1 && break; sleep 1; done',
+    `${APT} install -y -qq --only-upgrade --no-install-recommends ${packages.map(quote).join(' ')}`,
+  ].join(' && ')
+}

@@ -28,6 +28,8 @@ import {
   dockerPackages,
   dockerPresentProbe,
   missingPackagesProbe,
+  pendingSecurityUpdatesProbe,
+  upgradePackages,
 } from '../commands/packages.ts'
 import { sshFingerprint } from '../env/fingerprint.ts'
 import { readPrivateKey } from '../env/secrets.ts'
@@ -93,6 +95,30 @@ export const installPackages: Step = {
       if (missing.length === 0) return false
       print(`      ${host.name}: installing ${missing.join(' ')}`)
       await host.exec(aptInstall(missing), { timeoutS: 900, echo: false })
+      return true
+    }),
+}
+
+/** Pending security updates applied once, before anything is configured: a new droplet's image is old. */
+export const securityUpdates: Step = {
+  title: 'Security updates: apply what is pending now (later ones: unattended-upgrades)',
+  next: 'Look at the apt error above (mirror unreachable? disk full? dpkg lock?); then run setup-server again: it resumes.',
+  run: (ctx) =>
+    eachHost(ctx, async (host) => {
+      const pending = async (refresh: boolean) =>
+        (
+          await host.exec(pendingSecurityUpdatesProbe(refresh), { probe: true, echo: false, timeoutS: 300 })
+        ).stdout
+          .split('\n')
+          .filter(Boolean)
+      const due = await pending(!ctx.dryRun)
+      if (due.length === 0) return false
+      print(`      ${host.name}: ${due.length} security update(s): ${due.join(' ')}`)
+      await host.exec(upgradePackages(due), { timeoutS: 900, echo: false })
+      if (ctx.dryRun) return true
+      const left = await pending(false)
+      if (left.length)
+        throw new Error(`${host.name}: security updates still pending after the upgrade: ${left.join(' ')}`)
       return true
     }),
 }

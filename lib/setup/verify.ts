@@ -2,6 +2,7 @@ import { AUDIT_HELPER_PATH, auditLogNotWritable, auditLogVerify } from '../comma
 import { checkerProof, parseCheckerProof } from '../commands/checker.ts'
 import { METADATA_BLOCK, parseUfwAdded, ufwDefaultsOk, ufwIsActive } from '../commands/firewall.ts'
 import { NGINX_LOGROTATE_PATH } from '../commands/host-config.ts'
+import { pendingSecurityUpdatesProbe } from '../commands/packages.ts'
 import { sshdEffective } from '../commands/sshd.ts'
 import { REMOTE_AUDIT_LOG } from '../env/host-paths.ts'
 import { readCheckerKey } from '../env/secrets.ts'
@@ -207,6 +208,13 @@ const CHECKS: Record<string, Check> = {
       `dpkg-query -W unattended-upgrades >/dev/null && apt-config dump | grep -x 'APT::Periodic::Unattended-Upgrade "1";' >/dev/null`,
     )
     return [code === 0, code === 0 ? 'security updates install daily' : 'not enabled']
+  },
+  'no security update pending': async (_ctx, host) => {
+    // apt's lists as setup-server's update step left them (under an hour old): no refresh here.
+    const { code, out } = await sh(host, pendingSecurityUpdatesProbe(false))
+    const due = out.split('\n').filter(Boolean)
+    if (code !== 0) return [false, `apt-get -s failed (exit ${code})`]
+    return [due.length === 0, due.length ? `${due.length} pending: ${due.join(' ')}` : 'none pending']
   },
   'time sync': async (_ctx, host) => {
     if ((await sh(host, 'systemd-detect-virt --container')).code === 0)

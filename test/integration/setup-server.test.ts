@@ -111,6 +111,10 @@ test('a fresh droplet: setup-server succeeds and verify passes', async () => {
   assert.is(code, 0, out)
   assert.match(out, /web-1\s+root login refused\s+pass/)
   assert.match(out, /web-1\s+checker account reads, cannot change\s+pass/)
+  // A new droplet's image is older than Debian's security suite: what was pending is applied, and
+  // verify (apt's simulated upgrade, -security suites) finds nothing left.
+  assert.match(out, /\d+\s+Security updates: apply what is pending now .*\s(changed|ok)\s+\d+\.\ds/)
+  assert.match(out, /web-1\s+no security update pending\s+pass\s+none pending/)
   assert.not.match(out, /\sFAIL\s/)
   assert.is(auditRecords(bed).at(-1)?.outcome, 'success')
   const remote = await onDroplet(web, 'tail -n1 /var/log/conciliaextrato/audit.log')

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import * as assert from 'uvu/assert'
 import {
@@ -25,6 +26,8 @@ import {
   dockerPackages,
   missingPackagesProbe,
   parseOs,
+  pendingSecurityUpdatesProbe,
+  upgradePackages,
 } from '../../lib/commands/packages.ts'
 import {
   rotateHostKey,
@@ -306,6 +309,38 @@ test('fileMatches compares content hash, mode and owner', () => {
   assert.not.ok(fileMatches(`644 deploy:deploy\n${hash}\n`, spec))
   assert.not.ok(fileMatches('644 root:root\nabc\n', spec))
   assert.not.ok(fileMatches('absent\n', spec))
+})
+
+test('security updates: the pending ones come from a simulated dist-upgrade, -security suites only', () => {
+  const probe = pendingSecurityUpdatesProbe(true)
+  // Refresh only when the lists are over an hour old, with the same bounded retry as aptInstall.
+  assert.match(probe, "find /var/lib/apt/lists -maxdepth 1 -name '*_Packages*' -mmin -60")
+  assert.match(probe, 'until DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=120')
+  assert.match(
+    probe,
+    "apt-get -s -o Debug::NoLocking=1 dist-upgrade | awk '/^Inst / && /-security[ ,]/ {print $2}'",
+  )
+  // A dry run does not refresh anything.
+  const dry = pendingSecurityUpdatesProbe(false)
+  assert.not.match(dry, 'update')
+  assert.ok(probe.endsWith(dry))
+  // The awk filter, run on apt's output: the first two lines as printed on a sandbox droplet (Debian 12),
+  // the others written in the same format (a package in two suites; Ubuntu's suite names; a Conf line).
+  const awk = /awk '([^']+)'/.exec(dry)?.[1] ?? ''
+  const sample = [
+    'Inst perl-base [5.36.0-7+deb12u3] (5.36.0-7+deb12u4 Debian-Security:12/oldstable-security [amd64])',
+    'Inst liblzma5 [5.4.1-1+deb12u1] (5.4.1-1+deb12u2 Debian-Security:12/oldstable-security [amd64])',
+    'Inst tzdata [2024a-0+deb12u1] (2025b-0+deb12u1 Debian:12.11/oldstable, Debian-Security:12/oldstable-security [all])',
+    'Inst base-files [12.4+deb12u10] (12.4+deb12u11 Debian:12.11/oldstable [amd64])',
+    'Inst openssl [3.0.13-0ubuntu3.4] (3.0.13-0ubuntu3.5 Ubuntu:24.04/noble-updates, Ubuntu:24.04/noble-security [amd64])',
+    'Conf perl-base (5.36.0-7+deb12u4 Debian-Security:12/oldstable-security [amd64])',
+  ].join('\n')
+  const got = execFileSync('awk', [awk], { input: sample }).toString().trim().split('\n')
+  assert.equal(got, ['perl-base', 'liblzma5', 'tzdata', 'openssl'])
+  assert.match(
+    upgradePackages(['libssl3', 'openssl']),
+    /dpkg --configure -a.*apt-get -o DPkg::Lock::Timeout=120 -o Dpkg::Options::=--force-confold install -y -qq --only-upgrade --no-install-recommends libssl3 openssl$/,
+  )
 })
 
 test.run()
