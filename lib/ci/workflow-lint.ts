@@ -63,6 +63,15 @@ export function lintWorkflow(file: string, content: string, ctx: LintContext): s
       if (!isObj(step)) return
       const where = `jobs.${jobId}.steps[${i}]`
       if (typeof step.uses === 'string') checkUses(file, `${where}.uses`, step.uses, problems)
+      // checkout keeps the token in .git/config for every later step (the app's build.rs, its tests).
+      if (
+        typeof step.uses === 'string' &&
+        step.uses.startsWith('actions/checkout@') &&
+        !(isObj(step.with) && step.with['persist-credentials'] === false)
+      )
+        problems.push(
+          `${file}: ${where} checks out without persist-credentials: false (the token stays in .git/config)`,
+        )
       if (typeof step.run === 'string')
         for (const target of makeCalls(step.run))
           if (!ctx.makeTargets.has(target))

@@ -49,6 +49,8 @@ jobs:
     runs-on: ubuntu-24.04
     steps:
       - uses: actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683
+        with:
+          persist-credentials: false
       - run: make deploy ENV=\${{ inputs.environment }}
         env:
           K: \${{ secrets.SSH_PRIVATE_KEY }}
@@ -71,6 +73,9 @@ test('rejected: an action pinned by tag, an undeclared secret or input, a schema
     lintWorkflow('t.yml', BASE.replace(/checkout@[0-9a-f]{40}/, 'checkout@v4'), ctx).join('\n'),
     'actions/checkout@v4 is not pinned by a full commit SHA',
   )
+  assert.equal(lintWorkflow('t.yml', BASE.replace('persist-credentials: false', 'fetch-depth: 1'), ctx), [
+    't.yml: jobs.j.steps[0] checks out without persist-credentials: false (the token stays in .git/config)',
+  ])
   assert.match(
     lintWorkflow('t.yml', BASE.replace('secrets.SSH_PRIVATE_KEY }}', 'secrets.PROD_DB_URL }}'), ctx).join(
       '\n',
