@@ -51,8 +51,9 @@ const list = (dir: string) =>
     .filter((f) => f.endsWith('.test.ts') && filter.split(',').some((part) => f.includes(part)))
     .sort()
     .map((f) => join(root, dir, f))
-const unitFiles = kind === 'integration' ? [] : list('unit')
-const integrationFiles = kind === 'unit' ? [] : list('integration')
+// `kind` may also name another directory under test/ (the harness's own fixtures): run in this process.
+const unitFiles = kind === 'all' || kind === 'unit' ? list('unit') : kind === 'integration' ? [] : list(kind)
+const integrationFiles = kind === 'all' || kind === 'integration' ? list('integration') : []
 const lanes = Math.max(1, Number(process.env.TEST_LANES ?? 2) || 1)
 
 let tally: Tally
