@@ -1,9 +1,10 @@
 import type { HostSession } from '../host/session.ts'
-import { print } from '../report/output.ts'
+import { print, printErr } from '../report/output.ts'
 import { takeDeployLock } from '../run/lock.ts'
 import type { Context } from '../run/runbook.ts'
 import { notifyOutcome } from './finish.ts'
 import { checkPreconditions, dataServices, deliverImages, writeConfig } from './prepare.ts'
+import { pruneImages } from './prune-images.ts'
 import { state } from './state.ts'
 import {
   cleanupOnFailure,
@@ -69,5 +70,11 @@ export const colourRelease: ReleaseStrategy = {
     s.finished = true
     await retireOld(ctx)
     print(`      ${s.release} is live on ${s.target}`)
+    // The rollback target: the release that was live before this run.
+    const previous = [...s.history].reverse().find((r) => r.outcome === 'live')?.id ?? null
+    // Housekeeping: the release is live whatever happens here, so a failure is reported, not fatal.
+    await pruneImages(ctx.hosts, ctx.env, s.history, s.release, previous).catch((err: Error) =>
+      printErr(`      old images not pruned (the release is live): ${err.message.split('\n')[0]}`),
+    )
   },
 }

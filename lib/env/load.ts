@@ -49,6 +49,8 @@ export interface Env {
   services: ServiceUses
   images: Record<Service | 'postgres' | 'redis', string> & {
     delivery: 'registry' | 'ssh'
+    /** After a deploy, the app images of this many newest live releases stay on the hosts (prune-images.ts). */
+    keepReleases: number
     registry?: RegistryConfig
   }
   health: HealthConfig
@@ -172,7 +174,14 @@ export function validateEnv(raw: unknown, name: string, file: string): Env {
   })
   const keySource = readKeySource(v, ssh?.key ?? {}, 'ssh.key', { agent: true, secrets })
   const domainsObj = v.object(top?.domains, 'domains', [...SERVICES])
-  const images = v.object(top?.images, 'images', [...SERVICES, 'postgres', 'redis', 'delivery', 'registry'])
+  const images = v.object(top?.images, 'images', [
+    ...SERVICES,
+    'postgres',
+    'redis',
+    'delivery',
+    'registry',
+    'keep_releases',
+  ])
 
   const backup = readBackup(v, top?.backup, file)
   const edge = readEdge(v, top?.edge, file)
@@ -218,6 +227,7 @@ export function validateEnv(raw: unknown, name: string, file: string): Env {
         oneOf: ['registry', 'ssh'],
         default: 'registry',
       }) ?? 'registry') as 'registry' | 'ssh',
+      keepReleases: v.integer(images, 'keep_releases', 'images', { min: 2, max: 100, default: 5 }) ?? 5,
       ...readRegistry(v, images?.registry, top?.secrets),
     },
     services: readServices(v, top?.services),

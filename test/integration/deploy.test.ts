@@ -211,17 +211,37 @@ test('a concurrent deploy is refused by the lock, naming the holder', async () =
   await onDroplet(web, 'rm -rf /srv/conciliaextrato/it/deploy.lock')
 })
 
-test('production takes a pg_dump before it migrates (mode 0600, a real custom-format dump)', async () => {
+test('production takes a pg_dump before it migrates (mode 0600, a real custom-format dump); old images pruned', async () => {
   const file = join(bed.envDir, 'it.yaml')
   const original = readFileSync(file, 'utf8')
   writeFileSync(file, asProduction(original))
+  let out = ''
   try {
-    const { code, out } = await runCaptured(deploy, ['--env', 'it', '--release', 'v2', '--yes'])
-    assert.is(code, 0, out)
+    const run = await runCaptured(deploy, ['--env', 'it', '--release', 'v2', '--yes'])
+    out = run.out
+    assert.is(run.code, 0, out)
     assert.match(out, 'pre-migration backup /srv/conciliaextrato/it/pre-migration-v2.dump')
   } finally {
     writeFileSync(file, original)
   }
+  // The first deploy to succeed after the failed ones removed their images (images.keep_releases);
+  // v2 (live) and v1 (an earlier live release, the rollback below needs it) stay; Postgres and Redis too.
+  assert.match(out, 'web-1: removed conciliaextrato/site:broken')
+  assert.match(out, 'images kept for releases v2, v1 (images.keep_releases: 5)')
+  const images = await onDroplet(web, "docker image ls --format '{{.Repository}}:{{.Tag}}' | sort")
+  assert.equal(
+    images.split('\n').filter((l) => l.startsWith('conciliaextrato')),
+    [
+      'conciliaextrato-sandbox/postgres:15',
+      'conciliaextrato-sandbox/redis:7',
+      'conciliaextrato/api:v1',
+      'conciliaextrato/api:v2',
+      'conciliaextrato/saas:v1',
+      'conciliaextrato/saas:v2',
+      'conciliaextrato/site:v1',
+      'conciliaextrato/site:v2',
+    ],
+  )
   const dump = '/srv/conciliaextrato/it/pre-migration-v2.dump'
   assert.is((await onDroplet(web, `stat -c '%a %U' ${dump}`)).trim(), '600 deploy')
   const listing = await onDroplet(
