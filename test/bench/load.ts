@@ -16,6 +16,8 @@ export interface LoadResult {
    * the second attempt's outcome counts.
    */
   retried: number
+  /** The slowest request that got an answer (ms): slowness is reported, not counted as a failure. */
+  slowestMs: number
 }
 
 export function startLoad(
@@ -26,6 +28,12 @@ export function startLoad(
   maxRequests = 200_000,
   /** At most this many requests a second in all (paced per worker); 0: as fast as they answer. */
   perSecond = 0,
+  /**
+   * A request with no answer after this long counts as failed (`timeout`). 5 s for the benchmarks; a
+   * test on a loaded shared machine passes the 30 s interruption bound the team promised, so that a
+   * slow answer on a host at load 15 is reported (slowestMs), not counted as a failed request.
+   */
+  timeoutMs = 5000,
 ) {
   const gapMs = perSecond > 0 ? (1000 * concurrency) / perSecond : 0
   const agent = new Agent({ keepAlive: true, maxSockets: concurrency })
@@ -37,6 +45,7 @@ export function startLoad(
   const failures: Record<string, number> = {}
   const samples: Record<string, string[]> = {}
   let retried = 0
+  let slowestMs = 0
   const once = (host: string, retry = true): Promise<boolean> =>
     new Promise<boolean>((done) => {
       let timedOut = false
@@ -55,7 +64,7 @@ export function startLoad(
           path,
           agent: retry ? agent : false,
           headers: { Host: host },
-          timeout: 5000,
+          timeout: timeoutMs,
         },
         (res) => {
           let body = ''
@@ -88,6 +97,7 @@ export function startLoad(
       requests++
       const now = performance.now()
       if (ok) {
+        slowestMs = Math.max(slowestMs, now - started)
         maxGapMs = Math.max(maxGapMs, now - lastOk)
         lastOk = now
       } else failed++
@@ -102,7 +112,15 @@ export function startLoad(
       await Promise.all(workers)
       agent.destroy()
       maxGapMs = Math.max(maxGapMs, performance.now() - lastOk)
-      return { requests, failed, maxGapMs: Math.round(maxGapMs), failures, samples, retried }
+      return {
+        requests,
+        failed,
+        maxGapMs: Math.round(maxGapMs),
+        failures,
+        samples,
+        retried,
+        slowestMs: Math.round(slowestMs),
+      }
     },
   }
 }

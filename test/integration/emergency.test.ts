@@ -78,12 +78,16 @@ test('interrupted during the restore, run again: resumes from the restore and se
   )
   assert.is.not(saved.host.hostKey, generated)
   assert.is(saved.host.hostKeyRotated, true)
-  assert.equal(Object.fromEntries(Object.entries(saved.phases).map(([p, v]) => [p, v.status])), {
-    create: 'done',
-    setup: 'done',
-    deploy: 'done',
-    restore: 'failed',
-  })
+  assert.equal(
+    Object.fromEntries(Object.entries(saved.phases).map(([p, v]) => [p, v.status])),
+    {
+      create: 'done',
+      setup: 'done',
+      deploy: 'done',
+      restore: 'failed',
+    },
+    `phases saved by the interrupted run: ${JSON.stringify(saved.phases)}`,
+  )
 
   const again = spawnScript('runbooks/emergency.ts', args)
   const code = await again.exit
@@ -103,7 +107,8 @@ test('interrupted during the restore, run again: resumes from the restore and se
   assert.is(summary.host, saved.host.address)
   assert.is.not(summary.host, drill.a.ip)
   assert.is.not(summary.host, tombstone)
-  for (const [name, ips] of Object.entries(drill.records())) assert.equal(ips, [summary.host], name)
+  for (const [name, ips] of Object.entries(drill.records()))
+    assert.equal(ips, [summary.host], `DNS record ${name}: ${JSON.stringify(ips)}, not B ${summary.host}`)
 
   // The new host's first deploy and its restore took no backup of its empty database: the drill's
   // backup is still the only one, so it stays the "latest".
@@ -111,6 +116,7 @@ test('interrupted during the restore, run again: resumes from the restore and se
   assert.equal(
     (await listBackups(store, DRILL_ENV)).map((e) => e.id),
     [drill.backup.id],
+    "the backups in the store: only the drill's",
   )
   assert.not.match(first.output(), 'pre-migration backup')
   assert.match(out, 'FRESH_HOST=1: a new host, its empty database is kept renamed; no safety backup')
@@ -123,12 +129,17 @@ test('interrupted during the restore, run again: resumes from the restore and se
   assert.match(await onDroplet(b, 'cat /var/log/conciliaextrato/audit.log'), '"runbook":"emergency"')
   // One host key, the one made on B after the first login (not the one in user_data).
   const keys = await onDroplet(b, 'ls /etc/ssh/ | grep ssh_host_')
-  assert.equal(keys.trim().split('\n'), ['ssh_host_ed25519_key', 'ssh_host_ed25519_key.pub'])
+  assert.equal(
+    keys.trim().split('\n'),
+    ['ssh_host_ed25519_key', 'ssh_host_ed25519_key.pub'],
+    `host keys on B: ${keys}`,
+  )
   assert.match(await onDroplet(b, 'ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub'), saved.host.hostKey)
   const local = auditRecords(drill.bed).filter((r) => r.runbook === 'emergency')
   assert.equal(
     local.map((r) => r.outcome),
     ['failed', 'failed', 'dry-run', 'interrupted', 'success'],
+    `local audit records of emergency: ${JSON.stringify(local.map((r) => [r.outcome, r.failed_step ?? '']))}`,
   )
   // The on-call heard of both runs: where the first stopped, and that the second serves.
   const told = drill.webhook.received.map((r) => JSON.parse(r.body) as { outcome: string; title: string })
@@ -138,6 +149,7 @@ test('interrupted during the restore, run again: resumes from the restore and se
       ['failed', 'emergency of drill: stopped in restore'],
       ['success', `emergency of drill: serving from ${summary.host}`],
     ],
+    `webhook notices: ${JSON.stringify(told.map((t) => [t.outcome, t.title]))}`,
   )
   // Nothing secret in what was printed or kept.
   for (const secret of [
