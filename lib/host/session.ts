@@ -267,14 +267,22 @@ export class HostSession {
   /**
    * Stops this session's commands still running on the host (TERM to their process groups), then
    * waits up to `waitS` for them to end: a Ctrl-C must not leave `compose up` going beside the
-   * cleanup's `compose stop`. Best effort: a lost connection has nothing left to stop through.
+   * cleanup's `compose stop`. A command sent a moment before the signal may not have started on the
+   * host yet (sshd, sudo still starting it on a loaded host): the stop is sent again, each second,
+   * until every command that was running has ended. Commands started after this call (the cleanups)
+   * are not waited for. Best effort: a lost connection has nothing left to stop through.
    */
   async cancelRunning(waitS = 10): Promise<void> {
     if (this.running.size === 0 || this.lost || this.options.dryRun) return
-    // Without the marker itself: pkill must not match the line that runs it.
-    await this.run(this.wrap(cancelMarked(this.marker), 15, true), 15, { echo: false })
+    const stopping = [...this.running]
+    const ended = () => stopping.every((c) => !this.running.has(c))
     const deadline = Date.now() + waitS * 1000
-    while (this.running.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100))
+    while (!ended() && !this.lost && Date.now() < deadline) {
+      // Without the marker itself: pkill must not match the line that runs it.
+      await this.run(this.wrap(cancelMarked(this.marker), 15, true), 15, { echo: false })
+      const next = Math.min(Date.now() + 1000, deadline)
+      while (!ended() && Date.now() < next) await new Promise((r) => setTimeout(r, 100))
+    }
   }
 
   /** Writes content to a file on the host atomically, with an explicit mode; dotfiles are just files. */

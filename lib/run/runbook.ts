@@ -18,6 +18,7 @@ import {
   maskLines,
   summaryMarkdown,
 } from './github-actions.ts'
+import { enter, type Interruptible, leave, type StopSignal, stopAll } from './interrupts.ts'
 import { STALE_AFTER_S } from './lock.ts'
 import { exitCode, printSummary, reportError, reportStepFailure, writeAudit } from './run-report.ts'
 import {
@@ -42,9 +43,6 @@ export async function main(
   const code = await runRunbook(spec, argv)
   process.exit(code)
 }
-
-/** The runs in progress in this process, outermost first. */
-const running: { stop: (signal: 'SIGINT' | 'SIGTERM') => Promise<number> }[] = []
 
 export interface RunOptions {
   /**
@@ -152,29 +150,29 @@ export async function runRunbook(
   }
 
   const context = ctx
-  const stop = (signal: 'SIGINT' | 'SIGTERM'): Promise<number> => {
-    outcome = 'interrupted'
-    error = new RunbookError(
-      `Interrupted by ${signal}`,
-      signal === 'SIGINT' ? EXIT.interrupted : EXIT.terminated,
-    )
-    const current = records.find((r) => r.status === 'not run')
-    failedStep = current?.title ?? null
-    printErr(
-      `\n${signal} received during "${failedStep}" of ${spec.name}: stopping, releasing what this run holds.`,
-    )
+  const self: Interruptible = {
+    interrupt(signal) {
+      outcome = 'interrupted'
+      error = new RunbookError(
+        `Interrupted by ${signal}`,
+        signal === 'SIGINT' ? EXIT.interrupted : EXIT.terminated,
+      )
+      const current = records.find((r) => r.status === 'not run')
+      failedStep = current?.title ?? null
+      printErr(
+        `\n${signal} received during "${failedStep}" of ${spec.name}: stopping, releasing what this run holds.`,
+      )
+    },
     // What runs on the hosts stops first, so the cleanups do not race it (compose up beside compose stop).
-    return Promise.all((context.hosts ?? []).map((h) => h.cancelRunning().catch(() => {}))).then(finish)
+    stop: () => Promise.all((context.hosts ?? []).map((h) => h.cancelRunning().catch(() => {}))).then(finish),
   }
   // Runbooks run inside another (emergency runs deploy, restore...): only the outermost listens for
-  // signals, and on one it stops the innermost first, so each releases what it holds before the exit.
-  const self = { stop }
-  running.push(self)
-  const outermost = running.length === 1
+  // signals; on one, every run is marked interrupted, then the innermost stops first (interrupts.ts).
+  const outermost = enter(self)
   // A second Ctrl-C (people press it twice at 3 a.m.) must not kill the cleanup halfway: it is
   // announced and absorbed; the cleanups are bounded and end by themselves.
   let stopping = false
-  const onSignal = (signal: 'SIGINT' | 'SIGTERM') => async () => {
+  const onSignal = (signal: StopSignal) => async () => {
     if (stopping) {
       printErr(
         `\n${signal} again: still cleaning up (stopping this run's commands, releasing the lock, recording the run); it ends by itself. ` +
@@ -183,9 +181,7 @@ export async function runRunbook(
       return
     }
     stopping = true
-    let code = EXIT.interrupted as number
-    for (const run of [...running].reverse()) code = await run.stop(signal)
-    process.exit(code)
+    process.exit(await stopAll(signal))
   }
   const onInt = onSignal('SIGINT')
   const onTerm = onSignal('SIGTERM')
@@ -244,7 +240,7 @@ export async function runRunbook(
     }
   }
   if (outcome === 'success' && context.dryRun) outcome = 'dry-run'
-  running.splice(running.indexOf(self), 1)
+  leave(self)
   // While a signal's cleanup runs, its handlers stay: a further Ctrl-C is absorbed, never fatal.
   if (outermost && !stopping) {
     process.off('SIGINT', onInt)

@@ -294,12 +294,14 @@ test('Ctrl-C twice: the remote command is stopped, the second signal is absorbed
   assert.is(code, 130, out)
   assert.match(out, 'SIGINT received during "Run a long command"')
   assert.match(out, 'SIGINT again: still cleaning up')
-  assert.is(await lockState(), 'free')
-  // The in-flight `sleep 45` on the host was stopped, not left running beside the cleanup.
-  assert.is((await onDroplet(bed.droplets[0] as never, 'pgrep -fc "^sleep 45$" || true')).trim(), '0')
+  assert.is(await lockState(), 'free', `the deploy lock after the run:\n${out}`)
+  // The in-flight `sleep 45` on the host was stopped, not left running beside the cleanup (even when
+  // the signal came before it had started on the host: the stop is sent again until it has ended).
+  const left = await onDroplet(bed.droplets[0] as never, 'pgrep -fc "^sleep 45$" || true')
+  assert.is(left.trim(), '0', `sleep 45 still running on the host:\n${out}`)
   const last = auditRecords(bed).at(-1)
-  assert.is(last?.outcome, 'interrupted')
-  assert.is(last?.failed_step, 'Run a long command')
+  assert.is(last?.outcome, 'interrupted', JSON.stringify(last))
+  assert.is(last?.failed_step, 'Run a long command', JSON.stringify(last))
 })
 
 test('a second run is refused at once while the first holds the lock, then the lock is free again', async () => {
