@@ -1,9 +1,11 @@
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import * as assert from 'uvu/assert'
+import { timeKey } from '../../lib/commands/logs.ts'
 import { quote } from '../../lib/commands/shell.ts'
 import type { SandboxDroplet } from '../../lib/env/sandbox-hosts.ts'
 import { deploy } from '../../runbooks/deploy.ts'
+import { logs } from '../../runbooks/logs.ts'
 import { releases } from '../../runbooks/releases.ts'
 import { rollback } from '../../runbooks/rollback.ts'
 import { setupServer } from '../../runbooks/setup-server.ts'
@@ -133,7 +135,16 @@ test('deploy v1: the three domains answer through nginx with v1; data services r
   assert.match(out, /could not notify down: .*ECONNREFUSED.* \(the runbook's outcome is unchanged\)/)
 })
 
+/** Writes a line into the log of a colour's running api container, as if the app had printed it. */
+async function logLine(colour: 'blue' | 'green', text: string): Promise<void> {
+  const b64 = Buffer.from(`${text}\n`).toString('base64')
+  const api = `$(docker ps -q --filter label=com.docker.compose.project=ce-it-${colour} --filter label=com.docker.compose.service=api)`
+  await onDroplet(web, `echo ${b64} | base64 -d | docker exec -i -u 0 ${api} sh -c 'cat > /proc/1/fd/1'`)
+}
+
 test('deploy v2: switched to the other colour, v1 kept (stopped) for rollback', async () => {
+  // A line in v1's log: make logs must still show it once v1's colour is stopped.
+  await logLine('blue', 'LOGS-CHECK from v1')
   const pgBefore = await onDroplet(web, 'docker ps -q --filter label=com.docker.compose.service=postgres')
   const { code, out } = await runCaptured(deploy, ['--env', 'it', '--release', 'v2'])
   assert.is(code, 0, out)
@@ -144,6 +155,47 @@ test('deploy v2: switched to the other colour, v1 kept (stopped) for rollback', 
   )
   assert.match(blue, 'conciliaextrato/api:v1 exited')
   assert.is(await onDroplet(web, 'docker ps -q --filter label=com.docker.compose.service=postgres'), pgBefore)
+})
+
+test('make logs: both colours marked (the stopped v1 too), Postgres, a leaked password redacted, GREP, bad SINCE', async () => {
+  const secret = process.env.POSTGRES_PASSWORD ?? ''
+  await logLine('green', `LOGS-CHECK from v2 leaking ${secret}`)
+  const all = await runCaptured(logs, ['--env', 'it', '--since', '1h'])
+  assert.is(all.code, 0, all.out)
+  const lines = all.out.split('\n').filter((l) => l.startsWith('web-1 '))
+  const v1 = lines.find((l) => l.endsWith('LOGS-CHECK from v1'))
+  const v2 = lines.find((l) => l.includes('LOGS-CHECK from v2'))
+  assert.ok(v1 && v2, all.out)
+  assert.match(v1 ?? '', /^web-1 api\/blue /)
+  assert.match(
+    v2 ?? '',
+    /^web-1 api\/green \d{4}-\d\d-\d\dT\S+ LOGS-CHECK from v2 leaking \[secret:POSTGRES_PASSWORD\]$/,
+  )
+  assert.ok(
+    lines.some((l) => l.startsWith('web-1 postgres/data ')),
+    all.out,
+  )
+  assert.not.ok(all.out.includes(secret), 'the password itself was printed')
+  // Oldest first.
+  const keys = lines.map((l) => timeKey(l.split(' ')[2] ?? ''))
+  assert.equal(keys, [...keys].sort(), 'lines not in time order')
+  // GREP on the hosts, SERVICE: only the two marked lines of the api.
+  const grep = await runCaptured(logs, [
+    '--env',
+    'it',
+    '--service',
+    'api',
+    '--grep',
+    'LOGS-CHECK from v[12]',
+    '--since',
+    '1h',
+  ])
+  assert.is(grep.code, 0, grep.out)
+  assert.is(grep.out.split('\n').filter((l) => l.startsWith('web-1 ')).length, 2, grep.out)
+  // A typo is refused before any host is contacted.
+  const bad = await runCaptured(logs, ['--env', 'it', '--since', 'yesterday'])
+  assert.is(bad.code, 2, bad.out)
+  assert.match(bad.out, 'SINCE=yesterday: not a duration or a time')
 })
 
 test('a broken release never takes traffic: v2 keeps serving, the run fails, the release is marked failed', async () => {

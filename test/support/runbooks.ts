@@ -12,6 +12,7 @@ import { deploy } from '../../runbooks/deploy.ts'
 import { dns } from '../../runbooks/dns.ts'
 import { emergency } from '../../runbooks/emergency.ts'
 import { health } from '../../runbooks/health.ts'
+import { logs } from '../../runbooks/logs.ts'
 import { pruneBackups } from '../../runbooks/prune-backups.ts'
 import { releases } from '../../runbooks/releases.ts'
 import { restore } from '../../runbooks/restore.ts'
@@ -31,6 +32,7 @@ export const RUNBOOKS: Record<string, RunbookSpec> = {
   dns,
   emergency,
   health,
+  logs,
   'prune-backups': pruneBackups,
   releases,
   restore,
