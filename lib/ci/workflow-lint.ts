@@ -59,6 +59,16 @@ export function lintWorkflow(file: string, content: string, ctx: LintContext): s
     if (!isObj(job)) continue
     if (typeof job.uses === 'string') checkUses(file, `jobs.${jobId}.uses`, job.uses, problems)
     const steps = Array.isArray(job.steps) ? job.steps : []
+    // A job that holds secrets runs no package's install scripts: one compromised dependency's
+    // postinstall would read them (the runbooks need no install script: tsx runs without one).
+    const holds = secretsNamed(JSON.stringify(job)).filter((s) => !BUILTIN_SECRETS.has(s))
+    if (holds.length)
+      steps.forEach((step, i) => {
+        if (isObj(step) && typeof step.run === 'string' && runsInstallScripts(step.run))
+          problems.push(
+            `${file}: jobs.${jobId}.steps[${i}] runs npm ci/install without --ignore-scripts in a job that holds ${holds.join(', ')}`,
+          )
+      })
     steps.forEach((step, i) => {
       if (!isObj(step)) return
       const where = `jobs.${jobId}.steps[${i}]`
@@ -79,6 +89,17 @@ export function lintWorkflow(file: string, content: string, ctx: LintContext): s
     })
   }
   return problems
+}
+
+const secretsNamed = (text: string) => [
+  ...new Set([...text.matchAll(/\$\{\{[^}]*?\bsecrets\.([A-Za-z_][A-Za-z0-9_]*)/g)].map((m) => m[1] ?? '')),
+]
+
+/** `npm ci` or `npm install` (i, add) without --ignore-scripts, anywhere in a script. */
+export function runsInstallScripts(script: string): boolean {
+  return script
+    .split(/\n|&&|\|\||;/)
+    .some((cmd) => /(^|\s)npm\s+(ci|install|i|add)(\s|$)/.test(cmd) && !/--ignore-scripts\b/.test(cmd))
 }
 
 /** Targets named by `make [-C dir] [VAR=x ...] target` in a shell script. */

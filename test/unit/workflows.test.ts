@@ -1,7 +1,14 @@
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import * as assert from 'uvu/assert'
-import { type LintContext, lintWorkflow, makeCalls, makeTargets } from '../../lib/ci/workflow-lint.ts'
+import { parse as parseYaml } from 'yaml'
+import {
+  type LintContext,
+  lintWorkflow,
+  makeCalls,
+  makeTargets,
+  runsInstallScripts,
+} from '../../lib/ci/workflow-lint.ts'
 import { listEnvs, loadEnv } from '../../lib/env/load.ts'
 import { suite } from '../harness.ts'
 
@@ -98,6 +105,37 @@ test('rejected: an action pinned by tag, an undeclared secret or input, a schema
     lintWorkflow('t.yml', push.replace('secrets.SSH_PRIVATE_KEY', 'secrets.NOBODY_HAS_THIS'), ctx).join('\n'),
     'secrets.NOBODY_HAS_THIS is not a secret any env file declares',
   )
+})
+
+test('rejected: npm install scripts in a job that holds secrets (GITHUB_TOKEN alone is not one)', () => {
+  const ctx = context()
+  const withInstall = (run: string, secret = 'SSH_PRIVATE_KEY') =>
+    BASE.replace('      - run: make deploy', `      - run: ${run}\n      - run: make deploy`).replace(
+      'secrets.SSH_PRIVATE_KEY',
+      `secrets.${secret}`,
+    )
+  assert.equal(lintWorkflow('t.yml', withInstall('npm ci'), ctx), [
+    't.yml: jobs.j.steps[1] runs npm ci/install without --ignore-scripts in a job that holds SSH_PRIVATE_KEY',
+  ])
+  assert.equal(lintWorkflow('t.yml', withInstall('npm ci --ignore-scripts'), ctx), [])
+  assert.equal(lintWorkflow('t.yml', withInstall('npm ci', 'GITHUB_TOKEN'), ctx), [])
+  assert.ok(runsInstallScripts('cd x && npm install'))
+  assert.ok(runsInstallScripts('npm ci --ignore-scripts && npm i left-pad'))
+  assert.not.ok(runsInstallScripts('npm run check && npm test'))
+  assert.not.ok(runsInstallScripts('npm ci --prefix runbooks --ignore-scripts'))
+})
+
+test('deploy and rollback share one concurrency group per environment and are never cancelled halfway', () => {
+  for (const file of ['deploy.yml', 'rollback.yml']) {
+    const doc = parseYaml(readFileSync(join(ROOT, '.github/workflows', file), 'utf8')) as {
+      concurrency: { group: string; 'cancel-in-progress': boolean }
+    }
+    assert.equal(
+      doc.concurrency,
+      { group: `deploy-${'$'}{{ inputs.environment }}`, 'cancel-in-progress': false },
+      file,
+    )
+  }
 })
 
 test.run()
