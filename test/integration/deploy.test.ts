@@ -135,11 +135,14 @@ test('deploy v1: the three domains answer through nginx with v1; data services r
   assert.match(out, /could not notify down: .*ECONNREFUSED.* \(the runbook's outcome is unchanged\)/)
 })
 
-/** Writes a line into the log of a colour's running api container, as if the app had printed it. */
+/**
+ * Writes a line into the log of a colour's running api container, as if the app had printed it: to its
+ * main process's stdout, from the host (the fixture images have no shell).
+ */
 async function logLine(colour: 'blue' | 'green', text: string): Promise<void> {
   const b64 = Buffer.from(`${text}\n`).toString('base64')
   const api = `$(docker ps -q --filter label=com.docker.compose.project=ce-it-${colour} --filter label=com.docker.compose.service=api)`
-  await onDroplet(web, `echo ${b64} | base64 -d | docker exec -i -u 0 ${api} sh -c 'cat > /proc/1/fd/1'`)
+  await onDroplet(web, `echo ${b64} | base64 -d > /proc/$(docker inspect -f '{{.State.Pid}}' ${api})/fd/1`)
 }
 
 test('deploy v2: switched to the other colour, v1 kept (stopped) for rollback', async () => {
