@@ -3,7 +3,7 @@ import { suite } from '../harness.ts'
 import { rehearse } from '../sandbox/rehearsal.ts'
 
 // The short form of `make rehearse`: the COMMITTED env/production.yaml and env/staging.yaml, end to
-// end on the sandbox through `make`, only addresses, host keys and endpoints overridden (openssl
+// end on the sandbox through `make` and the committed workflows' deploy and rollback steps, only addresses, host keys and endpoints overridden (openssl
 // probes instead of testssl; the full form is `make rehearse ENV=...`).
 const test = suite('rehearsal: the committed production and staging env files on the sandbox', {
   timeoutS: 1500,
@@ -19,11 +19,11 @@ for (const env of ['production', 'staging'] as const) {
         ['setup-server', 0],
         ['dns', 0],
         ['deploy v1', 0],
-        ['deploy v2', 0],
+        ['deploy v2 (deploy.yml)', 0],
         ['backup', 0],
         ['health', 0],
         ['restore-drill', 0],
-        ['rollback', 0],
+        ['rollback (rollback.yml)', 0],
       ],
     )
     assert.ok(r.tls13_only)

@@ -1,7 +1,8 @@
 /**
  * The rehearsal: the COMMITTED env/production.yaml (or staging.yaml) run end to end on the sandbox,
- * through `make`, as an engineer or CI would: setup-server -> dns APPLY=1 -> deploy (v1, then v2) ->
- * backup -> health (edge path on; after the backup, which a new env lacks) -> restore-drill -> rollback. Only where things are is changed, by
+ * through `make`, as an engineer would, and through the committed workflows' steps, as CI would:
+ * setup-server -> dns APPLY=1 -> deploy v1 -> deploy v2 (deploy.yml's step) -> backup -> health (edge
+ * path on; after the backup, which a new env lacks) -> restore-drill -> rollback (rollback.yml's step). Only where things are is changed, by
  * an override file (CE_ENV_OVERRIDE): the host's address and key, the Cloudflare API, the Spaces
  * endpoint (s3rver), the registry's address (a registry behind TLS with a login), the DNS resolver
  * and the edge's addresses. Notify goes to a local receiver; Cloudflare's edge is the sandbox's
@@ -33,6 +34,7 @@ import { buildDropletImage, buildProvisionedImage } from './images.ts'
 import { pushImageWithLogin, startRegistry } from './registry.ts'
 import { S3RVER_SECRETS, startS3Server } from './s3.ts'
 import { startReceiver } from './webhook-receiver.ts'
+import { runWorkflowStep } from './workflow-step.ts'
 
 const ROOT = resolve(import.meta.dirname, '..', '..')
 const CF_TOKEN = 'cfREHEARSAL_token_0123456789abcdefghijklmnopqrstuvwxyz'
@@ -342,6 +344,24 @@ export async function rehearse(opts: RehearsalOptions): Promise<RehearsalResult>
       if (r.code !== 0) problems.push(`make ${args[0]} exited ${r.code}`)
       return r
     }
+    // The same runbook through the COMMITTED workflow's step, as Actions runs it: its run: line and its
+    // own env:, with only the secrets that step passes (the GitHub environment holds them all).
+    const secrets = Object.fromEntries(loaded.secrets.map((n) => [n, env[n] ?? '']))
+    const viaWorkflow = async (step: string, file: string, name: string, inputs: Record<string, string>) => {
+      const t = Date.now()
+      const r = await runWorkflowStep({
+        file,
+        step: name,
+        inputs: { environment: opts.env, 'runbooks-ref': 'rehearsal', ...inputs },
+        secrets,
+        base: env,
+        github: { ref_name: committed.branch, sha: 'rehearsal' },
+        log,
+      })
+      steps.push({ step, code: r.code, s: Math.round((Date.now() - t) / 100) / 10 })
+      if (r.code !== 0) problems.push(`${file} step "${name}" exited ${r.code}`)
+      return r
+    }
     const E = `ENV=${opts.env}`
     const branch = `BRANCH=${committed.branch}`
     if ((await run('setup-server', ['setup-server', E, 'YES=1'])).code !== 0)
@@ -357,8 +377,15 @@ export async function rehearse(opts: RehearsalOptions): Promise<RehearsalResult>
     if ((await run('dns', ['dns', E, 'APPLY=1', 'YES=1'])).code !== 0) throw new Error('dns failed')
     if ((await run('deploy v1', ['deploy', E, 'RELEASE=v1', branch, 'YES=1'])).code !== 0)
       throw new Error('deploy v1 failed')
-    if ((await run('deploy v2', ['deploy', E, 'RELEASE=v2', branch, 'YES=1'])).code !== 0)
-      throw new Error('deploy v2 failed')
+    const v2 = await viaWorkflow(
+      'deploy v2 (deploy.yml)',
+      '.github/workflows/deploy.yml',
+      `deploy (${opts.env})`,
+      {
+        release: 'v2',
+      },
+    )
+    if (v2.code !== 0) throw new Error('deploy v2 failed')
     // The backup before health: a new env has none, and health's backup check rightly fails without one.
     await run('backup', ['backup', E, 'YES=1'])
     const healthRun = await run('health', ['health', E, 'JSON=1'])
@@ -442,7 +469,14 @@ export async function rehearse(opts: RehearsalOptions): Promise<RehearsalResult>
     }
     if (!tls13) problems.push('the origin does not offer TLS 1.3 only')
 
-    const rollback = await run('rollback', ['rollback', E, 'YES=1'])
+    const rollback = await viaWorkflow(
+      'rollback (rollback.yml)',
+      '.github/workflows/rollback.yml',
+      'rollback',
+      {
+        to: '',
+      },
+    )
     const [edgeAddress] = await resolveName(site, edge.resolver)
     const after = await throughEdge(
       loaded.domains.api,

@@ -135,7 +135,15 @@ const contract = (file: string, content: string) =>
 const workflow = (name: string) => readFileSync(join(ROOT, '.github/workflows', name), 'utf8')
 
 test('every workflow step that runs a runbook gets exactly the secrets it needs, from its own env:', () => {
-  for (const file of ['deploy.yml', 'rollback.yml', 'emergency.yml', 'scheduled.yml', 'ci.yml', 'gates.yml', 'images.yml'])
+  for (const file of [
+    'deploy.yml',
+    'rollback.yml',
+    'emergency.yml',
+    'scheduled.yml',
+    'ci.yml',
+    'gates.yml',
+    'images.yml',
+  ])
     assert.equal(contract(file, workflow(file)), [], file)
 })
 

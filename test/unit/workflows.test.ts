@@ -11,6 +11,7 @@ import {
 } from '../../lib/ci/workflow-lint.ts'
 import { listEnvs, loadEnv } from '../../lib/env/load.ts'
 import { suite } from '../harness.ts'
+import { resolveExpressions, stepCondition } from '../sandbox/workflow-step.ts'
 
 // Every workflow of this repository and every example for the app repository, through GitHub's own
 // parser and our rules: make targets exist, secrets and inputs are declared, actions pinned by SHA.
@@ -136,6 +137,29 @@ test('deploy and rollback share one concurrency group per environment and are ne
       file,
     )
   }
+})
+
+test("the rehearsal's stand-in runner evaluates what our steps use, and refuses anything else", () => {
+  const ctx = {
+    inputs: { environment: 'staging' },
+    secrets: { K: 's3cret' },
+    github: { ref_name: 'staging', sha: 'abc' },
+  }
+  const e = (x: string) => `${'$'}{{ ${x} }}`
+  assert.is(
+    resolveExpressions(`${e('inputs.environment')}/${e('secrets.K')}@${e('github.sha')}`, ctx),
+    'staging/s3cret@abc',
+  )
+  // As in Actions, a secret the environment does not hold is empty (the runbook then names it).
+  assert.is(resolveExpressions(e('secrets.MISSING'), ctx), '')
+  assert.is(resolveExpressions(e("format('{0}-x', inputs.environment)"), ctx), 'staging-x')
+  assert.throws(() => resolveExpressions(e('matrix.environment'), ctx), /cannot evaluate/)
+  assert.throws(() => resolveExpressions(e('inputs.environment =='), ctx), /cannot evaluate/)
+  assert.ok(stepCondition("inputs.environment == 'staging'", ctx))
+  assert.not.ok(stepCondition("inputs.environment == 'production'", ctx))
+  assert.ok(stepCondition(`${e("github.ref_name == 'staging' && inputs.environment != ''")}`, ctx))
+  assert.ok(stepCondition(undefined, ctx))
+  assert.throws(() => stepCondition("needs.gates.result == 'success'", ctx), /cannot evaluate if/)
 })
 
 test.run()
