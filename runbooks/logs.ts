@@ -28,12 +28,12 @@ export const logs: RunbookSpec = {
   name: 'logs',
   mutates: false,
   // The deploy login (the checker account cannot read Docker); app: its passwords are redacted.
-  needs: (_env, args) => {
-    // SERVICE and SINCE are checked here, before any host is contacted: a typo is exit 2 at once.
+  // SERVICE and SINCE are checked before any host is contacted: a typo is exit 2 at once.
+  validate: (args) => {
     parseServices(stringArg(args, 'service'))
     parseSince(stringArg(args, 'since'))
-    return ['ssh', 'app']
   },
+  needs: () => ['ssh', 'app'],
   options: [
     HOST_OPTION,
     {

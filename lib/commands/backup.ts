@@ -14,7 +14,7 @@ export interface DataTarget {
 export const CANARY_TABLE = 'ce_backup_canary'
 
 /** The running container of a data service, or a clear failure (exit 3) when it is not running. */
-function container(t: DataTarget, service: 'postgres' | 'redis', variable: string): string {
+export function container(t: DataTarget, service: 'postgres' | 'redis', variable: string): string {
   const project = projectName(t.env, 'data')
   return [
     `${variable}=$(${projectContainers(project, service)})`,

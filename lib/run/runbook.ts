@@ -132,6 +132,7 @@ export async function runRunbook(
       // A local run checks the code checked out here: under CI, that commit is its release.
       ctx = { ...base, release: process.env.GITHUB_SHA ?? null }
     } else {
+      spec.validate?.(args)
       const loaded = onlyHost(loadEnv(stringArg(args, 'env')), stringArg(args, 'host'))
       const env = opts.env ? opts.env(loaded) : loaded
       const names = secretsFor(env, spec.needs(env, args))

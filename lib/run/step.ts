@@ -51,6 +51,8 @@ export interface RunbookSpec {
   /** Read-only: log in as the env's checker account (ssh.checker) when it has one. */
   checker?: boolean
   options?: OptionSpec[]
+  /** Checks the arguments before the env is loaded or any host contacted (an InputError: exit 2). */
+  validate?(args: ParsedArgs): void
   /** What it uses, for the secrets it loads (and only those): lib/env/needs.ts. */
   needs(env: Env, args: ParsedArgs): Need[]
   steps: Step[]

@@ -6,6 +6,7 @@ import { quote } from '../../lib/commands/shell.ts'
 import type { SandboxDroplet } from '../../lib/env/sandbox-hosts.ts'
 import { deploy } from '../../runbooks/deploy.ts'
 import { logs } from '../../runbooks/logs.ts'
+import { psql as psqlRunbook } from '../../runbooks/psql.ts'
 import { releases } from '../../runbooks/releases.ts'
 import { rollback } from '../../runbooks/rollback.ts'
 import { setupServer } from '../../runbooks/setup-server.ts'
@@ -14,6 +15,7 @@ import { buildFixtureImages } from '../sandbox/fixtures.ts'
 import { closedPort, type Receiver, startReceiver } from '../sandbox/webhook-receiver.ts'
 import {
   asProduction,
+  auditRecords,
   createTestBed,
   destroyTestBed,
   FIXTURE_DOMAINS,
@@ -315,6 +317,47 @@ test('rollback goes back to v1 from its stopped colour, and data survived everyt
   assert.is((await onDroplet(web, psql('select n from survival'))).trim(), '42')
   const history = await runCaptured(releases, ['--env', 'it'])
   assert.match(history.out, /rollback\s+v1\s+(blue|green)\s+live/)
+})
+
+test('make psql: read-only by default, WRITE=1 one transaction (all or nothing), audited, secrets redacted', async () => {
+  const run = (args: string[]) => runCaptured(psqlRunbook, ['--env', 'it', ...args])
+  const secret = process.env.POSTGRES_PASSWORD ?? ''
+  const read = await run(['--sql', `select n, $q$${secret}$q$ as leaked from survival`])
+  assert.is(read.code, 0, read.out)
+  assert.match(read.out, /\b42\b/)
+  assert.match(read.out, '[secret:POSTGRES_PASSWORD]')
+  assert.not.ok(read.out.includes(secret), 'the password itself was printed')
+  const record = auditRecords(bed).at(-1) as {
+    runbook: string
+    events?: string[]
+    args: Record<string, string>
+  }
+  assert.is(record.runbook, 'psql')
+  assert.match(
+    record.events?.[0] ?? '',
+    /^psql read-only on web-1: select n, \$q\$\[secret:POSTGRES_PASSWORD\]\$q\$ as leaked/,
+  )
+  assert.not.ok(JSON.stringify(record).includes(secret), 'the password in the audit record')
+  // Without WRITE=1 a change is refused by Postgres itself.
+  const refused = await run(['--sql', 'update survival set n = 43'])
+  assert.is(refused.code, 1, refused.out)
+  assert.match(refused.out, 'cannot execute UPDATE in a read-only transaction')
+  // WRITE=1: one transaction; a later error rolls the earlier statement back.
+  const half = await run(['--write', '--sql', 'update survival set n = 43; select 1/0;'])
+  assert.is(half.code, 1, half.out)
+  assert.match(half.out, 'division by zero')
+  assert.is((await onDroplet(web, psql('select n from survival'))).trim(), '42')
+  const ok = await run(['--write', '--sql', 'update survival set n = 42'])
+  assert.is(ok.code, 0, ok.out)
+  assert.match(ok.out, 'UPDATE 1')
+  assert.match(
+    (auditRecords(bed).at(-1) as { events?: string[] }).events?.[0] ?? '',
+    /^psql WRITE on web-1: update survival/,
+  )
+  // No SQL: exit 2 before any host is contacted.
+  const none = await run([])
+  assert.is(none.code, 2, none.out)
+  assert.match(none.out, 'SQL is required')
 })
 
 test('the branch rule refuses a release from the wrong branch unless overridden', async () => {

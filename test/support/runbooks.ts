@@ -14,6 +14,7 @@ import { emergency } from '../../runbooks/emergency.ts'
 import { health } from '../../runbooks/health.ts'
 import { logs } from '../../runbooks/logs.ts'
 import { pruneBackups } from '../../runbooks/prune-backups.ts'
+import { psql } from '../../runbooks/psql.ts'
 import { releases } from '../../runbooks/releases.ts'
 import { restore } from '../../runbooks/restore.ts'
 import { rollback } from '../../runbooks/rollback.ts'
@@ -34,6 +35,7 @@ export const RUNBOOKS: Record<string, RunbookSpec> = {
   health,
   logs,
   'prune-backups': pruneBackups,
+  psql,
   releases,
   restore,
   rollback,
