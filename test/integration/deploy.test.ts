@@ -5,6 +5,7 @@ import { timeKey } from '../../lib/commands/logs.ts'
 import { quote } from '../../lib/commands/shell.ts'
 import type { SandboxDroplet } from '../../lib/env/sandbox-hosts.ts'
 import { deploy } from '../../runbooks/deploy.ts'
+import { exec as execRunbook } from '../../runbooks/exec.ts'
 import { logs } from '../../runbooks/logs.ts'
 import { psql as psqlRunbook } from '../../runbooks/psql.ts'
 import { releases } from '../../runbooks/releases.ts'
@@ -358,6 +359,28 @@ test('make psql: read-only by default, WRITE=1 one transaction (all or nothing),
   const none = await run([])
   assert.is(none.code, 2, none.out)
   assert.match(none.out, 'SQL is required')
+})
+
+test("make exec: in the live colour's api and in Postgres, words passed as they are, audited; bad input exit 2", async () => {
+  const run = (args: string[]) => runCaptured(execRunbook, ['--env', 'it', ...args])
+  const status = await run(['--service', 'api', '--cmd', '/app migrate --status'])
+  assert.is(status.code, 0, status.out)
+  assert.match(status.out, /in ce-it-(blue|green)[-_]api[-_]\d+ on web-1/)
+  assert.match(status.out, 'applied')
+  const event = (auditRecords(bed).at(-1) as { events?: string[] }).events?.[0] ?? ''
+  assert.is(event, 'exec on web-1 api: ["/app","migrate","--status"]')
+  // One word with spaces and a quote reaches psql as one argument; $(id) is text, not run.
+  const sql = await run([
+    '--service',
+    'postgres',
+    '--cmd',
+    `psql -U conciliaextrato -d conciliaextrato -Atc "select n || ' $(id)' from survival"`,
+  ])
+  assert.is(sql.code, 0, sql.out)
+  assert.match(sql.out, '42 $(id)')
+  const bad = await run(['--service', 'nginx', '--cmd', 'ls'])
+  assert.is(bad.code, 2, bad.out)
+  assert.match(bad.out, 'SERVICE=nginx: not a service of the stack')
 })
 
 test('the branch rule refuses a release from the wrong branch unless overridden', async () => {

@@ -167,6 +167,14 @@ async function accessLog(): Promise<string[]> {
   return (await onDroplet(web, `cat ${ACCESS_LOG}`)).trim().split('\n')
 }
 
+/**
+ * The access-log lines a test's own requests added (those for `path`): the watchdog's health
+ * probes through nginx land in the same log at any moment, so never "the last N lines".
+ */
+async function linesSince(before: number, path: string): Promise<string[]> {
+  return (await accessLog()).slice(before).filter((l) => l.includes(` ${path} `))
+}
+
 async function deployOk(release: string): Promise<string> {
   const { code, out } = await runCaptured(deploy, ['--env', 'it', '--release', release])
   assert.is(code, 0, out)
@@ -282,17 +290,20 @@ test('every security header on a 200, a 404 and nginx’s own 502; unknown names
 })
 
 test('origin pulls optional: served with or without a client certificate; the log says whether it verified', async () => {
+  const before = (await accessLog()).length
   const none = await https(FIXTURE_DOMAINS.site, '/version?case=none')
   const good = await https(FIXTURE_DOMAINS.site, '/version?case=good', { cert: certs.ca })
   const bad = await https(FIXTURE_DOMAINS.site, '/version?case=bad', { cert: certs.stranger })
   assert.equal([none.status, good.status, bad.status], [200, 200, 200])
-  const lines = (await accessLog()).slice(-3)
+  const lines = await linesSince(before, '/version')
+  assert.is(lines.length, 3, lines.join('\n'))
   assert.match(lines[0] ?? '', 'origin_pull=NONE')
   assert.match(lines[1] ?? '', 'origin_pull=SUCCESS')
   assert.match(lines[2] ?? '', 'origin_pull=FAILED:')
 })
 
 test('access log (LGPD): no query string, truncated addresses, CF-Connecting-IP trusted only from Cloudflare', async () => {
+  const before = (await accessLog()).length
   const r = await https(FIXTURE_DOMAINS.api, '/version?token=s3cr3t-query', {
     headers: ['CF-Connecting-IP: 203.0.113.77'],
   })
@@ -303,7 +314,9 @@ test('access log (LGPD): no query string, truncated addresses, CF-Connecting-IP 
     `curl -sk -o /dev/null --resolve ${FIXTURE_DOMAINS.api}:443:127.0.0.1 -H 'CF-Connecting-IP: 198.51.100.9' 'https://${FIXTURE_DOMAINS.api}/version?token=other-s3cr3t'`,
   )
   const log = await accessLog()
-  const [fromEdge, fromHost] = log.slice(-2)
+  const ours = await linesSince(before, '/version')
+  assert.is(ours.length, 2, ours.join('\n'))
+  const [fromEdge, fromHost] = ours
   assert.match(fromEdge ?? '', /^203\.0\.113\.0 \[/)
   assert.match(fromEdge ?? '', '"GET /version HTTP/2.0" 200 ')
   assert.match(fromHost ?? '', /^127\.0\.0\.0 \[/)
@@ -339,6 +352,7 @@ test(
       await onDroplet(web, 'head -1 /etc/nginx/conciliaextrato/00-default-tls.conf'),
       '# Managed by deploy for env it: TLS profile modern',
     )
+    const before = (await accessLog()).length
     // Refused (nginx's 403, with the headers) without a certificate the origin-pull CA verifies.
     const none = await https(FIXTURE_DOMAINS.saas, '/version')
     assert.is(none.status, 403)
@@ -358,7 +372,9 @@ test(
       `curl -sk -w ' %{http_code}' --resolve ${FIXTURE_DOMAINS.api}:443:127.0.0.1 https://${FIXTURE_DOMAINS.api}/version`,
     )
     assert.is(local.replace(/\s+/g, ' ').trim(), 'v2 200')
-    const verdicts = (await accessLog()).slice(-5).map((l) => /origin_pull=(\S+)/.exec(l)?.[1])
+    const ours = await linesSince(before, '/version')
+    assert.is(ours.length, 5, ours.join('\n'))
+    const verdicts = ours.map((l) => /origin_pull=(\S+)/.exec(l)?.[1])
     assert.is(verdicts[0], 'NONE')
     assert.match(verdicts[1] ?? '', /^FAILED:/)
     assert.equal(verdicts.slice(2), ['NONE', 'SUCCESS', 'NONE'])

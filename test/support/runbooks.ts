@@ -11,6 +11,7 @@ import { backups } from '../../runbooks/backups.ts'
 import { deploy } from '../../runbooks/deploy.ts'
 import { dns } from '../../runbooks/dns.ts'
 import { emergency } from '../../runbooks/emergency.ts'
+import { exec } from '../../runbooks/exec.ts'
 import { health } from '../../runbooks/health.ts'
 import { logs } from '../../runbooks/logs.ts'
 import { pruneBackups } from '../../runbooks/prune-backups.ts'
@@ -32,6 +33,7 @@ export const RUNBOOKS: Record<string, RunbookSpec> = {
   deploy,
   dns,
   emergency,
+  exec,
   health,
   logs,
   'prune-backups': pruneBackups,
