@@ -11,8 +11,7 @@
  * Abort: Ctrl-C stops the command in the container.
  * On-call page: docs/runbooks/exec.md
  */
-import { execCommand, parseService, splitWords } from '../lib/commands/exec.ts'
-import { DATA_SERVICES } from '../lib/commands/logs.ts'
+import { execCommand, isDataService, parseService, splitWords } from '../lib/commands/exec.ts'
 import { print } from '../lib/report/output.ts'
 import { HOST_OPTION, stringArg } from '../lib/run/cli.ts'
 import { isMain, main, type RunbookSpec } from '../lib/run/runbook.ts'
@@ -39,9 +38,9 @@ export const exec: RunbookSpec = {
       async run(ctx) {
         const service = parseService(stringArg(ctx.args, 'service'))
         const words = splitWords(stringArg(ctx.args, 'cmd'))
-        const data = (DATA_SERVICES as readonly string[]).includes(service)
         const host =
-          (data ? dataSession(ctx) : ctx.hosts.find((h) => h.host.roles.includes('web'))) ?? ctx.hosts[0]
+          (isDataService(service) ? dataSession(ctx) : ctx.hosts.find((h) => h.host.roles.includes('web'))) ??
+          ctx.hosts[0]
         if (!host) throw new Error(`${ctx.env.file} has no host`)
         ctx.auditEvent(`exec on ${host.name} ${service}: ${JSON.stringify(words)}`)
         const out = await host.exec(execCommand(ctx.env.name, service, words), { timeoutS: 300, echo: false })

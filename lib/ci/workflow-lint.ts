@@ -23,6 +23,8 @@ const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !
 const keys = (v: unknown) => new Set(isObj(v) ? Object.keys(v) : [])
 
 const SHA = /^[0-9a-f]{40}$/
+/** `${{ ... secrets.NAME ... }}`: the secret a workflow expression reads. */
+const SECRET_REF = /\$\{\{[^}]*?\bsecrets\.([A-Za-z_][A-Za-z0-9_]*)/g
 const BUILTIN_SECRETS = new Set(['GITHUB_TOKEN'])
 
 export function lintWorkflow(file: string, content: string, ctx: LintContext): string[] {
@@ -42,7 +44,7 @@ export function lintWorkflow(file: string, content: string, ctx: LintContext): s
   const inputs = new Set([...keys(call?.inputs), ...keys(dispatch?.inputs)])
   const declaredSecrets = call ? new Set([...keys(call.secrets), ...BUILTIN_SECRETS]) : undefined
 
-  for (const m of content.matchAll(/\$\{\{[^}]*?\bsecrets\.([A-Za-z_][A-Za-z0-9_]*)/g)) {
+  for (const m of content.matchAll(SECRET_REF)) {
     const name = m[1] ?? ''
     if (declaredSecrets && !declaredSecrets.has(name))
       problems.push(`${file}: secrets.${name} is used but not declared under on.workflow_call.secrets`)
@@ -91,9 +93,7 @@ export function lintWorkflow(file: string, content: string, ctx: LintContext): s
   return problems
 }
 
-const secretsNamed = (text: string) => [
-  ...new Set([...text.matchAll(/\$\{\{[^}]*?\bsecrets\.([A-Za-z_][A-Za-z0-9_]*)/g)].map((m) => m[1] ?? '')),
-]
+const secretsNamed = (text: string) => [...new Set([...text.matchAll(SECRET_REF)].map((m) => m[1] ?? ''))]
 
 /** `npm ci` or `npm install` (i, add) without --ignore-scripts, anywhere in a script. */
 export function runsInstallScripts(script: string): boolean {

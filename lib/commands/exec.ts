@@ -1,5 +1,5 @@
 import { InputError } from '../report/errors.ts'
-import { projectName } from './compose.ts'
+import { projectContainers, projectName } from './compose.ts'
 import { APP_SERVICES, DATA_SERVICES, LOG_SERVICES } from './logs.ts'
 import { liveColourProbe } from './nginx.ts'
 import { quote } from './shell.ts'
@@ -72,24 +72,25 @@ function unbalanced(raw: string | undefined, q: string): InputError {
   return new InputError(`CMD=${raw}: a ${q} is not closed`, [], 'Close the quote, or quote CMD differently.')
 }
 
+/** Postgres or Redis: runs in the data project, on the data host. */
+export function isDataService(service: string): boolean {
+  return (DATA_SERVICES as readonly string[]).includes(service)
+}
+
 /**
  * On one host: the service's running container (an app service: the live colour's; a data service:
  * the data project's; on a swarm node: the stack's task), or exit 3 naming what is not running; then
  * the words, each quoted, run in it. Prints `container <name>` first, on stderr.
  */
 export function execCommand(env: string, service: string, words: string[]): string {
-  const isApp = (APP_SERVICES as readonly string[]).includes(service)
-  const data = (DATA_SERVICES as readonly string[]).includes(service)
-  const svc = quote(`label=com.docker.compose.service=${service}`)
-  const inProject = (project: string) =>
-    `$(docker ps -q --filter ${quote(`label=com.docker.compose.project=${project}`)} --filter ${svc} | head -n1)`
-  const find = isApp
+  const first = (project: string) => `$(${projectContainers(project, service)} | head -n1)`
+  const find = (APP_SERVICES as readonly string[]).includes(service)
     ? [
         `colour=$(${liveColourProbe(env)})`,
-        `case "$colour" in blue) c=${inProject(projectName(env, 'blue'))} ;; green) c=${inProject(projectName(env, 'green'))} ;; *) c="" ;; esac`,
+        `case "$colour" in blue) c=${first(projectName(env, 'blue'))} ;; green) c=${first(projectName(env, 'green'))} ;; *) c="" ;; esac`,
       ]
-    : data
-      ? [`c=${inProject(projectName(env, 'data'))}`]
+    : isDataService(service)
+      ? [`c=${first(projectName(env, 'data'))}`]
       : ['c=""']
   return [
     'set -eu',

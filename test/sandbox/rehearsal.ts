@@ -9,7 +9,6 @@
  * stand-in (test/sandbox/cloud/cloudflare-edge.ts), so health's edge checks, TLS and origin pulls
  * run for real.
  */
-import { spawn } from 'node:child_process'
 import { randomBytes, randomInt } from 'node:crypto'
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { request } from 'node:https'
@@ -34,7 +33,7 @@ import { buildDropletImage, buildProvisionedImage } from './images.ts'
 import { pushImageWithLogin, startRegistry } from './registry.ts'
 import { S3RVER_SECRETS, startS3Server } from './s3.ts'
 import { startReceiver } from './webhook-receiver.ts'
-import { runWorkflowStep } from './workflow-step.ts'
+import { runLogged, runWorkflowStep } from './workflow-step.ts'
 
 const ROOT = resolve(import.meta.dirname, '..', '..')
 const CF_TOKEN = 'cfREHEARSAL_token_0123456789abcdefghijklmnopqrstuvwxyz'
@@ -80,23 +79,7 @@ function make(
   env: NodeJS.ProcessEnv,
   log: (l: string) => void,
 ): Promise<{ code: number; out: string }> {
-  return new Promise((done) => {
-    const child = spawn('make', ['--no-print-directory', ...args], {
-      cwd: ROOT,
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let out = ''
-    const collect = (b: Buffer) => {
-      out += b.toString()
-    }
-    child.stdout.on('data', collect)
-    child.stderr.on('data', collect)
-    child.on('close', (code) => {
-      for (const line of out.trimEnd().split('\n')) log(`    ${line}`)
-      done({ code: code ?? 1, out })
-    })
-  })
+  return runLogged('make', ['--no-print-directory', ...args], env, log)
 }
 
 /** GET https://<domain><path> through the edge, the way a visitor's browser does. */

@@ -103,12 +103,21 @@ export function runWorkflowStep(opts: WorkflowStepRun): Promise<{ code: number; 
   for (const [k, v] of Object.entries(step.env ?? {})) env[k] = resolveExpressions(String(v), opts)
   const script = resolveExpressions(step.run, opts)
   opts.log?.(`\n== ${opts.file} step "${opts.step}": ${script}`)
+  return runLogged('bash', ['--noprofile', '--norc', '-eo', 'pipefail', '-c', script], env, opts.log)
+}
+
+/**
+ * Runs a program in the repository with exactly `env`, stdout and stderr collected together (as a
+ * runner's log shows them); when it ends, each line goes to `log`, indented.
+ */
+export function runLogged(
+  program: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  log?: (line: string) => void,
+): Promise<{ code: number; out: string }> {
   return new Promise((done) => {
-    const child = spawn('bash', ['--noprofile', '--norc', '-eo', 'pipefail', '-c', script], {
-      cwd: ROOT,
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
+    const child = spawn(program, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] })
     let out = ''
     const collect = (b: Buffer) => {
       out += b.toString()
@@ -116,7 +125,7 @@ export function runWorkflowStep(opts: WorkflowStepRun): Promise<{ code: number; 
     child.stdout.on('data', collect)
     child.stderr.on('data', collect)
     child.on('close', (code) => {
-      for (const line of out.trimEnd().split('\n')) opts.log?.(`    ${line}`)
+      for (const line of out.trimEnd().split('\n')) log?.(`    ${line}`)
       done({ code: code ?? 1, out })
     })
   })

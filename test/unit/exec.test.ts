@@ -1,11 +1,8 @@
-import { execFileSync } from 'node:child_process'
-import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import * as assert from 'uvu/assert'
 import { execCommand, parseService, splitWords } from '../../lib/commands/exec.ts'
 import { InputError } from '../../lib/report/errors.ts'
 import { suite } from '../harness.ts'
+import { withFakeDocker } from '../support/fake-docker.ts'
 
 // make exec: what it accepts, and its host script run by bash against a stand-in for the docker CLI.
 const test = suite('exec: request and host script')
@@ -36,10 +33,7 @@ test('SERVICE: required, one of the stack', () => {
 })
 
 // A stand-in for `docker`: the data project's postgres, and a swarm task of the api.
-const bin = mkdtempSync(join(tmpdir(), 'ce-exec-'))
-writeFileSync(
-  join(bin, 'docker'),
-  `#!/bin/bash
+const run = withFakeDocker(`#!/bin/bash
 case "$1" in
   ps) case "$*" in
         *project=ce-x-data*service=postgres*) echo pg1 ;;
@@ -48,22 +42,7 @@ case "$1" in
   inspect) echo "/name-of-\${@: -1}" ;;
   exec) shift; printf '[%s]' "$@"; echo ;;
 esac
-`,
-)
-chmodSync(join(bin, 'docker'), 0o755)
-const run = (script: string) => {
-  try {
-    const out = execFileSync('bash', ['-c', script], {
-      env: { ...process.env, PATH: `${bin}:${process.env.PATH}` },
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    return { code: 0, out }
-  } catch (e) {
-    const err = e as { status: number; stderr: string; stdout: string }
-    return { code: err.status, out: `${err.stdout}${err.stderr}` }
-  }
-}
+`)
 
 test('the host script: the right container, each word passed as one argument, exit 3 when none runs', () => {
   const pg = run(execCommand('x', 'postgres', ['psql', '-c', "select 'a b'; $(id)"]))

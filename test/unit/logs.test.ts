@@ -1,7 +1,3 @@
-import { execFileSync } from 'node:child_process'
-import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import * as assert from 'uvu/assert'
 import {
   logsCommand,
@@ -13,6 +9,7 @@ import {
 } from '../../lib/commands/logs.ts'
 import { InputError } from '../../lib/report/errors.ts'
 import { suite } from '../harness.ts'
+import { withFakeDocker } from '../support/fake-docker.ts'
 
 // make logs: what it accepts, and its host script run by bash against a stand-in for the docker CLI.
 const test = suite('logs: request, host script, merge')
@@ -45,10 +42,7 @@ test('SINCE: durations (days as hours for docker), RFC 3339 times; anything else
 
 // A stand-in for `docker`: two compose projects of env x (blue, data), one swarm task, one container
 // of another env; `docker logs` prints two lines per container on stdout and stderr.
-const bin = mkdtempSync(join(tmpdir(), 'ce-logs-'))
-writeFileSync(
-  join(bin, 'docker'),
-  `#!/bin/bash
+const docker = withFakeDocker(`#!/bin/bash
 case "$1" in
   ps) case "$*" in
         *project=ce-x-blue*) echo c-api-blue; echo c-site-blue ;;
@@ -60,18 +54,17 @@ case "$1" in
         c-api-swarm) echo ce-x_api ;;
         *) s=\${id#c-}; echo \${s%-*} ;;
       esac ;;
-  logs) id="\${@: -1}"; echo "args: $*" >> "${bin}/calls"
+  logs) id="\${@: -1}"
         echo "2026-12-04T03:00:0\${#id}.000000001Z out of $id"
         echo "2026-12-04T03:00:0\${#id}.5Z err of $id with 'quote' and \\$HOME" >&2 ;;
 esac
-`,
-)
-chmodSync(join(bin, 'docker'), 0o755)
-const runScript = (script: string) =>
-  execFileSync('bash', ['-c', script], {
-    env: { ...process.env, PATH: `${bin}:${process.env.PATH}` },
-    encoding: 'utf8',
-  })
+`)
+/** The script's stdout; it must exit 0. */
+const runScript = (script: string) => {
+  const r = docker(script)
+  assert.is(r.code, 0, r.out)
+  return r.out
+}
 
 test('the host script: every container of the env (stopped, data, swarm), marked service/colour; SERVICE filters', () => {
   const out = runScript(

@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -7,6 +6,7 @@ import { imageListing, imagesToPrune, releasesToKeep, removeImages } from '../..
 import { loadEnv } from '../../lib/env/load.ts'
 import type { ReleaseRecord } from '../../lib/stack/releases.ts'
 import { suite } from '../harness.ts'
+import { withFakeDocker } from '../support/fake-docker.ts'
 import { ciEnvYaml } from './ci-env.ts'
 
 // Which app images a deploy removes from the host afterwards, and the commands that do it.
@@ -92,12 +92,8 @@ test('the commands: a tag listing without <none>, and a removal that reports wha
     `for r in ghcr.io/x/site:r1 'odd'\\''tag'; do if docker image rm -- "$r" >/dev/null 2>&1; then echo "removed $r"; else echo "kept $r (in use)"; fi; done`,
   )
   // Run with a docker stand-in that refuses the second image, as Docker does for one a container uses.
-  const bin = mkdtempSync(join(tmpdir(), 'ce-fake-docker-'))
-  writeFileSync(join(bin, 'docker'), '#!/bin/sh\n[ "$4" = "ghcr.io/x/site:r1" ]\n', { mode: 0o755 })
-  const out = execFileSync('bash', ['-c', rm], {
-    env: { ...process.env, PATH: `${bin}:${process.env.PATH}` },
-  })
-  assert.is(out.toString(), "removed ghcr.io/x/site:r1\nkept odd'tag (in use)\n")
+  const run = withFakeDocker('#!/bin/sh\n[ "$4" = "ghcr.io/x/site:r1" ]\n')
+  assert.equal(run(rm), { code: 0, out: "removed ghcr.io/x/site:r1\nkept odd'tag (in use)\n" })
 })
 
 test('images.keep_releases: 5 by default, at least 2 (the live release and its rollback target)', () => {
