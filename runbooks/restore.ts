@@ -3,31 +3,40 @@
  *
  * When: data was lost or damaged (a bad migration, a mistaken delete), or after `make emergency`.
  * Changes: nothing until every part verified and a scratch copy of the database matched the backup;
- *   then, after a confirmation (YES=1 in CI), a safety backup of the current state, the app stopped,
- *   the restored database swapped in (the current one is KEPT, renamed), Redis replaced, the app
- *   started and checked through nginx. DRILL=1 stops after the verification and changes nothing live.
- *   On a swarm env the data is on the data host, and "the app stopped" is the stack removed on every
- *   node; it is deployed again (the live release, as the last deploy left it on the manager).
- * Abort: Ctrl-C before the swap changes nothing live; after it, the app is started again either way.
+ *   then, after a confirmation (YES=1 in CI), a safety backup of the current state and the backup's
+ *   Redis files staged beside the live ones. Only then the pause: the services that use the data
+ *   (services.<name>.uses) show the maintenance page (503 + Retry-After) and stop, the restored
+ *   database is swapped in (the current one is KEPT, renamed), Redis's files are swapped, the services
+ *   start, and the page comes off the moment they answer. The other services keep serving throughout.
+ *   DRILL=1 stops after the verification and changes nothing live. On a swarm env the data is on the
+ *   data host, and the pause is the stack removed on every node (every service shows the page); it is
+ *   deployed again (the live release, as the last deploy left it on the manager).
+ * Abort: Ctrl-C before the swap changes nothing live; after it, the app is started again and the
+ *   maintenance page taken off either way.
  * On-call page: docs/runbooks/restore.md
  */
 
 import {
+  checkRedisKeys,
   chooseBackup,
   describeBackup,
   downloadAll,
   drillRedis,
   dropScratch,
   removeDownloads,
-  restoreRedis,
   restoreScratch,
+  stageRedis,
   swapDatabase,
+  swapRedis,
   timedPhase,
+  unstageRedis,
 } from '../lib/backup/restore.ts'
 import { isDrill, notifyRestore, reportRestore } from '../lib/backup/restore-report.ts'
 import { restoreRun, setRestore } from '../lib/backup/restore-state.ts'
 import { takeBackup } from '../lib/backup/take.ts'
-import { type AppPause, checkDomainsThroughNginx, colourPause } from '../lib/deploy/pause.ts'
+import { expectAnswers, requireMaintenanceConfig, turnOff, turnOn } from '../lib/deploy/maintenance.ts'
+import { type AppPause, colourPause } from '../lib/deploy/pause.ts'
+import { SERVICES } from '../lib/env/load.ts'
 import { InputError } from '../lib/report/errors.ts'
 import { print } from '../lib/report/output.ts'
 import { stringArg } from '../lib/run/cli.ts'
@@ -136,9 +145,36 @@ export const restore: RunbookSpec = {
     },
     {
       skip: inDrill,
-      title: 'Stop the app (nginx answers 502 until it is back)',
+      title: "Stage Redis's files beside the live ones (Redis keeps serving)",
+      next: 'Nothing live was changed. Check the disk on the data host (make status).',
       async run(ctx) {
-        await app(ctx).stop(ctx, restoreRun(ctx).host)
+        const r = restoreRun(ctx)
+        if (ctx.dryRun) return 'dry-run'
+        ctx.onCleanup(async () => {
+          if (!r.redisSwapped) await unstageRedis(r)
+        })
+        await stageRedis(r)
+        return 'changed'
+      },
+    },
+    {
+      skip: inDrill,
+      title: 'Show the maintenance page for the services that use the data, and stop them',
+      next: 'Nothing live was changed yet; the services are started again and the page taken off as the run ends.',
+      async run(ctx) {
+        const r = restoreRun(ctx)
+        const web = app(ctx).webHosts(ctx, r.host)
+        const services = app(ctx).services(ctx)
+        // An nginx config from before the maintenance page would show 502s: refuse before anything stops.
+        await requireMaintenanceConfig(ctx, web)
+        // However the run ends from here, the page comes off (after the services were started again).
+        ctx.onCleanup(async () => {
+          if (!ctx.dryRun) await turnOff(ctx, web, services)
+        })
+        const until = new Date(Date.now() + 3600_000)
+        await turnOn(ctx, web, { services, until, reason: `restore of ${r.entry.id}`, runbook: 'restore' })
+        r.pauseStartedMs = Date.now()
+        await timedPhase(r, 'app-stop', () => app(ctx).stop(ctx, r.host))
         return 'changed'
       },
     },
@@ -154,23 +190,30 @@ export const restore: RunbookSpec = {
     },
     {
       skip: inDrill,
-      title: 'Restore Redis (stopped, its files replaced: no stale AOF can replay) and check its keys',
+      title:
+        "Swap Redis's files for the staged ones (stopped, renamed in, started: no stale AOF replays) and check its keys",
       async run(ctx) {
         if (ctx.dryRun) return 'dry-run'
-        await restoreRedis(restoreRun(ctx))
+        await swapRedis(restoreRun(ctx))
         return 'changed'
       },
     },
     {
       skip: inDrill,
-      title: 'Start the app and check every domain through nginx',
-      next: 'The data is restored. If the app does not come up, check its logs (make status) or roll back (make rollback).',
+      title:
+        "Start the services, take the maintenance page off, check every domain through nginx and Redis's keys",
+      next: 'The data is restored. If the app does not come up, check its logs (make logs) or roll back (make rollback).',
       async run(ctx) {
-        const host = restoreRun(ctx).host
-        await app(ctx).start(ctx, host)
+        const r = restoreRun(ctx)
+        const web = app(ctx).webHosts(ctx, r.host)
+        await timedPhase(r, 'app-start', () => app(ctx).start(ctx, r.host))
+        await turnOff(ctx, web, app(ctx).services(ctx))
         if (ctx.dryRun) return 'dry-run'
-        // Through nginx on every web host (a swarm env's web nodes; the single host otherwise).
-        await checkDomainsThroughNginx(ctx, app(ctx).webHosts(ctx, host))
+        if (r.pauseStartedMs !== undefined)
+          r.timings.interruption = Math.round((Date.now() - r.pauseStartedMs) / 100) / 10
+        await expectAnswers(ctx, web, SERVICES, 'off')
+        // Checked once the page is off: the data is live either way, and the check costs the pause nothing.
+        checkRedisKeys(r)
         return 'changed'
       },
     },

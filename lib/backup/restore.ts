@@ -13,8 +13,9 @@ import {
   pgSwap,
   pgVerify,
   redisDrill,
-  redisKeys,
-  redisRestore,
+  redisStage,
+  redisSwap,
+  redisUnstage,
   scratchDb,
 } from '../commands/backup.ts'
 import type { HostSession } from '../host/session.ts'
@@ -39,6 +40,14 @@ export interface RestoreRun extends BackupTarget {
   files: Record<string, string>
   scratch: string
   swapped: boolean
+  /** Redis's container, found while staging (the swap makes no Docker lookup in the pause). */
+  redisContainer?: string
+  /** Redis's files were swapped for the staged ones (nothing staged is left to remove). */
+  redisSwapped?: boolean
+  /** Redis's key count once it answered after the swap. */
+  redisKeysAfter?: number
+  /** When the services that use the data stopped (their maintenance page went up). */
+  pauseStartedMs?: number
   keptAs: string
   timings: Record<string, number>
 }
@@ -191,19 +200,41 @@ export async function swapDatabase(r: RestoreRun): Promise<void> {
   print(`      ${r.data.db} is now the restored data; the previous database is kept as ${r.keptAs}`)
 }
 
-export async function restoreRedis(r: RestoreRun): Promise<void> {
-  await timedPhase(r, 'redis', async () => {
-    await restoreFromFile(
+/** Before anything stops: the backup's Redis files decrypted into a staging directory in Redis's volume. */
+export async function stageRedis(r: RestoreRun): Promise<void> {
+  const out = await timedPhase(r, 'redis-stage', () =>
+    restoreFromFile(
       r.host,
-      redisRestore(r.data),
+      redisStage(r.data),
       need(r, PARTS.redis),
       objectKey(r, PARTS.redis),
       r.keyring,
       PARTS.redis,
       900,
-    )
-    checkKeys(r, Number((await r.host.exec(redisKeys(r.data), { echo: false })).stdout.trim()))
-  })
+    ),
+  )
+  r.redisContainer = out.trim().split('\n').pop()
+}
+
+/** Staged files and the swap helper a failed run left behind are removed. */
+export async function unstageRedis(r: RestoreRun): Promise<void> {
+  await r.host.exec(redisUnstage(r.data), { echo: false, allowFail: true })
+}
+
+/** Redis stopped, its files swapped for the staged ones, started; returns its key count (checked later). */
+export async function swapRedis(r: RestoreRun): Promise<void> {
+  if (!r.redisContainer) throw new IntegrityError("Redis's files were not staged")
+  const id = r.redisContainer
+  const out = await timedPhase(r, 'redis-swap', () =>
+    r.host.exec(redisSwap(r.data, id), { echo: false, timeoutS: 120 }),
+  )
+  r.redisSwapped = true
+  r.redisKeysAfter = Number(out.stdout.trim().split('\n').pop())
+}
+
+/** After the pause: Redis has the backup's key count. */
+export function checkRedisKeys(r: RestoreRun): void {
+  checkKeys(r, r.redisKeysAfter ?? Number.NaN)
 }
 
 function checkKeys(r: RestoreRun, keys: number): void {

@@ -238,39 +238,82 @@ export function pgDropDb(t: DataTarget, db: string): string {
   ].join('\n')
 }
 
+/** Where the backup's Redis files wait inside Redis's own volume (Redis ignores a subdirectory). */
+export const REDIS_STAGING = '/data/.ce-restore'
+
+/** The stopped helper container that swaps the staged files in: created while staging, started in the pause. */
+export function redisSwapHelper(env: string): string {
+  return `ce-${env}-redis-swap`
+}
+
+/** Inside the helper, Redis stopped: every file of /data but the staged ones removed, the staged ones renamed in. */
+const SWAP_FILES = [
+  'set -eu',
+  'cd /data',
+  `[ -d ${REDIS_STAGING} ] || { echo "no staged Redis files in ${REDIS_STAGING}" >&2; exit 3; }`,
+  `find . -mindepth 1 -maxdepth 1 ! -name ${REDIS_STAGING.split('/').pop()} -exec rm -rf {} +`,
+  `find ${REDIS_STAGING} -mindepth 1 -maxdepth 1 -exec mv {} . \\;`,
+  `rmdir ${REDIS_STAGING}`,
+].join('; ')
+
 /**
- * Redis's /data replaced by the backup's files (tar on stdin) while Redis is stopped: the old AOF
- * is removed with everything else, so it cannot replay over the restored data. Then Redis starts.
+ * Before anything stops: the backup's Redis files (tar on stdin) unpacked into a staging directory in
+ * Redis's volume by a throwaway container of the same image with no network (Redis keeps serving),
+ * and the swap helper created (not started). Prints Redis's container id, for the swap.
  */
-export function redisRestore(t: DataTarget): string {
+export function redisStage(t: DataTarget): string {
+  const helper = quote(redisSwapHelper(t.env))
   return [
     'set -eu',
     container(t, 'redis', 'r'),
     `vol=$(docker inspect -f '{{range .Mounts}}{{if eq .Destination "/data"}}{{.Name}}{{end}}{{end}}' "$r")`,
     `img=$(docker inspect -f '{{.Config.Image}}' "$r")`,
-    'docker stop -t 30 "$r" >/dev/null',
-    `docker run --rm -i --network none -v "$vol":/data --entrypoint sh "$img" -c 'find /data -mindepth 1 -delete && tar -C /data -xf - && chown -R redis:redis /data'`,
-    'docker start "$r" >/dev/null',
+    `docker run --rm -i --network none -v "$vol":/data --entrypoint sh "$img" -c 'rm -rf ${REDIS_STAGING} && mkdir ${REDIS_STAGING} && tar -C ${REDIS_STAGING} -xf - && chown -R redis:redis ${REDIS_STAGING}'`,
+    `docker rm -f ${helper} >/dev/null 2>&1 || true`,
+    `docker create --name ${helper} --network none -v "$vol":/data --entrypoint sh "$img" -c ${quote(SWAP_FILES)} >/dev/null`,
+    'echo "$r"',
   ].join('\n')
 }
 
-/** Keys in Redis once it answers again (exit 3 if it does not within 60 s). */
-export function redisKeys(t: DataTarget): string {
+/**
+ * The pause's Redis part, in as few Docker calls as it takes: Redis (container `redisId`) stopped, the
+ * helper swaps the files (the old AOF cannot replay over the restored data), Redis started; once it
+ * answers PING, its key count is printed. If the swap fails, Redis starts again on its own files.
+ */
+export function redisSwap(t: DataTarget, redisId: string): string {
+  const helper = quote(redisSwapHelper(t.env))
+  const r = quote(redisId)
   return [
     'set -eu',
-    container(t, 'redis', 'r'),
-    'i=0',
-    'until docker exec "$r" redis-cli --no-auth-warning PING 2>/dev/null | grep PONG >/dev/null; do',
-    '  i=$((i+1)); [ "$i" -lt 300 ] || { echo "Redis did not answer within 60 s after the restore" >&2; exit 3; }',
-    '  sleep 0.2',
-    'done',
-    `docker exec "$r" redis-cli --no-auth-warning INFO keyspace | tr -d '\\r' | sed -n 's/^db[0-9]*:keys=\\([0-9]*\\).*/\\1/p' | awk '{s+=$1} END {print s+0}'`,
+    `docker stop -t 30 ${r} >/dev/null`,
+    `docker start -a ${helper} || { docker start ${r} >/dev/null; exit 3; }`,
+    `docker start ${r} >/dev/null`,
+    `docker rm ${helper} >/dev/null 2>&1 || true`,
+    `docker exec ${r} sh -c ${quote(
+      [
+        'i=0',
+        'until redis-cli --no-auth-warning PING 2>/dev/null | grep PONG >/dev/null; do i=$((i+1)); [ "$i" -lt 600 ] || { echo "Redis did not answer within 60 s after the restore" >&2; exit 3; }; sleep 0.1; done',
+        "redis-cli --no-auth-warning INFO keyspace | tr -d '\\r' | sed -n 's/^db[0-9]*:keys=\\([0-9]*\\).*/\\1/p' | awk '{s+=$1} END {print s+0}'",
+      ].join('; '),
+    )}`,
   ].join('\n')
 }
 
-/** Stops a colour's containers and prints their ids (to start the very same ones again). */
-export function stopProject(project: string): string {
-  return `ids=$(${projectContainers(project)}); [ -z "$ids" ] || docker stop -t 10 $ids >/dev/null; echo $ids`
+/** Removes what a failed run staged (Redis ignores it, but it takes space) and the swap helper. */
+export function redisUnstage(t: DataTarget): string {
+  return [
+    `docker rm -f ${quote(redisSwapHelper(t.env))} >/dev/null 2>&1 || true`,
+    container(t, 'redis', 'r'),
+    `docker exec "$r" rm -rf ${REDIS_STAGING}`,
+  ].join('\n')
+}
+
+/** Stops a colour's containers (of `services` only, when given) and prints their ids (to start the very same ones again). */
+export function stopProject(project: string, services?: readonly string[]): string {
+  const ids = services
+    ? services.map((s) => `$(${projectContainers(project, s)})`).join(' ')
+    : `$(${projectContainers(project)})`
+  return `ids=$(echo ${ids}); [ -z "$ids" ] || docker stop -t 10 $ids >/dev/null; echo $ids`
 }
 
 export function startContainers(ids: string[]): string {

@@ -49,6 +49,25 @@ export function projectHealth(project: string): string {
   return `for c in $(${projectContainers(project, undefined, true)}); do docker inspect -f '{{index .Config.Labels "com.docker.compose.service"}} {{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}' "$c"; done`
 }
 
+/** Prints `<service> <image>` for every running container of a project (what it runs right now). */
+export function projectRunningImages(project: string): string {
+  return `for c in $(${projectContainers(project)}); do docker inspect -f '{{index .Config.Labels "com.docker.compose.service"}} {{.Config.Image}}' "$c"; done`
+}
+
+/** Whether the running containers are exactly `images`, one per service (the instant-rollback window kept them). */
+export function runsExactly(out: string, images: Record<string, string>): boolean {
+  const running = out
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => l.split(' '))
+  const wanted = Object.entries(images)
+  return (
+    running.length === wanted.length &&
+    wanted.every(([svc, image]) => running.some(([s, i]) => s === svc && i === image))
+  )
+}
+
 export interface ServiceHealth {
   service: string
   state: string

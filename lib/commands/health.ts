@@ -87,3 +87,17 @@ export function smokeCheck(port: number, path: string, withinS: number): string 
   const within = Math.max(5, Math.round(withinS))
   return `curl -fsS -m 5 --retry ${within} --retry-delay 1 --retry-max-time ${within} --retry-all-errors -o /dev/null ${quote(`http://127.0.0.1:${port}${path}`)}`
 }
+
+/**
+ * Polls one service's health on its port every 0.2 s until it answers 200, for at most `withinS`: a
+ * restore's pause ends the moment the app answers (smokeCheck's 1 s retry step would add to it).
+ */
+export function waitForHealth(port: number, path: string, withinS: number): string {
+  return [
+    `end=$(( $(date +%s) + ${Math.max(5, Math.round(withinS))} ))`,
+    `until curl -fsS -m 5 -o /dev/null ${quote(`http://127.0.0.1:${port}${path}`)} 2>/dev/null; do`,
+    `  [ "$(date +%s)" -lt "$end" ] || { echo ${quote(`127.0.0.1:${port}${path} did not answer 200 within ${withinS} s`)} >&2; exit 1; }`,
+    '  sleep 0.2',
+    'done',
+  ].join('\n')
+}

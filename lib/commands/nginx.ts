@@ -1,14 +1,14 @@
-import { readFileSync } from 'node:fs'
-import { resolve } from 'node:path'
 import type { EdgeConfig } from '../env/edge.ts'
 import type { Env, Service } from '../env/load.ts'
 import { SERVICES } from '../env/load.ts'
 import { tlsPaths } from '../env/tls-paths.ts'
 import { type Colour, colourPorts } from './compose.ts'
+import { renderMaintenance } from './maintenance.ts'
+import { NGINX_DIR, renderTemplate } from './nginx-template.ts'
 import { quote } from './shell.ts'
 
 // nginx on the host: one file of server blocks per env (static) and one of upstreams (the switch).
-export const NGINX_DIR = '/etc/nginx/conciliaextrato'
+export { NGINX_DIR, renderTemplate }
 
 export function sitesPath(env: string): string {
   return `${NGINX_DIR}/${env}-sites.conf`
@@ -24,16 +24,6 @@ export function colourVariable(env: string): string {
 
 export function upstreamName(env: string, service: Service): string {
   return `ce_${env.replace(/-/g, '_')}_${service}`
-}
-
-const TEMPLATES = resolve(import.meta.dirname, '..', '..', 'nginx')
-
-/** Fills `{{name}}` placeholders of a template in nginx/; an unknown placeholder is a bug, not a blank. */
-export function renderTemplate(name: string, values: Record<string, string | number>): string {
-  return readFileSync(resolve(TEMPLATES, name), 'utf8').replace(/\{\{(\w+)\}\}/g, (_, key: string) => {
-    if (!(key in values)) throw new Error(`nginx/${name}: no value for {{${key}}}`)
-    return String(values[key])
-  })
 }
 
 /** The switch: every service's upstream points at one colour's 127.0.0.1 port. */
@@ -66,6 +56,11 @@ export function renderSwarmUpstreams(env: string, ports: Record<Service, number>
   return `# Managed by deploy: live colour swarm\n${blocks.join('')}${map}\n`
 }
 
+/** A server block's requests: the maintenance check first, then the proxy to the service's upstream. */
+function siteLocation(env: string, service: Service): string {
+  return `${renderMaintenance(env, service)}${renderTemplate('proxy-location.conf.template', { upstream: upstreamName(env, service) })}`
+}
+
 /**
  * The env's server blocks: one per domain on port 80 without an edge: section (the sandbox); with one,
  * per domain HTTPS on 443 and port 80 (redirect or serve), headers, real client address, LGPD logs.
@@ -76,7 +71,7 @@ export function renderSites(env: Env): string {
     renderTemplate('site.conf.template', {
       domain: env.domains[s],
       colour_variable: colourVariable(env.name),
-      location: renderTemplate('proxy-location.conf.template', { upstream: upstreamName(env.name, s) }),
+      location: siteLocation(env.name, s),
     }),
   )
   return `# Managed by deploy (env ${env.name})\n${blocks.join('')}`
@@ -284,7 +279,7 @@ function renderEdgeSite(env: Env, edge: EdgeConfig, service: Service): string {
         : 'serves everyone (edge.http: serve)',
     common,
     redirect,
-    location: renderTemplate('proxy-location.conf.template', { upstream: upstreamName(env.name, service) }),
+    location: siteLocation(env.name, service),
     certificate: tls.cert,
     certificate_key: tls.key,
     tls_profile: renderTlsProfile(edge.tlsProfile),

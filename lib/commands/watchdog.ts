@@ -43,6 +43,8 @@ export interface WatchdogFile {
   /** The deploy lock's directory and the maintenance flag: while either is on, containers are left alone. */
   lockDir: string
   maintenanceFile: string
+  /** The previous colour kept running after a deploy, and until when (absent in older configs). */
+  idleColourFile?: string
   stateDir: string
   historyFile: string
   /** The env's notify targets that take 'alert' events, and their URLs by secret name. */
@@ -77,6 +79,7 @@ export function watchdogFile(
     upstreamsFile: upstreamsPath(env.name),
     lockDir: remotePaths(env).lock,
     maintenanceFile: remotePaths(env).maintenance,
+    idleColourFile: remotePaths(env).idleColour,
     stateDir: watchdogStateDir(env.name),
     historyFile: healthHistoryPath(env.name),
     targets,

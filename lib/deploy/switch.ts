@@ -1,5 +1,14 @@
 import { takeBackup } from '../backup/take.ts'
-import { type Colour, colourPorts, compose, projectContainers, projectName } from '../commands/compose.ts'
+import {
+  type Colour,
+  colourPorts,
+  compose,
+  projectContainers,
+  projectName,
+  projectRunningImages,
+  runsExactly,
+} from '../commands/compose.ts'
+import { idleColourText, parseIdleColour, writeFlag } from '../commands/flag-file.ts'
 import { smokeCheck } from '../commands/health.ts'
 import { nginxTestAndReload, renderUpstreams, servedColourProbe, upstreamsPath } from '../commands/nginx.ts'
 import { imageDigests } from '../commands/registry.ts'
@@ -78,9 +87,16 @@ export async function startTarget(ctx: Context): Promise<boolean> {
       colourEnv(ctx.env, s.target, s.images),
       '0644',
     )
-    await host.exec(colourCompose(ctx, host, s.target, 'up -d --remove-orphans'), { timeoutS: 600 })
+    const project = projectName(ctx.env.name, s.target)
+    const running = ctx.dryRun
+      ? ''
+      : (await host.exec(projectRunningImages(project), { probe: true, echo: false })).stdout
+    if (runsExactly(running, s.images))
+      // The instant-rollback window kept this colour running with exactly these images: nothing to start.
+      print(`      ${host.name}: ${s.target} already runs ${s.release} (kept running after the last deploy)`)
+    else await host.exec(colourCompose(ctx, host, s.target, 'up -d --remove-orphans'), { timeoutS: 600 })
     if (ctx.dryRun) continue
-    await waitHealthy(host, projectName(ctx.env.name, s.target), ctx.env.health.timeoutS)
+    await waitHealthy(host, project, ctx.env.health.timeoutS)
     const ports = colourPorts(s.target)
     for (const service of SERVICES) {
       await host.exec(smokeCheck(ports[service], ctx.env.health.path, ctx.env.health.timeoutS), {
@@ -169,12 +185,32 @@ export function throughNginx(domain: string, path: string, n: number): string {
   return `for i in $(seq 1 ${n}); do curl -s -o /dev/null -m 10 -w '%{http_code} %{time_total}\\n' -H ${quote(`Host: ${domain}`)} http://127.0.0.1${path} || echo '000 10'; done`
 }
 
-/** After the drain period the old colour is stopped, not removed: rollback starts it again in seconds. */
+/**
+ * The colour that served before. After a deploy it keeps running for rollback.instant_window_min (a
+ * rollback inside the window is an nginx switch; the host's watchdog stops it when the window ends).
+ * Otherwise (a rollback, or a window of 0) it is stopped after the drain period, not removed: a
+ * rollback starts it again in seconds.
+ */
 export async function retireOld(ctx: Context, drainS = 2): Promise<boolean> {
   const s = state(ctx)
   if (!s.live || s.live === s.target) return false
+  const idleFile = remotePaths(ctx.env).idleColour
+  const windowMin = ctx.env.rollback.instantWindowMin
+  if (s.action === 'deploy' && windowMin > 0) {
+    const until = new Date(Date.now() + windowMin * 60_000)
+    const previous = lastLiveOn(s.history, s.live)?.id ?? 'the previous release'
+    for (const host of ctx.hosts)
+      await host.exec(writeFlag(idleFile, idleColourText(s.live, previous, until)), { echo: false })
+    print(
+      `      ${s.live} (${previous}) keeps running until ${until.toISOString()} (rollback.instant_window_min: ${windowMin}): a rollback before then is an nginx switch`,
+    )
+    return true
+  }
   if (!ctx.dryRun) await new Promise((r) => setTimeout(r, drainS * 1000))
-  for (const host of ctx.hosts) await host.exec(colourCompose(ctx, host, s.live, 'stop'), { timeoutS: 120 })
+  for (const host of ctx.hosts) {
+    await host.exec(colourCompose(ctx, host, s.live, 'stop'), { timeoutS: 120 })
+    await host.exec(`rm -f ${quote(idleFile)}`, { echo: false })
+  }
   return true
 }
 
@@ -240,15 +276,29 @@ async function restoreRollbackTarget(ctx: Context): Promise<void> {
   const images = before.images as Record<Service, string>
   if (!SERVICES.every((svc) => images[svc])) return
   for (const host of ctx.hosts) {
+    // Inside the instant-rollback window the previous release was running: it runs again.
+    const idle = parseIdleColour(
+      (
+        await host.exec(`cat ${quote(remotePaths(ctx.env).idleColour)} 2>/dev/null || true`, {
+          probe: true,
+          echo: false,
+        })
+      ).stdout,
+    )
+    const running = idle?.colour === s.target && idle.release === before.id && Date.now() < idle.untilMs
     await host.upload(deployFiles(ctx.env).colourVars(s.target), colourEnv(ctx.env, s.target, images), '0644')
-    const out = await host.exec(colourCompose(ctx, host, s.target, 'up --no-start --remove-orphans'), {
+    const up = running ? 'up -d --remove-orphans' : 'up --no-start --remove-orphans'
+    const out = await host.exec(colourCompose(ctx, host, s.target, up), {
       timeoutS: 120,
       allowFail: true,
       echo: false,
     })
+    const how = running
+      ? `running: instant rollback until ${new Date(idle.untilMs).toISOString()}`
+      : 'stopped'
     printErr(
       out.code === 0
-        ? `  ${host.name}: ${s.target} holds ${before.id} again (stopped), as rollback expects it.`
+        ? `  ${host.name}: ${s.target} holds ${before.id} again (${how}), as rollback expects it.`
         : `  ${host.name}: could not put ${before.id}'s containers back on ${s.target} (rollback will create them).`,
     )
   }

@@ -13,6 +13,8 @@ export function remotePaths(env: Env) {
     lock: `${base}/deploy.lock`,
     /** The on-call's maintenance flag: while it is there (and not past its until=), the watchdog leaves containers alone. */
     maintenance: `${base}/maintenance`,
+    /** The previous colour deploy left running (colour=, release=, until=): the watchdog stops it after until. */
+    idleColour: `${base}/idle-colour`,
     logs: '/var/log/conciliaextrato',
     audit: REMOTE_AUDIT_LOG,
   }

@@ -17,6 +17,7 @@ import {
 import { readKeySource, SECRET_NAME } from './key-source.ts'
 import { type NotifyTarget, notifySecretNames, readNotify } from './notify.ts'
 import { applyOverride, OVERRIDE_VAR } from './override.ts'
+import { type RollbackConfig, readRollback } from './rollback.ts'
 import { readSandboxDroplets } from './sandbox-hosts.ts'
 import { readServices, type ServiceUses } from './services.ts'
 import { readSetup, type SetupConfig } from './setup.ts'
@@ -54,6 +55,8 @@ export interface Env {
     registry?: RegistryConfig
   }
   health: HealthConfig
+  /** How long the previous release keeps running after a deploy (an instant rollback inside it). */
+  rollback: RollbackConfig
   watchdog: WatchdogConfig
   alerts: AlertsConfig
   /** Secret names the env needs; values come from secrets.ts. */
@@ -144,6 +147,7 @@ export function validateEnv(raw: unknown, name: string, file: string): Env {
     'droplet',
     'swarm',
     'services',
+    'rollback',
   ])
   const envName = v.string(top, 'name', '', { pattern: /^[a-z][a-z0-9-]*$/, form: 'the environment name' })
   if (envName && envName !== name)
@@ -232,6 +236,7 @@ export function validateEnv(raw: unknown, name: string, file: string): Env {
     },
     services: readServices(v, top?.services),
     health: readHealth(v, top?.health),
+    rollback: readRollback(v, top?.rollback),
     watchdog: readWatchdog(v, top?.watchdog),
     alerts: readAlerts(v, top?.alerts),
     secrets,

@@ -3,7 +3,7 @@ import { stackContainersLeft, stackRemove } from '../commands/swarm.ts'
 import type { AppPause } from '../deploy/pause.ts'
 import { waitUntil } from '../deploy/wait.ts'
 import { remotePaths } from '../env/host-paths.ts'
-import type { Service } from '../env/load.ts'
+import { SERVICES, type Service } from '../env/load.ts'
 import { EXIT, RunbookError } from '../report/errors.ts'
 import { print, printErr } from '../report/output.ts'
 import { perRun } from '../run/per-run.ts'
@@ -54,6 +54,8 @@ const restarted = perRun<true>('stack restarted')
 
 /** The app of a swarm env, paused for a restore: the stack removed on every node, deployed again after. */
 export const stackPause: AppPause = {
+  // The stack is removed whole: every service shows the maintenance page meanwhile.
+  services: () => [...SERVICES],
   async stop(ctx) {
     // However the run ends from here, the stack is deployed again (unless the start step already did).
     ctx.onCleanup(async () => {

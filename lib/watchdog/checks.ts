@@ -1,4 +1,4 @@
-import { readFileSync, statfsSync, statSync } from 'node:fs'
+import { readFileSync, rmSync, statfsSync, statSync } from 'node:fs'
 import { request } from 'node:http'
 import type { Colour } from '../commands/compose.ts'
 import type { WatchdogFile } from '../commands/watchdog.ts'
@@ -6,6 +6,7 @@ import type { CheckResult } from '../notify/alerts.ts'
 import type { RestartLog } from './budget.ts'
 import { type ContainerInfo, watchContainers } from './containers.ts'
 import type { Exec } from './exec.ts'
+import { idleVerdict, parseIdleColour, stopProjectContainers } from './idle-colour.ts'
 import { type FlagSeen, type LockSeen, pauseVerdict } from './pause.ts'
 
 // One run's checks, on the host itself: containers (restarted within budget), nginx, Postgres, Redis,
@@ -20,6 +21,7 @@ export interface Deps {
   readText?: (path: string) => string | undefined
   /** A file's mtime in ms, undefined when it does not exist. */
   mtimeMs?: (path: string) => number | undefined
+  removeFile?: (path: string) => void
   settleS?: number
 }
 
@@ -40,11 +42,31 @@ export function parseMeminfo(text: string): number | undefined {
   return Number.isFinite(pct) ? Math.floor(pct) : undefined
 }
 
+export interface HttpAnswer {
+  status?: number
+  ms: number
+  error?: string
+  /** The answer carried X-Maintenance: on (nginx's maintenance page, not the app). */
+  maintenance?: boolean
+}
+
 export function httpVerdict(
   domain: string,
   path: string,
-  answer: { status?: number; ms: number; error?: string },
+  answer: HttpAnswer,
+  /** A runbook holds the lock or a maintenance window is open: the maintenance page is expected. */
+  paused = false,
 ): TimedResult {
+  if (answer.status === 503 && answer.maintenance)
+    return {
+      check: `http:${domain}`,
+      ok: paused,
+      ms: answer.ms,
+      detail: paused
+        ? `GET ${path}: the maintenance page (503, by plan)`
+        : `GET ${path}: the maintenance page (503), but no window is open (no maintenance flag, no runbook holds the lock): make maintenance OFF=1`,
+      runbook: 'docs/runbooks/maintenance.md',
+    }
   const ok = answer.status !== undefined && answer.status >= 200 && answer.status < 300
   const broken = answer.status === undefined || answer.status >= 500
   return {
@@ -97,12 +119,14 @@ export async function runChecks(
         rules: cfg.watchdog,
         ...(deps.settleS !== undefined ? { settleS: deps.settleS } : {}),
       })
+  const idle = pause.pausedBy ? [] : await retireIdleColour(cfg, live, deps, read)
   const results: TimedResult[] = [
     ...pause.results,
     ...watch.results,
+    ...idle,
     await nginxCheck(deps.exec),
     ...(await dataChecks(deps.exec, watch.containers, cfg.projects.data)),
-    ...(live ? await httpChecks(cfg) : []),
+    ...(live ? await httpChecks(cfg, pause.pausedBy !== undefined) : []),
     ...resourceChecks(cfg, read),
   ]
   return {
@@ -111,6 +135,31 @@ export async function runChecks(
     complete: watch.complete,
     ...(pause.pausedBy ? { pausedBy: pause.pausedBy } : {}),
   }
+}
+
+/** The previous colour, kept running for the instant-rollback window, stopped once the window is over. */
+async function retireIdleColour(
+  cfg: WatchdogFile,
+  live: string | undefined,
+  deps: Deps,
+  read: (path: string) => string | undefined,
+): Promise<CheckResult[]> {
+  if (!cfg.idleColourFile) return []
+  const text = read(cfg.idleColourFile)
+  const seen = text === undefined ? undefined : parseIdleColour(text)
+  const action = idleVerdict(seen, text !== undefined, live, deps.now)
+  const remove = deps.removeFile ?? ((p: string) => rmSync(p, { force: true }))
+  if (action.kind === 'none') return []
+  if (action.kind === 'keep') return [action.result]
+  if (action.kind === 'forget' || !seen?.colour) {
+    remove(cfg.idleColourFile)
+    return []
+  }
+  const stopped = await stopProjectContainers(deps.exec, cfg.projects[seen.colour])
+  if (stopped.ok) remove(cfg.idleColourFile)
+  return [
+    { check: 'idle-colour', ok: stopped.ok, detail: stopped.detail, runbook: 'docs/runbooks/rollback.md' },
+  ]
 }
 
 function seenLock(
@@ -181,19 +230,15 @@ async function dataChecks(exec: Exec, containers: ContainerInfo[], project: stri
 }
 
 /** Every domain's health path through the host's nginx on port 80, with the domain as Host. */
-function httpChecks(cfg: WatchdogFile): Promise<TimedResult[]> {
+function httpChecks(cfg: WatchdogFile, paused: boolean): Promise<TimedResult[]> {
   return Promise.all(
     cfg.domains.map(async (d) =>
-      httpVerdict(d, cfg.healthPath, await get(d, cfg.healthPath, cfg.httpTimeoutS)),
+      httpVerdict(d, cfg.healthPath, await get(d, cfg.healthPath, cfg.httpTimeoutS), paused),
     ),
   )
 }
 
-function get(
-  domain: string,
-  path: string,
-  timeoutS: number,
-): Promise<{ status?: number; ms: number; error?: string }> {
+function get(domain: string, path: string, timeoutS: number): Promise<HttpAnswer> {
   const t0 = performance.now()
   const ms = () => Math.round(performance.now() - t0)
   return new Promise((resolve) => {
@@ -209,7 +254,7 @@ function get(
       res.resume()
       res.on('end', () => {
         clearTimeout(timer)
-        resolve({ status: res.statusCode ?? 0, ms: ms() })
+        resolve({ status: res.statusCode ?? 0, ms: ms(), maintenance: res.headers['x-maintenance'] === 'on' })
       })
     })
     req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutS} s`)))

@@ -18,6 +18,10 @@ export interface LoadResult {
   retried: number
   /** The slowest request that got an answer (ms): slowness is reported, not counted as a failure. */
   slowestMs: number
+  /** Per host that ever failed: ms from its first failed request's start to its last failed one's end. */
+  failSpanMs: Record<string, number>
+  /** Failed answers that carried Retry-After (the maintenance page does; nginx's own 502 does not). */
+  withRetryAfter: number
 }
 
 export function startLoad(
@@ -46,10 +50,15 @@ export function startLoad(
   const samples: Record<string, string[]> = {}
   let retried = 0
   let slowestMs = 0
+  let withRetryAfter = 0
+  const spans: Record<string, { first: number; last: number }> = {}
   const once = (host: string, retry = true): Promise<boolean> =>
     new Promise<boolean>((done) => {
       let timedOut = false
+      const sent = performance.now()
       const fail = (what: string, body = '') => {
+        const span = spans[host] ?? { first: sent, last: sent }
+        spans[host] = { first: Math.min(span.first, sent), last: Math.max(span.last, performance.now()) }
         const kind = `${host} ${what}`
         failures[kind] = (failures[kind] ?? 0) + 1
         samples[kind] ??= []
@@ -72,7 +81,11 @@ export function startLoad(
           res.on('data', (c: string) => {
             if (res.statusCode !== 200 && body.length < 300) body += c
           })
-          res.on('end', () => (res.statusCode === 200 ? done(true) : fail(String(res.statusCode), body)))
+          res.on('end', () => {
+            if (res.statusCode === 200) return done(true)
+            if (res.headers['retry-after']) withRetryAfter++
+            fail(String(res.statusCode), body)
+          })
         },
       )
       req.on('error', (err) => {
@@ -120,6 +133,10 @@ export function startLoad(
         samples,
         retried,
         slowestMs: Math.round(slowestMs),
+        failSpanMs: Object.fromEntries(
+          Object.entries(spans).map(([h, sp]) => [h, Math.round(sp.last - sp.first)]),
+        ),
+        withRetryAfter,
       }
     },
   }

@@ -9,9 +9,11 @@ import type { SandboxDroplet } from '../../lib/env/sandbox-hosts.ts'
 import { backup } from '../../runbooks/backup.ts'
 import { backups } from '../../runbooks/backups.ts'
 import { deploy } from '../../runbooks/deploy.ts'
+import { maintenance } from '../../runbooks/maintenance.ts'
 import { pruneBackups } from '../../runbooks/prune-backups.ts'
 import { restore } from '../../runbooks/restore.ts'
 import { setupServer } from '../../runbooks/setup-server.ts'
+import { startLoad } from '../bench/load.ts'
 import { suite } from '../harness.ts'
 import { buildFixtureImages } from '../sandbox/fixtures.ts'
 import { S3RVER_SECRETS, type S3Server, startS3Server } from '../sandbox/s3.ts'
@@ -20,6 +22,7 @@ import {
   createTestBed,
   destroyTestBed,
   FIXTURE_DOMAINS,
+  getThrough,
   onDroplet,
   runCaptured,
   s3StoreConfig,
@@ -152,8 +155,30 @@ test('round trip: damage the data, restore: identical tables, checksums and Redi
   await redis('FLUSHALL')
   await redis('SET stale-after-backup 1')
   assert.is.not((await fingerprint()).tables, before.tables)
+  // Visitors on all three domains throughout (30 s per request, the promised bound, so load is not failure).
+  const load = startLoad(web.ports.http, Object.values(FIXTURE_DOMAINS), '/health', 3, 200_000, 30, 30_000)
   const { code, out } = await runCaptured(restore, ['--env', 'bk', '--backup', first, '--yes'])
+  const seen = await load.stop()
   assert.is(code, 0, out)
+  // Only the api uses the data: site and saas never failed; the api answered the maintenance page, never a 502.
+  const kinds = Object.keys(seen.failures)
+  assert.ok(
+    kinds.every((k) => k === `${FIXTURE_DOMAINS.api} 503`),
+    `failures: ${JSON.stringify(seen.failures)} ${JSON.stringify(seen.samples)}`,
+  )
+  assert.ok(seen.failed > 0, 'the api was paused, its visitors saw the page')
+  assert.is(seen.withRetryAfter, seen.failed, 'every 503 carried Retry-After')
+  assert.match(seen.samples[`${FIXTURE_DOMAINS.api} 503`]?.[0] ?? '', '"error":"maintenance"')
+  const summary = JSON.parse(
+    out
+      .split('\n')
+      .find((l) => l.startsWith('restore-summary '))
+      ?.slice('restore-summary '.length) ?? '{}',
+  ) as { timings_s?: Record<string, number> }
+  assert.type(summary.timings_s?.interruption, 'number', out)
+  console.log(
+    `      restore under load: ${seen.requests} requests, api paused ${seen.failSpanMs[FIXTURE_DOMAINS.api]} ms (the restore's phases, s: ${JSON.stringify(summary.timings_s)})`,
+  )
   const after = await fingerprint()
   assert.is(
     after.tables.replace(/\nce_backup_canary.*/, ''),
@@ -171,6 +196,48 @@ test('round trip: damage the data, restore: identical tables, checksums and Redi
   const served = await onDroplet(web, `curl -fsS -H 'Host: ${FIXTURE_DOMAINS.api}' http://127.0.0.1/health`)
   assert.ok(served.length > 0)
 })
+
+test('make maintenance: ON=1 SERVICE=api shows the JSON page with Retry-After, site keeps serving; OFF=1 serves again', async () => {
+  const args = ['--env', 'bk', '--on', '--service', 'api', '--reason', 'test window']
+  const on = await runCaptured(maintenance, args)
+  try {
+    await maintenanceOnChecks(on)
+  } finally {
+    // The suite's later tests go through nginx: the window never outlives this test.
+    await runCaptured(maintenance, ['--env', 'bk', '--off'])
+  }
+  const off = await runCaptured(maintenance, ['--env', 'bk', '--off'])
+  assert.is(off.code, 0, off.out)
+  assert.match(off.out, 'no service is in maintenance')
+  assert.is((await getThrough(web.ports.http, FIXTURE_DOMAINS.api, '/health')).status, 200)
+  assert.is(
+    await onDroplet(web, 'test -e /srv/conciliaextrato/bk/maintenance && echo left || echo gone'),
+    'gone\n',
+  )
+  const bad = await runCaptured(maintenance, ['--env', 'bk', '--on', '--off'])
+  assert.is(bad.code, 2, bad.out)
+  assert.match(bad.out, 'say ON=1 (show the maintenance page) or OFF=1')
+})
+
+async function maintenanceOnChecks(on: { code: number; out: string }): Promise<void> {
+  assert.is(on.code, 0, on.out)
+  const api = await getThrough(web.ports.http, FIXTURE_DOMAINS.api, '/health')
+  assert.is(api.status, 503)
+  assert.equal((JSON.parse(api.body) as { error: string }).error, 'maintenance')
+  assert.is((await getThrough(web.ports.http, FIXTURE_DOMAINS.site, '/health')).status, 200)
+  assert.match(
+    on.out,
+    /in maintenance: web-1: api until \d{4}-\d\d-\d\dT\S+Z, by .+ \(make maintenance\): test window\n/,
+  )
+  // The watchdog's flag too: it leaves the containers alone while the window is open.
+  assert.match(await onDroplet(web, 'cat /srv/conciliaextrato/bk/maintenance'), /^until=.*\nby=/)
+  const headers = await onDroplet(
+    web,
+    `curl -s -D - -o /dev/null -H 'Host: ${FIXTURE_DOMAINS.api}' http://127.0.0.1/health | tr -d '\\r'`,
+  )
+  assert.match(headers, 'Retry-After: 10')
+  assert.match(headers, 'X-Maintenance: on')
+}
 
 test('restore drill: verified into a scratch database with timings; nothing live changes', async () => {
   await pg(`insert into bank_customers values (999999, 'after-drill-check', 'x')`)

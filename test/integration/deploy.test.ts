@@ -148,22 +148,27 @@ async function logLine(colour: 'blue' | 'green', text: string): Promise<void> {
   await onDroplet(web, `echo ${b64} | base64 -d > /proc/$(docker inspect -f '{{.State.Pid}}' ${api})/fd/1`)
 }
 
-test('deploy v2: switched to the other colour, v1 kept (stopped) for rollback', async () => {
-  // A line in v1's log: make logs must still show it once v1's colour is stopped.
+test('deploy v2: switched to the other colour, v1 kept running for an instant rollback (rollback.instant_window_min)', async () => {
   await logLine('blue', 'LOGS-CHECK from v1')
   const pgBefore = await onDroplet(web, 'docker ps -q --filter label=com.docker.compose.service=postgres')
   const { code, out } = await runCaptured(deploy, ['--env', 'it', '--release', 'v2'])
   assert.is(code, 0, out)
   assert.equal(await servedRelease(), ['v2', 'v2', 'v2'])
+  assert.match(out, /blue \(v1\) keeps running until \S+ \(rollback.instant_window_min: 30\)/)
   const blue = await onDroplet(
     web,
     'docker ps -a --filter label=com.docker.compose.project=ce-it-blue --format "{{.Image}} {{.State}}"',
   )
-  assert.match(blue, 'conciliaextrato/api:v1 exited')
+  assert.match(blue, 'conciliaextrato/api:v1 running')
+  // The host's watchdog stops it once this time is past (test/unit/watchdog.test.ts: instant-rollback window).
+  assert.match(
+    await onDroplet(web, 'cat /srv/conciliaextrato/it/idle-colour'),
+    /^colour=blue\nrelease=v1\nuntil=\d{4}-\S+Z\n$/,
+  )
   assert.is(await onDroplet(web, 'docker ps -q --filter label=com.docker.compose.service=postgres'), pgBefore)
 })
 
-test('make logs: both colours marked (the stopped v1 too), Postgres, a leaked password redacted, GREP, bad SINCE', async () => {
+test('make logs: both colours marked, Postgres, a leaked password redacted, GREP, bad SINCE', async () => {
   const secret = process.env.POSTGRES_PASSWORD ?? ''
   await logLine('green', `LOGS-CHECK from v2 leaking ${secret}`)
   const all = await runCaptured(logs, ['--env', 'it', '--since', '1h'])
@@ -211,13 +216,14 @@ test('a broken release never takes traffic: v2 keeps serving, the run fails, the
   assert.match(out, /Step 8 "Start the idle colour.*" failed/)
   assert.match(out, 'broken did not go live; green keeps serving')
   assert.equal(await servedRelease(), ['v2', 'v2', 'v2'])
-  // The rollback target (v1's stopped containers on blue) is put back, not left as stopped broken ones.
-  assert.match(out, 'blue holds v1 again (stopped), as rollback expects it')
+  // The rollback target (v1 on blue, running inside the instant-rollback window) is put back, running,
+  // not left as stopped broken containers.
+  assert.match(out, /blue holds v1 again \(running: instant rollback until \S+\), as rollback expects it/)
   const blue = await onDroplet(
     web,
     'docker ps -a --filter label=com.docker.compose.project=ce-it-blue --format "{{.Image}} {{.State}}"',
   )
-  assert.match(blue, /conciliaextrato\/api:v1 (created|exited)/)
+  assert.match(blue, 'conciliaextrato/api:v1 running')
   assert.not.match(blue, 'broken')
   const history = await runCaptured(releases, ['--env', 'it'])
   assert.match(history.out, /deploy\s+broken\s+blue\s+failed/)
@@ -310,7 +316,7 @@ test('production takes a pg_dump before it migrates (mode 0600, a real custom-fo
   assert.equal(await servedRelease(), ['v2', 'v2', 'v2'])
 })
 
-test('rollback goes back to v1 from its stopped colour, and data survived everything', async () => {
+test('rollback goes back to v1, and data survived everything', async () => {
   const { code, out } = await runCaptured(rollback, ['--env', 'it'])
   assert.is(code, 0, out)
   assert.match(out, 'rolling back from v2 to v1')
@@ -318,6 +324,24 @@ test('rollback goes back to v1 from its stopped colour, and data survived everyt
   assert.is((await onDroplet(web, psql('select n from survival'))).trim(), '42')
   const history = await runCaptured(releases, ['--env', 'it'])
   assert.match(history.out, /rollback\s+v1\s+(blue|green)\s+live/)
+  // After a rollback the release rolled away from is stopped after the drain: no window for it.
+  assert.is(
+    await onDroplet(web, 'test -e /srv/conciliaextrato/it/idle-colour && echo left || echo gone'),
+    'gone\n',
+  )
+})
+
+test('inside the window a rollback is an nginx switch: the previous colour still runs its release', async () => {
+  const dep = await runCaptured(deploy, ['--env', 'it', '--release', 'v2'])
+  assert.is(dep.code, 0, dep.out)
+  const t0 = Date.now()
+  const { code, out } = await runCaptured(rollback, ['--env', 'it'])
+  const took = (Date.now() - t0) / 1000
+  assert.is(code, 0, out)
+  assert.match(out, /web-1: (blue|green) already runs v1 \(kept running after the last deploy\)/)
+  assert.not.match(out, /Creating|Recreating|Starting/, 'nothing was created or started')
+  assert.equal(await servedRelease(), ['v1', 'v1', 'v1'])
+  console.log(`      instant rollback v2 -> v1: ${took.toFixed(1)} s (make bench-deploy measures it)`)
 })
 
 test('make psql: read-only by default, WRITE=1 one transaction (all or nothing), audited, secrets redacted', async () => {

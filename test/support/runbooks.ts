@@ -14,6 +14,7 @@ import { emergency } from '../../runbooks/emergency.ts'
 import { exec } from '../../runbooks/exec.ts'
 import { health } from '../../runbooks/health.ts'
 import { logs } from '../../runbooks/logs.ts'
+import { maintenance } from '../../runbooks/maintenance.ts'
 import { pruneBackups } from '../../runbooks/prune-backups.ts'
 import { psql } from '../../runbooks/psql.ts'
 import { releases } from '../../runbooks/releases.ts'
@@ -36,6 +37,7 @@ export const RUNBOOKS: Record<string, RunbookSpec> = {
   exec,
   health,
   logs,
+  maintenance,
   'prune-backups': pruneBackups,
   psql,
   releases,

@@ -13,8 +13,10 @@ import {
   pgDumpWithCounts,
   pgRestoreScratch,
   pgSwap,
-  redisRestore,
+  REDIS_STAGING,
   redisSnapshot,
+  redisStage,
+  redisSwap,
   scratchDb,
   stopProject,
 } from '../../lib/commands/backup.ts'
@@ -137,15 +139,32 @@ test('restore goes to a scratch database first; the swap keeps the live one unde
   assert.not.match(swap, 'DROP DATABASE')
 })
 
-test('Redis restore replaces every file of /data while Redis is stopped (no stale AOF survives)', () => {
-  const r = redisRestore(t)
-  assert.ok(r.indexOf('docker stop -t 30 "$r"') < r.indexOf('find /data -mindepth 1 -delete'))
-  assert.ok(r.indexOf('tar -C /data -xf -') < r.indexOf('docker start "$r"'))
-  assert.match(r, '--network none')
+test('Redis restore: files staged while Redis serves, then swapped while it is stopped (no stale AOF survives)', () => {
+  const stage = redisStage(t)
+  assert.match(stage, `tar -C ${REDIS_STAGING} -xf -`)
+  assert.match(stage, '--network none')
+  assert.not.match(stage, 'docker stop', 'staging never stops Redis')
+  assert.match(stage, 'docker create --name ce-production-redis-swap --network none')
+  assert.match(stage, '! -name .ce-restore -exec rm -rf {} +', 'the helper removes all but the staged files')
+  const swap = redisSwap(t, 'abc123')
+  const stop = swap.indexOf('docker stop -t 30 abc123')
+  assert.ok(
+    stop >= 0 && stop < swap.indexOf('docker start -a ce-production-redis-swap'),
+    'files are swapped only once Redis stopped',
+  )
+  assert.ok(
+    swap.indexOf('docker start -a ce-production-redis-swap') <
+      swap.indexOf('docker start abc123 >/dev/null\n'),
+  )
+  assert.match(swap, '|| { docker start abc123 >/dev/null; exit 3; }', 'Redis starts again if the swap fails')
+  assert.match(swap, 'INFO keyspace')
   assert.match(
     stopProject('ce-production-blue'),
     'docker ps -q --filter label=com.docker.compose.project=ce-production-blue',
   )
+  const some = stopProject('ce-production-blue', ['api'])
+  assert.match(some, '--filter label=com.docker.compose.service=api')
+  assert.not.match(some, 'service=site')
 })
 
 test('verification output is parsed; count differences are named table by table', () => {

@@ -53,6 +53,7 @@ test('remote paths are per environment', () => {
     currentRelease: '/srv/conciliaextrato/staging/current-release',
     lock: '/srv/conciliaextrato/staging/deploy.lock',
     maintenance: '/srv/conciliaextrato/staging/maintenance',
+    idleColour: '/srv/conciliaextrato/staging/idle-colour',
     logs: '/var/log/conciliaextrato',
     audit: '/var/log/conciliaextrato/audit.log',
   })

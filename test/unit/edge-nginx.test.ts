@@ -65,7 +65,7 @@ function servers(conf: string): { listen: string; name: string; body: string }[]
 
 const locations = (body: string) => body.match(/^ {4}location [^{]+\{[\s\S]*?^ {4}\}/gm) ?? []
 
-test('without an edge: section the sites stay plain HTTP on port 80, exactly as before', () => {
+test('without an edge: section the sites stay plain HTTP on port 80 (with the maintenance check)', () => {
   const env = edgeEnv()
   delete (env as { edge?: EdgeConfig }).edge
   const conf = renderSites(env)
@@ -74,8 +74,13 @@ test('without an edge: section the sites stay plain HTTP on port 80, exactly as 
   assert.not.match(conf, /ssl|443|Strict-Transport|log_format|real_ip/)
   assert.match(
     conf,
-    'server {\n    listen 80;\n    server_name qa.conciliaextrato.com;\n    add_header X-Served-By-Colour $ce_qa_1_colour always;\n    location / {\n        proxy_pass http://ce_qa_1_site;',
+    'server {\n    listen 80;\n    server_name qa.conciliaextrato.com;\n    add_header X-Served-By-Colour $ce_qa_1_colour always;\n    # Maintenance (site)',
   )
+  assert.match(
+    conf,
+    "location @maintenance {\n        default_type text/html;\n        return 503 '<!doctype html>",
+  )
+  assert.match(conf, '    }\n    location / {\n        proxy_pass http://ce_qa_1_site;')
 })
 
 test('with an edge: every domain gets 443 (ssl http2, valid on nginx 1.22 and 1.24) and port 80; the colour header on both', () => {

@@ -561,4 +561,70 @@ test('the same bundle from another checkout path (its lib and node_modules symli
   )
 })
 
+test('instant-rollback window: the previous colour runs until its until=, then is stopped once; never the live one, never while paused', async () => {
+  const { idleVerdict, parseIdleColour, stopProjectContainers } = await import(
+    '../../lib/watchdog/idle-colour.ts'
+  )
+  const { idleColourText } = await import('../../lib/commands/flag-file.ts')
+  const seen = parseIdleColour(idleColourText('blue', 'v1', min(30)))
+  assert.equal(seen, { colour: 'blue', release: 'v1', untilMs: min(30).getTime() })
+  assert.is(idleVerdict(seen, true, 'green', min(10)).kind, 'keep')
+  assert.is(idleVerdict(seen, true, 'green', min(31)).kind, 'stop')
+  // A rollback into the window made blue live again: nothing to stop, the file goes.
+  assert.is(idleVerdict(seen, true, 'blue', min(31)).kind, 'forget')
+  assert.is(idleVerdict(parseIdleColour('colour=purple\nuntil=x'), true, 'green', min(31)).kind, 'forget')
+  assert.is(idleVerdict(undefined, false, 'green', min(31)).kind, 'none')
+  const docker = fakeDocker([
+    inspect('b1', 'api', {}, 'ce-production-blue'),
+    inspect('b2', 'site', {}, 'ce-production-blue'),
+  ])
+  const calls: string[] = []
+  const exec: Exec = async (file, args, t) => {
+    calls.push([file, ...args].join(' '))
+    return args[0] === 'stop' ? { code: 0, stdout: '', stderr: '' } : docker.exec(file, args, t)
+  }
+  const out = await stopProjectContainers(exec, 'ce-production-blue')
+  assert.ok(out.ok, out.detail)
+  assert.ok(calls.includes('docker stop -t 10 b1 b2'), calls.join('\n'))
+
+  // Through a whole watchdog run: stopped and the file removed once past, kept while a runbook holds the lock.
+  const cfg: WatchdogFile = {
+    ...watchdogFile({ ...env, notify: [] } as Env, 'web-1', {}),
+    upstreamsFile: join(dir, 'idle', 'upstreams.conf'),
+    lockDir: join(dir, 'idle', 'deploy.lock'),
+    maintenanceFile: join(dir, 'idle', 'maintenance'),
+    idleColourFile: join(dir, 'idle', 'idle-colour'),
+    stateDir: join(dir, 'idle', 'state'),
+    historyFile: join(dir, 'idle', 'history.jsonl'),
+    diskMinFreePct: 1,
+    memMinFreePct: 1,
+  }
+  mkdirSync(join(dir, 'idle'), { recursive: true })
+  writeFileSync(cfg.upstreamsFile, renderUpstreams('production', 'green'))
+  writeFileSync(cfg.idleColourFile as string, idleColourText('blue', 'v1', min(30)))
+  setSinks(() => {})
+  try {
+    calls.length = 0
+    mkdirSync(cfg.lockDir, { recursive: true })
+    writeFileSync(join(cfg.lockDir, 'owner'), 'who=ana\nrunbook=deploy\ntoken=t\n')
+    writeFileSync(join(cfg.lockDir, 'heartbeat'), '')
+    utimesSync(join(cfg.lockDir, 'heartbeat'), min(31), min(31))
+    await runWatchdog(cfg, { exec, now: min(31), settleS: 0 })
+    assert.not.ok(
+      calls.some((c) => c.startsWith('docker stop')),
+      'paused: nothing stopped',
+    )
+    rmSync(cfg.lockDir, { recursive: true })
+    await runWatchdog(cfg, { exec, now: min(31), settleS: 0 })
+    assert.ok(calls.includes('docker stop -t 10 b1 b2'), calls.join('\n'))
+    assert.not.ok(readFileSync(cfg.historyFile, 'utf8').includes('"ok":false,"detail":"docker stop'))
+    assert.throws(() => readFileSync(cfg.idleColourFile as string), /ENOENT/)
+  } finally {
+    setSinks(
+      (t) => process.stdout.write(t),
+      (t) => process.stderr.write(t),
+    )
+  }
+})
+
 test.run()
