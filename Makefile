@@ -9,7 +9,7 @@ TSX := node_modules/.bin/tsx
 # and what run.ts returns when CI or a script calls it directly (README: Exit codes).
 RUNBOOK = node --import tsx runbooks/run.ts $(1)
 
-.PHONY: help deps check test test-unit test-integration demo sandbox sandbox-down status setup-server verify-server bench-setup unlock logs psql exec maintenance deploy rollback releases bench-deploy backup backups restore restore-drill prune-backups bench-backup dns health bench-health uptime emergency drill-emergency gates alert bench-pipeline rehearse
+.PHONY: help deps check test test-unit test-integration demo sandbox sandbox-down status setup-server verify-server bench-setup unlock logs psql exec maintenance deploy rollback releases bench-deploy backup backups restore restore-drill prune-backups bench-backup dns health bench-health bench-oncall uptime emergency drill-emergency gates alert bench-pipeline rehearse
 
 help: ## List every target
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /\1\t/' | awk -F'\t' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -109,6 +109,9 @@ health: ## Every health check (domains, latency, TLS, headers, containers, servi
 
 bench-health: deps ## Benchmark: a full make health, and a dying service to the alert arriving (JSON line at the end)
 	@$(TSX) test/bench/health.ts
+
+bench-oncall: deps ## Benchmark: restore's maintenance pause under load, make logs' first line, images kept, instant rollback (JSON line at the end)
+	@$(TSX) test/bench/oncall.ts
 
 uptime: ## Availability vs the 99.9% budget, p50/p95 and trend, 5xx/restarts/error lines (DAYS=30, JSON=1; read-only)
 	@$(call RUNBOOK,uptime)

@@ -151,7 +151,7 @@ export const restore: RunbookSpec = {
         const r = restoreRun(ctx)
         if (ctx.dryRun) return 'dry-run'
         ctx.onCleanup(async () => {
-          if (!r.redisSwapped) await unstageRedis(r)
+          await unstageRedis(r)
         })
         await stageRedis(r)
         return 'changed'
@@ -167,6 +167,7 @@ export const restore: RunbookSpec = {
         const services = app(ctx).services(ctx)
         // An nginx config from before the maintenance page would show 502s: refuse before anything stops.
         await requireMaintenanceConfig(ctx, web)
+        await app(ctx).prepare?.(ctx, r.host)
         // However the run ends from here, the page comes off (after the services were started again).
         ctx.onCleanup(async () => {
           if (!ctx.dryRun) await turnOff(ctx, web, services)
@@ -180,21 +181,16 @@ export const restore: RunbookSpec = {
     },
     {
       skip: inDrill,
-      title: 'Swap in the restored database (the current one is kept, renamed)',
+      title:
+        "Swap in the restored database (the current one is kept, renamed) and Redis's staged files (no stale AOF replays), both at once",
       next: 'Check `make status`; the previous database is kept under the name printed above.',
       async run(ctx) {
         if (ctx.dryRun) return 'dry-run'
-        await swapDatabase(restoreRun(ctx))
-        return 'changed'
-      },
-    },
-    {
-      skip: inDrill,
-      title:
-        "Swap Redis's files for the staged ones (stopped, renamed in, started: no stale AOF replays) and check its keys",
-      async run(ctx) {
-        if (ctx.dryRun) return 'dry-run'
-        await swapRedis(restoreRun(ctx))
+        const r = restoreRun(ctx)
+        // Independent: the database on Postgres, the files in Redis's volume; each waits only for itself.
+        const [db, redis] = await Promise.allSettled([swapDatabase(r), swapRedis(r)])
+        if (db.status === 'rejected') throw db.reason
+        if (redis.status === 'rejected') throw redis.reason
         return 'changed'
       },
     },

@@ -216,7 +216,7 @@ export async function stageRedis(r: RestoreRun): Promise<void> {
   r.redisContainer = out.trim().split('\n').pop()
 }
 
-/** Staged files and the swap helper a failed run left behind are removed. */
+/** The swap helper (and staged files a failed run left behind) removed: outside the pause. */
 export async function unstageRedis(r: RestoreRun): Promise<void> {
   await r.host.exec(redisUnstage(r.data), { echo: false, allowFail: true })
 }

@@ -276,19 +276,21 @@ export function redisStage(t: DataTarget): string {
 }
 
 /**
- * The pause's Redis part, in as few Docker calls as it takes: Redis (container `redisId`) stopped, the
+ * The pause's Redis part, in as few Docker calls as it takes: Redis (container `redisId`) killed, the
  * helper swaps the files (the old AOF cannot replay over the restored data), Redis started; once it
  * answers PING, its key count is printed. If the swap fails, Redis starts again on its own files.
+ * The helper container is removed afterwards (redisUnstage), outside the pause.
  */
 export function redisSwap(t: DataTarget, redisId: string): string {
   const helper = quote(redisSwapHelper(t.env))
   const r = quote(redisId)
   return [
     'set -eu',
-    `docker stop -t 30 ${r} >/dev/null`,
+    // Killed, not stopped: every client of Redis is stopped, and its data is about to be replaced
+    // (the safety backup holds it): a final save would only lengthen the pause.
+    `docker kill ${r} >/dev/null`,
     `docker start -a ${helper} || { docker start ${r} >/dev/null; exit 3; }`,
     `docker start ${r} >/dev/null`,
-    `docker rm ${helper} >/dev/null 2>&1 || true`,
     `docker exec ${r} sh -c ${quote(
       [
         'i=0',
@@ -299,7 +301,7 @@ export function redisSwap(t: DataTarget, redisId: string): string {
   ].join('\n')
 }
 
-/** Removes what a failed run staged (Redis ignores it, but it takes space) and the swap helper. */
+/** Removes the swap helper, and what a failed run staged (Redis ignores it, but it takes space). */
 export function redisUnstage(t: DataTarget): string {
   return [
     `docker rm -f ${quote(redisSwapHelper(t.env))} >/dev/null 2>&1 || true`,

@@ -31,3 +31,11 @@ export function cancelMarked(marker: string): string {
 }
 
 export const TIMED_OUT_STATUS = 124
+
+/**
+ * `command` after `afterS` seconds, detached from this SSH session (it outlives it), skipped if
+ * `unlessExists` exists by then (a runbook took the deploy lock: that run decides).
+ */
+export function inBackground(command: string, afterS: number, unlessExists: string): string {
+  return `setsid sh -c ${quote(`sleep ${afterS}; [ -e ${quote(unlessExists)} ] || { ${command}; }`)} </dev/null >/dev/null 2>&1 &`
+}

@@ -17,6 +17,8 @@ import type { Context } from '../run/runbook.ts'
 export interface AppPause {
   /** The services stopped (they show the maintenance page meanwhile). */
   services(ctx: Context): Service[]
+  /** What can be learnt before the pause (so the pause itself asks nothing). */
+  prepare?(ctx: Context, host: HostSession): Promise<void>
   stop(ctx: Context, host: HostSession): Promise<void>
   start(ctx: Context, host: HostSession): Promise<void>
   /** The hosts whose nginx serves the domains. */
@@ -29,14 +31,17 @@ export function dataUsers(env: Env): Service[] {
 }
 
 const stopped = perRun<{ colour: Colour; ids: string[] }>('stopped containers')
+const liveColour = perRun<Colour>('live colour')
 
 export const colourPause: AppPause = {
   services: (ctx) => dataUsers(ctx.env),
+  async prepare(ctx, host) {
+    const live = (await host.exec(liveColourProbe(ctx.env.name), { probe: true, echo: false })).stdout.trim()
+    liveColour.set(ctx, live === 'green' ? 'green' : 'blue')
+  },
   async stop(ctx, host) {
-    const colour: Colour =
-      (await host.exec(liveColourProbe(ctx.env.name), { probe: true, echo: false })).stdout.trim() === 'green'
-        ? 'green'
-        : 'blue'
+    if (!liveColour.maybe(ctx)) await this.prepare?.(ctx, host)
+    const colour = liveColour.get(ctx)
     const project = projectName(ctx.env.name, colour)
     const services = dataUsers(ctx.env)
     const out = await host.exec(stopProject(project, services), { echo: false })

@@ -59,18 +59,21 @@ export async function checkPreconditions(
   let history = parseReleases('')
   let live: 'blue' | 'green' | null = null
   for (const host of ctx.hosts) {
-    const f = (await host.exec(composeFlavourProbe, { probe: true, echo: false })).stdout.trim()
+    // Independent reads: asked at once, over the one SSH connection (a rollback's seconds count).
+    const probe = (command: string) => host.exec(command, { probe: true, echo: false })
+    const [flavourOut, disk, releasesOut, colourOut] = await Promise.all([
+      probe(composeFlavourProbe),
+      diskProblem(ctx, host),
+      probe(readReleases(remotePaths(ctx.env).releases)),
+      probe(liveColourProbe(ctx.env.name)),
+    ])
+    const f = flavourOut.stdout.trim()
     if (f !== 'v1' && f !== 'v2')
       problems.push(`${host.name}: no Docker Compose: run make setup-server ENV=${ctx.env.name}`)
     else flavour.set(host, f)
-    const disk = await diskProblem(ctx, host)
     if (disk) problems.push(disk)
-    history = parseReleases(
-      (await host.exec(readReleases(remotePaths(ctx.env).releases), { probe: true, echo: false })).stdout,
-    )
-    const colour = (
-      await host.exec(liveColourProbe(ctx.env.name), { probe: true, echo: false })
-    ).stdout.trim()
+    history = parseReleases(releasesOut.stdout)
+    const colour = colourOut.stdout.trim()
     live = colour === 'blue' || colour === 'green' ? colour : null
     // A rollback never rewrites nginx's sites: only a deploy can bring a profile that conflicts.
     if (action === 'deploy' && ctx.env.edge) {

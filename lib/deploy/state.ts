@@ -17,6 +17,8 @@ export interface DeployState {
   switched: boolean
   finished: boolean
   action: 'deploy' | 'rollback'
+  /** A rollback inside the instant-rollback window: the target colour already runs the release. */
+  alreadyRunning?: boolean
 }
 
 const states = perRun<DeployState>('deploy state')

@@ -7,6 +7,7 @@ import { checkPreconditions, dataServices, deliverImages, writeConfig } from './
 import { pruneImages } from './prune-images.ts'
 import { state } from './state.ts'
 import {
+  alreadyRunning,
   cleanupOnFailure,
   migrate,
   postDeployGates,
@@ -57,7 +58,8 @@ export const colourRelease: ReleaseStrategy = {
     notifyOutcome(ctx)
   },
   lock: lockThenUndoOnFailure(cleanupOnFailure),
-  deliver: deliverImages,
+  // Inside the instant-rollback window the target colour runs the release: its images are there.
+  deliver: async (ctx) => ((await alreadyRunning(ctx)) ? false : deliverImages(ctx)),
   writeConfig,
   dataServices,
   migrate,
@@ -72,9 +74,11 @@ export const colourRelease: ReleaseStrategy = {
     print(`      ${s.release} is live on ${s.target}`)
     // The rollback target: the release that was live before this run.
     const previous = [...s.history].reverse().find((r) => r.outcome === 'live')?.id ?? null
-    // Housekeeping: the release is live whatever happens here, so a failure is reported, not fatal.
-    await pruneImages(ctx.hosts, ctx.env, s.history, s.release, previous).catch((err: Error) =>
-      printErr(`      old images not pruned (the release is live): ${err.message.split('\n')[0]}`),
-    )
+    // Housekeeping after a deploy (a rollback adds no image): the release is live whatever happens
+    // here, so a failure is reported, not fatal.
+    if (s.action === 'deploy')
+      await pruneImages(ctx.hosts, ctx.env, s.history, s.release, previous).catch((err: Error) =>
+        printErr(`      old images not pruned (the release is live): ${err.message.split('\n')[0]}`),
+      )
   },
 }

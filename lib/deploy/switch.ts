@@ -12,7 +12,7 @@ import { idleColourText, parseIdleColour, writeFlag } from '../commands/flag-fil
 import { smokeCheck } from '../commands/health.ts'
 import { nginxTestAndReload, renderUpstreams, servedColourProbe, upstreamsPath } from '../commands/nginx.ts'
 import { imageDigests } from '../commands/registry.ts'
-import { quote } from '../commands/shell.ts'
+import { inBackground, quote } from '../commands/shell.ts'
 import { remotePaths } from '../env/host-paths.ts'
 import { SERVICES, type Service } from '../env/load.ts'
 import { httpChecks, latencyCheck } from '../health/checks.ts'
@@ -78,34 +78,57 @@ function colourCompose(ctx: Context, host: HostSession, colour: Colour, args: st
   )
 }
 
+/**
+ * A rollback inside the instant-rollback window: the target colour still runs exactly the release's
+ * images on every host (deploy kept it running), so nothing is delivered or started. Asked once per run.
+ * A deploy always goes through `compose up` (its files may have changed; Compose keeps what did not).
+ */
+export async function alreadyRunning(ctx: Context): Promise<boolean> {
+  const s = state(ctx)
+  if (s.alreadyRunning !== undefined) return s.alreadyRunning
+  let all = s.action === 'rollback' && !ctx.dryRun
+  for (const host of all ? ctx.hosts : []) {
+    const out = await host.exec(projectRunningImages(projectName(ctx.env.name, s.target)), {
+      probe: true,
+      echo: false,
+    })
+    all = all && runsExactly(out.stdout, s.images)
+  }
+  s.alreadyRunning = all
+  return all
+}
+
 /** The idle colour with the new images: started, healthy, answering on its own ports. */
 export async function startTarget(ctx: Context): Promise<boolean> {
   const s = state(ctx)
+  const running = await alreadyRunning(ctx)
   for (const host of ctx.hosts) {
-    await host.upload(
-      deployFiles(ctx.env).colourVars(s.target),
-      colourEnv(ctx.env, s.target, s.images),
-      '0644',
-    )
     const project = projectName(ctx.env.name, s.target)
-    const running = ctx.dryRun
-      ? ''
-      : (await host.exec(projectRunningImages(project), { probe: true, echo: false })).stdout
-    if (runsExactly(running, s.images))
-      // The instant-rollback window kept this colour running with exactly these images: nothing to start.
+    if (running)
       print(`      ${host.name}: ${s.target} already runs ${s.release} (kept running after the last deploy)`)
-    else await host.exec(colourCompose(ctx, host, s.target, 'up -d --remove-orphans'), { timeoutS: 600 })
+    else {
+      await host.upload(
+        deployFiles(ctx.env).colourVars(s.target),
+        colourEnv(ctx.env, s.target, s.images),
+        '0644',
+      )
+      await host.exec(colourCompose(ctx, host, s.target, 'up -d --remove-orphans'), { timeoutS: 600 })
+    }
     if (ctx.dryRun) continue
     await waitHealthy(host, project, ctx.env.health.timeoutS)
+    // Every service straight on its port, in one command (a short retry each, never one shot).
     const ports = colourPorts(s.target)
-    for (const service of SERVICES) {
-      await host.exec(smokeCheck(ports[service], ctx.env.health.path, ctx.env.health.timeoutS), {
+    await host.exec(
+      SERVICES.map((svc) => smokeCheck(ports[svc], ctx.env.health.path, ctx.env.health.timeoutS)).join(
+        ' && ',
+      ),
+      {
         probe: true,
         echo: false,
-        timeoutS: ctx.env.health.timeoutS + 10,
-        next: `The old colour still serves. Look at the new ${service} container's log (docker logs) for why its health fails.`,
-      })
-    }
+        timeoutS: 3 * ctx.env.health.timeoutS + 10,
+        next: `The old colour still serves. The failing port is above (${SERVICES.map((svc) => `${svc} ${ports[svc]}`).join(', ')}): make logs ENV=${ctx.env.name} SERVICE=<service> says why its health fails.`,
+      },
+    )
     print(`      ${host.name}: ${s.target} healthy, each service answers ${ctx.env.health.path} directly`)
   }
   return true
@@ -128,10 +151,17 @@ export async function pointNginxAt(ctx: Context, colour: Colour): Promise<void> 
 async function waitForColour(ctx: Context, host: HostSession, colour: Colour): Promise<void> {
   await waitUntil(`nginx serving ${colour}`, 30, async () => {
     const wrong: string[] = []
-    for (const service of SERVICES) {
-      const probe = servedColourProbe(ctx.env.domains[service], ctx.env.health.path)
-      const out = (await host.exec(probe, { probe: true, echo: false })).stdout.trim()
-      const [code, served, ...why] = out.split(' ')
+    // The three domains asked at once.
+    const answers = await Promise.all(
+      SERVICES.map((service) =>
+        host.exec(servedColourProbe(ctx.env.domains[service], ctx.env.health.path), {
+          probe: true,
+          echo: false,
+        }),
+      ),
+    )
+    for (const [i, service] of SERVICES.entries()) {
+      const [code, served, ...why] = (answers[i]?.stdout ?? '').trim().split(' ')
       if (served !== colour)
         wrong.push(
           `${ctx.env.domains[service]}: ${code || '000'} from ${served || 'nobody'}${why.join(' ').trim() ? ` (${why.join(' ').trim()})` : ''}`,
@@ -196,14 +226,28 @@ export async function retireOld(ctx: Context, drainS = 2): Promise<boolean> {
   if (!s.live || s.live === s.target) return false
   const idleFile = remotePaths(ctx.env).idleColour
   const windowMin = ctx.env.rollback.instantWindowMin
+  const previous = lastLiveOn(s.history, s.live)?.id ?? 'the previous release'
   if (s.action === 'deploy' && windowMin > 0) {
     const until = new Date(Date.now() + windowMin * 60_000)
-    const previous = lastLiveOn(s.history, s.live)?.id ?? 'the previous release'
     for (const host of ctx.hosts)
       await host.exec(writeFlag(idleFile, idleColourText(s.live, previous, until)), { echo: false })
     print(
       `      ${s.live} (${previous}) keeps running until ${until.toISOString()} (rollback.instant_window_min: ${windowMin}): a rollback before then is an nginx switch`,
     )
+    return true
+  }
+  if (s.action === 'rollback') {
+    // The release rolled away from stops after the drain, in the background on the host (unless a
+    // runbook took the lock meanwhile); the file lets the watchdog stop it should that be lost.
+    const until = new Date(Date.now() + drainS * 1000)
+    for (const host of ctx.hosts) {
+      await host.exec(writeFlag(idleFile, idleColourText(s.live, previous, until)), { echo: false })
+      await host.exec(
+        inBackground(colourCompose(ctx, host, s.live, 'stop'), drainS, remotePaths(ctx.env).lock),
+        { echo: false },
+      )
+    }
+    print(`      ${s.live} (${previous}) stops after a ${drainS} s drain, in the background on the host`)
     return true
   }
   if (!ctx.dryRun) await new Promise((r) => setTimeout(r, drainS * 1000))

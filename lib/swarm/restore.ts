@@ -32,7 +32,7 @@ export async function stopStack(ctx: Context): Promise<void> {
     }
     return left.length === 0 ? true : left.join(', ')
   })
-  print(`      ${stack} removed: no node runs the app (nginx answers 502)`)
+  print(`      ${stack} removed: no node runs the app (every domain shows the maintenance page)`)
 }
 
 /** Deploys the stack again with the live release (as the last deploy wrote it) and waits until every node runs it. */

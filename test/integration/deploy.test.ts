@@ -324,11 +324,17 @@ test('rollback goes back to v1, and data survived everything', async () => {
   assert.is((await onDroplet(web, psql('select n from survival'))).trim(), '42')
   const history = await runCaptured(releases, ['--env', 'it'])
   assert.match(history.out, /rollback\s+v1\s+(blue|green)\s+live/)
-  // After a rollback the release rolled away from is stopped after the drain: no window for it.
-  assert.is(
-    await onDroplet(web, 'test -e /srv/conciliaextrato/it/idle-colour && echo left || echo gone'),
-    'gone\n',
-  )
+  // The release rolled away from stops after the drain, in the background on the host: no window for it.
+  const away = /release v1: live colour (blue|green)/.exec(out)?.[1]
+  assert.ok(away, out)
+  assert.match(out, `${away} (v2) stops after a 2 s drain, in the background on the host`)
+  let running = ''
+  for (let i = 0; i < 60; i++) {
+    running = await onDroplet(web, `docker ps -q --filter label=com.docker.compose.project=ce-it-${away}`)
+    if (running.trim() === '') break
+    await new Promise((r) => setTimeout(r, 500))
+  }
+  assert.is(running.trim(), '', `${away} still runs 30 s after the rollback`)
 })
 
 test('inside the window a rollback is an nginx switch: the previous colour still runs its release', async () => {

@@ -147,7 +147,7 @@ test('Redis restore: files staged while Redis serves, then swapped while it is s
   assert.match(stage, 'docker create --name ce-production-redis-swap --network none')
   assert.match(stage, '! -name .ce-restore -exec rm -rf {} +', 'the helper removes all but the staged files')
   const swap = redisSwap(t, 'abc123')
-  const stop = swap.indexOf('docker stop -t 30 abc123')
+  const stop = swap.indexOf('docker kill abc123')
   assert.ok(
     stop >= 0 && stop < swap.indexOf('docker start -a ce-production-redis-swap'),
     'files are swapped only once Redis stopped',

@@ -1,7 +1,8 @@
 import * as assert from 'uvu/assert'
+import { runsExactly } from '../../lib/commands/compose.ts'
 import { composeVersionScript, hostFactsScript, parseHostFacts } from '../../lib/commands/facts.ts'
 import { appendLineFromStdin, writeFileFromStdin } from '../../lib/commands/files.ts'
-import { argv, cancelMarked, quote, withTimeout } from '../../lib/commands/shell.ts'
+import { argv, cancelMarked, inBackground, quote, withTimeout } from '../../lib/commands/shell.ts'
 import { remotePaths } from '../../lib/env/host-paths.ts'
 import type { Env } from '../../lib/env/load.ts'
 import { suite } from '../harness.ts'
@@ -43,6 +44,21 @@ test('appendLineFromStdin creates the log with a fixed mode and appends', () => 
     appendLineFromStdin('/var/log/conciliaextrato/audit.log'),
     'set -e; mkdir -p /var/log/conciliaextrato; touch /var/log/conciliaextrato/audit.log; chmod 0640 /var/log/conciliaextrato/audit.log; cat >> /var/log/conciliaextrato/audit.log',
   )
+})
+
+test('a command in the background outlives the SSH session, after a delay, unless the lock was taken', () => {
+  assert.is(
+    inBackground("docker compose -p 'ce-x-blue' stop", 2, '/srv/conciliaextrato/x/deploy.lock'),
+    "setsid sh -c 'sleep 2; [ -e /srv/conciliaextrato/x/deploy.lock ] || { docker compose -p '\\''ce-x-blue'\\'' stop; }' </dev/null >/dev/null 2>&1 &",
+  )
+})
+
+test('a colour runs exactly a release: one container per service, each with its image', () => {
+  const images = { site: 'r/site:v1', saas: 'r/saas:v1', api: 'r/api:v1' }
+  assert.ok(runsExactly('site r/site:v1\nsaas r/saas:v1\napi r/api:v1\n', images))
+  assert.not.ok(runsExactly('site r/site:v1\nsaas r/saas:v1\n', images), 'api not running')
+  assert.not.ok(runsExactly('site r/site:v1\nsaas r/saas:v1\napi r/api:v2\n', images), 'another release')
+  assert.not.ok(runsExactly('', images))
 })
 
 test('remote paths are per environment', () => {
