@@ -9,7 +9,7 @@ TSX := node_modules/.bin/tsx
 # and what run.ts returns when CI or a script calls it directly (README: Exit codes).
 RUNBOOK = node --import tsx runbooks/run.ts $(1)
 
-.PHONY: help deps check test test-unit test-integration demo sandbox sandbox-down status setup-server verify-server bench-setup unlock logs psql exec maintenance deploy rollback releases bench-deploy backup backups restore restore-drill prune-backups bench-backup dns health bench-health bench-oncall uptime emergency drill-emergency gates alert bench-pipeline rehearse
+.PHONY: help deps check test test-unit test-integration demo sandbox sandbox-down status setup-server verify-server bench-setup unlock access logs psql exec maintenance deploy rollback releases bench-deploy backup backups restore restore-drill prune-backups bench-backup dns health bench-health bench-oncall uptime emergency drill-emergency gates alert bench-pipeline rehearse
 
 help: ## List every target
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /\1\t/' | awk -F'\t' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -61,6 +61,9 @@ logs: ## Containers' logs of every host, marked host service/colour, secrets red
 
 psql: ## One SQL text on the env's Postgres, one transaction, read-only unless WRITE=1; audited (SQL="...")
 	@$(call RUNBOOK,psql)
+
+access: ## Who can log in where: every key of deploy, root and the checker per host vs the env file (APPLY=1 revokes strays)
+	@$(call RUNBOOK,access)
 
 maintenance: ## A 503 page with Retry-After on every web host (ON=1 or OFF=1; SERVICE=api,saas MINUTES=60 REASON=)
 	@$(call RUNBOOK,maintenance)

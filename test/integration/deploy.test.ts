@@ -4,6 +4,7 @@ import * as assert from 'uvu/assert'
 import { timeKey } from '../../lib/commands/logs.ts'
 import { quote } from '../../lib/commands/shell.ts'
 import type { SandboxDroplet } from '../../lib/env/sandbox-hosts.ts'
+import { access } from '../../runbooks/access.ts'
 import { deploy } from '../../runbooks/deploy.ts'
 import { exec as execRunbook } from '../../runbooks/exec.ts'
 import { logs } from '../../runbooks/logs.ts'
@@ -411,6 +412,52 @@ test("make exec: in the live colour's api and in Postgres, words passed as they 
   const bad = await run(['--service', 'nginx', '--cmd', 'ls'])
   assert.is(bad.code, 2, bad.out)
   assert.match(bad.out, 'SERVICE=nginx: not a service of the stack')
+})
+
+test('make access: every key per account against the env file; APPLY=1 revokes the strays, never the key in use', async () => {
+  const stray = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBqFt3IwlprSzQLewrzNvgcYlsWxIR4/EyRwxvtom5Tv gone@team'
+  const fp = 'SHA256:yV6NYNJxG8l+7UL0FdMK0u14DF9adk0kBrgfqEJjHYI'
+  await onDroplet(
+    web,
+    `echo '# kept: a comment' >> /home/deploy/.ssh/authorized_keys; echo ${quote(stray)} >> /home/deploy/.ssh/authorized_keys; mkdir -p /root/.ssh; echo ${quote(stray)} >> /root/.ssh/authorized_keys`,
+  )
+  const list = await runCaptured(access, ['--env', 'it'])
+  assert.is(list.code, 0, list.out)
+  assert.match(
+    list.out,
+    new RegExp(`web-1  deploy\\s+stray\\s+ssh-ed25519 ${fp.replace(/[+/]/g, '\\$&')} gone@team`),
+  )
+  assert.match(list.out, /web-1 {2}deploy\s+listed\s+ssh-ed25519 SHA256:\S+/, 'the test bed key, listed')
+  assert.match(list.out, /web-1 {2}ce-check\s+listed\s+ssh-ed25519 \S+ \S+ \[restrict\]/)
+  assert.match(list.out, /web-1 {2}root\s+stray\s+ssh-ed25519 \S+ gone@team/)
+  assert.match(list.out, /stray key\(s\): make access ENV=it APPLY=1 revokes them/)
+  assert.match(
+    await onDroplet(web, 'cat /home/deploy/.ssh/authorized_keys'),
+    'gone@team',
+    'listing changed nothing',
+  )
+
+  const apply = await runCaptured(access, ['--env', 'it', '--apply'])
+  assert.is(apply.code, 0, apply.out)
+  assert.match(apply.out, `web-1: revoked deploy ${fp} gone@team`)
+  assert.match(apply.out, `web-1: revoked root ${fp} gone@team`)
+  const file = await onDroplet(
+    web,
+    'cat /home/deploy/.ssh/authorized_keys; stat -c "%a %U" /home/deploy/.ssh/authorized_keys',
+  )
+  assert.not.match(file, 'gone@team')
+  assert.match(file, '# kept: a comment')
+  assert.match(file, /600 deploy\n$/)
+  const record = auditRecords(bed).at(-1) as { runbook: string; events?: string[] }
+  assert.is(record.runbook, 'access')
+  assert.ok(
+    record.events?.some((e) => e.includes(`revoked on web-1: deploy ${fp}`)),
+    JSON.stringify(record),
+  )
+  // The deploy key still logs in (this run's own), and nothing stray is left.
+  const again = await runCaptured(access, ['--env', 'it'])
+  assert.is(again.code, 0, again.out)
+  assert.match(again.out, 'every key is listed in the env file')
 })
 
 test('the branch rule refuses a release from the wrong branch unless overridden', async () => {

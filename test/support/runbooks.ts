@@ -5,6 +5,7 @@ import { secretsFor } from '../../lib/env/needs.ts'
 import { type ParsedArgs, parseArgs } from '../../lib/run/cli.ts'
 import { argvFromVars, TARGET_ALIASES } from '../../lib/run/make-vars.ts'
 import type { RunbookSpec } from '../../lib/run/runbook.ts'
+import { access } from '../../runbooks/access.ts'
 import { alert } from '../../runbooks/alert.ts'
 import { backup } from '../../runbooks/backup.ts'
 import { backups } from '../../runbooks/backups.ts'
@@ -28,6 +29,7 @@ import { verifyServer } from '../../runbooks/verify-server.ts'
 
 /** Every runbook that runs against an env, by its file name in runbooks/. */
 export const RUNBOOKS: Record<string, RunbookSpec> = {
+  access,
   alert,
   backup,
   backups,
