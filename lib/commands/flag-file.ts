@@ -1,3 +1,4 @@
+import { parseOwner } from './lock.ts'
 import { quote } from './shell.ts'
 
 // Small key=value files a runbook leaves on a host for another reader (nginx, the watchdog).
@@ -22,12 +23,8 @@ export interface IdleSeen {
 
 /** The instant-rollback window's file as written by idleColourText; undefined when it cannot be read. */
 export function parseIdleColour(text: string): IdleSeen | undefined {
-  const f = Object.fromEntries(
-    text
-      .split('\n')
-      .filter((l) => l.includes('='))
-      .map((l) => [l.slice(0, l.indexOf('=')).trim(), l.slice(l.indexOf('=') + 1).trim()]),
-  )
+  // The lock's key=value parser (one format for every file a runbook leaves), keys and values trimmed.
+  const f = Object.fromEntries(Object.entries(parseOwner(text)).map(([k, v]) => [k.trim(), String(v).trim()]))
   const colour = f.colour === 'blue' || f.colour === 'green' ? f.colour : undefined
   const untilMs = Date.parse(f.until ?? '')
   if (!colour || Number.isNaN(untilMs)) return undefined
