@@ -9,7 +9,7 @@ TSX := node_modules/.bin/tsx
 # and what run.ts returns when CI or a script calls it directly (README: Exit codes).
 RUNBOOK = node --import tsx runbooks/run.ts $(1)
 
-.PHONY: help deps check test test-unit test-integration demo sandbox sandbox-down status setup-server verify-server bench-setup unlock access logs psql exec maintenance deploy rollback releases bench-deploy backup backups restore restore-drill prune-backups bench-backup dns health bench-health bench-oncall uptime emergency drill-emergency gates alert bench-pipeline rehearse
+.PHONY: help deps check test test-unit test-integration demo sandbox sandbox-down status setup-server verify-server bench-setup unlock access secrets-edit rotate-secret logs psql exec maintenance deploy rollback releases bench-deploy backup backups restore restore-drill prune-backups bench-backup dns health bench-health bench-oncall uptime emergency drill-emergency gates alert bench-pipeline rehearse
 
 help: ## List every target
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /\1\t/' | awk -F'\t' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -65,6 +65,12 @@ psql: ## One SQL text on the env's Postgres, one transaction, read-only unless W
 access: ## Who can log in where: every key of deploy, root and the checker per host vs the env file (APPLY=1 revokes strays)
 	@$(call RUNBOOK,access)
 
+secrets-edit: ## Edit env/<ENV>.secrets.age (age-encrypted) in your editor; SET=NAME (value on stdin), UNSET=NAME, IMPORT=1, REKEY=1
+	@$(call RUNBOOK,secrets-edit)
+
+rotate-secret: ## Change POSTGRES_PASSWORD or REDIS_PASSWORD (NAME=) with no failed request; the new value saved where the secret is kept
+	@$(call RUNBOOK,rotate-secret)
+
 maintenance: ## A 503 page with Retry-After on every web host (ON=1 or OFF=1; SERVICE=api,saas MINUTES=60 REASON=)
 	@$(call RUNBOOK,maintenance)
 
@@ -83,7 +89,7 @@ rollback: ## Back to the previous good release, or TO=<release>
 releases: ## The release history (read-only)
 	@$(call RUNBOOK,releases)
 
-bench-deploy: deps ## Benchmark: deploy and rollback under continuous load vs recreating in place; HOSTS=2 on a swarm; BUSY=1 beside a droplet taking backups; ROUNDS=N cycles (JSON line; exit 1 if a request failed)
+bench-deploy: deps ## Benchmark: deploy and rollback under continuous load vs recreating in place; HOSTS=2 on a swarm; BUSY=1 beside a droplet taking backups; ROUNDS=N cycles; RATE=30 requests a second (0: flat out) (JSON line; exit 1 if a request failed)
 	@$(TSX) test/bench/deploy.ts
 
 backup: ## Back up Postgres, Redis and the deploy config, encrypted, to the env's store (REASON=...)
@@ -113,7 +119,7 @@ health: ## Every health check (domains, latency, TLS, headers, containers, servi
 bench-health: deps ## Benchmark: a full make health, and a dying service to the alert arriving (JSON line at the end)
 	@$(TSX) test/bench/health.ts
 
-bench-oncall: deps ## Benchmark: restore's maintenance pause under load, make logs' first line, images kept, instant rollback (JSON line at the end)
+bench-oncall: deps ## Benchmark: restore's maintenance pause under load, rotate-secret under load, make logs' first line, images kept, instant rollback (JSON line at the end)
 	@$(TSX) test/bench/oncall.ts
 
 uptime: ## Availability vs the 99.9% budget, p50/p95 and trend, 5xx/restarts/error lines (DAYS=30, JSON=1; read-only)

@@ -15,6 +15,8 @@ command -v cargo >/dev/null 2>&1 && ! cargo fmt --version >/dev/null 2>&1 && nee
 command -v cargo >/dev/null 2>&1 && ! cargo clippy --version >/dev/null 2>&1 && need+=(rust-clippy)
 command -v ssh-audit >/dev/null 2>&1 || need+=(ssh-audit)
 command -v testssl >/dev/null 2>&1 || need+=(testssl.sh)
+# make secrets-edit writes age files; the tests check that the age tool reads them (and operators use age-keygen)
+command -v age >/dev/null 2>&1 || need+=(age)
 if [ "${#need[@]}" -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "deps: missing ${need[*]}; run as root, or install them: apt-get install ${need[*]}" >&2

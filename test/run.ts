@@ -30,6 +30,7 @@ const WEIGHT: Record<string, number> = {
   backup: 263,
   edge: 253,
   watchdog: 179,
+  secrets: 170,
   health: 151,
   registry: 134,
   dns: 90,

@@ -22,6 +22,18 @@ export function container(t: DataTarget, service: 'postgres' | 'redis', variable
   ].join('\n')
 }
 
+/** The data project's variables on its host (deploy writes them: lib/stack/files.ts dataEnv). */
+export const dataEnvFile = (env: string) => `/srv/conciliaextrato/${env}/data.env`
+
+/**
+ * REDISCLI_AUTH exported from the env's data.env: the password Redis takes now (make rotate-secret
+ * changes it while Redis runs, so the container's own variable may be an old one). Used as
+ * `docker exec -e REDISCLI_AUTH ...`: the value never appears on a command line.
+ */
+export function redisAuth(env: string): string {
+  return `REDISCLI_AUTH=$(. ${quote(dataEnvFile(env))} && printf '%s' "$REDIS_PASSWORD") && export REDISCLI_AUTH`
+}
+
 const psql = (t: DataTarget, db = t.db, stdin = false) =>
   `docker exec${stdin ? ' -i' : ''} "$pg" psql -XAtq -v ON_ERROR_STOP=1 -U ${quote(t.user)} -d ${quote(db)}`
 
@@ -89,7 +101,8 @@ export function redisSnapshot(t: DataTarget): string {
   return [
     'set -eu',
     container(t, 'redis', 'r'),
-    'cli() { docker exec "$r" redis-cli --no-auth-warning "$@"; }',
+    redisAuth(t.env),
+    'cli() { docker exec -e REDISCLI_AUTH "$r" redis-cli --no-auth-warning "$@"; }',
     'before=$(cli LASTSAVE)',
     '[ "$before" -lt "$(date +%s)" ] || sleep 1',
     'i=0',
@@ -291,7 +304,8 @@ export function redisSwap(t: DataTarget, redisId: string): string {
     `docker kill ${r} >/dev/null`,
     `docker start -a ${helper} || { docker start ${r} >/dev/null; exit 3; }`,
     `docker start ${r} >/dev/null`,
-    `docker exec ${r} sh -c ${quote(
+    redisAuth(t.env),
+    `docker exec -e REDISCLI_AUTH ${r} sh -c ${quote(
       [
         'i=0',
         'until redis-cli --no-auth-warning PING 2>/dev/null | grep PONG >/dev/null; do i=$((i+1)); [ "$i" -lt 600 ] || { echo "Redis did not answer within 60 s after the restore" >&2; exit 3; }; sleep 0.1; done',

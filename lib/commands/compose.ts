@@ -46,12 +46,27 @@ export function projectContainers(project: string, service?: string, all = false
 
 /** Prints `<service> <state> <health>` for every container of a project. */
 export function projectHealth(project: string): string {
-  return `for c in $(${projectContainers(project, undefined, true)}); do docker inspect -f '{{index .Config.Labels "com.docker.compose.service"}} {{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}' "$c"; done`
+  return inspectEach(
+    projectContainers(project, undefined, true),
+    '{{index .Config.Labels "com.docker.compose.service"}} {{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}',
+  )
+}
+
+/**
+ * One `docker inspect` for every container the listing prints (one docker call, not one each: a
+ * docker call costs ~0.15 s on a small droplet). Nothing listed: nothing printed. A container removed
+ * between the two is skipped (its error is not printed; the others still are).
+ */
+export function inspectEach(listing: string, format: string): string {
+  return `ids=$(${listing}); [ -z "$ids" ] || docker inspect -f '${format}' $ids 2>/dev/null; true`
 }
 
 /** Prints `<service> <image>` for every running container of a project (what it runs right now). */
 export function projectRunningImages(project: string): string {
-  return `for c in $(${projectContainers(project)}); do docker inspect -f '{{index .Config.Labels "com.docker.compose.service"}} {{.Config.Image}}' "$c"; done`
+  return inspectEach(
+    projectContainers(project),
+    '{{index .Config.Labels "com.docker.compose.service"}} {{.Config.Image}}',
+  )
 }
 
 /** Whether the running containers are exactly `images`, one per service (the instant-rollback window kept them). */
@@ -87,11 +102,23 @@ export function parseProjectHealth(out: string): ServiceHealth[] {
 
 /** Prints `<image ref> <image id>` for each image, or `<ref> missing`. */
 export function imageIds(refs: string[]): string {
-  return refs
-    .map(
-      (r) => `echo ${quote(r)} $(docker image inspect -f '{{.Id}}' ${quote(r)} 2>/dev/null || echo missing)`,
-    )
-    .join('; ')
+  return inspectImages(
+    refs.map((r) => [r, r]),
+    '{{.Id}}',
+    'missing',
+  )
+}
+
+/**
+ * `<label> <what format prints>` per image: one docker call when all are there (it prints them in the
+ * order asked; each docker call costs ~0.15 s on a small droplet), else one each, a missing image's
+ * line being `<label> <missing>`.
+ */
+export function inspectImages(entries: [label: string, ref: string][], format: string, missing = ''): string {
+  const refs = entries.map(([, r]) => quote(r)).join(' ')
+  const one = ([label, r]: [string, string]) =>
+    `echo ${quote(label)} $(docker image inspect -f '${format}' ${quote(r)} 2>/dev/null${missing ? ` || echo ${quote(missing)}` : ''})`
+  return `if out=$(docker image inspect -f '${format}' ${refs} 2>/dev/null); then set -- ${entries.map(([l]) => quote(l)).join(' ')}; printf '%s\n' "$out" | while read -r l; do echo "$1 $l"; shift; done; else ${entries.map(one).join('; ')}; fi`
 }
 
 export const networkEnsure = (network: string) =>

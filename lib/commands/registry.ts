@@ -1,4 +1,5 @@
 import type { RegistryConfig } from '../env/load.ts'
+import { inspectImages } from './compose.ts'
 import { quote } from './shell.ts'
 
 // Registry delivery: the host pulls the release's images itself. Credentials never stay on the host:
@@ -53,12 +54,10 @@ export function pullImages(refs: string[], registry: RegistryConfig | undefined)
 
 /** `<service> <image id> <repo digest or ->` for each image, as the host has it. */
 export function imageDigests(images: Record<string, string>): string {
-  return Object.entries(images)
-    .map(
-      ([svc, ref]) =>
-        `echo ${svc} $(docker image inspect -f '{{.Id}} {{if .RepoDigests}}{{index .RepoDigests 0}}{{else}}-{{end}}' ${quote(ref)})`,
-    )
-    .join('; ')
+  return inspectImages(
+    Object.entries(images),
+    '{{.Id}} {{if .RepoDigests}}{{index .RepoDigests 0}}{{else}}-{{end}}',
+  )
 }
 
 export function parseImageDigests(out: string): {

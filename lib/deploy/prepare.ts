@@ -149,14 +149,16 @@ export async function diskProblem(ctx: Context, host: HostSession): Promise<stri
 
 /** delivery: ssh streams the images from this machine: each must be here. */
 export function localImageProblems(ctx: Context, images: Record<string, string>): string[] {
-  const problems: string[] = []
-  for (const ref of [...Object.values(images), ctx.env.images.postgres, ctx.env.images.redis]) {
-    if (runLocalSync(['docker', 'image', 'inspect', ref]).code !== 0)
-      problems.push(
+  const refs = [...Object.values(images), ctx.env.images.postgres, ctx.env.images.redis]
+  // One docker call when all are here (the usual case; each call blocks this process ~0.15 s); else
+  // one per image, to name the missing ones.
+  if (runLocalSync(['docker', 'image', 'inspect', '-f', '{{.Id}}', ...refs]).code === 0) return []
+  return refs
+    .filter((ref) => runLocalSync(['docker', 'image', 'inspect', '-f', '{{.Id}}', ref]).code !== 0)
+    .map(
+      (ref) =>
         `image ${ref} is not on this machine (delivery: ssh streams it from here); build or pull it first`,
-      )
-  }
-  return problems
+    )
 }
 
 /** Streams missing images from this machine (ssh delivery) or pulls them on the host (registry). */
@@ -247,6 +249,7 @@ function localImageId(ctx: Context, ref: string): string | undefined {
 /** Compose files, variables and secrets (0600), the network, nginx's server blocks. */
 export async function writeConfig(ctx: Context): Promise<boolean> {
   const files = deployFiles(ctx.env)
+  const login = state(ctx).dbLogin
   let changed = false
   for (const host of ctx.hosts) {
     const user = ctx.env.ssh.user
@@ -254,10 +257,10 @@ export async function writeConfig(ctx: Context): Promise<boolean> {
     for (const file of [
       { path: files.data.compose, content: composeFile('data'), mode: '0644' },
       { path: files.app.compose, content: composeFile('app'), mode: '0644' },
-      { path: files.app.secrets, content: appEnv(ctx.secrets), mode: '0600' },
+      { path: files.app.secrets, content: appEnv(ctx.secrets, login), mode: '0600' },
       ...SERVICES.map((svc) => ({
         path: files.app.serviceEnv(svc),
-        content: serviceEnv(ctx.env, svc, ctx.secrets),
+        content: serviceEnv(ctx.env, svc, ctx.secrets, login),
         mode: '0600',
       })),
       { path: sitesPath(ctx.env.name), content: renderSites(ctx.env), mode: '0644' },

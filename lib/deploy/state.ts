@@ -17,6 +17,13 @@ export interface DeployState {
   switched: boolean
   finished: boolean
   action: 'deploy' | 'rollback'
+  /**
+   * The Postgres role the apps log in as (default: the env's user). make rotate-secret moves them to
+   * a twin role for one switch, then back.
+   */
+  dbLogin?: string
+  /** The colour switched away from is stopped and removed (make rotate-secret: it holds the old password). */
+  removeOld?: boolean
   /** A rollback inside the instant-rollback window: the target colour already runs the release. */
   alreadyRunning?: boolean
 }

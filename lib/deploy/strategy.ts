@@ -28,7 +28,7 @@ export interface ReleaseStrategy {
   /** Everything checked before anything changes; registers the end-of-run notification. */
   preconditions(ctx: Context, release: string, action: 'deploy' | 'rollback'): Promise<void>
   /** The deploy lock on every host; a failure from here on puts back what served before. */
-  lock(ctx: Context, action: 'deploy' | 'rollback'): Promise<void>
+  lock(ctx: Context, action: 'deploy' | 'rollback' | 'rotate-secret'): Promise<void>
   /** The images to every host that runs them (a swarm: also the api's connection strings as Docker secrets). */
   deliver(ctx: Context): Promise<boolean>
   writeConfig(ctx: Context): Promise<boolean>

@@ -149,26 +149,32 @@ export async function pointNginxAt(ctx: Context, colour: Colour): Promise<void> 
  * were seen to need more than the 15 s (two 5-s probes) this allowed before.
  */
 async function waitForColour(ctx: Context, host: HostSession, colour: Colour): Promise<void> {
-  await waitUntil(`nginx serving ${colour}`, 30, async () => {
-    const wrong: string[] = []
-    // The three domains asked at once.
-    const answers = await Promise.all(
-      SERVICES.map((service) =>
-        host.exec(servedColourProbe(ctx.env.domains[service], ctx.env.health.path), {
-          probe: true,
-          echo: false,
-        }),
-      ),
-    )
-    for (const [i, service] of SERVICES.entries()) {
-      const [code, served, ...why] = (answers[i]?.stdout ?? '').trim().split(' ')
-      if (served !== colour)
-        wrong.push(
-          `${ctx.env.domains[service]}: ${code || '000'} from ${served || 'nobody'}${why.join(' ').trim() ? ` (${why.join(' ').trim()})` : ''}`,
-        )
-    }
-    return wrong.length === 0 ? true : wrong.join(', ')
-  })
+  await waitUntil(
+    `nginx serving ${colour}`,
+    30,
+    async () => {
+      const wrong: string[] = []
+      // The three domains asked at once.
+      const answers = await Promise.all(
+        SERVICES.map((service) =>
+          host.exec(servedColourProbe(ctx.env.domains[service], ctx.env.health.path), {
+            probe: true,
+            echo: false,
+          }),
+        ),
+      )
+      for (const [i, service] of SERVICES.entries()) {
+        const [code, served, ...why] = (answers[i]?.stdout ?? '').trim().split(' ')
+        if (served !== colour)
+          wrong.push(
+            `${ctx.env.domains[service]}: ${code || '000'} from ${served || 'nobody'}${why.join(' ').trim() ? ` (${why.join(' ').trim()})` : ''}`,
+          )
+      }
+      return wrong.length === 0 ? true : wrong.join(', ')
+      // Asked again soon: nginx's new workers usually serve within a few tenths of a second.
+    },
+    150,
+  )
 }
 
 export async function switchTraffic(ctx: Context): Promise<boolean> {
@@ -185,9 +191,9 @@ export async function switchTraffic(ctx: Context): Promise<boolean> {
 export async function gateFailures(ctx: Context, hosts: HostSession[]): Promise<string[]> {
   const failures: string[] = []
   for (const host of hosts) {
-    for (const r of await httpChecks(host, ctx.env))
-      if (!r.ok) failures.push(`${r.target} answered ${r.value}`)
-    const latency = await latencyCheck(host, ctx.env)
+    // At once (a rollback's seconds count): every domain's answer and the API's burst.
+    const [checks, latency] = await Promise.all([httpChecks(host, ctx.env), latencyCheck(host, ctx.env)])
+    for (const r of checks) if (!r.ok) failures.push(`${r.target} answered ${r.value}`)
     print(`      ${latency.target}: ${latency.value}`)
     if (!latency.ok) failures.push(`${latency.target}: ${latency.value} (gate: ${latency.limit})`)
   }
@@ -211,10 +217,6 @@ export async function postDeployGates(ctx: Context): Promise<boolean> {
   )
 }
 
-export function throughNginx(domain: string, path: string, n: number): string {
-  return `for i in $(seq 1 ${n}); do curl -s -o /dev/null -m 10 -w '%{http_code} %{time_total}\\n' -H ${quote(`Host: ${domain}`)} http://127.0.0.1${path} || echo '000 10'; done`
-}
-
 /**
  * The colour that served before. After a deploy it keeps running for rollback.instant_window_min (a
  * rollback inside the window is an nginx switch; the host's watchdog stops it when the window ends).
@@ -227,6 +229,16 @@ export async function retireOld(ctx: Context, drainS = 2): Promise<boolean> {
   const idleFile = remotePaths(ctx.env).idleColour
   const windowMin = ctx.env.rollback.instantWindowMin
   const previous = lastLiveOn(s.history, s.live)?.id ?? 'the previous release'
+  if (s.removeOld) {
+    // It holds a password that is about to stop working: after the drain, gone (a rollback creates it anew).
+    if (!ctx.dryRun) await new Promise((r) => setTimeout(r, drainS * 1000))
+    for (const host of ctx.hosts)
+      await host.exec(`${colourCompose(ctx, host, s.live, 'rm -f -s')} && rm -f ${quote(idleFile)}`, {
+        timeoutS: 120,
+      })
+    print(`      ${s.live} (${previous}) stopped and removed after a ${drainS} s drain`)
+    return true
+  }
   if (s.action === 'deploy' && windowMin > 0) {
     const until = new Date(Date.now() + windowMin * 60_000)
     for (const host of ctx.hosts)
@@ -241,11 +253,10 @@ export async function retireOld(ctx: Context, drainS = 2): Promise<boolean> {
     // runbook took the lock meanwhile); the file lets the watchdog stop it should that be lost.
     const until = new Date(Date.now() + drainS * 1000)
     for (const host of ctx.hosts) {
-      await host.exec(writeFlag(idleFile, idleColourText(s.live, previous, until)), { echo: false })
-      await host.exec(
-        inBackground(colourCompose(ctx, host, s.live, 'stop'), drainS, remotePaths(ctx.env).lock),
-        { echo: false },
-      )
+      const stop = inBackground(colourCompose(ctx, host, s.live, 'stop'), drainS, remotePaths(ctx.env).lock)
+      await host.exec(`${writeFlag(idleFile, idleColourText(s.live, previous, until))} && { ${stop} }`, {
+        echo: false,
+      })
     }
     print(`      ${s.live} (${previous}) stops after a ${drainS} s drain, in the background on the host`)
     return true

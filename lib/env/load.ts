@@ -19,6 +19,7 @@ import { type NotifyTarget, notifySecretNames, readNotify } from './notify.ts'
 import { applyOverride, OVERRIDE_VAR } from './override.ts'
 import { type RollbackConfig, readRollback } from './rollback.ts'
 import { readSandboxDroplets } from './sandbox-hosts.ts'
+import { AGE_RECIPIENT } from './secrets-age.ts'
 import { readServices, type ServiceUses } from './services.ts'
 import { readSetup, type SetupConfig } from './setup.ts'
 import { checkRoles, readSwarm, type SwarmConfig } from './swarm.ts'
@@ -61,6 +62,11 @@ export interface Env {
   alerts: AlertsConfig
   /** Secret names the env needs; values come from secrets.ts. */
   secrets: string[]
+  /**
+   * Who can read env/<name>.secrets.age (age public keys). Set (even empty): the secrets are kept
+   * encrypted and a plaintext env/<name>.secrets.env is refused. Absent: plaintext (the sandbox).
+   */
+  secretsRecipients?: string[]
   setup: SetupConfig
   notify: NotifyTarget[]
   /** Absent: this env has no backups configured (backup and restore say so). */
@@ -140,6 +146,7 @@ export function validateEnv(raw: unknown, name: string, file: string): Env {
     'watchdog',
     'alerts',
     'secrets',
+    'secrets_recipients',
     'setup',
     'notify',
     'backup',
@@ -176,6 +183,14 @@ export function validateEnv(raw: unknown, name: string, file: string): Env {
     pattern: SECRET_NAME,
     form: 'an UPPER_CASE secret name',
   })
+  const secretsRecipients =
+    top && 'secrets_recipients' in top
+      ? v.stringList(top, 'secrets_recipients', '', {
+          optional: true,
+          pattern: AGE_RECIPIENT,
+          form: "an age public key (age1..., from age-keygen -y or make secrets-edit's message)",
+        })
+      : undefined
   const keySource = readKeySource(v, ssh?.key ?? {}, 'ssh.key', { agent: true, secrets })
   const domainsObj = v.object(top?.domains, 'domains', [...SERVICES])
   const images = v.object(top?.images, 'images', [
@@ -240,6 +255,7 @@ export function validateEnv(raw: unknown, name: string, file: string): Env {
     watchdog: readWatchdog(v, top?.watchdog),
     alerts: readAlerts(v, top?.alerts),
     secrets,
+    ...(secretsRecipients ? { secretsRecipients } : {}),
     setup: readSetup(v, top?.setup, file),
     notify: readNotify(v, top?.notify),
     ...(backup ? { backup } : {}),

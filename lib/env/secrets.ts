@@ -6,6 +6,7 @@ import ssh2 from 'ssh2'
 import { InputError } from '../report/errors.ts'
 import { registerSecret } from '../report/redact.ts'
 import type { Env, SshKeySource } from './load.ts'
+import { ageFile, decryptSecretsText, readIdentities } from './secrets-age.ts'
 
 export type Secrets = Readonly<Record<string, string>>
 
@@ -16,25 +17,25 @@ export interface SecretsWanted {
 }
 
 /**
- * Reads the secrets a run needs, from the process environment (CI) first, then from the
- * git-ignored env/<name>.secrets.env. Missing ones are all listed by name. Every value of a secret
- * the env declares is registered for redaction before anything else can print it, needed or not.
- * Reading a declared secret the runbook did not ask for throws: a runbook that forgot a need fails
- * loudly in the tests instead of writing an empty password.
+ * Reads the secrets a run needs, from the process environment (CI) first, then from the env's
+ * secrets file: env/<name>.secrets.age (age-encrypted, in the repository; decrypted in memory, and
+ * only when a needed secret is not in the environment) or, for an env without secrets_recipients
+ * (the sandbox), the git-ignored plaintext env/<name>.secrets.env. An env that lists recipients
+ * refuses a plaintext file. Missing ones are all listed by name. Every value of a secret the env
+ * declares is registered for redaction before anything else can print it, needed or not. Reading a
+ * declared secret the runbook did not ask for throws: a runbook that forgot a need fails loudly in
+ * the tests instead of writing an empty password.
  */
-export function loadSecrets(
+export async function loadSecrets(
   env: Env,
   source: NodeJS.ProcessEnv = process.env,
   wanted?: SecretsWanted,
-): Secrets {
-  const file = secretsFile(env)
-  const fromFile = existsSync(file) ? parseDotenv(readFileSync(file)) : {}
-  for (const name of env.secrets) {
-    // Both, when the environment overrides the file: the file's value must never leak either.
-    registerSecret(name, fromFile[name] ?? '')
-    registerSecret(name, source[name] ?? '')
-  }
+): Promise<Secrets> {
   const names = wanted?.names ?? env.secrets
+  for (const name of env.secrets) registerSecret(name, source[name] ?? '')
+  const fromFile = names.every((n) => source[n]) ? {} : await readSecretsFile(env, source)
+  // Both, when the environment overrides the file: the file's value must never leak either.
+  for (const name of env.secrets) registerSecret(name, fromFile[name] ?? '')
   const values: Record<string, string> = {}
   const missing: string[] = []
   for (const name of names) {
@@ -44,10 +45,14 @@ export function loadSecrets(
   }
   const who = wanted ? `${wanted.runbook} needs for env ${env.name}` : `${env.file} declares`
   if (missing.length) {
+    const where = env.secretsRecipients ? ageFile(env) : secretsFile(env)
+    const how = env.secretsRecipients
+      ? `make secrets-edit ENV=${env.name} adds them to ${where}`
+      : `see env/secrets.example.env`
     throw new InputError(
       `${missing.length} secret(s) that ${who} are not set:`,
-      missing.map((n) => `${n}: set it in the environment (CI) or in ${file}`),
-      `Add them (see env/secrets.example.env), then run again. Nothing was changed.`,
+      missing.map((n) => `${n}: set it in the environment (CI) or in ${where}`),
+      `Add them (${how}), then run again. Nothing was changed.`,
     )
   }
   Object.freeze(values)
@@ -61,6 +66,29 @@ export function loadSecrets(
       return Reflect.get(target, name)
     },
   })
+}
+
+/**
+ * The env's secrets file, parsed: the age file if there is one, else the plaintext file, which only
+ * an env without secrets_recipients may use. Neither: none.
+ */
+export async function readSecretsFile(
+  env: Env,
+  source: NodeJS.ProcessEnv = process.env,
+): Promise<Record<string, string>> {
+  const encrypted = ageFile(env)
+  const plain = secretsFile(env)
+  if (env.secretsRecipients && existsSync(plain))
+    throw new InputError(
+      `${plain} holds secrets in plaintext, and ${env.file} keeps them encrypted (secrets_recipients)`,
+      [],
+      `Encrypt it: make secrets-edit ENV=${env.name} IMPORT=1 moves it into ${encrypted} and deletes it. Nothing was changed.`,
+    )
+  if (existsSync(encrypted))
+    return parseDotenv(
+      await decryptSecretsText(readFileSync(encrypted), encrypted, readIdentities(source), env.name),
+    )
+  return existsSync(plain) ? parseDotenv(readFileSync(plain)) : {}
 }
 
 export function secretsFile(env: Env): string {

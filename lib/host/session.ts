@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import { appendFileSync } from 'node:fs'
 import { NodeSSH } from 'node-ssh'
 import type { ClientChannel } from 'ssh2'
 import { writeFileFromStdin } from '../commands/files.ts'
@@ -175,6 +176,14 @@ export class HostSession {
     const started = Date.now()
     const result = await this.run(this.wrap(command, timeoutS, !opts.noSudo, this.marker), timeoutS, opts)
     const durationMs = Date.now() - started
+    // CE_TRACE=<file>: each command's duration, for finding where a runbook's seconds go (redacted).
+    if (process.env.CE_TRACE)
+      appendFileSync(
+        process.env.CE_TRACE,
+        redact(
+          `${new Date(started).toISOString()} ${durationMs}ms ${this.name} ${command.replace(/\s+/g, ' ').slice(0, 160)}\n`,
+        ),
+      )
     if (opts.stdoutTo && !opts.stdoutTo.destroyed) {
       if (result.code === 0) opts.stdoutTo.end()
       else

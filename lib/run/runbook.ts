@@ -136,7 +136,7 @@ export async function runRunbook(
       const loaded = onlyHost(loadEnv(stringArg(args, 'env')), stringArg(args, 'host'))
       const env = opts.env ? opts.env(loaded) : loaded
       const names = secretsFor(env, spec.needs(env, args))
-      const secrets = loadSecrets(env, process.env, { runbook: spec.name, names })
+      const secrets = await loadSecrets(env, process.env, { runbook: spec.name, names })
       // Under GitHub Actions the runner hides these in its log too (our own redaction stays first).
       if (inActions()) for (const line of maskLines(Object.values(secrets))) process.stdout.write(`${line}\n`)
       await confirm(spec, env, args, dryRun)

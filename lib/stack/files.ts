@@ -84,11 +84,11 @@ export const DEPENDENCY_VARS: Record<Dependency, string> = { database: 'DATABASE
  * Each dependency's connection URL, its password URL-encoded (no quote left in it). `at`: the host both
  * run on (a swarm's data host); by default their Compose service names on the env's network.
  */
-export function connectionUrls(secrets: Secrets, at?: string): Record<Dependency, string> {
+export function connectionUrls(secrets: Secrets, at?: string, login = DB_USER): Record<Dependency, string> {
   const pg = uriComponent(secrets.POSTGRES_PASSWORD ?? '')
   const redis = uriComponent(secrets.REDIS_PASSWORD ?? '')
   return {
-    database: `postgres://${DB_USER}:${pg}@${at ?? 'postgres'}:5432/${DB_NAME}`,
+    database: `postgres://${login}:${pg}@${at ?? 'postgres'}:5432/${DB_NAME}`,
     redis: `redis://:${redis}@${at ?? 'redis'}:6379/0`,
   }
 }
@@ -99,13 +99,13 @@ export function urlVars(urls: Record<Dependency, string>, deps: readonly Depende
 }
 
 /** The migration's variables (`docker run --env-file`, the api image's migrate): mode 0600. */
-export function appEnv(secrets: Secrets): string {
-  return urlVars(connectionUrls(secrets), DEPENDENCIES)
+export function appEnv(secrets: Secrets, login?: string): string {
+  return urlVars(connectionUrls(secrets, undefined, login), DEPENDENCIES)
 }
 
 /** One service's env_file (mode 0600): the URLs of what services.<name>.uses says, and nothing else. */
-export function serviceEnv(env: Env, service: Service, secrets: Secrets): string {
-  return urlVars(connectionUrls(secrets), env.services[service])
+export function serviceEnv(env: Env, service: Service, secrets: Secrets, login?: string): string {
+  return urlVars(connectionUrls(secrets, undefined, login), env.services[service])
 }
 
 export function deployFiles(env: Env) {

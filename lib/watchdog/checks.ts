@@ -1,5 +1,6 @@
 import { readFileSync, rmSync, statfsSync, statSync } from 'node:fs'
 import { request } from 'node:http'
+import { redisAuth } from '../commands/backup.ts'
 import type { Colour } from '../commands/compose.ts'
 import type { WatchdogFile } from '../commands/watchdog.ts'
 import type { CheckResult } from '../notify/alerts.ts'
@@ -125,7 +126,7 @@ export async function runChecks(
     ...watch.results,
     ...idle,
     await nginxCheck(deps.exec),
-    ...(await dataChecks(deps.exec, watch.containers, cfg.projects.data)),
+    ...(await dataChecks(deps.exec, watch.containers, cfg.projects.data, cfg.env)),
     ...(live ? await httpChecks(cfg, pause.pausedBy !== undefined) : []),
     ...resourceChecks(cfg, read),
   ]
@@ -202,7 +203,12 @@ async function nginxCheck(exec: Exec): Promise<CheckResult> {
 }
 
 /** pg_isready and Redis's PING inside their containers, when the data project has them. */
-async function dataChecks(exec: Exec, containers: ContainerInfo[], project: string): Promise<CheckResult[]> {
+async function dataChecks(
+  exec: Exec,
+  containers: ContainerInfo[],
+  project: string,
+  env: string,
+): Promise<CheckResult[]> {
   const find = (service: string) => containers.find((c) => c.project === project && c.service === service)
   const results: CheckResult[] = []
   const pg = find('postgres')
@@ -217,7 +223,17 @@ async function dataChecks(exec: Exec, containers: ContainerInfo[], project: stri
   }
   const redis = find('redis')
   if (redis) {
-    const out = await exec('docker', ['exec', redis.id, 'redis-cli', '--no-auth-warning', 'PING'], 15_000)
+    // With the password Redis takes now (data.env's; the container's own variable may be an old one).
+    const out = await exec(
+      'sh',
+      [
+        '-c',
+        `${redisAuth(env)}; docker exec -e REDISCLI_AUTH "$1" redis-cli --no-auth-warning PING`,
+        'sh',
+        redis.id,
+      ],
+      15_000,
+    )
     const answer = out.stdout.trim()
     results.push({
       check: 'redis',

@@ -8,6 +8,8 @@
  * deploy_s and rollback_s are then the slowest round's, and "rounds" lists each.
  * BUSY=1 (--busy): a second droplet (its own env, deployed, ROWS rows) takes backups one after another
  * all through the timed deploy and rollback: the neighbour a droplet shares a loaded machine with.
+ * RATE=N (--rate N): requests a second in all, paced (default 30: the issue measured at 20 a second);
+ * RATE=0 sends as fast as they are answered (it saturates a 2-core machine). "rate" is in the JSON.
  * Every run prints the failures by kind (`<host> <status|error|timeout>`) and the machine's load, and
  * passes (exit 0, "pass":true) only when both runbooks succeed and no request failed.
  */
@@ -32,7 +34,19 @@ import {
   writeManagedEnv,
   writeSwarmEnv,
 } from '../support/test-bed.ts'
-import { type LoadResult, startLoad } from './load.ts'
+import { type LoadResult, startLoadApart } from './load.ts'
+
+/** The last quiet run's output: its step table says where the seconds went. */
+let lastOut = ''
+
+/** `<n> <first words of the title> <time>` per step, from a run's summary table. */
+function stepTimes(out: string): string {
+  return [
+    ...out.matchAll(/^(\d+)\s+(\S+(?: \S+){0,2}).*?\s(ok|changed|skipped|dry-run|failed)\s+([\d.]+s)$/gm),
+  ]
+    .map((m) => `${m[1]} ${m[2]} ${m[4]}`)
+    .join(' · ')
+}
 
 async function quiet(spec: RunbookSpec, args: string[], env = 'bench'): Promise<number> {
   let out = ''
@@ -41,6 +55,7 @@ async function quiet(spec: RunbookSpec, args: string[], env = 'bench'): Promise<
   })
   const started = performance.now()
   const code = await runRunbook(spec, ['--env', env, ...args])
+  lastOut = out
   setSinks(
     (t) => process.stdout.write(t),
     (t) => process.stderr.write(t),
@@ -61,6 +76,8 @@ if (HOSTS !== 1 && HOSTS !== 2)
 const BUSY = process.argv.includes('--busy') || ['1', 'true', 'yes'].includes(process.env.BUSY ?? '')
 const ROWS = Number(flag('rows') ?? process.env.ROWS ?? 1_000_000)
 const ROUNDS = Number(flag('rounds') ?? process.env.ROUNDS ?? 1)
+const RATE = Number(flag('rate') ?? process.env.RATE ?? 30)
+if (!Number.isInteger(RATE) || RATE < 0) throw new Error('--rate (RATE=) is requests a second, 0 for unpaced')
 if (!Number.isInteger(ROUNDS) || ROUNDS < 1 || ROUNDS > 20)
   throw new Error('--rounds (ROUNDS=) is how many deploy + rollback cycles in a row, 1 to 20')
 if (!Number.isInteger(ROWS) || ROWS < 1)
@@ -110,9 +127,10 @@ async function singleHostBench(): Promise<void> {
     // ROUNDS deploy + rollback cycles in a row, each under its own load: "passes N times in a row".
     const rounds: Round[] = []
     for (let i = 1; i <= ROUNDS; i++) {
-      const load = startLoad(web.ports.http, hosts, '/health')
+      const load = await startLoadApart(web.ports.http, hosts, '/health', 6, 1_000_000, RATE)
       const deployS = await quiet(deploy, ['--release', 'v2'])
       const rollbackS = await quiet(rollback, [])
+      const rollbackSteps = stepTimes(lastOut)
       const r = { deployS, rollbackS, ...(await load.stop()) }
       rounds.push(r)
       console.log(
@@ -121,6 +139,7 @@ async function singleHostBench(): Promise<void> {
       console.log(
         `under load: ${r.requests} requests, ${r.failed} failed (${r.retried} retried once after a keep-alive reset), longest gap without a good answer ${r.maxGapMs} ms`,
       )
+      console.log(`  rollback's steps: ${rollbackSteps}`)
       console.log(`  failures: ${failuresText(r.failures)}`)
       for (const [kind, answers] of Object.entries(r.samples))
         for (const a of answers) console.log(`    ${kind}: ${a}`)
@@ -133,7 +152,7 @@ async function singleHostBench(): Promise<void> {
         `  beside it, ${neighbour?.name} (${ROWS} rows) took ${backups.done} backups (${backups.failed} failed) meanwhile`,
       )
 
-    const load = startLoad(web.ports.http, hosts, '/health')
+    const load = await startLoadApart(web.ports.http, hosts, '/health', 6, 1_000_000, RATE)
     await new Promise((r) => setTimeout(r, 1000))
     const naive =
       'cd /srv/conciliaextrato/bench && docker-compose -p ce-bench-blue -f app.yaml --env-file blue.env up -d --force-recreate'
@@ -158,6 +177,7 @@ async function singleHostBench(): Promise<void> {
       JSON.stringify({
         deploy_s: s1(Math.max(...rounds.map((r) => r.deployS))),
         rollback_s: s1(Math.max(...rounds.map((r) => r.rollbackS))),
+        rate: RATE,
         ...(ROUNDS > 1
           ? {
               rounds: rounds.map((r) => ({
@@ -261,14 +281,15 @@ async function swarmBench(): Promise<void> {
     await quiet(deploy, ['--release', 'v2'])
     await quiet(rollback, [])
     const hosts = Object.values(FIXTURE_DOMAINS)
-    const loadAll = () => nodes.map((n) => startLoad(n.ports.http, hosts, '/health', 3))
+    const loadAll = () =>
+      Promise.all(nodes.map((n) => startLoadApart(n.ports.http, hosts, '/health', 3, 1_000_000, RATE)))
     const sum = (rs: LoadResult[]) => ({
       requests: rs.reduce((n, r) => n + r.requests, 0),
       failed: rs.reduce((n, r) => n + r.failed, 0),
       retried: rs.reduce((n, r) => n + r.retried, 0),
       maxGapMs: Math.max(...rs.map((r) => r.maxGapMs)),
     })
-    let loads = loadAll()
+    let loads = await loadAll()
     const deployS = await quiet(deploy, ['--release', 'v2'])
     const rollbackS = await quiet(rollback, [])
     const ours = sum(await Promise.all(loads.map((l) => l.stop())))
@@ -276,7 +297,7 @@ async function swarmBench(): Promise<void> {
     console.log(
       `under load on both nodes: ${ours.requests} requests, ${ours.failed} failed (${ours.retried} retried once after a keep-alive reset), longest gap without a good answer ${ours.maxGapMs} ms`,
     )
-    loads = loadAll()
+    loads = await loadAll()
     await new Promise((r) => setTimeout(r, 1000))
     const naive = ['site', 'saas', 'api']
       .map((s) => `docker service update -q --detach --force --update-parallelism 0 ce-bench_${s}`)

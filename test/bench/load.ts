@@ -1,4 +1,5 @@
 import { Agent, request } from 'node:http'
+import { Worker } from 'node:worker_threads'
 
 // A bounded load generator on loopback: continuous GETs through nginx, for the deploy benchmarks.
 export interface LoadResult {
@@ -139,5 +140,35 @@ export function startLoad(
         withRetryAfter,
       }
     },
+  }
+}
+
+/**
+ * startLoad in a worker thread: the same requests and figures, but timed on an event loop of their own,
+ * so a busy moment of the runbook running in this process (SSH crypto, parsing) does not show as a gap
+ * in the visitors' answers, which it would not be for real visitors.
+ */
+export async function startLoadApart(
+  ...args: Parameters<typeof startLoad>
+): Promise<{ stop(): Promise<LoadResult> }> {
+  // The worker loads TypeScript as this process does (tsx's loader, registered in the thread first).
+  const file = new URL('./load-worker.ts', import.meta.url).href
+  const boot = `import('tsx/esm/api').then((t) => { t.register(); return import(${JSON.stringify(file)}) })`
+  const worker = new Worker(boot, { eval: true, workerData: { args } })
+  const failed = new Promise<never>((_, reject) => worker.once('error', reject))
+  // Sending before it returns: the first message is the thread's word that the requests have begun.
+  await Promise.race([failed, new Promise((resolve) => worker.once('message', resolve))])
+  return {
+    stop: () =>
+      Promise.race([
+        failed,
+        new Promise<LoadResult>((resolve) => {
+          worker.once('message', (r: LoadResult) => {
+            void worker.terminate()
+            resolve(r)
+          })
+          worker.postMessage('stop')
+        }),
+      ]),
   }
 }

@@ -7,24 +7,28 @@
  * - make logs: seconds until its first line;
  * - the images kept on the host after five deploys (images.keep_releases: 2 here);
  * - a rollback inside the instant-rollback window.
- * rotate_failed_requests is null: `make rotate-secret` is not built yet (issue #22).
+ * - make rotate-secret of POSTGRES_PASSWORD, then REDIS_PASSWORD (kept in the sandbox's plaintext
+ *   secrets file): the requests that failed meanwhile, and how long each took.
  * Prints the figures, the machine's load, and a final JSON line:
- * {"restore_interruption_s":..,"restore_503_not_502":..,"others_failed":..,"rotate_failed_requests":null,
+ * {"restore_interruption_s":..,"restore_503_not_502":..,"others_failed":..,"rotate_failed_requests":..,"rotate_s":{..},
  *  "logs_first_line_s":..,"images_kept":..,"instant_rollback_s":..,"load":[..]}
  */
+import { writeFileSync } from 'node:fs'
 import { loadavg } from 'node:os'
 import { join } from 'node:path'
 import { generateBackupKey } from '../../lib/backup/keys.ts'
 import type { SandboxDroplet } from '../../lib/env/sandbox-hosts.ts'
 import { setSinks } from '../../lib/report/output.ts'
 import { runRunbook } from '../../lib/run/runbook.ts'
+import { quoteValue } from '../../lib/secrets/edit.ts'
 import { backup } from '../../runbooks/backup.ts'
 import { deploy } from '../../runbooks/deploy.ts'
 import { logs } from '../../runbooks/logs.ts'
 import { restore } from '../../runbooks/restore.ts'
 import { rollback } from '../../runbooks/rollback.ts'
+import { rotateSecret } from '../../runbooks/rotate-secret.ts'
 import { setupServer } from '../../runbooks/setup-server.ts'
-import { buildFixtureImages } from '../sandbox/fixtures.ts'
+import { buildFixtureImages, DATA_IMAGES } from '../sandbox/fixtures.ts'
 import {
   createTestBed,
   destroyTestBed,
@@ -33,7 +37,7 @@ import {
   runCaptured,
   writeManagedEnv,
 } from '../support/test-bed.ts'
-import { startLoad } from './load.ts'
+import { startLoadApart } from './load.ts'
 
 const ENV = 'oc'
 const load0 = loadavg()
@@ -44,7 +48,14 @@ try {
   process.env.BACKUP_KEY = generateBackupKey()
   writeManagedEnv(bed, ENV, {
     health: { path: '/health', timeout_s: 20 },
-    images: { keep_releases: 2 },
+    images: {
+      site: 'conciliaextrato/site',
+      saas: 'conciliaextrato/saas',
+      api: 'conciliaextrato/api',
+      ...DATA_IMAGES,
+      delivery: 'ssh',
+      keep_releases: 2,
+    },
     backup: { store: { type: 'local', dir: join(bed.group.dir, 'backups') } },
     secrets: ['POSTGRES_PASSWORD', 'REDIS_PASSWORD', 'BACKUP_KEY'],
   })
@@ -73,7 +84,7 @@ try {
 
   await run('backup', backup, [])
   const hosts = Object.values(FIXTURE_DOMAINS)
-  const traffic = startLoad(web.ports.http, hosts, '/health', 3, 1_000_000, 30, 30_000)
+  const traffic = await startLoadApart(web.ports.http, hosts, '/health', 3, 1_000_000, 30, 30_000)
   const rs = await run('restore', restore, ['--yes'])
   const seen = await traffic.stop()
   const apiKind = `${FIXTURE_DOMAINS.api} 503`
@@ -88,6 +99,24 @@ try {
     `restore under ${seen.requests} requests: api showed the maintenance page for ${interruptionS.toFixed(1)} s; failures ${JSON.stringify(seen.failures)}; the others failed ${others} time(s)`,
   )
   console.log(summary)
+
+  // make rotate-secret: the passwords move from this process's environment to the env's secrets file
+  // (where the runbook keeps the new value), then each is rotated under the same requests.
+  writeFileSync(
+    join(bed.envDir, `${ENV}.secrets.env`),
+    `POSTGRES_PASSWORD=${quoteValue(process.env.POSTGRES_PASSWORD ?? '')}\nREDIS_PASSWORD=${quoteValue(process.env.REDIS_PASSWORD ?? '')}\n`,
+    { mode: 0o600 },
+  )
+  delete process.env.POSTGRES_PASSWORD
+  delete process.env.REDIS_PASSWORD
+  const rotateS: Record<string, number> = {}
+  const rotating = await startLoadApart(web.ports.http, hosts, '/health', 3, 1_000_000, 30, 30_000)
+  for (const name of ['POSTGRES_PASSWORD', 'REDIS_PASSWORD'])
+    rotateS[name] = round((await run(`rotate-secret ${name}`, rotateSecret, ['--name', name])).s)
+  const rotated = await rotating.stop()
+  console.log(
+    `rotate-secret under ${rotated.requests} requests: ${rotated.failed} failed ${JSON.stringify(rotated.failures)}; took ${JSON.stringify(rotateS)} s`,
+  )
 
   // make logs: time to the first line on screen.
   let firstLineS = Number.NaN
@@ -112,7 +141,9 @@ try {
       restore_interruption_s: round(interruptionS),
       restore_503_not_502: only503,
       others_failed: others,
-      rotate_failed_requests: null,
+      rotate_failed_requests: rotated.failed,
+      rotate_requests: rotated.requests,
+      rotate_s: rotateS,
       logs_first_line_s: round(firstLineS),
       images_kept: images.length,
       releases_kept: releasesKept.size,

@@ -17,6 +17,7 @@ export const FLOORS: readonly (readonly string[])[] = [
     'gates',
     'health',
     'release',
+    'secrets',
     'setup',
     'swarm',
     'uptime',

@@ -21,6 +21,8 @@ import { psql } from '../../runbooks/psql.ts'
 import { releases } from '../../runbooks/releases.ts'
 import { restore } from '../../runbooks/restore.ts'
 import { rollback } from '../../runbooks/rollback.ts'
+import { rotateSecret } from '../../runbooks/rotate-secret.ts'
+import { secretsEdit } from '../../runbooks/secrets-edit.ts'
 import { setupServer } from '../../runbooks/setup-server.ts'
 import { status } from '../../runbooks/status.ts'
 import { unlock } from '../../runbooks/unlock.ts'
@@ -45,6 +47,8 @@ export const RUNBOOKS: Record<string, RunbookSpec> = {
   releases,
   restore,
   rollback,
+  'rotate-secret': rotateSecret,
+  'secrets-edit': secretsEdit,
   'setup-server': setupServer,
   status,
   unlock,

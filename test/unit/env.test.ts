@@ -53,6 +53,16 @@ function problemsOf(fn: () => unknown): string {
   throw new Error('expected an InputError')
 }
 
+async function asyncProblemsOf(fn: () => Promise<unknown>): Promise<string> {
+  try {
+    await fn()
+  } catch (err) {
+    assert.instance(err, InputError)
+    return (err as Error).message
+  }
+  throw new Error('expected an InputError')
+}
+
 test('a valid file loads with defaults filled in', () => {
   const env = loadEnv('qa', envDir({ 'qa.yaml': GOOD }))
   assert.is(env.kind, 'staging')
@@ -174,22 +184,22 @@ test('invalid YAML names the file and line', () => {
   assert.match(msg, 'qa.yaml: not valid YAML at line')
 })
 
-test('missing secrets are listed by name with where to set them', () => {
+test('missing secrets are listed by name with where to set them', async () => {
   const dir = envDir({ 'qa.yaml': GOOD })
   const env = loadEnv('qa', dir)
-  const msg = problemsOf(() => loadSecrets(env, {}))
+  const msg = await asyncProblemsOf(() => loadSecrets(env, {}))
   assert.match(msg, '4 secret(s)')
   assert.match(msg, `SSH_PRIVATE_KEY: set it in the environment (CI) or in ${join(dir, 'qa.secrets.env')}`)
   assert.match(msg, 'POSTGRES_PASSWORD')
 })
 
-test('secrets come from the process env first, then the secrets file, and are redacted', () => {
+test('secrets come from the process env first, then the secrets file, and are redacted', async () => {
   clearSecrets()
   const dir = envDir({
     'qa.yaml': GOOD,
     'qa.secrets.env': 'POSTGRES_PASSWORD=from-file-pw\nSSH_PRIVATE_KEY=file-key\n',
   })
-  const secrets = loadSecrets(loadEnv('qa', dir), {
+  const secrets = await loadSecrets(loadEnv('qa', dir), {
     SSH_PRIVATE_KEY: 'env-key-value',
     CLOUDFLARE_API_TOKEN: 'cf-token-value',
     TEAM_WEBHOOK_URL: 'https://hooks.example/t',

@@ -90,7 +90,7 @@ test('make targets are read from the Makefile: the runbook, its fixed flags and 
   assert.is(makeRunbook('test', {}), undefined)
 })
 
-test('a run loads only what it needs and lists the missing ones by runbook; reading an undeclared one is a bug', () => {
+test('a run loads only what it needs and lists the missing ones by runbook; reading an undeclared one is a bug', async () => {
   clearSecrets()
   const dir = mkdtempSync(join(tmpdir(), 'ce-needs-'))
   writeFileSync(join(dir, 'production.yaml'), readFileSync(join(ROOT, 'env/production.yaml')))
@@ -98,12 +98,12 @@ test('a run loads only what it needs and lists the missing ones by runbook; read
   const names = secretsFor(env, RUNBOOKS.health?.needs(env, {}) ?? [])
   // Only the health job's three secrets are set: enough for health, as in the scheduled workflow.
   const source = { CHECKER_SSH_KEY: 'k', SPACES_ACCESS_KEY_ID: 'id-123', SPACES_SECRET_ACCESS_KEY: 'sk-456' }
-  const secrets = loadSecrets(env, source, { runbook: 'health', names })
+  const secrets = await loadSecrets(env, source, { runbook: 'health', names })
   assert.is(secrets.SPACES_ACCESS_KEY_ID, 'id-123')
   assert.throws(() => secrets.BACKUP_KEY, /health read the secret BACKUP_KEY, which it does not declare/)
   assert.is((secrets as Record<string, string>).NOT_AN_ENV_SECRET, undefined)
   try {
-    loadSecrets(env, source, {
+    await loadSecrets(env, source, {
       runbook: 'deploy',
       names: secretsFor(env, RUNBOOKS.deploy?.needs(env, {}) ?? []),
     })

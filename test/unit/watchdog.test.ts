@@ -268,6 +268,13 @@ function fakeDocker(containers: ReturnType<typeof inspect>[]) {
       return ok(`${rest[0]}\n`)
     }
     if (cmd === 'exec') return ok(rest.includes('PING') ? 'PONG\n' : '')
+    // Redis's PING: through sh, with the password from data.env (never on the command line).
+    if (file === 'sh' && cmd === '-c' && rest[0]?.includes('/srv/conciliaextrato/production/data.env'))
+      return ok(
+        rest[0].includes('docker exec -e REDISCLI_AUTH "$1" redis-cli --no-auth-warning PING')
+          ? 'PONG\n'
+          : '',
+      )
     return { code: 1, stdout: '', stderr: `unexpected ${cmd}` }
   }
   return { exec, calls }

@@ -1,0 +1,241 @@
+import { readReleases } from '../commands/health.ts'
+import {
+  acceptTwinSql,
+  newPassword,
+  psqlFromStdin,
+  redisAclInput,
+  redisCliFromStdin,
+  retireTwinSql,
+  scramVerifier,
+  setPasswordSql,
+  twinRole,
+} from '../commands/rotate.ts'
+import { checkPreconditions, writeConfig } from '../deploy/prepare.ts'
+import { state } from '../deploy/state.ts'
+import { postDeployGates, recordRelease, retireOld, startTarget, switchTraffic } from '../deploy/switch.ts'
+import { remotePaths } from '../env/host-paths.ts'
+import type { Secrets } from '../env/secrets.ts'
+import { InputError } from '../report/errors.ts'
+import { print, printErr } from '../report/output.ts'
+import { registerSecret } from '../report/redact.ts'
+import { perRun } from '../run/per-run.ts'
+import type { Context } from '../run/step.ts'
+import { DB_NAME, DB_USER } from '../stack/files.ts'
+import { liveRelease, parseReleases } from '../stack/releases.ts'
+import { type SecretHome, saveSecret, secretHome } from './edit.ts'
+
+// make rotate-secret: a data password changed with no failed request. The data service accepts the
+// old and the new password for a while (Redis: two passwords of its default user; Postgres, which
+// keeps one per role: a twin login role that acts as the env's user); the apps move to the new one by
+// the deploy's own blue/green switch; then the old one is revoked and the colour that held it removed.
+
+export const ROTATABLE = ['POSTGRES_PASSWORD', 'REDIS_PASSWORD'] as const
+export type Rotatable = (typeof ROTATABLE)[number]
+
+export function rotatable(name: string | undefined): Rotatable {
+  if (ROTATABLE.includes(name as Rotatable)) return name as Rotatable
+  throw new InputError(
+    name ? `NAME=${name} cannot be rotated by this runbook` : 'NAME is required',
+    [`it rotates ${ROTATABLE.join(' or ')} (the data services' passwords)`],
+    'Other secrets change where they are issued (the provider), then make secrets-edit.',
+  )
+}
+
+interface Rotation {
+  name: Rotatable
+  home: SecretHome
+  old: string
+  value: string
+  /** The login and secrets the serving colour uses: what the config files go back to on a failure. */
+  serving: { login: string | undefined; secrets: Secrets }
+  saved: boolean
+}
+
+const rotations = perRun<Rotation>('the rotation')
+const data = (ctx: Context) => ({ env: ctx.env.name, user: DB_USER, db: DB_NAME })
+
+function useSecrets(ctx: Context, secrets: Secrets): void {
+  ;(ctx as { secrets: Secrets }).secrets = Object.freeze({ ...secrets })
+}
+
+/** Which secret, where it is kept, the live release; the deploy's own preconditions; a new value. */
+export async function prepareRotation(ctx: Context, name: Rotatable): Promise<void> {
+  if (ctx.env.swarm)
+    throw new InputError(
+      `${ctx.env.file} is a swarm env: make rotate-secret runs on single-host envs only for now`,
+      [],
+      'On a swarm, rotate by hand in a maintenance window (docs/runbooks/secrets.md). Nothing was changed.',
+    )
+  const home = secretHome(ctx.env, name)
+  if (home.kind === 'environment')
+    throw new InputError(
+      `${name} comes from this process's environment, where the new value could not be kept`,
+      [],
+      `Unset ${name} here so that it is read from (and written to) the env's secrets file, then run again. Nothing was changed.`,
+    )
+  const host = ctx.hosts[0]
+  if (!host) throw new InputError('the env has no host')
+  const history = parseReleases(
+    (await host.exec(readReleases(remotePaths(ctx.env).releases), { probe: true, echo: false })).stdout,
+  )
+  const live = liveRelease(history)
+  if (!live)
+    throw new InputError(
+      `nothing is live on ${ctx.env.name} yet`,
+      [],
+      `Deploy first: the new password goes live with the apps.`,
+    )
+  await checkPreconditions(ctx, live.id, 'deploy')
+  const s = state(ctx)
+  if (!s.live) throw new InputError('no colour serves: deploy first')
+  s.removeOld = true
+  ctx.release = live.id
+  const value = newPassword()
+  registerSecret(name, value)
+  rotations.set(ctx, {
+    name,
+    home,
+    old: ctx.secrets[name] ?? '',
+    value,
+    serving: { login: undefined, secrets: ctx.secrets },
+    saved: false,
+  })
+  print(
+    `      ${name}: a new value (32 random bytes), kept in ${home.kind === 'age' ? home.file : `${home.file} (plaintext: the sandbox)`}`,
+  )
+  print(
+    `      the apps (${live.id} on ${s.live}) move to it by two colour switches${name === 'REDIS_PASSWORD' ? '' : ' (Postgres keeps one password per role)'}`,
+  )
+}
+
+/**
+ * After a failure: the config files name what the serving colour uses (the deploy's undo then creates
+ * containers from them); registered after the lock so it runs before the undo.
+ */
+export function restoreFilesOnFailure(ctx: Context): () => Promise<void> {
+  return async () => {
+    const r = rotations.maybe(ctx)
+    if (!r || !ctx.failure() || ctx.dryRun) return
+    useSecrets(ctx, r.serving.secrets)
+    state(ctx).dbLogin = r.serving.login
+    await writeConfig(ctx)
+  }
+}
+
+/** After a failure, once the apps are back on the old password: the new one is not accepted any more. */
+export function revokeNewOnFailure(ctx: Context): () => Promise<void> {
+  return async () => {
+    const r = rotations.maybe(ctx)
+    if (!r || !ctx.failure() || ctx.dryRun) return
+    if (r.saved) {
+      printErr(
+        `  ${r.name}: the new value is saved in ${r.home.kind === 'environment' ? '' : r.home.file} and the apps use it; run make rotate-secret ENV=${ctx.env.name} NAME=${r.name} again to finish (it starts over with another value).`,
+      )
+      return
+    }
+    if (r.serving.secrets[r.name] !== r.old) return
+    for (const host of ctx.hosts)
+      if (r.name === 'POSTGRES_PASSWORD')
+        await host.exec(psqlFromStdin(data(ctx)), {
+          stdin: retireTwinSql(DB_USER),
+          allowFail: true,
+          echo: false,
+        })
+      else
+        await host.exec(redisCliFromStdin(data(ctx)), {
+          stdin: redisAclInput(r.old, '<', r.value),
+          allowFail: true,
+          echo: false,
+        })
+    printErr(`  ${r.name}: unchanged; the apps use the old value, which is the only one accepted.`)
+  }
+}
+
+/** Postgres: the twin role logs in with the new password. Redis: its default user takes a second password. */
+export async function acceptNew(ctx: Context): Promise<void> {
+  const r = rotations.get(ctx)
+  if (ctx.dryRun) return
+  for (const host of ctx.hosts) {
+    if (r.name === 'POSTGRES_PASSWORD')
+      await host.exec(psqlFromStdin(data(ctx)), {
+        stdin: acceptTwinSql(DB_USER, scramVerifier(r.value)),
+        echo: false,
+      })
+    else
+      await host.exec(redisCliFromStdin(data(ctx)), {
+        stdin: redisAclInput(r.old, '>', r.value),
+        echo: false,
+      })
+  }
+  print(
+    r.name === 'POSTGRES_PASSWORD'
+      ? `      Postgres: ${twinRole(DB_USER)} logs in with the new password (and acts as ${DB_USER})`
+      : '      Redis: the old and the new password both open it',
+  )
+}
+
+/** The idle colour started with `login` and the new value; switched to; gates; the old colour removed. */
+export async function moveApps(ctx: Context, login: string | undefined): Promise<void> {
+  const r = rotations.get(ctx)
+  const s = state(ctx)
+  s.finished = false
+  s.dbLogin = login
+  useSecrets(ctx, { ...ctx.secrets, [r.name]: r.value })
+  await writeConfig(ctx)
+  await startTarget(ctx)
+  await switchTraffic(ctx)
+  if (ctx.dryRun) return
+  await postDeployGates(ctx)
+  r.serving = { login, secrets: ctx.secrets }
+  await recordRelease(ctx, 'live', `rotate-secret ${r.name}`)
+  s.finished = true
+  await retireOld(ctx)
+  // The next switch, if any, goes the other way (finished until it starts: the deploy's undo has nothing to undo).
+  Object.assign(s, { live: s.target, target: s.live, switched: false, alreadyRunning: undefined })
+}
+
+export async function saveNewValue(ctx: Context): Promise<string> {
+  const r = rotations.get(ctx)
+  if (ctx.dryRun) return r.home.kind === 'environment' ? '' : r.home.file
+  const file = await saveSecret(ctx.env, r.name, r.value)
+  r.saved = true
+  ctx.auditEvent(`rotate-secret: ${r.name} changed; the new value saved in ${file}`)
+  return file
+}
+
+/** Postgres only: the env's user takes the new password, then the apps move back to it. */
+export async function backToMainRole(ctx: Context): Promise<void> {
+  if (!ctx.dryRun)
+    for (const host of ctx.hosts)
+      await host.exec(psqlFromStdin(data(ctx)), {
+        stdin: setPasswordSql(DB_USER, scramVerifier(rotations.get(ctx).value)),
+        echo: false,
+      })
+  print(`      Postgres: ${DB_USER} logs in with the new password`)
+  await moveApps(ctx, undefined)
+}
+
+/** The old password opens nothing any more. */
+export async function revokeOld(ctx: Context): Promise<void> {
+  const r = rotations.get(ctx)
+  if (ctx.dryRun) return
+  for (const host of ctx.hosts)
+    if (r.name === 'POSTGRES_PASSWORD')
+      await host.exec(psqlFromStdin(data(ctx)), { stdin: retireTwinSql(DB_USER), echo: false })
+    else
+      await host.exec(redisCliFromStdin(data(ctx)), {
+        stdin: redisAclInput(r.value, '<', r.old),
+        echo: false,
+      })
+  print(
+    r.name === 'POSTGRES_PASSWORD'
+      ? `      Postgres: ${twinRole(DB_USER)} can no longer log in; the old password was ${DB_USER}'s, now replaced`
+      : '      Redis: only the new password opens it',
+  )
+}
+
+export function rotation(ctx: Context): Rotation {
+  return rotations.get(ctx)
+}
+
+export { newPassword }
