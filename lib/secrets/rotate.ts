@@ -54,6 +54,17 @@ interface Rotation {
 const rotations = perRun<Rotation>('the rotation')
 const data = (ctx: Context) => ({ env: ctx.env.name, user: DB_USER, db: DB_NAME })
 
+/** On every host, the rotated service's change: SQL on psql's stdin, or commands on redis-cli's. */
+async function onDataService(ctx: Context, sql: string, redis: string, allowFail = false): Promise<void> {
+  const pg = rotations.get(ctx).name === 'POSTGRES_PASSWORD'
+  for (const host of ctx.hosts)
+    await host.exec(pg ? psqlFromStdin(data(ctx)) : redisCliFromStdin(data(ctx)), {
+      stdin: pg ? sql : redis,
+      allowFail,
+      echo: false,
+    })
+}
+
 function useSecrets(ctx: Context, secrets: Secrets): void {
   ;(ctx as { secrets: Secrets }).secrets = Object.freeze({ ...secrets })
 }
@@ -134,19 +145,7 @@ export function revokeNewOnFailure(ctx: Context): () => Promise<void> {
       return
     }
     if (r.serving.secrets[r.name] !== r.old) return
-    for (const host of ctx.hosts)
-      if (r.name === 'POSTGRES_PASSWORD')
-        await host.exec(psqlFromStdin(data(ctx)), {
-          stdin: retireTwinSql(DB_USER),
-          allowFail: true,
-          echo: false,
-        })
-      else
-        await host.exec(redisCliFromStdin(data(ctx)), {
-          stdin: redisAclInput(r.old, '<', r.value),
-          allowFail: true,
-          echo: false,
-        })
+    await onDataService(ctx, retireTwinSql(DB_USER), redisAclInput(r.old, '<', r.value), true)
     printErr(`  ${r.name}: unchanged; the apps use the old value, which is the only one accepted.`)
   }
 }
@@ -155,18 +154,7 @@ export function revokeNewOnFailure(ctx: Context): () => Promise<void> {
 export async function acceptNew(ctx: Context): Promise<void> {
   const r = rotations.get(ctx)
   if (ctx.dryRun) return
-  for (const host of ctx.hosts) {
-    if (r.name === 'POSTGRES_PASSWORD')
-      await host.exec(psqlFromStdin(data(ctx)), {
-        stdin: acceptTwinSql(DB_USER, scramVerifier(r.value)),
-        echo: false,
-      })
-    else
-      await host.exec(redisCliFromStdin(data(ctx)), {
-        stdin: redisAclInput(r.old, '>', r.value),
-        echo: false,
-      })
-  }
+  await onDataService(ctx, acceptTwinSql(DB_USER, scramVerifier(r.value)), redisAclInput(r.old, '>', r.value))
   print(
     r.name === 'POSTGRES_PASSWORD'
       ? `      Postgres: ${twinRole(DB_USER)} logs in with the new password (and acts as ${DB_USER})`
@@ -219,14 +207,7 @@ export async function backToMainRole(ctx: Context): Promise<void> {
 export async function revokeOld(ctx: Context): Promise<void> {
   const r = rotations.get(ctx)
   if (ctx.dryRun) return
-  for (const host of ctx.hosts)
-    if (r.name === 'POSTGRES_PASSWORD')
-      await host.exec(psqlFromStdin(data(ctx)), { stdin: retireTwinSql(DB_USER), echo: false })
-    else
-      await host.exec(redisCliFromStdin(data(ctx)), {
-        stdin: redisAclInput(r.value, '<', r.old),
-        echo: false,
-      })
+  await onDataService(ctx, retireTwinSql(DB_USER), redisAclInput(r.value, '<', r.old))
   print(
     r.name === 'POSTGRES_PASSWORD'
       ? `      Postgres: ${twinRole(DB_USER)} can no longer log in; the old password was ${DB_USER}'s, now replaced`

@@ -8,6 +8,7 @@ import {
   stackSettled,
   updateMessages,
 } from '../commands/swarm.ts'
+import { pruneImages } from '../deploy/prune-images.ts'
 import { appendReleaseOn, releaseRecord } from '../deploy/record.ts'
 import { gateFailures } from '../deploy/switch.ts'
 import type { Service } from '../env/load.ts'
@@ -162,6 +163,12 @@ export async function recordSwarmRelease(
     run.finished = true
     await manager.exec(secretsPrune(ctx.env.name, Object.values(run.secretNames)))
     print(`      ${run.release} is live on ${nodes.length} node(s)`)
+    // As on one host: after a deploy, every node keeps the images of the newest releases and the
+    // rollback target (Swarm's own rollback needs it); a failure is reported, the release is live.
+    if (run.action === 'deploy')
+      await pruneImages(nodes, ctx.env, run.history, run.release, run.live?.id ?? null).catch((err: Error) =>
+        printErr(`      could not remove old images: ${err.message.split('\n')[0]}`),
+      )
   }
 }
 

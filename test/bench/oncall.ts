@@ -28,7 +28,7 @@ import { restore } from '../../runbooks/restore.ts'
 import { rollback } from '../../runbooks/rollback.ts'
 import { rotateSecret } from '../../runbooks/rotate-secret.ts'
 import { setupServer } from '../../runbooks/setup-server.ts'
-import { buildFixtureImages, DATA_IMAGES } from '../sandbox/fixtures.ts'
+import { buildFixtureImages } from '../sandbox/fixtures.ts'
 import {
   createTestBed,
   destroyTestBed,
@@ -48,14 +48,7 @@ try {
   process.env.BACKUP_KEY = generateBackupKey()
   writeManagedEnv(bed, ENV, {
     health: { path: '/health', timeout_s: 20 },
-    images: {
-      site: 'conciliaextrato/site',
-      saas: 'conciliaextrato/saas',
-      api: 'conciliaextrato/api',
-      ...DATA_IMAGES,
-      delivery: 'ssh',
-      keep_releases: 2,
-    },
+    images: { keep_releases: 2 },
     backup: { store: { type: 'local', dir: join(bed.group.dir, 'backups') } },
     secrets: ['POSTGRES_PASSWORD', 'REDIS_PASSWORD', 'BACKUP_KEY'],
   })

@@ -183,6 +183,8 @@ test('deploy v2 rolls node by node under load on both nodes with no failed reque
   assert.is(run.failed, 0, `${run.failed} of ${run.requests} requests failed: ${run.failures}`)
   assert.equal(await served(), ['v2', 'v2', 'v2', 'v2', 'v2', 'v2'])
   assert.is(await onDroplet(db, 'docker ps -q --filter label=com.docker.compose.service=postgres'), pg)
+  // Old images are pruned on every node after a deploy, as on one host; v1 (the rollback target) stays.
+  assert.match(run.result.out, 'images kept for releases v2, v1 (images.keep_releases: 5)')
 })
 
 test('a broken release: Swarm rolls it back by itself, v2 keeps serving, no request fails', async () => {

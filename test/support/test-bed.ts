@@ -140,12 +140,14 @@ export function writeManagedEnv(bed: TestBed, name: string, overrides: Record<st
       command_timeout_s: 900,
     },
     domains: FIXTURE_DOMAINS,
+    // Merged: an override adds settings (keep_releases) to the fixture's images, it does not replace them.
     images: {
       site: 'conciliaextrato/site',
       saas: 'conciliaextrato/saas',
       api: 'conciliaextrato/api',
       ...DATA_IMAGES,
       delivery: 'ssh',
+      ...(overrides.images as object | undefined),
     },
     secrets: ['POSTGRES_PASSWORD', 'REDIS_PASSWORD'],
     setup: {
@@ -153,7 +155,7 @@ export function writeManagedEnv(bed: TestBed, name: string, overrides: Record<st
       fail2ban_ignore: [`${bed.gateway}/32`],
       firewall: { http_from: 'anywhere' },
     },
-    ...overrides,
+    ...Object.fromEntries(Object.entries(overrides).filter(([k]) => k !== 'images')),
   })
 }
 
