@@ -61,11 +61,23 @@ export function inspectEach(listing: string, format: string): string {
   return `ids=$(${listing}); [ -z "$ids" ] || docker inspect -f '${format}' $ids 2>/dev/null; true`
 }
 
-/** Prints `<service> <image>` for every running container of a project (what it runs right now). */
+/** Prints `<service> <image> <state> <health>` for every running container of a project (what it runs right now). */
 export function projectRunningImages(project: string): string {
   return inspectEach(
     projectContainers(project),
-    '{{index .Config.Labels "com.docker.compose.service"}} {{.Config.Image}}',
+    '{{index .Config.Labels "com.docker.compose.service"}} {{.Config.Image}} {{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}',
+  )
+}
+
+/** Whether every container projectRunningImages listed is running and healthy (or has no health check). */
+export function allHealthy(out: string): boolean {
+  const lines = out.trim().split('\n').filter(Boolean)
+  return (
+    lines.length > 0 &&
+    lines.every((l) => {
+      const [, , state, health] = l.split(' ')
+      return state === 'running' && (health === 'healthy' || health === 'none')
+    })
   )
 }
 

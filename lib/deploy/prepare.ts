@@ -54,7 +54,9 @@ export async function checkPreconditions(
   action: 'deploy' | 'rollback',
 ): Promise<void> {
   const images = imageRefs(ctx.env, release)
-  const problems = await releaseProblems(ctx, images)
+  // A rollback's images are on the host already (a deploy put them there; kept as the rollback target):
+  // this machine's copies matter only if the host lost them, and delivery then says which is missing.
+  const problems = await releaseProblems(ctx, images, action === 'rollback')
   const flavour = new Map()
   let history = parseReleases('')
   let live: 'blue' | 'green' | null = null
@@ -103,10 +105,14 @@ export async function checkPreconditions(
  * (here for ssh delivery, in the registry otherwise), the data passwords, nginx's sites from the edge:
  * section, and the origin-pull CA.
  */
-export async function releaseProblems(ctx: Context, images: Record<string, string>): Promise<string[]> {
+export async function releaseProblems(
+  ctx: Context,
+  images: Record<string, string>,
+  onHostAlready = false,
+): Promise<string[]> {
   const problems: string[] = []
-  if (ctx.env.images.delivery === 'ssh') problems.push(...localImageProblems(ctx, images))
-  else problems.push(...(await registryProblems(ctx, images)))
+  if (ctx.env.images.delivery !== 'ssh') problems.push(...(await registryProblems(ctx, images)))
+  else if (!onHostAlready) problems.push(...localImageProblems(ctx, images))
   for (const secret of APP_SECRETS)
     if (!ctx.secrets[secret])
       problems.push(`secret ${secret} is not declared under secrets: in ${ctx.env.file}`)

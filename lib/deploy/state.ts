@@ -26,6 +26,8 @@ export interface DeployState {
   removeOld?: boolean
   /** A rollback inside the instant-rollback window: the target colour already runs the release. */
   alreadyRunning?: boolean
+  /** ... and every one of its containers was running and healthy when that was checked. */
+  alreadyHealthy?: boolean
 }
 
 const states = perRun<DeployState>('deploy state')

@@ -1,5 +1,6 @@
 import { takeBackup } from '../backup/take.ts'
 import {
+  allHealthy,
   type Colour,
   colourPorts,
   compose,
@@ -8,9 +9,10 @@ import {
   projectRunningImages,
   runsExactly,
 } from '../commands/compose.ts'
+import { writeFileFromStdin } from '../commands/files.ts'
 import { idleColourText, parseIdleColour, writeFlag } from '../commands/flag-file.ts'
 import { smokeCheck } from '../commands/health.ts'
-import { nginxTestAndReload, renderUpstreams, servedColourProbe, upstreamsPath } from '../commands/nginx.ts'
+import { nginxTestAndReload, renderUpstreams, upstreamsPath, waitServedBy } from '../commands/nginx.ts'
 import { imageDigests } from '../commands/registry.ts'
 import { inBackground, quote } from '../commands/shell.ts'
 import { remotePaths } from '../env/host-paths.ts'
@@ -87,14 +89,17 @@ export async function alreadyRunning(ctx: Context): Promise<boolean> {
   const s = state(ctx)
   if (s.alreadyRunning !== undefined) return s.alreadyRunning
   let all = s.action === 'rollback' && !ctx.dryRun
+  let healthy = true
   for (const host of all ? ctx.hosts : []) {
     const out = await host.exec(projectRunningImages(projectName(ctx.env.name, s.target)), {
       probe: true,
       echo: false,
     })
     all = all && runsExactly(out.stdout, s.images)
+    healthy = healthy && allHealthy(out.stdout)
   }
   s.alreadyRunning = all
+  s.alreadyHealthy = all && healthy
   return all
 }
 
@@ -115,7 +120,8 @@ export async function startTarget(ctx: Context): Promise<boolean> {
       await host.exec(colourCompose(ctx, host, s.target, 'up -d --remove-orphans'), { timeoutS: 600 })
     }
     if (ctx.dryRun) continue
-    await waitHealthy(host, project, ctx.env.health.timeoutS)
+    // Kept running and seen healthy a moment ago (alreadyRunning): no need to ask Docker again.
+    if (!s.alreadyHealthy) await waitHealthy(host, project, ctx.env.health.timeoutS)
     // Every service straight on its port, in one command (a short retry each, never one shot).
     const ports = colourPorts(s.target)
     await host.exec(
@@ -137,8 +143,10 @@ export async function startTarget(ctx: Context): Promise<boolean> {
 /** Points nginx at `colour`: validated, then a graceful reload (in-flight requests finish). */
 export async function pointNginxAt(ctx: Context, colour: Colour): Promise<void> {
   for (const host of ctx.hosts) {
-    await host.upload(upstreamsPath(ctx.env.name), renderUpstreams(ctx.env.name, colour), '0644')
-    await host.exec(nginxTestAndReload)
+    // Written, tested and reloaded in one command (a rollback's seconds count).
+    await host.exec(`(${writeFileFromStdin(upstreamsPath(ctx.env.name), '0644')}) && ${nginxTestAndReload}`, {
+      stdin: renderUpstreams(ctx.env.name, colour),
+    })
     if (!ctx.dryRun) await waitForColour(ctx, host, colour)
   }
 }
@@ -149,29 +157,27 @@ export async function pointNginxAt(ctx: Context, colour: Colour): Promise<void> 
  * were seen to need more than the 15 s (two 5-s probes) this allowed before.
  */
 async function waitForColour(ctx: Context, host: HostSession, colour: Colour): Promise<void> {
+  const domains = SERVICES.map((service) => ctx.env.domains[service])
   await waitUntil(
     `nginx serving ${colour}`,
     30,
     async () => {
+      // Polled on the host for up to 5 s a time; asked again from here until the 30 s are up.
+      const out = await host.exec(waitServedBy(domains, ctx.env.health.path, colour, 5), {
+        probe: true,
+        echo: false,
+        timeoutS: 30,
+      })
       const wrong: string[] = []
-      // The three domains asked at once.
-      const answers = await Promise.all(
-        SERVICES.map((service) =>
-          host.exec(servedColourProbe(ctx.env.domains[service], ctx.env.health.path), {
-            probe: true,
-            echo: false,
-          }),
-        ),
-      )
-      for (const [i, service] of SERVICES.entries()) {
-        const [code, served, ...why] = (answers[i]?.stdout ?? '').trim().split(' ')
+      for (const domain of domains) {
+        const line = out.stdout.split('\n').find((l) => l.startsWith(`${domain} `)) ?? ''
+        const [, code, served, ...why] = line.trim().split(' ')
         if (served !== colour)
           wrong.push(
-            `${ctx.env.domains[service]}: ${code || '000'} from ${served || 'nobody'}${why.join(' ').trim() ? ` (${why.join(' ').trim()})` : ''}`,
+            `${domain}: ${code || '000'} from ${served || 'nobody'}${why.join(' ').trim() ? ` (${why.join(' ').trim()})` : ''}`,
           )
       }
       return wrong.length === 0 ? true : wrong.join(', ')
-      // Asked again soon: nginx's new workers usually serve within a few tenths of a second.
     },
     150,
   )

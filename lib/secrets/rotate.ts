@@ -179,7 +179,13 @@ export async function moveApps(ctx: Context, login: string | undefined): Promise
   s.finished = true
   await retireOld(ctx)
   // The next switch, if any, goes the other way (finished until it starts: the deploy's undo has nothing to undo).
-  Object.assign(s, { live: s.target, target: s.live, switched: false, alreadyRunning: undefined })
+  Object.assign(s, {
+    live: s.target,
+    target: s.live,
+    switched: false,
+    alreadyRunning: undefined,
+    alreadyHealthy: undefined,
+  })
 }
 
 export async function saveNewValue(ctx: Context): Promise<string> {

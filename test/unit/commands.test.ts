@@ -1,5 +1,5 @@
 import * as assert from 'uvu/assert'
-import { runsExactly } from '../../lib/commands/compose.ts'
+import { allHealthy, runsExactly } from '../../lib/commands/compose.ts'
 import { composeVersionScript, hostFactsScript, parseHostFacts } from '../../lib/commands/facts.ts'
 import { appendLineFromStdin, writeFileFromStdin } from '../../lib/commands/files.ts'
 import { argv, cancelMarked, inBackground, quote, withTimeout } from '../../lib/commands/shell.ts'
@@ -59,6 +59,13 @@ test('a colour runs exactly a release: one container per service, each with its 
   assert.not.ok(runsExactly('site r/site:v1\nsaas r/saas:v1\n', images), 'api not running')
   assert.not.ok(runsExactly('site r/site:v1\nsaas r/saas:v1\napi r/api:v2\n', images), 'another release')
   assert.not.ok(runsExactly('', images))
+  // With state and health (projectRunningImages prints them): healthy only when every one is.
+  const up = 'site r/site:v1 running healthy\nsaas r/saas:v1 running none\napi r/api:v1 running healthy\n'
+  assert.ok(runsExactly(up, images))
+  assert.ok(allHealthy(up))
+  assert.not.ok(allHealthy(up.replace('api r/api:v1 running healthy', 'api r/api:v1 running starting')))
+  assert.not.ok(allHealthy(up.replace('saas r/saas:v1 running none', 'saas r/saas:v1 restarting none')))
+  assert.not.ok(allHealthy(''))
 })
 
 test('remote paths are per environment', () => {

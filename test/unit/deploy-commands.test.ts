@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import * as assert from 'uvu/assert'
@@ -20,6 +20,7 @@ import {
   renderUpstreams,
   servedColourProbe,
   upstreamName,
+  waitServedBy,
 } from '../../lib/commands/nginx.ts'
 import {
   imageDigests,
@@ -141,6 +142,35 @@ test('nginx: upstreams point at one colour and say which; server blocks per doma
   assert.is(
     servedColourProbe('api.qa.conciliaextrato.com', '/health'),
     "curl -s -o /dev/null -m 3 -w '%{http_code} %header{x-served-by-colour} %{errormsg}\\n' -H 'Host: api.qa.conciliaextrato.com' http://127.0.0.1/health || true",
+  )
+})
+
+test('waiting for a colour: polled on the host until every domain answers from it, or the time is up', () => {
+  // A curl stand-in: blue for the first four requests, then green (nginx's new workers taking over).
+  const dir = mkdtempSync(join(tmpdir(), 'ce-curl-'))
+  writeFileSync(
+    join(dir, 'curl'),
+    `#!/bin/sh\nn=$(cat "$N" 2>/dev/null || echo 0); echo $((n+1)) > "$N"\n[ "$n" -ge 4 ] && echo '200 green ' || echo '200 blue '\n`,
+    { mode: 0o755 },
+  )
+  const run = (cmd: string) =>
+    execFileSync('bash', ['-c', cmd], {
+      env: { ...process.env, PATH: `${dir}:${process.env.PATH}`, N: join(dir, 'n') },
+      encoding: 'utf8',
+    })
+  const domains = ['a.x', 'b.x', 'c.x']
+  const out = run(waitServedBy(domains, '/health', 'green', 5))
+  assert.is(out, 'a.x 200 green \nb.x 200 green \nc.x 200 green \n')
+  assert.is(
+    readFileSync(join(dir, 'n'), 'utf8').trim(),
+    '9',
+    'three rounds of three: stopped as soon as all were green',
+  )
+  rmSync(join(dir, 'n'))
+  // Never served by it: the last answers after the time is up (0.3 s: three rounds), for the message.
+  assert.is(
+    run(waitServedBy(domains, '/health', 'red', 0.3)),
+    'a.x 200 green \nb.x 200 green \nc.x 200 green \n',
   )
 })
 

@@ -140,8 +140,15 @@ test("deploy starts the colour that is not live (a first deploy: blue), with the
 test('a deploy that fails after the switch puts traffic back on the old colour, stops the new one, records it failed', async () => {
   const noEdge = { ...env, edge: undefined }
   const host = new ScriptedHost('qa-1', [
-    // nginx answers from blue again once the upstreams point there
-    ['x-served-by-colour', { stdout: '200 blue\n' }],
+    // nginx answers from blue again once the upstreams point there (each domain's last answer)
+    [
+      'x-served-by-colour',
+      {
+        stdout: Object.values(env.domains)
+          .map((d) => `${d} 200 blue \n`)
+          .join(''),
+      },
+    ],
   ])
   const ctx = { ...ctxWith(), env: noEdge, hosts: [host] } as unknown as Context
   const images = { site: 'o/site:v9', saas: 'o/saas:v9', api: 'o/api:v9' }
