@@ -18,13 +18,7 @@ import { readFileSync } from 'node:fs'
 import { parse as parseDotenv } from 'dotenv'
 import type { Env } from '../lib/env/load.ts'
 import { secretsFile } from '../lib/env/secrets.ts'
-import {
-  ageFile,
-  decryptSecretsText,
-  encryptSecretsText,
-  readIdentities,
-  recipientsOf,
-} from '../lib/env/secrets-age.ts'
+import { ageFile, readAgeSecrets, readIdentities, recipientsOf } from '../lib/env/secrets-age.ts'
 import { InputError } from '../lib/report/errors.ts'
 import { print } from '../lib/report/output.ts'
 import { stringArg } from '../lib/run/cli.ts'
@@ -35,12 +29,13 @@ import {
   checkEdited,
   describeChanges,
   editableText,
+  noRecipients,
   privateFile,
   readIfExists,
   runEditor,
   type SecretValues,
-  secretsText,
   shred,
+  writeAgeSecrets,
   writeAtomically,
 } from '../lib/secrets/edit.ts'
 
@@ -55,14 +50,6 @@ function recipients(env: Env): string[] {
       "To keep them encrypted, add secrets_recipients: with your age public key (and CI's), then run this again with IMPORT=1.",
     )
   return env.secretsRecipients
-}
-
-function noRecipients(env: Env): InputError {
-  return new InputError(
-    `${env.file}: secrets_recipients is empty: no one could read ${ageFile(env)}`,
-    [],
-    "Add your age public key (age-keygen -y ~/.config/conciliaextrato/age.key) and CI's, then run this again. Nothing was changed.",
-  )
 }
 
 async function readStdin(): Promise<string> {
@@ -102,10 +89,8 @@ export const secretsEdit: RunbookSpec = {
         const file = ageFile(ctx.env)
         if (to.length === 0) throw noRecipients(ctx.env)
         const ids = readIdentities()
-        const bytes = readIfExists(file)
-        const values: SecretValues = bytes
-          ? parseDotenv(await decryptSecretsText(bytes, file, ids, ctx.env.name))
-          : {}
+        const found = await readAgeSecrets(ctx.env, ids)
+        const values: SecretValues = { ...found }
         before.set(ctx, { ...values })
         if (ctx.args.import === true) {
           const plain = secretsFile(ctx.env)
@@ -115,7 +100,7 @@ export const secretsEdit: RunbookSpec = {
           print(`      ${plain}: ${Object.keys(parseDotenv(text)).length} secret(s) to import`)
         }
         after.set(ctx, values)
-        print(`      ${bytes ? file : `${file} (new)`}: ${Object.keys(before.get(ctx)).length} secret(s) set`)
+        print(`      ${found ? file : `${file} (new)`}: ${Object.keys(before.get(ctx)).length} secret(s) set`)
         const mine = ids ? await recipientsOf(ids) : []
         print(
           `      encrypted to ${to.length} recipient(s); yours (${mine[0] ?? 'no identity'}) ${mine.some((r) => to.includes(r)) ? 'is' : 'is NOT'} among them`,
@@ -202,10 +187,8 @@ export const secretsEdit: RunbookSpec = {
           return 'ok'
         }
         if (ctx.dryRun) return 'dry-run'
-        const to = recipients(ctx.env)
-        if (to.length === 0) throw noRecipients(ctx.env)
-        writeAtomically(file, await encryptSecretsText(secretsText(ctx.env, after.get(ctx)), to))
-        ctx.auditEvent(`secrets: ${summary}; encrypted to ${to.length} recipient(s)`)
+        await writeAgeSecrets(ctx.env, after.get(ctx))
+        ctx.auditEvent(`secrets: ${summary}; encrypted to ${recipients(ctx.env).length} recipient(s)`)
         if (ctx.args.import === true) {
           shred(secretsFile(ctx.env))
           print(`      ${secretsFile(ctx.env)} deleted (overwritten first)`)

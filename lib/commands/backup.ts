@@ -1,3 +1,4 @@
+import { remotePaths } from '../env/host-paths.ts'
 import { TLS_DIR } from '../env/tls-paths.ts'
 import { projectContainers, projectName } from './compose.ts'
 import { quote } from './shell.ts'
@@ -22,16 +23,13 @@ export function container(t: DataTarget, service: 'postgres' | 'redis', variable
   ].join('\n')
 }
 
-/** The data project's variables on its host (deploy writes them: lib/stack/files.ts dataEnv). */
-export const dataEnvFile = (env: string) => `/srv/conciliaextrato/${env}/data.env`
-
 /**
  * REDISCLI_AUTH exported from the env's data.env: the password Redis takes now (make rotate-secret
  * changes it while Redis runs, so the container's own variable may be an old one). Used as
  * `docker exec -e REDISCLI_AUTH ...`: the value never appears on a command line.
  */
 export function redisAuth(env: string): string {
-  return `REDISCLI_AUTH=$(. ${quote(dataEnvFile(env))} && printf '%s' "$REDIS_PASSWORD") && export REDISCLI_AUTH`
+  return `REDISCLI_AUTH=$(. ${quote(remotePaths({ name: env }).dataEnv)} && printf '%s' "$REDIS_PASSWORD") && export REDISCLI_AUTH`
 }
 
 const psql = (t: DataTarget, db = t.db, stdin = false) =>

@@ -2,8 +2,8 @@ import pRetry, { AbortError } from 'p-retry'
 
 /**
  * Polls `check` every `intervalMs` (twice a second by default) until it returns true, for at most
- * `timeoutS` seconds. `check`
- * returns true, or a short description of what is not ready yet (shown when the time runs out).
+ * `timeoutS` seconds. `check` returns true, or a short description of what is not ready yet (shown
+ * when the time runs out).
  */
 export async function waitUntil(
   what: string,

@@ -4,11 +4,13 @@ import type { Env } from './load.ts'
 export const REMOTE_AUDIT_LOG = '/var/log/conciliaextrato/audit.log'
 
 /** Where things live on a host: one place, so every runbook agrees. */
-export function remotePaths(env: Env) {
+export function remotePaths(env: Pick<Env, 'name'>) {
   const base = `/srv/conciliaextrato/${env.name}`
   return {
     base,
     releases: `${base}/releases.jsonl`,
+    /** The data project's variables, passwords included (deploy writes them: lib/stack/files.ts dataEnv). */
+    dataEnv: `${base}/data.env`,
     currentRelease: `${base}/current-release`,
     lock: `${base}/deploy.lock`,
     /** The on-call's maintenance flag: while it is there (and not past its until=), the watchdog leaves containers alone. */

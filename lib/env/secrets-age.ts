@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { armor, Decrypter, Encrypter, identityToRecipient } from 'age-encryption'
+import { parse as parseDotenv } from 'dotenv'
 import { InputError } from '../report/errors.ts'
 import { registerSecret } from '../report/redact.ts'
 
@@ -121,6 +122,16 @@ export async function decryptSecretsText(
       'It is damaged or was changed by hand: restore it from git (git log -- <file>), then run make secrets-edit.',
     )
   }
+}
+
+/** env/<name>.secrets.age decrypted and parsed (NAME=value), or undefined when there is none. */
+export async function readAgeSecrets(
+  env: { file: string; name: string },
+  ids: Identities | undefined,
+): Promise<Record<string, string> | undefined> {
+  const file = ageFile(env)
+  if (!existsSync(file)) return undefined
+  return parseDotenv(await decryptSecretsText(readFileSync(file), file, ids, env.name))
 }
 
 /** Encrypts to every recipient, ASCII-armored (a readable diff in git: the whole file changes). */

@@ -6,7 +6,7 @@ import ssh2 from 'ssh2'
 import { InputError } from '../report/errors.ts'
 import { registerSecret } from '../report/redact.ts'
 import type { Env, SshKeySource } from './load.ts'
-import { ageFile, decryptSecretsText, readIdentities } from './secrets-age.ts'
+import { ageFile, readAgeSecrets, readIdentities } from './secrets-age.ts'
 
 export type Secrets = Readonly<Record<string, string>>
 
@@ -84,10 +84,8 @@ export async function readSecretsFile(
       [],
       `Encrypt it: make secrets-edit ENV=${env.name} IMPORT=1 moves it into ${encrypted} and deletes it. Nothing was changed.`,
     )
-  if (existsSync(encrypted))
-    return parseDotenv(
-      await decryptSecretsText(readFileSync(encrypted), encrypted, readIdentities(source), env.name),
-    )
+  const fromAge = await readAgeSecrets(env, readIdentities(source))
+  if (fromAge) return fromAge
   return existsSync(plain) ? parseDotenv(readFileSync(plain)) : {}
 }
 

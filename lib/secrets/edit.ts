@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { parse as parseDotenv } from 'dotenv'
 import type { Env } from '../env/load.ts'
 import { secretsFile } from '../env/secrets.ts'
-import { ageFile, decryptSecretsText, encryptSecretsText, readIdentities } from '../env/secrets-age.ts'
+import { ageFile, encryptSecretsText, readAgeSecrets, readIdentities } from '../env/secrets-age.ts'
 import { InputError } from '../report/errors.ts'
 import { registerSecret } from '../report/redact.ts'
 
@@ -131,6 +131,23 @@ export function readIfExists(path: string): Buffer | undefined {
   return existsSync(path) ? readFileSync(path) : undefined
 }
 
+export function noRecipients(env: Pick<Env, 'file' | 'name'>): InputError {
+  return new InputError(
+    `${env.file}: secrets_recipients is empty: no one could read ${ageFile(env)}`,
+    [],
+    "Add your age public key (age-keygen -y ~/.config/conciliaextrato/age.key) and CI's, then run this again. Nothing was changed.",
+  )
+}
+
+/** Encrypts the values to secrets_recipients and replaces env/<name>.secrets.age whole; its path. */
+export async function writeAgeSecrets(env: Env, values: SecretValues): Promise<string> {
+  const to = env.secretsRecipients ?? []
+  if (to.length === 0) throw noRecipients(env)
+  const file = ageFile(env)
+  writeAtomically(file, await encryptSecretsText(secretsText(env, values), to))
+  return file
+}
+
 /** Where one secret of the env is kept on this machine: what make rotate-secret writes the new value to. */
 export type SecretHome =
   | { kind: 'environment' }
@@ -157,16 +174,8 @@ export async function saveSecret(
   const home = secretHome(env, name, source)
   if (home.kind === 'environment') throw new Error(`internal: ${name} comes from the environment`)
   if (home.kind === 'age') {
-    const bytes = readIfExists(home.file)
-    const values: SecretValues = bytes
-      ? parseDotenv(await decryptSecretsText(bytes, home.file, readIdentities(source), env.name))
-      : {}
-    values[name] = value
-    const to = env.secretsRecipients ?? []
-    if (to.length === 0)
-      throw new InputError(`${env.file}: secrets_recipients is empty: no one could read ${home.file}`)
-    writeAtomically(home.file, await encryptSecretsText(secretsText(env, values), to))
-    return home.file
+    const values = (await readAgeSecrets(env, readIdentities(source))) ?? {}
+    return writeAgeSecrets(env, { ...values, [name]: value })
   }
   const text = readIfExists(home.file)?.toString('utf8') ?? ''
   const line = `${name}=${quoteValue(value)}`

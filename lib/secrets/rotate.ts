@@ -224,5 +224,3 @@ export async function revokeOld(ctx: Context): Promise<void> {
 export function rotation(ctx: Context): Rotation {
   return rotations.get(ctx)
 }
-
-export { newPassword }

@@ -109,12 +109,12 @@ export function serviceEnv(env: Env, service: Service, secrets: Secrets, login?:
 }
 
 export function deployFiles(env: Env) {
-  const { base } = remotePaths(env)
+  const { base, dataEnv } = remotePaths(env)
   return {
     dir: base,
     data: {
       compose: `${base}/data.yaml`,
-      vars: `${base}/data.env`,
+      vars: dataEnv,
       project: projectName(env.name, 'data'),
       /** Redis's config (the password): data.yaml mounts ./redis/redis.conf. */
       redisDir: `${base}/redis`,

@@ -73,6 +73,7 @@ test('remote paths are per environment', () => {
   assert.equal(paths, {
     base: '/srv/conciliaextrato/staging',
     releases: '/srv/conciliaextrato/staging/releases.jsonl',
+    dataEnv: '/srv/conciliaextrato/staging/data.env',
     currentRelease: '/srv/conciliaextrato/staging/current-release',
     lock: '/srv/conciliaextrato/staging/deploy.lock',
     maintenance: '/srv/conciliaextrato/staging/maintenance',
