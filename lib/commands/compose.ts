@@ -69,9 +69,17 @@ export function projectRunningImages(project: string): string {
   )
 }
 
+/** projectRunningImages's lines (`<service> <image> <state> <health>`), without what a command printed after them. */
+function containerLines(out: string): string[] {
+  return out
+    .trim()
+    .split('\n')
+    .filter((l) => l.trim() && !l.startsWith('answers '))
+}
+
 /** Whether every container projectRunningImages listed is running and healthy (or has no health check). */
 export function allHealthy(out: string): boolean {
-  const lines = out.trim().split('\n').filter(Boolean)
+  const lines = containerLines(out)
   return (
     lines.length > 0 &&
     lines.every((l) => {
@@ -83,11 +91,7 @@ export function allHealthy(out: string): boolean {
 
 /** Whether the running containers are exactly `images`, one per service (the instant-rollback window kept them). */
 export function runsExactly(out: string, images: Record<string, string>): boolean {
-  const running = out
-    .trim()
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => l.split(' '))
+  const running = containerLines(out).map((l) => l.split(' '))
   const wanted = Object.entries(images)
   return (
     running.length === wanted.length &&

@@ -93,6 +93,31 @@ export function smokeCheck(port: number, path: string, withinS: number): string 
 }
 
 /**
+ * Whether each service answers its health on its port right now: one request each, printing
+ * `answers <service> <status>`. Only ever a shortcut: a service not seen answering gets smokeCheck's
+ * bounded retry (an instant rollback skips that when every one answered here).
+ */
+export function answersNow(ports: Record<string, number>, path: string): string {
+  return Object.entries(ports)
+    .map(
+      ([svc, port]) =>
+        `printf 'answers %s ' ${quote(svc)}; curl -s -o /dev/null -m 3 -w '%{http_code}\\n' ${quote(`http://127.0.0.1:${port}${path}`)} || echo`,
+    )
+    .join('; ')
+}
+
+/** Whether answersNow's output says every one of `services` answered 200. */
+export function allAnswered(out: string, services: readonly string[]): boolean {
+  const codes = new Map(
+    out
+      .split('\n')
+      .filter((l) => l.startsWith('answers '))
+      .map((l) => l.trim().split(' ').slice(1, 3) as [string, string]),
+  )
+  return services.length > 0 && services.every((svc) => codes.get(svc) === '200')
+}
+
+/**
  * Polls one service's health on its port every 0.2 s until it answers 200, for at most `withinS`: a
  * restore's pause ends the moment the app answers (smokeCheck's 1 s retry step would add to it).
  */

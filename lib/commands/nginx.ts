@@ -7,7 +7,7 @@ import { renderMaintenance } from './maintenance.ts'
 import { NGINX_DIR, renderTemplate } from './nginx-template.ts'
 import { quote } from './shell.ts'
 
-// nginx on the host: one file of server blocks per env (static) and one of upstreams (the switch).
+// nginx on the host: one file of server blocks per env, one of upstreams, and the colour's flag file.
 export { NGINX_DIR, renderTemplate }
 
 export function sitesPath(env: string): string {
@@ -26,15 +26,29 @@ export function upstreamName(env: string, service: Service): string {
   return `ce_${env.replace(/-/g, '_')}_${service}`
 }
 
-/** The switch: every service's upstream points at one colour's 127.0.0.1 port. */
+/** nginx sends an env's requests to green while this file exists, to blue otherwise (read per request). */
+export function greenFlagPath(env: string): string {
+  return `${NGINX_DIR}/${env}-live-green`
+}
+
+/** The upstreams file's second line: its env switches colour by greenFlagPath, with no reload. */
+export const SWITCHED_BY_FLAG = '# Switched by a flag file, read on every request: no reload'
+
+/**
+ * Both colours' upstreams (each service's on the colour's 127.0.0.1 port), the same whichever is live:
+ * the switch is greenFlagPath, which nginx reads on every request. The first line names the live
+ * colour for the runbooks and the watchdog (liveColourProbe).
+ */
 export function renderUpstreams(env: string, colour: Colour): string {
-  const ports = colourPorts(colour)
-  const blocks = SERVICES.map((s) =>
-    renderTemplate('upstream.conf.template', { upstream: upstreamName(env, s), port: ports[s] }),
+  const blocks = (['blue', 'green'] as const).flatMap((c) =>
+    SERVICES.map((s) =>
+      renderTemplate('upstream.conf.template', {
+        upstream: `${upstreamName(env, s)}_${c}`,
+        port: colourPorts(c)[s],
+      }),
+    ),
   )
-  // The colour also goes out as a response header: deploy polls it to know the reload took effect.
-  const map = `map $host ${colourVariable(env)} {\n    default ${colour};\n}`
-  return `# Managed by deploy: live colour ${colour}\n${blocks.join('')}${map}\n`
+  return `# Managed by deploy: live colour ${colour}\n${SWITCHED_BY_FLAG}: ${greenFlagPath(env)}\n${blocks.join('')}`
 }
 
 /**
@@ -44,7 +58,7 @@ export function renderUpstreams(env: string, colour: Colour): string {
 export function renderSwarmUpstreams(env: string, ports: Record<Service, number>, peers: string[]): string {
   const blocks = SERVICES.map((s) =>
     [
-      `upstream ${upstreamName(env, s)} {`,
+      `upstream ${upstreamName(env, s)}_swarm {`,
       `    server 127.0.0.1:${ports[s]} max_fails=0;`,
       ...peers.map((p) => `    server ${p}:${ports[s]} backup max_fails=0;`),
       '    keepalive 16;',
@@ -52,13 +66,33 @@ export function renderSwarmUpstreams(env: string, ports: Record<Service, number>
       '',
     ].join('\n'),
   )
-  const map = `map $host ${colourVariable(env)} {\n    default swarm;\n}`
-  return `# Managed by deploy: live colour swarm\n${blocks.join('')}${map}\n`
+  return `# Managed by deploy: live colour swarm\n${blocks.join('')}`
+}
+
+/**
+ * The live colour of a server block's requests, in the env's colour variable: green while the flag
+ * file exists, else blue (a stat per request; the switch needs no reload); `swarm` on a swarm env.
+ * The request goes to that colour's upstream; the colour goes out as X-Served-By-Colour. First in the
+ * server block: a `return` (redirect, origin-pull 403, maintenance) ends the server's rewrite directives,
+ * and the header says the colour on those answers too.
+ */
+function renderColour(env: Env): string {
+  const v = colourVariable(env.name)
+  if (env.swarm) return `    set ${v} swarm;\n`
+  return [
+    `    # The live colour: green while ${greenFlagPath(env.name)} exists, else blue (read per request).`,
+    `    set ${v} blue;`,
+    `    if (-f ${greenFlagPath(env.name)}) {`,
+    `        set ${v} green;`,
+    '    }',
+    '',
+  ].join('\n')
 }
 
 /** A server block's requests: the maintenance check first, then the proxy to the service's upstream. */
-function siteLocation(env: string, service: Service): string {
-  return `${renderMaintenance(env, service)}${renderTemplate('proxy-location.conf.template', { upstream: upstreamName(env, service) })}`
+function siteLocation(env: Env, service: Service): string {
+  const upstream = `${upstreamName(env.name, service)}_${colourVariable(env.name)}`
+  return `${renderMaintenance(env.name, service)}${renderTemplate('proxy-location.conf.template', { upstream })}`
 }
 
 /**
@@ -71,7 +105,8 @@ export function renderSites(env: Env): string {
     renderTemplate('site.conf.template', {
       domain: env.domains[s],
       colour_variable: colourVariable(env.name),
-      location: siteLocation(env.name, s),
+      colour: renderColour(env),
+      location: siteLocation(env, s),
     }),
   )
   return `# Managed by deploy (env ${env.name})\n${blocks.join('')}`
@@ -279,7 +314,8 @@ function renderEdgeSite(env: Env, edge: EdgeConfig, service: Service): string {
         : 'serves everyone (edge.http: serve)',
     common,
     redirect,
-    location: siteLocation(env.name, service),
+    colour: renderColour(env),
+    location: siteLocation(env, service),
     certificate: tls.cert,
     certificate_key: tls.key,
     tls_profile: renderTlsProfile(edge.tlsProfile),
@@ -296,6 +332,27 @@ function renderEdgeSites(env: Env, edge: EdgeConfig): string {
 
 /** Validates the whole configuration, then reloads gracefully (old workers finish their requests). */
 export const nginxTestAndReload = 'sudo -n /usr/sbin/nginx -t -q && sudo -n /usr/sbin/nginx -s reload'
+
+/** The status switchToColour exits with when the host's upstreams predate the flag file (see pointNginxAt). */
+export const UPSTREAMS_PREDATE_FLAG = 90
+
+/**
+ * The switch, with no reload: the flag file made or removed (nginx reads it on every request), then the
+ * upstreams file rewritten (stdin: renderUpstreams) so that its first line names the new colour.
+ * Exits UPSTREAMS_PREDATE_FLAG, changing nothing, where an older deploy's upstreams are in place.
+ */
+export function switchToColour(env: string, colour: Colour, writeUpstreams: string): string {
+  return [
+    `grep -qsxF ${quote(`${SWITCHED_BY_FLAG}: ${greenFlagPath(env)}`)} ${quote(upstreamsPath(env))} || exit ${UPSTREAMS_PREDATE_FLAG}`,
+    `${setColourFlag(env, colour)} && (${writeUpstreams})`,
+  ].join('; ')
+}
+
+/** The flag file as `colour` wants it (deploy's config step, before nginx reloads). */
+export function setColourFlag(env: string, colour: Colour): string {
+  const flag = quote(greenFlagPath(env))
+  return colour === 'green' ? `touch ${flag}` : `rm -f ${flag}`
+}
 
 /** The live colour, as the upstreams file on the host says. */
 export function liveColourProbe(env: string): string {

@@ -83,3 +83,38 @@ export function redisCliFromStdin(t: DataTarget): string {
     '[ -n "$out" ] && ! printf \'%s\\n\' "$out" | grep -qv \'^OK$\'',
   ].join('\n')
 }
+
+/**
+ * Which data passwords the host's data services use (its data.env, written by the last deploy or
+ * rotation), as `<NAME> <sha256 of salt + value>` lines, nothing when there is no data.env yet (a new
+ * host). Only salted hashes leave the host; the values stay in the file.
+ */
+export function heldPasswordsProbe(dataEnvFile: string, names: readonly string[], salt: string): string {
+  const hashes = names
+    .map((n) => `printf '%s%s' ${quote(salt)} "$${n}" | sha256sum | sed 's/ .*//; s/^/${n} /'`)
+    .join('; ')
+  return `if [ -f ${quote(dataEnvFile)} ]; then (set -a; . ${quote(dataEnvFile)}; ${hashes}); fi`
+}
+
+/** The names whose value here differs from what heldPasswordsProbe printed (none when it printed nothing). */
+export function passwordsDiffering(
+  out: string,
+  values: Record<string, string | undefined>,
+  salt: string,
+): string[] {
+  const held = new Map(
+    out
+      .split('\n')
+      .map((l) => l.trim().split(' '))
+      .filter((w) => w.length === 2) as [string, string][],
+  )
+  return Object.entries(values)
+    .filter(([name, value]) => held.has(name) && held.get(name) !== saltedHash(salt, value ?? ''))
+    .map(([name]) => name)
+}
+
+export function saltedHash(salt: string, value: string): string {
+  return createHash('sha256')
+    .update(salt + value)
+    .digest('hex')
+}

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import {
   compose,
@@ -12,13 +13,16 @@ import {
   DEFAULT_TLS_PATH,
   defaultTlsPlan,
   liveColourProbe,
+  nginxTestAndReload,
   renderDefaultTls,
   renderSites,
   renderUpstreams,
+  setColourFlag,
   sitesPath,
   upstreamsPath,
 } from '../commands/nginx.ts'
 import { manifestProbe, needsPassword, parseManifestProbe, pullImages } from '../commands/registry.ts'
+import { heldPasswordsProbe, passwordsDiffering } from '../commands/rotate.ts'
 import { quote } from '../commands/shell.ts'
 import {
   certificatePresent,
@@ -63,12 +67,14 @@ export async function checkPreconditions(
   for (const host of ctx.hosts) {
     // Independent reads: asked at once, over the one SSH connection (a rollback's seconds count).
     const probe = (command: string) => host.exec(command, { probe: true, echo: false })
-    const [flavourOut, disk, releasesOut, colourOut] = await Promise.all([
+    const [flavourOut, disk, releasesOut, colourOut, stale] = await Promise.all([
       probe(composeFlavourProbe),
       diskProblem(ctx, host),
       probe(readReleases(remotePaths(ctx.env).releases)),
       probe(liveColourProbe(ctx.env.name)),
+      action === 'deploy' ? stalePasswords(ctx, host) : undefined,
     ])
+    if (stale) problems.push(stale)
     const f = flavourOut.stdout.trim()
     if (f !== 'v1' && f !== 'v2')
       problems.push(`${host.name}: no Docker Compose: run make setup-server ENV=${ctx.env.name}`)
@@ -98,6 +104,28 @@ export async function checkPreconditions(
     action,
   })
   print(`      release ${release}: live colour ${live ?? 'none'}, deploying to ${target}`)
+}
+
+/**
+ * A deploy writes this run's data passwords into the host's data.env, but Postgres and Redis keep the
+ * ones they were given: a value that differs from the host's (a GitHub secret left behind after
+ * make rotate-secret, a secrets file edited by hand) would break the apps, health and backups.
+ * Compared by salted hash; a host without data.env yet (a new one) has nothing to compare.
+ */
+async function stalePasswords(ctx: Context, host: HostSession): Promise<string | undefined> {
+  const salt = randomBytes(16).toString('hex')
+  const names = ['POSTGRES_PASSWORD', 'REDIS_PASSWORD'] as const
+  const out = await host.exec(heldPasswordsProbe(remotePaths(ctx.env).dataEnv, names, salt), {
+    probe: true,
+    echo: false,
+  })
+  const differing = passwordsDiffering(
+    out.stdout,
+    Object.fromEntries(names.map((n) => [n, ctx.secrets[n]])),
+    salt,
+  )
+  if (differing.length === 0) return undefined
+  return `${host.name}: ${differing.join(' and ')} given to this run ${differing.length > 1 ? 'differ' : 'differs'} from what the data services use (the host's data.env): it was rotated (make rotate-secret) or edited by hand. Give this run the current value (CI: update the GitHub environment's secret from env/${ctx.env.name}.secrets.age); a password changes only through make rotate-secret ENV=${ctx.env.name} NAME=...`
 }
 
 /**
@@ -269,18 +297,33 @@ export async function writeConfig(ctx: Context): Promise<boolean> {
         content: serviceEnv(ctx.env, svc, ctx.secrets, login),
         mode: '0600',
       })),
-      { path: sitesPath(ctx.env.name), content: renderSites(ctx.env), mode: '0644' },
     ]) {
       changed = (await ensureFile(host, { ...file, owner })) || changed
     }
     changed = (await writeDataFiles(host, ctx.env, ctx.secrets)) || changed
-    if (ctx.env.edge) changed = (await writeEdgeFiles(ctx, host)) || changed
     await host.exec(networkEnsure(networkName(ctx.env)))
-    // The server blocks name upstreams: they must exist before anything reloads nginx (first deploy).
-    const upstreams = upstreamsPath(ctx.env.name)
-    await host.exec(`test -f ${upstreams} || cat > ${upstreams}`, {
-      stdin: renderUpstreams(ctx.env.name, state(ctx).target),
+    // nginx: the server blocks, TLS files, both colours' upstreams; the flag file says the colour that
+    // serves now (the switch step moves it). Reloaded here when one changed: the switch does not reload.
+    const serving = state(ctx).live ?? state(ctx).target
+    let nginx = await ensureFile(host, {
+      path: sitesPath(ctx.env.name),
+      content: renderSites(ctx.env),
+      mode: '0644',
+      owner,
     })
+    if (ctx.env.edge) nginx = (await writeEdgeFiles(ctx, host)) || nginx
+    nginx =
+      (await ensureFile(host, {
+        path: upstreamsPath(ctx.env.name),
+        content: renderUpstreams(ctx.env.name, serving),
+        mode: '0644',
+        owner,
+      })) || nginx
+    if (nginx) {
+      await host.exec(`${setColourFlag(ctx.env.name, serving)} && ${nginxTestAndReload}`)
+      print(`      ${host.name}: nginx's files changed: checked and reloaded (${serving} serves)`)
+    }
+    changed ||= nginx
   }
   return changed
 }

@@ -1,7 +1,9 @@
+import { writeFlag } from '../commands/flag-file.ts'
 import { parseImageDigests } from '../commands/registry.ts'
 import { remotePaths } from '../env/host-paths.ts'
 import type { Env } from '../env/load.ts'
 import type { HostSession } from '../host/session.ts'
+import { CommandError } from '../report/errors.ts'
 import { whoAmI } from '../run/audit.ts'
 import { appendRelease, type ReleaseRecord } from '../stack/releases.ts'
 
@@ -38,9 +40,37 @@ export function releaseRecord(run: RunFacts): ReleaseRecord {
   }
 }
 
-/** Appends the record to the host's history; a live release also becomes its current-release. */
-export async function appendReleaseOn(host: HostSession, env: Env, record: ReleaseRecord): Promise<void> {
+/**
+ * Appends the record to the host's history; a live release also becomes its current-release. In one
+ * command, with `andThen` after it once the record is written: the record's failure is thrown,
+ * `andThen`'s returned (the record stands).
+ */
+export async function appendReleaseOn(
+  host: HostSession,
+  env: Env,
+  record: ReleaseRecord,
+  andThen?: string,
+): Promise<CommandError | undefined> {
   const paths = remotePaths(env)
-  await host.exec(appendRelease(paths.releases), { stdin: `${JSON.stringify(record)}\n`, echo: false })
-  if (record.outcome === 'live') await host.upload(paths.currentRelease, `${record.id}\n`, '0644')
+  const current = record.outcome === 'live' ? ` && ${writeFlag(paths.currentRelease, `${record.id}\n`)}` : ''
+  const write = `${appendRelease(paths.releases)}${current}`
+  if (!andThen) {
+    await host.exec(write, { stdin: `${JSON.stringify(record)}\n`, echo: false })
+    return undefined
+  }
+  const command = `{ ${write}; } && echo ${RECORDED} && { ${andThen}; }`
+  const out = await host.exec(command, { stdin: `${JSON.stringify(record)}\n`, echo: false, allowFail: true })
+  if (out.code === 0) return undefined
+  const error = new CommandError(
+    `Command exited with status ${out.code} on ${host.name}`,
+    host.name,
+    out.stdout.includes(RECORDED) ? andThen : write,
+    out.code,
+    (out.stderr || out.stdout).trim().split('\n').slice(-5).join('\n'),
+    `${record.id} is recorded as ${record.outcome} on ${host.name}; what failed after that is above. Look at the host (make status ENV=${env.name}).`,
+  )
+  if (!out.stdout.includes(RECORDED)) throw error
+  return error
 }
+
+const RECORDED = 'release-recorded'

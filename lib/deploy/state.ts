@@ -28,6 +28,10 @@ export interface DeployState {
   alreadyRunning?: boolean
   /** ... and every one of its containers was running and healthy when that was checked. */
   alreadyHealthy?: boolean
+  /** ... and every service answered its health on its own port then. */
+  alreadyAnswering?: boolean
+  /** imageDigests' output per host, read while the gates ran (the record's digests). */
+  digests?: Map<HostSession, string>
 }
 
 const states = perRun<DeployState>('deploy state')

@@ -11,8 +11,7 @@ import {
   cleanupOnFailure,
   migrate,
   postDeployGates,
-  recordRelease,
-  retireOld,
+  recordLive,
   startTarget,
   switchTraffic,
 } from './switch.ts'
@@ -67,10 +66,8 @@ export const colourRelease: ReleaseStrategy = {
   switchTraffic,
   gates: postDeployGates,
   async record(ctx, note) {
-    await recordRelease(ctx, 'live', note)
+    await recordLive(ctx, note)
     const s = state(ctx)
-    s.finished = true
-    await retireOld(ctx)
     print(`      ${s.release} is live on ${s.target}`)
     // The rollback target: the release that was live before this run.
     const previous = [...s.history].reverse().find((r) => r.outcome === 'live')?.id ?? null

@@ -11,15 +11,26 @@ import {
 } from '../commands/compose.ts'
 import { writeFileFromStdin } from '../commands/files.ts'
 import { idleColourText, parseIdleColour, writeFlag } from '../commands/flag-file.ts'
-import { smokeCheck } from '../commands/health.ts'
-import { nginxTestAndReload, renderUpstreams, upstreamsPath, waitServedBy } from '../commands/nginx.ts'
+import { allAnswered, answersNow, smokeCheck } from '../commands/health.ts'
+import {
+  nginxTestAndReload,
+  renderSites,
+  renderUpstreams,
+  setColourFlag,
+  sitesPath,
+  switchToColour,
+  UPSTREAMS_PREDATE_FLAG,
+  upstreamsPath,
+  waitServedBy,
+} from '../commands/nginx.ts'
 import { imageDigests } from '../commands/registry.ts'
 import { inBackground, quote } from '../commands/shell.ts'
 import { remotePaths } from '../env/host-paths.ts'
 import { SERVICES, type Service } from '../env/load.ts'
 import { httpChecks, latencyCheck } from '../health/checks.ts'
+import { ensureFile } from '../host/converge.ts'
 import type { HostSession } from '../host/session.ts'
-import { RunbookError } from '../report/errors.ts'
+import { CommandError, RunbookError } from '../report/errors.ts'
 import { print, printErr } from '../report/output.ts'
 import type { Context } from '../run/runbook.ts'
 import { colourEnv, DB_NAME, DB_USER, deployFiles, networkName } from '../stack/files.ts'
@@ -90,16 +101,20 @@ export async function alreadyRunning(ctx: Context): Promise<boolean> {
   if (s.alreadyRunning !== undefined) return s.alreadyRunning
   let all = s.action === 'rollback' && !ctx.dryRun
   let healthy = true
+  let answering = true
   for (const host of all ? ctx.hosts : []) {
-    const out = await host.exec(projectRunningImages(projectName(ctx.env.name, s.target)), {
-      probe: true,
-      echo: false,
-    })
+    // In the same command, whether each service answers on its port now (start's smoke check, when so).
+    const out = await host.exec(
+      `${projectRunningImages(projectName(ctx.env.name, s.target))}; ${answersNow(colourPorts(s.target), ctx.env.health.path)}`,
+      { probe: true, echo: false },
+    )
     all = all && runsExactly(out.stdout, s.images)
     healthy = healthy && allHealthy(out.stdout)
+    answering = answering && allAnswered(out.stdout, SERVICES)
   }
   s.alreadyRunning = all
   s.alreadyHealthy = all && healthy
+  s.alreadyAnswering = s.alreadyHealthy && answering
   return all
 }
 
@@ -120,6 +135,11 @@ export async function startTarget(ctx: Context): Promise<boolean> {
       await host.exec(colourCompose(ctx, host, s.target, 'up -d --remove-orphans'), { timeoutS: 600 })
     }
     if (ctx.dryRun) continue
+    if (s.alreadyAnswering) {
+      // Kept running, healthy, and every service answered on its port a moment ago (alreadyRunning).
+      print(`      ${host.name}: ${s.target} healthy, each service answered ${ctx.env.health.path} directly`)
+      continue
+    }
     // Kept running and seen healthy a moment ago (alreadyRunning): no need to ask Docker again.
     if (!s.alreadyHealthy) await waitHealthy(host, project, ctx.env.health.timeoutS)
     // Every service straight on its port, in one command (a short retry each, never one shot).
@@ -140,15 +160,58 @@ export async function startTarget(ctx: Context): Promise<boolean> {
   return true
 }
 
-/** Points nginx at `colour`: validated, then a graceful reload (in-flight requests finish). */
+/**
+ * Points nginx at `colour`: the flag file nginx reads on every request (no reload, no nginx -t: the
+ * configuration does not change), then watched until every domain is served by `colour`, in one
+ * command (a rollback's seconds count); asked again from here while it is not. A host whose upstreams
+ * an older deploy wrote (no flag file yet) gets today's sites and upstreams, checked and reloaded.
+ */
 export async function pointNginxAt(ctx: Context, colour: Colour): Promise<void> {
+  const domains = SERVICES.map((service) => ctx.env.domains[service])
+  const watch = waitServedBy(domains, ctx.env.health.path, colour, 5)
+  const upstreams = renderUpstreams(ctx.env.name, colour)
+  const writeUpstreams = writeFileFromStdin(upstreamsPath(ctx.env.name), '0644')
   for (const host of ctx.hosts) {
-    // Written, tested and reloaded in one command (a rollback's seconds count).
-    await host.exec(`(${writeFileFromStdin(upstreamsPath(ctx.env.name), '0644')}) && ${nginxTestAndReload}`, {
-      stdin: renderUpstreams(ctx.env.name, colour),
-    })
-    if (!ctx.dryRun) await waitForColour(ctx, host, colour)
+    const command = `${switchToColour(ctx.env.name, colour, writeUpstreams)} && { ${watch}; }`
+    let out = await host.exec(command, { stdin: upstreams, echo: false, timeoutS: 60, allowFail: true })
+    if (out.code === UPSTREAMS_PREDATE_FLAG) {
+      print(`      ${host.name}: nginx's files predate the colour flag: written anew, checked and reloaded`)
+      await ensureFile(host, {
+        path: sitesPath(ctx.env.name),
+        content: renderSites(ctx.env),
+        mode: '0644',
+        owner: `${ctx.env.ssh.user}:${ctx.env.ssh.user}`,
+      })
+      out = await host.exec(
+        `(${writeUpstreams}) && ${setColourFlag(ctx.env.name, colour)} && ${nginxTestAndReload} && { ${watch}; }`,
+        { stdin: upstreams, echo: false, timeoutS: 60 },
+      )
+    } else if (out.code !== 0)
+      // allowFail only to see the status above: anything else fails the step as exec would have.
+      throw new CommandError(
+        `Command exited with status ${out.code} on ${host.name}`,
+        host.name,
+        command,
+        out.code,
+        (out.stderr || out.stdout).trim().split('\n').slice(-5).join('\n'),
+      )
+    if (!ctx.dryRun && notServedBy(out.stdout, domains, colour))
+      await waitForColour(ctx, host, domains, colour)
   }
+}
+
+/** From waitServedBy's lines: each domain not (yet) served by `colour`, with its answer; '' when all are. */
+export function notServedBy(out: string, domains: string[], colour: Colour): string {
+  const wrong: string[] = []
+  for (const domain of domains) {
+    const line = out.split('\n').find((l) => l.startsWith(`${domain} `)) ?? ''
+    const [, code, served, ...why] = line.trim().split(' ')
+    if (served !== colour)
+      wrong.push(
+        `${domain}: ${code || '000'} from ${served || 'nobody'}${why.join(' ').trim() ? ` (${why.join(' ').trim()})` : ''}`,
+      )
+  }
+  return wrong.join(', ')
 }
 
 /**
@@ -156,8 +219,12 @@ export async function pointNginxAt(ctx: Context, colour: Colour): Promise<void> 
  * probe 3 s at most: on a loaded 2-core host a first deploy's new containers and nginx's new workers
  * were seen to need more than the 15 s (two 5-s probes) this allowed before.
  */
-async function waitForColour(ctx: Context, host: HostSession, colour: Colour): Promise<void> {
-  const domains = SERVICES.map((service) => ctx.env.domains[service])
+async function waitForColour(
+  ctx: Context,
+  host: HostSession,
+  domains: string[],
+  colour: Colour,
+): Promise<void> {
   await waitUntil(
     `nginx serving ${colour}`,
     30,
@@ -168,16 +235,7 @@ async function waitForColour(ctx: Context, host: HostSession, colour: Colour): P
         echo: false,
         timeoutS: 30,
       })
-      const wrong: string[] = []
-      for (const domain of domains) {
-        const line = out.stdout.split('\n').find((l) => l.startsWith(`${domain} `)) ?? ''
-        const [, code, served, ...why] = line.trim().split(' ')
-        if (served !== colour)
-          wrong.push(
-            `${domain}: ${code || '000'} from ${served || 'nobody'}${why.join(' ').trim() ? ` (${why.join(' ').trim()})` : ''}`,
-          )
-      }
-      return wrong.length === 0 ? true : wrong.join(', ')
+      return notServedBy(out.stdout, domains, colour) || true
     },
     150,
   )
@@ -185,8 +243,10 @@ async function waitForColour(ctx: Context, host: HostSession, colour: Colour): P
 
 export async function switchTraffic(ctx: Context): Promise<boolean> {
   const s = state(ctx)
-  await pointNginxAt(ctx, s.target)
+  // Before the command: should it fail after writing the file (nginx -t, the wait), the cleanup
+  // points nginx back at the colour that served.
   s.switched = true
+  await pointNginxAt(ctx, s.target)
   return true
 }
 
@@ -210,7 +270,10 @@ export async function gateFailures(ctx: Context, hosts: HostSession[]): Promise<
 export async function postDeployGates(ctx: Context): Promise<boolean> {
   if (ctx.dryRun) return false
   const s = state(ctx)
-  const failures = await gateFailures(ctx, ctx.hosts)
+  // The images' digests for the record, read while the gates run (a rollback's seconds count).
+  const digests = Promise.all(ctx.hosts.map(async (h) => [h, await readDigests(h, s.images)] as const))
+  const [failures] = await Promise.all([gateFailures(ctx, ctx.hosts), digests])
+  s.digests = new Map(await digests)
   if (failures.length === 0) return true
   if (s.live) {
     printErr(`      gates failed: switching back to ${s.live}`)
@@ -224,67 +287,89 @@ export async function postDeployGates(ctx: Context): Promise<boolean> {
 }
 
 /**
- * The colour that served before. After a deploy it keeps running for rollback.instant_window_min (a
- * rollback inside the window is an nginx switch; the host's watchdog stops it when the window ends).
- * Otherwise (a rollback, or a window of 0) it is stopped after the drain period, not removed: a
- * rollback starts it again in seconds.
+ * The release recorded as live on every host; then the colour that served before retired. After a
+ * deploy it keeps running for rollback.instant_window_min (a rollback inside the window is an nginx
+ * switch; the host's watchdog stops it when the window ends). Otherwise (a rollback, or a window of 0)
+ * it is stopped after the drain period, not removed: a rollback starts it again in seconds. Where no
+ * drain is waited for here, the retirement rides in the record's command (a rollback's seconds count).
+ * The run is finished once the record is written, whatever the retirement does.
  */
-export async function retireOld(ctx: Context, drainS = 2): Promise<boolean> {
+export async function recordLive(ctx: Context, note?: string, drainS = 2): Promise<void> {
   const s = state(ctx)
-  if (!s.live || s.live === s.target) return false
+  const retire = retirement(ctx, drainS)
+  const withRecord = retire && retire.drainS === 0 ? retire : undefined
+  const retireFailed = await recordRelease(ctx, 'live', note, withRecord?.command)
+  s.finished = true
+  if (retireFailed) throw retireFailed
+  if (retire && !withRecord) {
+    if (!ctx.dryRun) await new Promise((r) => setTimeout(r, retire.drainS * 1000))
+    for (const host of ctx.hosts) await host.exec(retire.command(host), { timeoutS: 120, echo: false })
+  }
+  if (retire) print(`      ${retire.said}`)
+}
+
+interface Retirement {
+  /** Seconds waited here before `command` runs; 0: it runs in the record's own command. */
+  drainS: number
+  command(host: HostSession): string
+  said: string
+}
+
+function retirement(ctx: Context, drainS: number): Retirement | undefined {
+  const s = state(ctx)
+  if (!s.live || s.live === s.target) return undefined
+  const old = s.live
   const idleFile = remotePaths(ctx.env).idleColour
   const windowMin = ctx.env.rollback.instantWindowMin
-  const previous = lastLiveOn(s.history, s.live)?.id ?? 'the previous release'
-  if (s.removeOld) {
+  const previous = lastLiveOn(s.history, old)?.id ?? 'the previous release'
+  if (s.removeOld)
     // It holds a password that is about to stop working: after the drain, gone (a rollback creates it anew).
-    if (!ctx.dryRun) await new Promise((r) => setTimeout(r, drainS * 1000))
-    for (const host of ctx.hosts)
-      await host.exec(`${colourCompose(ctx, host, s.live, 'rm -f -s')} && rm -f ${quote(idleFile)}`, {
-        timeoutS: 120,
-      })
-    print(`      ${s.live} (${previous}) stopped and removed after a ${drainS} s drain`)
-    return true
-  }
+    return {
+      drainS,
+      command: (host) => `${colourCompose(ctx, host, old, 'rm -f -s')} && rm -f ${quote(idleFile)}`,
+      said: `${old} (${previous}) stopped and removed after a ${drainS} s drain`,
+    }
   if (s.action === 'deploy' && windowMin > 0) {
     const until = new Date(Date.now() + windowMin * 60_000)
-    for (const host of ctx.hosts)
-      await host.exec(writeFlag(idleFile, idleColourText(s.live, previous, until)), { echo: false })
-    print(
-      `      ${s.live} (${previous}) keeps running until ${until.toISOString()} (rollback.instant_window_min: ${windowMin}): a rollback before then is an nginx switch`,
-    )
-    return true
+    return {
+      drainS: 0,
+      command: () => writeFlag(idleFile, idleColourText(old, previous, until)),
+      said: `${old} (${previous}) keeps running until ${until.toISOString()} (rollback.instant_window_min: ${windowMin}): a rollback before then is an nginx switch`,
+    }
   }
   if (s.action === 'rollback') {
     // The release rolled away from stops after the drain, in the background on the host (unless a
     // runbook took the lock meanwhile); the file lets the watchdog stop it should that be lost.
     const until = new Date(Date.now() + drainS * 1000)
-    for (const host of ctx.hosts) {
-      const stop = inBackground(colourCompose(ctx, host, s.live, 'stop'), drainS, remotePaths(ctx.env).lock)
-      await host.exec(`${writeFlag(idleFile, idleColourText(s.live, previous, until))} && { ${stop} }`, {
-        echo: false,
-      })
+    return {
+      drainS: 0,
+      command: (host) =>
+        `${writeFlag(idleFile, idleColourText(old, previous, until))} && { ${inBackground(colourCompose(ctx, host, old, 'stop'), drainS, remotePaths(ctx.env).lock)} }`,
+      said: `${old} (${previous}) stops after a ${drainS} s drain, in the background on the host`,
     }
-    print(`      ${s.live} (${previous}) stops after a ${drainS} s drain, in the background on the host`)
-    return true
   }
-  if (!ctx.dryRun) await new Promise((r) => setTimeout(r, drainS * 1000))
-  for (const host of ctx.hosts) {
-    await host.exec(colourCompose(ctx, host, s.live, 'stop'), { timeoutS: 120 })
-    await host.exec(`rm -f ${quote(idleFile)}`, { echo: false })
+  return {
+    drainS,
+    command: (host) => `${colourCompose(ctx, host, old, 'stop')} && rm -f ${quote(idleFile)}`,
+    said: `${old} (${previous}) stopped after a ${drainS} s drain (kept for rollback)`,
   }
-  return true
 }
 
+/**
+ * The run's record on every host (image digests as read while the gates ran, when they were). `andThen`:
+ * a command run in the record's own command once the record is written; its failure is returned (the
+ * record stands), the record's own is thrown.
+ */
 export async function recordRelease(
   ctx: Context,
   outcome: ReleaseRecord['outcome'],
   note?: string,
-): Promise<void> {
+  andThen?: (host: HostSession) => string,
+): Promise<CommandError | undefined> {
   const s = state(ctx)
+  let failed: CommandError | undefined
   for (const host of ctx.hosts) {
-    const digestsOutput = ctx.dryRun
-      ? ''
-      : (await host.exec(imageDigests(s.images), { probe: true, echo: false })).stdout
+    const digestsOutput = ctx.dryRun ? '' : (s.digests?.get(host) ?? (await readDigests(host, s.images)))
     const record = releaseRecord({
       id: s.release,
       colour: s.target,
@@ -296,8 +381,13 @@ export async function recordRelease(
       previous: [...s.history].reverse().find((r) => r.outcome === 'live')?.id ?? null,
       ...(note ? { note } : {}),
     })
-    await appendReleaseOn(host, ctx.env, record)
+    failed ??= await appendReleaseOn(host, ctx.env, record, andThen?.(host))
   }
+  return failed
+}
+
+async function readDigests(host: HostSession, images: Record<string, string>): Promise<string> {
+  return (await host.exec(imageDigests(images), { probe: true, echo: false })).stdout
 }
 
 /**

@@ -39,6 +39,18 @@ export function parseSamples(out: string): { code: string; ms: number }[] {
     })
 }
 
+/** The output of `echo '== <name>'; ...` commands, by name. */
+export function sectionsOf(out: string): Map<string, string> {
+  const sections = new Map<string, string>()
+  let name = ''
+  for (const line of out.split('\n')) {
+    const head = /^== (\S+)$/.exec(line)
+    if (head) name = head[1] ?? ''
+    else if (name) sections.set(name, `${sections.get(name) ?? ''}${line}\n`)
+  }
+  return sections
+}
+
 /** Nearest-rank percentile. */
 export function percentile(values: number[], p: number): number {
   if (values.length === 0) return Number.POSITIVE_INFINITY
@@ -49,21 +61,27 @@ export function percentile(values: number[], p: number): number {
 /** Every domain's health path answers 200 through the host's nginx (HTTPS when the env has an edge). */
 export async function httpChecks(host: HostSession, env: Env): Promise<HealthResult[]> {
   const https = Boolean(env.edge)
-  return Promise.all(
-    SERVICES.map(async (s) => {
-      const [sample] = parseSamples(await run(host, probeDomain(env.domains[s], env.health.path, 1, https)))
-      const code = sample?.code ?? '000'
-      return {
-        check: 'http',
-        target: `${host.name} ${https ? 'https' : 'http'}://${env.domains[s]}${env.health.path}`,
-        ok: code === '200' && (sample?.ms ?? Infinity) < env.health.timeoutS * 1000,
-        value: code === '000' ? 'no answer' : `${code} in ${sample?.ms} ms`,
-        limit: `200 within ${env.health.timeoutS} s`,
-        runbook:
-          code.startsWith('5') || code === '000' ? 'docs/runbooks/rollback.md' : 'docs/runbooks/health.md',
-      }
-    }),
+  // One command for every domain (one SSH channel, not one per domain), each answer in its section.
+  const out = await run(
+    host,
+    SERVICES.map((s) => `echo '== ${s}'; ${probeDomain(env.domains[s], env.health.path, 1, https)}`).join(
+      '; ',
+    ),
   )
+  const sections = sectionsOf(out)
+  return SERVICES.map((s): HealthResult => {
+    const [sample] = parseSamples(sections.get(s) ?? '')
+    const code = sample?.code ?? '000'
+    return {
+      check: 'http',
+      target: `${host.name} ${https ? 'https' : 'http'}://${env.domains[s]}${env.health.path}`,
+      ok: code === '200' && (sample?.ms ?? Infinity) < env.health.timeoutS * 1000,
+      value: code === '000' ? 'no answer' : `${code} in ${sample?.ms} ms`,
+      limit: `200 within ${env.health.timeoutS} s`,
+      runbook:
+        code.startsWith('5') || code === '000' ? 'docs/runbooks/rollback.md' : 'docs/runbooks/health.md',
+    }
+  })
 }
 
 /** The API's p95 over a burst, with no error allowed. */

@@ -30,7 +30,7 @@ export function startStep(title: string, next?: Step['next']): Step {
 }
 
 export const switchStep: Step = {
-  title: 'Switch nginx to the new colour (nginx -t, graceful reload, wait until it serves)',
+  title: 'Switch nginx to the new colour (its flag file, read per request: no reload; wait until it serves)',
   skip: (ctx) =>
     !!ctx.env.swarm && "a swarm: each node's nginx sends to its own task, the update moved traffic",
   run: async (ctx) => changedIf(await releaseStrategy(ctx).switchTraffic(ctx)),

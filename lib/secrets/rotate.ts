@@ -12,7 +12,7 @@ import {
 } from '../commands/rotate.ts'
 import { checkPreconditions, writeConfig } from '../deploy/prepare.ts'
 import { state } from '../deploy/state.ts'
-import { postDeployGates, recordRelease, retireOld, startTarget, switchTraffic } from '../deploy/switch.ts'
+import { postDeployGates, recordLive, startTarget, switchTraffic } from '../deploy/switch.ts'
 import { remotePaths } from '../env/host-paths.ts'
 import type { Secrets } from '../env/secrets.ts'
 import { InputError } from '../report/errors.ts'
@@ -175,9 +175,7 @@ export async function moveApps(ctx: Context, login: string | undefined): Promise
   if (ctx.dryRun) return
   await postDeployGates(ctx)
   r.serving = { login, secrets: ctx.secrets }
-  await recordRelease(ctx, 'live', `rotate-secret ${r.name}`)
-  s.finished = true
-  await retireOld(ctx)
+  await recordLive(ctx, `rotate-secret ${r.name}`)
   // The next switch, if any, goes the other way (finished until it starts: the deploy's undo has nothing to undo).
   Object.assign(s, {
     live: s.target,
@@ -185,6 +183,8 @@ export async function moveApps(ctx: Context, login: string | undefined): Promise
     switched: false,
     alreadyRunning: undefined,
     alreadyHealthy: undefined,
+    alreadyAnswering: undefined,
+    digests: undefined,
   })
 }
 

@@ -147,6 +147,20 @@ test('rotate REDIS_PASSWORD under load: no failed request; Redis takes only the 
   const h = await runCaptured(health, ['--env', 'sec'])
   assert.match(h.out, /web-1 redis.*answers/, h.out)
   assert.not.match(h.out, /web-1 redis.*not answering/)
+  // CI still holding the old value in its environment (a GitHub secret not updated): refused before
+  // anything changes, naming the secret; the host's data.env keeps the current password.
+  const dataEnv = () => onDroplet(web, 'sha256sum /srv/conciliaextrato/sec/data.env')
+  const before = await dataEnv()
+  process.env.REDIS_PASSWORD = REDIS
+  const stale = await runCaptured(deploy, ['--env', 'sec', '--release', 'v2']).finally(
+    () => delete process.env.REDIS_PASSWORD,
+  )
+  assert.is(stale.code, 3, stale.out)
+  assert.match(stale.out, 'REDIS_PASSWORD given to this run differs from what the data services use')
+  assert.not.match(stale.out, 'POSTGRES_PASSWORD given')
+  assert.not.ok(stale.out.includes(REDIS) || stale.out.includes(now), 'no password in the output')
+  assert.is(await dataEnv(), before, 'data.env untouched')
+  assert.is((await redisPing(now)).trim(), 'PONG')
   const dep = await runCaptured(deploy, ['--env', 'sec', '--release', 'v2'])
   assert.is(dep.code, 0, dep.out)
   assert.is((await getThrough(web.ports.http, FIXTURE_DOMAINS.api, '/version')).body.trim(), 'v2')

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import * as assert from 'uvu/assert'
 import {
+  allHealthy,
   colourPorts,
   compose,
   imageIds,
@@ -12,13 +13,16 @@ import {
   projectContainers,
   projectHealth,
   projectName,
+  runsExactly,
 } from '../../lib/commands/compose.ts'
+import { allAnswered, answersNow } from '../../lib/commands/health.ts'
 import {
   nginxTestAndReload,
   renderSites,
   renderTemplate,
   renderUpstreams,
   servedColourProbe,
+  switchToColour,
   upstreamName,
   waitServedBy,
 } from '../../lib/commands/nginx.ts'
@@ -30,6 +34,7 @@ import {
   pullImages,
 } from '../../lib/commands/registry.ts'
 import { imageRefs } from '../../lib/deploy/state.ts'
+import { notServedBy } from '../../lib/deploy/switch.ts'
 import type { Env } from '../../lib/env/load.ts'
 import { checkBranch } from '../../lib/release/target.ts'
 import { InputError } from '../../lib/report/errors.ts'
@@ -118,20 +123,47 @@ exit \${bad:-0}
   assert.is(images(imageIds(['a/b:1', 'gone:2'])).out, 'a/b:1 sha256:a/b:1\ngone:2 missing\n')
 })
 
-test('nginx: upstreams point at one colour and say which; server blocks per domain', () => {
+test('nginx: both colours upstream, a flag file switches (no reload); the first line says which; server blocks per domain', () => {
   const up = renderUpstreams('staging', 'green')
-  assert.match(up, '# Managed by deploy: live colour green\n')
-  assert.match(
+  assert.ok(
+    up.startsWith(
+      '# Managed by deploy: live colour green\n# Switched by a flag file, read on every request: no reload: /etc/nginx/conciliaextrato/staging-live-green\n',
+    ),
     up,
-    `upstream ${upstreamName('staging', 'api')} {\n    server 127.0.0.1:18093 max_fails=0;\n    keepalive 16;\n}`,
   )
-  assert.match(up, 'map $host $ce_staging_colour {\n    default green;\n}')
+  for (const [colour, port] of [
+    ['blue', 18083],
+    ['green', 18093],
+  ] as const)
+    assert.match(
+      up,
+      `upstream ${upstreamName('staging', 'api')}_${colour} {\n    server 127.0.0.1:${port} max_fails=0;\n    keepalive 16;\n}`,
+    )
+  // The blocks do not depend on the live colour: only the first line does.
+  assert.is(
+    renderUpstreams('staging', 'blue').split('\n').slice(1).join('\n'),
+    up.split('\n').slice(1).join('\n'),
+  )
+  assert.not.match(up, 'map $host')
+  // The switch: the flag made or removed, then the file rewritten; nothing when an older deploy's file is there.
+  assert.is(
+    switchToColour('staging', 'green', 'W'),
+    "grep -qsxF '# Switched by a flag file, read on every request: no reload: /etc/nginx/conciliaextrato/staging-live-green' /etc/nginx/conciliaextrato/staging-upstreams.conf || exit 90; touch /etc/nginx/conciliaextrato/staging-live-green && (W)",
+  )
+  assert.match(
+    switchToColour('staging', 'blue', 'W'),
+    'rm -f /etc/nginx/conciliaextrato/staging-live-green && (W)',
+  )
   const sites = renderSites(env)
   assert.match(
     sites,
-    '    server_name app.qa.conciliaextrato.com;\n    add_header X-Served-By-Colour $ce_staging_colour always;',
+    '    server_name app.qa.conciliaextrato.com;\n    # The live colour: green while /etc/nginx/conciliaextrato/staging-live-green exists, else blue (read per request).\n',
   )
-  assert.match(sites, 'proxy_pass http://ce_staging_saas;')
+  assert.match(
+    sites,
+    '    set $ce_staging_colour blue;\n    if (-f /etc/nginx/conciliaextrato/staging-live-green) {\n        set $ce_staging_colour green;\n    }\n    add_header X-Served-By-Colour $ce_staging_colour always;\n',
+  )
+  assert.match(sites, 'proxy_pass http://ce_staging_saas_$ce_staging_colour;')
   assert.match(sites, 'proxy_set_header Connection "";')
   // The app sees the real client only: never the X-Forwarded-For a client sent, with ours appended.
   assert.match(sites, 'proxy_set_header X-Forwarded-For $remote_addr;')
@@ -172,6 +204,36 @@ test('waiting for a colour: polled on the host until every domain answers from i
     run(waitServedBy(domains, '/health', 'red', 0.3)),
     'a.x 200 green \nb.x 200 green \nc.x 200 green \n',
   )
+})
+
+test("a colour's services asked once on their ports (an instant rollback's smoke check, when all answer)", () => {
+  // A curl stand-in: 200 on two ports, refused on the third (curl prints 000 and fails).
+  const dir = mkdtempSync(join(tmpdir(), 'ce-curl-'))
+  writeFileSync(
+    join(dir, 'curl'),
+    `#!/bin/sh\nfor a; do url=$a; done\ncase $url in *:3/*) echo 000; exit 7;; *) echo 200;; esac\n`,
+    { mode: 0o755 },
+  )
+  const out = execFileSync('bash', ['-c', answersNow({ site: 1, saas: 2, api: 3 }, '/health')], {
+    env: { ...process.env, PATH: `${dir}:${process.env.PATH}` },
+    encoding: 'utf8',
+  })
+  assert.match(out, 'answers site 200\nanswers saas 200\nanswers api 000\n')
+  assert.not.ok(allAnswered(out, ['site', 'saas', 'api']))
+  assert.ok(allAnswered(out, ['site', 'saas']))
+  assert.not.ok(allAnswered('', ['site']), 'nothing printed: not answered')
+  // After projectRunningImages's lines in one command: the container lines are read without them.
+  const both = `site r/site:v1 running healthy\nsaas r/saas:v1 running none\napi r/api:v1 running healthy\n${out}`
+  assert.ok(runsExactly(both, { site: 'r/site:v1', saas: 'r/saas:v1', api: 'r/api:v1' }))
+  assert.ok(allHealthy(both))
+  // The switch's own wait: each domain not served by the colour, with what it answered.
+  const domains = ['a.x', 'b.x']
+  assert.is(notServedBy('a.x 200 green \nb.x 200 green \n', domains, 'green'), '')
+  assert.is(
+    notServedBy('a.x 200 green \nb.x 000  Failed to connect\n', domains, 'green'),
+    'b.x: 000 from nobody (Failed to connect)',
+  )
+  assert.is(notServedBy('', domains, 'blue'), 'a.x: 000 from nobody, b.x: 000 from nobody')
 })
 
 test('nginx templates: every placeholder must have a value', () => {

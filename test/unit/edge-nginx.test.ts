@@ -74,13 +74,14 @@ test('without an edge: section the sites stay plain HTTP on port 80 (with the ma
   assert.not.match(conf, /ssl|443|Strict-Transport|log_format|real_ip/)
   assert.match(
     conf,
-    'server {\n    listen 80;\n    server_name qa.conciliaextrato.com;\n    add_header X-Served-By-Colour $ce_qa_1_colour always;\n    # Maintenance (site)',
+    'server {\n    listen 80;\n    server_name qa.conciliaextrato.com;\n    # The live colour: green while /etc/nginx/conciliaextrato/qa-1-live-green exists, else blue (read per request).\n    set $ce_qa_1_colour blue;',
   )
   assert.match(
     conf,
     "location @maintenance {\n        default_type text/html;\n        return 503 '<!doctype html>",
   )
-  assert.match(conf, '    }\n    location / {\n        proxy_pass http://ce_qa_1_site;')
+  assert.match(conf, '    }\n    location / {\n        proxy_pass http://ce_qa_1_site_$ce_qa_1_colour;')
+  assert.match(conf, '# Maintenance (site)')
 })
 
 test('with an edge: every domain gets 443 (ssl http2, valid on nginx 1.22 and 1.24) and port 80; the colour header on both', () => {
@@ -94,7 +95,12 @@ test('with an edge: every domain gets 443 (ssl http2, valid on nginx 1.22 and 1.
   ]) {
     const mine = all.filter((s) => s.name === domain)
     assert.equal(mine.map((s) => s.listen).sort(), ['443 ssl http2', '80'])
-    for (const s of mine) assert.match(s.body, '    add_header X-Served-By-Colour $ce_qa_1_colour always;')
+    for (const s of mine) {
+      assert.match(s.body, '    add_header X-Served-By-Colour $ce_qa_1_colour always;')
+      // The colour is set before any return (redirect, origin-pull 403, maintenance): those answers say it too.
+      const set = s.body.indexOf('    set $ce_qa_1_colour blue;')
+      assert.ok(set >= 0 && set < s.body.indexOf('return '), s.body)
+    }
   }
   assert.not.match(conf, 'http2 on;')
   const tls = tlsPaths('qa-1')

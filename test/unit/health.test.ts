@@ -9,6 +9,7 @@ import {
 import type { Env } from '../../lib/env/load.ts'
 import {
   headerChecks,
+  httpChecks,
   missingHeaders,
   parseContainers,
   parseResources,
@@ -16,6 +17,7 @@ import {
   parseTls,
   percentile,
   REQUIRED_HEADERS,
+  sectionsOf,
   tlsChecks,
 } from '../../lib/health/checks.ts'
 import type { HostSession } from '../../lib/host/session.ts'
@@ -43,6 +45,43 @@ function fakeHost(answers: [string, string][]): HostSession {
     }),
   } as unknown as HostSession
 }
+
+test('every domain in one command: each answer read from its own section; a missing one is "no answer"', async () => {
+  const seen: string[] = []
+  const host = {
+    name: 'web-1',
+    exec: async (cmd: string) => {
+      seen.push(cmd)
+      // As bash prints it: each section's header, then curl's line (api: nothing, curl could not connect).
+      return {
+        code: 0,
+        stdout: '== site\n200 0.012\n== saas\n503 0.020\n== api\n',
+        stderr: '',
+        durationMs: 0,
+        dryRun: false,
+      }
+    },
+  } as unknown as HostSession
+  const results = await httpChecks(host, { ...env, health: { ...env.health, timeoutS: 5 } } as Env)
+  assert.is(seen.length, 1, 'one command, one SSH channel')
+  assert.match(seen[0] ?? '', "echo '== site'; curl")
+  assert.match(seen[0] ?? '', "echo '== api'; curl")
+  assert.equal(
+    results.map((r) => [r.target, r.ok, r.value]),
+    [
+      [`web-1 https://${ZONE}/health`, true, '200 in 12 ms'],
+      [`web-1 https://app.${ZONE}/health`, false, '503 in 20 ms'],
+      [`web-1 https://api.${ZONE}/health`, false, 'no answer'],
+    ],
+  )
+  assert.equal(
+    [...sectionsOf('junk\n== a\nx\ny\n== b\n').entries()],
+    [
+      ['a', 'x\ny\n'],
+      ['b', '\n'],
+    ],
+  )
+})
 
 test('probes: HTTPS through the host nginx with SNI for edge envs, Host header over HTTP otherwise', () => {
   assert.match(

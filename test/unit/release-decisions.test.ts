@@ -5,10 +5,10 @@ import * as assert from 'uvu/assert'
 import { deliverTo, releaseProblems } from '../../lib/deploy/prepare.ts'
 import { setState, state } from '../../lib/deploy/state.ts'
 import { colourRelease } from '../../lib/deploy/strategy.ts'
-import { cleanupOnFailure } from '../../lib/deploy/switch.ts'
+import { cleanupOnFailure, recordLive } from '../../lib/deploy/switch.ts'
 import { loadEnv } from '../../lib/env/load.ts'
 import { chooseTarget } from '../../lib/release/target.ts'
-import { InputError, PreconditionError } from '../../lib/report/errors.ts'
+import { CommandError, InputError, PreconditionError } from '../../lib/report/errors.ts'
 import type { Context } from '../../lib/run/runbook.ts'
 import { liveRelease } from '../../lib/stack/releases.ts'
 import { swarmRelease } from '../../lib/swarm/strategy.ts'
@@ -165,7 +165,8 @@ test('a deploy that fails after the switch puts traffic back on the old colour, 
   await cleanupOnFailure(ctx)()
   const commands = host.commands.join('\n')
   assert.match(host.inputs.join('\n'), '# Managed by deploy: live colour blue')
-  assert.match(commands, 'nginx -t')
+  // Back to blue: the flag file removed (nginx reads it per request), the upstreams' first line rewritten.
+  assert.match(commands, 'rm -f /etc/nginx/conciliaextrato/ci-live-green && (')
   assert.match(commands, /ce-ci-green.* stop/)
   assert.match(host.inputs.join('\n'), '"outcome":"failed"')
   // Before the switch only the new colour stops: nginx is not touched.
@@ -173,8 +174,128 @@ test('a deploy that fails after the switch puts traffic back on the old colour, 
   const ctx2 = { ...ctxWith(), env: noEdge, hosts: [before] } as unknown as Context
   setState(ctx2, { ...run, flavour: new Map([[before, 'v2' as const]]), switched: false })
   await cleanupOnFailure(ctx2)()
-  assert.not.match(before.commands.join('\n'), 'nginx -t')
+  assert.not.match(before.commands.join('\n'), 'live-green')
   assert.match(before.commands.join('\n'), /ce-ci-green.* stop/)
+})
+
+test("an instant rollback's end is one command per host: the record, current-release, the old colour's stop", async () => {
+  const noEdge = { ...env, edge: undefined }
+  const images = { site: 'o/site:v1', saas: 'o/saas:v1', api: 'o/api:v1' }
+  const rollbackOn = (host: ScriptedHost) => {
+    const ctx = { ...ctxWith(), env: noEdge, hosts: [host] } as unknown as Context
+    setState(ctx, {
+      release: 'v1',
+      images,
+      flavour: new Map([[host, 'v2' as const]]),
+      history: [JSON.parse(record('v1', 'live')), { ...JSON.parse(record('v2', 'live')), colour: 'green' }],
+      live: 'green',
+      target: 'blue',
+      started: 0,
+      switched: true,
+      finished: false,
+      action: 'rollback',
+      // read while the gates ran
+      digests: new Map([[host, 'site sha256:1 -\nsaas sha256:2 -\napi sha256:3 -\n']]),
+    })
+    return ctx
+  }
+  const host = new ScriptedHost('qa-1', [])
+  const ctx = rollbackOn(host)
+  await recordLive(ctx)
+  assert.is(host.commands.length, 1, host.commands.join('\n'))
+  const [command] = host.commands
+  assert.match(command ?? '', 'cat >> /srv/conciliaextrato/ci/releases.jsonl')
+  assert.match(command ?? '', "printf '%s' 'v1\n' > /srv/conciliaextrato/ci/current-release.new")
+  assert.match(command ?? '', /colour=green\nrelease=v2\nuntil=[^\n]*\n. > [^ ]*idle-colour\.new/)
+  assert.match(command ?? '', /setsid sh -c .*sleep 2; .*deploy\.lock.*ce-ci-green.* stop/)
+  const line = JSON.parse(host.inputs[0] ?? '{}')
+  assert.is(line.outcome, 'live')
+  assert.is(line.action, 'rollback')
+  assert.equal(line.digests, { site: 'sha256:1', saas: 'sha256:2', api: 'sha256:3' })
+  assert.ok(state(ctx).finished)
+
+  // The stop could not be arranged after the record was written: the rollback stands, the step says what failed.
+  const late = new ScriptedHost('qa-1', [
+    ['releases.jsonl', { code: 4, stdout: 'release-recorded\n', stderr: 'setsid: no' }],
+  ])
+  const lateCtx = rollbackOn(late)
+  const lateErr = await recordLive(lateCtx).then(
+    () => undefined,
+    (e: Error) => e,
+  )
+  assert.instance(lateErr, CommandError)
+  assert.ok(state(lateCtx).finished, 'recorded as live: the cleanup must not undo the rollback')
+  assert.match((lateErr as CommandError).command, 'setsid')
+  assert.not.match((lateErr as CommandError).command, 'releases.jsonl')
+  assert.is((lateErr as CommandError).status, 4)
+  assert.match((lateErr as CommandError).next ?? '', 'v1 is recorded as live on qa-1')
+
+  // The record itself failed: the run did not finish (the cleanup puts back what served).
+  const full = new ScriptedHost('qa-1', [['releases.jsonl', { code: 1, stderr: 'No space left on device' }]])
+  const fullCtx = rollbackOn(full)
+  const fullErr = await recordLive(fullCtx).then(
+    () => undefined,
+    (e: Error) => e,
+  )
+  assert.instance(fullErr, CommandError)
+  assert.not.ok(state(fullCtx).finished)
+  assert.match((fullErr as CommandError).command, 'cat >> /srv/conciliaextrato/ci/releases.jsonl')
+  assert.match((fullErr as CommandError).stderrTail, 'No space left on device')
+})
+
+test('the switch is a flag file; on a host whose nginx files an older deploy wrote, they are written anew and reloaded', async () => {
+  const noEdge = { ...env, edge: undefined }
+  const served = (colour: string) =>
+    Object.values(env.domains)
+      .map((d) => `${d} 200 ${colour} \n`)
+      .join('')
+  const run = (host: ScriptedHost) => {
+    const ctx = { ...ctxWith(), env: noEdge, hosts: [host] } as unknown as Context
+    setState(ctx, {
+      release: 'v1',
+      images: { site: 'o/site:v1', saas: 'o/saas:v1', api: 'o/api:v1' },
+      flavour: new Map([[host, 'v2' as const]]),
+      history: [],
+      live: 'blue',
+      target: 'green',
+      started: 0,
+      switched: false,
+      finished: false,
+      action: 'rollback',
+    })
+    return ctx
+  }
+  // Today's files: one command, no nginx -t, no reload.
+  const current = new ScriptedHost('qa-1', [['live-green', { stdout: served('green') }]])
+  const ctx = run(current)
+  await colourRelease.switchTraffic(ctx)
+  assert.is(current.commands.length, 1, current.commands.join('\n'))
+  assert.match(current.commands[0] ?? '', 'touch /etc/nginx/conciliaextrato/ci-live-green && (')
+  assert.not.match(current.commands[0] ?? '', 'nginx -t')
+  assert.match(current.inputs[0] ?? '', '# Managed by deploy: live colour green\n')
+  assert.ok(state(ctx).switched)
+  // An older deploy's upstreams (status 90, nothing changed): sites and upstreams written, nginx -t, reload.
+  const older = new ScriptedHost('qa-1', [
+    ['grep -qsxF', { code: 90 }],
+    ['nginx -t', { stdout: served('green') }],
+  ])
+  await colourRelease.switchTraffic(run(older))
+  const all = older.commands.join('\n')
+  assert.match(all, 'ci-sites.conf')
+  assert.match(
+    all,
+    /ci-upstreams\.conf.*touch \/etc\/nginx\/conciliaextrato\/ci-live-green && sudo -n \/usr\/sbin\/nginx -t -q && sudo -n \/usr\/sbin\/nginx -s reload/s,
+  )
+  assert.match(older.inputs.join('\n'), 'proxy_pass http://ce_ci_api_$ce_ci_colour;')
+  // Any other failure of the switch fails the step with its command and status.
+  const broken = new ScriptedHost('qa-1', [['grep -qsxF', { code: 1, stderr: 'Read-only file system' }]])
+  const err = await colourRelease.switchTraffic(run(broken)).then(
+    () => undefined,
+    (e: Error) => e,
+  )
+  assert.instance(err, CommandError)
+  assert.is((err as CommandError).status, 1)
+  assert.match((err as CommandError).stderrTail, 'Read-only file system')
 })
 
 test('registry delivery pulls only what the host lacks: postgres:15 already there is not pulled (no Docker Hub call)', async () => {

@@ -1,10 +1,13 @@
+import { execFileSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import * as assert from 'uvu/assert'
 import {
   acceptTwinSql,
+  heldPasswordsProbe,
   newPassword,
+  passwordsDiffering,
   psqlFromStdin,
   redisAclInput,
   redisArg,
@@ -17,6 +20,7 @@ import type { Env } from '../../lib/env/load.ts'
 import { InputError } from '../../lib/report/errors.ts'
 import { saveSecret, secretHome } from '../../lib/secrets/edit.ts'
 import { rotatable } from '../../lib/secrets/rotate.ts'
+import { dataEnv } from '../../lib/stack/files.ts'
 import { suite } from '../harness.ts'
 import { withFakeDocker } from '../support/fake-docker.ts'
 
@@ -112,6 +116,42 @@ test('the new value goes where the secret is kept: never the environment; a plai
     kind: 'age',
     file: join(dir, 'local.secrets.age'),
   })
+})
+
+test("a deploy compares its data passwords with the host's data.env by salted hash, values never printed", () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ce-held-'))
+  const file = join(dir, 'data.env')
+  const pg = `p'w $(x) "q" \\ end`
+  const redis = newPassword()
+  const env = {
+    name: 'staging',
+    images: { postgres: 'postgres:15', redis: 'redis:7' },
+  } as unknown as Env
+  const names = ['POSTGRES_PASSWORD', 'REDIS_PASSWORD'] as const
+  const salt = 'a1b2c3'
+  const probe = heldPasswordsProbe(file, names, salt)
+  const run = () => execFileSync('bash', ['-c', probe], { encoding: 'utf8' })
+  // No data.env yet (a new host): nothing printed, nothing differs.
+  assert.is(run(), '')
+  assert.equal(passwordsDiffering('', { POSTGRES_PASSWORD: 'x', REDIS_PASSWORD: 'y' }, salt), [])
+  // The file a deploy writes (dataEnv), with a password full of shell metacharacters.
+  writeFileSync(file, dataEnv(env, { POSTGRES_PASSWORD: pg, REDIS_PASSWORD: redis }))
+  const out = run()
+  assert.not.match(out, redis)
+  assert.equal(passwordsDiffering(out, { POSTGRES_PASSWORD: pg, REDIS_PASSWORD: redis }, salt), [])
+  assert.equal(passwordsDiffering(out, { POSTGRES_PASSWORD: pg, REDIS_PASSWORD: 'stale' }, salt), [
+    'REDIS_PASSWORD',
+  ])
+  assert.equal(passwordsDiffering(out, { POSTGRES_PASSWORD: 'old', REDIS_PASSWORD: 'old' }, salt), [
+    'POSTGRES_PASSWORD',
+    'REDIS_PASSWORD',
+  ])
+  // Another salt, another hash: the same value does not match a hash made with a different salt.
+  assert.equal(passwordsDiffering(out, { POSTGRES_PASSWORD: pg, REDIS_PASSWORD: redis }, 'other'), [
+    'POSTGRES_PASSWORD',
+    'REDIS_PASSWORD',
+  ])
+  assert.not.match(probe, redis)
 })
 
 test.run()

@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import * as assert from 'uvu/assert'
 import { parse } from 'yaml'
 import { dockerUserBlock, swarmUfwRules } from '../../lib/commands/firewall.ts'
+import { renderSites } from '../../lib/commands/nginx.ts'
 import {
   labelNode,
   parseNodeList,
@@ -314,9 +315,14 @@ test('stack files: secret names hash the value; variables hold no secret; upstre
   const up = nodeUpstreams(env, env.hosts[1] as Env['hosts'][0], env.hosts.slice(0, 2))
   assert.match(
     up,
-    'upstream ce_qa_api {\n    server 127.0.0.1:18103 max_fails=0;\n    server 10.10.0.1:18103 backup max_fails=0;\n    keepalive 16;\n}',
+    'upstream ce_qa_api_swarm {\n    server 127.0.0.1:18103 max_fails=0;\n    server 10.10.0.1:18103 backup max_fails=0;\n    keepalive 16;\n}',
   )
   assert.match(up, '# Managed by deploy: live colour swarm')
+  // Every node's server blocks send to its swarm upstreams: no colour, no flag file.
+  const sites = renderSites(env)
+  assert.match(sites, '    set $ce_qa_colour swarm;\n')
+  assert.match(sites, 'proxy_pass http://ce_qa_api_$ce_qa_colour;')
+  assert.not.match(sites, 'live-green')
   assert.is(SWARM_PORTS.site, 18101)
 })
 
