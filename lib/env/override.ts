@@ -5,7 +5,8 @@ import { InputError } from '../report/errors.ts'
 /**
  * CE_ENV_OVERRIDE=<file>: the committed env file, pointed at other machines. Only where things are
  * may change — host addresses, SSH ports and host keys, API endpoints, the registry's address, the
- * DNS resolver of the edge checks — never what the env does (TLS, origin pulls, notify, secrets...).
+ * DNS resolver of the edge checks, the age keys that read the secrets file — never what the env does
+ * (TLS, origin pulls, notify, which secrets...).
  * The rehearsal uses it to run the committed staging and production files on the sandbox.
  */
 export const OVERRIDE_VAR = 'CE_ENV_OVERRIDE'
@@ -26,6 +27,8 @@ const ALLOWED: Record<string, string> = {
   'health.edge_resolver': 'the DNS resolver of the edge checks',
   // Where Cloudflare's edge connects from (its published ranges; in the sandbox, the edge stand-in's).
   'setup.firewall.cloudflare_ips': "the edge's addresses",
+  // Whose age keys read env/<env>.secrets.age: keys, like host keys (the team's are not on this machine).
+  secrets_recipients: 'the age public keys that read the secrets file',
 }
 
 function leaves(value: unknown, path: string[] = []): { path: string[]; value: unknown }[] {

@@ -3,14 +3,14 @@ import { suite } from '../harness.ts'
 import { rehearse } from '../sandbox/rehearsal.ts'
 
 // The short form of `make rehearse`: the COMMITTED env/production.yaml and env/staging.yaml, end to
-// end on the sandbox through `make` and the committed workflows' deploy and rollback steps, only addresses, host keys and endpoints overridden (openssl
+// end on the sandbox through `make` and the committed workflows' deploy and rollback steps, only addresses, host keys, endpoints and the age recipient overridden (openssl
 // probes instead of testssl; the full form is `make rehearse ENV=...`).
 const test = suite('rehearsal: the committed production and staging env files on the sandbox', {
   timeoutS: 1500,
 })
 
 for (const env of ['production', 'staging'] as const) {
-  test(`${env}: setup-server, dns, deploy, backup, health through the edge, restore drill, rollback`, async () => {
+  test(`${env}: setup-server, dns, deploy, backup, health through the edge, restore drill, rollback, rotate-secret`, async () => {
     const r = await rehearse({ env, full: false, log: () => {} })
     assert.equal(r.problems, [], `${env}:\n${JSON.stringify(r, null, 2)}`)
     assert.equal(
@@ -24,8 +24,13 @@ for (const env of ['production', 'staging'] as const) {
         ['health', 0],
         ['restore-drill', 0],
         ['rollback (rollback.yml)', 0],
+        ['rotate-secret', 0],
+        ['deploy v2, stale secret (deploy.yml)', 3],
+        ['deploy v2, secret updated (deploy.yml)', 0],
       ],
     )
+    // The operator's rotation (age file), CI's stale copy refused, then updated.
+    assert.equal(r.rotation, { rotated: true, stale_refused: true, deploy_after: true })
     assert.ok(r.tls13_only)
     assert.ok(r.aop_rejects_foreign_client)
     assert.ok(r.edge_headers_ok)

@@ -10,18 +10,21 @@
  * run for real.
  */
 import { randomBytes, randomInt } from 'node:crypto'
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { request } from 'node:https'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
+import { generateX25519Identity, identityToRecipient } from 'age-encryption'
 import { stringify } from 'yaml'
 import { generateBackupKey } from '../../lib/backup/keys.ts'
 import { loadEnv } from '../../lib/env/load.ts'
 import { secretsFor } from '../../lib/env/needs.ts'
 import { OVERRIDE_VAR } from '../../lib/env/override.ts'
 import type { SandboxDroplet } from '../../lib/env/sandbox-hosts.ts'
+import { ageFile, encryptSecretsText, readAgeSecrets } from '../../lib/env/secrets-age.ts'
 import { resolveName } from '../../lib/health/edge.ts'
 import { runLocal } from '../../lib/host/local-run.ts'
+import { quoteValue } from '../../lib/secrets/edit.ts'
 import { RUNBOOKS } from '../support/runbooks.ts'
 import { startCloudflareApi } from './cloud/cloudflare-api.ts'
 import { startCloudflareEdge } from './cloud/cloudflare-edge.ts'
@@ -54,6 +57,11 @@ export interface RehearsalResult {
   /** health logged in as the env's read-only checker account (ssh.checker), not the deploy user. */
   health_as_checker: boolean
   rollback_ok: boolean
+  /**
+   * make rotate-secret NAME=REDIS_PASSWORD by the operator (the value in the env's age file): then
+   * deploy.yml with GitHub's old value refused before any change, and passing once it was updated.
+   */
+  rotation: { rotated: boolean; stale_refused: boolean; deploy_after: boolean }
   secrets_by_runbook: Record<string, string[]>
   total_s: number
   steps: StepResult[]
@@ -272,7 +280,15 @@ export async function rehearse(opts: RehearsalOptions): Promise<RehearsalResult>
       input: ca.pem,
     })`docker exec -i ${droplet.container} tee ${`/etc/docker/certs.d/${registry.server}/ca.crt`}`
 
-    // The override: only addresses, host keys and endpoints.
+    // The committed env file, byte for byte, in a directory of this run: the age file that the operator's
+    // rotate-secret writes lands beside it, not in the repository.
+    const envDir = join(dir, 'env')
+    mkdirSync(envDir)
+    copyFileSync(join(ROOT, 'env', `${opts.env}.yaml`), join(envDir, `${opts.env}.yaml`))
+    // The operator's age identity: the team's keys are not here, so the override lists this one.
+    const identity = await generateX25519Identity()
+    const recipient = await identityToRecipient(identity)
+    // The override: only addresses, host keys, endpoints and who reads the secrets file.
     const overrideFile = join(dir, `${opts.env}.override.yaml`)
     writeFileSync(
       overrideFile,
@@ -284,21 +300,36 @@ export async function rehearse(opts: RehearsalOptions): Promise<RehearsalResult>
         images: { registry: { server: registry.server } },
         health: { edge_resolver: edge.resolver },
         setup: { firewall: { cloudflare_ips: [`${gateway}/32`] } },
+        secrets_recipients: [recipient],
       }),
     )
     log(`  override: ${overrideFile}\n${readFileSync(overrideFile, 'utf8').replace(/^/gm, '    ')}`)
+    // The data passwords: the operator reads them from the env's age file (as make rotate-secret needs);
+    // CI from its GitHub environment (below).
+    const data = {
+      POSTGRES_PASSWORD: randomBytes(18).toString('base64url'),
+      REDIS_PASSWORD: randomBytes(18).toString('base64url'),
+    }
+    writeFileSync(
+      ageFile({ file: join(envDir, `${opts.env}.yaml`), name: opts.env }),
+      await encryptSecretsText(
+        Object.entries(data)
+          .map(([k, v]) => `${k}=${quoteValue(v)}\n`)
+          .join(''),
+        [recipient],
+      ),
+    )
     const env: NodeJS.ProcessEnv = {
       ...process.env,
       [OVERRIDE_VAR]: overrideFile,
-      CE_ENV_DIR: join(ROOT, 'env'),
+      CE_ENV_DIR: envDir,
+      AGE_IDENTITY: identity,
       AUDIT_DIR: join(dir, 'audit'),
       CE_STATE_DIR: join(dir, 'state'),
       CE_CACHE_DIR: join(dir, 'cache'),
       NODE_EXTRA_CA_CERTS: edge.caPath,
       SSH_PRIVATE_KEY: readFileSync(privatePath, 'utf8'),
       CHECKER_SSH_KEY: readFileSync(checkerPath, 'utf8'),
-      POSTGRES_PASSWORD: randomBytes(18).toString('base64url'),
-      REDIS_PASSWORD: randomBytes(18).toString('base64url'),
       GHCR_TOKEN: registryPassword,
       CLOUDFLARE_API_TOKEN: CF_TOKEN,
       BACKUP_KEY: generateBackupKey(),
@@ -307,12 +338,14 @@ export async function rehearse(opts: RehearsalOptions): Promise<RehearsalResult>
       TEAM_SLACK_WEBHOOK_URL: `${receiver.url}/team`,
       ONCALL_SLACK_WEBHOOK_URL: `${receiver.url}/oncall`,
     }
+    delete env.POSTGRES_PASSWORD
+    delete env.REDIS_PASSWORD
     process.env.NODE_EXTRA_CA_CERTS = edge.caPath
     const loaded = (() => {
       const saved = process.env[OVERRIDE_VAR]
       process.env[OVERRIDE_VAR] = overrideFile
       try {
-        return loadEnv(opts.env, join(ROOT, 'env'))
+        return loadEnv(opts.env, envDir)
       } finally {
         if (saved === undefined) delete process.env[OVERRIDE_VAR]
         else process.env[OVERRIDE_VAR] = saved
@@ -329,20 +362,29 @@ export async function rehearse(opts: RehearsalOptions): Promise<RehearsalResult>
     }
     // The same runbook through the COMMITTED workflow's step, as Actions runs it: its run: line and its
     // own env:, with only the secrets that step passes (the GitHub environment holds them all).
+    // The runner holds no age identity: only what the step passes, from the environment's secrets.
     const secrets = Object.fromEntries(loaded.secrets.map((n) => [n, env[n] ?? '']))
-    const viaWorkflow = async (step: string, file: string, name: string, inputs: Record<string, string>) => {
+    Object.assign(secrets, data)
+    const { AGE_IDENTITY: _operatorOnly, ...runner } = env
+    const viaWorkflow = async (
+      step: string,
+      file: string,
+      name: string,
+      inputs: Record<string, string>,
+      expect = 0,
+    ) => {
       const t = Date.now()
       const r = await runWorkflowStep({
         file,
         step: name,
         inputs: { environment: opts.env, 'runbooks-ref': 'rehearsal', ...inputs },
         secrets,
-        base: env,
+        base: runner,
         github: { ref_name: committed.branch, sha: 'rehearsal' },
         log,
       })
       steps.push({ step, code: r.code, s: Math.round((Date.now() - t) / 100) / 10 })
-      if (r.code !== 0) problems.push(`${file} step "${name}" exited ${r.code}`)
+      if (r.code !== expect) problems.push(`${file} step "${name}" exited ${r.code} (expected ${expect})`)
       return r
     }
     const E = `ENV=${opts.env}`
@@ -473,6 +515,44 @@ export async function rehearse(opts: RehearsalOptions): Promise<RehearsalResult>
         `rollback: exit ${rollback.code}, the api through the edge says ${after?.status} ${after?.body.trim()}`,
       )
 
+    // The operator rotates Redis's password (kept in the age file); CI's copy is now stale: its deploy
+    // is refused before anything changes, then passes once the environment's secret is updated.
+    const rotate = await run('rotate-secret', ['rotate-secret', E, 'NAME=REDIS_PASSWORD', 'YES=1'])
+    const saved = await readAgeSecrets(
+      { file: join(envDir, `${opts.env}.yaml`), name: opts.env },
+      { keys: [identity], from: 'rehearsal' },
+    )
+    const rotated =
+      rotate.code === 0 && !!saved?.REDIS_PASSWORD && saved.REDIS_PASSWORD !== data.REDIS_PASSWORD
+    if (!rotated) problems.push('rotate-secret did not save a new REDIS_PASSWORD in the age file')
+    const stale = await viaWorkflow(
+      'deploy v2, stale secret (deploy.yml)',
+      '.github/workflows/deploy.yml',
+      `deploy (${opts.env})`,
+      { release: 'v2' },
+      3,
+    )
+    const staleRefused =
+      stale.code === 3 &&
+      stale.out.includes('REDIS_PASSWORD given to this run differs from what the data services use')
+    if (!staleRefused) problems.push('deploy.yml with the old REDIS_PASSWORD was not refused as stale')
+    secrets.REDIS_PASSWORD = saved?.REDIS_PASSWORD ?? ''
+    const again = await viaWorkflow(
+      'deploy v2, secret updated (deploy.yml)',
+      '.github/workflows/deploy.yml',
+      `deploy (${opts.env})`,
+      { release: 'v2' },
+    )
+    const served = await throughEdge(
+      loaded.domains.api,
+      '/version',
+      edgeAddress ?? '',
+      readFileSync(edge.caPath, 'utf8'),
+    ).catch(() => undefined)
+    const deployAfter = again.code === 0 && served?.status === 200 && served.body.trim() === 'v2'
+    if (!deployAfter)
+      problems.push(`deploy after the rotation: exit ${again.code}, api says ${served?.body.trim()}`)
+
     const ran = ['setup-server', 'dns', 'deploy', 'health', 'backup', 'restore', 'rollback']
     return {
       env: opts.env,
@@ -482,6 +562,7 @@ export async function rehearse(opts: RehearsalOptions): Promise<RehearsalResult>
       health_failures: failures.length + (report ? 0 : 1),
       health_as_checker: checkerLogin,
       rollback_ok: rollbackOk,
+      rotation: { rotated, stale_refused: staleRefused, deploy_after: deployAfter },
       secrets_by_runbook: Object.fromEntries(
         ran.map((name) => [
           name,
@@ -504,6 +585,7 @@ export async function rehearse(opts: RehearsalOptions): Promise<RehearsalResult>
       health_failures: -1,
       health_as_checker: false,
       rollback_ok: false,
+      rotation: { rotated: false, stale_refused: false, deploy_after: false },
       secrets_by_runbook: {},
       total_s: Math.round((Date.now() - t0) / 100) / 10,
       steps,

@@ -358,6 +358,7 @@ droplet: { api_base: http://127.0.0.1:8802 }
 backup: { store: { endpoint: http://127.0.0.1:8803 } }
 images: { registry: { server: 172.30.0.9:5443 } }
 health: { edge_resolver: 127.0.0.1:5353 }
+secrets_recipients: [age1qyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqs3290gq]
 `,
     'bad.yaml': `hosts:
   prod-9: { address: 127.0.0.1 }
@@ -385,6 +386,8 @@ secrets: [X]
     assert.is(env.images.registry?.server, '172.30.0.9:5443')
     assert.is(env.images.postgres, 'postgres:15')
     assert.is(env.health.edgeResolver, '127.0.0.1:5353')
+    // Who reads the secrets file: the sandbox operator's key in place of the team's.
+    assert.equal(env.secretsRecipients, ['age1qyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqs3290gq'])
     // What the env does is the committed file's.
     const committed = (() => {
       delete process.env.CE_ENV_OVERRIDE
