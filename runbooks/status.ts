@@ -89,6 +89,17 @@ function lockSummary(owner: Record<string, string>): string {
   return `held by ${owner.who ?? '?'} (${owner.runbook ?? '?'} ${owner.release ?? ''}) since ${owner.started_at ?? '?'}, ${alive}`
 }
 
+/** The instant-rollback window, said for the on-call: what a rollback inside it would switch back to. */
+export function windowSummary(idle: HostFacts['idle'], nowMs: number): string {
+  if (!idle) return 'none (a rollback starts the previous release anew)'
+  const release = idle.release ? ` (${idle.release})` : ''
+  const until = new Date(idle.untilMs).toISOString().replace(/\.\d+Z$/, 'Z')
+  const leftMin = Math.round((idle.untilMs - nowMs) / 60_000)
+  return idle.untilMs > nowMs
+    ? `${idle.colour}${release} kept running until ${until} (${leftMin} min left): make rollback is an nginx switch`
+    : `${idle.colour}${release} past its end ${until}: the watchdog stops it; a rollback starts it anew`
+}
+
 function printHostFacts(name: string, f: HostFacts): void {
   const gb = (kb: number) => `${(kb / 1024 / 1024).toFixed(1)} GB`
   const rows = [
@@ -101,6 +112,9 @@ function printHostFacts(name: string, f: HostFacts): void {
     ['compose', f.compose],
     ['release', f.release],
     ['lock', f.lock === 'free' ? 'none' : lockSummary(f.lock)],
+    ['serving', f.live],
+    ['rollback window', windowSummary(f.idle, Date.now())],
+    ['maintenance', f.maintenance.join('; ') || 'none'],
   ]
   print(`\n${table(rows)}`)
   print(

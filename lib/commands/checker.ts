@@ -53,7 +53,7 @@ const READS = {
   },
   'last-release': { body: (env: Env) => lastReleaseProbe(remotePaths(env).releases) },
   releases: { body: (env: Env) => readReleases(remotePaths(env).releases) },
-  facts: { body: (env: Env) => hostFactsScript(remotePaths(env)) },
+  facts: { body: (env: Env) => hostFactsScript(env) },
   nodes: { body: () => nodeList },
   'stack-services': { body: (env: Env) => stackServicesProbe(stackName(env.name)) },
   history: {

@@ -1,9 +1,14 @@
-import type { RemotePaths } from '../env/host-paths.ts'
+import { remotePaths } from '../env/host-paths.ts'
+import type { Env } from '../env/load.ts'
+import { parseIdleColour } from './flag-file.ts'
 import { parseOwner, readLock } from './lock.ts'
+import { describeFlagLine, maintenanceProbe } from './maintenance.ts'
+import { liveColourProbe } from './nginx.ts'
 import { quote } from './shell.ts'
 
 /** One read-only script that prints a host's facts as key=value lines (status, preconditions). */
-export function hostFactsScript(paths: RemotePaths, auditLines = 5): string {
+export function hostFactsScript(env: Pick<Env, 'name'>, auditLines = 5): string {
+  const paths = remotePaths(env)
   return [
     `echo "os=$(. /etc/os-release && echo "$PRETTY_NAME")"`,
     'echo "kernel=$(uname -r)"',
@@ -14,6 +19,9 @@ export function hostFactsScript(paths: RemotePaths, auditLines = 5): string {
     composeVersionScript(),
     `echo "release=$(cat ${quote(paths.currentRelease)} 2>/dev/null || echo none)"`,
     `{ ${readLock(paths.lock)}; } | sed 's/^/lock:/'`,
+    `echo "live=$(${liveColourProbe(env.name)})"`,
+    `sed 's/^/idle:/' ${quote(paths.idleColour)} 2>/dev/null || true`,
+    `{ ${maintenanceProbe(env.name)}; } | sed 's/^/maintenance:/'`,
     `tail -n ${auditLines} ${quote(paths.audit)} 2>/dev/null | sed 's/^/audit=/' || true`,
   ].join('\n')
 }
@@ -40,6 +48,12 @@ export interface HostFacts {
   release: string
   /** 'free', or the lock's owner fields and heartbeat_age_s. */
   lock: 'free' | Record<string, string>
+  /** The colour nginx sends traffic to, as the upstreams file says ('unknown' before any deploy). */
+  live: string
+  /** The instant-rollback window: the previous colour kept running, its release, until when. */
+  idle: ReturnType<typeof parseIdleColour>
+  /** Each service in maintenance, said for people (describeFlagLine). */
+  maintenance: string[]
   audit: string[]
 }
 
@@ -47,9 +61,12 @@ export function parseHostFacts(output: string): HostFacts {
   const values = new Map<string, string>()
   const audit: string[] = []
   const lock: string[] = []
+  const idle: string[] = []
+  const maintenance: string[] = []
   for (const line of output.split('\n')) {
-    if (line.startsWith('lock:')) {
-      lock.push(line.slice(5))
+    const tagged = /^(lock|idle|maintenance):(.*)$/.exec(line)
+    if (tagged) {
+      ;({ lock, idle, maintenance })[tagged[1] as 'lock' | 'idle' | 'maintenance'].push(tagged[2] ?? '')
       continue
     }
     const at = line.indexOf('=')
@@ -73,6 +90,9 @@ export function parseHostFacts(output: string): HostFacts {
     compose: str('compose'),
     release: str('release'),
     lock: lock[0] === 'held' ? parseOwner(lock.slice(1).join('\n')) : 'free',
+    live: str('live'),
+    idle: parseIdleColour(idle.join('\n')),
+    maintenance: maintenance.filter((l) => l.trim()).map(describeFlagLine),
     audit,
   }
 }

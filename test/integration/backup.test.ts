@@ -13,6 +13,7 @@ import { maintenance } from '../../runbooks/maintenance.ts'
 import { pruneBackups } from '../../runbooks/prune-backups.ts'
 import { restore } from '../../runbooks/restore.ts'
 import { setupServer } from '../../runbooks/setup-server.ts'
+import { status } from '../../runbooks/status.ts'
 import { startLoad } from '../bench/load.ts'
 import { suite } from '../harness.ts'
 import { buildFixtureImages } from '../sandbox/fixtures.ts'
@@ -237,6 +238,10 @@ async function maintenanceOnChecks(on: { code: number; out: string }): Promise<v
   )
   assert.match(headers, 'Retry-After: 10')
   assert.match(headers, 'X-Maintenance: on')
+  // make status says it too, for whoever looks next.
+  const st = await runCaptured(status, ['--env', 'bk'])
+  assert.is(st.code, 0, st.out)
+  assert.match(st.out, /maintenance +api until \d{4}-\S+Z, by .+ \(make maintenance\): test window/)
 }
 
 test('restore drill: verified into a scratch database with timings; nothing live changes', async () => {

@@ -12,6 +12,7 @@ import { psql as psqlRunbook } from '../../runbooks/psql.ts'
 import { releases } from '../../runbooks/releases.ts'
 import { rollback } from '../../runbooks/rollback.ts'
 import { setupServer } from '../../runbooks/setup-server.ts'
+import { status } from '../../runbooks/status.ts'
 import { suite } from '../harness.ts'
 import { buildFixtureImages } from '../sandbox/fixtures.ts'
 import { closedPort, type Receiver, startReceiver } from '../sandbox/webhook-receiver.ts'
@@ -166,6 +167,15 @@ test('deploy v2: switched to the other colour, v1 kept running for an instant ro
     await onDroplet(web, 'cat /srv/conciliaextrato/it/idle-colour'),
     /^colour=blue\nrelease=v1\nuntil=\d{4}-\S+Z\n$/,
   )
+  // make status tells the on-call what serves and what a rollback would switch back to.
+  const st = await runCaptured(status, ['--env', 'it'])
+  assert.is(st.code, 0, st.out)
+  assert.match(st.out, /serving +green\n/)
+  assert.match(
+    st.out,
+    /rollback window +blue \(v1\) kept running until \S+Z \((29|30) min left\): make rollback is an nginx switch/,
+  )
+  assert.match(st.out, /maintenance +none\n/)
   assert.is(await onDroplet(web, 'docker ps -q --filter label=com.docker.compose.service=postgres'), pgBefore)
 })
 

@@ -20,7 +20,7 @@ import { hostFactsScript } from '../../lib/commands/facts.ts'
 import { appendLineFromStdin } from '../../lib/commands/files.ts'
 import { containersProbe, servicesProbe } from '../../lib/commands/health.ts'
 import { ARG_MINUTES, errorCountsScript, historyScript, readHistory } from '../../lib/commands/uptime.ts'
-import { REMOTE_AUDIT_LOG, remotePaths } from '../../lib/env/host-paths.ts'
+import { REMOTE_AUDIT_LOG } from '../../lib/env/host-paths.ts'
 import { loadEnv, validateEnv } from '../../lib/env/load.ts'
 import { readOnlyLogin, secretsFor } from '../../lib/env/needs.ts'
 import { InputError } from '../../lib/report/errors.ts'
@@ -38,7 +38,7 @@ test('a deploy login runs the probe itself; the checker asks the helper by name'
     readCommand(staging, undefined, 'services', 'data'),
     servicesProbe('staging', { nginx: false, data: true }),
   )
-  assert.is(readCommand(staging, undefined, 'facts'), hostFactsScript(remotePaths(staging)))
+  assert.is(readCommand(staging, undefined, 'facts'), hostFactsScript(staging))
   assert.is(readCommand(staging, undefined, 'history', '2026-11-01'), readHistory('staging', '2026-11-01'))
   assert.is(readCommand(staging, undefined, 'errors', '30'), errorCountsScript('staging', 30))
   assert.is(checkerHelperPath('staging'), HELPER)
@@ -75,7 +75,7 @@ test('the helper is valid bash, knows every read, and refuses anything else with
   // The probes, byte for byte as a deploy login runs them; the checked argument as "$arg".
   for (const probe of [
     containersProbe('staging'),
-    hostFactsScript(remotePaths(staging)),
+    hostFactsScript(staging),
     historyScript('staging', '"$arg"'),
     errorCountsScript('staging', ARG_MINUTES),
   ])

@@ -5,6 +5,7 @@ import { appendLineFromStdin, writeFileFromStdin } from '../../lib/commands/file
 import { argv, cancelMarked, inBackground, quote, withTimeout } from '../../lib/commands/shell.ts'
 import { remotePaths } from '../../lib/env/host-paths.ts'
 import type { Env } from '../../lib/env/load.ts'
+import { windowSummary } from '../../runbooks/status.ts'
 import { suite } from '../harness.ts'
 
 const test = suite('command builders')
@@ -84,7 +85,7 @@ test('remote paths are per environment', () => {
 })
 
 test('host facts script reads each fact from its paths', () => {
-  const script = hostFactsScript(remotePaths({ name: 'qa' } as Env), 3)
+  const script = hostFactsScript({ name: 'qa' }, 3)
   assert.match(
     script,
     'echo "release=$(cat /srv/conciliaextrato/qa/current-release 2>/dev/null || echo none)"',
@@ -92,6 +93,12 @@ test('host facts script reads each fact from its paths', () => {
   assert.match(script, 'if [ -d /srv/conciliaextrato/qa/deploy.lock ]; then')
   assert.match(script, 'tail -n 3 /var/log/conciliaextrato/audit.log')
   assert.match(script, composeVersionScript())
+  assert.match(
+    script,
+    "sed -n 's/^# Managed by deploy: live colour //p' /etc/nginx/conciliaextrato/qa-upstreams.conf",
+  )
+  assert.match(script, "sed 's/^/idle:/' /srv/conciliaextrato/qa/idle-colour 2>/dev/null || true")
+  assert.match(script, '/etc/nginx/conciliaextrato/maintenance/qa/api')
 })
 
 test('compose detection prefers the v2 plugin, then v1', () => {
@@ -117,8 +124,42 @@ test('parseHostFacts reads key=value lines, keeps every audit line, tolerates ju
   assert.is(facts.compose, 'v2 2.24.6')
   assert.is(facts.release, 'abc123')
   assert.equal(facts.audit, ['{"a":1}', '{"b":"x=y"}'])
+  assert.is(facts.live, 'unknown')
+  assert.is(facts.idle, undefined)
+  assert.equal(facts.maintenance, [])
   assert.ok(Number.isNaN(parseHostFacts('').memTotalKb))
   assert.is(parseHostFacts('').docker, 'unknown')
+})
+
+test('parseHostFacts reads the live colour, the rollback window and the services in maintenance', () => {
+  const facts = parseHostFacts(
+    [
+      'live=green',
+      'idle:colour=blue',
+      'idle:release=v1',
+      'idle:until=2026-12-05T13:30:00.000Z',
+      'maintenance:api\tuntil=2026-12-05T14:00:00.000Z\tby=ana\treason=disk resize\trunbook=maintenance\t',
+      'audit={"a":1}',
+    ].join('\n'),
+  )
+  assert.is(facts.live, 'green')
+  assert.equal(facts.idle, { colour: 'blue', release: 'v1', untilMs: Date.parse('2026-12-05T13:30:00.000Z') })
+  assert.equal(facts.maintenance, ['api until 2026-12-05T14:00:00.000Z, by ana (maintenance): disk resize'])
+  assert.equal(facts.audit, ['{"a":1}'])
+  assert.is(facts.lock, 'free')
+})
+
+test('status says the rollback window: what a rollback would switch to, until when, or that there is none', () => {
+  const until = Date.parse('2026-12-05T13:30:00.000Z')
+  assert.is(
+    windowSummary({ colour: 'blue', release: 'v1', untilMs: until }, until - 12 * 60_000),
+    'blue (v1) kept running until 2026-12-05T13:30:00Z (12 min left): make rollback is an nginx switch',
+  )
+  assert.is(
+    windowSummary({ colour: 'blue', untilMs: until }, until + 1000),
+    'blue past its end 2026-12-05T13:30:00Z: the watchdog stops it; a rollback starts it anew',
+  )
+  assert.is(windowSummary(undefined, until), 'none (a rollback starts the previous release anew)')
 })
 
 test.run()
