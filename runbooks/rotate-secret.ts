@@ -40,7 +40,7 @@ const isRedis = (name: string | undefined) => name === 'REDIS_PASSWORD'
 export const rotateSecret: RunbookSpec = {
   name: 'rotate-secret',
   mutates: true,
-  needs: () => ['ssh', 'app'],
+  needs: () => ['ssh', 'app', 'registry'],
   options: [{ name: 'name', makeVar: 'NAME', value: true, help: 'POSTGRES_PASSWORD or REDIS_PASSWORD' }],
   validate: (args) => void rotatable(stringArg(args, 'name')),
   steps: [

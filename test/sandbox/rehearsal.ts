@@ -357,7 +357,8 @@ export async function rehearse(opts: RehearsalOptions): Promise<RehearsalResult>
       const t = Date.now()
       const r = await make(args, env, log)
       steps.push({ step, code: r.code, s: Math.round((Date.now() - t) / 100) / 10 })
-      if (r.code !== 0) problems.push(`make ${args[0]} exited ${r.code}`)
+      if (r.code !== 0)
+        problems.push(`make ${args[0]} exited ${r.code}: ${r.out.trim().split('\n').slice(-6).join(' | ')}`)
       return r
     }
     // The same runbook through the COMMITTED workflow's step, as Actions runs it: its run: line and its
