@@ -9,7 +9,8 @@
  *   password; Postgres: a twin login role acting as the env's user), the apps move to the new one by
  *   the deploy's blue/green switch (Postgres: twice, to the twin and back), the old password is
  *   revoked, and the colour that held it is removed (a rollback creates it anew; the instant-rollback
- *   window ends). Single-host envs only for now.
+ *   window ends). On a swarm env the apps move by a rolling update with new Docker secrets (one web
+ *   node at a time; nginx sends to the other node meanwhile).
  * Abort: Ctrl-C: until the new value is saved, everything goes back to the old password; after, run it
  *   again (it starts over with another value).
  * On-call page: docs/runbooks/secrets.md
@@ -74,7 +75,7 @@ export const rotateSecret: RunbookSpec = {
     },
     {
       title:
-        'The apps move to the new password: the idle colour starts with it; switch; gates; the old colour removed',
+        'The apps move to the new password: the idle colour starts with it; switch; gates; the old colour removed (swarm: a rolling update)',
       next: 'The colour that served before serves again, on the old password (the new one was refused again). Look at the new colour: make logs.',
       async run(ctx) {
         await moveApps(ctx, isRedis(rotation(ctx).name) ? undefined : twinRole(DB_USER))

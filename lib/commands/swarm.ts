@@ -214,3 +214,24 @@ export function stackRemove(stack: string): string {
 export function stackContainersLeft(stack: string): string {
   return `docker ps -q --filter label=com.docker.stack.namespace=${quote(stack)} | wc -l`
 }
+
+/**
+ * `<state> <secret>,<secret>,` for each task Swarm wants running of `service`: whether a rolling update
+ * that changed only the service's secrets (the images stay) has reached every task.
+ */
+export function taskSecretsProbe(service: string): string {
+  return `docker service ps -q --filter desired-state=running ${quote(service)} 2>/dev/null | xargs -r docker inspect --format '{{.Status.State}} {{range .Spec.ContainerSpec.Secrets}}{{.SecretName}},{{end}}' 2>/dev/null || true`
+}
+
+/** '' when exactly `tasks` tasks run and each holds every secret of `wanted`; else what is missing. */
+export function tasksMissingSecrets(out: string, wanted: string[], tasks: number): string {
+  const lines = out.trim().split('\n').filter(Boolean)
+  const ready = lines.filter((line) => {
+    const [state = '', secrets = ''] = line.split(' ')
+    const held = secrets.split(',')
+    return state === 'running' && wanted.every((s) => held.includes(s))
+  }).length
+  return ready === tasks && lines.length === tasks
+    ? ''
+    : `${ready}/${tasks} tasks running with ${wanted.join(', ')}`
+}

@@ -22,12 +22,17 @@ import { perRun } from '../run/per-run.ts'
 import type { Context } from '../run/step.ts'
 import { DB_NAME, DB_USER } from '../stack/files.ts'
 import { liveRelease, parseReleases } from '../stack/releases.ts'
+import { dataSession, swarmHosts } from '../swarm/hosts.ts'
+import { swarmPreconditions, swarmSecrets, writeSwarmConfig } from '../swarm/prepare.ts'
+import { deployStack, recordSwarmRelease, swarmGates, waitForSecrets, waitForStack } from '../swarm/roll.ts'
+import { swarmRun } from '../swarm/state.ts'
 import { type SecretHome, saveSecret, secretHome } from './edit.ts'
 
 // make rotate-secret: a data password changed with no failed request. The data service accepts the
 // old and the new password for a while (Redis: two passwords of its default user; Postgres, which
 // keeps one per role: a twin login role that acts as the env's user); the apps move to the new one by
-// the deploy's own blue/green switch; then the old one is revoked and the colour that held it removed.
+// the deploy's own blue/green switch (on a swarm: a rolling update of the services that use it, with
+// new Docker secrets); then the old one is revoked and the colour that held it removed.
 
 export const ROTATABLE = ['POSTGRES_PASSWORD', 'REDIS_PASSWORD'] as const
 export type Rotatable = (typeof ROTATABLE)[number]
@@ -54,15 +59,20 @@ interface Rotation {
 const rotations = perRun<Rotation>('the rotation')
 const data = (ctx: Context) => ({ env: ctx.env.name, user: DB_USER, db: DB_NAME })
 
-/** On every host, the rotated service's change: SQL on psql's stdin, or commands on redis-cli's. */
+/** On the data host, the rotated service's change: SQL on psql's stdin, or commands on redis-cli's. */
 async function onDataService(ctx: Context, sql: string, redis: string, allowFail = false): Promise<void> {
   const pg = rotations.get(ctx).name === 'POSTGRES_PASSWORD'
-  for (const host of ctx.hosts)
-    await host.exec(pg ? psqlFromStdin(data(ctx)) : redisCliFromStdin(data(ctx)), {
-      stdin: pg ? sql : redis,
-      allowFail,
-      echo: false,
-    })
+  await dataHost(ctx).exec(pg ? psqlFromStdin(data(ctx)) : redisCliFromStdin(data(ctx)), {
+    stdin: pg ? sql : redis,
+    allowFail,
+    echo: false,
+  })
+}
+
+function dataHost(ctx: Context) {
+  const host = dataSession(ctx)
+  if (!host) throw new InputError('the env has no host')
+  return host
 }
 
 function useSecrets(ctx: Context, secrets: Secrets): void {
@@ -71,12 +81,6 @@ function useSecrets(ctx: Context, secrets: Secrets): void {
 
 /** Which secret, where it is kept, the live release; the deploy's own preconditions; a new value. */
 export async function prepareRotation(ctx: Context, name: Rotatable): Promise<void> {
-  if (ctx.env.swarm)
-    throw new InputError(
-      `${ctx.env.file} is a swarm env: make rotate-secret runs on single-host envs only for now`,
-      [],
-      'On a swarm, rotate by hand in a maintenance window (docs/runbooks/secrets.md). Nothing was changed.',
-    )
   const home = secretHome(ctx.env, name)
   if (home.kind === 'environment')
     throw new InputError(
@@ -84,7 +88,8 @@ export async function prepareRotation(ctx: Context, name: Rotatable): Promise<vo
       [],
       `Unset ${name} here so that it is read from (and written to) the env's secrets file, then run again. Nothing was changed.`,
     )
-  const host = ctx.hosts[0]
+  // The release history: on the swarm's manager, or the one host.
+  const host = ctx.env.swarm ? swarmHosts(ctx).manager : ctx.hosts[0]
   if (!host) throw new InputError('the env has no host')
   const history = parseReleases(
     (await host.exec(readReleases(remotePaths(ctx.env).releases), { probe: true, echo: false })).stdout,
@@ -96,10 +101,15 @@ export async function prepareRotation(ctx: Context, name: Rotatable): Promise<vo
       [],
       `Deploy first: the new password goes live with the apps.`,
     )
-  await checkPreconditions(ctx, live.id, 'deploy')
-  const s = state(ctx)
-  if (!s.live) throw new InputError('no colour serves: deploy first')
-  s.removeOld = true
+  let serving = `${live.id} on every node`
+  if (ctx.env.swarm) await swarmPreconditions(ctx, live.id, 'deploy')
+  else {
+    await checkPreconditions(ctx, live.id, 'deploy')
+    const s = state(ctx)
+    if (!s.live) throw new InputError('no colour serves: deploy first')
+    s.removeOld = true
+    serving = `${live.id} on ${s.live}`
+  }
   ctx.release = live.id
   const value = newPassword()
   registerSecret(name, value)
@@ -114,8 +124,9 @@ export async function prepareRotation(ctx: Context, name: Rotatable): Promise<vo
   print(
     `      ${name}: a new value (32 random bytes), kept in ${home.kind === 'age' ? home.file : `${home.file} (plaintext: the sandbox)`}`,
   )
+  const twice = name === 'REDIS_PASSWORD' ? '' : ' (twice: Postgres keeps one password per role)'
   print(
-    `      the apps (${live.id} on ${s.live}) move to it by two colour switches${name === 'REDIS_PASSWORD' ? '' : ' (Postgres keeps one password per role)'}`,
+    `      the apps (${serving}) move to it by ${ctx.env.swarm ? 'a rolling update with new Docker secrets' : 'a colour switch'}${twice}`,
   )
 }
 
@@ -128,9 +139,27 @@ export function restoreFilesOnFailure(ctx: Context): () => Promise<void> {
     const r = rotations.maybe(ctx)
     if (!r || !ctx.failure() || ctx.dryRun) return
     useSecrets(ctx, r.serving.secrets)
+    if (ctx.env.swarm) return swarmBackTo(ctx, r.serving.login)
     state(ctx).dbLogin = r.serving.login
     await writeConfig(ctx)
   }
+}
+
+/**
+ * A swarm after a failure: the files and Docker secrets of what served before, and, if the stack was
+ * told to use the new ones, a rolling update back, waited for (the swarm undo then only records).
+ */
+async function swarmBackTo(ctx: Context, login: string | undefined): Promise<void> {
+  const run = swarmRun(ctx)
+  run.login = login
+  await writeSwarmConfig(ctx)
+  await swarmSecrets(ctx)
+  if (!run.deployed) return
+  printErr('  the apps go back to the secrets they used before (a rolling update)')
+  await deployStack(ctx, run.images)
+  await waitForStack(ctx, run.images)
+  await waitForSecrets(ctx)
+  run.deployed = false
 }
 
 /** After a failure, once the apps are back on the old password: the new one is not accepted any more. */
@@ -164,6 +193,7 @@ export async function acceptNew(ctx: Context): Promise<void> {
 
 /** The idle colour started with `login` and the new value; switched to; gates; the old colour removed. */
 export async function moveApps(ctx: Context, login: string | undefined): Promise<void> {
+  if (ctx.env.swarm) return moveSwarmApps(ctx, login)
   const r = rotations.get(ctx)
   const s = state(ctx)
   s.finished = false
@@ -188,6 +218,29 @@ export async function moveApps(ctx: Context, login: string | undefined): Promise
   })
 }
 
+/**
+ * A swarm: new Docker secrets (named by a hash of the new connection strings), a rolling update of the
+ * services that use them, one node at a time (nginx sends to the other node meanwhile); the gates.
+ */
+async function moveSwarmApps(ctx: Context, login: string | undefined): Promise<void> {
+  const r = rotations.get(ctx)
+  const run = swarmRun(ctx)
+  Object.assign(run, { finished: false, deployed: false, login })
+  useSecrets(ctx, { ...ctx.secrets, [r.name]: r.value })
+  await writeSwarmConfig(ctx)
+  await swarmSecrets(ctx)
+  await deployStack(ctx, run.images)
+  run.deployed = true
+  await waitForStack(ctx, run.images)
+  await waitForSecrets(ctx)
+  if (ctx.dryRun) return
+  await swarmGates(ctx)
+  r.serving = { login, secrets: ctx.secrets }
+  // Recorded live (the unused Docker secrets, the old password's, are removed).
+  await recordSwarmRelease(ctx, 'live', `rotate-secret ${r.name}`)
+  run.deployed = false
+}
+
 export async function saveNewValue(ctx: Context): Promise<string> {
   const r = rotations.get(ctx)
   if (ctx.dryRun) return r.home.kind === 'environment' ? '' : r.home.file
@@ -200,11 +253,10 @@ export async function saveNewValue(ctx: Context): Promise<string> {
 /** Postgres only: the env's user takes the new password, then the apps move back to it. */
 export async function backToMainRole(ctx: Context): Promise<void> {
   if (!ctx.dryRun)
-    for (const host of ctx.hosts)
-      await host.exec(psqlFromStdin(data(ctx)), {
-        stdin: setPasswordSql(DB_USER, scramVerifier(rotations.get(ctx).value)),
-        echo: false,
-      })
+    await dataHost(ctx).exec(psqlFromStdin(data(ctx)), {
+      stdin: setPasswordSql(DB_USER, scramVerifier(rotations.get(ctx).value)),
+      echo: false,
+    })
   print(`      Postgres: ${DB_USER} logs in with the new password`)
   await moveApps(ctx, undefined)
 }

@@ -35,8 +35,12 @@ export function composeText(name: 'stack' | 'stack-encrypted' | 'data-published'
 }
 
 /** The connection strings the api gets as Docker secrets: the data host's private address. */
-export function connectionStrings(data: Host, secrets: Secrets): { database_url: string; redis_url: string } {
-  const urls = connectionUrls(secrets, innerAddress(data))
+export function connectionStrings(
+  data: Host,
+  secrets: Secrets,
+  login?: string,
+): { database_url: string; redis_url: string } {
+  const urls = connectionUrls(secrets, innerAddress(data), login)
   return { database_url: urls.database, redis_url: urls.redis }
 }
 

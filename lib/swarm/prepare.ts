@@ -112,7 +112,7 @@ export async function writeSwarmConfig(ctx: Context): Promise<boolean> {
   const owner = `${ctx.env.ssh.user}:${ctx.env.ssh.user}`
   const files = deployFiles(ctx.env)
   const stack = stackFiles(ctx.env)
-  const urls = connectionStrings(data.host, ctx.secrets)
+  const urls = connectionStrings(data.host, ctx.secrets, swarmRun(ctx).login)
   let changed = false
   const write = async (host: HostSession, path: string, content: string, mode = '0644') =>
     (changed = (await ensureFile(host, { path, content, mode, owner })) || changed)
@@ -178,7 +178,7 @@ export async function swarmDataServices(ctx: Context): Promise<boolean> {
 export async function swarmSecrets(ctx: Context): Promise<boolean> {
   const { manager, data } = swarmHosts(ctx)
   const run = swarmRun(ctx)
-  for (const [key, value] of Object.entries(connectionStrings(data.host, ctx.secrets))) {
+  for (const [key, value] of Object.entries(connectionStrings(data.host, ctx.secrets, run.login))) {
     const name = secretName(ctx.env.name, key, value)
     run.secretNames[key] = name
     await manager.exec(secretEnsure(name, ctx.env.name), { stdin: value, echo: false })

@@ -6,12 +6,14 @@ import {
   stackDeploy,
   stackServicesProbe,
   stackSettled,
+  taskSecretsProbe,
+  tasksMissingSecrets,
   updateMessages,
 } from '../commands/swarm.ts'
 import { pruneImages } from '../deploy/prune-images.ts'
 import { appendReleaseOn, releaseRecord } from '../deploy/record.ts'
 import { gateFailures } from '../deploy/switch.ts'
-import type { Service } from '../env/load.ts'
+import { SERVICES, type Service } from '../env/load.ts'
 import { notifyOnEnd } from '../notify/run-outcome.ts'
 import { EXIT, RunbookError } from '../report/errors.ts'
 import { print, printErr } from '../report/output.ts'
@@ -91,6 +93,41 @@ export async function waitForStack(ctx: Context, images: Record<Service, string>
         `Look at \`docker service ps ${files.stack}_api --no-trunc\` on ${manager.name} for why tasks do not start.`,
       )
     await new Promise((r) => setTimeout(r, POLL_MS))
+  }
+}
+
+/**
+ * Waits until every task of each service that uses the database or Redis holds this run's Docker
+ * secrets: a change of secrets alone (rotate-secret) leaves the images as they are, so waitForStack
+ * cannot tell the rolling update apart from the release it replaces.
+ */
+export async function waitForSecrets(ctx: Context): Promise<void> {
+  if (ctx.dryRun) return
+  const { manager, nodes } = swarmHosts(ctx)
+  const run = swarmRun(ctx)
+  const files = stackFiles(ctx.env)
+  const timeoutS = ctx.env.swarm?.updateTimeoutS ?? 600
+  const deadline = Date.now() + timeoutS * 1000
+  for (const service of SERVICES) {
+    const wanted = ctx.env.services[service].map(
+      (d) => run.secretNames[d === 'database' ? 'database_url' : 'redis_url'] ?? '',
+    )
+    if (wanted.length === 0) continue
+    for (;;) {
+      const out = await manager.exec(taskSecretsProbe(`${files.stack}_${service}`), {
+        probe: true,
+        echo: false,
+      })
+      const missing = tasksMissingSecrets(out.stdout, wanted, nodes.length)
+      if (!missing) break
+      if (Date.now() > deadline)
+        throw new RunbookError(
+          `${service} did not move to the new secrets within swarm.update_timeout_s (${timeoutS} s): ${missing}`,
+          EXIT.stepFailed,
+          `Look at \`docker service ps ${files.stack}_${service} --no-trunc\` on ${manager.name}.`,
+        )
+      await new Promise((r) => setTimeout(r, POLL_MS))
+    }
   }
 }
 

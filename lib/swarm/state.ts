@@ -20,6 +20,8 @@ export interface SwarmRun {
   dataWasRunning: boolean
   /** The Docker secrets this release's api reads. */
   secretNames: Record<string, string>
+  /** The Postgres login in the connection strings (rotate-secret's twin role); the env's user when unset. */
+  login?: string
 }
 
 const runs = perRun<SwarmRun>('swarm run state')

@@ -1,14 +1,18 @@
+import { readFileSync, writeFileSync } from 'node:fs'
 import { connect } from 'node:net'
 import { join } from 'node:path'
 import * as assert from 'uvu/assert'
 import { generateBackupKey } from '../../lib/backup/keys.ts'
+import { quote } from '../../lib/commands/shell.ts'
 import type { SandboxDroplet } from '../../lib/env/sandbox-hosts.ts'
+import { quoteValue } from '../../lib/secrets/edit.ts'
 import { backup } from '../../runbooks/backup.ts'
 import { deploy } from '../../runbooks/deploy.ts'
 import { health } from '../../runbooks/health.ts'
 import { releases } from '../../runbooks/releases.ts'
 import { restore } from '../../runbooks/restore.ts'
 import { rollback } from '../../runbooks/rollback.ts'
+import { rotateSecret } from '../../runbooks/rotate-secret.ts'
 import { setupServer } from '../../runbooks/setup-server.ts'
 import { status } from '../../runbooks/status.ts'
 import { startLoad } from '../bench/load.ts'
@@ -92,6 +96,17 @@ async function underLoad<T>(
   }
 }
 
+/** Postgres's password now (the test bed's, until the rotation test changes it). */
+let pgPassword = ''
+
+/** Whether Postgres on the data host lets `user` in with `password` over TCP (as the apps log in). */
+async function pgLogin(user: string, password: string): Promise<string> {
+  return onDroplet(
+    db,
+    `pg=$(docker ps -q --filter label=com.docker.compose.service=postgres); PGPASSWORD=${quote(password)} docker exec -e PGPASSWORD "$pg" psql -h 127.0.0.1 -U ${user} -d conciliaextrato -Atc 'select current_user' 2>&1 || true`,
+  )
+}
+
 const psql = (sql: string) =>
   `docker exec $(docker ps -q --filter label=com.docker.compose.service=postgres) psql -U conciliaextrato -d conciliaextrato -Atc ${JSON.stringify(sql)}`
 
@@ -107,6 +122,7 @@ test.before(async () => {
       keep: { daily: 7, weekly: 4, monthly: 12 },
     },
   })
+  pgPassword = process.env.POSTGRES_PASSWORD ?? ''
 })
 
 test.after(async () => {
@@ -166,7 +182,7 @@ test('deploy v1: every node serves v1 through its nginx; the api reaches Postgre
   const spec = await onDroplet(app1, 'docker service inspect ce-sw_api')
   assert.match(spec, '/run/secrets/database_url')
   assert.not.match(spec, process.env.POSTGRES_PASSWORD ?? 'unset')
-  assert.not.match(out, process.env.POSTGRES_PASSWORD ?? 'unset')
+  assert.not.ok(out.includes(pgPassword), 'no password in the output')
   assert.is(await reachable(db.ip, 5432), false)
   assert.match(
     await onDroplet(app2, `timeout 5 bash -c 'echo > /dev/tcp/${db.ip}/5432' && echo open`),
@@ -224,6 +240,39 @@ test('backup and restore on a swarm env: the data host backed up, the stack stop
   assert.equal(await served(), ['v1', 'v1', 'v1', 'v1', 'v1', 'v1'])
 })
 
+test('rotate POSTGRES_PASSWORD on a swarm under load: new Docker secrets, two rolling updates, no failed request', async () => {
+  const old = process.env.POSTGRES_PASSWORD ?? ''
+  // Kept in the env's secrets file (the sandbox's plaintext one), where rotate-secret saves the new value.
+  const file = join(bed.envDir, 'sw.secrets.env')
+  writeFileSync(file, `POSTGRES_PASSWORD=${quoteValue(old)}\n`)
+  delete process.env.POSTGRES_PASSWORD
+  const secretsBefore = await onDroplet(app1, "docker secret ls --format '{{.Name}}' | sort")
+  const run = await underLoad(() => runCaptured(rotateSecret, ['--env', 'sw', '--name', 'POSTGRES_PASSWORD']))
+  assert.is(run.result.code, 0, run.result.out)
+  assert.is(run.failed, 0, `${run.failed} of ${run.requests} requests failed: ${run.failures}`)
+  assert.ok(run.requests > 200, `only ${run.requests} requests`)
+  assert.match(run.result.out, 'move to it by a rolling update with new Docker secrets')
+  const now = /^POSTGRES_PASSWORD=(.*)$/m.exec(readFileSync(file, 'utf8'))?.[1] ?? ''
+  assert.match(now, /^'?[A-Za-z0-9_-]{43}'?$/)
+  const value = now.replace(/^'|'$/g, '')
+  assert.not.ok(run.result.out.includes(value), 'the new password is never shown')
+  assert.is((await pgLogin('conciliaextrato', value)).trim(), 'conciliaextrato')
+  assert.match(await pgLogin('conciliaextrato', old), 'password authentication failed')
+  assert.match(
+    await pgLogin('conciliaextrato_rotating', value),
+    /is not permitted to log in|password authentication failed/,
+  )
+  // The api's database secret is a new one on every task; the old one was removed.
+  const secretsAfter = await onDroplet(app1, "docker secret ls --format '{{.Name}}' | sort")
+  const dbSecret = (list: string) => list.split('\n').filter((n) => n.startsWith('ce-sw-database-url-'))
+  assert.is(dbSecret(secretsAfter).length, 1, secretsAfter)
+  assert.is.not(dbSecret(secretsAfter)[0], dbSecret(secretsBefore)[0])
+  assert.equal(await served(), ['v1', 'v1', 'v1', 'v1', 'v1', 'v1'])
+  assert.is((await through(app2, FIXTURE_DOMAINS.api, '/health')).status, 200)
+  assert.is((await onDroplet(db, psql('select n from survival'))).trim(), '42')
+  pgPassword = value
+})
+
 test('DRY_RUN=1 shows the stack deploy and the migration, and changes nothing', async () => {
   const { code, out } = await runCaptured(deploy, ['--env', 'sw', '--release', 'v2', '--dry-run'])
   assert.is(code, 0, out)
@@ -235,7 +284,7 @@ test('DRY_RUN=1 shows the stack deploy and the migration, and changes nothing', 
     out,
     /\[app-1\] would run: docker run --rm --env-file \S+migrate\.env conciliaextrato\/api:v2 migrate/,
   )
-  assert.not.match(out, process.env.POSTGRES_PASSWORD ?? 'unset')
+  assert.not.ok(out.includes(pgPassword), 'no password in the output')
   assert.equal(await served(), ['v1', 'v1', 'v1', 'v1', 'v1', 'v1'])
   const history = await runCaptured(releases, ['--env', 'sw'])
   assert.match(history.out, 'app-1: live v1 (swarm)')

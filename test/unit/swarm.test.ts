@@ -17,6 +17,8 @@ import {
   stackSettled,
   swarmInit,
   swarmJoin,
+  taskSecretsProbe,
+  tasksMissingSecrets,
 } from '../../lib/commands/swarm.ts'
 import { colourRelease } from '../../lib/deploy/strategy.ts'
 import { desiredRecords } from '../../lib/dns/desired.ts'
@@ -394,6 +396,34 @@ test('deploy and rollback: one step list; a swarm env skips the colour switch, o
     assert.match(next(swarmEnv), spec.name === 'deploy' ? 'docker service ps' : 'still serves')
     assert.not.match(next(oneHost), 'docker service')
   }
+})
+
+test('a change of secrets alone is waited for: every task running and holding the new Docker secrets', () => {
+  assert.is(
+    taskSecretsProbe('ce-sw_api'),
+    "docker service ps -q --filter desired-state=running ce-sw_api 2>/dev/null | xargs -r docker inspect --format '{{.Status.State}} {{range .Spec.ContainerSpec.Secrets}}{{.SecretName}},{{end}}' 2>/dev/null || true",
+  )
+  const wanted = ['ce-sw-database-url-new', 'ce-sw-redis-url-1']
+  const both =
+    'running ce-sw-database-url-new,ce-sw-redis-url-1,\nrunning ce-sw-redis-url-1,ce-sw-database-url-new,\n'
+  assert.is(tasksMissingSecrets(both, wanted, 2), '')
+  // One task still on the old secret, one starting, one node short, one task too many.
+  const old =
+    'running ce-sw-database-url-new,ce-sw-redis-url-1,\nrunning ce-sw-database-url-old,ce-sw-redis-url-1,\n'
+  assert.is(
+    tasksMissingSecrets(old, wanted, 2),
+    '1/2 tasks running with ce-sw-database-url-new, ce-sw-redis-url-1',
+  )
+  assert.is(
+    tasksMissingSecrets('starting ce-sw-database-url-new,ce-sw-redis-url-1,\n', wanted, 1),
+    '0/1 tasks running with ce-sw-database-url-new, ce-sw-redis-url-1',
+  )
+  assert.match(tasksMissingSecrets('running ce-sw-database-url-new,ce-sw-redis-url-1,\n', wanted, 2), '1/2')
+  assert.match(
+    tasksMissingSecrets(`${both}running ce-sw-database-url-new,ce-sw-redis-url-1,\n`, wanted, 2),
+    '3/2',
+  )
+  assert.match(tasksMissingSecrets('', wanted, 2), '0/2')
 })
 
 test.run()
