@@ -305,20 +305,7 @@ export async function writeConfig(ctx: Context): Promise<boolean> {
     // nginx: the server blocks, TLS files, both colours' upstreams; the flag file says the colour that
     // serves now (the switch step moves it). Reloaded here when one changed: the switch does not reload.
     const serving = state(ctx).live ?? state(ctx).target
-    let nginx = await ensureFile(host, {
-      path: sitesPath(ctx.env.name),
-      content: renderSites(ctx.env),
-      mode: '0644',
-      owner,
-    })
-    if (ctx.env.edge) nginx = (await writeEdgeFiles(ctx, host)) || nginx
-    nginx =
-      (await ensureFile(host, {
-        path: upstreamsPath(ctx.env.name),
-        content: renderUpstreams(ctx.env.name, serving),
-        mode: '0644',
-        owner,
-      })) || nginx
+    const nginx = await writeNginxFiles(ctx, host, renderUpstreams(ctx.env.name, serving))
     if (nginx) {
       await host.exec(`${setColourFlag(ctx.env.name, serving)} && ${nginxTestAndReload}`)
       print(`      ${host.name}: nginx's files changed: checked and reloaded (${serving} serves)`)
@@ -326,6 +313,15 @@ export async function writeConfig(ctx: Context): Promise<boolean> {
     changed ||= nginx
   }
   return changed
+}
+
+/** A host's nginx files for the env: server blocks, the edge's files, `upstreams`. Whether one changed. */
+export async function writeNginxFiles(ctx: Context, host: HostSession, upstreams: string): Promise<boolean> {
+  const owner = `${ctx.env.ssh.user}:${ctx.env.ssh.user}`
+  const file = (path: string, content: string) => ensureFile(host, { path, content, mode: '0644', owner })
+  let changed = await file(sitesPath(ctx.env.name), renderSites(ctx.env))
+  if (ctx.env.edge) changed = (await writeEdgeFiles(ctx, host)) || changed
+  return (await file(upstreamsPath(ctx.env.name), upstreams)) || changed
 }
 
 async function readDefaultTls(host: HostSession): Promise<string> {

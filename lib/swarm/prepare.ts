@@ -1,7 +1,7 @@
 import { takeBackup } from '../backup/take.ts'
 import { compose, composeFlavourProbe, networkEnsure, projectContainers } from '../commands/compose.ts'
 import { readReleases } from '../commands/health.ts'
-import { nginxTestAndReload, renderSites, sitesPath, upstreamsPath } from '../commands/nginx.ts'
+import { nginxTestAndReload } from '../commands/nginx.ts'
 import { quote } from '../commands/shell.ts'
 import {
   nodeList,
@@ -17,7 +17,7 @@ import {
   releaseProblems,
   stopIfProblems,
   waitHealthy,
-  writeEdgeFiles,
+  writeNginxFiles,
 } from '../deploy/prepare.ts'
 import { imageRefs } from '../deploy/state.ts'
 import { remotePaths } from '../env/host-paths.ts'
@@ -125,20 +125,7 @@ export async function writeSwarmConfig(ctx: Context): Promise<boolean> {
   await write(manager, stack.migrateEnv, migrateEnv(urls), '0600')
   const web = nodes.map((n) => n.host)
   for (const node of nodes) {
-    let nginx = await ensureFile(node, {
-      path: sitesPath(ctx.env.name),
-      content: renderSites(ctx.env),
-      mode: '0644',
-      owner,
-    })
-    if (ctx.env.edge) nginx = (await writeEdgeFiles(ctx, node)) || nginx
-    nginx =
-      (await ensureFile(node, {
-        path: upstreamsPath(ctx.env.name),
-        content: nodeUpstreams(ctx.env, node.host, web),
-        mode: '0644',
-        owner,
-      })) || nginx
+    const nginx = await writeNginxFiles(ctx, node, nodeUpstreams(ctx.env, node.host, web))
     if (nginx) {
       await node.exec(nginxTestAndReload)
       print(`      ${node.name}: nginx sends to its own tasks, then to ${web.length - 1} other node(s)`)
