@@ -91,7 +91,8 @@ function renderColour(env: Env): string {
 
 /** A server block's requests: the maintenance check first, then the proxy to the service's upstream. */
 function siteLocation(env: Env, service: Service): string {
-  const upstream = `${upstreamName(env.name, service)}_${colourVariable(env.name)}`
+  // A swarm has one upstream per service: named as it is (nginx picks a variable's upstream per request).
+  const upstream = `${upstreamName(env.name, service)}_${env.swarm ? 'swarm' : colourVariable(env.name)}`
   return `${renderMaintenance(env.name, service)}${renderTemplate('proxy-location.conf.template', { upstream })}`
 }
 

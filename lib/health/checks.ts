@@ -192,12 +192,33 @@ export function parseContainers(out: string): { service: string; state: string; 
     })
 }
 
+/**
+ * The containers, asked again each `pollMs` while one is running with its first health check still to
+ * come (`starting`: a container a restore or a deploy has just started), for `timeoutS` at most:
+ * judged once none is, or as they are then.
+ */
+export async function settledContainers(
+  host: HostSession,
+  probe: string,
+  timeoutS: number,
+  pollMs = 1000,
+): Promise<ReturnType<typeof parseContainers>> {
+  const deadline = Date.now() + (Number.isFinite(timeoutS) ? timeoutS : 0) * 1000
+  for (;;) {
+    const list = parseContainers(await run(host, probe))
+    if (!list.some((c) => c.state === 'running' && c.health === 'starting') || Date.now() >= deadline)
+      return list
+    await new Promise((r) => setTimeout(r, pollMs))
+  }
+}
+
 export async function containerChecks(
   host: HostSession,
   env: Env,
   probe = readOn(host, env, 'containers', 'compose'),
+  pollMs = 1000,
 ): Promise<HealthResult[]> {
-  const list = parseContainers(await run(host, probe))
+  const list = await settledContainers(host, probe, env.health.timeoutS, pollMs)
   if (list.length === 0)
     return [
       {

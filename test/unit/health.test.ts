@@ -8,6 +8,7 @@ import {
 } from '../../lib/commands/health.ts'
 import type { Env } from '../../lib/env/load.ts'
 import {
+  containerChecks,
   headerChecks,
   httpChecks,
   missingHeaders,
@@ -18,6 +19,7 @@ import {
   percentile,
   REQUIRED_HEADERS,
   sectionsOf,
+  settledContainers,
   tlsChecks,
 } from '../../lib/health/checks.ts'
 import type { HostSession } from '../../lib/host/session.ts'
@@ -173,6 +175,53 @@ test("deploy's smoke check retries within the health timeout: a 503 or a refused
   )
   // Never a single shot, even with a tiny timeout.
   assert.match(smokeCheck(18081, '/health', 1), '--retry 5 --retry-delay 1 --retry-max-time 5')
+})
+
+/** A host whose answers to every command come one after another from `outs` (the last one repeats). */
+function sequenceHost(outs: string[]): { host: HostSession; asked: () => number } {
+  let n = 0
+  const host = {
+    name: 'web-1',
+    exec: async () => ({
+      code: 0,
+      stdout: outs[Math.min(n++, outs.length - 1)],
+      stderr: '',
+      durationMs: 0,
+      dryRun: false,
+    }),
+  } as unknown as HostSession
+  return { host, asked: () => n }
+}
+
+test('a container just started (health "starting") is asked again until it is judged, within the timeout', async () => {
+  const starting = 'api running starting\nredis running starting\npostgres running healthy\n'
+  const settled = 'api running healthy\nredis running healthy\npostgres running healthy\n'
+  const soon = sequenceHost([starting, starting, settled])
+  const list = await settledContainers(soon.host, 'probe', 5, 1)
+  assert.is(soon.asked(), 3)
+  assert.ok(list.every((c) => c.health === 'healthy'))
+  const e = { ...env, health: { ...env.health, timeoutS: 5 } } as Env
+  const checks = await containerChecks(sequenceHost([starting, settled]).host, e, 'probe', 1)
+  assert.ok(
+    checks.every((c) => c.ok),
+    JSON.stringify(checks),
+  )
+  // Still starting when the time is up: judged as it is (a failure), never waited for longer.
+  const never = sequenceHost([starting])
+  const stuck = await containerChecks(
+    never.host,
+    { ...env, health: { ...env.health, timeoutS: 0.05 } } as Env,
+    'probe',
+    10,
+  )
+  assert.equal(
+    stuck.filter((c) => !c.ok).map((c) => c.value),
+    ['running/starting', 'running/starting'],
+  )
+  // An unhealthy container is not waited for: judged at once.
+  const bad = sequenceHost(['api running unhealthy\n'])
+  assert.not.ok((await containerChecks(bad.host, e, 'probe', 1))[0]?.ok)
+  assert.is(bad.asked(), 1)
 })
 
 test.run()

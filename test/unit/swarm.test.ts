@@ -323,7 +323,8 @@ test('stack files: secret names hash the value; variables hold no secret; upstre
   // Every node's server blocks send to its swarm upstreams: no colour, no flag file.
   const sites = renderSites(env)
   assert.match(sites, '    set $ce_qa_colour swarm;\n')
-  assert.match(sites, 'proxy_pass http://ce_qa_api_$ce_qa_colour;')
+  assert.match(sites, 'proxy_pass http://ce_qa_api_swarm;')
+  assert.not.match(sites, 'proxy_pass http://ce_qa_api_$ce_qa_colour')
   assert.not.match(sites, 'live-green')
   assert.is(SWARM_PORTS.site, 18101)
 })
