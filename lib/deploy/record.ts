@@ -2,8 +2,8 @@ import { writeFlag } from '../commands/flag-file.ts'
 import { parseImageDigests } from '../commands/registry.ts'
 import { remotePaths } from '../env/host-paths.ts'
 import type { Env } from '../env/load.ts'
-import type { HostSession } from '../host/session.ts'
-import { CommandError } from '../report/errors.ts'
+import { commandFailure, type HostSession } from '../host/session.ts'
+import type { CommandError } from '../report/errors.ts'
 import { whoAmI } from '../run/audit.ts'
 import { appendRelease, type ReleaseRecord } from '../stack/releases.ts'
 
@@ -61,12 +61,11 @@ export async function appendReleaseOn(
   const command = `{ ${write}; } && echo ${RECORDED} && { ${andThen}; }`
   const out = await host.exec(command, { stdin: `${JSON.stringify(record)}\n`, echo: false, allowFail: true })
   if (out.code === 0) return undefined
-  const error = new CommandError(
-    `Command exited with status ${out.code} on ${host.name}`,
+  const error = commandFailure(
     host.name,
     out.stdout.includes(RECORDED) ? andThen : write,
     out.code,
-    (out.stderr || out.stdout).trim().split('\n').slice(-5).join('\n'),
+    out,
     `${record.id} is recorded as ${record.outcome} on ${host.name}; what failed after that is above. Look at the host (make status ENV=${env.name}).`,
   )
   if (!out.stdout.includes(RECORDED)) throw error

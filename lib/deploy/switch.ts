@@ -14,10 +14,8 @@ import { idleColourText, parseIdleColour, writeFlag } from '../commands/flag-fil
 import { allAnswered, answersNow, smokeCheck } from '../commands/health.ts'
 import {
   nginxTestAndReload,
-  renderSites,
   renderUpstreams,
   setColourFlag,
-  sitesPath,
   switchToColour,
   UPSTREAMS_PREDATE_FLAG,
   upstreamsPath,
@@ -28,14 +26,13 @@ import { inBackground, quote } from '../commands/shell.ts'
 import { remotePaths } from '../env/host-paths.ts'
 import { SERVICES, type Service } from '../env/load.ts'
 import { httpChecks, latencyCheck } from '../health/checks.ts'
-import { ensureFile } from '../host/converge.ts'
-import type { HostSession } from '../host/session.ts'
-import { CommandError, RunbookError } from '../report/errors.ts'
+import { commandFailure, type HostSession } from '../host/session.ts'
+import { type CommandError, RunbookError } from '../report/errors.ts'
 import { print, printErr } from '../report/output.ts'
 import type { Context } from '../run/runbook.ts'
 import { colourEnv, DB_NAME, DB_USER, deployFiles, networkName } from '../stack/files.ts'
 import { lastLiveOn, type ReleaseRecord } from '../stack/releases.ts'
-import { waitHealthy } from './prepare.ts'
+import { waitHealthy, writeNginxFiles } from './prepare.ts'
 import { appendReleaseOn, releaseRecord } from './record.ts'
 import { maybeState, state } from './state.ts'
 import { waitUntil } from './wait.ts'
@@ -176,25 +173,17 @@ export async function pointNginxAt(ctx: Context, colour: Colour): Promise<void> 
     let out = await host.exec(command, { stdin: upstreams, echo: false, timeoutS: 60, allowFail: true })
     if (out.code === UPSTREAMS_PREDATE_FLAG) {
       print(`      ${host.name}: nginx's files predate the colour flag: written anew, checked and reloaded`)
-      await ensureFile(host, {
-        path: sitesPath(ctx.env.name),
-        content: renderSites(ctx.env),
-        mode: '0644',
-        owner: `${ctx.env.ssh.user}:${ctx.env.ssh.user}`,
-      })
+      await writeNginxFiles(ctx, host, upstreams)
       out = await host.exec(
-        `(${writeUpstreams}) && ${setColourFlag(ctx.env.name, colour)} && ${nginxTestAndReload} && { ${watch}; }`,
-        { stdin: upstreams, echo: false, timeoutS: 60 },
+        `${setColourFlag(ctx.env.name, colour)} && ${nginxTestAndReload} && { ${watch}; }`,
+        {
+          echo: false,
+          timeoutS: 60,
+        },
       )
     } else if (out.code !== 0)
       // allowFail only to see the status above: anything else fails the step as exec would have.
-      throw new CommandError(
-        `Command exited with status ${out.code} on ${host.name}`,
-        host.name,
-        command,
-        out.code,
-        (out.stderr || out.stdout).trim().split('\n').slice(-5).join('\n'),
-      )
+      throw commandFailure(host.name, command, out.code, out)
     if (!ctx.dryRun && notServedBy(out.stdout, domains, colour))
       await waitForColour(ctx, host, domains, colour)
   }

@@ -199,14 +199,7 @@ export class HostSession {
       return { code: result.code, stdout: result.stdout, stderr: result.stderr, durationMs, dryRun: false }
     }
     const status = result.code === TIMED_OUT_STATUS ? `timed out after ${timeoutS}s` : result.code
-    throw new CommandError(
-      `Command ${typeof status === 'number' ? `exited with status ${status}` : status} on ${this.name}`,
-      this.name,
-      command,
-      status,
-      tail(result.stderr || result.stdout),
-      opts.next,
-    )
+    throw commandFailure(this.name, command, status, result, opts.next)
   }
 
   /** The line the host runs: its own timeout, the run's marker if given, sudo on a sudo session. */
@@ -333,6 +326,27 @@ class Collector {
   text(): string {
     return Buffer.concat(this.chunks).toString('utf8')
   }
+}
+
+/**
+ * The error exec throws for a failed command (its output's tail, redacted): also for a caller that ran
+ * it with allowFail to look at the status first.
+ */
+export function commandFailure(
+  host: string,
+  command: string,
+  status: number | string,
+  output: { stdout: string; stderr: string },
+  next?: string,
+): CommandError {
+  return new CommandError(
+    `Command ${typeof status === 'number' ? `exited with status ${status}` : status} on ${host}`,
+    host,
+    command,
+    status,
+    tail(output.stderr || output.stdout),
+    next,
+  )
 }
 
 export function tail(text: string, lines = TAIL_LINES): string {

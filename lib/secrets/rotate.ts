@@ -15,6 +15,7 @@ import { state } from '../deploy/state.ts'
 import { postDeployGates, recordLive, startTarget, switchTraffic } from '../deploy/switch.ts'
 import { remotePaths } from '../env/host-paths.ts'
 import type { Secrets } from '../env/secrets.ts'
+import { releaseStrategy } from '../release/strategy.ts'
 import { InputError } from '../report/errors.ts'
 import { print, printErr } from '../report/output.ts'
 import { registerSecret } from '../report/redact.ts'
@@ -22,7 +23,7 @@ import { perRun } from '../run/per-run.ts'
 import type { Context } from '../run/step.ts'
 import { DB_NAME, DB_USER } from '../stack/files.ts'
 import { liveRelease, parseReleases } from '../stack/releases.ts'
-import { dataSession, swarmHosts } from '../swarm/hosts.ts'
+import { dataSession } from '../swarm/hosts.ts'
 import { swarmPreconditions, swarmSecrets, writeSwarmConfig } from '../swarm/prepare.ts'
 import { deployStack, recordSwarmRelease, swarmGates, waitForSecrets, waitForStack } from '../swarm/roll.ts'
 import { swarmRun } from '../swarm/state.ts'
@@ -88,8 +89,7 @@ export async function prepareRotation(ctx: Context, name: Rotatable): Promise<vo
       [],
       `Unset ${name} here so that it is read from (and written to) the env's secrets file, then run again. Nothing was changed.`,
     )
-  // The release history: on the swarm's manager, or the one host.
-  const host = ctx.env.swarm ? swarmHosts(ctx).manager : ctx.hosts[0]
+  const host = releaseStrategy(ctx).historyHost(ctx)
   if (!host) throw new InputError('the env has no host')
   const history = parseReleases(
     (await host.exec(readReleases(remotePaths(ctx.env).releases), { probe: true, echo: false })).stdout,
@@ -151,15 +151,25 @@ export function restoreFilesOnFailure(ctx: Context): () => Promise<void> {
  */
 async function swarmBackTo(ctx: Context, login: string | undefined): Promise<void> {
   const run = swarmRun(ctx)
+  if (run.deployed) printErr('  the apps go back to the secrets they used before (a rolling update)')
+  await swarmOnSecrets(ctx, login, run.deployed)
+  run.deployed = false
+}
+
+/**
+ * The swarm's files and Docker secrets for ctx.secrets with `login`; with `roll`, the stack told to use
+ * them and waited for until every task holds them.
+ */
+async function swarmOnSecrets(ctx: Context, login: string | undefined, roll: boolean): Promise<void> {
+  const run = swarmRun(ctx)
   run.login = login
   await writeSwarmConfig(ctx)
   await swarmSecrets(ctx)
-  if (!run.deployed) return
-  printErr('  the apps go back to the secrets they used before (a rolling update)')
+  if (!roll) return
   await deployStack(ctx, run.images)
+  run.deployed = true
   await waitForStack(ctx, run.images)
   await waitForSecrets(ctx)
-  run.deployed = false
 }
 
 /** After a failure, once the apps are back on the old password: the new one is not accepted any more. */
@@ -225,14 +235,9 @@ export async function moveApps(ctx: Context, login: string | undefined): Promise
 async function moveSwarmApps(ctx: Context, login: string | undefined): Promise<void> {
   const r = rotations.get(ctx)
   const run = swarmRun(ctx)
-  Object.assign(run, { finished: false, deployed: false, login })
+  Object.assign(run, { finished: false, deployed: false })
   useSecrets(ctx, { ...ctx.secrets, [r.name]: r.value })
-  await writeSwarmConfig(ctx)
-  await swarmSecrets(ctx)
-  await deployStack(ctx, run.images)
-  run.deployed = true
-  await waitForStack(ctx, run.images)
-  await waitForSecrets(ctx)
+  await swarmOnSecrets(ctx, login, true)
   if (ctx.dryRun) return
   await swarmGates(ctx)
   r.serving = { login, secrets: ctx.secrets }

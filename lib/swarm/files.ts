@@ -44,6 +44,11 @@ export function connectionStrings(
   return { database_url: urls.database, redis_url: urls.redis }
 }
 
+/** The key of a dependency's connection string among the stack's secrets: database_url, redis_url. */
+export function secretKey(d: Dependency): string {
+  return DEPENDENCY_VARS[d].toLowerCase()
+}
+
 /**
  * Docker secrets cannot change: a new value gets a new name. The name carries a hash of the value
  * (never the value), so a deploy with the same passwords reuses the secrets and the tasks stay put.
@@ -81,7 +86,6 @@ export function stackVars(
  * the others get neither. The secrets' names come from stack.env.
  */
 export function stackSecretsFile(env: Env): string {
-  const secret = (d: Dependency) => DEPENDENCY_VARS[d].toLowerCase()
   const lines = [
     '# Managed by deploy from services.<name>.uses of the env file.',
     'version: "3.8"',
@@ -92,8 +96,8 @@ export function stackSecretsFile(env: Env): string {
   for (const svc of users) {
     const uses = env.services[svc]
     lines.push(`  ${svc}:`, '    environment:')
-    for (const d of uses) lines.push(`      ${DEPENDENCY_VARS[d]}_FILE: /run/secrets/${secret(d)}`)
-    lines.push(`    secrets: [${uses.map(secret).join(', ')}]`)
+    for (const d of uses) lines.push(`      ${DEPENDENCY_VARS[d]}_FILE: /run/secrets/${secretKey(d)}`)
+    lines.push(`    secrets: [${uses.map(secretKey).join(', ')}]`)
   }
   // Compose interpolates these from stack.env when the stack is deployed.
   const ref = (name: string) => `"$\{${name}}"`

@@ -19,7 +19,7 @@ import { EXIT, RunbookError } from '../report/errors.ts'
 import { print, printErr } from '../report/output.ts'
 import type { Context } from '../run/runbook.ts'
 import type { ReleaseRecord } from '../stack/releases.ts'
-import { stackFiles, stackVars } from './files.ts'
+import { secretKey, stackFiles, stackVars } from './files.ts'
 import { swarmHosts } from './hosts.ts'
 import { maybeSwarmRun, swarmRun } from './state.ts'
 
@@ -109,9 +109,7 @@ export async function waitForSecrets(ctx: Context): Promise<void> {
   const timeoutS = ctx.env.swarm?.updateTimeoutS ?? 600
   const deadline = Date.now() + timeoutS * 1000
   for (const service of SERVICES) {
-    const wanted = ctx.env.services[service].map(
-      (d) => run.secretNames[d === 'database' ? 'database_url' : 'redis_url'] ?? '',
-    )
+    const wanted = ctx.env.services[service].map((d) => run.secretNames[secretKey(d)] ?? '')
     if (wanted.length === 0) continue
     for (;;) {
       const out = await manager.exec(taskSecretsProbe(`${files.stack}_${service}`), {
