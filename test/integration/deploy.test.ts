@@ -361,6 +361,22 @@ test('inside the window a rollback is an nginx switch: the previous colour still
   console.log(`      instant rollback v2 -> v1: ${took.toFixed(1)} s (make bench-deploy measures it)`)
 })
 
+test("a host whose nginx upstreams predate the colour flag (an older deploy's): a rollback writes them anew, checks, reloads and serves", async () => {
+  const dep = await runCaptured(deploy, ['--env', 'it', '--release', 'v2'])
+  assert.is(dep.code, 0, dep.out)
+  const upstreams = '/etc/nginx/conciliaextrato/it-upstreams.conf'
+  // An older deploy's file has no line saying the env switches by the flag file.
+  await onDroplet(web, `sed -i '/^# Switched by a flag file/d' ${upstreams}`)
+  const { code, out } = await runCaptured(rollback, ['--env', 'it'])
+  assert.is(code, 0, out)
+  assert.match(out, "web-1: nginx's files predate the colour flag: written anew, checked and reloaded")
+  assert.equal(await servedRelease(), ['v1', 'v1', 'v1'])
+  assert.match(
+    await onDroplet(web, `sed -n 2p ${upstreams}`),
+    /^# Switched by a flag file, read on every request/,
+  )
+})
+
 test('make psql: read-only by default, WRITE=1 one transaction (all or nothing), audited, secrets redacted', async () => {
   const run = (args: string[]) => runCaptured(psqlRunbook, ['--env', 'it', ...args])
   const secret = process.env.POSTGRES_PASSWORD ?? ''
