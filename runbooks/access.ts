@@ -1,6 +1,6 @@
 /**
- * access — who can log in where: every key of the deploy user, root and the checker account on each
- * host, against what the env file lists; APPLY=1 revokes the strays.
+ * access — who can log in where: every key of the deploy user, root, the checker and the administrator
+ * on each host, against what the env file lists; APPLY=1 revokes the strays. Logs in as ssh.admin.
  *
  * When: after someone leaves the team, after a key leaked, as a monthly review (LGPD: access control),
  *   or before rotating CI's deploy key (docs/runbooks/access.md has that procedure).
@@ -21,7 +21,9 @@ export const access: RunbookSpec = {
   name: 'access',
   // Listing changes nothing; APPLY=1 asks for the typed env name in production before it revokes.
   mutates: false,
-  needs: () => ['ssh', 'deploy-keys', 'checker-ssh'],
+  // Reading and rewriting every account's keys is root's work: it logs in as the administrator.
+  admin: true,
+  needs: () => ['ssh', 'admin-ssh', 'deploy-keys', 'checker-ssh'],
   options: [{ name: 'apply', makeVar: 'APPLY=1', help: 'revoke the keys the env file does not list' }],
   steps: [
     {
@@ -45,8 +47,8 @@ export const access: RunbookSpec = {
             ? `      ${strays.length} stray key(s): make access ENV=${ctx.env.name} APPLY=1 revokes them`
             : '      every key is listed in the env file',
         )
-        if (keyInUse(ctx) === undefined)
-          print("      the key in use is an ssh-agent's: APPLY=1 leaves the deploy user's keys alone")
+        if (ctx.hosts.some((h) => keyInUse(ctx, h) === undefined))
+          print("      the key in use is an ssh-agent's: APPLY=1 leaves the login account's keys alone")
         return 'ok'
       },
     },

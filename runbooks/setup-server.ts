@@ -3,7 +3,8 @@
  * checks the host first and changes only what differs (a second run reports 0 changed).
  *
  * When: a new droplet (also phase 1 of `make emergency`), or to repair drift on an existing one.
- * Changes: packages, pending security updates, the deploy user, sshd (root login off), ufw, fail2ban, updates, log limits, nginx base,
+ * Changes: packages, pending security updates, the administrator's login (ssh.admin), the deploy user (sudo
+ *   only for the runbooks' root commands with setup.deploy_sudo: runbooks), sshd (root login off), ufw, fail2ban, updates, log limits, nginx base,
  *   the health watchdog (a systemd timer), the read-only checker account (ssh.checker); on a swarm env, the swarm: the first host initialises it, the
  *   other app hosts join, and the swarm ports open only between the env's hosts.
  * Abort: Ctrl-C is safe at any point; run it again and it continues. It never locks you out: the
@@ -14,6 +15,7 @@
 import { HOST_OPTION } from '../lib/run/cli.ts'
 import { isMain, main, type RunbookSpec } from '../lib/run/runbook.ts'
 import { deployUser, hardenSsh, proveDeployAccess } from '../lib/setup/access.ts'
+import { adminAccount } from '../lib/setup/admin.ts'
 import { checkerAccount } from '../lib/setup/checker.ts'
 import { checkSshFrom, fail2ban, firewall, spareOperatorFromFail2ban } from '../lib/setup/firewall.ts'
 import { joinSwarm } from '../lib/setup/swarm.ts'
@@ -36,7 +38,8 @@ export const setupServer: RunbookSpec = {
   bootstrap: true,
   // The watchdog it installs alerts the env's alert targets: their webhook URLs go to the host.
   // The checker's key: its public half is what the checker account lets in.
-  needs: () => ['ssh', 'deploy-keys', 'checker-ssh', 'notify:alert'],
+  // The administrator's key: its login on a set-up host, its public half on a new one.
+  needs: () => ['ssh', 'admin-ssh', 'deploy-keys', 'checker-ssh', 'notify:alert'],
   options: [HOST_OPTION],
   steps: [
     checkHost,
@@ -44,6 +47,7 @@ export const setupServer: RunbookSpec = {
     checkSshFrom,
     installPackages,
     securityUpdates,
+    adminAccount,
     deployUser,
     proveDeployAccess,
     hardenSsh,

@@ -13,7 +13,7 @@ export const verifyServer: RunbookSpec = {
   name: 'verify-server',
   mutates: false,
   bootstrap: true,
-  needs: () => ['ssh', 'checker-ssh', 'notify:alert'],
+  needs: () => ['ssh', 'admin-ssh', 'checker-ssh', 'notify:alert'],
   options: [HOST_OPTION],
   steps: [spareOperatorFromFail2ban, verifyStep],
 }

@@ -84,7 +84,7 @@ async function replaceCloudInitHostKey(ctx: Context): Promise<void> {
   const h = s.host
   if (!h || h.hostKeyRotated) return
   const host = { name: h.name, address: h.address, sshPort: h.sshPort, hostKey: h.hostKey, roles: [] }
-  const session = await connectHost(ctx, host, readPrivateKey(ctx.env, ctx.secrets), true)
+  const session = await connectHost(ctx, host, readPrivateKey(ctx.env, ctx.secrets), 'bootstrap')
   try {
     const out = await session.exec(rotateHostKey(`${h.name} (make emergency, after first login)`), {
       echo: false,

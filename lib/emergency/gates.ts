@@ -32,7 +32,7 @@ async function newHostSession(ctx: Context, what: string) {
   const host = env.hosts[0] as Host
   let session = ctx.hosts.find((h) => h.name === host.name)
   if (!session) {
-    session = await connectHost({ ...ctx, env }, host, readPrivateKey(env, ctx.secrets), false)
+    session = await connectHost({ ...ctx, env }, host, readPrivateKey(env, ctx.secrets), 'user')
     ctx.hosts.push(session)
   }
   return { s, env, host, session }

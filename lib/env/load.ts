@@ -2,6 +2,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { parse as parseYaml, YAMLParseError } from 'yaml'
 import { InputError } from '../report/errors.ts'
+import { type AdminConfig, readAdmin } from './admin.ts'
 import { type BackupConfig, readBackup } from './backup.ts'
 import { type CheckerConfig, readChecker } from './checker.ts'
 import { type DropletConfig, readDroplet } from './droplet.ts'
@@ -45,6 +46,8 @@ export interface Env {
     commandTimeoutS: number
     /** The read-only login of health, status, uptime and releases (absent: they log in as `user`). */
     checker?: CheckerConfig
+    /** The administrator's login of setup-server on a set-up host (absent: the deploy user with sudo). */
+    admin?: AdminConfig
   }
   domains: Record<Service, string>
   /** What each app service connects to: it gets only those connection URLs (services.<name>.uses). */
@@ -177,6 +180,7 @@ export function validateEnv(raw: unknown, name: string, file: string): Env {
     'connect_timeout_s',
     'command_timeout_s',
     'checker',
+    'admin',
   ])
   const secrets = v.stringList(top, 'secrets', '', {
     optional: true,
@@ -226,6 +230,7 @@ export function validateEnv(raw: unknown, name: string, file: string): Env {
       connectTimeoutS: v.integer(ssh, 'connect_timeout_s', 'ssh', { min: 1, max: 300, default: 15 }) ?? 15,
       commandTimeoutS: v.integer(ssh, 'command_timeout_s', 'ssh', { min: 1, max: 7200, default: 600 }) ?? 600,
       checker: undefined as CheckerConfig | undefined,
+      admin: undefined as AdminConfig | undefined,
     },
     domains: Object.fromEntries(
       SERVICES.map((s) => [
@@ -265,6 +270,12 @@ export function validateEnv(raw: unknown, name: string, file: string): Env {
   } satisfies Env
   checkRoles(v, env.hosts, swarm)
   env.ssh.checker = readChecker(v, ssh?.checker, secrets, env.ssh)
+  env.ssh.admin = readAdmin(v, ssh?.admin, secrets, env.ssh)
+  if (env.setup.deploySudo !== 'all' && !env.ssh.admin && env.ssh.user !== 'root')
+    v.problem(
+      'setup.deploy_sudo',
+      'without sudo for everything, the deploy user cannot run setup-server on a set-up host (root login is off): add ssh.admin (its user and its own key), or keep deploy_sudo: all',
+    )
   for (const name of notifySecretNames(env.notify)) {
     if (!secrets.includes(name)) v.problem('notify', `${name} must also be listed under secrets`)
   }

@@ -7,6 +7,8 @@ import type { Env } from './load.ts'
  * - ssh: the key it logs in with (ssh.key.secret)
  * - checker-ssh: the checker account's key (ssh.checker.key.secret): the read-only runbooks log in
  *   with it instead of the deploy key; setup-server authorizes its public half
+ * - admin-ssh: the administrator's key (ssh.admin.key.secret): setup-server logs in with it on a
+ *   set-up host and authorizes its public half on a new one
  * - deploy-keys: private keys whose public halves may log in (setup.deploy_keys of_secret)
  * - app: the passwords it writes into the stack's env files (POSTGRES_PASSWORD, REDIS_PASSWORD)
  * - registry: the pull token (images.registry.password_secret; only with delivery: registry)
@@ -19,6 +21,7 @@ import type { Env } from './load.ts'
 export type Need =
   | 'ssh'
   | 'checker-ssh'
+  | 'admin-ssh'
   | 'deploy-keys'
   | 'app'
   | 'registry'
@@ -50,6 +53,8 @@ function namesOf(env: Env, need: Need): string[] {
       return env.ssh.key.secret ? [env.ssh.key.secret] : []
     case 'checker-ssh':
       return env.ssh.checker?.key.secret ? [env.ssh.checker.key.secret] : []
+    case 'admin-ssh':
+      return env.ssh.admin?.key.secret ? [env.ssh.admin.key.secret] : []
     case 'deploy-keys':
       return env.setup.deployKeySecrets
     case 'app':

@@ -104,6 +104,12 @@ export function readCheckerKey(env: Env, secrets: Secrets): string | undefined {
   return checker ? readKeyFrom(env, secrets, checker.key, 'ssh.checker.key') : undefined
 }
 
+/** The administrator's private key (ssh.admin.key); undefined when the env has no ssh.admin. */
+export function readAdminKey(env: Env, secrets: Secrets): string | undefined {
+  const admin = env.ssh.admin
+  return admin ? readKeyFrom(env, secrets, admin.key, 'ssh.admin.key') : undefined
+}
+
 function readKeyFrom(env: Env, secrets: Secrets, source: SshKeySource, field: string): string | undefined {
   const { file, secret } = source
   if (secret) {

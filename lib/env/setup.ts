@@ -18,8 +18,11 @@ export interface SetupConfig {
    * CI's deploy key, whichever it is now; derived when setup-server runs, lib/setup/keys.ts).
    */
   deployKeySecrets: string[]
-  /** 'all' (passwordless sudo), 'none', or the only commands deploy may run with sudo. */
-  deploySudo: 'all' | 'none' | string[]
+  /**
+   * 'all' (passwordless sudo), 'none', 'runbooks' (only the root commands the runbooks run:
+   * RUNBOOK_SUDO in lib/commands/users.ts), or the only commands deploy may run with sudo.
+   */
+  deploySudo: 'all' | 'none' | 'runbooks' | string[]
   swapMb: number
   /** CIDRs fail2ban never bans (the office, a bastion); this runbook's own address is added per run. */
   fail2banIgnore: string[]
@@ -74,9 +77,10 @@ export function readSetup(v: Validator, raw: unknown, envFile: string): SetupCon
       form: 'an absolute command path with its arguments',
     })
   else
-    deploySudo = (v.string(s, 'deploy_sudo', 'setup', { default: 'all', oneOf: ['all', 'none'] }) ?? 'all') as
-      | 'all'
-      | 'none'
+    deploySudo = (v.string(s, 'deploy_sudo', 'setup', {
+      default: 'all',
+      oneOf: ['all', 'runbooks', 'none'],
+    }) ?? 'all') as 'all' | 'runbooks' | 'none'
   const fw = v.object(s?.firewall ?? {}, 'setup.firewall', ['ssh_from', 'http_from', 'cloudflare_ips'])
   const httpFrom = (v.string(fw, 'http_from', 'setup.firewall', {
     default: 'cloudflare',

@@ -160,6 +160,30 @@ export class HostSession {
     return false
   }
 
+  /**
+   * Logs in again as another user, on the same pinned host key (setup-server moving from the deploy
+   * login to the administrator's before it narrows the deploy user's sudo). Every holder of this
+   * session keeps it; the old connection closes only once the new one is in.
+   */
+  async relogin(user: string, privateKey: string | undefined): Promise<void> {
+    const before = { ssh: this.ssh, user: this.options.user, privateKey: this.options.privateKey }
+    this.ssh = new NodeSSH()
+    Object.assign(this.options, { user, privateKey })
+    try {
+      await this.connect()
+    } catch (err) {
+      this.ssh.dispose()
+      this.ssh = before.ssh
+      Object.assign(this.options, { user: before.user, privateKey: before.privateKey })
+      throw err
+    }
+    const old = before.ssh.connection
+    old?.removeAllListeners('close')
+    old?.removeAllListeners('error')
+    old?.on('error', () => {})
+    before.ssh.dispose()
+  }
+
   private fail(err: Error): void {
     this.lost ??= err
     for (const reject of this.running) reject(err)

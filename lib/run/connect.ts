@@ -1,7 +1,7 @@
 import { createInterface } from 'node:readline/promises'
 import { checkerHelperPath } from '../commands/checker.ts'
 import type { Env, Host } from '../env/load.ts'
-import { readCheckerKey, readPrivateKey } from '../env/secrets.ts'
+import { readAdminKey, readCheckerKey, readPrivateKey } from '../env/secrets.ts'
 import { HostSession } from '../host/session.ts'
 import { InputError, LoginRefusedError, PreconditionError } from '../report/errors.ts'
 import { print } from '../report/output.ts'
@@ -34,7 +34,12 @@ export function connectStep(spec: RunbookSpec): Step {
       for (const host of ctx.env.hosts) {
         const session = asChecker
           ? await connectChecker(ctx, host, privateKey)
-          : await connectHost(ctx, host, privateKey, spec.bootstrap === true)
+          : await connectHost(
+              ctx,
+              host,
+              privateKey,
+              spec.bootstrap ? 'bootstrap' : spec.admin ? 'admin' : 'user',
+            )
         ctx.hosts.push(session)
         const { user, sudo, readHelper } = session.options
         print(
@@ -79,21 +84,22 @@ async function connectChecker(
 }
 
 /**
- * Connects as ssh.user. A bootstrap runbook (setup-server) tries ssh.user with sudo first (a set-up
- * host, where root login is off) and falls back to ssh.bootstrap_user (a fresh droplet): in that
- * order, re-runs never make refused root logins that fail2ban would count against us.
+ * Connects as ssh.user ('user'). Root's work ('admin', 'bootstrap': setup-server, make access): on a
+ * set-up host (root login off) as ssh.admin with sudo, or, on an env without ssh.admin (or a host set
+ * up before it), as ssh.user with sudo; 'bootstrap' then falls back to ssh.bootstrap_user (a fresh
+ * droplet). In that order, re-runs never make refused root logins that fail2ban would count against us.
  */
 export async function connectHost(
   ctx: Context,
   host: Host,
   privateKey: string | undefined,
-  bootstrap: boolean,
+  login: 'user' | 'admin' | 'bootstrap',
 ) {
-  const open = async (user: string, sudo: boolean) => {
+  const open = async (user: string, sudo: boolean, key = privateKey) => {
     const session = new HostSession(host, {
       user,
       sudo,
-      privateKey,
+      privateKey: key,
       agent: ctx.env.ssh.key.agent ? process.env.SSH_AUTH_SOCK : undefined,
       connectTimeoutS: ctx.env.ssh.connectTimeoutS,
       commandTimeoutS: ctx.env.ssh.commandTimeoutS,
@@ -103,15 +109,48 @@ export async function connectHost(
     await session.connect()
     return session
   }
-  const { user, bootstrapUser } = ctx.env.ssh
-  if (!bootstrap || bootstrapUser === user) return open(user, false)
-  try {
-    return await open(user, true)
-  } catch (err) {
+  const { user, bootstrapUser, admin } = ctx.env.ssh
+  if (login === 'user' || (login === 'bootstrap' && bootstrapUser === user)) return open(user, false)
+  const refused = (err: unknown) => {
     if (!(err instanceof LoginRefusedError)) throw err
-    print(`      ${host.name}: no ${user} login yet (a fresh host); using ${bootstrapUser}`)
-    return open(bootstrapUser, false)
   }
+  if (admin) {
+    try {
+      return await open(admin.user, true, readAdminKey(ctx.env, ctx.secrets))
+    } catch (err) {
+      refused(err)
+    }
+  }
+  try {
+    const session = await open(user, true)
+    // A host set up before ssh.admin: the deploy user still has sudo for everything. One whose
+    // deploy user's sudo is narrowed needs the administrator's login.
+    const probe = await session.exec('sudo -n true', {
+      probe: true,
+      allowFail: true,
+      echo: false,
+      noSudo: true,
+    })
+    if (probe.code === 0) return session
+    session.close()
+    throw new PreconditionError(
+      `${host.name}: ${admin ? `${admin.user} was refused and ` : ''}${user} has no sudo for setup-server (its sudo is narrowed to the runbooks' commands)`,
+      admin
+        ? `Check that ${admin.key.secret ?? admin.key.file} (ssh.admin.key of ${ctx.env.file}) is the administrator's key the host was set up with, then run again.`
+        : `This host was set up with a narrowed deploy_sudo and an administrator's login: add ssh.admin (its user and key) to ${ctx.env.file}, then run again.`,
+    )
+  } catch (err) {
+    refused(err)
+    if (login === 'admin')
+      throw new PreconditionError(
+        `${host.name}: ${admin ? `${admin.user} and ` : ''}${user} were refused`,
+        `Has setup-server run on ${host.name}? Check ${admin ? `${admin.key.secret ?? admin.key.file} (ssh.admin.key)` : `${ctx.env.ssh.key.secret ?? ctx.env.ssh.key.file} (ssh.key)`} of ${ctx.env.file}, then run again.`,
+      )
+  }
+  print(
+    `      ${host.name}: no ${admin ? `${admin.user} or ` : ''}${user} login yet (a fresh host); using ${bootstrapUser}`,
+  )
+  return open(bootstrapUser, false)
 }
 
 export async function confirm(spec: RunbookSpec, env: Env, args: ParsedArgs, dryRun: boolean): Promise<void> {

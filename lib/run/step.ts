@@ -46,8 +46,13 @@ export interface RunbookSpec {
   mutates: boolean
   /** Needs no host (listing backups while the droplet is gone): no SSH connection is made. */
   offline?: boolean
-  /** Log in as ssh.bootstrap_user (setup-server) instead of ssh.user. */
+  /**
+   * Root's work (setup-server): as ssh.admin with sudo on a set-up host (ssh.user with sudo on an env
+   * without one), as ssh.bootstrap_user on a fresh droplet.
+   */
   bootstrap?: boolean
+  /** Root's work on a set-up host only (make access): as ssh.admin with sudo, never as root. */
+  admin?: boolean
   /** Read-only: log in as the env's checker account (ssh.checker) when it has one. */
   checker?: boolean
   options?: OptionSpec[]

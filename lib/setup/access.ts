@@ -1,6 +1,14 @@
 import pRetry from 'p-retry'
 import { SSHD_DROP_IN, sshdHardening, sshdReload, sshdRevert, sshdTest } from '../commands/sshd.ts'
-import { authorizedKeys, createUser, installSudoers, sudoersContent, userCheck } from '../commands/users.ts'
+import {
+  authorizedKeys,
+  createUser,
+  deploySudoProbe,
+  installSudoers,
+  RUNBOOK_SUDO,
+  sudoersContent,
+  userCheck,
+} from '../commands/users.ts'
 import type { Env } from '../env/load.ts'
 import { readPrivateKey } from '../env/secrets.ts'
 import { ensure, ensureFile, fileMatches, fileStateProbe } from '../host/converge.ts'
@@ -16,7 +24,7 @@ import { deployKeys } from './keys.ts'
 const SUDOERS = '/etc/sudoers.d/conciliaextrato-deploy'
 
 export const deployUser: Step = {
-  title: 'Deploy user: team keys from the env file, docker group, sudo as the env file allows',
+  title: 'Deploy user: team keys from the env file, docker group, sudo as setup.deploy_sudo allows',
   run: (ctx) =>
     eachHost(ctx, async (host) => {
       const { user } = ctx.env.ssh
@@ -60,28 +68,48 @@ export async function ensureSudoers(
  * Opens a NEW connection as `user` (pinned key), runs a command, closes it. Right after an sshd
  * reload the port can reset a connection for a moment: those are retried, a refused login is not.
  */
-function loginAs(ctx: Context, host: HostSession, user: string, command: string): Promise<string> {
-  return pRetry(() => loginOnce(ctx, host, user, command), {
+export function loginAs(
+  ctx: Context,
+  host: HostSession,
+  user: string,
+  command: string,
+  privateKey = readPrivateKey(ctx.env, ctx.secrets),
+): Promise<string> {
+  return pRetry(() => loginOnce(ctx, host, user, command, privateKey), {
     retries: 5,
     minTimeout: 200,
     shouldRetry: ({ error }) => !(error instanceof LoginRefusedError),
   })
 }
 
-/** A second, separate login to the same host as `user` (same pinned key, no sudo): to prove who can get in. */
-export function newLogin(ctx: Context, host: HostSession, user: string): HostSession {
+/**
+ * A second, separate login to the same host as `user` (same pinned host key, no sudo; the deploy key
+ * unless another is given): to prove who can get in.
+ */
+export function newLogin(
+  ctx: Context,
+  host: HostSession,
+  user: string,
+  privateKey = readPrivateKey(ctx.env, ctx.secrets),
+): HostSession {
   return new HostSession(host.host, {
     ...host.options,
     user,
     sudo: false,
     echo: false,
     dryRun: false,
-    privateKey: readPrivateKey(ctx.env, ctx.secrets),
+    privateKey,
   })
 }
 
-async function loginOnce(ctx: Context, host: HostSession, user: string, command: string): Promise<string> {
-  const session = newLogin(ctx, host, user)
+async function loginOnce(
+  ctx: Context,
+  host: HostSession,
+  user: string,
+  command: string,
+  privateKey: string | undefined,
+): Promise<string> {
+  const session = newLogin(ctx, host, user, privateKey)
   try {
     await session.connect()
     return (await session.exec(command, { probe: true, timeoutS: 20 })).stdout
@@ -95,13 +123,39 @@ export async function proveFreshLogin(ctx: Context, host: HostSession): Promise<
   await loginAs(ctx, host, ctx.env.ssh.user, 'true')
 }
 
-async function proveDeployLogin(ctx: Context, host: HostSession): Promise<void> {
+async function proveDeployLogin(ctx: Context, host: HostSession): Promise<string> {
   const { user } = ctx.env.ssh
-  const sudo = ctx.env.setup.deploySudo === 'all' ? '; sudo -n true && echo sudo-ok' : ''
-  const out = await loginAs(ctx, host, user, `id -un; id -nG${sudo}`)
+  const commands = runbookSudoCommands(ctx.env)
+  const out = await loginAs(ctx, host, user, `id -un; id -nG; ${deploySudoProbe(commands)}`)
   if (!out.split('\n')[1]?.split(' ').includes('docker'))
     throw new PreconditionError(`${user} on ${host.name} is not in the docker group`)
-  if (sudo && !out.includes('sudo-ok')) throw new PreconditionError(`${user} on ${host.name} cannot use sudo`)
+  const sudo = parseDeploySudo(out)
+  const want = ctx.env.setup.deploySudo
+  if (want === 'all' && !sudo.other) throw new PreconditionError(`${user} on ${host.name} cannot use sudo`)
+  if (want !== 'all' && sudo.other)
+    throw new PreconditionError(`${user} on ${host.name} can still run any command as root through sudo`)
+  if (sudo.allowed !== commands.length)
+    throw new PreconditionError(
+      `${user} on ${host.name} may run ${sudo.allowed} of the ${commands.length} root commands the runbooks need (${commands.join(', ')})`,
+    )
+  return want === 'all'
+    ? 'sudo for everything'
+    : want === 'none'
+      ? 'no sudo'
+      : `sudo for ${commands.length} command(s) only`
+}
+
+/** The commands the deploy user must be able to run with sudo, as setup.deploy_sudo says. */
+export function runbookSudoCommands(env: Env): string[] {
+  const want = env.setup.deploySudo
+  return want === 'runbooks' || want === 'all' ? [...RUNBOOK_SUDO] : want === 'none' ? [] : want
+}
+
+export function parseDeploySudo(out: string): { other: boolean; allowed: number } {
+  return {
+    other: /^other=yes$/m.test(out),
+    allowed: Number(/^allowed=(\d+)$/m.exec(out)?.[1] ?? '0'),
+  }
 }
 
 async function rootLoginRefused(ctx: Context, host: HostSession): Promise<boolean> {
@@ -121,10 +175,8 @@ export const proveDeployAccess: Step = {
   async run(ctx) {
     for (const host of ctx.hosts) {
       try {
-        await proveDeployLogin(ctx, host)
-        print(
-          `      ${host.name}: ${ctx.env.ssh.user} logs in with the runbook's key${ctx.env.setup.deploySudo === 'all' ? ', sudo works' : ''}`,
-        )
+        const sudo = await proveDeployLogin(ctx, host)
+        print(`      ${host.name}: ${ctx.env.ssh.user} logs in with the runbook's key; ${sudo}`)
       } catch (err) {
         if (!ctx.dryRun) throw err
         print(

@@ -5,7 +5,7 @@ import {
   rewriteAuthorizedKeys,
 } from '../commands/access.ts'
 import { fingerprintOfPublicKeyLine } from '../env/fingerprint.ts'
-import { readCheckerKey, readPrivateKey } from '../env/secrets.ts'
+import { readAdminKey, readCheckerKey, readPrivateKey } from '../env/secrets.ts'
 import type { HostSession } from '../host/session.ts'
 import type { Context } from '../run/runbook.ts'
 import { deployKeys, publicKeyLine } from './keys.ts'
@@ -20,9 +20,10 @@ export interface KeyReport extends FoundKey {
   verdict: Verdict
 }
 
-/** The accounts looked at: the deploy user, root, and the checker account when the env has one. */
+/** The accounts looked at: the deploy user, root, and the checker and administrator when the env has them. */
 export function accounts(ctx: Context): string[] {
-  return [ctx.env.ssh.user, 'root', ...(ctx.env.ssh.checker ? [ctx.env.ssh.checker.user] : [])]
+  const { user, checker, admin } = ctx.env.ssh
+  return [user, 'root', ...(checker ? [checker.user] : []), ...(admin ? [admin.user] : [])]
 }
 
 /** Per account, the fingerprints the env file lets in (root: none; it logs in only to bootstrap). */
@@ -36,13 +37,23 @@ export function listedKeys(ctx: Context): Map<string, Set<string>> {
       checker.user,
       new Set([fingerprintOfPublicKeyLine(publicKeyLine(key, checker.user, 'ssh.checker.key'))]),
     )
+  const admin = ctx.env.ssh.admin
+  const adminKey = readAdminKey(ctx.env, ctx.secrets)
+  if (admin && adminKey)
+    listed.set(
+      admin.user,
+      new Set([fingerprintOfPublicKeyLine(publicKeyLine(adminKey, admin.user, 'ssh.admin.key'))]),
+    )
   return listed
 }
 
-/** The fingerprint of the key this run logs in with; undefined with an ssh-agent (not known here). */
-export function keyInUse(ctx: Context): string | undefined {
-  const key = readPrivateKey(ctx.env, ctx.secrets)
-  return key ? fingerprintOfPublicKeyLine(publicKeyLine(key, 'in-use', 'ssh.key')) : undefined
+/**
+ * The fingerprint of the key this run logs in with (the session's: the administrator's when it came in
+ * as ssh.admin); undefined with an ssh-agent (not known here).
+ */
+export function keyInUse(ctx: Context, host?: HostSession): string | undefined {
+  const key = host ? host.options.privateKey : readPrivateKey(ctx.env, ctx.secrets)
+  return key ? fingerprintOfPublicKeyLine(publicKeyLine(key, 'in-use', 'the login key')) : undefined
 }
 
 export function judge(
@@ -67,8 +78,8 @@ export interface HostKeys {
 export async function keysOn(ctx: Context, host: HostSession): Promise<HostKeys> {
   const out = await host.exec(readAuthorizedKeys(accounts(ctx)), { probe: true, echo: false })
   const keys = judge(host.name, parseAuthorizedKeys(out.stdout), listedKeys(ctx), {
-    user: ctx.env.ssh.user,
-    fingerprint: keyInUse(ctx),
+    user: host.options.user,
+    fingerprint: keyInUse(ctx, host),
   })
   return { keys, raw: out.stdout.split('\n').filter((l) => l.length > 0) }
 }
@@ -81,7 +92,7 @@ export async function revokeStrays(ctx: Context, host: HostSession, found: HostK
   const revoked: string[] = []
   const strays = found.keys.filter((k) => k.verdict === 'stray')
   for (const user of [...new Set(strays.map((k) => k.user))]) {
-    if (user === ctx.env.ssh.user && keyInUse(ctx) === undefined) continue
+    if (user === host.options.user && keyInUse(ctx, host) === undefined) continue
     const gone = new Set(strays.filter((k) => k.user === user).map((k) => k.line))
     const kept = found.raw
       .filter((l) => l.startsWith(`${user} `))

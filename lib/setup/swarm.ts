@@ -105,7 +105,7 @@ async function swarmState(host: HostSession): Promise<SwarmState> {
 async function managerSession(ctx: Context, managerHost: Host): Promise<HostSession> {
   const open = ctx.hosts.find((h) => h.name === managerHost.name)
   if (open) return open
-  const session = await connectHost(ctx, managerHost, readPrivateKey(ctx.env, ctx.secrets), true)
+  const session = await connectHost(ctx, managerHost, readPrivateKey(ctx.env, ctx.secrets), 'bootstrap')
   ctx.onCleanup(async () => session.close())
   return session
 }

@@ -4,14 +4,15 @@ import { METADATA_BLOCK, parseUfwAdded, ufwDefaultsOk, ufwIsActive } from '../co
 import { NGINX_LOGROTATE_PATH } from '../commands/host-config.ts'
 import { pendingSecurityUpdatesProbe } from '../commands/packages.ts'
 import { sshdEffective } from '../commands/sshd.ts'
+import { deploySudoProbe } from '../commands/users.ts'
 import { REMOTE_AUDIT_LOG } from '../env/host-paths.ts'
-import { readCheckerKey } from '../env/secrets.ts'
+import { readAdminKey, readCheckerKey } from '../env/secrets.ts'
 import { HostSession } from '../host/session.ts'
 import { offeredAuthMethods } from '../host/ssh-probe.ts'
 import { LoginRefusedError } from '../report/errors.ts'
 import { print, table } from '../report/output.ts'
 import type { Context, Step } from '../run/runbook.ts'
-import { newLogin } from './access.ts'
+import { newLogin, parseDeploySudo, runbookSudoCommands } from './access.ts'
 import { spareOperator } from './common.ts'
 import { hostSshPorts, hostUfwRules, peerAddresses, peerOnlyPorts } from './firewall.ts'
 
@@ -60,12 +61,46 @@ const CHECKS: Record<string, Check> = {
       `offered: ${methods.join(', ')}`,
     ]
   },
-  'deploy login with key works': async (ctx, host) => {
+  'deploy login with key works, sudo as deploy_sudo says': async (ctx, host) => {
     const session = newLogin(ctx, host, ctx.env.ssh.user)
+    const commands = runbookSudoCommands(ctx.env)
     try {
       await session.connect()
-      const groups = (await session.exec('id -nG', { probe: true, echo: false })).stdout.trim()
-      return [groups.split(' ').includes('docker'), `groups: ${groups}`]
+      const out = (
+        await session.exec(`id -nG; ${deploySudoProbe(commands)}`, { probe: true, echo: false, timeoutS: 30 })
+      ).stdout
+      const groups = out.split('\n')[0]?.trim() ?? ''
+      const sudo = parseDeploySudo(out)
+      const all = ctx.env.setup.deploySudo === 'all'
+      const ok =
+        groups.split(' ').includes('docker') && sudo.other === all && sudo.allowed === commands.length
+      return [
+        ok,
+        `groups: ${groups}; sudo: ${sudo.other ? 'any command' : `${sudo.allowed} of ${commands.length} runbook command(s), nothing else`}`,
+      ]
+    } finally {
+      session.close()
+    }
+  },
+  "administrator's login with its own key gets root": async (ctx, host) => {
+    const admin = ctx.env.ssh.admin
+    if (!admin) return [true, 'n/a: no ssh.admin (setup-server logs in as the deploy user with sudo)']
+    const session = newLogin(ctx, host, admin.user, readAdminKey(ctx.env, ctx.secrets))
+    try {
+      await session.connect()
+      const r = await session.exec('sudo -n id -u; id -nG', {
+        probe: true,
+        allowFail: true,
+        echo: false,
+        timeoutS: 30,
+      })
+      const [uid, groups] = r.stdout.trim().split('\n')
+      return [
+        r.code === 0 && uid === '0',
+        `${admin.user}: sudo ${uid === '0' ? 'works' : 'refused'}; groups: ${groups ?? ''}`,
+      ]
+    } catch (err) {
+      return [false, (err as Error).message.split('\n')[0] ?? '']
     } finally {
       session.close()
     }

@@ -456,6 +456,9 @@ test('make access: every key per account against the env file; APPLY=1 revokes t
   assert.match(list.out, /web-1 {2}deploy\s+listed\s+ssh-ed25519 SHA256:\S+/, 'the test bed key, listed')
   assert.match(list.out, /web-1 {2}ce-check\s+listed\s+ssh-ed25519 \S+ \S+ \[restrict\]/)
   assert.match(list.out, /web-1 {2}root\s+stray\s+ssh-ed25519 \S+ gone@team/)
+  // Reading every account's keys is root's work: it came in as the administrator, whose own key is listed.
+  assert.match(list.out, /web-1: ce-admin@127\.0\.0\.1:\d+ \(sudo\)/)
+  assert.match(list.out, /web-1 {2}ce-admin\s+listed\s+ssh-ed25519 \S+ ce-admin@it/)
   assert.match(list.out, /stray key\(s\): make access ENV=it APPLY=1 revokes them/)
   assert.match(
     await onDroplet(web, 'cat /home/deploy/.ssh/authorized_keys'),

@@ -1,6 +1,7 @@
-import { readFileSync } from 'node:fs'
-import { resolve } from 'node:path'
+import { readFileSync, writeFileSync } from 'node:fs'
+import { join, resolve } from 'node:path'
 import * as assert from 'uvu/assert'
+import { parse as parseYaml, stringify } from 'yaml'
 import { appendAuditRecord } from '../../lib/commands/audit-log.ts'
 import { quote } from '../../lib/commands/shell.ts'
 import type { SandboxDroplet } from '../../lib/env/sandbox-hosts.ts'
@@ -124,8 +125,13 @@ test('a fresh droplet: setup-server succeeds and verify passes', async () => {
 test('the second run changes nothing and says so', async () => {
   const { code, out } = await runCaptured(setupServer, ['--env', 'it'])
   assert.is(code, 0, out)
-  // Root login is off now: it came in as deploy, with sudo.
-  assert.match(out, `web-1: deploy@127.0.0.1:${web.ports.ssh} (sudo)`)
+  // Root login is off now: it came in as the administrator (ssh.admin, its own key), with sudo.
+  assert.match(out, `web-1: ce-admin@127.0.0.1:${web.ports.ssh} (sudo)`)
+  assert.match(out, /web-1\s+administrator's login with its own key gets root\s+pass/)
+  assert.match(
+    out,
+    /web-1\s+deploy login with key works, sudo as deploy_sudo says\s+pass\s+.*sudo: 2 of 2 runbook command\(s\), nothing else/,
+  )
   assert.equal(changedSteps(out), [])
   assert.match(out, '0 step(s) changed something: the host(s) were already as wanted')
   // The audit log is root's: the run's record came through the helper, tagged with the login sudo
@@ -138,7 +144,7 @@ test('the second run changes nothing and says so', async () => {
     'root:adm 750\nroot:adm 640',
   )
   const last = (await onDroplet(web, 'tail -n1 /var/log/conciliaextrato/audit.log')).trim()
-  assert.match(last, /^\{"login":"deploy","ts":"[^"]+".*"runbook":"setup-server"/)
+  assert.match(last, /^\{"login":"ce-admin","ts":"[^"]+".*"runbook":"setup-server"/)
   const tamper = await onDroplet(
     web,
     `su deploy -c ': > /var/log/conciliaextrato/audit.log' 2>&1; echo "truncate=$?"; su deploy -c 'mv /var/log/conciliaextrato/audit.log /tmp/x' 2>&1; echo "move=$?"; su deploy -c 'printf "%s\\n" "{\\"ts\\":\\"x\\",\\"login\\":\\"root\\"}" | sudo -n /usr/local/sbin/conciliaextrato-audit-append' 2>&1; echo "forged=$?"`,
@@ -286,6 +292,39 @@ test('root is refused, deploy logs in with its key, passwords are not even offer
   assert.equal(await offeredAuthMethods(host, 'deploy'), ['publickey'])
 })
 
+test("deploy's sudo is nginx's check and reload only: CI's deploy key cannot become root; the administrator's own key can", async () => {
+  const deploy = session(web, 'deploy')
+  await deploy.connect()
+  try {
+    const tries = [
+      'sudo -n true',
+      'sudo -n -s true',
+      'sudo -n /bin/sh -c true',
+      'sudo -n /usr/sbin/nginx -t -q -c /tmp/nginx.conf',
+      'sudo -n /usr/sbin/nginx -g "daemon off;"',
+      'sudo -n tee /etc/sudoers.d/x </dev/null',
+    ]
+    for (const t of tries) {
+      const r = await deploy.exec(t, { allowFail: true })
+      assert.is.not(r.code, 0, `deploy ran as root: ${t}`)
+    }
+    assert.is((await deploy.exec('sudo -n /usr/sbin/nginx -t -q', { allowFail: true })).code, 0)
+    assert.is((await deploy.exec('sudo -n /usr/sbin/nginx -s reload', { allowFail: true })).code, 0)
+  } finally {
+    deploy.close()
+  }
+  // The administrator: its own key gets in and is root through sudo; the deploy key does not get in as it.
+  const admin = session(web, 'ce-admin', bed.adminKeyPath)
+  await admin.connect()
+  try {
+    assert.is((await admin.exec('sudo -n id -u')).stdout.trim(), '0')
+    assert.not.match((await admin.exec('id -nG')).stdout, /\bdocker\b/)
+  } finally {
+    admin.close()
+  }
+  assert.ok(await refused(web, 'ce-admin', bed.keyPath), 'the deploy key logged in as the administrator')
+})
+
 async function refused(d: SandboxDroplet, user: string, keyPath: string): Promise<boolean> {
   const s = session(d, user, keyPath)
   try {
@@ -407,9 +446,16 @@ test('fail2ban bans an address that keeps failing to log in', async () => {
   assert.match(banned, attacker.ip)
 })
 
-test('a run killed halfway, then run again, completes and verify passes', async () => {
+test('a run killed halfway, then run again, completes and verify passes; a host set up before ssh.admin moves to it', async () => {
   const spare = bed.droplets[1] as SandboxDroplet
+  // Set up as before ssh.admin existed: the deploy user with sudo for everything, no administrator.
   setupEnv('spare', [spare])
+  const file = join(bed.envDir, 'spare.yaml')
+  const narrowed = readFileSync(file, 'utf8')
+  const doc = parseYaml(narrowed) as { ssh: Record<string, unknown>; setup: Record<string, unknown> }
+  delete doc.ssh.admin
+  doc.setup.deploy_sudo = 'all'
+  writeFileSync(file, stringify(doc))
   const run = spawnScript('runbooks/setup-server.ts', ['--env', 'spare'])
   await run.until('installing ')
   await new Promise((r) => setTimeout(r, 3000))
@@ -421,6 +467,19 @@ test('a run killed halfway, then run again, completes and verify passes', async 
   const { code, out: rerun } = await runCaptured(setupServer, ['--env', 'spare'])
   assert.is(code, 0, rerun)
   assert.not.match(rerun, /\sFAIL\s/)
+  // Now the env file narrows sudo and names the administrator: the run comes in as deploy (sudo),
+  // makes the administrator, goes on as it, and only then narrows deploy's sudo.
+  writeFileSync(file, narrowed)
+  const moved = await runCaptured(setupServer, ['--env', 'spare'])
+  assert.is(moved.code, 0, moved.out)
+  assert.match(moved.out, `spare-1: deploy@127.0.0.1:${spare.ports.ssh} (sudo)`)
+  assert.match(moved.out, 'spare-1: this run goes on as ce-admin')
+  assert.match(moved.out, /spare-1\s+deploy login with key works, sudo as deploy_sudo says\s+pass/)
+  assert.not.match(moved.out, /\sFAIL\s/)
+  const again = await runCaptured(setupServer, ['--env', 'spare'])
+  assert.is(again.code, 0, again.out)
+  assert.match(again.out, `spare-1: ce-admin@127.0.0.1:${spare.ports.ssh} (sudo)`)
+  assert.equal(changedSteps(again.out), [])
 })
 
 test('a new droplet image boots and can be set up again from scratch (the emergency path)', async () => {

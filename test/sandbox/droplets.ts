@@ -43,17 +43,20 @@ export function group(id: string, dir: string): DropletGroup {
 
 /**
  * The root key the droplets trust (the operator's key on a real droplet), and beside it the checker
- * account's own key (id_ed25519_checker: ssh.checker.key of env/local.yaml; setup-server authorizes it).
+ * account's own key (id_ed25519_checker: ssh.checker.key of env/local.yaml) and the administrator's
+ * (id_ed25519_admin: ssh.admin.key); setup-server authorizes both.
  */
 export async function ensureRootKey(
   dir: string,
-): Promise<{ privatePath: string; publicKey: string; checkerPath: string }> {
+): Promise<{ privatePath: string; publicKey: string; checkerPath: string; adminPath: string }> {
   mkdirSync(dir, { recursive: true, mode: 0o700 })
   const privatePath = join(dir, 'id_ed25519')
   const checkerPath = join(dir, 'id_ed25519_checker')
+  const adminPath = join(dir, 'id_ed25519_admin')
   if (!existsSync(privatePath)) await sh`ssh-keygen -q -t ed25519 -N '' -C sandbox-operator -f ${privatePath}`
   if (!existsSync(checkerPath)) await sh`ssh-keygen -q -t ed25519 -N '' -C sandbox-checker -f ${checkerPath}`
-  return { privatePath, publicKey: readFileSync(`${privatePath}.pub`, 'utf8').trim(), checkerPath }
+  if (!existsSync(adminPath)) await sh`ssh-keygen -q -t ed25519 -N '' -C sandbox-admin -f ${adminPath}`
+  return { privatePath, publicKey: readFileSync(`${privatePath}.pub`, 'utf8').trim(), checkerPath, adminPath }
 }
 
 export async function ensureNetwork(g: DropletGroup): Promise<void> {

@@ -228,7 +228,7 @@ export async function rehearse(opts: RehearsalOptions): Promise<RehearsalResult>
     const dir = mkdtempSync(join(tmpdir(), `ce-rehearse-${opts.env}-`))
     const g = group(`r${process.pid}-${opts.env.slice(0, 4)}`, dir)
     cleanups.push(() => (opts.keep ? Promise.resolve() : removeGroup(g.id)))
-    const { privatePath, checkerPath } = await ensureRootKey(dir)
+    const { privatePath, checkerPath, adminPath } = await ensureRootKey(dir)
     const droplet: SandboxDroplet = await startDroplet(g, hostName, image)
     const gateway = (
       await sh`docker network inspect -f ${'{{(index .IPAM.Config 0).Gateway}}'} ${g.network}`
@@ -330,6 +330,7 @@ export async function rehearse(opts: RehearsalOptions): Promise<RehearsalResult>
       NODE_EXTRA_CA_CERTS: edge.caPath,
       SSH_PRIVATE_KEY: readFileSync(privatePath, 'utf8'),
       CHECKER_SSH_KEY: readFileSync(checkerPath, 'utf8'),
+      ADMIN_SSH_KEY: readFileSync(adminPath, 'utf8'),
       GHCR_TOKEN: registryPassword,
       CLOUDFLARE_API_TOKEN: CF_TOKEN,
       BACKUP_KEY: generateBackupKey(),

@@ -23,6 +23,8 @@ export interface TestBed {
   keyPath: string
   /** The checker account's key (ssh.checker of the managed envs). */
   checkerKeyPath: string
+  /** The administrator's key (ssh.admin of the managed envs). */
+  adminKeyPath: string
   /** This machine's address on the droplets' network: where the droplets see the operator coming from. */
   gateway: string
 }
@@ -40,7 +42,7 @@ export async function createTestBed(
   const image = opts.image === 'provisioned' ? await buildProvisionedImage() : await buildDropletImage()
   const dir = mkdtempSync(join(tmpdir(), `ce-${name}-`))
   const g = group(`t${process.pid}-${name}`, dir)
-  const { privatePath, checkerPath } = await ensureRootKey(dir)
+  const { privatePath, checkerPath, adminPath } = await ensureRootKey(dir)
   const droplets: SandboxDroplet[] = []
   for (const d of dropletNames) droplets.push(await startDroplet(g, d, image))
   const gateway = (
@@ -53,6 +55,7 @@ export async function createTestBed(
     droplets,
     keyPath: privatePath,
     checkerKeyPath: checkerPath,
+    adminKeyPath: adminPath,
     gateway,
   }
   mkdirSync(bed.envDir, { recursive: true })
@@ -136,6 +139,9 @@ export function writeManagedEnv(bed: TestBed, name: string, overrides: Record<st
       key: { file: bed.keyPath },
       // health, status, uptime and releases log in as the read-only checker, as on staging and production.
       checker: { user: 'ce-check', key: { file: bed.checkerKeyPath } },
+      // setup-server's login on a set-up host, as on staging and production: the deploy user's sudo
+      // is then only the runbooks' root commands (setup.deploy_sudo: runbooks).
+      admin: { user: 'ce-admin', key: { file: bed.adminKeyPath } },
       connect_timeout_s: 10,
       command_timeout_s: 900,
     },
@@ -152,6 +158,7 @@ export function writeManagedEnv(bed: TestBed, name: string, overrides: Record<st
     secrets: ['POSTGRES_PASSWORD', 'REDIS_PASSWORD'],
     setup: {
       deploy_keys: [{ file: `${bed.keyPath}.pub` }],
+      deploy_sudo: 'runbooks',
       fail2ban_ignore: [`${bed.gateway}/32`],
       firewall: { http_from: 'anywhere' },
     },

@@ -297,6 +297,29 @@ setupSuite('cloudflare-only HTTP needs the ranges; CIDRs are checked', () => {
     problemsOf(() => loadEnv('qa', envDir({ 'qa.yaml': sudo }))),
     'setup.deploy_sudo[0]: expected an absolute command path',
   )
+  // Narrowed sudo leaves setup-server no way to root on a set-up host, unless ssh.admin is there.
+  const narrowed = GOOD.replace('setup:\n', 'setup:\n  deploy_sudo: runbooks\n')
+  assert.match(
+    problemsOf(() => loadEnv('qa', envDir({ 'qa.yaml': narrowed }))),
+    'setup.deploy_sudo: without sudo for everything, the deploy user cannot run setup-server on a set-up host',
+  )
+  const withAdmin = narrowed.replace(
+    'ssh:\n',
+    'ssh:\n  admin: { user: ce-admin, key: { file: admin_key } }\n',
+  )
+  const env = loadEnv('qa', envDir({ 'qa.yaml': withAdmin }))
+  assert.is(env.setup.deploySudo, 'runbooks')
+  assert.is(env.ssh.admin?.user, 'ce-admin')
+  const sameUser = withAdmin.replace('user: ce-admin', 'user: deploy')
+  assert.match(
+    problemsOf(() => loadEnv('qa', envDir({ 'qa.yaml': sameUser }))),
+    'ssh.admin.user: "deploy" is already the deploy, bootstrap or checker user',
+  )
+  const agent = withAdmin.replace('key: { file: admin_key }', 'key: { agent: true }')
+  assert.match(
+    problemsOf(() => loadEnv('qa', envDir({ 'qa.yaml': agent }))),
+    'ssh.admin.key',
+  )
 })
 
 setupSuite.run()

@@ -22,6 +22,20 @@ const byRunbook = (env = production) =>
   Object.fromEntries(Object.entries(RUNBOOKS).map(([n, s]) => [n, secretsFor(env, s.needs(env, {}))]))
 const CLOUD = ['CLOUDFLARE_API_TOKEN', 'DIGITALOCEAN_TOKEN']
 
+test("the committed envs: only setup-server, verify-server, access and emergency carry the administrator's key", () => {
+  for (const env of [production, staging]) {
+    assert.ok(
+      env.ssh.admin && env.setup.deploySudo === 'runbooks',
+      `${env.name}: narrowed sudo and ssh.admin`,
+    )
+    const needs = byRunbook(env)
+    const carrying = Object.keys(needs)
+      .filter((n) => needs[n]?.includes('ADMIN_SSH_KEY'))
+      .sort()
+    assert.equal(carrying, ['access', 'emergency', 'setup-server', 'verify-server'], env.name)
+  }
+})
+
 test('the committed envs: the read-only runbooks carry the checker key: no deploy key, backup key, cloud token or app password', () => {
   for (const env of [production, staging]) {
     const needs = byRunbook(env)

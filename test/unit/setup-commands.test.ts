@@ -20,6 +20,7 @@ import {
   fail2banJail,
   swapCreate,
 } from '../../lib/commands/host-config.ts'
+import { nginxTestAndReload } from '../../lib/commands/nginx.ts'
 import {
   aptInstall,
   basePackages,
@@ -36,8 +37,17 @@ import {
   sshdReload,
   sshdRevert,
 } from '../../lib/commands/sshd.ts'
-import { createUser, installSudoers, sudoersContent, userCheck } from '../../lib/commands/users.ts'
+import {
+  adminSudoers,
+  createUser,
+  deploySudoProbe,
+  installSudoers,
+  RUNBOOK_SUDO,
+  sudoersContent,
+  userCheck,
+} from '../../lib/commands/users.ts'
 import { fileMatches } from '../../lib/host/converge.ts'
+import { parseDeploySudo } from '../../lib/setup/access.ts'
 import { suite } from '../harness.ts'
 
 const test = suite('setup-server command builders')
@@ -264,6 +274,27 @@ test('deploy user: key only, groups checked one by one; sudoers validated before
     'NOPASSWD: /usr/sbin/nginx -t, /bin/systemctl reload nginx',
   )
   assert.is(sudoersContent('deploy', 'none'), undefined)
+  // runbooks: exactly nginx's check and reload, arguments and all (sudo matches them too).
+  assert.is(
+    sudoersContent('deploy', 'runbooks'),
+    '# Managed by setup-server (env file: setup.deploy_sudo)\ndeploy ALL=(root) NOPASSWD: /usr/sbin/nginx -t -q, /usr/sbin/nginx -s reload\n',
+  )
+  assert.ok(nginxTestAndReload.split(' && ').every((c) => RUNBOOK_SUDO.some((r) => c === `sudo -n ${r}`)))
+  assert.is(
+    adminSudoers('ce-admin'),
+    "# Managed by setup-server (env file: ssh.admin): the administrator's login, for setup-server.\nce-admin ALL=(ALL:ALL) NOPASSWD: ALL\n",
+  )
+  assert.not.match(createUser('ce-admin', []), 'usermod')
+  assert.is(
+    deploySudoProbe(['/usr/sbin/nginx -t -q']),
+    'if sudo -n -l /bin/sh -c true >/dev/null 2>&1; then echo other=yes; else echo other=no; fi; n=0; sudo -n -l /usr/sbin/nginx -t -q >/dev/null 2>&1 && n=$((n+1)); echo allowed=$n',
+  )
+  assert.equal(parseDeploySudo('deploy\ndeploy docker adm\nother=no\nallowed=2\n'), {
+    other: false,
+    allowed: 2,
+  })
+  assert.equal(parseDeploySudo('other=yes\nallowed=0'), { other: true, allowed: 0 })
+  assert.equal(parseDeploySudo('garbage'), { other: false, allowed: 0 })
   assert.match(installSudoers('/etc/sudoers.d/x'), 'visudo -cqf "$tmp"; chmod 0440 "$tmp"')
 })
 
