@@ -80,7 +80,7 @@ exec: ## One command in a service's running container (SERVICE= CMD="..." [HOST=
 unlock: ## Break a stale deploy lock (shows who held it; audited)
 	@$(call RUNBOOK,unlock)
 
-deploy: ## Deploy RELEASE=<sha> with zero downtime (blue/green); BRANCH=, ALLOW_BRANCH=1 for the branch rule
+deploy: ## Deploy RELEASE=<sha> with zero downtime (blue/green); DIGESTS= pins the images; BRANCH=, ALLOW_BRANCH=1 for the branch rule
 	@$(call RUNBOOK,deploy)
 
 rollback: ## Back to the previous good release, or TO=<release>

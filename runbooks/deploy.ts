@@ -41,6 +41,12 @@ export const deploy: RunbookSpec = {
       help: 'the release to deploy: the app git SHA (the image tag)',
     },
     {
+      name: 'digests',
+      makeVar: 'DIGESTS',
+      value: true,
+      help: "pin the images: site=sha256:...,saas=sha256:...,api=sha256:... (the build's digests; registry delivery)",
+    },
+    {
       name: 'branch',
       makeVar: 'BRANCH',
       value: true,

@@ -52,6 +52,40 @@ export function pullImages(refs: string[], registry: RegistryConfig | undefined)
   )
 }
 
+/**
+ * One line per pinned image: `<ref> pinned` when the host's `<ref>` (repo:<release>) is the image of
+ * `<digestRef>` (repo@sha256:..., among its RepoDigests), else `<ref> unpinned` (absent, or another image).
+ */
+export function pinnedProbe(pairs: Array<[ref: string, digestRef: string]>): string {
+  return pairs
+    .map(
+      ([ref, digestRef]) =>
+        `if docker image inspect -f '{{join .RepoDigests " "}}' ${quote(ref)} 2>/dev/null | tr ' ' '\\n' | grep -qxF ${quote(digestRef)}; then echo ${quote(`${ref} pinned`)}; else echo ${quote(`${ref} unpinned`)}; fi`,
+    )
+    .join('\n')
+}
+
+export function parsePinnedProbe(out: string): string[] {
+  return out
+    .split('\n')
+    .filter((l) => l.endsWith(' unpinned'))
+    .map((l) => l.slice(0, -' unpinned'.length))
+}
+
+/** Pulls each image by its digest and tags it as the release locally (what compose and the records name). */
+export function pullPinned(
+  pairs: Array<[ref: string, digestRef: string]>,
+  registry: RegistryConfig | undefined,
+): string {
+  return withLogin(
+    registry,
+    pairs.map(
+      ([ref, digestRef]) =>
+        `docker --config "$cfg" pull -q ${quote(digestRef)} >/dev/null && docker tag ${quote(digestRef)} ${quote(ref)} && echo ${quote(`pulled ${digestRef} as ${ref}`)}`,
+    ),
+  )
+}
+
 /** `<service> <image id> <repo digest or ->` for each image, as the host has it. */
 export function imageDigests(images: Record<string, string>): string {
   return inspectImages(

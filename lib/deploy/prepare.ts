@@ -21,7 +21,15 @@ import {
   sitesPath,
   upstreamsPath,
 } from '../commands/nginx.ts'
-import { manifestProbe, needsPassword, parseManifestProbe, pullImages } from '../commands/registry.ts'
+import {
+  manifestProbe,
+  needsPassword,
+  parseManifestProbe,
+  parsePinnedProbe,
+  pinnedProbe,
+  pullImages,
+  pullPinned,
+} from '../commands/registry.ts'
 import { heldPasswordsProbe, passwordsDiffering } from '../commands/rotate.ts'
 import { quote } from '../commands/shell.ts'
 import {
@@ -46,6 +54,7 @@ import type { Context } from '../run/runbook.ts'
 import { recreateOldRedis, writeDataFiles } from '../stack/data-files.ts'
 import { appEnv, composeFile, deployFiles, networkName, serviceEnv } from '../stack/files.ts'
 import { parseReleases } from '../stack/releases.ts'
+import { pinnedRefs, runPins } from './pins.ts'
 import { imageRefs, setState, state } from './state.ts'
 import { waitUntil } from './wait.ts'
 
@@ -207,6 +216,55 @@ export async function deliverImages(ctx: Context): Promise<boolean> {
 
 /** The images `refs` on one host: those it lacks streamed from here (ssh) or pulled by it (registry). */
 export async function deliverTo(ctx: Context, host: HostSession, refs: string[]): Promise<boolean> {
+  const pinned = pinnedPairs(ctx, refs)
+  const pinnedChanged = pinned.length ? await deliverPinned(ctx, host, pinned) : false
+  const rest = refs.filter((r) => !pinned.some(([ref]) => ref === r))
+  return (await deliverByRef(ctx, host, rest)) || pinnedChanged
+}
+
+/** The run's pinned images among `refs` (DIGESTS=, or a rollback's recorded digests): [repo:release, repo@sha256]. */
+function pinnedPairs(ctx: Context, refs: string[]): Array<[string, string]> {
+  const p = runPins(ctx)
+  if (!p || !ctx.release || ctx.env.images.delivery !== 'registry') return []
+  const map = pinnedRefs(imageRefs(ctx.env, ctx.release), p)
+  return refs.flatMap((r) => {
+    const d = map.get(r)
+    return d ? [[r, d] as [string, string]] : []
+  })
+}
+
+/**
+ * Pinned images: what the host holds under the release's tag must be the pinned digest; otherwise it
+ * pulls by digest and tags it, then checks again (a registry that answered another image fails here).
+ */
+async function deliverPinned(
+  ctx: Context,
+  host: HostSession,
+  pairs: Array<[string, string]>,
+): Promise<boolean> {
+  const probe = async () =>
+    parsePinnedProbe((await host.exec(pinnedProbe(pairs), { probe: true, echo: false })).stdout)
+  const wrong = await probe()
+  if (wrong.length === 0) return false
+  const pull = pairs.filter(([ref]) => wrong.includes(ref))
+  await host.exec(pullPinned(pull, ctx.env.images.registry), {
+    timeoutS: 900,
+    ...registryStdin(ctx),
+    next: `Check that ${ctx.env.images.registry?.server ?? 'the registry'} is reachable from ${host.name} and holds ${pull.map(([, d]) => d).join(', ')}.`,
+  })
+  if (ctx.dryRun) return true
+  const still = await probe()
+  if (still.length)
+    throw new RunbookError(
+      `${host.name}: after pulling by digest, ${still.join(', ')} is not the pinned image`,
+      EXIT.stepFailed,
+      'Nothing switched; the live colour still serves. Check the digests given (DIGESTS=) against the image build, then run again.',
+    )
+  return true
+}
+
+async function deliverByRef(ctx: Context, host: HostSession, refs: string[]): Promise<boolean> {
+  if (refs.length === 0) return false
   const onHost = (await host.exec(imageIds(refs), { probe: true, echo: false })).stdout
   const missing = refs.filter((r) => {
     const line = onHost.split('\n').find((l) => l.startsWith(`${r} `))
@@ -244,7 +302,14 @@ export async function deliverTo(ctx: Context, host: HostSession, refs: string[])
 
 /** Every host can see the release's images in the registry (asked with the host's own network and login). */
 export async function registryProblems(ctx: Context, images: Record<string, string>): Promise<string[]> {
-  const refs = [...Object.values(images), ctx.env.images.postgres, ctx.env.images.redis]
+  // Pinned images are looked up by their digest (the tag may have moved; the digest cannot).
+  const p = runPins(ctx)
+  const pinned = p ? pinnedRefs(images as ReturnType<typeof imageRefs>, p) : new Map<string, string>()
+  const refs = [
+    ...Object.values(images).map((r) => pinned.get(r) ?? r),
+    ctx.env.images.postgres,
+    ctx.env.images.redis,
+  ]
   const problems: string[] = []
   for (const host of ctx.hosts) {
     const probe = await host.exec(manifestProbe(refs, ctx.env.images.registry), {

@@ -1,4 +1,5 @@
 import { readReleases } from '../commands/health.ts'
+import { parseDigestsArg, pinsOfRecord, setPins } from '../deploy/pins.ts'
 import { remotePaths } from '../env/host-paths.ts'
 import { runLocalSync } from '../host/local-run.ts'
 import type { HostSession } from '../host/session.ts'
@@ -17,6 +18,15 @@ export function releaseToDeploy(ctx: Context): string {
   if (!release || !RELEASE.test(release))
     throw new InputError('RELEASE=<sha> is required: the image tag to deploy (letters, digits, . _ -)')
   checkBranch(ctx.env.branch, stringArg(ctx.args, 'branch'), ctx.args['allow-branch'] === true)
+  const pins = parseDigestsArg(stringArg(ctx.args, 'digests'), ctx.env)
+  if (pins) {
+    setPins(ctx, pins)
+    print(
+      `      images pinned by digest: ${Object.entries(pins)
+        .map(([s, d]) => `${s} ${d.slice(0, 19)}`)
+        .join(', ')}`,
+    )
+  }
   ctx.release = release
   return release
 }
@@ -42,6 +52,9 @@ export async function chooseTarget(ctx: Context, host: HostSession | undefined):
     )
   }
   if (target.id === current) throw new InputError(`${target.id} is already live`)
+  // The digests it ran, when it came from a registry: a host that lost the images pulls exactly those.
+  const pins = ctx.env.images.delivery === 'registry' ? pinsOfRecord(target) : undefined
+  if (pins) setPins(ctx, pins)
   ctx.release = target.id
   print(`      rolling back from ${current ?? 'none'} to ${target.id}`)
   return target.id

@@ -2,8 +2,10 @@ import * as assert from 'uvu/assert'
 import type { SandboxDroplet } from '../../lib/env/sandbox-hosts.ts'
 import { parseReleases } from '../../lib/stack/releases.ts'
 import { deploy } from '../../runbooks/deploy.ts'
+import { rollback } from '../../runbooks/rollback.ts'
 import { setupServer } from '../../runbooks/setup-server.ts'
 import { suite } from '../harness.ts'
+import { sh } from '../sandbox/engine.ts'
 import { buildFixtureImages, DATA_IMAGES } from '../sandbox/fixtures.ts'
 import { pushImage, registryDigest, type SandboxRegistry, startRegistry } from '../sandbox/registry.ts'
 import {
@@ -88,6 +90,91 @@ test('deploy v1 pulls from the registry on the host; the release records the reg
   }
   // No registry credentials or throwaway Docker configs are left on the host.
   assert.is((await onDroplet(web, 'ls -d /tmp/tmp.* 2>/dev/null | wc -l')).trim(), '0')
+})
+
+const SERVICES = ['site', 'saas', 'api'] as const
+
+/** Pushes a local image to the registry under `repoTag` (an overwritten tag, when it is already there). */
+async function pushAs(image: string, repoTag: string): Promise<void> {
+  const target = `${registry.local}/${repoTag}`
+  await sh`docker tag ${image} ${target}`
+  await sh`docker push -q ${target}`
+  await sh`docker rmi ${target}`.nothrow()
+}
+
+async function served(): Promise<string[]> {
+  return (
+    await onDroplet(
+      web,
+      Object.values(FIXTURE_DOMAINS)
+        .map((d) => `curl -fsS -H 'Host: ${d}' http://127.0.0.1/version`)
+        .join('; '),
+    )
+  )
+    .trim()
+    .split('\n')
+}
+
+const digestsArg = (digests: Record<string, string>) => SERVICES.map((s) => `${s}=${digests[s]}`).join(',')
+const v2Digests: Record<string, string> = {}
+
+test('DIGESTS pins the images: a v2 tag overwritten in the registry (with v1) cannot change what runs', async () => {
+  for (const s of SERVICES) {
+    await pushAs(`conciliaextrato/${s}:v2`, `conciliaextrato/${s}:v2`)
+    v2Digests[s] = await registryDigest(registry, `conciliaextrato/${s}`, 'v2')
+    // Someone (or a re-run of an old build) pushes other content under the same tag.
+    await pushAs(`conciliaextrato/${s}:v1`, `conciliaextrato/${s}:v2`)
+    assert.is.not(await registryDigest(registry, `conciliaextrato/${s}`, 'v2'), v2Digests[s])
+  }
+  const bad = await runCaptured(deploy, ['--env', 'reg', '--release', 'v2', '--digests', 'site=sha256:abc'])
+  assert.is(bad.code, 2, bad.out)
+  assert.match(bad.out, 'DIGESTS is not usable')
+  assert.match(bad.out, 'DIGESTS: saas is missing')
+  // A digest the registry does not hold: refused before any change, naming the image.
+  const unknown = { ...v2Digests, api: `sha256:${'0'.repeat(64)}` }
+  const refused = await runCaptured(deploy, [
+    '--env',
+    'reg',
+    '--release',
+    'v2',
+    '--digests',
+    digestsArg(unknown),
+  ])
+  assert.is(refused.code, 3, refused.out)
+  assert.match(
+    refused.out,
+    `image ${registry.server}/conciliaextrato/api@sha256:${'0'.repeat(64)} is not in the registry`,
+  )
+  assert.equal(await served(), ['v1', 'v1', 'v1'])
+
+  const { code, out } = await runCaptured(deploy, [
+    '--env',
+    'reg',
+    '--release',
+    'v2',
+    '--digests',
+    digestsArg(v2Digests),
+  ])
+  assert.is(code, 0, out)
+  assert.match(out, 'images pinned by digest: site sha256:')
+  assert.equal(await served(), ['v2', 'v2', 'v2'])
+  const record = parseReleases(await onDroplet(web, 'cat /srv/conciliaextrato/reg/releases.jsonl')).at(-1)
+  for (const s of SERVICES)
+    assert.is(record?.repo_digests?.[s], `${registry.server}/conciliaextrato/${s}@${v2Digests[s]}`)
+})
+
+test("a rollback to a release whose images the host lost pulls them by the record's digests, not the moved tag", async () => {
+  // v1's containers and images gone from the host; the registry's v1 tag now holds v2's content.
+  const refs = SERVICES.map((s) => `${registry.server}/conciliaextrato/${s}:v1`)
+  await onDroplet(
+    web,
+    `${refs.map((r) => `docker ps -aq --filter ancestor=${r} | xargs -r docker rm -f >/dev/null`).join('; ')}; docker rmi ${refs.join(' ')} >/dev/null`,
+  )
+  for (const s of SERVICES) await pushAs(`conciliaextrato/${s}:v2`, `conciliaextrato/${s}:v1`)
+  const { code, out } = await runCaptured(rollback, ['--env', 'reg', '--to', 'v1', '--yes'])
+  assert.is(code, 0, out)
+  assert.match(out, `pulled ${registry.server}/conciliaextrato/site@sha256:`)
+  assert.equal(await served(), ['v1', 'v1', 'v1'])
 })
 
 test.run()

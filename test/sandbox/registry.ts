@@ -108,14 +108,24 @@ export async function pushImageWithLogin(
   registry: SandboxRegistry,
   image: string,
   login: { username: string; password: string; configDir: string },
-): Promise<void> {
+): Promise<string> {
   const local = `${registry.local}/${image}`
   await sh({
     input: login.password,
   })`docker --config ${login.configDir} login ${registry.local} -u ${login.username} --password-stdin`
   await sh`docker tag ${image} ${local}`
   await sh`docker --config ${login.configDir} push -q ${local}`
+  // The push recorded the registry's manifest digest on the image (what CI's build step outputs).
+  const repo = local.replace(/:[^:/]+$/, '')
+  const digests = (await sh`docker image inspect -f ${'{{join .RepoDigests "\n"}}'} ${image}`).stdout
   await sh`docker rmi ${local}`.nothrow()
+  const digest = digests
+    .split('\n')
+    .find((d) => d.startsWith(`${repo}@`))
+    ?.split('@')[1]
+  if (!digest)
+    throw new Error(`no registry digest for ${local} after the push (RepoDigests: ${digests.trim()})`)
+  return digest
 }
 
 /** Tags a local image into the registry and pushes it; returns the name the droplets pull. */

@@ -272,9 +272,13 @@ export async function rehearse(opts: RehearsalOptions): Promise<RehearsalResult>
       password: registryPassword,
       configDir: join(dir, 'docker-config'),
     }
+    // v2's digests, as images.yml outputs them: deploy.yml's step deploys v2 pinned by them.
+    const v2Digests: Record<string, string> = {}
     for (const service of FIXTURE_SERVICES)
-      for (const release of ['v1', 'v2'])
-        await pushImageWithLogin(registry, appImage(service, release), login)
+      for (const release of ['v1', 'v2']) {
+        const digest = await pushImageWithLogin(registry, appImage(service, release), login)
+        if (release === 'v2') v2Digests[service] = digest
+      }
     await sh`docker exec ${droplet.container} mkdir -p ${`/etc/docker/certs.d/${registry.server}`}`
     await sh({
       input: ca.pem,
@@ -410,9 +414,11 @@ export async function rehearse(opts: RehearsalOptions): Promise<RehearsalResult>
       `deploy (${opts.env})`,
       {
         release: 'v2',
+        digests: FIXTURE_SERVICES.map((sv) => `${sv}=${v2Digests[sv]}`).join(','),
       },
     )
     if (v2.code !== 0) throw new Error('deploy v2 failed')
+    if (!v2.out.includes('images pinned by digest')) problems.push('deploy.yml did not pin v2 by its digests')
     // The backup before health: a new env has none, and health's backup check rightly fails without one.
     await run('backup', ['backup', E, 'YES=1'])
     const healthRun = await run('health', ['health', E, 'JSON=1'])
