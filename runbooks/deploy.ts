@@ -9,6 +9,8 @@
  * On a swarm env: a rolling update of the stack, node by node, in place of blue/green (lib/swarm/strategy.ts).
  * On-call page: docs/runbooks/deploy.md
  */
+
+import { checkPromotion } from '../lib/deploy/promote.ts'
 import {
   deliverStep,
   gatesStep,
@@ -26,11 +28,13 @@ export const deploy: RunbookSpec = {
   name: 'deploy',
   mutates: true,
   // Production backs up before migrating: the store and the backup key too.
-  needs: (env) => [
+  needs: (env, args) => [
     'ssh',
     'app',
     'registry',
     'notify:deploy',
+    // promote_from (production): staging's checker key reads what went live there.
+    ...(env.promoteFrom && args['allow-unstaged'] !== true ? (['promote'] as const) : []),
     ...(env.kind === 'production' ? (['store', 'backup-key'] as const) : []),
   ],
   options: [
@@ -53,6 +57,11 @@ export const deploy: RunbookSpec = {
       help: 'the branch the release comes from (default: GITHUB_REF_NAME, else git)',
     },
     {
+      name: 'allow-unstaged',
+      makeVar: 'ALLOW_UNSTAGED=1',
+      help: 'with promote_from: deploy a release that never went live there (audited)',
+    },
+    {
       name: 'allow-branch',
       makeVar: 'ALLOW_BRANCH=1',
       help: "deploy from another branch than the env's (audited)",
@@ -60,10 +69,14 @@ export const deploy: RunbookSpec = {
   ],
   steps: [
     {
-      title: 'Preconditions: release, branch rule, images, hosts (every node in a swarm), disk, Compose',
+      title:
+        'Preconditions: release, branch rule, promotion (live on promote_from), images, hosts (every node in a swarm), disk, Compose',
       next: NOTHING_CHANGED,
       async run(ctx) {
-        await releaseStrategy(ctx).preconditions(ctx, releaseToDeploy(ctx), 'deploy')
+        const release = releaseToDeploy(ctx)
+        // promote_from (production): only what went live there, pinned to the digests it ran.
+        await checkPromotion(ctx, release)
+        await releaseStrategy(ctx).preconditions(ctx, release, 'deploy')
         return 'ok'
       },
     },

@@ -35,7 +35,8 @@ export const emergency: RunbookSpec = {
   // It runs setup-server, deploy, restore and dns on the new host: what they need, and the droplet token.
   needs: (env, args) => [
     ...setupServer.needs(env, {}),
-    ...deploy.needs(env, {}),
+    // The release the backup was taken at already ran here: no promotion check (ALLOW_UNSTAGED below).
+    ...deploy.needs(env, { 'allow-unstaged': true }),
     ...restore.needs(env, {}),
     ...(env.edge ? dns.needs(env, {}) : []),
     ...(args.create === true ? (['droplet'] as const) : []),
@@ -118,7 +119,7 @@ export const emergency: RunbookSpec = {
         onNewHostRun(
           ctx,
           deploy,
-          ['--release', st(ctx).release ?? '', '--branch', ctx.env.branch],
+          ['--release', st(ctx).release ?? '', '--branch', ctx.env.branch, '--allow-unstaged'],
           'Run make emergency again: it resumes with the deploy.',
         ),
     ),

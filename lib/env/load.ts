@@ -18,6 +18,7 @@ import {
 import { readKeySource, SECRET_NAME } from './key-source.ts'
 import { type NotifyTarget, notifySecretNames, readNotify } from './notify.ts'
 import { applyOverride, OVERRIDE_VAR } from './override.ts'
+import { type PromoteFrom, readPromoteFrom } from './promote.ts'
 import { type RollbackConfig, readRollback } from './rollback.ts'
 import { readSandboxDroplets } from './sandbox-hosts.ts'
 import { AGE_RECIPIENT } from './secrets-age.ts'
@@ -82,6 +83,8 @@ export interface Env {
   allHosts?: Host[]
   /** Absent: one host runs everything (blue/green with Compose). Present: a Docker Swarm stack. */
   swarm?: SwarmConfig
+  /** Releases go live here only as they went live on that env (production: staging). */
+  promoteFrom?: PromoteFrom
   /** The override file (CE_ENV_OVERRIDE) that pointed this env at other machines, if any. */
   overridden?: string
 }
@@ -156,6 +159,7 @@ export function validateEnv(raw: unknown, name: string, file: string): Env {
     'edge',
     'droplet',
     'swarm',
+    'promote_from',
     'services',
     'rollback',
   ])
@@ -210,6 +214,7 @@ export function validateEnv(raw: unknown, name: string, file: string): Env {
   const edge = readEdge(v, top?.edge, file)
   const droplet = readDroplet(v, top?.droplet, name)
   const swarm = readSwarm(v, top?.swarm)
+  const promoteFrom = readPromoteFrom(v, top?.promote_from, secrets, name)
   const env = {
     name,
     file,
@@ -267,6 +272,7 @@ export function validateEnv(raw: unknown, name: string, file: string): Env {
     ...(edge ? { edge } : {}),
     ...(droplet ? { droplet } : {}),
     ...(swarm ? { swarm } : {}),
+    ...(promoteFrom ? { promoteFrom } : {}),
   } satisfies Env
   checkRoles(v, env.hosts, swarm)
   env.ssh.checker = readChecker(v, ssh?.checker, secrets, env.ssh)

@@ -9,6 +9,7 @@ import type { Env } from './load.ts'
  *   with it instead of the deploy key; setup-server authorizes its public half
  * - admin-ssh: the administrator's key (ssh.admin.key.secret): setup-server logs in with it on a
  *   set-up host and authorizes its public half on a new one
+ * - promote: the checker key of the env it promotes from (promote_from.checker_key.secret)
  * - deploy-keys: private keys whose public halves may log in (setup.deploy_keys of_secret)
  * - app: the passwords it writes into the stack's env files (POSTGRES_PASSWORD, REDIS_PASSWORD)
  * - registry: the pull token (images.registry.password_secret; only with delivery: registry)
@@ -22,6 +23,7 @@ export type Need =
   | 'ssh'
   | 'checker-ssh'
   | 'admin-ssh'
+  | 'promote'
   | 'deploy-keys'
   | 'app'
   | 'registry'
@@ -55,6 +57,8 @@ function namesOf(env: Env, need: Need): string[] {
       return env.ssh.checker?.key.secret ? [env.ssh.checker.key.secret] : []
     case 'admin-ssh':
       return env.ssh.admin?.key.secret ? [env.ssh.admin.key.secret] : []
+    case 'promote':
+      return env.promoteFrom?.checkerKey.secret ? [env.promoteFrom.checkerKey.secret] : []
     case 'deploy-keys':
       return env.setup.deployKeySecrets
     case 'app':

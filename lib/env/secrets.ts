@@ -110,6 +110,12 @@ export function readAdminKey(env: Env, secrets: Secrets): string | undefined {
   return admin ? readKeyFrom(env, secrets, admin.key, 'ssh.admin.key') : undefined
 }
 
+/** The checker key of the env this one promotes from (promote_from.checker_key). */
+export function readPromoteKey(env: Env, secrets: Secrets): string | undefined {
+  const p = env.promoteFrom
+  return p ? readKeyFrom(env, secrets, p.checkerKey, 'promote_from.checker_key') : undefined
+}
+
 function readKeyFrom(env: Env, secrets: Secrets, source: SshKeySource, field: string): string | undefined {
   const { file, secret } = source
   if (secret) {

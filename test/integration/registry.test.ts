@@ -9,6 +9,7 @@ import { sh } from '../sandbox/engine.ts'
 import { buildFixtureImages, DATA_IMAGES } from '../sandbox/fixtures.ts'
 import { pushImage, registryDigest, type SandboxRegistry, startRegistry } from '../sandbox/registry.ts'
 import {
+  auditRecords,
   createTestBed,
   destroyTestBed,
   FIXTURE_DOMAINS,
@@ -27,7 +28,7 @@ let registry: SandboxRegistry
 
 test.before(async () => {
   await buildFixtureImages()
-  bed = await createTestBed('registry', ['web-1'], { image: 'provisioned' })
+  bed = await createTestBed('registry', ['web-1', 'prod-1'], { image: 'provisioned' })
   web = bed.droplets[0] as SandboxDroplet
   registry = await startRegistry(bed.group.id, bed.group.network)
   // v1 and the data images are pushed; v2 is not (a release CI never built).
@@ -35,7 +36,7 @@ test.before(async () => {
     await pushImage(registry, image)
   const postgres = await pushImage(registry, DATA_IMAGES.postgres)
   const redis = await pushImage(registry, DATA_IMAGES.redis)
-  writeManagedEnv(bed, 'reg', {
+  writeManagedEnv({ ...bed, droplets: [web] }, 'reg', {
     images: {
       site: `${registry.server}/conciliaextrato/site`,
       saas: `${registry.server}/conciliaextrato/saas`,
@@ -102,10 +103,10 @@ async function pushAs(image: string, repoTag: string): Promise<void> {
   await sh`docker rmi ${target}`.nothrow()
 }
 
-async function served(): Promise<string[]> {
+async function served(on = web): Promise<string[]> {
   return (
     await onDroplet(
-      web,
+      on,
       Object.values(FIXTURE_DOMAINS)
         .map((d) => `curl -fsS -H 'Host: ${d}' http://127.0.0.1/version`)
         .join('; '),
@@ -175,6 +176,63 @@ test("a rollback to a release whose images the host lost pulls them by the recor
   assert.is(code, 0, out)
   assert.match(out, `pulled ${registry.server}/conciliaextrato/site@sha256:`)
   assert.equal(await served(), ['v1', 'v1', 'v1'])
+})
+
+test('production promotes only what went live on staging, pinned to the digests it ran there', async () => {
+  // prd promotes from reg (production from staging), reading reg's history through reg's checker login.
+  const prod = bed.droplets[1] as SandboxDroplet
+  const images = {
+    site: `${registry.server}/conciliaextrato/site`,
+    saas: `${registry.server}/conciliaextrato/saas`,
+    api: `${registry.server}/conciliaextrato/api`,
+    postgres: `${registry.server}/${DATA_IMAGES.postgres}`,
+    redis: `${registry.server}/${DATA_IMAGES.redis}`,
+    delivery: 'registry',
+    registry: { server: registry.server, insecure: true },
+  }
+  writeManagedEnv({ ...bed, droplets: [prod] }, 'prd', {
+    images,
+    health: { path: '/health', timeout_s: 20 },
+    promote_from: { env: 'reg', checker_key: { file: bed.checkerKeyPath } },
+  })
+  const setup = await runCaptured(setupServer, ['--env', 'prd'])
+  assert.is(setup.code, 0, setup.out)
+
+  const never = await runCaptured(deploy, ['--env', 'prd', '--release', 'broken'])
+  assert.is(never.code, 3, never.out)
+  assert.match(never.out, 'broken never went live on reg (promote_from of')
+  assert.match(never.out, 'live there: v1, v2')
+  const other = { ...v2Digests, site: `sha256:${'1'.repeat(64)}` }
+  const differ = await runCaptured(deploy, [
+    '--env',
+    'prd',
+    '--release',
+    'v2',
+    '--digests',
+    digestsArg(other),
+  ])
+  assert.is(differ.code, 2, differ.out)
+  assert.match(differ.out, 'DIGESTS differ from what went live on reg for v2: site')
+  // ALLOW_UNSTAGED=1 skips the check (and says so); the registry check still stops a release never pushed.
+  const unstaged = await runCaptured(deploy, ['--env', 'prd', '--release', 'broken', '--allow-unstaged'])
+  assert.is(unstaged.code, 3, unstaged.out)
+  assert.match(unstaged.out, 'ALLOW_UNSTAGED=1: broken is not checked against reg')
+  assert.match(unstaged.out, 'conciliaextrato/api:broken is not in the registry')
+  assert.is((await onDroplet(prod, 'docker ps -q | wc -l')).trim(), '0', 'nothing ran on prod-1')
+
+  // The registry's v2 tag holds v1's content since the test above: by tag, prod-1 would run v1.
+  const { code, out } = await runCaptured(deploy, ['--env', 'prd', '--release', 'v2'])
+  assert.is(code, 0, out)
+  assert.match(out, 'v2 went live on reg at ')
+  assert.equal(await served(prod), ['v2', 'v2', 'v2'])
+  const record = parseReleases(await onDroplet(prod, 'cat /srv/conciliaextrato/prd/releases.jsonl')).at(-1)
+  for (const s of SERVICES)
+    assert.is(record?.repo_digests?.[s], `${registry.server}/conciliaextrato/${s}@${v2Digests[s]}`)
+  const audit = auditRecords(bed).at(-1) as { runbook: string; events?: string[] }
+  assert.ok(
+    audit.events?.some((e) => e.startsWith('promoted v2 from reg')),
+    JSON.stringify(audit),
+  )
 })
 
 test.run()

@@ -315,6 +315,25 @@ setupSuite('cloudflare-only HTTP needs the ranges; CIDRs are checked', () => {
     problemsOf(() => loadEnv('qa', envDir({ 'qa.yaml': sameUser }))),
     'ssh.admin.user: "deploy" is already the deploy, bootstrap or checker user',
   )
+  // promote_from: another env, its checker key (a listed secret), never itself.
+  const promoting = withAdmin.replace(
+    'setup:\n',
+    'promote_from: { env: staging, checker_key: { secret: STAGING_CHECKER_SSH_KEY } }\nsetup:\n',
+  )
+  assert.match(
+    problemsOf(() => loadEnv('qa', envDir({ 'qa.yaml': promoting }))),
+    'promote_from.checker_key.secret: STAGING_CHECKER_SSH_KEY must also be listed under secrets',
+  )
+  const listed = promoting.replace('secrets: [', 'secrets: [STAGING_CHECKER_SSH_KEY, ')
+  const promoted = loadEnv('qa', envDir({ 'qa.yaml': listed }))
+  assert.equal(promoted.promoteFrom, {
+    env: 'staging',
+    checkerKey: { file: undefined, secret: 'STAGING_CHECKER_SSH_KEY' },
+  })
+  assert.match(
+    problemsOf(() => loadEnv('qa', envDir({ 'qa.yaml': listed.replace('env: staging', 'env: qa') }))),
+    'promote_from.env: qa cannot promote from itself',
+  )
   const agent = withAdmin.replace('key: { file: admin_key }', 'key: { agent: true }')
   assert.match(
     problemsOf(() => loadEnv('qa', envDir({ 'qa.yaml': agent }))),
