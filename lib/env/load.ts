@@ -132,7 +132,8 @@ export function loadEnv(name: string | undefined, dir = envDir()): Env {
     const where = err instanceof YAMLParseError && err.linePos ? ` at line ${err.linePos[0].line}` : ''
     throw new InputError(`${file}: not valid YAML${where}: ${(err as Error).message.split('\n')[0]}`)
   }
-  const override = process.env[OVERRIDE_VAR]
+  // `{env}` in the path: one override file per env (the rehearsal's production and its staging twin).
+  const override = process.env[OVERRIDE_VAR]?.replaceAll('{env}', name)
   if (!override) return validateEnv(raw, name, file)
   return { ...validateEnv(applyOverride(raw, file, override), name, file), overridden: override }
 }

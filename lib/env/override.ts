@@ -7,7 +7,8 @@ import { InputError } from '../report/errors.ts'
  * may change — host addresses, SSH ports and host keys, API endpoints, the registry's address, the
  * DNS resolver of the edge checks, the age keys that read the secrets file — never what the env does
  * (TLS, origin pulls, notify, which secrets...).
- * The rehearsal uses it to run the committed staging and production files on the sandbox.
+ * The rehearsal uses it to run the committed staging and production files on the sandbox. A `{env}`
+ * in the path is the env's name: one file per env, when a run loads two (promote_from).
  */
 export const OVERRIDE_VAR = 'CE_ENV_OVERRIDE'
 

@@ -18,6 +18,15 @@ for (const env of ['production', 'staging'] as const) {
       [
         ['setup-server', 0],
         ['dns', 0],
+        // production promotes from staging: its twin takes the releases live first.
+        ...(env === 'production'
+          ? ([
+              ['setup-server (staging)', 0],
+              ['dns (staging)', 0],
+              ['deploy v1 (staging)', 0],
+              ['deploy v2 (staging)', 0],
+            ] as const)
+          : []),
         ['deploy v1', 0],
         ['deploy v2 (deploy.yml)', 0],
         ['backup', 0],
@@ -37,6 +46,10 @@ for (const env of ['production', 'staging'] as const) {
     assert.is(r.health_failures, 0)
     assert.ok(r.health_as_checker, 'health logs in as the checker account')
     assert.ok(r.rollback_ok)
+    // production promotes from staging (promote_from): the twin first, then the same digests here.
+    if (r.env === 'production')
+      assert.equal(r.promotion, { from: 'staging', unstaged_refused: true, promoted: true })
+    else assert.is(r.promotion.from, null)
     for (const event of ['deploy', 'rollback', 'backup', 'restore'])
       assert.ok(r.notified.includes(event), event)
     // The read-only health job carried the checker's key: no deploy key, no backup key, no cloud token.

@@ -117,7 +117,8 @@ export async function pushImageWithLogin(
   await sh`docker --config ${login.configDir} push -q ${local}`
   // The push recorded the registry's manifest digest on the image (what CI's build step outputs).
   const repo = local.replace(/:[^:/]+$/, '')
-  const digests = (await sh`docker image inspect -f ${'{{join .RepoDigests "\n"}}'} ${image}`).stdout
+  const digests = (await sh`docker image inspect -f ${'{{range .RepoDigests}}{{println .}}{{end}}'} ${image}`)
+    .stdout
   await sh`docker rmi ${local}`.nothrow()
   const digest = digests
     .split('\n')

@@ -62,6 +62,11 @@ export interface RehearsalResult {
    * deploy.yml with GitHub's old value refused before any change, and passing once it was updated.
    */
   rotation: { rotated: boolean; stale_refused: boolean; deploy_after: boolean }
+  /**
+   * promote_from (production): its staging twin took v1 and v2 live first; a release never live there
+   * was refused; v1 and v2 went live here with the digests they ran there. `from` null: no promote_from.
+   */
+  promotion: { from: string | null; unstaged_refused: boolean; promoted: boolean }
   secrets_by_runbook: Record<string, string[]>
   total_s: number
   steps: StepResult[]
@@ -215,6 +220,8 @@ export async function rehearse(opts: RehearsalOptions): Promise<RehearsalResult>
   const t0 = Date.now()
   const problems: string[] = []
   const committed = loadEnv(opts.env, join(ROOT, 'env'))
+  // production promotes from staging (promote_from): a staging twin runs beside it, on its own droplet.
+  const source = committed.promoteFrom ? loadEnv(committed.promoteFrom.env, join(ROOT, 'env')) : undefined
   const hostName = committed.hosts[0]?.name ?? 'web-1'
   const cleanups: (() => Promise<unknown>)[] = []
   const steps: StepResult[] = []
@@ -230,6 +237,8 @@ export async function rehearse(opts: RehearsalOptions): Promise<RehearsalResult>
     cleanups.push(() => (opts.keep ? Promise.resolve() : removeGroup(g.id)))
     const { privatePath, checkerPath, adminPath } = await ensureRootKey(dir)
     const droplet: SandboxDroplet = await startDroplet(g, hostName, image)
+    const twinName = source?.hosts[0]?.name ?? 'twin-1'
+    const twin = source ? await startDroplet(g, twinName, image) : undefined
     const gateway = (
       await sh`docker network inspect -f ${'{{(index .IPAM.Config 0).Gateway}}'} ${g.network}`
     ).stdout.trim()
@@ -279,21 +288,43 @@ export async function rehearse(opts: RehearsalOptions): Promise<RehearsalResult>
         const digest = await pushImageWithLogin(registry, appImage(service, release), login)
         if (release === 'v2') v2Digests[service] = digest
       }
-    await sh`docker exec ${droplet.container} mkdir -p ${`/etc/docker/certs.d/${registry.server}`}`
-    await sh({
-      input: ca.pem,
-    })`docker exec -i ${droplet.container} tee ${`/etc/docker/certs.d/${registry.server}/ca.crt`}`
+    for (const d of [droplet, ...(twin ? [twin] : [])]) {
+      await sh`docker exec ${d.container} mkdir -p ${`/etc/docker/certs.d/${registry.server}`}`
+      await sh({
+        input: ca.pem,
+      })`docker exec -i ${d.container} tee ${`/etc/docker/certs.d/${registry.server}/ca.crt`}`
+    }
 
     // The committed env file, byte for byte, in a directory of this run: the age file that the operator's
     // rotate-secret writes lands beside it, not in the repository.
     const envDir = join(dir, 'env')
     mkdirSync(envDir)
-    copyFileSync(join(ROOT, 'env', `${opts.env}.yaml`), join(envDir, `${opts.env}.yaml`))
+    for (const name of [opts.env, ...(source ? [source.name] : [])])
+      copyFileSync(join(ROOT, 'env', `${name}.yaml`), join(envDir, `${name}.yaml`))
     // The operator's age identity: the team's keys are not here, so the override lists this one.
     const identity = await generateX25519Identity()
     const recipient = await identityToRecipient(identity)
     // The override: only addresses, host keys, endpoints and who reads the secrets file.
-    const overrideFile = join(dir, `${opts.env}.override.yaml`)
+    // One per env (`{env}` in CE_ENV_OVERRIDE): this env's, and its staging twin's when it promotes.
+    const overridePattern = join(dir, '{env}.override.yaml')
+    const overrideFile = overridePattern.replace('{env}', opts.env)
+    const endpoints = {
+      edge: { api_base: cf.apiBase },
+      droplet: { api_base: 'http://127.0.0.1:9' },
+      backup: { store: { endpoint: s3.endpoint } },
+      images: { registry: { server: registry.server } },
+      health: { edge_resolver: edge.resolver },
+      setup: { firewall: { cloudflare_ips: [`${gateway}/32`] } },
+      secrets_recipients: [recipient],
+    }
+    if (source && twin)
+      writeFileSync(
+        overridePattern.replace('{env}', source.name),
+        stringify({
+          hosts: { [twinName]: { address: twin.ip, ssh_port: 22, host_key: twin.hostKey } },
+          ...endpoints,
+        }),
+      )
     writeFileSync(
       overrideFile,
       stringify({
@@ -314,18 +345,19 @@ export async function rehearse(opts: RehearsalOptions): Promise<RehearsalResult>
       POSTGRES_PASSWORD: randomBytes(18).toString('base64url'),
       REDIS_PASSWORD: randomBytes(18).toString('base64url'),
     }
-    writeFileSync(
-      ageFile({ file: join(envDir, `${opts.env}.yaml`), name: opts.env }),
-      await encryptSecretsText(
-        Object.entries(data)
-          .map(([k, v]) => `${k}=${quoteValue(v)}\n`)
-          .join(''),
-        [recipient],
-      ),
-    )
+    for (const name of [opts.env, ...(source ? [source.name] : [])])
+      writeFileSync(
+        ageFile({ file: join(envDir, `${name}.yaml`), name }),
+        await encryptSecretsText(
+          Object.entries(data)
+            .map(([k, v]) => `${k}=${quoteValue(v)}\n`)
+            .join(''),
+          [recipient],
+        ),
+      )
     const env: NodeJS.ProcessEnv = {
       ...process.env,
-      [OVERRIDE_VAR]: overrideFile,
+      [OVERRIDE_VAR]: overridePattern,
       CE_ENV_DIR: envDir,
       AGE_IDENTITY: identity,
       AUDIT_DIR: join(dir, 'audit'),
@@ -335,6 +367,10 @@ export async function rehearse(opts: RehearsalOptions): Promise<RehearsalResult>
       SSH_PRIVATE_KEY: readFileSync(privatePath, 'utf8'),
       CHECKER_SSH_KEY: readFileSync(checkerPath, 'utf8'),
       ADMIN_SSH_KEY: readFileSync(adminPath, 'utf8'),
+      // promote_from's key: the staging twin's checker account (the sandbox's one checker key).
+      ...(committed.promoteFrom?.checkerKey.secret
+        ? { [committed.promoteFrom.checkerKey.secret]: readFileSync(checkerPath, 'utf8') }
+        : {}),
       GHCR_TOKEN: registryPassword,
       CLOUDFLARE_API_TOKEN: CF_TOKEN,
       BACKUP_KEY: generateBackupKey(),
@@ -348,7 +384,7 @@ export async function rehearse(opts: RehearsalOptions): Promise<RehearsalResult>
     process.env.NODE_EXTRA_CA_CERTS = edge.caPath
     const loaded = (() => {
       const saved = process.env[OVERRIDE_VAR]
-      process.env[OVERRIDE_VAR] = overrideFile
+      process.env[OVERRIDE_VAR] = overridePattern
       try {
         return loadEnv(opts.env, envDir)
       } finally {
@@ -406,8 +442,46 @@ export async function rehearse(opts: RehearsalOptions): Promise<RehearsalResult>
       await sh`docker exec ${droplet.container} docker tag ${local} ${official}`
     }
     if ((await run('dns', ['dns', E, 'APPLY=1', 'YES=1'])).code !== 0) throw new Error('dns failed')
-    if ((await run('deploy v1', ['deploy', E, 'RELEASE=v1', branch, 'YES=1'])).code !== 0)
-      throw new Error('deploy v1 failed')
+    // promote_from: the twin (the committed staging env file) takes v1 and v2 live first; production
+    // then refuses what never went live there and deploys what did, with the digests it ran there.
+    const promotion = { from: source?.name ?? null, unstaged_refused: false, promoted: false }
+    if (source && twin) {
+      const S = `ENV=${source.name}`
+      const sBranch = `BRANCH=${source.branch}`
+      if ((await run(`setup-server (${source.name})`, ['setup-server', S, 'YES=1'])).code !== 0)
+        throw new Error(`setup-server of the ${source.name} twin failed`)
+      for (const [official, local] of [
+        [source.images.postgres, DATA_IMAGES.postgres],
+        [source.images.redis, DATA_IMAGES.redis],
+      ] as const) {
+        await sh`bash -c ${`docker save ${local} | docker exec -i ${twin.container} docker load -q`}`
+        await sh`docker exec ${twin.container} docker tag ${local} ${official}`
+      }
+      if ((await run(`dns (${source.name})`, ['dns', S, 'APPLY=1', 'YES=1'])).code !== 0)
+        throw new Error(`dns of the ${source.name} twin failed`)
+      for (const release of ['v1', 'v2'])
+        if (
+          (
+            await run(`deploy ${release} (${source.name})`, [
+              'deploy',
+              S,
+              `RELEASE=${release}`,
+              sBranch,
+              'YES=1',
+            ])
+          ).code !== 0
+        )
+          throw new Error(`deploy ${release} to the ${source.name} twin failed`)
+      const unstaged = await make(['deploy', E, 'RELEASE=broken', branch, 'YES=1'], env, log)
+      promotion.unstaged_refused =
+        unstaged.code === 2 && unstaged.out.includes(`broken never went live on ${source.name}`)
+      if (!promotion.unstaged_refused)
+        problems.push(
+          `a release that never went live on ${source.name} was not refused (make exited ${unstaged.code})`,
+        )
+    }
+    const v1 = await run('deploy v1', ['deploy', E, 'RELEASE=v1', branch, 'YES=1'])
+    if (v1.code !== 0) throw new Error('deploy v1 failed')
     const v2 = await viaWorkflow(
       'deploy v2 (deploy.yml)',
       '.github/workflows/deploy.yml',
@@ -419,6 +493,10 @@ export async function rehearse(opts: RehearsalOptions): Promise<RehearsalResult>
     )
     if (v2.code !== 0) throw new Error('deploy v2 failed')
     if (!v2.out.includes('images pinned by digest')) problems.push('deploy.yml did not pin v2 by its digests')
+    if (source) {
+      promotion.promoted = [v1.out, v2.out].every((o) => o.includes(`went live on ${source.name} at`))
+      if (!promotion.promoted) problems.push(`production did not promote v1 and v2 from ${source.name}`)
+    }
     // The backup before health: a new env has none, and health's backup check rightly fails without one.
     await run('backup', ['backup', E, 'YES=1'])
     const healthRun = await run('health', ['health', E, 'JSON=1'])
@@ -571,6 +649,7 @@ export async function rehearse(opts: RehearsalOptions): Promise<RehearsalResult>
       health_as_checker: checkerLogin,
       rollback_ok: rollbackOk,
       rotation: { rotated, stale_refused: staleRefused, deploy_after: deployAfter },
+      promotion,
       secrets_by_runbook: Object.fromEntries(
         ran.map((name) => [
           name,
@@ -594,6 +673,7 @@ export async function rehearse(opts: RehearsalOptions): Promise<RehearsalResult>
       health_as_checker: false,
       rollback_ok: false,
       rotation: { rotated: false, stale_refused: false, deploy_after: false },
+      promotion: { from: null, unstaged_refused: false, promoted: false },
       secrets_by_runbook: {},
       total_s: Math.round((Date.now() - t0) / 100) / 10,
       steps,

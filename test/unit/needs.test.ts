@@ -60,7 +60,7 @@ test('the committed envs: the read-only runbooks carry the checker key: no deplo
   }
 })
 
-test('deploy: production backs up before migrating (backup key, store), staging does not; neither needs a cloud token', () => {
+test("deploy: production backs up before migrating (backup key, store) and reads staging's history (its checker key), staging does neither; no cloud token", () => {
   const base = [
     'GHCR_TOKEN',
     'POSTGRES_PASSWORD',
@@ -71,9 +71,22 @@ test('deploy: production backs up before migrating (backup key, store), staging 
   assert.equal(byRunbook(staging).deploy, base)
   assert.equal(
     byRunbook(production).deploy,
-    [...base, 'BACKUP_KEY', 'SPACES_ACCESS_KEY_ID', 'SPACES_SECRET_ACCESS_KEY'].sort(),
+    [
+      ...base,
+      'BACKUP_KEY',
+      'SPACES_ACCESS_KEY_ID',
+      'SPACES_SECRET_ACCESS_KEY',
+      'STAGING_CHECKER_SSH_KEY',
+    ].sort(),
   )
   assert.not.ok(byRunbook(production).deploy?.includes('DIGITALOCEAN_TOKEN'))
+  // ALLOW_UNSTAGED=1 (and emergency, which passes it) does not read staging: no staging key.
+  const unstaged = secretsFor(
+    production,
+    RUNBOOKS.deploy?.needs(production, { 'allow-unstaged': true }) ?? [],
+  )
+  assert.not.ok(unstaged.includes('STAGING_CHECKER_SSH_KEY'))
+  assert.not.ok(byRunbook(production).emergency?.includes('STAGING_CHECKER_SSH_KEY'))
 })
 
 test('emergency: the droplet token only with CREATE=1; everything its phases need', () => {
@@ -125,7 +138,7 @@ test('a run loads only what it needs and lists the missing ones by runbook; read
   } catch (err) {
     assert.instance(err, InputError)
     const msg = (err as Error).message
-    assert.match(msg, '6 secret(s) that deploy needs for env production are not set:')
+    assert.match(msg, '7 secret(s) that deploy needs for env production are not set:')
     for (const n of [
       'SSH_PRIVATE_KEY',
       'BACKUP_KEY',
@@ -133,6 +146,7 @@ test('a run loads only what it needs and lists the missing ones by runbook; read
       'POSTGRES_PASSWORD',
       'REDIS_PASSWORD',
       'TEAM_SLACK_WEBHOOK_URL',
+      'STAGING_CHECKER_SSH_KEY',
     ])
       assert.match(msg, `${n}: set it in the environment`)
     assert.not.match(msg, 'DIGITALOCEAN_TOKEN')
