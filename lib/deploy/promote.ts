@@ -1,4 +1,4 @@
-import { checkerHelperPath, readCommand } from '../commands/checker.ts'
+import { checkerHelperPath, readOn } from '../commands/checker.ts'
 import { loadEnv } from '../env/load.ts'
 import { readPromoteKey } from '../env/secrets.ts'
 import { HostSession } from '../host/session.ts'
@@ -80,7 +80,7 @@ async function stagedRecord(
   })
   try {
     await session.connect()
-    const out = await session.exec(readCommand(source, session.options.readHelper, 'releases'), {
+    const out = await session.exec(readOn(session, source, 'releases'), {
       probe: true,
       echo: false,
     })

@@ -30,20 +30,13 @@ export function accounts(ctx: Context): string[] {
 export function listedKeys(ctx: Context): Map<string, Set<string>> {
   const listed = new Map<string, Set<string>>([['root', new Set()]])
   listed.set(ctx.env.ssh.user, new Set(deployKeys(ctx).map((k) => k.fingerprint)))
-  const checker = ctx.env.ssh.checker
-  const key = readCheckerKey(ctx.env, ctx.secrets)
-  if (checker && key)
-    listed.set(
-      checker.user,
-      new Set([fingerprintOfPublicKeyLine(publicKeyLine(key, checker.user, 'ssh.checker.key'))]),
-    )
-  const admin = ctx.env.ssh.admin
-  const adminKey = readAdminKey(ctx.env, ctx.secrets)
-  if (admin && adminKey)
-    listed.set(
-      admin.user,
-      new Set([fingerprintOfPublicKeyLine(publicKeyLine(adminKey, admin.user, 'ssh.admin.key'))]),
-    )
+  // The checker's and the administrator's own keys: the public half of each private key the env names.
+  const own = [
+    [ctx.env.ssh.checker?.user, readCheckerKey(ctx.env, ctx.secrets), 'ssh.checker.key'],
+    [ctx.env.ssh.admin?.user, readAdminKey(ctx.env, ctx.secrets), 'ssh.admin.key'],
+  ] as const
+  for (const [user, key, field] of own)
+    if (user && key) listed.set(user, new Set([fingerprintOfPublicKeyLine(publicKeyLine(key, user, field))]))
   return listed
 }
 

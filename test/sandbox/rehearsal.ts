@@ -17,7 +17,7 @@ import { join, resolve } from 'node:path'
 import { generateX25519Identity, identityToRecipient } from 'age-encryption'
 import { stringify } from 'yaml'
 import { generateBackupKey } from '../../lib/backup/keys.ts'
-import { loadEnv } from '../../lib/env/load.ts'
+import { type Env, loadEnv } from '../../lib/env/load.ts'
 import { secretsFor } from '../../lib/env/needs.ts'
 import { OVERRIDE_VAR } from '../../lib/env/override.ts'
 import type { SandboxDroplet } from '../../lib/env/sandbox-hosts.ts'
@@ -213,6 +213,17 @@ function eventsOf(bodies: string[]): string[] {
     if (m?.[1]) events.add(m[1] === 'restore drill' ? 'restore' : m[1])
   }
   return [...events].sort()
+}
+
+/** The droplet pulls postgres and redis from Docker Hub in production; here they are put on it, under the env's names. */
+async function putDataImages(container: string, env: Env): Promise<void> {
+  for (const [official, local] of [
+    [env.images.postgres, DATA_IMAGES.postgres],
+    [env.images.redis, DATA_IMAGES.redis],
+  ] as const) {
+    await sh`bash -c ${`docker save ${local} | docker exec -i ${container} docker load -q`}`
+    await sh`docker exec ${container} docker tag ${local} ${official}`
+  }
 }
 
 export async function rehearse(opts: RehearsalOptions): Promise<RehearsalResult> {
@@ -434,13 +445,7 @@ export async function rehearse(opts: RehearsalOptions): Promise<RehearsalResult>
     if ((await run('setup-server', ['setup-server', E, 'YES=1'])).code !== 0)
       throw new Error('setup-server failed')
     // The droplet pulls postgres and redis from Docker Hub in production; here they are put on it.
-    for (const [official, local] of [
-      [committed.images.postgres, DATA_IMAGES.postgres],
-      [committed.images.redis, DATA_IMAGES.redis],
-    ] as const) {
-      await sh`bash -c ${`docker save ${local} | docker exec -i ${droplet.container} docker load -q`}`
-      await sh`docker exec ${droplet.container} docker tag ${local} ${official}`
-    }
+    await putDataImages(droplet.container, committed)
     if ((await run('dns', ['dns', E, 'APPLY=1', 'YES=1'])).code !== 0) throw new Error('dns failed')
     // promote_from: the twin (the committed staging env file) takes v1 and v2 live first; production
     // then refuses what never went live there and deploys what did, with the digests it ran there.
@@ -450,13 +455,7 @@ export async function rehearse(opts: RehearsalOptions): Promise<RehearsalResult>
       const sBranch = `BRANCH=${source.branch}`
       if ((await run(`setup-server (${source.name})`, ['setup-server', S, 'YES=1'])).code !== 0)
         throw new Error(`setup-server of the ${source.name} twin failed`)
-      for (const [official, local] of [
-        [source.images.postgres, DATA_IMAGES.postgres],
-        [source.images.redis, DATA_IMAGES.redis],
-      ] as const) {
-        await sh`bash -c ${`docker save ${local} | docker exec -i ${twin.container} docker load -q`}`
-        await sh`docker exec ${twin.container} docker tag ${local} ${official}`
-      }
+      await putDataImages(twin.container, source)
       if ((await run(`dns (${source.name})`, ['dns', S, 'APPLY=1', 'YES=1'])).code !== 0)
         throw new Error(`dns of the ${source.name} twin failed`)
       for (const release of ['v1', 'v2'])
