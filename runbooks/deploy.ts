@@ -51,6 +51,23 @@ export const deploy: RunbookSpec = {
       help: "pin the images: site=sha256:...,saas=sha256:...,api=sha256:... (the build's digests; registry delivery)",
     },
     {
+      name: 'committed-at',
+      makeVar: 'COMMITTED_AT',
+      value: true,
+      help: "the release's commit time, ISO 8601 (CI: the push's head_commit.timestamp): an older commit than the live one is refused",
+    },
+    {
+      name: 'tree',
+      makeVar: 'TREE',
+      value: true,
+      help: "the release's git tree (CI: head_commit.tree_id): with promote_from, a commit whose tree went live there is promoted",
+    },
+    {
+      name: 'allow-older',
+      makeVar: 'ALLOW_OLDER=1',
+      help: 'deploy a commit older than the live one (COMMITTED_AT=); audited',
+    },
+    {
       name: 'branch',
       makeVar: 'BRANCH',
       value: true,

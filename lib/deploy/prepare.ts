@@ -53,8 +53,9 @@ import { print } from '../report/output.ts'
 import type { Context } from '../run/runbook.ts'
 import { recreateOldRedis, writeDataFiles } from '../stack/data-files.ts'
 import { appEnv, composeFile, deployFiles, networkName, serviceEnv } from '../stack/files.ts'
-import { parseReleases } from '../stack/releases.ts'
+import { parseReleases, type ReleaseRecord } from '../stack/releases.ts'
 import { pinnedRefs, runPins } from './pins.ts'
+import { runSource, staleRunProblem } from './source.ts'
 import { imageRefs, setState, state } from './state.ts'
 import { waitUntil } from './wait.ts'
 
@@ -90,6 +91,10 @@ export async function checkPreconditions(
     else flavour.set(host, f)
     if (disk) problems.push(disk)
     history = parseReleases(releasesOut.stdout)
+    if (action === 'deploy') {
+      const older = olderOverNewer(ctx, history, release)
+      if (older) problems.push(`${host.name}: ${older}`)
+    }
     const colour = colourOut.stdout.trim()
     live = colour === 'blue' || colour === 'green' ? colour : null
     // A rollback never rewrites nginx's sites: only a deploy can bring a profile that conflicts.
@@ -113,6 +118,18 @@ export async function checkPreconditions(
     action,
   })
   print(`      release ${release}: live colour ${live ?? 'none'}, deploying to ${target}`)
+}
+
+/**
+ * A deploy of an older commit than the live one (COMMITTED_AT= against the live record's): the problem,
+ * or undefined. ALLOW_OLDER=1 lets it through, audited.
+ */
+export function olderOverNewer(ctx: Context, history: ReleaseRecord[], release: string): string | undefined {
+  const problem = staleRunProblem(history, release, runSource(ctx), ctx.env.name)
+  if (!problem || ctx.args['allow-older'] !== true) return problem
+  print(`      ALLOW_OLDER=1: ${problem.split(':')[0]}; deploying it anyway (audited)`)
+  ctx.auditEvent(`older commit deployed over a newer one (ALLOW_OLDER=1): ${problem.split(':')[0]}`)
+  return undefined
 }
 
 /**

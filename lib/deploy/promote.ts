@@ -7,6 +7,7 @@ import { print } from '../report/output.ts'
 import type { Context } from '../run/runbook.ts'
 import { parseReleases, type ReleaseRecord } from '../stack/releases.ts'
 import { pinsOfRecord, runPins, setPins } from './pins.ts'
+import { liveWithTree, runSource } from './source.ts'
 
 // Build once, promote by digest: an env with promote_from (production) deploys a release only as it
 // went live on that env (staging), pinned to the digests it ran there. ALLOW_UNSTAGED=1 skips the
@@ -25,11 +26,15 @@ export async function checkPromotion(ctx: Context, release: string): Promise<voi
     ctx.auditEvent(`promotion check skipped (ALLOW_UNSTAGED=1): ${release} not checked against ${from.env}`)
     return
   }
-  const { record, live } = await stagedRecord(ctx, release)
+  const { history, live } = await stagedHistory(ctx)
+  const tree = runSource(ctx)?.tree
+  const byId = history.filter((r) => r.id === release).at(-1)
+  // A merge commit staging never ran, with exactly the files of one that went live there: same tree.
+  const record = byId ?? liveWithTree(history, tree)
   const next = `Deploy ${release} to ${from.env} first (it goes live there, then here with the same images), or pass ALLOW_UNSTAGED=1 if you must (audited).`
   if (!record)
     throw new PreconditionError(
-      `${release} never went live on ${from.env} (promote_from of ${ctx.env.file}); live there: ${live.join(', ') || 'none'}`,
+      `${release} never went live on ${from.env} (promote_from of ${ctx.env.file})${tree ? `, nor did its tree ${tree.slice(0, 12)}` : ''}; live there: ${live.join(', ') || 'none'}`,
       next,
     )
   const pins = pinsOfRecord(record)
@@ -52,17 +57,17 @@ export async function checkPromotion(ctx: Context, release: string): Promise<voi
       `Leave DIGESTS out (${ctx.env.name} takes ${from.env}'s), or give the digests that went live there.`,
     )
   setPins(ctx, pins)
-  print(`      ${release} went live on ${from.env} at ${record.at}: promoted with the same image digests`)
-  ctx.auditEvent(`promoted ${release} from ${from.env} (live there at ${record.at}) by digest`)
+  const as = record.id === release ? '' : ` as ${record.id} (the same tree, ${tree?.slice(0, 12)})`
+  print(
+    `      ${release} went live on ${from.env}${as} at ${record.at}: promoted with the same image digests`,
+  )
+  ctx.auditEvent(`promoted ${release} from ${from.env}${as} (live there at ${record.at}) by digest`)
 }
 
-/** The newest record of `release` that went live on the source env, read through its checker login. */
-async function stagedRecord(
-  ctx: Context,
-  release: string,
-): Promise<{ record?: ReleaseRecord; live: string[] }> {
+/** What went live on the source env (oldest first), read through its checker login. */
+async function stagedHistory(ctx: Context): Promise<{ history: ReleaseRecord[]; live: string[] }> {
   const from = ctx.env.promoteFrom
-  if (!from) return { live: [] }
+  if (!from) return { history: [], live: [] }
   const source = loadEnv(from.env)
   const checker = source.ssh.checker
   const host = source.hosts.find((h) => h.roles.includes('web')) ?? source.hosts[0]
@@ -86,7 +91,7 @@ async function stagedRecord(
     })
     const history = parseReleases(out.stdout).filter((r) => r.outcome === 'live')
     return {
-      record: history.filter((r) => r.id === release).at(-1),
+      history,
       live: [...new Set(history.map((r) => r.id))].slice(-5),
     }
   } catch (err) {

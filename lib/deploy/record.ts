@@ -20,6 +20,7 @@ export interface RunFacts {
   action: ReleaseRecord['action']
   previous: string | null
   note?: string
+  source?: ReleaseRecord['source']
 }
 
 export function releaseRecord(run: RunFacts): ReleaseRecord {
@@ -37,6 +38,7 @@ export function releaseRecord(run: RunFacts): ReleaseRecord {
     action: run.action,
     previous: run.previous,
     ...(run.note ? { note: run.note } : {}),
+    ...(run.source ? { source: run.source } : {}),
   }
 }
 

@@ -34,6 +34,7 @@ import { colourEnv, DB_NAME, DB_USER, deployFiles, networkName } from '../stack/
 import { lastLiveOn, type ReleaseRecord } from '../stack/releases.ts'
 import { waitHealthy, writeNginxFiles } from './prepare.ts'
 import { appendReleaseOn, releaseRecord } from './record.ts'
+import { recordedSource, runSource } from './source.ts'
 import { maybeState, state } from './state.ts'
 import { waitUntil } from './wait.ts'
 
@@ -369,6 +370,7 @@ export async function recordRelease(
       action: s.action,
       previous: [...s.history].reverse().find((r) => r.outcome === 'live')?.id ?? null,
       ...(note ? { note } : {}),
+      source: recordedSource(s.action, runSource(ctx), s.history, s.release),
     })
     failed ??= await appendReleaseOn(host, ctx.env, record, andThen?.(host))
   }

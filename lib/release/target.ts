@@ -1,5 +1,6 @@
 import { readReleases } from '../commands/health.ts'
 import { parseDigestsArg, pinsOfRecord, setPins } from '../deploy/pins.ts'
+import { parseSourceArgs, setSource } from '../deploy/source.ts'
 import { remotePaths } from '../env/host-paths.ts'
 import { runLocalSync } from '../host/local-run.ts'
 import type { HostSession } from '../host/session.ts'
@@ -19,6 +20,8 @@ export function releaseToDeploy(ctx: Context): string {
     throw new InputError('RELEASE=<sha> is required: the image tag to deploy (letters, digits, . _ -)')
   checkBranch(ctx.env.branch, stringArg(ctx.args, 'branch'), ctx.args['allow-branch'] === true)
   const pins = parseDigestsArg(stringArg(ctx.args, 'digests'), ctx.env)
+  // COMMITTED_AT=, TREE=: kept in the record; an older commit over a newer one is refused.
+  setSource(ctx, parseSourceArgs(ctx.args))
   if (pins) {
     setPins(ctx, pins)
     print(

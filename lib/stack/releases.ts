@@ -17,6 +17,8 @@ export interface ReleaseRecord {
   action: 'deploy' | 'rollback'
   previous: string | null
   note?: string
+  /** The commit the release was built from (COMMITTED_AT=, TREE=): stale-run refusal, promotion by tree. */
+  source?: { committed_at?: string; tree?: string }
 }
 
 export function appendRelease(file: string): string {

@@ -14,6 +14,7 @@ import {
 import {
   deliverTo,
   diskProblem,
+  olderOverNewer,
   releaseProblems,
   stopIfProblems,
   waitHealthy,
@@ -78,6 +79,8 @@ export async function swarmPreconditions(
     (await manager.exec(readReleases(remotePaths(ctx.env).releases), { probe: true, echo: false })).stdout,
   )
   const live = liveRelease(history)
+  const older = action === 'deploy' ? olderOverNewer(ctx, history, release) : undefined
+  stopIfProblems(`${action} ${release}`, older ? [`${manager.name}: ${older}`] : [])
   setSwarmRun(ctx, {
     release,
     images,

@@ -12,6 +12,7 @@ import {
 } from '../commands/swarm.ts'
 import { pruneImages } from '../deploy/prune-images.ts'
 import { appendReleaseOn, releaseRecord } from '../deploy/record.ts'
+import { recordedSource, runSource } from '../deploy/source.ts'
 import { gateFailures } from '../deploy/switch.ts'
 import { SERVICES, type Service } from '../env/load.ts'
 import { notifyOnEnd } from '../notify/run-outcome.ts'
@@ -192,6 +193,7 @@ export async function recordSwarmRelease(
     action: run.action,
     previous: run.live?.id ?? null,
     ...(note ? { note } : {}),
+    source: recordedSource(run.action, runSource(ctx), run.history, run.release),
   })
   for (const host of ctx.hosts) await appendReleaseOn(host, ctx.env, record)
   if (outcome === 'live') {

@@ -128,17 +128,28 @@ export async function buildWorkspaceRelease(
   release: string,
   migrations: string,
 ): Promise<void> {
+  for (const service of FIXTURE_SERVICES) await buildWorkspaceImage(workspace, service, release, migrations)
+}
+
+/**
+ * One service's image of the workspace (cargo builds the workspace once; later services reuse it),
+ * tagged conciliaextrato/<service>:<release>: what the app's Dockerfile target does in CI.
+ */
+export async function buildWorkspaceImage(
+  workspace: string,
+  service: string,
+  release: string,
+  migrations: string,
+): Promise<string> {
   await sh`cargo build --release --locked --manifest-path ${join(workspace, 'Cargo.toml')}`
-  const work = mkdtempSync(join(tmpdir(), 'ce-release-'))
+  const context = mkdtempSync(join(tmpdir(), 'ce-release-'))
   try {
-    for (const service of FIXTURE_SERVICES) {
-      const context = join(work, service)
-      await stageRootfs(join(workspace, 'target/release', service), join(context, 'rootfs'))
-      mkdirSync(join(context, 'migrations'))
-      if (service === 'api') copyDir(join(workspace, migrations), join(context, 'migrations'))
-      await sh`docker build -q -f ${join(IMAGES_DIR, 'app.Dockerfile')} --build-arg ${`SERVICE=${service}`} --build-arg ${`RELEASE=${release}`} --build-arg BROKEN=0 -t ${appImage(service, release)} ${context}`
-    }
+    await stageRootfs(join(workspace, 'target/release', service), join(context, 'rootfs'))
+    mkdirSync(join(context, 'migrations'))
+    if (service === 'api') copyDir(join(workspace, migrations), join(context, 'migrations'))
+    await sh`docker build -q -f ${join(IMAGES_DIR, 'app.Dockerfile')} --build-arg ${`SERVICE=${service}`} --build-arg ${`RELEASE=${release}`} --build-arg BROKEN=0 -t ${appImage(service, release)} ${context}`
+    return appImage(service, release)
   } finally {
-    rmSync(work, { recursive: true, force: true })
+    rmSync(context, { recursive: true, force: true })
   }
 }

@@ -1,46 +1,19 @@
-/**
- * The rehearsal: the COMMITTED env/production.yaml (or staging.yaml) run end to end on the sandbox,
- * through `make`, as an engineer would, and through the committed workflows' steps, as CI would:
- * setup-server -> dns APPLY=1 -> deploy v1 -> deploy v2 (deploy.yml's step) -> backup -> health (edge
- * path on; after the backup, which a new env lacks) -> restore-drill -> rollback (rollback.yml's step). Only where things are is changed, by
- * an override file (CE_ENV_OVERRIDE): the host's address and key, the Cloudflare API, the Spaces
- * endpoint (s3rver), the registry's address (a registry behind TLS with a login), the DNS resolver
- * and the edge's addresses. Notify goes to a local receiver; Cloudflare's edge is the sandbox's
- * stand-in (test/sandbox/cloud/cloudflare-edge.ts), so health's edge checks, TLS and origin pulls
- * run for real.
- */
-import { randomBytes, randomInt } from 'node:crypto'
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
-import { request } from 'node:https'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
-import { generateX25519Identity, identityToRecipient } from 'age-encryption'
-import { stringify } from 'yaml'
-import { generateBackupKey } from '../../lib/backup/keys.ts'
 import { type Env, loadEnv } from '../../lib/env/load.ts'
 import { secretsFor } from '../../lib/env/needs.ts'
-import { OVERRIDE_VAR } from '../../lib/env/override.ts'
 import type { SandboxDroplet } from '../../lib/env/sandbox-hosts.ts'
-import { ageFile, encryptSecretsText, readAgeSecrets } from '../../lib/env/secrets-age.ts'
+import { readAgeSecrets } from '../../lib/env/secrets-age.ts'
 import { resolveName } from '../../lib/health/edge.ts'
 import { runLocal } from '../../lib/host/local-run.ts'
-import { quoteValue } from '../../lib/secrets/edit.ts'
 import { RUNBOOKS } from '../support/runbooks.ts'
-import { startCloudflareApi } from './cloud/cloudflare-api.ts'
-import { startCloudflareEdge } from './cloud/cloudflare-edge.ts'
-import { createTestCa, issueServerCertificate } from './cloud/cloudflare-pki.ts'
-import { ensureRootKey, group, removeGroup, startDroplet } from './droplets.ts'
-import { ensureDockerEngine, sh } from './engine.ts'
-import { appImage, buildFixtureImages, DATA_IMAGES, FIXTURE_SERVICES } from './fixtures.ts'
-import { buildDropletImage, buildProvisionedImage } from './images.ts'
-import { pushImageWithLogin, startRegistry } from './registry.ts'
-import { S3RVER_SECRETS, startS3Server } from './s3.ts'
-import { startReceiver } from './webhook-receiver.ts'
+import { appImage, buildFixtureImages, FIXTURE_SERVICES } from './fixtures.ts'
+import { pushImageWithLogin } from './registry.ts'
+import { putDataImages, type RehearsalWorld, startRehearsalWorld, throughEdge } from './rehearsal-world.ts'
 import { runLogged, runWorkflowStep } from './workflow-step.ts'
 
 const ROOT = resolve(import.meta.dirname, '..', '..')
-const CF_TOKEN = 'cfREHEARSAL_token_0123456789abcdefghijklmnopqrstuvwxyz'
-const REGISTRY_USER = 'conciliaextrato-deploy'
 
 export interface StepResult {
   step: string
@@ -93,51 +66,6 @@ function make(
   log: (l: string) => void,
 ): Promise<{ code: number; out: string }> {
   return runLogged('make', ['--no-print-directory', ...args], env, log)
-}
-
-/** GET https://<domain><path> through the edge, the way a visitor's browser does. */
-function throughEdge(
-  domain: string,
-  path: string,
-  address: string,
-  ca: string,
-): Promise<{
-  status: number
-  headers: Record<string, string | string[] | undefined>
-  body: string
-  protocol: string
-}> {
-  return new Promise((done, fail) => {
-    const req = request(
-      {
-        host: address,
-        port: 443,
-        path,
-        servername: domain,
-        headers: { host: domain },
-        ca,
-        agent: false,
-        timeout: 15_000,
-      },
-      (res) => {
-        let body = ''
-        res.on('data', (c: Buffer) => {
-          body += c.toString()
-        })
-        res.on('end', () =>
-          done({
-            status: res.statusCode ?? 0,
-            headers: res.headers,
-            body,
-            protocol: String((res.socket as import('node:tls').TLSSocket).getProtocol?.() ?? ''),
-          }),
-        )
-      },
-    )
-    req.on('error', fail)
-    req.on('timeout', () => req.destroy(new Error('timeout')))
-    req.end()
-  })
 }
 
 async function curlOrigin(ip: string, domain: string, cert?: { cert: string; key: string }): Promise<number> {
@@ -215,17 +143,6 @@ function eventsOf(bodies: string[]): string[] {
   return [...events].sort()
 }
 
-/** The droplet pulls postgres and redis from Docker Hub in production; here they are put on it, under the env's names. */
-async function putDataImages(container: string, env: Env): Promise<void> {
-  for (const [official, local] of [
-    [env.images.postgres, DATA_IMAGES.postgres],
-    [env.images.redis, DATA_IMAGES.redis],
-  ] as const) {
-    await sh`bash -c ${`docker save ${local} | docker exec -i ${container} docker load -q`}`
-    await sh`docker exec ${container} docker tag ${local} ${official}`
-  }
-}
-
 export async function rehearse(opts: RehearsalOptions): Promise<RehearsalResult> {
   const log = opts.log ?? ((l: string) => process.stdout.write(`${l}\n`))
   const t0 = Date.now()
@@ -233,65 +150,21 @@ export async function rehearse(opts: RehearsalOptions): Promise<RehearsalResult>
   const committed = loadEnv(opts.env, join(ROOT, 'env'))
   // production promotes from staging (promote_from): a staging twin runs beside it, on its own droplet.
   const source = committed.promoteFrom ? loadEnv(committed.promoteFrom.env, join(ROOT, 'env')) : undefined
-  const hostName = committed.hosts[0]?.name ?? 'web-1'
-  const cleanups: (() => Promise<unknown>)[] = []
   const steps: StepResult[] = []
+  let world: RehearsalWorld | undefined
   try {
     log(`rehearsal of env/${opts.env}.yaml on the sandbox (${opts.full ? 'full' : 'short'} form)`)
-    await ensureDockerEngine()
-    // The short form (make test) starts from the golden image, with setup-server's packages already
-    // there; the full form (make bench-rehearse) from a bare droplet, packages and all.
-    const image = opts.full ? await buildDropletImage(log) : await buildProvisionedImage(log)
+    world = await startRehearsalWorld([opts.env, ...(source ? [source.name] : [])], {
+      full: opts.full,
+      tag: `rehearse-${opts.env}`,
+      log,
+    })
+    const { cf, edge, registry, login, receiver, data, identity, envDir } = world
+    const env = world.operator
+    const droplet = world.droplets[opts.env] as SandboxDroplet
+    const twin = source ? world.droplets[source.name] : undefined
+    const loaded = world.envs[opts.env] as Env
     await buildFixtureImages(log)
-    const dir = mkdtempSync(join(tmpdir(), `ce-rehearse-${opts.env}-`))
-    const g = group(`r${process.pid}-${opts.env.slice(0, 4)}`, dir)
-    cleanups.push(() => (opts.keep ? Promise.resolve() : removeGroup(g.id)))
-    const { privatePath, checkerPath, adminPath } = await ensureRootKey(dir)
-    const droplet: SandboxDroplet = await startDroplet(g, hostName, image)
-    const twinName = source?.hosts[0]?.name ?? 'twin-1'
-    const twin = source ? await startDroplet(g, twinName, image) : undefined
-    const gateway = (
-      await sh`docker network inspect -f ${'{{(index .IPAM.Config 0).Gateway}}'} ${g.network}`
-    ).stdout.trim()
-    log(`  droplet ${hostName} at ${droplet.ip} (the operator and the edge come from ${gateway})`)
-
-    // Cloudflare: the API and its edge (DNS and HTTPS on a loopback address of its own).
-    const cf = await startCloudflareApi({
-      tokens: [CF_TOKEN],
-      zones: [committed.edge?.zone ?? 'conciliaextrato.com'],
-      allowPrivateProxiedTargets: true,
-      ips: { ipv4: [`${gateway}/32`], ipv6: [] },
-    })
-    cleanups.push(() => cf.close())
-    const edge = await startCloudflareEdge(
-      cf,
-      `127.${randomInt(16, 250)}.${randomInt(1, 250)}.${randomInt(2, 250)}`,
-    )
-    cleanups.push(() => edge.close())
-    const s3 = await startS3Server({
-      buckets: [committed.backup?.store.type === 's3' ? committed.backup.store.bucket : 'b'],
-    })
-    cleanups.push(() => s3.close())
-    const receiver = await startReceiver()
-    cleanups.push(() => receiver.close())
-
-    // The registry behind TLS (a sandbox CA the droplet trusts, as a real one trusts GHCR's) with a login.
-    const registryPassword = randomBytes(18).toString('base64url')
-    const ca = await createTestCa(dir, 'registry-ca', 'Sandbox registry CA')
-    const registryName = `ce-${g.id}-registry`
-    const server = await issueServerCertificate(ca, [registryName])
-    const registry = await startRegistry(g.id, g.network, {
-      dir,
-      certPem: server.certPem,
-      keyPem: server.keyPem,
-      username: REGISTRY_USER,
-      password: registryPassword,
-    })
-    const login = {
-      username: REGISTRY_USER,
-      password: registryPassword,
-      configDir: join(dir, 'docker-config'),
-    }
     // v2's digests, as images.yml outputs them: deploy.yml's step deploys v2 pinned by them.
     const v2Digests: Record<string, string> = {}
     for (const service of FIXTURE_SERVICES)
@@ -299,110 +172,6 @@ export async function rehearse(opts: RehearsalOptions): Promise<RehearsalResult>
         const digest = await pushImageWithLogin(registry, appImage(service, release), login)
         if (release === 'v2') v2Digests[service] = digest
       }
-    for (const d of [droplet, ...(twin ? [twin] : [])]) {
-      await sh`docker exec ${d.container} mkdir -p ${`/etc/docker/certs.d/${registry.server}`}`
-      await sh({
-        input: ca.pem,
-      })`docker exec -i ${d.container} tee ${`/etc/docker/certs.d/${registry.server}/ca.crt`}`
-    }
-
-    // The committed env file, byte for byte, in a directory of this run: the age file that the operator's
-    // rotate-secret writes lands beside it, not in the repository.
-    const envDir = join(dir, 'env')
-    mkdirSync(envDir)
-    for (const name of [opts.env, ...(source ? [source.name] : [])])
-      copyFileSync(join(ROOT, 'env', `${name}.yaml`), join(envDir, `${name}.yaml`))
-    // The operator's age identity: the team's keys are not here, so the override lists this one.
-    const identity = await generateX25519Identity()
-    const recipient = await identityToRecipient(identity)
-    // The override: only addresses, host keys, endpoints and who reads the secrets file.
-    // One per env (`{env}` in CE_ENV_OVERRIDE): this env's, and its staging twin's when it promotes.
-    const overridePattern = join(dir, '{env}.override.yaml')
-    const overrideFile = overridePattern.replace('{env}', opts.env)
-    const endpoints = {
-      edge: { api_base: cf.apiBase },
-      droplet: { api_base: 'http://127.0.0.1:9' },
-      backup: { store: { endpoint: s3.endpoint } },
-      images: { registry: { server: registry.server } },
-      health: { edge_resolver: edge.resolver },
-      setup: { firewall: { cloudflare_ips: [`${gateway}/32`] } },
-      secrets_recipients: [recipient],
-    }
-    if (source && twin)
-      writeFileSync(
-        overridePattern.replace('{env}', source.name),
-        stringify({
-          hosts: { [twinName]: { address: twin.ip, ssh_port: 22, host_key: twin.hostKey } },
-          ...endpoints,
-        }),
-      )
-    writeFileSync(
-      overrideFile,
-      stringify({
-        hosts: { [hostName]: { address: droplet.ip, ssh_port: 22, host_key: droplet.hostKey } },
-        edge: { api_base: cf.apiBase },
-        droplet: { api_base: 'http://127.0.0.1:9' },
-        backup: { store: { endpoint: s3.endpoint } },
-        images: { registry: { server: registry.server } },
-        health: { edge_resolver: edge.resolver },
-        setup: { firewall: { cloudflare_ips: [`${gateway}/32`] } },
-        secrets_recipients: [recipient],
-      }),
-    )
-    log(`  override: ${overrideFile}\n${readFileSync(overrideFile, 'utf8').replace(/^/gm, '    ')}`)
-    // The data passwords: the operator reads them from the env's age file (as make rotate-secret needs);
-    // CI from its GitHub environment (below).
-    const data = {
-      POSTGRES_PASSWORD: randomBytes(18).toString('base64url'),
-      REDIS_PASSWORD: randomBytes(18).toString('base64url'),
-    }
-    for (const name of [opts.env, ...(source ? [source.name] : [])])
-      writeFileSync(
-        ageFile({ file: join(envDir, `${name}.yaml`), name }),
-        await encryptSecretsText(
-          Object.entries(data)
-            .map(([k, v]) => `${k}=${quoteValue(v)}\n`)
-            .join(''),
-          [recipient],
-        ),
-      )
-    const env: NodeJS.ProcessEnv = {
-      ...process.env,
-      [OVERRIDE_VAR]: overridePattern,
-      CE_ENV_DIR: envDir,
-      AGE_IDENTITY: identity,
-      AUDIT_DIR: join(dir, 'audit'),
-      CE_STATE_DIR: join(dir, 'state'),
-      CE_CACHE_DIR: join(dir, 'cache'),
-      NODE_EXTRA_CA_CERTS: edge.caPath,
-      SSH_PRIVATE_KEY: readFileSync(privatePath, 'utf8'),
-      CHECKER_SSH_KEY: readFileSync(checkerPath, 'utf8'),
-      ADMIN_SSH_KEY: readFileSync(adminPath, 'utf8'),
-      // promote_from's key: the staging twin's checker account (the sandbox's one checker key).
-      ...(committed.promoteFrom?.checkerKey.secret
-        ? { [committed.promoteFrom.checkerKey.secret]: readFileSync(checkerPath, 'utf8') }
-        : {}),
-      GHCR_TOKEN: registryPassword,
-      CLOUDFLARE_API_TOKEN: CF_TOKEN,
-      BACKUP_KEY: generateBackupKey(),
-      ...S3RVER_SECRETS,
-      DIGITALOCEAN_TOKEN: 'dop_v1_rehearsal_not_used',
-      TEAM_SLACK_WEBHOOK_URL: `${receiver.url}/team`,
-      ONCALL_SLACK_WEBHOOK_URL: `${receiver.url}/oncall`,
-    }
-    delete env.POSTGRES_PASSWORD
-    delete env.REDIS_PASSWORD
-    process.env.NODE_EXTRA_CA_CERTS = edge.caPath
-    const loaded = (() => {
-      const saved = process.env[OVERRIDE_VAR]
-      process.env[OVERRIDE_VAR] = overridePattern
-      try {
-        return loadEnv(opts.env, envDir)
-      } finally {
-        if (saved === undefined) delete process.env[OVERRIDE_VAR]
-        else process.env[OVERRIDE_VAR] = saved
-      }
-    })()
 
     const run = async (step: string, args: string[]): Promise<{ code: number; out: string }> => {
       log(`\n== make ${args.join(' ')}`)
@@ -569,7 +338,7 @@ export async function rehearse(opts: RehearsalOptions): Promise<RehearsalResult>
     let testsslBad: string[] | null = null
     if (opts.full) {
       log('  testssl.sh against the origin (protocols, ciphers, server defaults, headers)')
-      const found = await testssl(droplet.ip, site, dir, `${cf.originCaPem.ecc}\n${cf.originCaPem.rsa}`)
+      const found = await testssl(droplet.ip, site, world.dir, `${cf.originCaPem.ecc}\n${cf.originCaPem.rsa}`)
       testsslBad = found.bad
       log(
         `    offered: ${found.offered.join(' ')}; MEDIUM or worse: ${found.bad.length ? found.bad.join('; ') : 'none'}`,
@@ -681,6 +450,6 @@ export async function rehearse(opts: RehearsalOptions): Promise<RehearsalResult>
       problems,
     }
   } finally {
-    for (const c of cleanups.reverse()) await c().catch(() => undefined)
+    await world?.close(opts.keep)
   }
 }
