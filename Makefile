@@ -9,7 +9,7 @@ TSX := node_modules/.bin/tsx
 # and what run.ts returns when CI or a script calls it directly (README: Exit codes).
 RUNBOOK = node --import tsx runbooks/run.ts $(1)
 
-.PHONY: help deps check test test-unit test-integration demo sandbox sandbox-down status setup-server verify-server bench-setup unlock access secrets-edit rotate-secret logs psql exec maintenance deploy rollback releases bench-deploy backup backups restore restore-drill prune-backups bench-backup dns health bench-health bench-oncall uptime emergency drill-emergency gates alert bench-pipeline rehearse
+.PHONY: help deps check test test-unit test-integration demo sandbox sandbox-down status setup-server verify-server bench-setup unlock access secrets-edit rotate-secret logs psql exec maintenance deploy rollback releases bench-deploy backup backups restore restore-drill prune-backups bench-backup dns health bench-health bench-oncall uptime emergency drill-emergency gates alert bench-pipeline rehearse rehearse-pipeline
 
 help: ## List every target
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /\1\t/' | awk -F'\t' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -139,6 +139,9 @@ alert: ## Tell the team something failed (TITLE="...", PAGE=docs/runbooks/...): 
 
 bench-pipeline: deps ## Benchmark: the staging pipeline's local stages: gates, build, deploy to a sandbox droplet (JSON line at the end)
 	@$(TSX) test/bench/pipeline.ts
+
+rehearse-pipeline: deps ## Rehearsal: the app's pipelines (docs/ci/*.yml) and these reusable workflows end to end, by GitHub's parser and evaluator, on the committed staging and production; JSON line at the end
+	@$(TSX) test/bench/rehearse-pipeline.ts
 
 rehearse: deps ## Rehearsal: the COMMITTED env file (ENV=production|staging) end to end on the sandbox, only addresses overridden; testssl (SHORT=1 skips it); JSON line at the end
 	@$(TSX) test/bench/rehearse.ts --env "$$ENV"

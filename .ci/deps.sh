@@ -17,6 +17,10 @@ command -v ssh-audit >/dev/null 2>&1 || need+=(ssh-audit)
 command -v testssl >/dev/null 2>&1 || need+=(testssl.sh)
 # make secrets-edit writes age files; the tests check that the age tool reads them (and operators use age-keygen)
 command -v age >/dev/null 2>&1 || need+=(age)
+# the pipeline rehearsal: the app repository is a git repository; the callers' alert job uses jq and curl
+command -v git >/dev/null 2>&1 || need+=(git)
+command -v jq >/dev/null 2>&1 || need+=(jq)
+command -v curl >/dev/null 2>&1 || need+=(curl)
 if [ "${#need[@]}" -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "deps: missing ${need[*]}; run as root, or install them: apt-get install ${need[*]}" >&2

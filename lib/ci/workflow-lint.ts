@@ -11,6 +11,8 @@ export interface LintContext {
   makeTargets: Set<string>
   /** Secrets a non-reusable workflow may use: those the env files declare, plus the runner's own. */
   knownSecrets: Set<string>
+  /** The secrets the env files declare: each GitHub environment holds them (not the repository). */
+  environmentSecrets?: Set<string>
 }
 
 /** Targets of a Makefile: `name:` at the start of a line. */
@@ -57,6 +59,15 @@ export function lintWorkflow(file: string, content: string, ctx: LintContext): s
   }
 
   const jobs = isObj(doc.jobs) ? doc.jobs : {}
+  // A GitHub environment's secret is not visible when the caller calls: declared required, GitHub
+  // refuses every call ("Secret X is required, but not provided"). The env files' secrets live there.
+  const usesEnvironment = Object.values(jobs).some((j) => isObj(j) && j.environment !== undefined)
+  if (call && usesEnvironment && isObj(call.secrets))
+    for (const [name, spec] of Object.entries(call.secrets))
+      if (isObj(spec) && spec.required === true && ctx.environmentSecrets?.has(name))
+        problems.push(
+          `${file}: on.workflow_call.secrets.${name} is required, but it is a GitHub environment's secret (the job's environment: brings it; the caller cannot pass it): declare it required: false`,
+        )
   for (const [jobId, job] of Object.entries(jobs)) {
     if (!isObj(job)) continue
     if (typeof job.uses === 'string') checkUses(file, `jobs.${jobId}.uses`, job.uses, problems)

@@ -100,8 +100,10 @@ async function stageRootfs(binary: string, rootfs: string): Promise<void> {
   }
 }
 
+/** The files of a directory (not its subdirectories: the migrations of one release). */
 function copyDir(from: string, to: string): void {
-  for (const f of readdirSync(from)) copyFileSync(join(from, f), join(to, f))
+  for (const f of readdirSync(from, { withFileTypes: true }))
+    if (f.isFile()) copyFileSync(join(from, f.name), join(to, f.name))
 }
 
 /** A digest of the app's sources (not its build output), to know when images are stale. */

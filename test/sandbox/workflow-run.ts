@@ -43,7 +43,7 @@ export interface JobResult {
   s: number
   /** A reusable workflow's own jobs. */
   jobs?: Record<string, JobResult>
-  /** The output of the step that failed (its last lines), for the report. */
+  /** The step that failed and its output's last 200 lines. */
   failedStep?: { name: string; code: number; tail: string }
 }
 
@@ -406,7 +406,7 @@ export class WorkflowRunner {
           )
           code = r.code
           outputs = r.outputs
-          tail = r.out.trim().split('\n').slice(-15).join('\n')
+          tail = r.out.trim().split('\n').slice(-200).join('\n')
         }
         log(`    (${name}: exit ${code}, ${Math.round((Date.now() - t) / 100) / 10} s)`)
         const outcome = code === 0 ? 'success' : 'failure'

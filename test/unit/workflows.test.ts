@@ -23,11 +23,15 @@ const files = [
 ].filter((f) => /\.ya?ml$/.test(f))
 
 function context(): LintContext {
-  const secrets = new Set(['RUNBOOKS_TOKEN'])
+  const environmentSecrets = new Set<string>()
   // env files whose hosts need the sandbox are skipped: their secrets are the sandbox's own.
   for (const name of listEnvs().filter((n) => n !== 'local'))
-    for (const s of loadEnv(name).secrets) secrets.add(s)
-  return { makeTargets: makeTargets(readFileSync(join(ROOT, 'Makefile'), 'utf8')), knownSecrets: secrets }
+    for (const s of loadEnv(name).secrets) environmentSecrets.add(s)
+  return {
+    makeTargets: makeTargets(readFileSync(join(ROOT, 'Makefile'), 'utf8')),
+    knownSecrets: new Set(['RUNBOOKS_TOKEN', ...environmentSecrets]),
+    environmentSecrets,
+  }
 }
 
 test('every workflow and example caller passes', () => {
@@ -66,6 +70,24 @@ jobs:
 
 test('the base case passes, so each rejection below is the rule at work', () => {
   assert.equal(lintWorkflow('t.yml', BASE, context()), [])
+})
+
+test("rejected: an environment's secret declared required by a reusable workflow whose job has an environment", () => {
+  const withEnvironment = BASE.replace(
+    '    runs-on: ubuntu-24.04\n',
+    '    runs-on: ubuntu-24.04\n    environment: staging\n',
+  )
+  assert.equal(lintWorkflow('t.yml', withEnvironment, context()), [
+    "t.yml: on.workflow_call.secrets.SSH_PRIVATE_KEY is required, but it is a GitHub environment's secret (the job's environment: brings it; the caller cannot pass it): declare it required: false",
+  ])
+  assert.equal(
+    lintWorkflow(
+      't.yml',
+      withEnvironment.replace('SSH_PRIVATE_KEY: { required: true }', 'SSH_PRIVATE_KEY: { required: false }'),
+      context(),
+    ),
+    [],
+  )
 })
 
 test('rejected: a make target that does not exist', () => {

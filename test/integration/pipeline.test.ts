@@ -1,0 +1,61 @@
+import * as assert from 'uvu/assert'
+import { suite } from '../harness.ts'
+import { rehearsePipeline } from '../sandbox/pipeline-rehearsal.ts'
+
+// make rehearse-pipeline's flow: the app's callers (docs/ci/*.yml) and the reusable workflows, run by
+// GitHub's parser and evaluator against the COMMITTED staging and production env files on the sandbox.
+// The timing targets (staging < 120 s, production < 240 s from merge to live) are make
+// rehearse-pipeline's, never asserted here.
+const test = suite('pipeline rehearsal: the committed workflows end to end on staging and production', {
+  timeoutS: 1800,
+})
+
+test('a pull request, staging and production pipelines, a stale run, a red gate, a commit staging never ran, a rollback', async () => {
+  const r = await rehearsePipeline({ log: () => {} })
+  assert.equal(r.problems, [], JSON.stringify(r, null, 2))
+  assert.equal(
+    r.runs.map((run) => [run.what, run.conclusion, run.jobs]),
+    [
+      ['pull-request.yml c2', 'success', { gates: 'success' }],
+      [
+        'staging.yml c1',
+        'success',
+        { gates: 'success', images: 'success', deploy: 'success', alert: 'skipped' },
+      ],
+      ['production.yml c1', 'success', { deploy: 'success', alert: 'skipped' }],
+      [
+        'staging.yml c2',
+        'success',
+        { gates: 'success', images: 'success', deploy: 'success', alert: 'skipped' },
+      ],
+      // c1 again after c2 went live: the deploy refuses the older commit; the team is told.
+      [
+        'staging.yml c1',
+        'failure',
+        { gates: 'success', images: 'success', deploy: 'failure', alert: 'success' },
+      ],
+      // a red gate: nothing deployed; the team is told.
+      [
+        'staging.yml c4',
+        'failure',
+        { gates: 'failure', images: 'success', deploy: 'skipped', alert: 'success' },
+      ],
+      // the merge commit m: promoted by its tree as c2, with c2's digests.
+      ['production.yml m', 'success', { deploy: 'success', alert: 'skipped' }],
+      // c3 never ran on staging: refused before any change; the team is told.
+      ['production.yml c3', 'failure', { deploy: 'failure', alert: 'success' }],
+      ['rollback.yml c3', 'success', { rollback: 'success' }],
+    ],
+  )
+  assert.ok(r.promoted_same_digest)
+  assert.ok(r.promoted_merge_by_tree)
+  assert.ok(r.stale_run_refused)
+  assert.ok(r.unstaged_release_refused)
+  assert.is(r.failing_gate_deployed, false)
+  assert.ok(r.failing_gate_alerted)
+  // Callers and the reusable workflows they called: pull-request (gates); staging x4 (gates, images,
+  // deploy; c4's deploy skipped); production x3 (deploy); rollback.
+  assert.is(r.workflows_run, 2 + 4 * 4 - 1 + 3 * 2 + 2)
+})
+
+test.run()
