@@ -7,6 +7,13 @@
 import { NoOperationTraceWriter, parseWorkflow } from '@actions/workflow-parser'
 import { parse as parseYaml } from 'yaml'
 
+/**
+ * Secrets the workflows hold that no env file declares (no runbook reads them): the runbooks
+ * repository's read token (the callers' checkout), and the scheduled jobs' heartbeat ping URL
+ * (Healthchecks.io style: <url>/<env>-<job>, and /fail).
+ */
+export const CI_ONLY_SECRETS = ['RUNBOOKS_TOKEN', 'HEARTBEAT_PING_URL'] as const
+
 export interface LintContext {
   makeTargets: Set<string>
   /** Secrets a non-reusable workflow may use: those the env files declare, plus the runner's own. */

@@ -45,6 +45,8 @@ test('a pull request, staging and production pipelines, a stale run, a red gate,
       // c3 never ran on staging: refused before any change; the team is told.
       ['production.yml c3', 'failure', { deploy: 'failure', alert: 'success' }],
       ['rollback.yml c3', 'success', { rollback: 'success' }],
+      ['.github/workflows/scheduled.yml dispatched', 'success', { run: 'success' }],
+      ['.github/workflows/scheduled.yml scheduled', 'success', { run: 'success' }],
     ],
   )
   assert.ok(r.promoted_same_digest)
@@ -53,9 +55,10 @@ test('a pull request, staging and production pipelines, a stale run, a red gate,
   assert.ok(r.unstaged_release_refused)
   assert.is(r.failing_gate_deployed, false)
   assert.ok(r.failing_gate_alerted)
+  assert.ok(r.scheduled_heartbeats)
   // Callers and the reusable workflows they called: pull-request (gates); staging x4 (gates, images,
-  // deploy; c4's deploy skipped); production x3 (deploy); rollback.
-  assert.is(r.workflows_run, 2 + 4 * 4 - 1 + 3 * 2 + 2)
+  // deploy; c4's deploy skipped); production x3 (deploy); rollback; scheduled x2.
+  assert.is(r.workflows_run, 2 + 4 * 4 - 1 + 3 * 2 + 2 + 2)
 })
 
 test.run()

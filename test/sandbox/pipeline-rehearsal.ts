@@ -11,7 +11,9 @@
  *   5. a failing gate (c4 breaks a test): nothing deployed, the team alerted;
  *   6. production, m (staging's c2 merged into main with a merge commit): promoted by tree as c2;
  *   7. production, c3 (a commit on main staging never ran): refused, the team alerted;
- *   8. rollback.yml from the Actions tab on production: back to c1.
+ *   8. rollback.yml from the Actions tab on production: back to c1;
+ *   9. this repository's scheduled.yml: the backup from the Actions tab, then health as the 15-minute
+ *      schedule fires it, both envs in their ops environments, each run pinging its heartbeat.
  * Ends with the figures (see PipelineResult).
  */
 import { execFileSync } from 'node:child_process'
@@ -54,6 +56,8 @@ export interface PipelineResult {
   failing_gate_deployed: boolean
   failing_gate_alerted: boolean
   rollback_workflow_s: number
+  /** scheduled.yml's backup (dispatched) and health (scheduled) pinged each env's heartbeat. */
+  scheduled_heartbeats: boolean
   load_avg_1m: number[]
   /** Each workflow run: what it was, its conclusion, each job's result, its seconds. */
   runs: { what: string; conclusion: string; jobs: Record<string, string>; s: number }[]
@@ -139,7 +143,7 @@ function actions(world: RehearsalWorld, appRepo: string): Record<string, ActionH
   return {
     'actions/checkout': async ({ with: w, job, github, log }) => {
       const into = resolve(job.workspace, w.path ?? '')
-      if (w.repository === RUNBOOKS_REPO) {
+      if (w.repository === RUNBOOKS_REPO || (!w.repository && github.repository === RUNBOOKS_REPO)) {
         // This checkout stands for the pinned commit: its tracked and new files, not node_modules.
         mkdirSync(into, { recursive: true })
         execFileSync(
@@ -266,7 +270,14 @@ export async function rehearsePipeline(opts: {
       ...Object.fromEntries(env.secrets.map((n) => [n, world.operator[n] ?? ''])),
       ...world.data,
     })
-    const environments = { staging: environmentSecrets(staging), production: environmentSecrets(production) }
+    // The scheduled jobs' environments (no reviewers, main only): the same secrets and the heartbeat.
+    const heartbeat = { HEARTBEAT_PING_URL: `${world.receiver.url}/hc` }
+    const environments = {
+      staging: environmentSecrets(staging),
+      production: environmentSecrets(production),
+      'staging-ops': { ...environmentSecrets(staging), ...heartbeat },
+      'production-ops': { ...environmentSecrets(production), ...heartbeat },
+    }
     const repoSecrets = {
       RUNBOOKS_TOKEN: 'rehearsal-runbooks-token',
       TEAM_SLACK_WEBHOOK_URL: world.operator.TEAM_SLACK_WEBHOOK_URL ?? '',
@@ -316,7 +327,7 @@ export async function rehearsePipeline(opts: {
     const run = async (file: string, trigger: Trigger): Promise<WorkflowResult> => {
       sample()
       const r = await runner.run(file, trigger)
-      workflows += 1 + Object.values(r.jobs).filter((j) => j.jobs).length
+      workflows += 1 + Object.values(r.jobs).filter((j) => j.called).length
       const label = Object.entries(commits).find(([, sha]) => sha === trigger.sha)?.[0] ?? trigger.sha
       runs.push({
         what: `${file.replace('docs/ci/', '')} ${label}`,
@@ -430,8 +441,35 @@ export async function rehearsePipeline(opts: {
     if (afterRollback !== c1)
       problems.push(`production serves ${afterRollback} after the rollback (want ${c1})`)
 
+    // The scheduled health (this repository's scheduled.yml, as GitHub's schedule fires it): both envs
+    // in their ops environments, each pinging its heartbeat.
+    // A new env has no backup and health rightly fails on that: the daily backup first, run now from
+    // the Actions tab (workflow_dispatch job=backup).
+    const pingsBefore = world.receiver.received.length
+    const backups = await run('.github/workflows/scheduled.yml', {
+      event_name: 'workflow_dispatch',
+      sha: 'dispatched',
+      ref_name: 'main',
+      repository: RUNBOOKS_REPO,
+      inputs: { job: 'backup' },
+    })
+    expect(backups, 'success', 'scheduled.yml backup (dispatched)')
+    const scheduled = await run('.github/workflows/scheduled.yml', {
+      event_name: 'schedule',
+      sha: 'scheduled',
+      ref_name: 'main',
+      repository: RUNBOOKS_REPO,
+      event: { schedule: '*/15 * * * *' },
+    })
+    expect(scheduled, 'success', 'scheduled.yml health')
+    const pings = world.receiver.received.slice(pingsBefore).map((r) => r.path)
+    const heartbeats = ['staging', 'production'].every((e) => pings.includes(`/hc/${e}-health`))
+    if (!heartbeats)
+      problems.push(`scheduled health pinged ${pings.join(', ') || 'nothing'} (want /hc/<env>-health)`)
+
     return {
       workflows_run: workflows,
+      scheduled_heartbeats: heartbeats,
       pr_checks_s: pr.s,
       staging_first_s: first.s,
       staging_merge_to_live_s: merge.s,

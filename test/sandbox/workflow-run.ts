@@ -41,8 +41,10 @@ export interface JobResult {
   result: JobResultKind
   outputs: Record<string, string>
   s: number
-  /** A reusable workflow's own jobs. */
+  /** A reusable workflow's own jobs, or a matrix's runs. */
   jobs?: Record<string, JobResult>
+  /** The reusable workflow this job called. */
+  called?: string
   /** The step that failed and its output's last 200 lines. */
   failedStep?: { name: string; code: number; tail: string }
 }
@@ -55,7 +57,9 @@ export interface WorkflowResult {
 }
 
 export interface Trigger {
-  event_name: 'push' | 'pull_request' | 'workflow_dispatch'
+  event_name: 'push' | 'pull_request' | 'workflow_dispatch' | 'schedule'
+  /** The repository the workflow belongs to (default: the app's). */
+  repository?: string
   sha: string
   ref_name: string
   inputs?: Record<string, string>
@@ -192,7 +196,7 @@ export class WorkflowRunner {
       sha: trigger.sha,
       ref_name: trigger.ref_name,
       ref: `refs/heads/${trigger.ref_name}`,
-      repository: this.world.appRepoName,
+      repository: trigger.repository ?? this.world.appRepoName,
       actor: 'rehearsal',
       run_id: String(Date.now()),
       workspace: '',
@@ -248,7 +252,7 @@ export class WorkflowRunner {
           r = { result: 'skipped', outputs: {}, s: 0 }
         } else if (typeof def.uses === 'string')
           r = await this.callReusable(file, id, def, contexts, ctx.secrets)
-        else r = await this.runJob(file, id, def, { ...contexts, secrets: ctx.secrets })
+        else r = await this.runMatrix(file, id, def, { ...contexts, secrets: ctx.secrets })
         results[id] = r
         return r
       })()
@@ -315,6 +319,41 @@ export class WorkflowRunner {
       outputs,
       s: Math.round((Date.now() - t0) / 100) / 10,
       jobs,
+      called: file,
+      ...(failed?.failedStep ? { failedStep: failed.failedStep } : {}),
+    }
+  }
+
+  /**
+   * A job with strategy.matrix (lists only; include/exclude are not supported): one run per
+   * combination, one after another; failed when any failed. Without a matrix, the job once.
+   */
+  private async runMatrix(file: string, id: string, def: Obj, contexts: Obj): Promise<JobResult> {
+    const matrix = isObj(def.strategy) && isObj(def.strategy.matrix) ? def.strategy.matrix : undefined
+    if (!matrix) return this.runJob(file, id, def, contexts)
+    let combos: Obj[] = [{}]
+    for (const [key, values] of Object.entries(matrix)) {
+      if (!Array.isArray(values))
+        throw new Error(`${file} job ${id}: matrix.${key} is not a list (not supported here)`)
+      combos = combos.flatMap((c) => values.map((v) => ({ ...c, [key]: v })))
+    }
+    const t0 = Date.now()
+    const runs: JobResult[] = []
+    for (const combo of combos)
+      runs.push(
+        await this.runJob(file, `${id} (${Object.values(combo).join(', ')})`, def, {
+          ...contexts,
+          matrix: combo,
+        }),
+      )
+    const failed = runs.find((r) => r.result === 'failure')
+    return {
+      result: failed ? 'failure' : runs.every((r) => r.result === 'skipped') ? 'skipped' : 'success',
+      outputs: Object.assign({}, ...runs.map((r) => r.outputs)),
+      s: Math.round((Date.now() - t0) / 100) / 10,
+      jobs: Object.fromEntries(
+        runs.map((r, i) => [`${id} (${Object.values(combos[i] ?? {}).join(', ')})`, r]),
+      ),
       ...(failed?.failedStep ? { failedStep: failed.failedStep } : {}),
     }
   }
@@ -355,6 +394,7 @@ export class WorkflowRunner {
           secrets,
           steps,
           env,
+          job: { status: status.failure ? 'failure' : 'success' },
           github: { ...(contexts.github as Obj), workspace: job.workspace },
           runner: { os: 'Linux', temp: job.temp },
         })

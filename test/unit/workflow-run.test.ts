@@ -174,6 +174,49 @@ jobs:
   }
 })
 
+test('a matrix runs once per value with matrix.* and its environment; job.status says failure after a failed step', async () => {
+  const file = workflow(
+    'matrix.yml',
+    `name: t
+on: push
+jobs:
+  run:
+    if: github.ref == 'refs/heads/staging'
+    strategy:
+      matrix:
+        environment: [staging, other]
+    runs-on: ubuntu-24.04
+    steps:
+      - run: echo "env $E"; test "$E" = staging
+        env:
+          E: \${{ matrix.environment }}
+      - if: failure() || cancelled()
+        run: echo "status $S"
+        env:
+          S: \${{ job.status }}
+`,
+  )
+  const lines: string[] = []
+  const world = runner(lines)
+  const r = await world.run(file, push)
+  assert.is(r.jobs.run?.result, 'failure')
+  assert.equal(
+    Object.entries(r.jobs.run?.jobs ?? {}).map(([id, j]) => [id, j.result]),
+    [
+      ['run (staging)', 'success'],
+      ['run (other)', 'failure'],
+    ],
+  )
+  const out = lines.join('\n')
+  assert.match(out, 'env staging')
+  assert.match(out, 'env other')
+  assert.match(out, 'status failure')
+  assert.not.match(out, 'status success')
+  // if: github.ref == refs/heads/staging: on another branch the job is skipped.
+  const skipped = await runner().run(file, { ...push, ref_name: 'main' })
+  assert.is(skipped.jobs.run?.result, 'skipped')
+})
+
 test('$GITHUB_OUTPUT and $GITHUB_ENV: k=v lines and heredocs', () => {
   assert.equal(parseKeyValues('a=1\nb<<EOF\nx\ny=z\nEOF\nc=3=4\n'), { a: '1', b: 'x\ny=z', c: '3=4' })
 })

@@ -3,6 +3,7 @@ import { join } from 'node:path'
 import * as assert from 'uvu/assert'
 import { parse as parseYaml } from 'yaml'
 import {
+  CI_ONLY_SECRETS,
   type LintContext,
   lintWorkflow,
   makeCalls,
@@ -29,7 +30,7 @@ function context(): LintContext {
     for (const s of loadEnv(name).secrets) environmentSecrets.add(s)
   return {
     makeTargets: makeTargets(readFileSync(join(ROOT, 'Makefile'), 'utf8')),
-    knownSecrets: new Set(['RUNBOOKS_TOKEN', ...environmentSecrets]),
+    knownSecrets: new Set([...CI_ONLY_SECRETS, ...environmentSecrets]),
     environmentSecrets,
   }
 }
