@@ -20,11 +20,11 @@ type Tally = typeof import('./harness.ts').tally
 const root = resolve(import.meta.dirname)
 const argv = process.argv.slice(2)
 
-// Seconds each suite took in CI (stop 28; pipeline: make rehearse-pipeline, session 17): the order
-// lanes take them in, longest first.
+// Seconds each suite took in CI (stop 28): the order lanes take them in, longest first. The pipeline
+// suite (~560 s) is left last on purpose: beside the swarm suite (its zero-failure load checks), its
+// compiles made 3 of 1382 requests 502 during a swarm rollback (session 17); see the issue note.
 const WEIGHT: Record<string, number> = {
   swarm: 540,
-  pipeline: 490,
   rehearsal: 420,
   emergency: 300,
   'setup-server': 290,
