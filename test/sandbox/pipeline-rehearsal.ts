@@ -441,31 +441,33 @@ export async function rehearsePipeline(opts: {
     if (afterRollback !== c1)
       problems.push(`production serves ${afterRollback} after the rollback (want ${c1})`)
 
-    // The scheduled health (this repository's scheduled.yml, as GitHub's schedule fires it): both envs
-    // in their ops environments, each pinging its heartbeat.
-    // A new env has no backup and health rightly fails on that: the daily backup first, run now from
-    // the Actions tab (workflow_dispatch job=backup).
+    // This repository's scheduled.yml, both envs in their ops environments, each run pinging its
+    // heartbeat. A new env has no backup and health rightly fails on that: the daily backup first, run
+    // now from the Actions tab (workflow_dispatch job=backup), then health as the schedule fires it.
+    const scheduledRun = (sha: string, on: Partial<Trigger>) =>
+      run('.github/workflows/scheduled.yml', {
+        event_name: 'schedule',
+        sha,
+        ref_name: 'main',
+        repository: RUNBOOKS_REPO,
+        ...on,
+      })
     const pingsBefore = world.receiver.received.length
-    const backups = await run('.github/workflows/scheduled.yml', {
+    const backups = await scheduledRun('dispatched', {
       event_name: 'workflow_dispatch',
-      sha: 'dispatched',
-      ref_name: 'main',
-      repository: RUNBOOKS_REPO,
       inputs: { job: 'backup' },
     })
     expect(backups, 'success', 'scheduled.yml backup (dispatched)')
-    const scheduled = await run('.github/workflows/scheduled.yml', {
-      event_name: 'schedule',
-      sha: 'scheduled',
-      ref_name: 'main',
-      repository: RUNBOOKS_REPO,
-      event: { schedule: '*/15 * * * *' },
-    })
+    const scheduled = await scheduledRun('scheduled', { event: { schedule: '*/15 * * * *' } })
     expect(scheduled, 'success', 'scheduled.yml health')
     const pings = world.receiver.received.slice(pingsBefore).map((r) => r.path)
-    const heartbeats = ['staging', 'production'].every((e) => pings.includes(`/hc/${e}-health`))
+    const heartbeats = ['staging', 'production'].every(
+      (e) => pings.includes(`/hc/${e}-backup`) && pings.includes(`/hc/${e}-health`),
+    )
     if (!heartbeats)
-      problems.push(`scheduled health pinged ${pings.join(', ') || 'nothing'} (want /hc/<env>-health)`)
+      problems.push(
+        `scheduled jobs pinged ${pings.join(', ') || 'nothing'} (want /hc/<env>-backup and /hc/<env>-health)`,
+      )
 
     return {
       workflows_run: workflows,

@@ -23,7 +23,6 @@
  * Not simulated: runner start-up, queueing, required reviewers (an approval is not timed), concurrency
  * groups (the rehearsal runs one pipeline at a time, as `pipeline-<env>` does), caches, timeouts.
  */
-import { spawn } from 'node:child_process'
 import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -31,6 +30,7 @@ import { data, Evaluator, Lexer, Parser } from '@actions/expressions'
 import { truthy } from '@actions/expressions/result'
 import { NoOperationTraceWriter, parseWorkflow } from '@actions/workflow-parser'
 import { parse } from 'yaml'
+import { runLogged } from './workflow-step.ts'
 
 const ROOT = resolve(import.meta.dirname, '..', '..')
 export const RUNBOOKS_REPO = 'conciliaextrato/deploy-runbooks'
@@ -473,7 +473,7 @@ export class WorkflowRunner {
   }
 
   /** A run: step under bash -eo pipefail with exactly `env` (+ the runner's GITHUB_* files). */
-  private runStep(
+  private async runStep(
     job: JobRun,
     script: string,
     stepEnv: Record<string, string>,
@@ -509,29 +509,17 @@ export class WorkflowRunner {
     this.world.log(
       `  - ${name}: ${script.trim().split('\n')[0]}${script.trim().includes('\n') ? ' ...' : ''}`,
     )
-    return new Promise((done) => {
-      const child = spawn('bash', ['--noprofile', '--norc', '-eo', 'pipefail', '-c', script], {
-        cwd: resolve(job.workspace, workingDirectory),
-        env,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      })
-      let out = ''
-      const collect = (b: Buffer) => {
-        out += b.toString()
-      }
-      child.stdout.on('data', collect)
-      child.stderr.on('data', collect)
-      child.on('error', (err) => {
-        out += err.message
-      })
-      child.on('close', (code) => {
-        for (const line of out.trimEnd().split('\n')) this.world.log(`      ${line}`)
-        const outputs = parseKeyValues(readFileSync(files.output, 'utf8'))
-        Object.assign(job.env, parseKeyValues(readFileSync(files.env, 'utf8')))
-        job.path.unshift(...readFileSync(files.path, 'utf8').split('\n').filter(Boolean).reverse())
-        done({ code: code ?? 1, out, outputs })
-      })
-    })
+    const ran = await runLogged(
+      'bash',
+      ['--noprofile', '--norc', '-eo', 'pipefail', '-c', script],
+      env,
+      (line) => this.world.log(`  ${line}`),
+      resolve(job.workspace, workingDirectory),
+    )
+    const outputs = parseKeyValues(readFileSync(files.output, 'utf8'))
+    Object.assign(job.env, parseKeyValues(readFileSync(files.env, 'utf8')))
+    job.path.unshift(...readFileSync(files.path, 'utf8').split('\n').filter(Boolean).reverse())
+    return { ...ran, outputs }
   }
 }
 

@@ -107,23 +107,27 @@ export function runWorkflowStep(opts: WorkflowStepRun): Promise<{ code: number; 
 }
 
 /**
- * Runs a program in the repository with exactly `env`, stdout and stderr collected together (as a
- * runner's log shows them); when it ends, each line goes to `log`, indented.
+ * Runs a program with exactly `env` (in the repository, or `cwd`), stdout and stderr collected together
+ * (as a runner's log shows them); when it ends, each line goes to `log`, indented.
  */
 export function runLogged(
   program: string,
   args: string[],
   env: NodeJS.ProcessEnv,
   log?: (line: string) => void,
+  cwd = ROOT,
 ): Promise<{ code: number; out: string }> {
   return new Promise((done) => {
-    const child = spawn(program, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(program, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] })
     let out = ''
     const collect = (b: Buffer) => {
       out += b.toString()
     }
     child.stdout.on('data', collect)
     child.stderr.on('data', collect)
+    child.on('error', (err) => {
+      out += err.message
+    })
     child.on('close', (code) => {
       for (const line of out.trimEnd().split('\n')) log?.(`    ${line}`)
       done({ code: code ?? 1, out })
