@@ -9,7 +9,7 @@ TSX := node_modules/.bin/tsx
 # and what run.ts returns when CI or a script calls it directly (README: Exit codes).
 RUNBOOK = node --import tsx runbooks/run.ts $(1)
 
-.PHONY: help deps check test test-unit test-integration demo sandbox sandbox-down status setup-server verify-server bench-setup unlock access secrets-edit rotate-secret logs psql exec maintenance deploy rollback releases bench-deploy backup backups restore restore-drill prune-backups bench-backup dns health bench-health bench-oncall uptime emergency drill-emergency gates alert bench-pipeline rehearse rehearse-pipeline
+.PHONY: help deps check test test-unit test-integration demo sandbox sandbox-down status setup-server verify-server bench-setup unlock access secrets-edit rotate-secret logs psql exec maintenance deploy rollback releases release-images bench-deploy backup backups ship-records restore restore-drill prune-backups bench-backup dns health bench-health bench-oncall uptime emergency drill-emergency gates alert bench-pipeline rehearse rehearse-pipeline
 
 help: ## List every target
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /\1\t/' | awk -F'\t' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -89,11 +89,17 @@ rollback: ## Back to the previous good release, or TO=<release>
 releases: ## The release history (read-only)
 	@$(call RUNBOOK,releases)
 
+release-images: ## Was RELEASE=<sha> already built (the merge queue)? Its digests, asked on the env's first host (CI: found=, digests= outputs)
+	@$(call RUNBOOK,release-images)
+
 bench-deploy: deps ## Benchmark: deploy and rollback under continuous load vs recreating in place; HOSTS=2 on a swarm; BUSY=1 beside a droplet taking backups; ROUNDS=N cycles; RATE=30 requests a second (0: flat out) (JSON line; exit 1 if a request failed)
 	@$(TSX) test/bench/deploy.ts
 
 backup: ## Back up Postgres, Redis and the deploy config, encrypted, to the env's store (REASON=...)
 	@$(call RUNBOOK,backup)
+
+ship-records: ## Copy this machine's audit records and run state to the env's backup store (records/<env>/<day>/<run>/; CI's last step)
+	@$(call RUNBOOK,ship-records)
 
 backups: ## List the env's backups: complete or not, size, key id (read-only; needs no host)
 	@$(call RUNBOOK,backups)

@@ -108,3 +108,51 @@ export function parseImageDigests(out: string): {
   }
   return { ids, repoDigests }
 }
+
+/**
+ * Whether the registry holds each ref, and its digest: pulled (the host then holds it for the deploy
+ * that follows) and read back from the image's RepoDigests. One line per ref: `<ref> found <repo
+ * digests...>`, `<ref> missing` (the registry answered: no such tag), or `<ref> unreachable <the
+ * error's last line>` (no answer, or a refused login: not the same as missing).
+ */
+export function releaseImagesProbe(refs: string[], registry: RegistryConfig | undefined): string {
+  return withLogin(
+    registry,
+    refs.map((r) =>
+      [
+        `if out=$(docker --config "$cfg" pull -q ${quote(r)} 2>&1); then`,
+        `  echo ${quote(r)}" found $(docker image inspect -f '{{join .RepoDigests " "}}' ${quote(r)})"`,
+        `elif printf '%s' "$out" | grep -qiE 'manifest unknown|not found'; then echo ${quote(`${r} missing`)}`,
+        `else echo ${quote(r)}" unreachable $(printf '%s' "$out" | tail -n 1)"; fi`,
+      ].join('\n'),
+    ),
+  )
+}
+
+export type ReleaseImage =
+  | { state: 'found'; digest: string }
+  | { state: 'missing' }
+  | { state: 'unreachable'; error: string }
+
+/** Each ref's answer; a found ref's digest is the RepoDigest of its own repository (`sha256:...`). */
+export function parseReleaseImages(out: string, refs: string[]): Map<string, ReleaseImage> {
+  const answers = new Map<string, ReleaseImage>()
+  for (const ref of refs) {
+    const line = out.split('\n').find((l) => l.startsWith(`${ref} `))
+    const rest = line?.slice(ref.length + 1) ?? ''
+    const repo = ref.replace(/:[^:/]+$/, '')
+    if (rest.startsWith('found ')) {
+      const digest = rest
+        .slice('found '.length)
+        .split(' ')
+        .find((d) => d.startsWith(`${repo}@sha256:`))
+        ?.split('@')[1]
+      answers.set(
+        ref,
+        digest ? { state: 'found', digest } : { state: 'unreachable', error: 'pulled, but no digest of it' },
+      )
+    } else if (rest === 'missing') answers.set(ref, { state: 'missing' })
+    else answers.set(ref, { state: 'unreachable', error: rest.replace(/^unreachable ?/, '') || 'no answer' })
+  }
+  return answers
+}

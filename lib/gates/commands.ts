@@ -12,21 +12,86 @@ export interface GateCommand {
   env?: Record<string, string>
 }
 
+/**
+ * One RUSTFLAGS for every cargo gate (and the migrations gate's `cargo run`): the same flags share one
+ * build cache, so clippy, check, test and migrate compile the dependencies once, not once per flag set.
+ */
+export const GATE_RUSTFLAGS = '-D warnings'
+
 export function cargoGates(): GateCommand[] {
+  const env = { RUSTFLAGS: GATE_RUSTFLAGS }
   return [
     { name: 'fmt', argv: ['cargo', 'fmt', '--all', '--', '--check'] },
     {
       name: 'clippy',
       argv: ['cargo', 'clippy', '--workspace', '--all-targets', '--locked', '--', '-D', 'warnings'],
+      env,
     },
-    // Its own target dir: RUSTFLAGS would otherwise invalidate the other gates' build cache.
-    {
-      name: 'check',
-      argv: ['cargo', 'check', '--workspace', '--all-targets', '--locked'],
-      env: { RUSTFLAGS: '-D warnings', CARGO_TARGET_DIR: 'target/gates-check' },
-    },
-    { name: 'test', argv: ['cargo', 'test', '--workspace', '--locked', '--no-fail-fast'] },
+    { name: 'check', argv: ['cargo', 'check', '--workspace', '--all-targets', '--locked'], env },
+    { name: 'test', argv: ['cargo', 'test', '--workspace', '--locked', '--no-fail-fast'], env },
   ]
+}
+
+/** Every gate, by name, in the order they run (GATES= picks among them). */
+export const GATE_NAMES = [
+  'fmt',
+  'clippy',
+  'check',
+  'test',
+  'audit',
+  'migrations-lint',
+  'migrations',
+] as const
+export type GateName = (typeof GATE_NAMES)[number]
+
+/**
+ * squawk's rules that block a release: DDL that loses data, or that breaks the release still serving
+ * during a blue/green switch (it reads the old schema). Squawk's other findings are printed as notes.
+ * A reviewed exception is a `-- squawk-ignore <rule>` comment above the statement, in the migration.
+ */
+export const DESTRUCTIVE_DDL = [
+  'ban-drop-column',
+  'ban-drop-table',
+  'ban-drop-database',
+  'ban-truncate-cascade',
+  'renaming-column',
+  'renaming-table',
+  'changing-column-type',
+  'adding-required-field',
+  'adding-not-nullable-field',
+] as const
+
+export interface SquawkFinding {
+  where: string
+  rule: string
+  message: string
+}
+
+/** `squawk --reporter json` read back: blocking (destructive) findings and the rest, as file:line. */
+export function parseSquawk(
+  json: string,
+  workspace: string,
+): { blocking: SquawkFinding[]; other: SquawkFinding[] } {
+  const list = JSON.parse(json) as Array<{
+    file?: string
+    line?: number
+    rule_name?: string
+    message?: string
+  }>
+  if (!Array.isArray(list)) throw new Error('squawk gave no list of findings')
+  const blocking: SquawkFinding[] = []
+  const other: SquawkFinding[] = []
+  for (const f of list) {
+    const finding = {
+      // squawk counts lines from 0.
+      where: `${(f.file ?? '?').replace(`${workspace}/`, '')}:${(f.line ?? 0) + 1}`,
+      rule: f.rule_name ?? '?',
+      message: f.message ?? '',
+    }
+    if ((DESTRUCTIVE_DDL as readonly string[]).includes(finding.rule)) blocking.push(finding)
+    else other.push(finding)
+  }
+  return { blocking, other }
 }
 
 /** `cargo audit` without fetching: the advisory database must already be on disk. */

@@ -1,3 +1,5 @@
+import { existsSync, readdirSync } from 'node:fs'
+import { join, resolve } from 'node:path'
 import { runLocal } from '../host/local-run.ts'
 import { EXIT, RunbookError } from '../report/errors.ts'
 import { print, printErr, table } from '../report/output.ts'
@@ -7,6 +9,7 @@ import type { RunContext, Step } from '../run/step.ts'
 import {
   AUDIT,
   auditSkipReason,
+  GATE_RUSTFLAGS,
   type GateCommand,
   migrateCommand,
   parseAudit,
@@ -14,6 +17,7 @@ import {
   parseFailedTests,
   parseFmt,
   parseMigration,
+  parseSquawk,
 } from './commands.ts'
 import { type GateResult, scratchPostgres, showOutput } from './run.ts'
 
@@ -103,6 +107,51 @@ export const auditGate = (options: Options) =>
       : { status: 'passed', details: [] }
   })
 
+/** squawk, from this repository's node_modules (npm ci installs it; no install script needed). */
+const SQUAWK = resolve(import.meta.dirname, '..', '..', 'node_modules', '.bin', 'squawk')
+
+/** The migrations linted by squawk: destructive DDL fails (see DESTRUCTIVE_DDL), the rest are notes. */
+export const migrationsLintGate = (options: Options) =>
+  gate('migrations-lint', options, async ({ workspace, migrations, image }) => {
+    const dir = join(workspace, migrations)
+    const files = readdirSync(dir)
+      .filter((f) => f.endsWith('.sql'))
+      .sort()
+      .map((f) => join(dir, f))
+    if (files.length === 0) return { status: 'passed', details: [] }
+    if (!existsSync(SQUAWK))
+      return { status: 'failed', details: ['squawk is not installed here: run npm ci in the runbooks'] }
+    // The Postgres major the migrations will run on (postgres:15 -> 15), for squawk's version rules.
+    const major = /:(\d+)/.exec(image)?.[1]
+    const ran = await runLocal(
+      [SQUAWK, '--reporter', 'json', ...(major ? [`--pg-version=${major}`] : []), ...files],
+      {
+        cwd: workspace,
+      },
+    )
+    let parsed: ReturnType<typeof parseSquawk>
+    try {
+      parsed = parseSquawk(ran.stdout, workspace)
+    } catch {
+      showOutput('migrations-lint', ran, true)
+      return { status: 'failed', details: [`squawk gave no report (exit ${ran.code})`] }
+    }
+    const rules = [...new Set(parsed.other.map((f) => f.rule))]
+    if (rules.length)
+      print(
+        `      note: ${parsed.other.length} finding(s) below the bar (${rules.join(', ')}): see squawk's rules`,
+      )
+    return parsed.blocking.length
+      ? {
+          status: 'failed',
+          details: parsed.blocking.map(
+            (f) =>
+              `${f.where}: ${f.rule}: ${f.message} (reviewed? add "-- squawk-ignore ${f.rule}" above it)`,
+          ),
+        }
+      : { status: 'passed', details: [] }
+  })
+
 /** The pending migrations, applied by the app's own command to a throwaway Postgres. */
 export const migrationsGate = (options: Options) =>
   gate('migrations', options, async (o) => {
@@ -118,7 +167,8 @@ export const migrationsGate = (options: Options) =>
     try {
       const ran = await runLocal(['bash', '-c', migrateCommand(o.migrate, o.migrations)], {
         cwd: o.workspace,
-        env: { DATABASE_URL: pg.url },
+        // The cargo gates' RUSTFLAGS: `cargo run` reuses what test compiled.
+        env: { DATABASE_URL: pg.url, RUSTFLAGS: GATE_RUSTFLAGS },
       })
       const failed = ran.code !== 0
       showOutput('migrations', ran, failed)

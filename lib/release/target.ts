@@ -11,7 +11,7 @@ import type { Context } from '../run/runbook.ts'
 import { liveRelease, parseReleases, previousGood } from '../stack/releases.ts'
 
 // Which release a run is about: RELEASE= under the branch rule (deploy), or the rollback target.
-const RELEASE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/
+export const RELEASE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/
 
 /** The release argument and the branch rule, the same on one host and on a swarm. */
 export function releaseToDeploy(ctx: Context): string {

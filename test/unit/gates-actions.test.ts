@@ -3,11 +3,14 @@ import {
   auditSkipReason,
   cargoGates,
   cvssSeverity,
+  DESTRUCTIVE_DDL,
+  GATE_NAMES,
   migrateCommand,
   parseAudit,
   parseDiagnostics,
   parseFailedTests,
   parseFmt,
+  parseSquawk,
 } from '../../lib/gates/commands.ts'
 import {
   endGroup,
@@ -17,20 +20,66 @@ import {
   maskLines,
   summaryMarkdown,
 } from '../../lib/run/github-actions.ts'
+import { selectedGates } from '../../runbooks/gates.ts'
 import { suite } from '../harness.ts'
 
 const test = suite('gates: commands and output parsing; GitHub Actions workflow commands')
 
-test('the cargo gates: fmt --check, clippy and check with warnings denied (check in its own target dir), test without fail-fast', () => {
+test('the cargo gates: fmt --check, clippy, check and test under ONE RUSTFLAGS (one build cache), test without fail-fast', () => {
   const byName = Object.fromEntries(cargoGates().map((g) => [g.name, g]))
   assert.equal(byName.fmt?.argv, ['cargo', 'fmt', '--all', '--', '--check'])
   assert.equal(byName.clippy?.argv.slice(-3), ['--', '-D', 'warnings'])
-  assert.equal(byName.check?.env, { RUSTFLAGS: '-D warnings', CARGO_TARGET_DIR: 'target/gates-check' })
+  for (const g of ['clippy', 'check', 'test']) assert.equal(byName[g]?.env, { RUSTFLAGS: '-D warnings' }, g)
   assert.ok(byName.test?.argv.includes('--no-fail-fast'))
   assert.is(
     migrateCommand('cargo run -p api -- migrate --dir {dir}', 'db/my migrations'),
     "cargo run -p api -- migrate --dir 'db/my migrations'",
   )
+})
+
+test('GATES= picks gates by name, in their order; an unknown name is bad input naming the choices', () => {
+  assert.equal(selectedGates(undefined), [...GATE_NAMES])
+  assert.equal(selectedGates('audit, fmt,migrations-lint'), ['fmt', 'audit', 'migrations-lint'])
+  try {
+    selectedGates('fmt,lint')
+    assert.unreachable('an unknown gate was accepted')
+  } catch (err) {
+    assert.match((err as Error).message, 'GATES=fmt,lint: "lint" is not a gate')
+  }
+})
+
+test('squawk: destructive DDL blocks with file:line (1-based) and the way to record a review; the rest are notes', () => {
+  const report = JSON.stringify([
+    {
+      file: '/w/migrations/0003.sql',
+      line: 4,
+      rule_name: 'ban-drop-column',
+      message: 'Dropping a column may break existing clients.',
+    },
+    {
+      file: '/w/migrations/0003.sql',
+      line: 4,
+      rule_name: 'require-lock-timeout',
+      message: 'Missing `set lock_timeout`',
+    },
+    {
+      file: '/w/migrations/0004.sql',
+      line: 0,
+      rule_name: 'renaming-column',
+      message: 'Renaming a column may break existing clients.',
+    },
+  ])
+  const { blocking, other } = parseSquawk(report, '/w')
+  assert.equal(
+    blocking.map((f) => `${f.where} ${f.rule}`),
+    ['migrations/0003.sql:5 ban-drop-column', 'migrations/0004.sql:1 renaming-column'],
+  )
+  assert.equal(
+    other.map((f) => f.rule),
+    ['require-lock-timeout'],
+  )
+  assert.ok(DESTRUCTIVE_DDL.includes('ban-drop-table'))
+  assert.throws(() => parseSquawk('{"not":"a list"}', '/w'))
 })
 
 test('rustfmt, clippy/rustc and test output become names', () => {

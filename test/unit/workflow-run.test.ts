@@ -261,4 +261,39 @@ test('the cargo-audit stand-in lists locked crates in affected versions, in the 
   assert.throws(() => readDatabase(dir), /couldn't open advisory database/)
 })
 
+test('continue-on-error: the step fails (outcome), the job goes on and succeeds (conclusion); an event not in on: is refused', async () => {
+  const file = workflow(
+    'tolerant.yml',
+    `name: t
+on: push
+jobs:
+  deploy:
+    runs-on: ubuntu-24.04
+    steps:
+      - id: ship
+        continue-on-error: true
+        run: exit 7
+      - name: after
+        run: test "$OUTCOME/$CONCLUSION" = "failure/success"
+        env:
+          OUTCOME: \${{ steps.ship.outcome }}
+          CONCLUSION: \${{ steps.ship.conclusion }}
+      - id: strict
+        run: exit 2
+`,
+  )
+  const r = await runner().run(file, push)
+  assert.is(r.jobs.deploy?.result, 'failure')
+  // The tolerated step did not fail the job; the next step ran and saw both values; the strict one failed it.
+  assert.is(r.jobs.deploy?.failedStep?.name, 'run 3')
+  assert.is(r.jobs.deploy?.failedStep?.code, 2)
+  let refused = ''
+  await runner()
+    .run(file, { ...push, event_name: 'merge_group' })
+    .catch((e: Error) => {
+      refused = e.message
+    })
+  assert.match(refused, 'does not run on merge_group (on: push)')
+})
+
 test.run()
