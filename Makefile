@@ -9,7 +9,7 @@ TSX := node_modules/.bin/tsx
 # and what run.ts returns when CI or a script calls it directly (README: Exit codes).
 RUNBOOK = node --import tsx runbooks/run.ts $(1)
 
-.PHONY: help deps check test test-unit test-integration demo sandbox sandbox-down status setup-server verify-server bench-setup unlock access secrets-edit rotate-secret logs psql exec maintenance deploy rollback releases release-images bench-deploy backup backups ship-records restore restore-drill prune-backups bench-backup dns health bench-health bench-oncall uptime emergency drill-emergency gates alert bench-pipeline rehearse rehearse-pipeline
+.PHONY: help deps deps-node check test test-unit test-integration demo sandbox sandbox-down status setup-server verify-server bench-setup unlock access secrets-edit rotate-secret logs psql exec maintenance deploy rollback releases release-images bench-deploy backup backups backup-recipient ship-records restore restore-drill prune-backups bench-backup dns health bench-health bench-oncall uptime emergency drill-emergency gates alert bench-pipeline rehearse rehearse-pipeline
 
 help: ## List every target
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /\1\t/' | awk -F'\t' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -19,13 +19,16 @@ help: ## List every target
 deps: ## Install what the sandbox and tests need (apt, npm ci) and start dockerd
 	@bash .ci/deps.sh
 
-check: deps ## Typecheck and lint
+deps-node: ## Only the npm packages (npm ci when package-lock.json changed): what check and test-unit need
+	@bash .ci/deps.sh --node
+
+check: deps-node ## Typecheck and lint
 	@npm run --silent check
 
-test: check ## Check, then unit and sandbox integration tests; ends with "N passed, N failed"
+test: deps check ## Check, then unit and sandbox integration tests; ends with "N passed, N failed"
 	@$(TSX) test/run.ts all
 
-test-unit: deps ## Unit tests only (no Docker needed)
+test-unit: deps-node ## Unit tests only (no Docker, no apt package; as root or with passwordless sudo, as a CI runner has)
 	@$(TSX) test/run.ts unit
 
 test-integration: deps ## Integration tests on sandbox droplets only
@@ -97,6 +100,9 @@ bench-deploy: deps ## Benchmark: deploy and rollback under continuous load vs re
 
 backup: ## Back up Postgres, Redis and the deploy config, encrypted, to the env's store (REASON=...)
 	@$(call RUNBOOK,backup)
+
+backup-recipient: ## The public half of the env's backup key (it seals, it opens nothing): what a sealing host holds
+	@$(call RUNBOOK,backup-recipient)
 
 ship-records: ## Copy this machine's audit records and run state to the env's backup store (records/<env>/<day>/<run>/; CI's last step)
 	@$(call RUNBOOK,ship-records)

@@ -14,16 +14,34 @@
  * The context (version 2) is the object's name in the store, `<env>/<backup id>/<part>.enc`: an object
  * copied to another backup, part or env fails authentication there. Version 1 objects (no context) are
  * still read, so backups taken before version 2 stay restorable.
+ *
+ * Version 3 is sealed to a recipient, for a machine that must encrypt without being able to decrypt (a
+ * host shipping its WAL holds only the public key): the header carries an ephemeral X25519 public key
+ * (32 bytes) after the first 24; the DEK is wrapped with AES-256-GCM under
+ * HKDF-SHA256(X25519(ephemeral, recipient), salt = ephemeral public | recipient public, 'cebk-v3-wrap')
+ * (AAD = the first 24 bytes, the ephemeral key, the context). The recipient is derived from BACKUP_KEY
+ * (keys.ts), so opening one needs that secret, like any backup. Chunks are as in version 2.
  */
-import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto'
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHash,
+  diffieHellman,
+  generateKeyPairSync,
+  hkdfSync,
+  randomBytes,
+} from 'node:crypto'
 import { Transform, type TransformCallback } from 'node:stream'
 import { IntegrityError } from '../report/errors.ts'
-import type { BackupKey, Keyring } from './keys.ts'
+import { type BackupKey, type Keyring, type Recipient, x25519Public, x25519Raw } from './keys.ts'
 
 export const MAGIC = Buffer.from('CEBK', 'latin1')
 export const VERSION = 2
-/** Versions this code reads: 1 (no context in the AAD) and 2. */
-const READABLE = [1, 2]
+/** Objects sealed to a recipient (X25519): see above. */
+export const RECIPIENT_VERSION = 3
+/** Versions this code reads: 1 (no context in the AAD), 2 and 3. */
+const READABLE = [1, 2, 3]
+const EPHEMERAL_BYTES = 32
 export const DEFAULT_CHUNK_SIZE = 1024 * 1024
 export const MAX_CHUNK_SIZE = 64 * 1024 * 1024
 const PREFIX_BYTES = 7
@@ -33,6 +51,9 @@ const DEK_BYTES = 32
 /** Bytes before the wrapped key (and its AAD). */
 const FIELDS_LENGTH = MAGIC.length + 1 + 8 + 4 + PREFIX_BYTES
 export const HEADER_LENGTH = FIELDS_LENGTH + WRAP_NONCE_BYTES + DEK_BYTES + TAG_BYTES
+/** The header's length by version: version 3 adds the ephemeral public key. */
+export const headerLength = (version: number) =>
+  version === RECIPIENT_VERSION ? HEADER_LENGTH + EPHEMERAL_BYTES : HEADER_LENGTH
 const MAX_CHUNKS = 2 ** 32
 
 export interface EncryptOptions {
@@ -68,7 +89,7 @@ export function inspectHeader(buf: Buffer): HeaderInfo {
 
 /** Encrypts a stream of plaintext into one backup object. */
 export function encryptStream(keyring: Keyring, opts: EncryptOptions): Transform {
-  const sealer = new Sealer(keyring.current, opts.chunkSize ?? DEFAULT_CHUNK_SIZE, opts.context)
+  const sealer = new Sealer({ key: keyring.current }, opts.chunkSize ?? DEFAULT_CHUNK_SIZE, opts.context)
   return transform(
     (data, emit) => sealer.write(data, emit),
     (emit) => sealer.end(emit),
@@ -84,9 +105,26 @@ export function decryptStream(keyring: Keyring, opts: DecryptOptions): Transform
   )
 }
 
+/** Seals a stream to a recipient (version 3): no secret needed; opening it needs BACKUP_KEY. */
+export function sealStream(recipient: Recipient, opts: EncryptOptions): Transform {
+  const sealer = new Sealer({ recipient }, opts.chunkSize ?? DEFAULT_CHUNK_SIZE, opts.context)
+  return transform(
+    (data, emit) => sealer.write(data, emit),
+    (emit) => sealer.end(emit),
+  )
+}
+
+export function sealBuffer(recipient: Recipient, plaintext: Buffer, opts: EncryptOptions): Buffer {
+  const out: Buffer[] = []
+  const sealer = new Sealer({ recipient }, opts.chunkSize ?? DEFAULT_CHUNK_SIZE, opts.context)
+  sealer.write(plaintext, (b) => out.push(b))
+  sealer.end((b) => out.push(b))
+  return Buffer.concat(out)
+}
+
 export function encryptBuffer(keyring: Keyring, plaintext: Buffer, opts: EncryptOptions): Buffer {
   const out: Buffer[] = []
-  const sealer = new Sealer(keyring.current, opts.chunkSize ?? DEFAULT_CHUNK_SIZE, opts.context)
+  const sealer = new Sealer({ key: keyring.current }, opts.chunkSize ?? DEFAULT_CHUNK_SIZE, opts.context)
   sealer.write(plaintext, (b) => out.push(b))
   sealer.end((b) => out.push(b))
   return Buffer.concat(out)
@@ -224,7 +262,7 @@ class Sealer {
   private readonly context: Buffer
 
   constructor(
-    private readonly key: BackupKey,
+    private readonly to: { key: BackupKey } | { recipient: Recipient },
     private readonly chunkSize: number,
     context: string,
   ) {
@@ -251,15 +289,27 @@ class Sealer {
     if (this.header) return
     const fields = Buffer.alloc(FIELDS_LENGTH)
     MAGIC.copy(fields, 0)
-    fields[4] = VERSION
-    Buffer.from(this.key.id, 'hex').copy(fields, 5)
+    const sealed = 'recipient' in this.to
+    fields[4] = sealed ? RECIPIENT_VERSION : VERSION
+    Buffer.from(sealed ? this.to.recipient.id : this.to.key.id, 'hex').copy(fields, 5)
     fields.writeUInt32BE(this.chunkSize, 13)
     this.prefix.copy(fields, 17)
+    let kek: Buffer
+    let ephemeral: Buffer = Buffer.alloc(0)
+    if ('recipient' in this.to) {
+      const pair = generateKeyPairSync('x25519')
+      ephemeral = x25519Raw(pair.publicKey)
+      kek = wrapKeyV3(
+        diffieHellman({ privateKey: pair.privateKey, publicKey: x25519Public(this.to.recipient.publicKey) }),
+        ephemeral,
+        this.to.recipient.publicKey,
+      )
+    } else kek = this.to.key.kek
     const wrapNonce = randomBytes(WRAP_NONCE_BYTES)
-    const wrap = createCipheriv('aes-256-gcm', this.key.kek, wrapNonce, { authTagLength: TAG_BYTES })
-    wrap.setAAD(Buffer.concat([fields, this.context]))
+    const wrap = createCipheriv('aes-256-gcm', kek, wrapNonce, { authTagLength: TAG_BYTES })
+    wrap.setAAD(Buffer.concat([fields, ephemeral, this.context]))
     const wrapped = Buffer.concat([wrap.update(this.dek), wrap.final()])
-    this.header = Buffer.concat([fields, wrapNonce, wrapped, wrap.getAuthTag()])
+    this.header = Buffer.concat([fields, ephemeral, wrapNonce, wrapped, wrap.getAuthTag()])
     this.aad = Buffer.concat([this.header, this.context])
     emit(this.header)
   }
@@ -308,8 +358,10 @@ class Opener {
       }
       if (!this.header) {
         checkPrefix(this.pending.peek(Math.min(this.pending.length, 5)), (m) => this.fail(m))
-        if (this.pending.length < HEADER_LENGTH) return
-        this.openHeader(Buffer.concat(this.pending.take(HEADER_LENGTH)))
+        if (this.pending.length < 5) return
+        const length = headerLength(this.pending.peek(5)[4] as number)
+        if (this.pending.length < length) return
+        this.openHeader(Buffer.concat(this.pending.take(length)))
         continue
       }
       if (this.pending.length < 4) return
@@ -333,7 +385,7 @@ class Opener {
       throw this.fail(
         got === 0 && this.offset === 0
           ? 'backup is empty (0 bytes)'
-          : `backup is truncated: it ended inside the header (${got} of ${HEADER_LENGTH} bytes)`,
+          : `backup is truncated: it ended inside the header (${got} of ${got >= 5 ? headerLength(this.pending.peek(5)[4] as number) : HEADER_LENGTH} bytes)`,
       )
     }
     if (got > 0)
@@ -357,17 +409,35 @@ class Opener {
         `Put the key whose id is ${keyId} in BACKUP_KEY_PREVIOUS (comma-separated older keys) and run again. If no key ever had that id, the backup header is damaged: restore an older backup (make backups ENV=${this.opts.env ?? '<env>'}). Nothing was restored.`,
       )
     }
-    const nonceAt = FIELDS_LENGTH
+    const ephemeral =
+      version === RECIPIENT_VERSION
+        ? header.subarray(FIELDS_LENGTH, FIELDS_LENGTH + EPHEMERAL_BYTES)
+        : Buffer.alloc(0)
+    let kek = key.kek
+    if (version === RECIPIENT_VERSION) {
+      try {
+        kek = wrapKeyV3(
+          diffieHellman({ privateKey: key.x25519.privateKey, publicKey: x25519Public(ephemeral) }),
+          ephemeral,
+          key.x25519.recipient.publicKey,
+        )
+      } catch {
+        throw this.fail(
+          `header's ephemeral key is not an X25519 public key: the backup was modified or damaged`,
+        )
+      }
+    }
+    const nonceAt = FIELDS_LENGTH + ephemeral.length
     const tagAt = nonceAt + WRAP_NONCE_BYTES + DEK_BYTES
     const unwrap = createDecipheriv(
       'aes-256-gcm',
-      key.kek,
+      kek,
       header.subarray(nonceAt, nonceAt + WRAP_NONCE_BYTES),
       {
         authTagLength: TAG_BYTES,
       },
     )
-    unwrap.setAAD(Buffer.concat([header.subarray(0, FIELDS_LENGTH), context]))
+    unwrap.setAAD(Buffer.concat([header.subarray(0, FIELDS_LENGTH), ephemeral, context]))
     unwrap.setAuthTag(header.subarray(tagAt))
     try {
       this.dek = Buffer.concat([
@@ -387,7 +457,7 @@ class Opener {
     this.aad = Buffer.concat([header, context])
     this.chunkSize = chunkSize
     this.prefix = header.subarray(17, 17 + PREFIX_BYTES)
-    this.offset = HEADER_LENGTH
+    this.offset = header.length
   }
 
   private openChunk(ciphertext: Buffer[], tag: Buffer, length: number, emit: Emit): void {
@@ -432,6 +502,13 @@ class Opener {
   }
 }
 
+/** The version 3 wrapping key: HKDF over the X25519 secret, bound to both public keys. */
+function wrapKeyV3(shared: Buffer, ephemeral: Buffer, recipient: Buffer): Buffer {
+  return Buffer.from(
+    hkdfSync('sha256', shared, Buffer.concat([ephemeral, recipient]), 'cebk-v3-wrap', DEK_BYTES),
+  )
+}
+
 /** Checks the magic and version in however many of the first 5 bytes are there. */
 function checkPrefix(buf: Buffer, fail: (message: string) => Error): void {
   const n = Math.min(buf.length, MAGIC.length)
@@ -443,8 +520,8 @@ function checkPrefix(buf: Buffer, fail: (message: string) => Error): void {
   if (version !== undefined && !READABLE.includes(version))
     throw fail(
       version > VERSION
-        ? `backup format version ${version} is newer than this runbook reads (${READABLE.join(' and ')}): update the runbooks`
-        : `unknown backup format version ${version} (this runbook reads ${READABLE.join(' and ')})`,
+        ? `backup format version ${version} is newer than this runbook reads (${READABLE.join(', ')}): update the runbooks`
+        : `unknown backup format version ${version} (this runbook reads ${READABLE.join(', ')})`,
     )
 }
 

@@ -4,7 +4,7 @@
  * per-backup data keys, and a short public key id that a backup header records so a restore can say
  * which key it needs. Secret values are never put in messages.
  */
-import { hkdfSync, randomBytes } from 'node:crypto'
+import { createPrivateKey, createPublicKey, hkdfSync, type KeyObject, randomBytes } from 'node:crypto'
 import { InputError } from '../report/errors.ts'
 
 export const KEY_BYTES = 32
@@ -21,6 +21,36 @@ export interface BackupKey {
   readonly markerKey: Buffer
   /** Where it came from, for messages: `BACKUP_KEY` or `BACKUP_KEY_PREVIOUS (entry 2)`. */
   readonly source: string
+  /**
+   * The X25519 key pair derived from the same secret: a machine that only seals (a host shipping its
+   * WAL) holds the public half (`recipient`), so it cannot read any backup; opening needs the secret.
+   */
+  readonly x25519: { readonly privateKey: KeyObject; readonly recipient: Recipient }
+}
+
+/** What a sealing machine holds: the key id and the X25519 public key (32 bytes). Not a secret. */
+export interface Recipient {
+  readonly id: string
+  readonly publicKey: Buffer
+}
+
+const RECIPIENT = /^cebk-recipient:([0-9a-f]{16}):([A-Za-z0-9_-]{43})$/
+
+/** `cebk-recipient:<key id>:<base64url public key>`: what a host's config holds. */
+export function formatRecipient(r: Recipient): string {
+  return `cebk-recipient:${r.id}:${r.publicKey.toString('base64url')}`
+}
+
+export function parseRecipient(text: string, where = 'the backup recipient'): Recipient {
+  const m = RECIPIENT.exec(text.trim())
+  const publicKey = m ? Buffer.from(m[2] ?? '', 'base64url') : Buffer.alloc(0)
+  if (!m || publicKey.length !== KEY_BYTES)
+    throw new InputError(
+      `${where} is not a backup recipient`,
+      ['expected cebk-recipient:<16 hex key id>:<43 base64url characters>'],
+      'Print the right one with: make backup-recipient ENV=<env> (it needs BACKUP_KEY).',
+    )
+  return { id: m[1] ?? '', publicKey }
 }
 
 export class Keyring {
@@ -76,7 +106,25 @@ function deriveKey(ikm: Buffer, source: string): BackupKey {
   const kek = Buffer.from(hkdfSync('sha256', ikm, SALT, 'kek', KEY_BYTES))
   const id = Buffer.from(hkdfSync('sha256', ikm, SALT, 'key-id', KEY_ID_BYTES)).toString('hex')
   const markerKey = Buffer.from(hkdfSync('sha256', ikm, SALT, 'complete-marker', KEY_BYTES))
-  return { id, kek, markerKey, source }
+  const privateKey = x25519Private(Buffer.from(hkdfSync('sha256', ikm, SALT, 'x25519-recipient', KEY_BYTES)))
+  const recipient = { id, publicKey: x25519Raw(createPublicKey(privateKey)) }
+  return { id, kek, markerKey, source, x25519: { privateKey, recipient } }
+}
+
+// PKCS#8 of an X25519 private key is this fixed prefix and the 32 raw bytes (RFC 8410); SPKI likewise.
+const X25519_PKCS8 = Buffer.from('302e020100300506032b656e04220420', 'hex')
+const X25519_SPKI = Buffer.from('302a300506032b656e032100', 'hex')
+
+export function x25519Private(raw: Buffer): KeyObject {
+  return createPrivateKey({ key: Buffer.concat([X25519_PKCS8, raw]), format: 'der', type: 'pkcs8' })
+}
+
+export function x25519Public(raw: Buffer): KeyObject {
+  return createPublicKey({ key: Buffer.concat([X25519_SPKI, raw]), format: 'der', type: 'spki' })
+}
+
+export function x25519Raw(key: KeyObject): Buffer {
+  return (key.export({ format: 'der', type: 'spki' }) as Buffer).subarray(X25519_SPKI.length)
 }
 
 /** Strict base64 (standard or url-safe, padding optional) of exactly 32 bytes. */

@@ -147,7 +147,7 @@ export async function restoreScratch(r: RestoreRun): Promise<void> {
   await timedPhase(r, 'postgres-scratch', async () => {
     await restoreFromFile(
       r.host,
-      pgRestoreScratch(r.data, r.scratch),
+      pgRestoreScratch(r.data, r.scratch, partBytes(r, PARTS.postgres)),
       need(r, PARTS.postgres),
       objectKey(r, PARTS.postgres),
       r.keyring,
@@ -243,6 +243,13 @@ function checkKeys(r: RestoreRun, keys: number): void {
       `Redis has ${keys} keys after the restore; the backup had ${r.manifest.redis.keys}`,
     )
   print(`      redis: ${keys} keys, as in the backup`)
+}
+
+/** The part's plaintext size, as the (authenticated) manifest vouches for it. */
+function partBytes(r: RestoreRun, part: string): number {
+  const info = r.manifest.parts[part]
+  if (!info) throw new IntegrityError(`the backup's manifest has no ${part} part`)
+  return info.bytes
 }
 
 function need(r: RestoreRun, part: string): string {

@@ -165,13 +165,33 @@ export function configTar(env: string, includeSecrets: boolean, root = '/'): str
 
 export const scratchDb = (backupId: string) => `ce_restore_${backupId.toLowerCase()}`
 
-/** A fresh scratch database, then pg_restore from stdin into it (the live database is not touched). */
-export function pgRestoreScratch(t: DataTarget, scratch: string): string {
+/** Parallel pg_restore jobs at most (index builds and table loads; more only queue on the disk). */
+export const MAX_RESTORE_JOBS = 8
+
+/**
+ * A fresh scratch database, then the dump (stdin, `bytes` long) written to a file in the Postgres
+ * container and restored from it with `pg_restore -j` (one job per CPU of the host, at most 8): tables
+ * load and indexes build in parallel, which a dump on stdin cannot do. The file is removed however the
+ * command ends; a host without room for it (the dump plus 10%) is refused before anything is written.
+ * The live database is not touched.
+ */
+export function pgRestoreScratch(t: DataTarget, scratch: string, bytes: number): string {
+  const need = Math.ceil((bytes * 1.1) / 1024)
   return [
     'set -eu',
     container(t, 'postgres', 'pg'),
+    `f=${quote(`/tmp/${scratch}.dump`)}`,
+    `trap 'docker exec "$pg" rm -f "$f"' EXIT`,
+    `avail=$(docker exec "$pg" df -Pk /tmp | awk 'NR==2 {print $4}')`,
+    `if [ "$avail" -lt ${need} ]; then echo "the Postgres container has $avail KiB free in /tmp; the dump needs ${need} KiB" >&2; exit 3; fi`,
     `${psql(t, 'postgres')} -c ${quote(`DROP DATABASE IF EXISTS "${scratch}"`)} -c ${quote(`CREATE DATABASE "${scratch}" OWNER "${t.user}"`)}`,
-    `docker exec -i "$pg" pg_restore --exit-on-error --no-owner --role=${quote(t.user)} -U ${quote(t.user)} -d ${quote(scratch)}`,
+    `docker exec -i "$pg" sh -c 'cat > "$1"' sh "$f"`,
+    `got=$(docker exec "$pg" stat -c %s "$f")`,
+    `if [ "$got" -ne ${bytes} ]; then echo "the dump arrived with $got bytes, the backup's manifest says ${bytes}" >&2; exit 1; fi`,
+    `jobs=$(docker exec "$pg" nproc)`,
+    `if [ "$jobs" -gt ${MAX_RESTORE_JOBS} ]; then jobs=${MAX_RESTORE_JOBS}; fi`,
+    `echo "pg_restore -j $jobs" >&2`,
+    `docker exec "$pg" pg_restore --exit-on-error --no-owner --role=${quote(t.user)} -U ${quote(t.user)} -d ${quote(scratch)} -j "$jobs" "$f"`,
   ].join('\n')
 }
 

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import * as assert from 'uvu/assert'
@@ -20,25 +20,33 @@ const test = suite('audit log: root-owned, appended through one helper')
 const record = (extra = '') =>
   `{"ts":"2026-12-03T10:00:00.000Z","who":"ana","runbook":"deploy","outcome":"success"${extra}}`
 
-/** The real helper (bash), its log in a temp dir: as root, as the test runs (dockerd needs it too). */
+/**
+ * As root: directly when the tests run as root (the CI machine), else through `sudo -n` (a GitHub
+ * runner's user has it). The helper only ever runs as root on a host (sudo), and its files are root's.
+ */
+function asRoot(argv: string[], input?: string) {
+  const root = process.getuid?.() === 0
+  return spawnSync(root ? (argv[0] as string) : 'sudo', root ? argv.slice(1) : ['-n', ...argv], {
+    input,
+    encoding: 'utf8',
+    timeout: 20_000,
+  })
+}
+
+/** The real helper (bash), its log in a temp dir, run as root; what it wrote and the modes it set. */
 function helperRun(input: string, args: string[] = [], env: Record<string, string> = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'ce-audit-'))
   const log = join(dir, 'logs', 'audit.log')
   const script = join(dir, 'audit-append')
   writeFileSync(script, auditHelperScript(log), { mode: 0o755 })
-  const r = spawnSync('bash', [script, ...args], {
-    input,
-    encoding: 'utf8',
-    env: { PATH: process.env.PATH ?? '', ...env },
-    timeout: 20_000,
-  })
-  let lines: string[] = []
-  try {
-    lines = readFileSync(log, 'utf8').split('\n').filter(Boolean)
-  } catch {}
+  const vars = Object.entries({ PATH: process.env.PATH ?? '', ...env }).map(([k, v]) => `${k}=${v}`)
+  const r = asRoot(['env', '-i', ...vars, 'bash', script, ...args], input)
+  const read = asRoot(['cat', log])
+  const lines = read.status === 0 ? read.stdout.split('\n').filter(Boolean) : []
+  const mode = (path: string) => asRoot(['stat', '-c', '%a', path]).stdout.trim()
   // The helper makes a new log append-only (where the file system can): lifted, so tmp can be cleaned.
-  spawnSync('chattr', ['-a', log])
-  return { code: r.status, err: r.stderr, lines, log, dir }
+  asRoot(['chattr', '-a', log])
+  return { code: r.status, err: `${r.stderr}${r.error ? r.error.message : ''}`, lines, log, dir, mode }
 }
 
 test('one record: tagged with the login sudo names, appended to a root:adm 0640 log in a 0750 directory', () => {
@@ -46,8 +54,8 @@ test('one record: tagged with the login sudo names, appended to a root:adm 0640 
   assert.is(a.code, 0, a.err)
   assert.equal(a.lines, [`{"login":"deploy",${record().slice(1)}`])
   assert.equal(JSON.parse(a.lines[0] ?? '').runbook, 'deploy')
-  assert.is((statSync(a.log).mode & 0o777).toString(8), '640')
-  assert.is((statSync(join(a.dir, 'logs')).mode & 0o777).toString(8), '750')
+  assert.is(a.mode(a.log), '640')
+  assert.is(a.mode(join(a.dir, 'logs')), '750')
   // Run by root itself (no sudo): root is the login.
   const b = helperRun(record())
   assert.is(b.code, 0, b.err)

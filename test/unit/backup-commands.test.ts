@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process'
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import * as assert from 'uvu/assert'
@@ -23,6 +23,7 @@ import {
 import { loadEnv } from '../../lib/env/load.ts'
 import { InputError } from '../../lib/report/errors.ts'
 import { suite } from '../harness.ts'
+import { withFakeDocker } from '../support/fake-docker.ts'
 
 const test = suite('backup command builders')
 const t = { env: 'production', user: 'conciliaextrato', db: 'conciliaextrato' }
@@ -113,14 +114,15 @@ test('config tar without secrets leaves out every secret-bearing file (run by ta
 
 test('restore goes to a scratch database first; the swap keeps the live one under another name', () => {
   assert.is(scratchDb('20261126T120000Z'), 'ce_restore_20261126t120000z')
-  const r = pgRestoreScratch(t, 'ce_restore_x')
+  const r = pgRestoreScratch(t, 'ce_restore_x', 1000)
   assert.match(
     r,
     `-c 'DROP DATABASE IF EXISTS "ce_restore_x"' -c 'CREATE DATABASE "ce_restore_x" OWNER "conciliaextrato"'`,
   )
+  // From a file, in parallel (a dump on stdin restores with one job).
   assert.match(
     r,
-    'docker exec -i "$pg" pg_restore --exit-on-error --no-owner --role=conciliaextrato -U conciliaextrato -d ce_restore_x',
+    'docker exec "$pg" pg_restore --exit-on-error --no-owner --role=conciliaextrato -U conciliaextrato -d ce_restore_x -j "$jobs" "$f"',
   )
   const swap = pgSwap(t, 'ce_restore_x', 'conciliaextrato_before_x')
   assert.match(swap, 'ALTER DATABASE "conciliaextrato" RENAME TO "conciliaextrato_before_x";')
@@ -226,6 +228,45 @@ test('env backup: S3 needs its credentials declared; bad fields are named', () =
   assert.match(msg, 'backup.keep.daily: expected an integer from 0 to 1000')
   assert.match(msg, 'backup: SPACES_ACCESS_KEY_ID must also be listed under secrets')
   assert.match(msg, 'backup: SPACES_SECRET_ACCESS_KEY must also be listed under secrets')
+})
+
+test('parallel restore: the dump lands whole in a file, -j per CPU (at most 8), the file removed; no room or a short dump refused', () => {
+  const root = mkdtempSync(join(tmpdir(), 'ce-pgrestore-'))
+  // docker exec <cid> ...: the container's /tmp is a directory here; pg_restore logs its arguments.
+  const docker = withFakeDocker(`#!/bin/sh
+[ "$1" = ps ] && { echo cid; exit 0; }
+shift; [ "$1" = -i ] && shift; shift
+case "$1" in
+  df) printf 'Filesystem 1K-blocks Used Available Use%% Mounted\\nfs 100 0 %s 0%% /tmp\\n' "$AVAIL";;
+  psql) exit 0;;
+  sh) exec sh -c 'cat > "$1"' sh "\${ROOT}/$(basename "$5")";;
+  stat) stat -c %s "\${ROOT}/$(basename "$4")";;
+  nproc) echo "$CPUS";;
+  pg_restore) echo "pg_restore $*" >> "$ROOT/log"; ls "$ROOT" >> "$ROOT/log";;
+  rm) rm -f "\${ROOT}/$(basename "$3")";;
+esac
+`)
+  const script = pgRestoreScratch(t, 'ce_restore_x', 1000)
+  const dump = 'x'.repeat(1000)
+  const run = (env: string, input = dump) =>
+    docker(`export ROOT=${root} ${env}; printf '%s' '${input}' | { ${script}\n}`)
+  const ok = run('AVAIL=100 CPUS=16')
+  assert.is(ok.code, 0, ok.out)
+  const log = readFileSync(join(root, 'log'), 'utf8')
+  assert.match(log, '-j 8 /tmp/ce_restore_x.dump')
+  assert.match(log, 'ce_restore_x.dump')
+  assert.not.ok(existsSync(join(root, 'ce_restore_x.dump')), 'the dump file was left behind')
+  // 1000 bytes + 10% needs 2 KiB: 1 KiB free is refused before anything is written.
+  const full = run('AVAIL=1 CPUS=2')
+  assert.is(full.code, 3)
+  assert.match(full.out, 'has 1 KiB free in /tmp; the dump needs 2 KiB')
+  // A dump cut short never reaches pg_restore.
+  rmSync(join(root, 'log'))
+  const short = run('AVAIL=100 CPUS=2', 'x'.repeat(10))
+  assert.is(short.code, 1)
+  assert.match(short.out, "the dump arrived with 10 bytes, the backup's manifest says 1000")
+  assert.not.ok(existsSync(join(root, 'log')), 'pg_restore ran on a short dump')
+  rmSync(root, { recursive: true })
 })
 
 test.run()

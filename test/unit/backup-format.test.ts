@@ -9,10 +9,13 @@ import {
   encryptStream,
   HEADER_LENGTH,
   hashingStream,
+  headerLength,
   inspectHeader,
+  sealBuffer,
+  sealStream,
   sha256,
 } from '../../lib/backup/format.ts'
-import { generateBackupKey, Keyring, keyId } from '../../lib/backup/keys.ts'
+import { formatRecipient, generateBackupKey, Keyring, keyId, parseRecipient } from '../../lib/backup/keys.ts'
 import { InputError, IntegrityError } from '../../lib/report/errors.ts'
 import { suite } from '../harness.ts'
 
@@ -130,7 +133,8 @@ test('every flipped header byte is detected, with a message that says which part
       at < 4
         ? /not a backup: it does not start with the CEBK magic/
         : at === 4
-          ? /version 3 is newer than this runbook reads \(1 and 2\)/
+          ? // 2 -> 3: read as sealed to a recipient, whose header then fails authentication.
+            /header failed authentication .*modified or damaged/
           : at < 13
             ? /wrong key: backup needs key id [0-9a-f]{16}/
             : /header failed authentication .*modified or damaged/
@@ -326,11 +330,14 @@ test('inspectHeader reads version, key id and chunk size; refuses what is not a 
   assert.equal(inspectHeader(striped()), { version: 2, keyId: keyId(KEY), chunkSize: 100 })
   assert.match(integrityError(() => inspectHeader(Buffer.from('PK\x03\x04 a zip'))).message, 'not a backup')
   assert.match(integrityError(() => inspectHeader(Buffer.from('CEBK'))).message, 'only 4 bytes')
-  const v3 = Buffer.from(striped())
-  v3[4] = 3
-  assert.match(integrityError(() => inspectHeader(v3)).message, 'version 3 is newer')
-  v3[4] = 0
-  assert.match(integrityError(() => decryptBuffer(ring, v3, OPEN)).message, 'unknown backup format version 0')
+  const v4 = Buffer.from(striped())
+  v4[4] = 4
+  assert.match(
+    integrityError(() => inspectHeader(v4)).message,
+    'version 4 is newer than this runbook reads (1, 2, 3)',
+  )
+  v4[4] = 0
+  assert.match(integrityError(() => decryptBuffer(ring, v4, OPEN)).message, 'unknown backup format version 0')
 })
 
 test('sha256 and hashingStream: bytes and digest of what passed through, unchanged', async () => {
@@ -386,6 +393,61 @@ test('a version 2 object relabelled version 1 (to drop the binding) fails authen
 test('encrypting or decrypting without a context is a programming error, not a silent v1', () => {
   assert.throws(() => encryptBuffer(ring, STRIPES, { context: '' }), /context .* is required/)
   assert.throws(() => decryptBuffer(ring, striped(), { context: '' }), /context .* is required/)
+})
+
+test('sealed to a recipient (version 3): a machine with the public key only seals; BACKUP_KEY opens', async () => {
+  // What a host holds: a printable recipient, no secret.
+  const text = formatRecipient(ring.current.x25519.recipient)
+  assert.match(text, new RegExp(`^cebk-recipient:${keyId(KEY)}:[A-Za-z0-9_-]{43}$`))
+  assert.not.match(text, KEY)
+  const recipient = parseRecipient(text)
+  const data = randomBytes(25_000)
+  const sealed = sealBuffer(recipient, data, SMALL)
+  assert.equal(inspectHeader(sealed), { version: 3, keyId: keyId(KEY), chunkSize: 100 })
+  assert.is(headerLength(3), HEADER_LENGTH + 32)
+  assert.ok(decryptBuffer(ring, sealed, OPEN).equals(data))
+  // Streamed, in odd fragments, both ways.
+  const streamed = await run(sealStream(recipient, SMALL), data, [7, 333, 1])
+  const opened = await run(decryptStream(ring, OPEN), streamed.out, [13, 4096])
+  assert.ok(opened.out.equals(data))
+  // Each object has its own ephemeral key: the same input never seals to the same bytes.
+  assert.not.ok(sealBuffer(recipient, data, SMALL).subarray(24, 56).equals(sealed.subarray(24, 56)))
+  // Another BACKUP_KEY cannot open it; a copy under another name fails; every header byte is covered.
+  const other = Keyring.fromSecrets({ BACKUP_KEY: generateBackupKey() })
+  assert.match(
+    integrityError(() => decryptBuffer(other, sealed, OPEN)).message,
+    `backup needs key id ${keyId(KEY)}`,
+  )
+  assert.match(
+    integrityError(() => decryptBuffer(ring, sealed, { context: 'prod/x/db.enc' })).message,
+    'header failed authentication',
+  )
+  for (let at = 5; at < headerLength(3); at++) {
+    const err = integrityError(() => decryptBuffer(ring, flip(sealed, at), OPEN))
+    assert.match(
+      err.message,
+      at < 13 ? /wrong key/ : /header failed authentication|not an X25519 public key/,
+      `byte ${at}`,
+    )
+  }
+  // Rotation: a key kept in BACKUP_KEY_PREVIOUS still opens what was sealed to its recipient.
+  const rotated = Keyring.fromSecrets({ BACKUP_KEY: generateBackupKey(), BACKUP_KEY_PREVIOUS: KEY })
+  assert.ok(decryptBuffer(rotated, sealed, OPEN).equals(data))
+})
+
+test('a recipient that is not one is refused by name, with the way to print the right one', () => {
+  for (const bad of ['', 'cebk-recipient:zz:abc', `cebk-recipient:${keyId(KEY)}:${'A'.repeat(42)}`]) {
+    const err = (() => {
+      try {
+        parseRecipient(bad, 'walship.recipient in /etc/ce/walship.json')
+      } catch (e) {
+        return e as InputError
+      }
+      return undefined
+    })()
+    assert.instance(err, InputError)
+    assert.match(err?.message ?? '', 'walship.recipient in /etc/ce/walship.json is not a backup recipient')
+  }
 })
 
 test.run()
