@@ -11,7 +11,7 @@
  * On-call page: docs/runbooks/deploy.md#release-images
  */
 import { appendFileSync } from 'node:fs'
-import { parseReleaseImages, releaseImagesProbe } from '../lib/commands/registry.ts'
+import { parseReleaseImages, registryStdin, releaseImagesProbe } from '../lib/commands/registry.ts'
 import { imageRefs } from '../lib/deploy/state.ts'
 import { SERVICES } from '../lib/env/load.ts'
 import { RELEASE } from '../lib/release/target.ts'
@@ -54,11 +54,10 @@ export const releaseImages: RunbookSpec = {
         if (!host) throw new InputError('the env has no host')
         const refs = imageRefs(ctx.env, release)
         const reg = ctx.env.images.registry
-        const stdin = reg?.username && reg.passwordSecret ? ctx.secrets[reg.passwordSecret] : undefined
         const out = await host.exec(releaseImagesProbe(Object.values(refs), reg), {
           timeoutS: 900,
           echo: false,
-          ...(stdin !== undefined ? { stdin } : {}),
+          ...registryStdin(reg, ctx.secrets),
         })
         if (ctx.dryRun) return 'ok'
         const answers = parseReleaseImages(out.stdout, Object.values(refs))

@@ -89,11 +89,7 @@ export function inspectHeader(buf: Buffer): HeaderInfo {
 
 /** Encrypts a stream of plaintext into one backup object. */
 export function encryptStream(keyring: Keyring, opts: EncryptOptions): Transform {
-  const sealer = new Sealer({ key: keyring.current }, opts.chunkSize ?? DEFAULT_CHUNK_SIZE, opts.context)
-  return transform(
-    (data, emit) => sealer.write(data, emit),
-    (emit) => sealer.end(emit),
-  )
+  return sealingStream(new Sealer({ key: keyring.current }, opts))
 }
 
 /** Decrypts one backup object; emits each chunk's plaintext only after its tag verified. */
@@ -107,24 +103,26 @@ export function decryptStream(keyring: Keyring, opts: DecryptOptions): Transform
 
 /** Seals a stream to a recipient (version 3): no secret needed; opening it needs BACKUP_KEY. */
 export function sealStream(recipient: Recipient, opts: EncryptOptions): Transform {
-  const sealer = new Sealer({ recipient }, opts.chunkSize ?? DEFAULT_CHUNK_SIZE, opts.context)
+  return sealingStream(new Sealer({ recipient }, opts))
+}
+
+export function sealBuffer(recipient: Recipient, plaintext: Buffer, opts: EncryptOptions): Buffer {
+  return sealAll(new Sealer({ recipient }, opts), plaintext)
+}
+
+export function encryptBuffer(keyring: Keyring, plaintext: Buffer, opts: EncryptOptions): Buffer {
+  return sealAll(new Sealer({ key: keyring.current }, opts), plaintext)
+}
+
+function sealingStream(sealer: Sealer): Transform {
   return transform(
     (data, emit) => sealer.write(data, emit),
     (emit) => sealer.end(emit),
   )
 }
 
-export function sealBuffer(recipient: Recipient, plaintext: Buffer, opts: EncryptOptions): Buffer {
+function sealAll(sealer: Sealer, plaintext: Buffer): Buffer {
   const out: Buffer[] = []
-  const sealer = new Sealer({ recipient }, opts.chunkSize ?? DEFAULT_CHUNK_SIZE, opts.context)
-  sealer.write(plaintext, (b) => out.push(b))
-  sealer.end((b) => out.push(b))
-  return Buffer.concat(out)
-}
-
-export function encryptBuffer(keyring: Keyring, plaintext: Buffer, opts: EncryptOptions): Buffer {
-  const out: Buffer[] = []
-  const sealer = new Sealer({ key: keyring.current }, opts.chunkSize ?? DEFAULT_CHUNK_SIZE, opts.context)
   sealer.write(plaintext, (b) => out.push(b))
   sealer.end((b) => out.push(b))
   return Buffer.concat(out)
@@ -260,13 +258,15 @@ class Sealer {
   private aad: Buffer | undefined
   private counter = 0
   private readonly context: Buffer
+  private readonly chunkSize: number
 
   constructor(
     private readonly to: { key: BackupKey } | { recipient: Recipient },
-    private readonly chunkSize: number,
-    context: string,
+    opts: EncryptOptions,
   ) {
-    this.context = contextBytes(context)
+    const chunkSize = opts.chunkSize ?? DEFAULT_CHUNK_SIZE
+    this.chunkSize = chunkSize
+    this.context = contextBytes(opts.context)
     if (!Number.isInteger(chunkSize) || chunkSize < 1 || chunkSize > MAX_CHUNK_SIZE)
       throw new RangeError(
         `backup chunk size must be an integer from 1 to ${MAX_CHUNK_SIZE}, got ${chunkSize}`,
@@ -289,22 +289,11 @@ class Sealer {
     if (this.header) return
     const fields = Buffer.alloc(FIELDS_LENGTH)
     MAGIC.copy(fields, 0)
-    const sealed = 'recipient' in this.to
-    fields[4] = sealed ? RECIPIENT_VERSION : VERSION
-    Buffer.from(sealed ? this.to.recipient.id : this.to.key.id, 'hex').copy(fields, 5)
+    const { version, id, kek, ephemeral } = this.wrapping()
+    fields[4] = version
+    Buffer.from(id, 'hex').copy(fields, 5)
     fields.writeUInt32BE(this.chunkSize, 13)
     this.prefix.copy(fields, 17)
-    let kek: Buffer
-    let ephemeral: Buffer = Buffer.alloc(0)
-    if ('recipient' in this.to) {
-      const pair = generateKeyPairSync('x25519')
-      ephemeral = x25519Raw(pair.publicKey)
-      kek = wrapKeyV3(
-        diffieHellman({ privateKey: pair.privateKey, publicKey: x25519Public(this.to.recipient.publicKey) }),
-        ephemeral,
-        this.to.recipient.publicKey,
-      )
-    } else kek = this.to.key.kek
     const wrapNonce = randomBytes(WRAP_NONCE_BYTES)
     const wrap = createCipheriv('aes-256-gcm', kek, wrapNonce, { authTagLength: TAG_BYTES })
     wrap.setAAD(Buffer.concat([fields, ephemeral, this.context]))
@@ -312,6 +301,17 @@ class Sealer {
     this.header = Buffer.concat([fields, ephemeral, wrapNonce, wrapped, wrap.getAuthTag()])
     this.aad = Buffer.concat([this.header, this.context])
     emit(this.header)
+  }
+
+  /** Version 2: the keyring's KEK. Version 3: a KEK agreed with the recipient through a fresh ephemeral key. */
+  private wrapping(): { version: number; id: string; kek: Buffer; ephemeral: Buffer } {
+    if ('key' in this.to)
+      return { version: VERSION, id: this.to.key.id, kek: this.to.key.kek, ephemeral: Buffer.alloc(0) }
+    const { id, publicKey } = this.to.recipient
+    const pair = generateKeyPairSync('x25519')
+    const ephemeral = x25519Raw(pair.publicKey)
+    const shared = diffieHellman({ privateKey: pair.privateKey, publicKey: x25519Public(publicKey) })
+    return { version: RECIPIENT_VERSION, id, kek: wrapKeyV3(shared, ephemeral, publicKey), ephemeral }
   }
 
   private seal(parts: Buffer[], final: boolean, emit: Emit): void {

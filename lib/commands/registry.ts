@@ -17,8 +17,18 @@ function withLogin(registry: RegistryConfig | undefined, body: string[]): string
 }
 
 /** True when the command reads the registry password on stdin. */
-export function needsPassword(registry: RegistryConfig | undefined): boolean {
+function needsPassword(registry: RegistryConfig | undefined): boolean {
   return Boolean(registry?.username && registry.passwordSecret)
+}
+
+/** The exec option that hands a login's password to the command's stdin (never its command line). */
+export function registryStdin(
+  registry: RegistryConfig | undefined,
+  secrets: Readonly<Record<string, string | undefined>>,
+): { stdin?: string } {
+  return needsPassword(registry) && registry?.passwordSecret
+    ? { stdin: secrets[registry.passwordSecret] ?? '' }
+    : {}
 }
 
 /**

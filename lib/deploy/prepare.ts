@@ -23,12 +23,12 @@ import {
 } from '../commands/nginx.ts'
 import {
   manifestProbe,
-  needsPassword,
   parseManifestProbe,
   parsePinnedProbe,
   pinnedProbe,
   pullImages,
   pullPinned,
+  registryStdin as registryPasswordStdin,
 } from '../commands/registry.ts'
 import { heldPasswordsProbe, passwordsDiffering } from '../commands/rotate.ts'
 import { quote } from '../commands/shell.ts'
@@ -351,8 +351,7 @@ export async function registryProblems(ctx: Context, images: Record<string, stri
 
 /** The registry password goes on stdin, never on a command line. */
 function registryStdin(ctx: Context): { stdin?: string } {
-  const reg = ctx.env.images.registry
-  return needsPassword(reg) && reg?.passwordSecret ? { stdin: ctx.secrets[reg.passwordSecret] ?? '' } : {}
+  return registryPasswordStdin(ctx.env.images.registry, ctx.secrets)
 }
 
 function localImageId(ctx: Context, ref: string): string | undefined {
