@@ -2,9 +2,10 @@
  * restore — put a backup's data back: Postgres and Redis, verified before anything live is touched.
  *
  * When: data was lost or damaged (a bad migration, a mistaken delete), or after `make emergency`.
- * Changes: nothing until every part verified and a scratch copy of the database matched the backup;
- *   then, after a confirmation (YES=1 in CI), a safety backup of the current state and the backup's
- *   Redis files staged beside the live ones. Only then the pause: the services that use the data
+ * Changes: nothing until every part verified and a scratch copy of the database matched the backup
+ *   (a safety backup of the current state is taken meanwhile, in the background); then, after a
+ *   confirmation (YES=1 in CI) and once that safety backup is complete, the backup's Redis files are
+ *   staged beside the live ones. Only then the pause: the services that use the data
  *   (services.<name>.uses) show the maintenance page (503 + Retry-After) and stop, the restored
  *   database is swapped in (the current one is KEPT, renamed), Redis's files are swapped, the services
  *   start, and the page comes off the moment they answer. The other services keep serving throughout.
@@ -25,7 +26,9 @@ import {
   dropScratch,
   removeDownloads,
   restoreScratch,
+  safetyBackup,
   stageRedis,
+  startSafetyBackup,
   swapDatabase,
   swapRedis,
   timedPhase,
@@ -33,7 +36,6 @@ import {
 } from '../lib/backup/restore.ts'
 import { isDrill, notifyRestore, reportRestore } from '../lib/backup/restore-report.ts'
 import { restoreRun, setRestore } from '../lib/backup/restore-state.ts'
-import { takeBackup } from '../lib/backup/take.ts'
 import { expectAnswers, requireMaintenanceConfig, turnOff, turnOn } from '../lib/deploy/maintenance.ts'
 import { type AppPause, colourPause } from '../lib/deploy/pause.ts'
 import { SERVICES } from '../lib/env/load.ts'
@@ -105,6 +107,29 @@ export const restore: RunbookSpec = {
       },
     },
     {
+      skip: inDrill,
+      title:
+        'Start a safety backup of the current state, in the background (the scratch restore runs meanwhile)',
+      next: 'Nothing live was changed. If the safety backup failed, fix the backup store first (make backup).',
+      async run(ctx) {
+        const r = restoreRun(ctx)
+        if (ctx.args['fresh-host'] === true) {
+          // The safety backup would be the newest in the store and hold nothing: never "latest".
+          print('      FRESH_HOST=1: a new host, its empty database is kept renamed; no safety backup')
+          return 'skipped'
+        }
+        if (ctx.dryRun) {
+          print(
+            `  [${r.host.name}] would take a backup of the current state (reason: pre-restore of ${r.entry.id})`,
+          )
+          return 'dry-run'
+        }
+        startSafetyBackup(ctx, r)
+        print('      started: its lines are marked [safety backup]; the swap waits for it')
+        return 'changed'
+      },
+    },
+    {
       title: 'Restore Postgres into a scratch database; compare row counts and the canary',
       next: 'Nothing live was changed (the scratch database is dropped). Try an older backup (BACKUP=<id>).',
       async run(ctx) {
@@ -123,20 +148,13 @@ export const restore: RunbookSpec = {
     },
     {
       skip: inDrill,
-      title: 'Confirm, then take a safety backup of the current state',
+      title: 'Confirm, then wait for the safety backup of the current state',
       next: 'Nothing live was changed. If the safety backup failed, fix the backup store first (make backup).',
       async run(ctx) {
         const r = restoreRun(ctx)
         await confirmMidRun(ctx, `Replace ${ctx.env.name}'s data with backup ${r.entry.id}`)
-        if (ctx.dryRun) return 'dry-run'
-        if (ctx.args['fresh-host'] === true) {
-          // The safety backup would be the newest in the store and hold nothing: never "latest".
-          print('      FRESH_HOST=1: a new host, its empty database is kept renamed; no safety backup')
-          return 'skipped'
-        }
-        const safety = await timedPhase(r, 'safety-backup', () =>
-          takeBackup(ctx, r.host, `pre-restore of ${r.entry.id}`),
-        )
+        const safety = await safetyBackup(r)
+        if (!safety) return ctx.dryRun ? 'dry-run' : 'skipped'
         print(
           `      safety backup ${safety.id}: make restore ENV=${ctx.env.name} BACKUP=${safety.id} undoes this restore`,
         )

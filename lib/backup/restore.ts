@@ -20,14 +20,14 @@ import {
 } from '../commands/backup.ts'
 import type { HostSession } from '../host/session.ts'
 import { IntegrityError } from '../report/errors.ts'
-import { print } from '../report/output.ts'
+import { labelled, print } from '../report/output.ts'
 import type { Context } from '../run/runbook.ts'
 import { DB_NAME, DB_USER } from '../stack/files.ts'
 import { type BackupEntry, listBackups, manifestKey, partKey, resolveBackup } from './catalog.ts'
 import { decryptBuffer } from './format.ts'
 import { compareCounts, type Manifest, PARTS, parseManifest, totalRows } from './manifest.ts'
 import { readObject } from './storage.ts'
-import { type BackupTarget, openBackupTarget } from './take.ts'
+import { type BackupRun, type BackupTarget, openBackupTarget, takeBackup } from './take.ts'
 import { downloadVerified, restoreFromFile } from './transfer.ts'
 
 export interface RestoreRun extends BackupTarget {
@@ -50,6 +50,8 @@ export interface RestoreRun extends BackupTarget {
   pauseStartedMs?: number
   keptAs: string
   timings: Record<string, number>
+  /** The safety backup of the current state, taken in the background while the scratch restore runs. */
+  safety?: Promise<BackupRun>
 }
 
 const RESTORE_TIMEOUT_S = 6 * 3600
@@ -65,6 +67,29 @@ export async function timedPhase<T>(
   } finally {
     r.timings[phase] = Math.round((Date.now() - t0) / 100) / 10
   }
+}
+
+/**
+ * Starts the safety backup of the current state (Postgres, Redis, config) in the background, its lines
+ * marked [safety backup]: it reads the live data while the scratch restore writes another database,
+ * so the two overlap instead of adding up. A run that ends early still waits for it (cleanup), so no
+ * backup is left half written; one that fails is reported where the restore waits for it.
+ */
+export function startSafetyBackup(ctx: Context, r: RestoreRun): void {
+  const safety = labelled('safety backup', () =>
+    timedPhase(r, 'safety-backup', () => takeBackup(ctx, r.host, `pre-restore of ${r.entry.id}`)),
+  )
+  // Awaited by safetyBackup() or the cleanup; never an unhandled rejection meanwhile.
+  safety.catch(() => undefined)
+  r.safety = safety
+  ctx.onCleanup(async () => {
+    await safety.catch(() => undefined)
+  })
+}
+
+/** The safety backup, once complete; its failure is the restore's (nothing live was changed yet). */
+export async function safetyBackup(r: RestoreRun): Promise<BackupRun | undefined> {
+  return r.safety
 }
 
 /** The backup (BACKUP=<id> or the latest complete one) and its manifest, decrypted and checked. */

@@ -175,6 +175,9 @@ export const MAX_RESTORE_JOBS = 8
  * command ends; a host without room for it (the dump plus 10%) is refused before anything is written.
  * The live database is not touched.
  */
+/** Settings of pg_restore's sessions into the scratch database (see pgRestoreScratch). */
+export const RESTORE_PGOPTIONS = '-c synchronous_commit=off -c maintenance_work_mem=128MB'
+
 export function pgRestoreScratch(t: DataTarget, scratch: string, bytes: number): string {
   const need = Math.ceil((bytes * 1.1) / 1024)
   return [
@@ -191,7 +194,10 @@ export function pgRestoreScratch(t: DataTarget, scratch: string, bytes: number):
     `jobs=$(docker exec "$pg" nproc)`,
     `if [ "$jobs" -gt ${MAX_RESTORE_JOBS} ]; then jobs=${MAX_RESTORE_JOBS}; fi`,
     `echo "pg_restore -j $jobs" >&2`,
-    `docker exec "$pg" pg_restore --exit-on-error --no-owner --role=${quote(t.user)} -U ${quote(t.user)} -d ${quote(scratch)} -j "$jobs" "$f"`,
+    // A scratch database: a commit need not wait for its WAL flush (a crash discards the scratch
+    // anyway, and the swap's own commit flushes everything before it), and index builds sort in memory
+    // (128 MB per job, at most MAX_RESTORE_JOBS jobs).
+    `docker exec -e PGOPTIONS=${quote(RESTORE_PGOPTIONS)} "$pg" pg_restore --exit-on-error --no-owner --role=${quote(t.user)} -U ${quote(t.user)} -d ${quote(scratch)} -j "$jobs" "$f"`,
   ].join('\n')
 }
 

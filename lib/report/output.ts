@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks'
 import { redact } from './redact.ts'
 
 // The one place that writes to the terminal: everything is redacted on the way out.
@@ -10,12 +11,28 @@ export function setSinks(out: Sink, err: Sink = out): void {
   errSink = err
 }
 
+/** The label of the work now printing, when it runs beside other work (see labelled()). */
+const labels = new AsyncLocalStorage<string>()
+
+/** A line under the current label: `      [label] text`, its indentation kept. */
+export function labelLine(line: string, label: string | undefined): string {
+  return label === undefined || line === '' ? line : line.replace(/^(\s*)/, `$1[${label}] `)
+}
+
+/**
+ * Runs `fn` with every line it prints (and everything it awaits prints) marked `[label]`: work that
+ * runs in the background beside a step (restore's safety backup) stays readable in the step's output.
+ */
+export function labelled<T>(label: string, fn: () => Promise<T>): Promise<T> {
+  return labels.run(label, fn)
+}
+
 export function print(line = ''): void {
-  sink(`${redact(line)}\n`)
+  sink(`${redact(labelLine(line, labels.getStore()))}\n`)
 }
 
 export function printErr(line = ''): void {
-  errSink(`${redact(line)}\n`)
+  errSink(`${redact(labelLine(line, labels.getStore()))}\n`)
 }
 
 /** Renders rows as an aligned plain-text table (first row is the header). */

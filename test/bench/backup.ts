@@ -4,12 +4,13 @@
  *   1. the baseline: a plain `pg_dump -Fc` to /dev/null on the droplet (timed there, with date +%s.%N);
  *   2. `make backup`: dump, transfer over SSH, encrypt, upload, read back and verify;
  *   3. `make restore YES=1`: download + verify, pg_restore into a scratch database + row counts and
- *      canary, the safety backup of the current state, app stopped, swap, Redis, app started.
+ *      canary (the safety backup of the current state runs beside it), app stopped, swap, Redis, app
+ *      started.
  * The runbooks run as their own processes (as `make` runs them), so they do not share an event loop with
  * s3rver; their wall time (process start to exit) is the figure. Prints the figures, the per-phase
  * breakdown, and a final JSON line
  * {"db_mb":..,"pg_dump_s":..,"backup_s":..,"restore_s":..,"ratio_vs_pg_dump":..,"rows_verified":..}
- * (db_mb in MiB). Targets: backup_s <= 1.5 x pg_dump_s; a verified restore of 1 GB under 3 minutes.
+ * (db_mb in MiB). Targets (issue #20): backup_s <= 1.2 x pg_dump_s; a verified restore of 1 GB within 60 s.
  * KEEP_TEST_BED=1 leaves the droplet up afterwards (make sandbox-down removes it).
  */
 import { writeFileSync } from 'node:fs'
@@ -207,8 +208,9 @@ try {
   const live = Number((await psql(web, 'select count(*) from bank_lines')).trim())
   if (live !== built.bankLines) throw new Error(`after the restore bank_lines has ${live} rows`)
   const safety = summary.timings_s['safety-backup'] ?? 0
+  const scratch = summary.timings_s['postgres-scratch'] ?? 0
   console.log(
-    `restore (full, --yes): ${rs.seconds.toFixed(1)} s wall; without its safety backup (${safety} s): ${(rs.seconds - safety).toFixed(1)} s; ${summary.rows_verified} rows verified (${load()})`,
+    `restore (full, --yes): ${rs.seconds.toFixed(1)} s wall; its safety backup (${safety} s) ran beside the scratch restore (${scratch} s); ${summary.rows_verified} rows verified (${load()})`,
   )
   console.log(
     table([
@@ -221,7 +223,7 @@ try {
 
   const ratio = bk.seconds / pgDumpS
   console.log(
-    `targets: backup within 1.5x of pg_dump: ${ratio <= 1.5 ? 'met' : 'MISSED'} (${ratio.toFixed(2)}x); verified restore of 1 GB under 180 s: ${rs.seconds < 180 ? 'met' : 'MISSED'} (${rs.seconds.toFixed(1)} s)`,
+    `targets: backup within 1.2x of pg_dump: ${ratio <= 1.2 ? 'met' : 'MISSED'} (${ratio.toFixed(2)}x); verified restore of 1 GB within 60 s: ${rs.seconds <= 60 ? 'met' : 'MISSED'} (${rs.seconds.toFixed(1)} s)`,
   )
   console.log(
     JSON.stringify({

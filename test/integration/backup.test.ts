@@ -207,7 +207,10 @@ test('round trip: damage the data, restore: identical tables, checksums and Redi
     before.tables.replace(/\nce_backup_canary.*/, ''),
   )
   assert.is(after.redis, before.redis)
-  assert.match(out, 'safety backup')
+  // The safety backup ran beside the scratch restore, its lines labelled, and completed before the swap.
+  assert.match(out, /\[safety backup\] backup \S+ complete in /)
+  assert.match(out, /safety backup \S+: make restore ENV=bk BACKUP=\S+ undoes this restore/)
+  assert.ok(out.indexOf('undoes this restore') < out.indexOf('Swap in the restored database'), out)
   assert.match(
     await pg('select datname from pg_database order by 1', 'postgres'),
     `conciliaextrato_before_${first.toLowerCase()}`,

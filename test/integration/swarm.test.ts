@@ -87,13 +87,28 @@ async function underLoad<T>(
   console.log(
     `  load: ${stats.map((s) => `${s.requests} requests, slowest ${s.slowestMs} ms, longest gap ${s.maxGapMs} ms`).join('; ')}`,
   )
+  const failed = stats.reduce((n, s) => n + s.failed, 0)
   return {
     result,
     requests: stats.reduce((n, s) => n + s.requests, 0),
-    failed: stats.reduce((n, s) => n + s.failed, 0),
-    // Per node: which host answered what (a 503 from the api's bounded check, a reset, a timeout).
-    failures: JSON.stringify(stats.map((s) => s.failures)),
+    failed,
+    // Per node: which host answered what (a 503 from the api's bounded check, a reset, a timeout),
+    // and on a failure what nginx logged of its upstreams and where Swarm ran the tasks meanwhile.
+    failures: JSON.stringify(stats.map((s) => s.failures)) + (failed ? await whyFailed() : ''),
   }
+}
+
+/** nginx's last upstream errors on each node and the api's task history: why requests failed. */
+async function whyFailed(): Promise<string> {
+  const parts: string[] = []
+  for (const node of [app1, app2])
+    parts.push(
+      `\n${node.name} nginx:\n${await onDroplet(node, 'grep -h upstream /var/log/nginx/error.log | tail -n 12 || true')}`,
+    )
+  parts.push(
+    `\ntasks:\n${await onDroplet(app1, "docker service ps ce-sw_api --no-trunc --format '{{.Node}} {{.Image}} {{.DesiredState}} {{.CurrentState}} {{.Error}}' | head -n 12")}`,
+  )
+  return parts.join('')
 }
 
 /** Postgres's password now (the test bed's, until the rotation test changes it). */
@@ -183,6 +198,15 @@ test('deploy v1: every node serves v1 through its nginx; the api reaches Postgre
   assert.match(spec, '/run/secrets/database_url')
   assert.not.match(spec, process.env.POSTGRES_PASSWORD ?? 'unset')
   assert.not.ok(out.includes(pgPassword), 'no password in the output')
+  // The image's health check, with the stack's patience: a slow database does not get every task replaced.
+  const health = JSON.parse(
+    await onDroplet(
+      app2,
+      "docker inspect --format '{{json .Config.Healthcheck}}' $(docker ps -q --filter label=com.docker.swarm.service.name=ce-sw_api)",
+    ),
+  ) as { Test: string[]; Retries: number }
+  assert.equal(health.Test, ['CMD', '/app', 'healthcheck'])
+  assert.is(health.Retries, 10)
   assert.is(await reachable(db.ip, 5432), false)
   assert.match(
     await onDroplet(app2, `timeout 5 bash -c 'echo > /dev/tcp/${db.ip}/5432' && echo open`),

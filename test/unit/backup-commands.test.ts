@@ -122,7 +122,7 @@ test('restore goes to a scratch database first; the swap keeps the live one unde
   // From a file, in parallel (a dump on stdin restores with one job).
   assert.match(
     r,
-    'docker exec "$pg" pg_restore --exit-on-error --no-owner --role=conciliaextrato -U conciliaextrato -d ce_restore_x -j "$jobs" "$f"',
+    'docker exec -e PGOPTIONS=\'-c synchronous_commit=off -c maintenance_work_mem=128MB\' "$pg" pg_restore --exit-on-error --no-owner --role=conciliaextrato -U conciliaextrato -d ce_restore_x -j "$jobs" "$f"',
   )
   const swap = pgSwap(t, 'ce_restore_x', 'conciliaextrato_before_x')
   assert.match(swap, 'ALTER DATABASE "conciliaextrato" RENAME TO "conciliaextrato_before_x";')
@@ -235,14 +235,14 @@ test('parallel restore: the dump lands whole in a file, -j per CPU (at most 8), 
   // docker exec <cid> ...: the container's /tmp is a directory here; pg_restore logs its arguments.
   const docker = withFakeDocker(`#!/bin/sh
 [ "$1" = ps ] && { echo cid; exit 0; }
-shift; [ "$1" = -i ] && shift; shift
+shift; [ "$1" = -i ] && shift; e=; [ "$1" = -e ] && { e=$2; shift 2; }; shift
 case "$1" in
   df) printf 'Filesystem 1K-blocks Used Available Use%% Mounted\\nfs 100 0 %s 0%% /tmp\\n' "$AVAIL";;
   psql) exit 0;;
   sh) exec sh -c 'cat > "$1"' sh "\${ROOT}/$(basename "$5")";;
   stat) stat -c %s "\${ROOT}/$(basename "$4")";;
   nproc) echo "$CPUS";;
-  pg_restore) echo "pg_restore $*" >> "$ROOT/log"; ls "$ROOT" >> "$ROOT/log";;
+  pg_restore) echo "$e pg_restore $*" >> "$ROOT/log"; ls "$ROOT" >> "$ROOT/log";;
   rm) rm -f "\${ROOT}/$(basename "$3")";;
 esac
 `)
@@ -253,6 +253,7 @@ esac
   const ok = run('AVAIL=100 CPUS=16')
   assert.is(ok.code, 0, ok.out)
   const log = readFileSync(join(root, 'log'), 'utf8')
+  assert.match(log, 'PGOPTIONS=-c synchronous_commit=off -c maintenance_work_mem=128MB pg_restore')
   assert.match(log, '-j 8 /tmp/ce_restore_x.dump')
   assert.match(log, 'ce_restore_x.dump')
   assert.not.ok(existsSync(join(root, 'ce_restore_x.dump')), 'the dump file was left behind')

@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import * as assert from 'uvu/assert'
 import { fingerprintOfPublicKeyLine } from '../../lib/env/fingerprint.ts'
 import { tail } from '../../lib/host/session.ts'
+import { labelLine, labelled, print, setSinks } from '../../lib/report/output.ts'
 import { clearSecrets, redact, redactDeep, registerSecret } from '../../lib/report/redact.ts'
 import { type AuditRecord, appendLocalAudit, auditLine, ciRunUrl, whoAmI } from '../../lib/run/audit.ts'
 import { suite } from '../harness.ts'
@@ -110,6 +111,39 @@ test('fingerprints match what ssh-keygen -lf prints', () => {
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'k')])
   const expected = execFileSync('ssh-keygen', ['-lf', join(dir, 'k.pub')], { encoding: 'utf8' }).split(' ')[1]
   assert.is(fingerprintOfPublicKeyLine(readFileSync(join(dir, 'k.pub'), 'utf8')), expected)
+})
+
+test('work printing beside a step is labelled, its indentation kept; the step itself is not; secrets still redacted', async () => {
+  assert.is(labelLine('      postgres: 1 MB', 'safety backup'), '      [safety backup] postgres: 1 MB')
+  assert.is(labelLine('', 'safety backup'), '')
+  assert.is(labelLine('x', undefined), 'x')
+  registerSecret('PW', 'hunter2-hunter2')
+  const lines: string[] = []
+  setSinks((t) => lines.push(t))
+  try {
+    const tick = () => new Promise((r) => setTimeout(r, 5))
+    const background = labelled('safety backup', async () => {
+      await tick()
+      print('      dumping with hunter2-hunter2')
+      await tick()
+      print('      complete')
+    })
+    print('      scratch: restoring')
+    await tick()
+    print('      scratch: done')
+    await background
+  } finally {
+    setSinks(
+      (t) => process.stdout.write(t),
+      (t) => process.stderr.write(t),
+    )
+  }
+  assert.equal(lines.sort(), [
+    '      [safety backup] complete\n',
+    '      [safety backup] dumping with [secret:PW]\n',
+    '      scratch: done\n',
+    '      scratch: restoring\n',
+  ])
 })
 
 test.run()
