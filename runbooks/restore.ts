@@ -26,7 +26,6 @@ import {
   dropScratch,
   removeDownloads,
   restoreScratch,
-  safetyBackup,
   stageRedis,
   startSafetyBackup,
   swapDatabase,
@@ -153,7 +152,8 @@ export const restore: RunbookSpec = {
       async run(ctx) {
         const r = restoreRun(ctx)
         await confirmMidRun(ctx, `Replace ${ctx.env.name}'s data with backup ${r.entry.id}`)
-        const safety = await safetyBackup(r)
+        // Its failure is the restore's: nothing live was changed yet.
+        const safety = await r.safety
         if (!safety) return ctx.dryRun ? 'dry-run' : 'skipped'
         print(
           `      safety backup ${safety.id}: make restore ENV=${ctx.env.name} BACKUP=${safety.id} undoes this restore`,

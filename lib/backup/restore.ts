@@ -79,17 +79,12 @@ export function startSafetyBackup(ctx: Context, r: RestoreRun): void {
   const safety = labelled('safety backup', () =>
     timedPhase(r, 'safety-backup', () => takeBackup(ctx, r.host, `pre-restore of ${r.entry.id}`)),
   )
-  // Awaited by safetyBackup() or the cleanup; never an unhandled rejection meanwhile.
+  // Awaited by restore's confirmation step or the cleanup; never an unhandled rejection meanwhile.
   safety.catch(() => undefined)
   r.safety = safety
   ctx.onCleanup(async () => {
     await safety.catch(() => undefined)
   })
-}
-
-/** The safety backup, once complete; its failure is the restore's (nothing live was changed yet). */
-export async function safetyBackup(r: RestoreRun): Promise<BackupRun | undefined> {
-  return r.safety
 }
 
 /** The backup (BACKUP=<id> or the latest complete one) and its manifest, decrypted and checked. */

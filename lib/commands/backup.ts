@@ -168,6 +168,9 @@ export const scratchDb = (backupId: string) => `ce_restore_${backupId.toLowerCas
 /** Parallel pg_restore jobs at most (index builds and table loads; more only queue on the disk). */
 export const MAX_RESTORE_JOBS = 8
 
+/** Settings of pg_restore's sessions into the scratch database (see pgRestoreScratch). */
+export const RESTORE_PGOPTIONS = '-c synchronous_commit=off -c maintenance_work_mem=128MB'
+
 /**
  * A fresh scratch database, then the dump (stdin, `bytes` long) written to a file in the Postgres
  * container and restored from it with `pg_restore -j` (one job per CPU of the host, at most 8): tables
@@ -175,9 +178,6 @@ export const MAX_RESTORE_JOBS = 8
  * command ends; a host without room for it (the dump plus 10%) is refused before anything is written.
  * The live database is not touched.
  */
-/** Settings of pg_restore's sessions into the scratch database (see pgRestoreScratch). */
-export const RESTORE_PGOPTIONS = '-c synchronous_commit=off -c maintenance_work_mem=128MB'
-
 export function pgRestoreScratch(t: DataTarget, scratch: string, bytes: number): string {
   const need = Math.ceil((bytes * 1.1) / 1024)
   return [
