@@ -1,12 +1,15 @@
 /**
  * backups — the env's backups in its store, newest first: which are complete, their size, and the
- * key each needs. Read-only; needs no host (it works while the droplet is gone).
+ * key each needs; then whether the store keeps what its writing key deletes (exit 3 if not). Read-only;
+ * needs no host (it works while the droplet is gone).
  * On-call page: docs/runbooks/backup.md#listing
  */
 import { listBackups, manifestKey } from '../lib/backup/catalog.ts'
 import { inspectHeader } from '../lib/backup/format.ts'
+import { protectionVerdict } from '../lib/backup/protection.ts'
 import { readObject } from '../lib/backup/storage.ts'
 import { openBackupTarget } from '../lib/backup/take.ts'
+import { PreconditionError } from '../lib/report/errors.ts'
 import { print, table } from '../lib/report/output.ts'
 import { isMain, main, type RunbookSpec } from '../lib/run/runbook.ts'
 
@@ -46,6 +49,19 @@ export const backups: RunbookSpec = {
         )
         print(`\n${ctx.env.name}: ${entries.length} backup(s) in ${store.description}`)
         print(table([['id', 'taken at', 'status', 'size', 'key id'], ...rows]))
+        return 'ok'
+      },
+    },
+    {
+      title: 'Check that the store keeps what its writing key deletes',
+      async run(ctx) {
+        const { store } = openBackupTarget(ctx)
+        const cfg = ctx.env.backup?.store
+        const bucket = cfg?.type === 's3' ? { endpoint: cfg.endpoint, bucket: cfg.bucket } : undefined
+        const verdict = protectionVerdict(await store.protection?.(), bucket)
+        print(`protection: ${verdict.summary}`)
+        if (!verdict.ok) throw new PreconditionError(`${store.description}: ${verdict.summary}`, verdict.next)
+        if (verdict.next) print(`  ${verdict.next}`)
         return 'ok'
       },
     },

@@ -12,7 +12,9 @@ import { createHash } from 'node:crypto'
 import { Readable } from 'node:stream'
 import {
   DeleteObjectsCommand,
+  GetBucketVersioningCommand,
   GetObjectCommand,
+  GetObjectLockConfigurationCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
   type ListObjectsV2CommandOutput,
@@ -20,7 +22,7 @@ import {
 } from '@aws-sdk/client-s3'
 import { Upload } from '@aws-sdk/lib-storage'
 import { IntegrityError, PreconditionError } from '../report/errors.ts'
-import { type BackupStore, checkKey, checkPrefix, missingObject } from './store.ts'
+import { type BackupStore, checkKey, checkPrefix, missingObject, type Protection } from './store.ts'
 
 export interface S3Config {
   endpoint: string
@@ -219,6 +221,36 @@ export class S3Store implements BackupStore {
         )
       }
     }
+  }
+
+  async protection(): Promise<Protection> {
+    const Bucket = this.config.bucket
+    const out: Protection = { versioning: 'unreadable', objectLock: 'unreadable' }
+    // A key limited to the bucket's objects may not read its settings: that is said, not failed.
+    const unreadable = (err: unknown) => {
+      const code = errorCode(err)
+      if (!CREDENTIAL_CODES.has(code) && code !== 'NotImplemented')
+        throw this.failure(err, 'read bucket settings')
+      out.why = code
+    }
+    try {
+      const v = await this.client.send(new GetBucketVersioningCommand({ Bucket }))
+      out.versioning = v.Status === 'Enabled' ? 'enabled' : v.Status === 'Suspended' ? 'suspended' : 'off'
+    } catch (err) {
+      unreadable(err)
+    }
+    try {
+      const l = await this.client.send(new GetObjectLockConfigurationCommand({ Bucket }))
+      const c = l.ObjectLockConfiguration
+      out.objectLock = c?.ObjectLockEnabled === 'Enabled' ? 'enabled' : 'off'
+      const r = c?.Rule?.DefaultRetention
+      if (r?.Mode) out.retention = `${r.Mode} ${r.Days ? `${r.Days} days` : `${r.Years} years`}`
+    } catch (err) {
+      // S3 answers a bucket that never had object lock with this error, not with an empty configuration.
+      if (errorCode(err) === 'ObjectLockConfigurationNotFoundError') out.objectLock = 'off'
+      else unreadable(err)
+    }
+    return out
   }
 
   /** An S3/network error as a PreconditionError; anything else (the body stream's own error) unchanged. */

@@ -18,6 +18,21 @@ export interface BackupStore {
   list(prefix: string): Promise<{ key: string; bytes: number }[]>
   /** Deletes the objects (missing ones are fine), in the order given where that matters. */
   delete(keys: string[]): Promise<void>
+  /**
+   * Whether the store keeps what a key deletes or overwrites (bucket versioning, object lock). A store
+   * without such settings (a local directory) has no protection() at all.
+   */
+  protection?(): Promise<Protection>
+}
+
+/** A bucket's settings that keep deleted or overwritten objects; `unreadable` when the key may not read them. */
+export interface Protection {
+  versioning: 'enabled' | 'suspended' | 'off' | 'unreadable'
+  objectLock: 'enabled' | 'off' | 'unreadable'
+  /** Object lock's default retention, e.g. `COMPLIANCE 30 days`. */
+  retention?: string
+  /** The S3 error code that made a setting unreadable. */
+  why?: string
 }
 
 export { ACCESS_KEY_SECRET, SECRET_KEY_SECRET } from '../env/backup.ts'

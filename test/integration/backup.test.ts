@@ -17,7 +17,7 @@ import { status } from '../../runbooks/status.ts'
 import { startLoad } from '../bench/load.ts'
 import { suite } from '../harness.ts'
 import { buildFixtureImages } from '../sandbox/fixtures.ts'
-import { S3RVER_SECRETS, type S3Server, startS3Server } from '../sandbox/s3.ts'
+import { enableVersioning, S3RVER_SECRETS, type S3Server, startS3Server } from '../sandbox/s3.ts'
 import {
   asProduction,
   createTestBed,
@@ -143,9 +143,17 @@ test('backup: streamed, encrypted, read back, then marked complete and listed as
   assert.match(out, 'every tag and SHA-256 matches')
   first = (await latestId()) ?? ''
   assert.match(first, /^\d{8}T\d{6}Z$/)
+  // The listing, then the store's protection: a bucket that keeps nothing its writing key deletes is
+  // exit 3 with the owner's command; once versioning is on, the same listing passes.
   const list = await runCaptured(backups, ['--env', 'bk'])
-  assert.is(list.code, 0, list.out)
+  assert.is(list.code, 3, list.out)
   assert.match(list.out, new RegExp(`${first}\\s.*complete, latest`))
+  assert.match(list.out, 'NOT protected: neither versioning nor object lock is on')
+  assert.match(list.out, 'aws s3api put-bucket-versioning --endpoint-url')
+  await enableVersioning(s3, 'ce-backups')
+  const again = await runCaptured(backups, ['--env', 'bk'])
+  assert.is(again.code, 0, again.out)
+  assert.match(again.out, 'protection: protected: versioning on')
 })
 
 test('round trip: damage the data, restore: identical tables, checksums and Redis keys; the old database is kept', async () => {

@@ -30,6 +30,7 @@ for (const env of ['production', 'staging'] as const) {
         ['deploy v1', 0],
         ['deploy v2 (deploy.yml)', 0],
         ['backup', 0],
+        ['backups', 0],
         ['health', 0],
         ['restore-drill', 0],
         ['rollback (rollback.yml)', 0],

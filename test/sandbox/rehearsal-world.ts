@@ -27,7 +27,7 @@ import { ensureDockerEngine, sh } from './engine.ts'
 import { DATA_IMAGES } from './fixtures.ts'
 import { buildDropletImage, buildProvisionedImage } from './images.ts'
 import { type SandboxRegistry, startRegistry } from './registry.ts'
-import { S3RVER_SECRETS, startS3Server } from './s3.ts'
+import { enableVersioning, S3RVER_SECRETS, startS3Server } from './s3.ts'
 import { type Receiver, startReceiver } from './webhook-receiver.ts'
 
 const ROOT = resolve(import.meta.dirname, '..', '..')
@@ -115,6 +115,8 @@ export async function startRehearsalWorld(
     const buckets = committed.map((e) => (e.backup?.store.type === 's3' ? e.backup.store.bucket : 'b'))
     const s3 = await startS3Server({ buckets: [...new Set(buckets)] })
     cleanups.push(() => s3.close())
+    // As the owner sets the real Spaces up (docs/runbooks/backup.md#protection): versioning on.
+    for (const b of new Set(buckets)) await enableVersioning(s3, b)
     const receiver = await startReceiver()
     cleanups.push(() => receiver.close())
 

@@ -267,6 +267,10 @@ export async function rehearse(opts: RehearsalOptions): Promise<RehearsalResult>
     }
     // The backup before health: a new env has none, and health's backup check rightly fails without one.
     await run('backup', ['backup', E, 'YES=1'])
+    // The listing with the env's key, and the bucket's protection (the world turned versioning on).
+    const listing = await run('backups', ['backups', E])
+    if (!listing.out.includes('protection: protected: versioning on'))
+      problems.push('make backups did not report the bucket as protected by versioning')
     const healthRun = await run('health', ['health', E, 'JSON=1'])
     const report = healthRun.out.split('\n').find((l) => l.startsWith('{"env"'))
     const results = report

@@ -2,7 +2,7 @@
  * A local S3-compatible server for tests: s3rver 3.7 (a real HTTP S3 fake) on 127.0.0.1, a free port, a
  * temp directory, the given buckets, no logging. Credentials: s3rver's documented defaults, S3RVER/S3RVER.
  *
- * s3rver needs five shims to behave like S3/Spaces for the operations the backup store uses (each is
+ * s3rver needs six shims to behave like S3/Spaces for the operations the backup store uses (each is
  * explained where it is applied, all read from node_modules/s3rver/lib):
  *   1. SigV4 signatures are verified. s3rver only looks up the access key id ("Signature version 4
  *      calculation is unimplemented", middleware/authentication.js), so a wrong secret would pass.
@@ -17,6 +17,9 @@
  *   5. Deletes are serialized. DeleteObjects deletes its keys concurrently, and each delete then removes
  *      the directories it emptied (readdirSync + rmdir), so two deletes racing for the same directory
  *      fail with ENOENT: InternalError for the whole batch.
+ *   6. Bucket versioning and object lock settings are kept and answered (Get/PutBucketVersioning,
+ *      Get/PutObjectLockConfiguration): s3rver answers NotImplemented. Only the settings: no object versions
+ *      are kept, so what is tested is that make backups reads them, not what Spaces does with them.
  * PutObject, the multipart calls, HeadObject and GetObject work unchanged. s3rver checks no checksums (so
  * it cannot catch the CRC32 trap; lib/backup/store-s3.ts handles that) and, like the shim, not the payload
  * hash: signatures cover the headers, including x-amz-content-sha256, not the body.
@@ -30,6 +33,7 @@ import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, posix } from 'node:path'
 import type { ParsedUrlQuery } from 'node:querystring'
+import { PutBucketVersioningCommand, S3Client } from '@aws-sdk/client-s3'
 
 export const S3RVER_ACCESS_KEY_ID = 'S3RVER'
 export const S3RVER_SECRET_ACCESS_KEY = 'S3RVER'
@@ -114,7 +118,7 @@ export async function startS3Server(opts: { buckets?: string[] } = {}): Promise<
     requests.push(`${ctx.method} ${ctx.req.url}`)
     return next()
   }
-  app.middleware.unshift(record, verifySigV4, abortMultipartUpload(app))
+  app.middleware.unshift(record, verifySigV4, abortMultipartUpload(app), bucketSettings())
   const { port } = await app.run()
   return {
     endpoint: `http://127.0.0.1:${port}`,
@@ -207,6 +211,74 @@ function abortMultipartUpload(app: S3rverApp): Middleware {
     }
     await rm(dir, { recursive: true, force: true })
     ctx.status = 204
+  }
+}
+
+// Shim 6: a bucket's versioning status and object lock configuration, kept in memory as sent.
+function bucketSettings(): Middleware {
+  const versioning = new Map<string, string>()
+  const objectLock = new Map<string, string>()
+  const xml = (ctx: Ctx, body: string) => {
+    ctx.status = 200
+    ;(ctx as unknown as { type: string }).type = 'application/xml'
+    ctx.body = `<?xml version="1.0" encoding="UTF-8"?>\n${body}`
+  }
+  const readBody = async (ctx: Ctx) => {
+    const chunks: Buffer[] = []
+    for await (const c of ctx.req) chunks.push(c as Buffer)
+    return Buffer.concat(chunks).toString()
+  }
+  const NS = 'xmlns="http://s3.amazonaws.com/doc/2006-03-01/"'
+  return async (ctx, next) => {
+    const setting = 'versioning' in ctx.query ? 'versioning' : 'object-lock' in ctx.query ? 'object-lock' : ''
+    const bucket = decodeURIComponent(ctx.path.split('/')[1] ?? '')
+    if (!setting || !bucket || ctx.path.split('/').filter(Boolean).length !== 1) return next()
+    const store = setting === 'versioning' ? versioning : objectLock
+    if (ctx.method === 'PUT') {
+      const body = await readBody(ctx)
+      if (setting === 'versioning') {
+        const status = /<Status>(Enabled|Suspended)<\/Status>/.exec(body)?.[1]
+        if (!status) throw new S3Error('MalformedXML', 'The XML you provided was not well-formed.')
+        store.set(bucket, status)
+      } else store.set(bucket, body.replace(/^<\?xml[^>]*>\s*/, ''))
+      ctx.status = 200
+      ctx.body = ''
+      return
+    }
+    if (ctx.method !== 'GET') return next()
+    const kept = store.get(bucket)
+    if (setting === 'versioning')
+      return xml(
+        ctx,
+        `<VersioningConfiguration ${NS}>${kept ? `<Status>${kept}</Status>` : ''}</VersioningConfiguration>`,
+      )
+    if (kept) return xml(ctx, kept)
+    // S3's answer for a bucket that never had object lock (404, so the SDK does not retry it).
+    const err = new S3Error(
+      'ObjectLockConfigurationNotFoundError',
+      'Object Lock configuration does not exist for this bucket',
+      { BucketName: bucket },
+    ) as Error & { status: number; expose: boolean }
+    err.status = 404
+    err.expose = true
+    throw err
+  }
+}
+
+/** Turns versioning on for a bucket of this server, as its owner would (PutBucketVersioning). */
+export async function enableVersioning(s3: S3Server, bucket: string): Promise<void> {
+  const client = new S3Client({
+    endpoint: s3.endpoint,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: { accessKeyId: S3RVER_ACCESS_KEY_ID, secretAccessKey: S3RVER_SECRET_ACCESS_KEY },
+  })
+  try {
+    await client.send(
+      new PutBucketVersioningCommand({ Bucket: bucket, VersioningConfiguration: { Status: 'Enabled' } }),
+    )
+  } finally {
+    client.destroy()
   }
 }
 
