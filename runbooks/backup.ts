@@ -2,8 +2,9 @@
  * backup — Postgres, Redis and the host's deploy config, encrypted on this machine and kept off-site.
  *
  * When: daily (CI schedule), before risky work, or whenever the on-call wants a restore point.
- * Changes: writes one canary row (table ce_backup_canary) so a restore can prove it has this backup's
- *   data; uploads a new backup. Nothing is deleted (make prune-backups does that).
+ * Changes: gives the host's WAL shipper its config and turns WAL archiving on; writes one canary
+ *   row (table ce_backup_canary) so a restore can prove it has this backup's data; uploads a new
+ *   backup. Nothing is deleted (make prune-backups does that).
  * Abort: Ctrl-C: the partial upload is removed; it never had a COMPLETE marker, so "latest" never moved.
  * On-call page: docs/runbooks/backup.md
  */
@@ -20,6 +21,7 @@ import {
   startBackup,
   writeManifest,
 } from '../lib/backup/take.ts'
+import { configureWalArchiving } from '../lib/backup/wal-install.ts'
 import { configTar, pgDropReplaced, pgDumpWithCounts, redisSnapshot } from '../lib/commands/backup.ts'
 import { remotePaths } from '../lib/env/host-paths.ts'
 import { notifyOnEnd } from '../lib/notify/run-outcome.ts'
@@ -111,6 +113,15 @@ export const backup: RunbookSpec = {
         })
         notifyBackup(ctx)
         return 'ok'
+      },
+    },
+    {
+      title: "WAL archiving: the shipper's config (sealed to the recipient), the spool turned on",
+      next: 'The backup itself was not started. `systemctl status conciliaextrato-wal-shipper@<env>` and its journal on the host; docs/runbooks/backup.md#wal-archiving.',
+      async run(ctx) {
+        const host = dataSession(ctx)
+        if (!host) return 'skipped'
+        return configureWalArchiving(ctx, host, openBackupTarget(ctx).keyring)
       },
     },
     phase(

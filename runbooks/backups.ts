@@ -1,6 +1,7 @@
 /**
  * backups — the env's backups in its store, newest first: which are complete, their size, and the
- * key each needs; then whether the store keeps what its writing key deletes (exit 3 if not). Read-only;
+ * key each needs; the WAL archive's chain (a gap is exit 3); then whether the store keeps what its writing
+ * key deletes (exit 3 if not). Read-only;
  * needs no host (it works while the droplet is gone).
  * On-call page: docs/runbooks/backup.md#listing
  */
@@ -9,6 +10,7 @@ import { inspectHeader } from '../lib/backup/format.ts'
 import { protectionVerdict } from '../lib/backup/protection.ts'
 import { readObject } from '../lib/backup/storage.ts'
 import { openBackupTarget } from '../lib/backup/take.ts'
+import { archivedWal, walChains } from '../lib/backup/wal-archive.ts'
 import { PreconditionError } from '../lib/report/errors.ts'
 import { print, table } from '../lib/report/output.ts'
 import { isMain, main, type RunbookSpec } from '../lib/run/runbook.ts'
@@ -49,6 +51,31 @@ export const backups: RunbookSpec = {
         )
         print(`\n${ctx.env.name}: ${entries.length} backup(s) in ${store.description}`)
         print(table([['id', 'taken at', 'status', 'size', 'key id'], ...rows]))
+        return 'ok'
+      },
+    },
+    {
+      title: 'The WAL archive: one unbroken chain of segments',
+      next: 'A gap means the segments in it are lost: take a backup now (make backup ENV=<env>), so recovery no longer needs them, then find why (docs/runbooks/backup.md#wal-archiving).',
+      async run(ctx) {
+        const { store } = openBackupTarget(ctx)
+        const chains = walChains(await archivedWal(store, ctx.env.name))
+        if (chains.length === 0) {
+          print(
+            `WAL archive: empty${ctx.env.backup?.store.type === 's3' ? ' (make backup turns archiving on)' : ''}`,
+          )
+          return 'ok'
+        }
+        // One chain per Postgres cluster: a new data host (an emergency) starts a chain of its own.
+        for (const c of chains)
+          print(
+            `WAL archive of cluster ${c.system}: ${c.chain.count} segment(s), ${c.chain.first} to ${c.chain.last} (${(c.bytes / 1048576).toFixed(1)} MB), timeline(s) ${c.chain.timelines.join(', ')}${c.gaps ? `; ${c.gaps}` : ''}`,
+          )
+        const broken = chains.filter((c) => c.gaps)
+        if (broken.length)
+          throw new PreconditionError(
+            `WAL archive of ${ctx.env.name}: ${broken.map((c) => `cluster ${c.system}: ${c.gaps}`).join('; ')}`,
+          )
         return 'ok'
       },
     },

@@ -5,7 +5,8 @@
  * When: a new droplet (also phase 1 of `make emergency`), or to repair drift on an existing one.
  * Changes: packages, pending security updates, the administrator's login (ssh.admin), the deploy user (sudo
  *   only for the runbooks' root commands with setup.deploy_sudo: runbooks), sshd (root login off), ufw, fail2ban, updates, log limits, nginx base,
- *   the health watchdog (a systemd timer), the read-only checker account (ssh.checker); on a swarm env, the swarm: the first host initialises it, the
+ *   the health watchdog (a systemd timer), the WAL shipper (an S3 backup store: a service on the data host),
+ *   the read-only checker account (ssh.checker); on a swarm env, the swarm: the first host initialises it, the
  *   other app hosts join, and the swarm ports open only between the env's hosts.
  * Abort: Ctrl-C is safe at any point; run it again and it continues. It never locks you out: the
  *   deploy login is proven on a new connection before root login is turned off, and a failed check
@@ -30,6 +31,7 @@ import {
   swapFile,
 } from '../lib/setup/system.ts'
 import { verifyServer } from '../lib/setup/verify.ts'
+import { walShipper } from '../lib/setup/wal-shipper.ts'
 import { watchdog } from '../lib/setup/watchdog.ts'
 
 export const setupServer: RunbookSpec = {
@@ -59,6 +61,7 @@ export const setupServer: RunbookSpec = {
     nginxBase,
     directoryLayout,
     watchdog,
+    walShipper,
     checkerAccount,
     joinSwarm,
     // Later runbooks add their pieces here (origin certificates).

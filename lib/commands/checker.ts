@@ -15,6 +15,7 @@ import { quote } from './shell.ts'
 import { nodeList, stackName, stackServicesProbe } from './swarm.ts'
 import { ARG_MINUTES, errorCountsScript, historyScript } from './uptime.ts'
 import { homeOf } from './users.ts'
+import { walStatusPath } from './wal.ts'
 
 // The checker account (ssh.checker): what the read-only runbooks read on a host that needs root
 // (Docker's socket, the deploy user's files) goes through ONE root-owned helper that sudo lets it run.
@@ -52,6 +53,8 @@ const READS = {
     },
   },
   'last-release': { body: (env: Env) => lastReleaseProbe(remotePaths(env).releases) },
+  /** The WAL shipper's status (root's file; it holds no secret). Empty when there is none. */
+  'wal-status': { body: (env: Env) => `cat ${quote(walStatusPath(env.name))} 2>/dev/null || true` },
   releases: { body: (env: Env) => readReleases(remotePaths(env).releases) },
   facts: { body: (env: Env) => hostFactsScript(env) },
   nodes: { body: () => nodeList },

@@ -5,6 +5,8 @@
  */
 import { listBackups } from '../backup/catalog.ts'
 import { openStore } from '../backup/storage.ts'
+import { archivedWal, walChains } from '../backup/wal-archive.ts'
+import type { ShipperStatus } from '../backup/wal-shipper.ts'
 import { readOn } from '../commands/checker.ts'
 import { probeDomain, resourcesProbe, responseHeaders, tlsProbe } from '../commands/health.ts'
 import { type Env, SERVICES } from '../env/load.ts'
@@ -342,6 +344,81 @@ export async function backupCheck(
   }
 }
 
+/** How long a finished WAL segment may wait in the spool, or the shipper may fail, before it is a failure. */
+export const WAL_MAX_WAIT_S = 180
+
+/**
+ * The host's WAL shipper, from its status file (readable by the checker; it holds no secret): failing
+ * when a segment waited over WAL_MAX_WAIT_S, or the store has failed as long. Only for an S3 store.
+ */
+export async function walShipperCheck(
+  host: HostSession,
+  env: Env,
+  now = Date.now(),
+): Promise<HealthResult[]> {
+  if (env.backup?.store.type !== 's3') return []
+  const text = (await run(host, readOn(host, env, 'wal-status'))).trim()
+  return [walShipperResult(host.name, text, now)]
+}
+
+export function walShipperResult(target: string, statusText: string, now: number): HealthResult {
+  const base = {
+    check: 'wal shipping',
+    target,
+    limit: `no segment waiting > ${WAL_MAX_WAIT_S} s`,
+    runbook: 'docs/runbooks/backup.md#wal-archiving',
+  }
+  let st: ShipperStatus | undefined
+  try {
+    st = statusText ? (JSON.parse(statusText) as ShipperStatus) : undefined
+  } catch {
+    st = undefined
+  }
+  if (!st)
+    return {
+      ...base,
+      ok: false,
+      value: 'no shipper status: WAL archiving is not running (make backup installs it)',
+    }
+  const statusAgeS = Math.round((now - Date.parse(st.at)) / 1000)
+  const failingS = st.failingSince ? Math.round((now - Date.parse(st.failingSince)) / 1000) : 0
+  const last = st.last ? `last ${st.last} at ${st.lastAt}` : 'nothing shipped yet'
+  const problems = [
+    statusAgeS > WAL_MAX_WAIT_S ? `the shipper last ran ${statusAgeS} s ago` : '',
+    st.oldestWaitingS > WAL_MAX_WAIT_S ? `a segment has waited ${st.oldestWaitingS} s` : '',
+    st.error && failingS > WAL_MAX_WAIT_S ? `failing for ${failingS} s: ${st.error}` : '',
+  ].filter(Boolean)
+  return {
+    ...base,
+    ok: problems.length === 0,
+    value: `${problems.length ? `${problems.join('; ')}; ` : ''}${last}; ${st.backlog} waiting`,
+  }
+}
+
+/** The archived WAL in the store: one unbroken chain (a gap loses what it held). Only for an S3 store. */
+export async function walChainCheck(env: Env, secrets: Record<string, string>): Promise<HealthResult[]> {
+  if (env.backup?.store.type !== 's3') return []
+  const chains = walChains(await archivedWal(openStore(env.backup.store, secrets), env.name))
+  const broken = chains.filter((c) => c.gaps)
+  return [
+    {
+      check: 'wal chain',
+      target: env.name,
+      ok: chains.length === 0 ? null : broken.length === 0,
+      value:
+        chains.length === 0
+          ? 'n/a: nothing archived yet'
+          : broken.length
+            ? broken.map((c) => `cluster ${c.system}: ${c.gaps}`).join('; ')
+            : chains
+                .map((c) => `cluster ${c.system}: ${c.chain.count} segments up to ${c.chain.last}`)
+                .join('; ') + ', no gap',
+      limit: 'no gap',
+      runbook: 'docs/runbooks/backup.md#wal-archiving',
+    },
+  ]
+}
+
 /** Every check, for every host. */
 export async function allChecks(
   hosts: HostSession[],
@@ -360,9 +437,17 @@ export async function allChecks(
       ...(await serviceChecks(h, env)),
       ...(await resourceChecks(h, env)),
       await deployCheck(h, env),
+      ...(h === (hosts.find((x) => x.host.roles.includes('data')) ?? hosts[0])
+        ? await walShipperCheck(h, env)
+        : []),
     ]),
   )
-  return [...perHost.flat(), await backupCheck(env, secrets), ...(await edgeChecks(env))]
+  return [
+    ...perHost.flat(),
+    await backupCheck(env, secrets),
+    ...(await walChainCheck(env, secrets)),
+    ...(await edgeChecks(env)),
+  ]
 }
 
 /** A swarm env: the cluster from its manager; the edge through every web node; the data host's services. */

@@ -1,11 +1,7 @@
 import { resolve } from 'node:path'
-import { build } from 'esbuild'
-import { aptInstall, missingPackagesProbe } from '../commands/packages.ts'
 import {
   HEALTH_LOGROTATE,
   HEALTH_LOGROTATE_PATH,
-  NODE_MIN_MAJOR,
-  nodeMajorProbe,
   timerActivate,
   timerCheck,
   unitPath,
@@ -18,8 +14,7 @@ import {
   watchdogTimer,
 } from '../commands/watchdog.ts'
 import { ensure, ensureFile } from '../host/converge.ts'
-import type { HostSession } from '../host/session.ts'
-import { print } from '../report/output.ts'
+import { buildHostBundle, ensureNode } from '../host/node-program.ts'
 import type { Context, Step } from '../run/runbook.ts'
 import { eachHost } from './common.ts'
 
@@ -30,29 +25,10 @@ const ROOT = resolve(import.meta.dirname, '..', '..')
 /**
  * lib/watchdog/main.ts and what it imports, as one ES module for Node 18. Built on every run; the same
  * sources give the same bytes from any checkout (ensureFile then sees no change). esbuild writes each
- * module's path, relative to the checkout, as a comment line: from a checkout whose node_modules (or
- * lib) is a symlink, or a hoisted node_modules, those paths differ (measured: `../../work/main/
- * node_modules/p-retry/index.js`), so they are left out.
+ * module's path as a comment line: left out (lib/host/node-program.ts).
  */
-export async function buildWatchdogBundle(root = ROOT): Promise<string> {
-  const out = await build({
-    entryPoints: [resolve(root, 'lib/watchdog/main.ts')],
-    absWorkingDir: root,
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node18',
-    write: false,
-    legalComments: 'none',
-    logLevel: 'silent',
-    banner: { js: '// Built by setup-server from lib/watchdog/main.ts: do not edit here, run setup-server.' },
-  })
-  return withoutModulePaths(out.outputFiles[0]?.text ?? '')
-}
-
-/** Drops esbuild's `// <path of a module>` lines (a comment each; nothing else changes). */
-export function withoutModulePaths(code: string): string {
-  return code.replace(/^\/\/ (?:\.\.\/)*[\w@.+-]+(?:\/[\w@.+-]+)*\.(?:[cm]?[jt]sx?|json)\n/gm, '')
+export function buildWatchdogBundle(root = ROOT): Promise<string> {
+  return buildHostBundle('lib/watchdog/main.ts', 'setup-server', root)
 }
 
 let bundled: Promise<string> | undefined
@@ -60,23 +36,6 @@ let bundled: Promise<string> | undefined
 const watchdogBundle = () => {
   bundled ??= buildWatchdogBundle()
   return bundled
-}
-
-async function ensureNode(host: HostSession): Promise<boolean> {
-  const missing = (
-    await host.exec(missingPackagesProbe(['nodejs']), { probe: true, echo: false })
-  ).stdout.trim()
-  if (missing) {
-    print(`      ${host.name}: installing nodejs`)
-    await host.exec(aptInstall(['nodejs']), { timeoutS: 900, echo: false })
-  }
-  if (host.options.dryRun && missing) return true
-  const major = (await host.exec(nodeMajorProbe, { probe: true, echo: false })).stdout.trim()
-  if (!(Number(major) >= NODE_MIN_MAJOR))
-    throw new Error(
-      `${host.name}: /usr/bin/node is ${major === 'none' ? 'missing' : `version ${major}`}; the watchdog needs Node ${NODE_MIN_MAJOR} or newer`,
-    )
-  return Boolean(missing)
 }
 
 export const watchdog: Step = {

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { type Colour, colourPorts, projectName } from '../commands/compose.ts'
 import { quote } from '../commands/shell.ts'
+import { walSpoolDir } from '../commands/wal.ts'
 import { remotePaths } from '../env/host-paths.ts'
 import type { Env, Service } from '../env/load.ts'
 import type { Secrets } from '../env/secrets.ts'
@@ -50,6 +51,8 @@ export function dataEnv(env: Env, secrets: Secrets): string {
     POSTGRES_DB: DB_NAME,
     POSTGRES_PASSWORD: secrets.POSTGRES_PASSWORD ?? '',
     REDIS_PASSWORD: secrets.REDIS_PASSWORD ?? '',
+    // The WAL spool on the host (compose/data.yaml mounts it at /wal-spool).
+    WAL_SPOOL: walSpoolDir(env.name),
   })
 }
 

@@ -6,10 +6,10 @@
  * 'alert' webhooks. Runs on the host's own Node (18+), bundled into one file by setup-server.
  * Usage: node watchdog.mjs /etc/conciliaextrato/watchdog-<env>.json
  */
-import { appendFileSync, mkdirSync, readFileSync, realpathSync, renameSync, writeFileSync } from 'node:fs'
+import { appendFileSync, mkdirSync, readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import type { WatchdogFile } from '../commands/watchdog.ts'
+import { isEntryModule, writeJsonAtomic } from '../host/program-entry.ts'
 import {
   type AlertState,
   emptyAlertState,
@@ -40,7 +40,7 @@ export async function runWatchdog(cfg: WatchdogFile, options: RunOptions = {}): 
     now,
     ...(options.settleS !== undefined ? { settleS: options.settleS } : {}),
   })
-  writeJson(files.restarts, restartLog)
+  writeJsonAtomic(files.restarts, restartLog, 2)
   appendHistory(cfg, results, now)
 
   const previous = readJson<AlertState>(files.alerts, emptyAlertState())
@@ -58,7 +58,7 @@ export async function runWatchdog(cfg: WatchdogFile, options: RunOptions = {}): 
     reportNotifyResults(sent)
     if (sent.length > 0 && sent.every((r) => !r.ok)) state = markUndelivered(state, notice)
   }
-  writeJson(files.alerts, state)
+  writeJsonAtomic(files.alerts, state, 2)
 }
 
 function stateFiles(cfg: WatchdogFile) {
@@ -107,23 +107,6 @@ function readJson<T>(path: string, fallback: T): T {
   }
 }
 
-/** Written whole or not at all: a run killed halfway leaves the previous state. */
-function writeJson(path: string, value: unknown): void {
-  mkdirSync(dirname(path), { recursive: true, mode: 0o700 })
-  const tmp = `${path}.${process.pid}.tmp`
-  writeFileSync(tmp, `${JSON.stringify(value, null, 2)}\n`, { mode: 0o600 })
-  renameSync(tmp, path)
-}
-
-function isEntry(): boolean {
-  const entry = process.argv[1]
-  try {
-    return !!entry && realpathSync(entry) === realpathSync(fileURLToPath(import.meta.url))
-  } catch {
-    return false
-  }
-}
-
 function readConfig(path: string | undefined): WatchdogFile {
   try {
     return JSON.parse(readFileSync(path ?? '', 'utf8')) as WatchdogFile
@@ -134,7 +117,7 @@ function readConfig(path: string | undefined): WatchdogFile {
   }
 }
 
-if (isEntry()) {
+if (isEntryModule(import.meta.url)) {
   const cfg = readConfig(process.argv[2])
   await runWatchdog(cfg).catch((err: Error) => {
     printErr(`watchdog ${cfg.env}: ${err.stack ?? err.message}`)

@@ -4,7 +4,7 @@
  * on) -> restore-drill -> rollback, every step through `make`; then testssl against the origin,
  * origin pulls with a foreign Cloudflare client, HSTS and headers through the edge. Prints each step
  * and a final JSON line
- * {"env":..,"tls13_only":..,"aop_rejects_foreign_client":..,"notified":[..],"health_failures":..,"rollback_ok":..,"secrets_by_runbook":{..},"total_s":..}
+ * {"env":..,"tls13_only":..,"aop_rejects_foreign_client":..,"notified":[..],"health_failures":..,"rollback_ok":..,"wal_archived":..,"secrets_by_runbook":{..},"total_s":..}
  * Exit 0 only when every check holds. SHORT=1: openssl probes instead of testssl (as in make test).
  */
 import { availableParallelism, loadavg } from 'node:os'
@@ -33,6 +33,7 @@ console.log(
     health_failures: r.health_failures,
     health_as_checker: r.health_as_checker,
     rollback_ok: r.rollback_ok,
+    wal_archived: r.wal_archived,
     secrets_by_runbook: r.secrets_by_runbook,
     total_s: r.total_s,
   }),

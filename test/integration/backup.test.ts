@@ -3,12 +3,14 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import * as assert from 'uvu/assert'
 import { listBackups, partKey } from '../../lib/backup/catalog.ts'
-import { generateBackupKey } from '../../lib/backup/keys.ts'
-import { openStore } from '../../lib/backup/storage.ts'
+import { generateBackupKey, Keyring } from '../../lib/backup/keys.ts'
+import { openStore, readObject } from '../../lib/backup/storage.ts'
+import { archivedWal, fetchWalFile } from '../../lib/backup/wal-archive.ts'
 import type { SandboxDroplet } from '../../lib/env/sandbox-hosts.ts'
 import { backup } from '../../runbooks/backup.ts'
 import { backups } from '../../runbooks/backups.ts'
 import { deploy } from '../../runbooks/deploy.ts'
+import { health } from '../../runbooks/health.ts'
 import { maintenance } from '../../runbooks/maintenance.ts'
 import { pruneBackups } from '../../runbooks/prune-backups.ts'
 import { restore } from '../../runbooks/restore.ts'
@@ -105,7 +107,8 @@ test.before(async () => {
   await buildFixtureImages()
   bed = await createTestBed('backup', ['web-1'], { image: 'provisioned' })
   web = bed.droplets[0] as SandboxDroplet
-  s3 = await startS3Server({ buckets: ['ce-backups'] })
+  // On the droplets' network gateway: the host's WAL shipper reaches the store itself.
+  s3 = await startS3Server({ buckets: ['ce-backups'], address: bed.gateway })
   writeS3BackupEnv(bed, 'bk', s3, 'sandbox')
   const setup = await runCaptured(setupServer, ['--env', 'bk'])
   if (setup.code !== 0) throw new Error(`setup-server failed:\n${setup.out}`)
@@ -154,6 +157,91 @@ test('backup: streamed, encrypted, read back, then marked complete and listed as
   const again = await runCaptured(backups, ['--env', 'bk'])
   assert.is(again.code, 0, again.out)
   assert.match(again.out, 'protection: protected: versioning on')
+})
+
+const switched: string[] = []
+
+test('WAL archiving: make backup turned it on; each switched segment reaches the store, sealed to the recipient', async () => {
+  // setup-server installed the shipper; make backup (the deploy user, no sudo) wrote its config: the
+  // recipient (public) and the Spaces key in a 0600 file of the deploy user's, never BACKUP_KEY.
+  const cfg = await onDroplet(
+    web,
+    'stat -c "%a %U" /srv/conciliaextrato/bk/wal-shipper.json; cat /srv/conciliaextrato/bk/wal-shipper.json',
+  )
+  assert.match(cfg, /^600 deploy\n/)
+  assert.match(cfg, '"recipient": "cebk-recipient:')
+  assert.not.match(cfg, process.env.BACKUP_KEY as string)
+  assert.is(
+    (await onDroplet(web, 'systemctl is-active conciliaextrato-wal-shipper@bk.service || true')).trim(),
+    'active',
+  )
+  // Three segments, each with a marker row, each switched out (pg_switch_wal: the segment is finished).
+  await pg('create table wal_marks(n int, note text)')
+  for (let i = 1; i <= 3; i++) {
+    await pg(`insert into wal_marks values (${i}, 'WAL-MARK-${i}')`)
+    switched.push((await pg('select pg_walfile_name(pg_switch_wal())')).trim())
+  }
+  // Within archive_timeout (60 s) of being finished, with room for a loaded machine: at most 120 s.
+  let archived = await archivedWal(store(), 'bk')
+  for (let i = 0; i < 60 && !switched.every((n) => archived.some((w) => w.name === n)); i++) {
+    await new Promise((r) => setTimeout(r, 2000))
+    archived = await archivedWal(store(), 'bk')
+  }
+  const status = await onDroplet(web, 'cat /var/lib/conciliaextrato/wal/bk/status.json || true')
+  assert.ok(
+    switched.every((n) => archived.some((w) => w.name === n)),
+    `switched ${switched.join(' ')}; archived ${archived.map((w) => w.name).join(' ')}; shipper status ${status}`,
+  )
+  // Opened with BACKUP_KEY (here, never on the host): whole 16 MiB segments holding their marker rows.
+  const keyring = Keyring.fromSecrets(process.env)
+  for (const [i, name] of switched.entries()) {
+    const plain = await fetchWalFile(
+      store(),
+      keyring,
+      archived.find((w) => w.name === name) as (typeof archived)[0],
+    )
+    assert.is(plain.length, 16 * 1024 * 1024)
+    assert.ok(plain.includes(`WAL-MARK-${i + 1}`), `${name} holds WAL-MARK-${i + 1}`)
+  }
+  const list = await runCaptured(backups, ['--env', 'bk'])
+  assert.is(list.code, 0, list.out)
+  // Keyed by the cluster's system identifier, read by the shipper from each segment's first page.
+  const system = (await pg('select system_identifier from pg_control_system()')).trim()
+  assert.ok(
+    switched.every((n) => archived.some((w) => w.name === n && w.system === system)),
+    `${system}: ${archived.map((w) => w.key).join(' ')}`,
+  )
+  assert.match(
+    list.out,
+    new RegExp(`WAL archive of cluster ${system}: \\d+ segment\\(s\\), [0-9A-F]{24} to [0-9A-F]{24}`),
+  )
+})
+
+test('a segment deleted from the archive is a gap: make backups exits 3 naming it; health fails its wal chain check', async () => {
+  const archived = await archivedWal(store(), 'bk')
+  const at = archived.findIndex((w) => w.name === switched[1])
+  const gone = archived[at] as (typeof archived)[0]
+  const bytes = await readObject(store(), gone.key)
+  await store().delete([gone.key])
+  try {
+    const list = await runCaptured(backups, ['--env', 'bk'])
+    assert.is(list.code, 3, list.out)
+    assert.match(
+      list.out,
+      `1 gap (1 segment missing): after ${archived[at - 1]?.name} up to ${archived[at + 1]?.name}`,
+    )
+    const h = await runCaptured(health, ['--env', 'bk', '--json'])
+    const doc = h.out.split('\n').find((l) => l.startsWith('{"env"')) ?? '{}'
+    const results =
+      (JSON.parse(doc) as { results?: { check: string; ok: boolean | null; value: string }[] }).results ?? []
+    const chain = results.find((r) => r.check === 'wal chain')
+    assert.is(chain?.ok, false, h.out)
+    assert.match(chain?.value ?? '', '1 gap')
+    assert.is(results.find((r) => r.check === 'wal shipping')?.ok, true, h.out)
+    assert.is.not(h.code, 0)
+  } finally {
+    await store().put(gone.key, bytes)
+  }
 })
 
 test('round trip: damage the data, restore: identical tables, checksums and Redis keys; the old database is kept', async () => {
@@ -362,8 +450,9 @@ test('a pg_dump that fails (database down) fails the backup loudly; "latest" doe
   try {
     const { code, out } = await runCaptured(backup, ['--env', 'bk'])
     assert.is(code, 1, out)
-    assert.match(out, /Step \d "Postgres: canary row/)
+    assert.ok(/Step \d "Postgres: canary row/.test(out), out)
     assert.match(out, 'postgres of ce-bk-data is not running')
+    assert.match(out, 'web-1: Postgres did not answer: the spool is left as it is')
     assert.is(await latestId(), latest)
     const all = await listBackups(store(), 'bk')
     assert.ok(

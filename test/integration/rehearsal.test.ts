@@ -47,6 +47,7 @@ for (const env of ['production', 'staging'] as const) {
     assert.is(r.health_failures, 0)
     assert.ok(r.health_as_checker, 'health logs in as the checker account')
     assert.ok(r.rollback_ok)
+    assert.ok(r.wal_archived, "the committed env's WAL shipper archived a segment")
     // production promotes from staging (promote_from): the twin first, then the same digests here.
     if (r.env === 'production')
       assert.equal(r.promotion, { from: 'staging', unstaged_refused: true, promoted: true })

@@ -113,7 +113,8 @@ export async function startRehearsalWorld(
     )
     cleanups.push(() => edge.close())
     const buckets = committed.map((e) => (e.backup?.store.type === 's3' ? e.backup.store.bucket : 'b'))
-    const s3 = await startS3Server({ buckets: [...new Set(buckets)] })
+    // On the droplets' gateway: the data host's WAL shipper reaches the store itself.
+    const s3 = await startS3Server({ buckets: [...new Set(buckets)], address: gateway })
     cleanups.push(() => s3.close())
     // As the owner sets the real Spaces up (docs/runbooks/backup.md#protection): versioning on.
     for (const b of new Set(buckets)) await enableVersioning(s3, b)

@@ -31,6 +31,11 @@ export interface RehearsalResult {
   health_as_checker: boolean
   rollback_ok: boolean
   /**
+   * The data host's WAL shipper (installed by make backup with the committed env's store) archived at
+   * least one segment by the end: make backups lists the cluster's chain, with no gap.
+   */
+  wal_archived: boolean
+  /**
    * make rotate-secret NAME=REDIS_PASSWORD by the operator (the value in the env's age file): then
    * deploy.yml with GitHub's old value refused before any change, and passing once it was updated.
    */
@@ -411,6 +416,16 @@ export async function rehearse(opts: RehearsalOptions): Promise<RehearsalResult>
     if (!deployAfter)
       problems.push(`deploy after the rotation: exit ${again.code}, api says ${served?.body.trim()}`)
 
+    // By now Postgres has switched segments (archive_timeout 60 s; the drill and the deploys wrote):
+    // make backups lists the archive's chain. Asked again for up to 3 minutes on a slow machine.
+    let walArchived = false
+    for (let i = 0; i < 12 && !walArchived; i++) {
+      if (i) await new Promise((r) => setTimeout(r, 15_000))
+      const l = await make(['backups', E], env, log)
+      walArchived = l.code === 0 && /WAL archive of cluster \d+: [1-9]\d* segment\(s\)/.test(l.out)
+    }
+    if (!walArchived) problems.push('make backups lists no archived WAL segment (the shipper on the host)')
+
     const ran = ['setup-server', 'dns', 'deploy', 'health', 'backup', 'restore', 'rollback']
     return {
       env: opts.env,
@@ -420,6 +435,7 @@ export async function rehearse(opts: RehearsalOptions): Promise<RehearsalResult>
       health_failures: failures.length + (report ? 0 : 1),
       health_as_checker: checkerLogin,
       rollback_ok: rollbackOk,
+      wal_archived: walArchived,
       rotation: { rotated, stale_refused: staleRefused, deploy_after: deployAfter },
       promotion,
       secrets_by_runbook: Object.fromEntries(
@@ -444,6 +460,7 @@ export async function rehearse(opts: RehearsalOptions): Promise<RehearsalResult>
       health_failures: -1,
       health_as_checker: false,
       rollback_ok: false,
+      wal_archived: false,
       rotation: { rotated: false, stale_refused: false, deploy_after: false },
       promotion: { from: null, unstaged_refused: false, promoted: false },
       secrets_by_runbook: {},

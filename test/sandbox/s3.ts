@@ -100,11 +100,15 @@ const bucketController = require('s3rver/lib/controllers/bucket.js') as {
   listObjectsV2Shim?: true
 }
 
-export async function startS3Server(opts: { buckets?: string[] } = {}): Promise<S3Server> {
+/**
+ * `address`: where it listens (default 127.0.0.1). A test whose droplets reach the store themselves (the
+ * WAL shipper) passes its droplets' network gateway: this machine's address on a network the test made.
+ */
+export async function startS3Server(opts: { buckets?: string[]; address?: string } = {}): Promise<S3Server> {
   patchListObjectsV2()
   const dir = await mkdtemp(join(tmpdir(), 's3rver-'))
   const app = new S3rver({
-    address: '127.0.0.1',
+    address: opts.address ?? '127.0.0.1',
     port: 0,
     silent: true,
     directory: dir,
@@ -121,7 +125,7 @@ export async function startS3Server(opts: { buckets?: string[] } = {}): Promise<
   app.middleware.unshift(record, verifySigV4, abortMultipartUpload(app), bucketSettings())
   const { port } = await app.run()
   return {
-    endpoint: `http://127.0.0.1:${port}`,
+    endpoint: `http://${opts.address ?? '127.0.0.1'}:${port}`,
     port,
     dir,
     requests,

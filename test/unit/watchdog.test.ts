@@ -14,9 +14,10 @@ import {
   watchdogTimer,
 } from '../../lib/commands/watchdog.ts'
 import type { Env } from '../../lib/env/load.ts'
+import { withoutModulePaths } from '../../lib/host/node-program.ts'
 import { setSinks } from '../../lib/report/output.ts'
 import { clearSecrets } from '../../lib/report/redact.ts'
-import { buildWatchdogBundle, withoutModulePaths } from '../../lib/setup/watchdog.ts'
+import { buildWatchdogBundle } from '../../lib/setup/watchdog.ts'
 import {
   budgetNote,
   mayRestart,
