@@ -36,8 +36,13 @@ export const walShipper: Step = {
       )
       return 'skipped'
     }
-    const host = ctx.hosts.find((h) => h.host.roles.includes('data')) ?? ctx.hosts[0]
-    if (!host) return 'skipped'
+    // Only on the env's data host (setup-server --host may run on another one alone).
+    const data = env.hosts.find((h) => h.roles.includes('data'))
+    const host = ctx.hosts.find((h) => h.name === data?.name)
+    if (!host) {
+      print(`      the data host (${data?.name ?? 'none'}) is not in this run: nothing to do here`)
+      return 'skipped'
+    }
     const file = (path: string, content: string, mode: string) =>
       ensureFile(host, { path, content, mode, owner: 'root:root' })
     const node = await ensureNode(host, 'the WAL shipper')
