@@ -1,6 +1,7 @@
 /**
  * The WAL archive in the backup store: one object per finished segment (or timeline history file),
- * `wal/<env>/<system>/<name>.<first 16 hex of the plaintext's SHA-256>.enc`, sealed to the env's recipient
+ * `wal/<env>/<system>/<name>.<first 16 hex of the plaintext's SHA-256>.gz.enc`: gzipped (a new segment
+ * switched early by archive_timeout is mostly zeros), then sealed to the env's recipient
  * in the backup format (AES-256-GCM chunks bound to the object's key, the data key wrapped to X25519): the
  * host that ships it holds the public key only. `<system>` is the Postgres cluster's system identifier
  * (in every segment's first page): a new cluster (an emergency droplet, a new data host) starts its WAL
@@ -9,6 +10,7 @@
  * (two servers writing one timeline: refused, kept in the spool, alerted).
  * Used on the host by the shipper (wal-shipper.ts) and here by make backups (the chain) and restore.
  */
+import { gunzipSync, gzipSync } from 'node:zlib'
 import { IntegrityError } from '../report/errors.ts'
 import { decryptBuffer, sealBuffer, sha256 } from './format.ts'
 import type { Keyring, Recipient } from './keys.ts'
@@ -17,7 +19,7 @@ import { type ChainReport, checkChain, describeGaps } from './wal-chain.ts'
 
 /** A segment (24 hex) or a timeline history file (`<8 hex>.history`), as Postgres names them. */
 export const WAL_FILE = /^(?:[0-9A-F]{24}|[0-9A-F]{8}\.history)$/
-const OBJECT = /^([0-9]{1,20})\/([0-9A-F]{24}|[0-9A-F]{8}\.history)\.([0-9a-f]{16})\.enc$/
+const OBJECT = /^([0-9]{1,20})\/([0-9A-F]{24}|[0-9A-F]{8}\.history)\.([0-9a-f]{16})\.gz\.enc$/
 export const isSegmentName = (name: string) => /^[0-9A-F]{24}$/.test(name)
 
 export const walPrefix = (env: string) => `wal/${env}/`
@@ -43,7 +45,7 @@ export function walKey(env: string, system: string, name: string, plaintext: Buf
   if (!WAL_FILE.test(name)) throw new IntegrityError(`not a WAL file name: ${JSON.stringify(name)}`)
   if (!/^[0-9]{1,20}$/.test(system))
     throw new IntegrityError(`not a Postgres system identifier: ${JSON.stringify(system)}`)
-  return `${walPrefix(env)}${system}/${name}.${sha256(plaintext).slice(0, 16)}.enc`
+  return `${walPrefix(env)}${system}/${name}.${sha256(plaintext).slice(0, 16)}.gz.enc`
 }
 
 export interface ArchivedWal {
@@ -117,7 +119,7 @@ export async function shipWalFile(
       `${name} is already archived with different content (${same.map((o) => o.key).join(', ')}): two servers writing the same timeline?`,
       'Kept in the spool. Find which server wrote the other one (a restored or emergency droplet still archiving) and stop it; docs/runbooks/backup.md#wal-archiving.',
     )
-  const sealed = sealBuffer(recipient, plaintext, { context: key })
+  const sealed = sealBuffer(recipient, gzipSync(plaintext), { context: key })
   await store.put(key, sealed, { size: sealed.length })
   const back = await readObject(store, key)
   if (sha256(back) !== sha256(sealed))
@@ -127,7 +129,9 @@ export async function shipWalFile(
 
 /** Downloads and opens one archived WAL file (needs BACKUP_KEY); checks its plaintext hash. */
 export async function fetchWalFile(store: BackupStore, keyring: Keyring, w: ArchivedWal): Promise<Buffer> {
-  const plain = decryptBuffer(keyring, await readObject(store, w.key), { context: w.key, label: w.key })
+  const plain = gunzipSync(
+    decryptBuffer(keyring, await readObject(store, w.key), { context: w.key, label: w.key }),
+  )
   if (sha256(plain).slice(0, 16) !== w.hash)
     throw new IntegrityError(`${w.key}: its content does not match the hash in its name`)
   return plain

@@ -203,6 +203,10 @@ test('WAL archiving: make backup turned it on; each switched segment reaches the
     assert.is(plain.length, 16 * 1024 * 1024)
     assert.ok(plain.includes(`WAL-MARK-${i + 1}`), `${name} holds WAL-MARK-${i + 1}`)
   }
+  const sizes = switched.map((n) => archived.find((w) => w.name === n)?.bytes ?? 0)
+  process.stdout.write(
+    `      WAL: ${switched.length} segments of 16 MiB stored gzipped and sealed as ${sizes.join(', ')} bytes\n`,
+  )
   const list = await runCaptured(backups, ['--env', 'bk'])
   assert.is(list.code, 0, list.out)
   // Keyed by the cluster's system identifier, read by the shipper from each segment's first page.

@@ -10,6 +10,7 @@ import { generateBackupKey, Keyring } from '../../lib/backup/keys.ts'
 import { openStore } from '../../lib/backup/storage.ts'
 import type { BackupStore } from '../../lib/backup/store.ts'
 import {
+  type ArchivedWal,
   archivedWal,
   fetchWalFile,
   parseWalKey,
@@ -120,7 +121,7 @@ commands("pg_stat_archiver's line is parsed; anything else is undefined", () => 
 
 commands('object keys carry the cluster, the name and the plaintext hash; strays are not WAL', () => {
   const k = walKey('production', '7312', SEG(3), Buffer.from('x'))
-  assert.match(k, /^wal\/production\/7312\/000000010000000000000003\.[0-9a-f]{16}\.enc$/)
+  assert.match(k, /^wal\/production\/7312\/000000010000000000000003\.[0-9a-f]{16}\.gz\.enc$/)
   assert.equal(parseWalKey('production', k)?.name, SEG(3))
   assert.equal(parseWalKey('production', k)?.system, '7312')
   assert.match(
@@ -128,7 +129,7 @@ commands('object keys carry the cluster, the name and the plaintext hash; strays
     /^wal\/production\/7312\/00000002\.history\./,
   )
   assert.is(parseWalKey('production', 'wal/production/notes.txt'), undefined)
-  assert.is(parseWalKey('production', `wal/production/${SEG(3)}.0123456789abcdef.enc`), undefined)
+  assert.is(parseWalKey('production', `wal/production/${SEG(3)}.0123456789abcdef.gz.enc`), undefined)
   assert.is(parseWalKey('staging', k), undefined)
   assert.throws(
     () => walKey('production', '7312', `${SEG(3)}.partial`, Buffer.from('x')),
@@ -151,7 +152,7 @@ commands("a segment's cluster is read from its first page; a file without that h
 
 commands('the chain is checked per cluster: a new cluster starting again at segment 1 is no gap', () => {
   const w = (system: string, n: number) => ({
-    key: `wal/p/${system}/${SEG(n)}.0123456789abcdef.enc`,
+    key: `wal/p/${system}/${SEG(n)}.0123456789abcdef.gz.enc`,
     system,
     name: SEG(n),
     hash: '0123456789abcdef',
@@ -257,6 +258,20 @@ ship(
       () => assert.unreachable('opened with another key'),
       (err) => assert.instance(err, IntegrityError),
     )
+  },
+)
+
+ship(
+  'a segment switched early (mostly zeros, as archive_timeout leaves it) is stored gzipped: a few KiB',
+  async () => {
+    const early = Buffer.alloc(16 * 1024 * 1024)
+    fakeSegment(8192).copy(early)
+    early.writeUInt32LE(early.length, 32)
+    const out = await shipWalFile(store, recipient, 'prod', SYS.toString(), SEG(12), early)
+    assert.ok(out.bytes < 64 * 1024, `${out.bytes} bytes stored`)
+    const w = (await archivedWal(store, 'prod')).find((a) => a.name === SEG(12)) as ArchivedWal
+    assert.ok((await fetchWalFile(store, keyring, w)).equals(early))
+    await store.delete([w.key])
   },
 )
 
