@@ -10,7 +10,7 @@ import { inspectHeader } from '../lib/backup/format.ts'
 import { protectionVerdict } from '../lib/backup/protection.ts'
 import { readObject } from '../lib/backup/storage.ts'
 import { openBackupTarget } from '../lib/backup/take.ts'
-import { archivedWal, walChains } from '../lib/backup/wal-archive.ts'
+import { archivedWal, describeBrokenChains, walChains } from '../lib/backup/wal-archive.ts'
 import { PreconditionError } from '../lib/report/errors.ts'
 import { print, table } from '../lib/report/output.ts'
 import { isMain, main, type RunbookSpec } from '../lib/run/runbook.ts'
@@ -71,11 +71,8 @@ export const backups: RunbookSpec = {
           print(
             `WAL archive of cluster ${c.system}: ${c.chain.count} segment(s), ${c.chain.first} to ${c.chain.last} (${(c.bytes / 1048576).toFixed(1)} MB), timeline(s) ${c.chain.timelines.join(', ')}${c.gaps ? `; ${c.gaps}` : ''}`,
           )
-        const broken = chains.filter((c) => c.gaps)
-        if (broken.length)
-          throw new PreconditionError(
-            `WAL archive of ${ctx.env.name}: ${broken.map((c) => `cluster ${c.system}: ${c.gaps}`).join('; ')}`,
-          )
+        const broken = describeBrokenChains(chains)
+        if (broken) throw new PreconditionError(`WAL archive of ${ctx.env.name}: ${broken}`)
         return 'ok'
       },
     },

@@ -86,6 +86,14 @@ export interface SystemChain {
   bytes: number
 }
 
+/** The gaps of every broken chain, `cluster <id>: <gaps>`, joined; '' when every chain is unbroken. */
+export function describeBrokenChains(chains: SystemChain[]): string {
+  return chains
+    .filter((c) => c.gaps)
+    .map((c) => `cluster ${c.system}: ${c.gaps}`)
+    .join('; ')
+}
+
 /** The archive's chains, one per cluster (system identifier), in the archive's order. */
 export function walChains(archived: ArchivedWal[]): SystemChain[] {
   const by = new Map<string, ArchivedWal[]>()

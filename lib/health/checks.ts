@@ -5,7 +5,7 @@
  */
 import { listBackups } from '../backup/catalog.ts'
 import { openStore } from '../backup/storage.ts'
-import { archivedWal, walChains } from '../backup/wal-archive.ts'
+import { archivedWal, describeBrokenChains, walChains } from '../backup/wal-archive.ts'
 import type { ShipperStatus } from '../backup/wal-shipper.ts'
 import { readOn } from '../commands/checker.ts'
 import { probeDomain, resourcesProbe, responseHeaders, tlsProbe } from '../commands/health.ts'
@@ -399,17 +399,17 @@ export function walShipperResult(target: string, statusText: string, now: number
 export async function walChainCheck(env: Env, secrets: Record<string, string>): Promise<HealthResult[]> {
   if (env.backup?.store.type !== 's3') return []
   const chains = walChains(await archivedWal(openStore(env.backup.store, secrets), env.name))
-  const broken = chains.filter((c) => c.gaps)
+  const broken = describeBrokenChains(chains)
   return [
     {
       check: 'wal chain',
       target: env.name,
-      ok: chains.length === 0 ? null : broken.length === 0,
+      ok: chains.length === 0 ? null : !broken,
       value:
         chains.length === 0
           ? 'n/a: nothing archived yet'
-          : broken.length
-            ? broken.map((c) => `cluster ${c.system}: ${c.gaps}`).join('; ')
+          : broken
+            ? broken
             : chains
                 .map((c) => `cluster ${c.system}: ${c.chain.count} segments up to ${c.chain.last}`)
                 .join('; ') + ', no gap',
