@@ -12,6 +12,7 @@
 import { backupRun, maybeRun, setRun } from '../lib/backup/state.ts'
 import {
   archiveConfig,
+  baseBackup,
   complete,
   discardIncomplete,
   dumpPostgres,
@@ -22,7 +23,13 @@ import {
   writeManifest,
 } from '../lib/backup/take.ts'
 import { configureWalArchiving } from '../lib/backup/wal-install.ts'
-import { configTar, pgDropReplaced, pgDumpWithCounts, redisSnapshot } from '../lib/commands/backup.ts'
+import {
+  configTar,
+  pgBaseBackup,
+  pgDropReplaced,
+  pgDumpWithCounts,
+  redisSnapshot,
+} from '../lib/commands/backup.ts'
 import { remotePaths } from '../lib/env/host-paths.ts'
 import { notifyOnEnd } from '../lib/notify/run-outcome.ts'
 import { InputError } from '../lib/report/errors.ts'
@@ -58,7 +65,7 @@ function phase(title: string, command: (ctx: Context) => string, run: (ctx: Cont
  */
 const dropReplacedDatabases: Step = {
   title: 'Drop databases a restore replaced more than backup.keep.replaced_days ago',
-  next: 'The backup is complete. Drop old <db>_before_<id> databases by hand (docs/runbooks/restore.md).',
+  next: 'The backup is complete. Drop old <db>_before_<time> databases by hand (docs/runbooks/restore.md).',
   async run(ctx) {
     const days = ctx.env.backup?.keep.replacedDays ?? 14
     const command = pgDropReplaced(backupRun(ctx).data, days)
@@ -121,7 +128,9 @@ export const backup: RunbookSpec = {
       async run(ctx) {
         const host = dataSession(ctx)
         if (!host) return 'skipped'
-        return configureWalArchiving(ctx, host, openBackupTarget(ctx).keyring)
+        const { status, on } = await configureWalArchiving(ctx, host, openBackupTarget(ctx).keyring)
+        backupRun(ctx).archiving = on
+        return status
       },
     },
     phase(
@@ -129,6 +138,27 @@ export const backup: RunbookSpec = {
       (ctx) => pgDumpWithCounts(backupRun(ctx).data),
       (ctx) => dumpPostgres(backupRun(ctx)),
     ),
+    {
+      title: 'Postgres: a physical base backup, for restore to a point in time (when WAL is archived)',
+      next: NEXT_DUMP,
+      async run(ctx) {
+        const run = backupRun(ctx)
+        if (ctx.dryRun) {
+          print(
+            `  [${dataSession(ctx)?.name}] would stream, encrypt and upload (if WAL archiving is on):\n${pgBaseBackup(run.data)}`,
+          )
+          return 'changed'
+        }
+        if (!run.archiving) {
+          print(
+            '      WAL archiving is not on (see above): no base backup; the recovery point is this backup',
+          )
+          return 'skipped'
+        }
+        await baseBackup(run)
+        return 'changed'
+      },
+    },
     phase(
       'Redis: a BGSAVE that finished, then the RDB and the AOF',
       (ctx) => redisSnapshot(backupRun(ctx).data),

@@ -5,6 +5,7 @@
  * needs no host (it works while the droplet is gone).
  * On-call page: docs/runbooks/backup.md#listing
  */
+import { BASE_PART } from '../lib/backup/base-backup.ts'
 import { listBackups, manifestKey } from '../lib/backup/catalog.ts'
 import { inspectHeader } from '../lib/backup/format.ts'
 import { protectionVerdict } from '../lib/backup/protection.ts'
@@ -45,12 +46,14 @@ export const backups: RunbookSpec = {
               e.createdAt.toISOString(),
               status,
               `${(e.bytes / 1048576).toFixed(1)} MB`,
+              // A base backup: restore AT=<time> can start from it.
+              e.parts.includes(BASE_PART) ? 'yes' : '-',
               `${key}${known}`,
             ]
           }),
         )
         print(`\n${ctx.env.name}: ${entries.length} backup(s) in ${store.description}`)
-        print(table([['id', 'taken at', 'status', 'size', 'key id'], ...rows]))
+        print(table([['id', 'taken at', 'status', 'size', 'base', 'key id'], ...rows]))
         return 'ok'
       },
     },

@@ -1,17 +1,22 @@
 /**
  * prune-backups — retention: keep the newest backup of each of the last N days, weeks and months
- * (backup.keep in the env file) and always the newest complete one; delete the rest.
+ * (backup.keep in the env file) and always the newest complete one; delete the rest, and each cluster's
+ * archived WAL older than the first segment its oldest kept base backup needs.
  *
  * Shows what it would delete unless APPLY=1. Incomplete backups go once older than a day. Only signed
  * COMPLETE markers count (BACKUP_KEY verifies them): planted ones cannot push real backups out; a backup
  * signed with a key the keyring lacks is kept.
  * On-call page: docs/runbooks/backup.md#retention
  */
-import { listBackups } from '../lib/backup/catalog.ts'
-import { applyRetention, planRetention } from '../lib/backup/retention.ts'
+import { BASE_PART, type BaseInfo } from '../lib/backup/base-backup.ts'
+import { type BackupEntry, listBackups } from '../lib/backup/catalog.ts'
+import { readBackupManifest } from '../lib/backup/restore.ts'
+import { applyRetention, planRetention, type RetentionPlan } from '../lib/backup/retention.ts'
 import { openBackupTarget } from '../lib/backup/take.ts'
+import { archivedWal } from '../lib/backup/wal-archive.ts'
+import { describeWalPlan, planWalRetention } from '../lib/backup/wal-retention.ts'
 import { print, table } from '../lib/report/output.ts'
-import { isMain, main, type RunbookSpec } from '../lib/run/runbook.ts'
+import { type Context, isMain, main, type RunbookSpec } from '../lib/run/runbook.ts'
 
 export const pruneBackups: RunbookSpec = {
   name: 'prune-backups',
@@ -40,22 +45,45 @@ export const pruneBackups: RunbookSpec = {
             ...plan.delete.map((d) => [d.id, 'delete', d.reason]),
           ]),
         )
-        if (plan.delete.length === 0) {
+        // The WAL the kept base backups no longer need (their manifests say where each chain starts).
+        const walPlan = planWalRetention(
+          await archivedWal(store, ctx.env.name),
+          await keptBases(ctx, entries, plan),
+        )
+        for (const line of describeWalPlan(walPlan)) print(`      ${line}`)
+        const walGone = walPlan.flatMap((c) => c.remove)
+        if (plan.delete.length === 0 && walGone.length === 0) {
           print('      nothing to delete')
           return 'ok'
         }
         if (ctx.args.apply !== true || ctx.dryRun) {
-          print(`      would delete ${plan.delete.length} backup(s); run again with APPLY=1 to delete them`)
+          print(
+            `      would delete ${plan.delete.length} backup(s) and ${walGone.length} WAL segment(s); run again with APPLY=1 to delete them`,
+          )
           return ctx.dryRun ? 'dry-run' : 'ok'
         }
+        // Backups first: a base goes before the WAL it needed.
         const done = await applyRetention(store, ctx.env.name, plan)
+        await store.delete(walGone.map((w) => w.key))
         print(
-          `      deleted ${done.deleted.length} backup(s): ${done.objects} objects, ${(done.bytes / 1048576).toFixed(1)} MB`,
+          `      deleted ${done.deleted.length} backup(s): ${done.objects} objects, ${(done.bytes / 1048576).toFixed(1)} MB; ${walGone.length} WAL segment(s), ${(walGone.reduce((a, w) => a + w.bytes, 0) / 1048576).toFixed(1)} MB`,
         )
         return 'changed'
       },
     },
   ],
+}
+
+/** The base backups of the backups the plan keeps (complete ones with a base part), from their manifests. */
+async function keptBases(ctx: Context, entries: BackupEntry[], plan: RetentionPlan): Promise<BaseInfo[]> {
+  const kept = new Set(plan.keep.map((k) => k.id))
+  const withBase = entries.filter((e) => kept.has(e.id) && e.complete && e.parts.includes(BASE_PART))
+  const bases: BaseInfo[] = []
+  for (const e of withBase) {
+    const { manifest } = await readBackupManifest(ctx, e.id)
+    if (manifest.base) bases.push(manifest.base)
+  }
+  return bases
 }
 
 if (isMain(import.meta.url)) await main(pruneBackups)

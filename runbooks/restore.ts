@@ -9,6 +9,7 @@
  *   (services.<name>.uses) show the maintenance page (503 + Retry-After) and stop, the restored
  *   database is swapped in (the current one is KEPT, renamed), Redis's files are swapped, the services
  *   start, and the page comes off the moment they answer. The other services keep serving throughout.
+ *   AT=<time>: the scratch database is a base backup replayed with the archived WAL to that time.
  *   DRILL=1 stops after the verification and changes nothing live. On a swarm env the data is on the
  *   data host, and the pause is the stack removed on every node (every service shows the page); it is
  *   deployed again (the live release, as the last deploy left it on the manager).
@@ -17,15 +18,13 @@
  * On-call page: docs/runbooks/restore.md
  */
 
+import { chooseRestore, describePitr, pitrCommands, restoreToScratch } from '../lib/backup/pitr.ts'
 import {
   checkRedisKeys,
-  chooseBackup,
   describeBackup,
   downloadAll,
   drillRedis,
-  dropScratch,
   removeDownloads,
-  restoreScratch,
   stageRedis,
   startSafetyBackup,
   swapDatabase,
@@ -64,6 +63,12 @@ export const restore: RunbookSpec = {
       help: 'the backup id to restore (default: the latest complete one)',
     },
     {
+      name: 'at',
+      makeVar: 'AT',
+      value: true,
+      help: 'a point in time (UTC, 2026-12-02T10:31:07Z), or latest: a base backup replayed with the archived WAL up to it',
+    },
+    {
       name: 'fresh-host',
       makeVar: 'FRESH_HOST=1',
       help: 'the host was just built (make emergency): skip the safety backup of its empty data (it is still kept, renamed)',
@@ -81,11 +86,12 @@ export const restore: RunbookSpec = {
       async run(ctx) {
         const host = dataSession(ctx)
         if (!host) throw new InputError(`${ctx.env.file} has no host to restore to`)
-        const r = await chooseBackup(ctx, host, stringArg(ctx.args, 'backup'))
+        const r = await chooseRestore(ctx, host, stringArg(ctx.args, 'at'), stringArg(ctx.args, 'backup'))
         setRestore(ctx, r)
         ctx.onCleanup(async () => removeDownloads(r))
         notifyRestore(ctx)
-        for (const line of describeBackup(r)) print(`      ${line}`)
+        for (const line of [...describeBackup(r), ...(r.pitr ? describePitr(r.pitr) : [])])
+          print(`      ${line}`)
         return 'ok'
       },
     },
@@ -135,12 +141,10 @@ export const restore: RunbookSpec = {
         const r = restoreRun(ctx)
         if (ctx.dryRun) {
           print(`  [${r.host.name}] would restore into the scratch database ${r.scratch} and compare`)
+          for (const c of pitrCommands(r)) print(`  [${r.host.name}] would run:\n${c}`)
           return 'dry-run'
         }
-        ctx.onCleanup(async () => {
-          if (!r.swapped) await dropScratch(r)
-        })
-        await restoreScratch(r)
+        await restoreToScratch(ctx, r)
         if (isDrill(ctx)) await drillRedis(r)
         return 'ok'
       },

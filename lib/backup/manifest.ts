@@ -2,6 +2,8 @@
  * The manifest: what a backup holds and how to check it, stored encrypted (so authenticated) next to
  * the parts. Restore believes nothing that the manifest does not vouch for.
  */
+import type { BaseInfo } from './base-backup.ts'
+
 export const MANIFEST_FORMAT = 1
 
 export interface PartInfo {
@@ -32,6 +34,8 @@ export interface Manifest {
     canary: { backup_id: string; token: string }
   }
   redis: { aof: boolean; keys: number }
+  /** The physical base backup (part postgres.base.tar), when the env archives WAL: for restore AT=. */
+  base?: BaseInfo
   secrets_included: boolean
   timings_s: Record<string, number>
 }

@@ -12,14 +12,18 @@ export function reportRestore(ctx: Context): void {
   if (!r || ctx.dryRun) return
   print(table([['phase', 'seconds'], ...Object.entries(r.timings).map(([p, s]) => [p, String(s)])]))
   const total = totalS(r.timings)
-  const rows = r.manifest.postgres.rows
+  const rows = r.pitr?.rows ?? r.manifest.postgres.rows
+  // What was restored: a backup, or a point in time (the base of a backup, replayed).
+  const what = r.pitr
+    ? `${r.pitr.target} (backup ${r.entry.id}'s base replayed to ${r.pitr.replayedTo || 'its end'})`
+    : `backup ${r.entry.id}`
   print(
     isDrill(ctx)
-      ? `      DRILL passed: backup ${r.entry.id} restores (${rows} rows, ${r.manifest.redis.keys} keys verified) in ${total.toFixed(1)} s; nothing live was changed`
-      : `      restored backup ${r.entry.id}: ${rows} rows, ${r.manifest.redis.keys} keys; previous database kept as ${r.keptAs}`,
+      ? `      DRILL passed: ${what} restores (${rows} rows, ${r.manifest.redis.keys} keys verified) in ${total.toFixed(1)} s; nothing live was changed`
+      : `      restored ${what}: ${rows} rows, ${r.manifest.redis.keys} keys; previous database kept as ${r.keptAs}`,
   )
   print(
-    `restore-summary ${JSON.stringify({ backup: r.entry.id, drill: isDrill(ctx), rows_verified: rows, redis_keys: r.manifest.redis.keys, timings_s: r.timings })}`,
+    `restore-summary ${JSON.stringify({ backup: r.entry.id, ...(r.pitr ? { at: r.pitr.target, replayed_to: r.pitr.replayedTo ?? null } : {}), drill: isDrill(ctx), rows_verified: rows, redis_keys: r.manifest.redis.keys, timings_s: r.timings })}`,
   )
 }
 
@@ -31,7 +35,7 @@ export function notifyRestore(ctx: Context): void {
     return {
       event: 'restore',
       ok,
-      title: `${isDrill(ctx) ? 'restore drill' : 'restore'} of backup ${r.entry.id} to ${ctx.env.name}: ${ok ? 'success' : 'failed'}`,
+      title: `${isDrill(ctx) ? 'restore drill' : 'restore'} of ${r.pitr ? `${ctx.env.name} to ${r.pitr.target} (backup ${r.entry.id}'s base)` : `backup ${r.entry.id} to ${ctx.env.name}`}: ${ok ? 'success' : 'failed'}`,
       durationS: totalS(r.timings),
       runbook: 'docs/runbooks/restore.md',
     }

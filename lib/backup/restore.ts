@@ -23,9 +23,11 @@ import { IntegrityError } from '../report/errors.ts'
 import { labelled, print } from '../report/output.ts'
 import type { Context } from '../run/runbook.ts'
 import { DB_NAME, DB_USER } from '../stack/files.ts'
-import { type BackupEntry, listBackups, manifestKey, partKey, resolveBackup } from './catalog.ts'
+import { BASE_PART } from './base-backup.ts'
+import { type BackupEntry, listBackups, manifestKey, newBackupId, partKey, resolveBackup } from './catalog.ts'
 import { decryptBuffer } from './format.ts'
 import { compareCounts, type Manifest, PARTS, parseManifest, totalRows } from './manifest.ts'
+import type { PitrPlan } from './pitr-plan.ts'
 import { readObject } from './storage.ts'
 import { type BackupRun, type BackupTarget, openBackupTarget, takeBackup } from './take.ts'
 import { downloadVerified, restoreFromFile } from './transfer.ts'
@@ -50,6 +52,8 @@ export interface RestoreRun extends BackupTarget {
   pauseStartedMs?: number
   keptAs: string
   timings: Record<string, number>
+  /** Restore to a point in time (AT=): the base backup and the WAL to replay instead of the dump. */
+  pitr?: PitrPlan
   /** The safety backup of the current state, taken in the background while the scratch restore runs. */
   safety?: Promise<BackupRun>
 }
@@ -104,7 +108,9 @@ export async function chooseBackup(ctx: Context, host: HostSession, requested?: 
     files: {},
     scratch: scratchDb(entry.id),
     swapped: false,
-    keptAs: `${DB_NAME}_before_${entry.id.toLowerCase()}`,
+    // Named for this restore's own time, not the backup's: the same backup may be restored twice (a
+    // point in time, then the whole backup), and each replaced database is kept.
+    keptAs: `${DB_NAME}_before_${newBackupId().toLowerCase()}`,
     timings,
   }
 }
@@ -146,7 +152,9 @@ export function describeBackup(r: RestoreRun): string[] {
 /** Every part downloaded (ciphertext) and checked: every tag, every size, every SHA-256. */
 export async function downloadAll(r: RestoreRun): Promise<void> {
   await timedPhase(r, 'download+verify', async () => {
-    for (const [part, info] of Object.entries(r.manifest.parts)) {
+    // The dump, or for restore AT=<time> the base backup instead: never both.
+    const skip = r.pitr ? PARTS.postgres : BASE_PART
+    for (const [part, info] of Object.entries(r.manifest.parts).filter(([p]) => p !== skip)) {
       const file = join(r.dir, `${part}.enc`)
       await downloadVerified(
         r.store,

@@ -10,6 +10,7 @@ import {
   canaryWrite,
   configTar,
   type DataTarget,
+  pgBaseBackup,
   pgDumpWithCounts,
   pgGlobals,
   redisSnapshot,
@@ -21,6 +22,7 @@ import { InputError, IntegrityError } from '../report/errors.ts'
 import { print } from '../report/output.ts'
 import type { Context } from '../run/runbook.ts'
 import { DB_NAME, DB_USER } from '../stack/files.ts'
+import { BASE_PART, type BaseInfo, parseBaseBackupLog } from './base-backup.ts'
 import { listBackups, manifestKey, markComplete, newBackupId, partKey } from './catalog.ts'
 import { decryptBuffer, decryptStream, encryptBuffer, hashingStream } from './format.ts'
 import { Keyring } from './keys.ts'
@@ -43,6 +45,10 @@ export interface BackupRun extends BackupTarget {
   tables: Record<string, number>
   canary: { backup_id: string; token: string }
   redis: { aof: boolean; keys: number }
+  /** The physical base backup, taken when the env archives WAL (make backup's WAL step said so). */
+  base?: BaseInfo
+  /** make backup's WAL step found archiving on: take a base backup too. */
+  archiving?: boolean
   release: string | null
   timings: Record<string, number>
   manifestBytes: number
@@ -150,6 +156,19 @@ export async function dumpPostgres(run: BackupRun): Promise<void> {
   await timed(run, 'globals', () => capture(run, PARTS.globals, pgGlobals(run.data)))
 }
 
+/**
+ * The physical base backup (pg_basebackup's tar), for restore to a point in time with the archived WAL
+ * from its start segment on. Taken after the dump, so the dump's canary row is in it too.
+ */
+export async function baseBackup(run: BackupRun): Promise<void> {
+  await timed(run, 'base', async () => {
+    run.base = parseBaseBackupLog(await capture(run, BASE_PART, pgBaseBackup(run.data)))
+    print(
+      `      cluster ${run.base.system}: replay from ${run.base.start_wal} (${run.base.start_lsn}), consistent at ${run.base.end_lsn}, ${run.base.finished_at}`,
+    )
+  })
+}
+
 export async function snapshotRedis(run: BackupRun): Promise<void> {
   await timed(run, 'redis', async () => {
     const stderr = await capture(run, PARTS.redis, redisSnapshot(run.data))
@@ -178,6 +197,7 @@ export function buildManifest(run: BackupRun): Manifest {
     parts: run.parts,
     postgres: { database: run.data.db, tables: run.tables, rows: totalRows(run.tables), canary: run.canary },
     redis: run.redis,
+    ...(run.base ? { base: run.base } : {}),
     secrets_included: run.env.backup?.includeSecrets ?? false,
     timings_s: run.timings,
   }

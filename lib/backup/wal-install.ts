@@ -27,14 +27,14 @@ export async function configureWalArchiving(
   ctx: Context,
   host: HostSession,
   keyring: Keyring,
-): Promise<StepStatus> {
+): Promise<{ status: StepStatus; on: boolean }> {
   const env = ctx.env
   const store = env.backup?.store
   if (store?.type !== 's3') {
     print(
       `      WAL archiving needs an S3 store (backup.store.type: s3): ${host.name} cannot reach a directory on this machine. Recovery point: the last backup.`,
     )
-    return 'skipped'
+    return { status: 'skipped', on: false }
   }
   const active = (await host.exec(shipperActiveProbe(env.name), { probe: true, echo: false })).stdout.trim()
   if (active !== 'active') {
@@ -42,7 +42,7 @@ export async function configureWalArchiving(
     print(
       `      ${host.name}: the WAL shipper (${walShipperUnit(env.name)}) is ${active || 'not installed'}: make setup-server ENV=${env.name} installs it. Until then the recovery point is the last backup.`,
     )
-    return 'skipped'
+    return { status: 'skipped', on: false }
   }
   let changed = await ensureFile(host, {
     path: walShipperConfigPath(env.name),
@@ -56,7 +56,8 @@ export async function configureWalArchiving(
     }),
     mode: '0600',
   })
-  if (ctx.dryRun) return changed ? 'changed' : 'ok'
+  const status = (): StepStatus => (changed ? 'changed' : 'ok')
+  if (ctx.dryRun) return { status: status(), on: false }
 
   // Postgres archives only if it was started with archive_mode=on (compose/data.yaml); one created
   // before that keeps it off until a planned restart.
@@ -68,13 +69,13 @@ export async function configureWalArchiving(
   if (!state) {
     // Postgres is down or unreachable: the dump below says so, with what to do.
     print(`      ${host.name}: Postgres did not answer: the spool is left as it is`)
-    return changed ? 'changed' : 'ok'
+    return { status: status(), on: false }
   }
   if (state.mode !== 'on') {
     print(
       `      ${host.name}: Postgres runs with archive_mode=${state.mode}: it was created before WAL archiving. It starts after one planned restart (docs/runbooks/backup.md#wal-archiving); until then the recovery point is the last backup.`,
     )
-    return changed ? 'changed' : 'ok'
+    return { status: status(), on: false }
   }
   if ((await host.exec(spoolEnabledProbe(data), { probe: true, echo: false })).stdout.trim() !== 'on') {
     await host.exec(enableSpool(data), { echo: false })
@@ -83,5 +84,5 @@ export async function configureWalArchiving(
   print(
     `      ${host.name}: WAL archiving on: each segment is sealed to ${keyring.current.id} and shipped within a minute${state.lastArchived ? ` (last archived ${state.lastArchived} at ${state.lastArchivedAt})` : ''}`,
   )
-  return changed ? 'changed' : 'ok'
+  return { status: status(), on: true }
 }

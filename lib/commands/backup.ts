@@ -32,7 +32,7 @@ export function redisAuth(env: string): string {
   return `REDISCLI_AUTH=$(. ${quote(remotePaths({ name: env }).dataEnv)} && printf '%s' "$REDIS_PASSWORD") && export REDISCLI_AUTH`
 }
 
-const psql = (t: DataTarget, db = t.db, stdin = false) =>
+export const psql = (t: DataTarget, db = t.db, stdin = false) =>
   `docker exec${stdin ? ' -i' : ''} "$pg" psql -XAtq -v ON_ERROR_STOP=1 -U ${quote(t.user)} -d ${quote(db)}`
 
 /** One JSON object {"schema.table": rows} of exact counts, in the transaction's snapshot. */
@@ -87,6 +87,24 @@ export function pgGlobals(t: DataTarget): string {
     'set -eu',
     container(t, 'postgres', 'pg'),
     `docker exec "$pg" pg_dumpall --globals-only -U ${quote(t.user)}`,
+  ].join('\n')
+}
+
+/**
+ * A physical base backup on stdout: pg_basebackup's tar (one tablespace; -X fetch puts the WAL it needs
+ * to be consistent inside it; -c fast: a checkpoint now, not at the next scheduled one), over the
+ * container's socket (initdb's `local replication all trust`). On stderr: the cluster's system
+ * identifier first (`ce-base system=`), pg_basebackup -v's start and end points, then when it finished
+ * (`ce-base finished=`, the host's clock, as Postgres's commit times are). See lib/backup/base-backup.ts.
+ */
+export function pgBaseBackup(t: DataTarget): string {
+  return [
+    'set -eu',
+    container(t, 'postgres', 'pg'),
+    `sys=$(docker exec "$pg" psql -XAtq -v ON_ERROR_STOP=1 -U ${quote(t.user)} -d ${quote(t.db)} -c 'SELECT system_identifier FROM pg_control_system()')`,
+    'echo "ce-base system=$sys" >&2',
+    `docker exec "$pg" pg_basebackup -U ${quote(t.user)} -D - -F tar -X fetch -c fast -v`,
+    'echo "ce-base finished=$(date -u +%Y-%m-%dT%H:%M:%SZ)" >&2',
   ].join('\n')
 }
 
@@ -187,18 +205,30 @@ export function pgRestoreScratch(t: DataTarget, scratch: string, bytes: number):
     `trap 'docker exec "$pg" rm -f "$f"' EXIT`,
     `avail=$(docker exec "$pg" df -Pk /tmp | awk 'NR==2 {print $4}')`,
     `if [ "$avail" -lt ${need} ]; then echo "the Postgres container has $avail KiB free in /tmp; the dump needs ${need} KiB" >&2; exit 3; fi`,
-    `${psql(t, 'postgres')} -c ${quote(`DROP DATABASE IF EXISTS "${scratch}"`)} -c ${quote(`CREATE DATABASE "${scratch}" OWNER "${t.user}"`)}`,
+    recreateDb(t, scratch),
     `docker exec -i "$pg" sh -c 'cat > "$1"' sh "$f"`,
     `got=$(docker exec "$pg" stat -c %s "$f")`,
     `if [ "$got" -ne ${bytes} ]; then echo "the dump arrived with $got bytes, the backup's manifest says ${bytes}" >&2; exit 1; fi`,
+    ...pgRestoreFile(t, scratch),
+  ].join('\n')
+}
+
+/** A fresh, empty database `db` (dropped first if it exists), owned by the app's user. `$pg`: Postgres. */
+export function recreateDb(t: DataTarget, db: string): string {
+  return `${psql(t, 'postgres')} -c ${quote(`DROP DATABASE IF EXISTS "${db}"`)} -c ${quote(`CREATE DATABASE "${db}" OWNER "${t.user}"`)}`
+}
+
+/** `pg_restore -j` of the custom-format dump "$f" (in the Postgres container "$pg") into `db`. */
+export function pgRestoreFile(t: DataTarget, db: string): string[] {
+  return [
     `jobs=$(docker exec "$pg" nproc)`,
     `if [ "$jobs" -gt ${MAX_RESTORE_JOBS} ]; then jobs=${MAX_RESTORE_JOBS}; fi`,
     `echo "pg_restore -j $jobs" >&2`,
     // A scratch database: a commit need not wait for its WAL flush (a crash discards the scratch
     // anyway, and the swap's own commit flushes everything before it), and index builds sort in memory
     // (128 MB per job, at most MAX_RESTORE_JOBS jobs).
-    `docker exec -e PGOPTIONS=${quote(RESTORE_PGOPTIONS)} "$pg" pg_restore --exit-on-error --no-owner --role=${quote(t.user)} -U ${quote(t.user)} -d ${quote(scratch)} -j "$jobs" "$f"`,
-  ].join('\n')
+    `docker exec -e PGOPTIONS=${quote(RESTORE_PGOPTIONS)} "$pg" pg_restore --exit-on-error --no-owner --role=${quote(t.user)} -U ${quote(t.user)} -d ${quote(db)} -j "$jobs" "$f"`,
+  ]
 }
 
 /** Row counts (one JSON line) and the canary's token (one line, empty when absent) in a database. */
@@ -239,7 +269,7 @@ export function pgSwap(t: DataTarget, scratch: string, keepAs: string): string {
 const REPLACED_MARK = 'replaced by restore at '
 
 /**
- * Drops the databases a restore replaced (`<db>_before_<id>`, marked with when) longer than `days`
+ * Drops the databases a restore replaced (`<db>_before_<time>`, marked with when) longer than `days`
  * ago, and prints `dropped <name> <when>` for each, `kept <name> <when>` for the others (`undated`:
  * replaced before the mark existed; never dropped automatically). LGPD: bounded retention.
  */

@@ -2,8 +2,11 @@ import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import * as assert from 'uvu/assert'
-import { listBackups, partKey } from '../../lib/backup/catalog.ts'
+import { BASE_PART, type BaseInfo } from '../../lib/backup/base-backup.ts'
+import { listBackups, manifestKey, partKey } from '../../lib/backup/catalog.ts'
+import { decryptBuffer } from '../../lib/backup/format.ts'
 import { generateBackupKey, Keyring } from '../../lib/backup/keys.ts'
+import { parseManifest } from '../../lib/backup/manifest.ts'
 import { openStore, readObject } from '../../lib/backup/storage.ts'
 import { archivedWal, fetchWalFile } from '../../lib/backup/wal-archive.ts'
 import type { SandboxDroplet } from '../../lib/env/sandbox-hosts.ts'
@@ -144,13 +147,16 @@ test('backup: streamed, encrypted, read back, then marked complete and listed as
   assert.match(out, /\d+ tables, \d+ rows; canary \d{8}T\d{6}Z/)
   assert.match(out, 'redis: 26 keys, AOF on (saved too)')
   assert.match(out, 'every tag and SHA-256 matches')
+  // The spool was turned on in this run, so the backup carries a base backup too.
+  assert.match(out, /cluster \d+: replay from [0-9A-F]{24} \(\d+\/[0-9A-F]+\), consistent at /)
   first = (await latestId()) ?? ''
   assert.match(first, /^\d{8}T\d{6}Z$/)
   // The listing, then the store's protection: a bucket that keeps nothing its writing key deletes is
   // exit 3 with the owner's command; once versioning is on, the same listing passes.
   const list = await runCaptured(backups, ['--env', 'bk'])
   assert.is(list.code, 3, list.out)
-  assert.match(list.out, new RegExp(`${first}\\s.*complete, latest`))
+  // Its base backup is listed (restore AT= can start from it).
+  assert.match(list.out, new RegExp(`${first}\\s.*complete, latest\\s+[\\d.]+ MB\\s+yes\\s`))
   assert.match(list.out, 'NOT protected: neither versioning nor object lock is on')
   assert.match(list.out, 'aws s3api put-bucket-versioning --endpoint-url')
   await enableVersioning(s3, 'ce-backups')
@@ -218,6 +224,109 @@ test('WAL archiving: make backup turned it on; each switched segment reaches the
   assert.match(
     list.out,
     new RegExp(`WAL archive of cluster ${system}: \\d+ segment\\(s\\), [0-9A-F]{24} to [0-9A-F]{24}`),
+  )
+})
+
+let firstBase: BaseInfo | undefined
+
+test("the base backup: pg_basebackup's tar holding the data, placed in the chain whose WAL the archive holds", async () => {
+  const keyring = Keyring.fromSecrets(process.env)
+  const mkey = manifestKey('bk', first)
+  const manifest = parseManifest(
+    decryptBuffer(keyring, await readObject(store(), mkey), { context: mkey }).toString(),
+    first,
+  )
+  const base = manifest.base
+  assert.ok(base, 'the manifest of a backup taken with WAL archiving on has a base')
+  firstBase = base
+  assert.ok(manifest.parts[BASE_PART], JSON.stringify(manifest.parts))
+  const system = (await pg('select system_identifier from pg_control_system()')).trim()
+  assert.is(base.system, system)
+  const pkey = partKey('bk', first, BASE_PART)
+  const tar = decryptBuffer(keyring, await readObject(store(), pkey), { context: pkey })
+  assert.is(tar.length, manifest.parts[BASE_PART]?.bytes)
+  // Postgres's own label in the tar names the same start as the manifest; the table data is in it.
+  const label = /START WAL LOCATION: ([0-9A-F]+\/[0-9A-F]+) \(file ([0-9A-F]{24})\)/.exec(
+    tar.toString('latin1'),
+  )
+  assert.equal([label?.[1], label?.[2]], [base.start_lsn, base.start_wal])
+  assert.ok(tar.includes('PG_VERSION'), 'a data directory')
+  assert.ok(tar.includes(MARKER), "the bank_lines rows are in the base's heap pages")
+  // Its first segment was archived after make backup turned the spool on: the chain starts there.
+  let archived = await archivedWal(store(), 'bk')
+  for (let i = 0; i < 60 && !archived.some((w) => w.name === base.start_wal && w.system === system); i++) {
+    await new Promise((r) => setTimeout(r, 2000))
+    archived = await archivedWal(store(), 'bk')
+  }
+  assert.ok(
+    archived.some((w) => w.name === base.start_wal && w.system === system),
+    `${base.start_wal} not in ${archived.map((w) => w.name).join(' ')}`,
+  )
+})
+
+test('restore AT=<time>: the base replayed with the archived WAL up to the time, verified, swapped; later rows are not there', async () => {
+  // Bad input first, each refused before anything changes (exit 2).
+  const bad = await runCaptured(restore, ['--env', 'bk', '--at', '2026-12-02 10:31', '--yes'])
+  assert.is(bad.code, 2, bad.out)
+  assert.match(bad.out, 'AT=2026-12-02 10:31 is not a point in time')
+  const early = await runCaptured(restore, ['--env', 'bk', '--at', '2000-01-01T00:00:00Z', '--yes'])
+  assert.is(early.code, 2, early.out)
+  assert.match(
+    early.out,
+    'no base backup of bk finished before AT=2000-01-01T00:00:00Z (the oldest finished ',
+  )
+  // A row before the point, the point (the droplet's clock, as Postgres's commit times), a row after.
+  await pg("create table pitr_marks(what text); insert into pitr_marks values ('before')")
+  await new Promise((r) => setTimeout(r, 1500))
+  const at = (await onDroplet(web, 'date -u +%Y-%m-%dT%H:%M:%S.%3NZ')).trim()
+  await new Promise((r) => setTimeout(r, 1500))
+  await pg("insert into pitr_marks values ('after')")
+  const last = (await pg('select pg_walfile_name(pg_switch_wal())')).trim()
+  let archived = await archivedWal(store(), 'bk')
+  for (let i = 0; i < 60 && !archived.some((w) => w.name === last); i++) {
+    await new Promise((r) => setTimeout(r, 2000))
+    archived = await archivedWal(store(), 'bk')
+  }
+  assert.ok(
+    archived.some((w) => w.name === last),
+    `${last} not archived`,
+  )
+  // --dry-run: the plan and the recovery server's commands; nothing made on the host.
+  const dry = await runCaptured(restore, ['--env', 'bk', '--at', at, '--dry-run'])
+  assert.is(dry.code, 0, dry.out)
+  assert.match(dry.out, `point in time ${at}: the base backup of cluster `)
+  assert.match(dry.out, `recovery_target_time=${at.replace('T', ' ').replace('Z', '+00')}`)
+  assert.match(dry.out, 'pg_dump -Fc -Z0')
+  assert.is((await onDroplet(web, 'docker volume ls -q --filter name=ce-bk-pitr')).trim(), '')
+  const { code, out } = await runCaptured(restore, ['--env', 'bk', '--at', at, '--yes'])
+  assert.is(code, 0, out)
+  assert.match(out, `point in time ${at}: the base backup of cluster `)
+  assert.match(out, /postgres: .*recovery stopping before commit of transaction \d+, time /)
+  assert.match(
+    out,
+    /replayed to \d{4}-\d\d-\d\dT[\d:.]+Z; scratch database ce_restore_\w+: \d+ rows in \d+ tables match the recovered server; canary of \d{8}T\d{6}Z found/,
+  )
+  assert.match(
+    out,
+    new RegExp(`restored ${at} \\(backup \\d{8}T\\d{6}Z's base replayed to [^)]+\\): \\d+ rows, 26 keys`),
+  )
+  assert.match(out, `"at":"${at}","replayed_to":"`)
+  assert.is((await pg("select string_agg(what, ',' order by what) from pitr_marks")).trim(), 'before')
+  // What the WAL test wrote before the point came back with it.
+  assert.is((await pg('select count(*) from wal_marks')).trim(), '3')
+  // The recovery server and its volume are gone; the replaced database is kept.
+  assert.is(
+    (
+      await onDroplet(
+        web,
+        'docker ps -aq --filter name=ce-bk-pitr; docker volume ls -q --filter name=ce-bk-pitr',
+      )
+    ).trim(),
+    '',
+  )
+  assert.match(
+    await pg("select string_agg(datname, ' ') from pg_database", 'postgres'),
+    /conciliaextrato_before_/,
   )
 })
 
@@ -311,12 +420,11 @@ test('round trip: damage the data, restore: identical tables, checksums and Redi
   assert.match(out, /\[safety backup\] backup \S+ complete in /)
   assert.match(out, /safety backup \S+: make restore ENV=bk BACKUP=\S+ undoes this restore/)
   assert.ok(out.indexOf('undoes this restore') < out.indexOf('Swap in the restored database'), out)
-  assert.match(
-    await pg('select datname from pg_database order by 1', 'postgres'),
-    `conciliaextrato_before_${first.toLowerCase()}`,
-  )
+  // Named for the restore's own time (the same backup restored twice keeps both replaced databases).
+  const kept = /the previous database is kept as (conciliaextrato_before_\d{8}t\d{6}z)$/m.exec(out)?.[1] ?? ''
+  assert.match(await pg('select datname from pg_database order by 1', 'postgres'), kept)
   // The damaged state is still there, renamed, and so is the safety backup: nothing lost.
-  assert.match(await pg('select count(*) from junk', `conciliaextrato_before_${first.toLowerCase()}`), '0')
+  assert.match(await pg('select count(*) from junk', kept), '0')
   assert.ok((await listBackups(store(), 'bk')).filter((e) => e.complete).length >= 2)
   const served = await onDroplet(web, `curl -fsS -H 'Host: ${FIXTURE_DOMAINS.api}' http://127.0.0.1/health`)
   assert.ok(served.length > 0)
@@ -464,7 +572,11 @@ test('a pg_dump that fails (database down) fails the backup loudly; "latest" doe
       JSON.stringify(all),
     )
   } finally {
-    await onDroplet(web, `docker start ${pgId}`)
+    // Started again, and answering before the next test (a bounded wait: a loaded machine is slow).
+    await onDroplet(
+      web,
+      `docker start ${pgId} >/dev/null; i=0; until docker exec ${pgId} pg_isready -q; do i=$((i+1)); [ "$i" -lt 240 ] || exit 1; sleep 0.5; done`,
+    )
   }
 })
 
@@ -494,10 +606,30 @@ test('a database a restore replaced is kept backup.keep.replaced_days, then the 
   assert.not.match(await pg('select datname from pg_database', 'postgres'), kept)
 })
 
-test('prune-backups shows its plan and keeps the newest complete backup', async () => {
+test('prune-backups shows its plan and keeps the newest complete backup; WAL goes from before the oldest kept base', async () => {
   const { code, out } = await runCaptured(pruneBackups, ['--env', 'bk'])
   assert.is(code, 0, out)
   assert.match(out, /keep\s+.*newest/)
+  // All backups are from today: the daily slot keeps the newest, so the oldest kept base is a later
+  // one than the first backup's; the WAL before its first segment goes.
+  const base = firstBase as BaseInfo
+  const plan = new RegExp(
+    `WAL of cluster ${base.system}: (\\d+) segment\\(s\\) before ([0-9A-F]{24}) \\(the oldest kept base's first\\) to delete, (\\d+) kept`,
+  ).exec(out)
+  assert.ok(plan, out)
+  const from = plan[2] as string
+  assert.ok(from >= base.start_wal && Number(plan[1]) > 0, out)
+  const applied = await runCaptured(pruneBackups, ['--env', 'bk', '--apply'])
+  assert.is(applied.code, 0, applied.out)
+  assert.match(applied.out, new RegExp(`; ${plan[1]} WAL segment\\(s\\), `))
+  const left = (await archivedWal(store(), 'bk')).filter((w) => w.system === base.system)
+  assert.ok(
+    left.length >= Number(plan[3]) && left.every((w) => w.name >= from),
+    left.map((w) => w.name).join(' '),
+  )
+  // What is left is one unbroken chain from there: make backups passes.
+  const list = await runCaptured(backups, ['--env', 'bk'])
+  assert.is(list.code, 0, list.out)
 })
 
 test('a production deploy takes a full, verified backup before it migrates', async () => {

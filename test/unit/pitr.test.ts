@@ -1,0 +1,183 @@
+import * as assert from 'uvu/assert'
+import type { BaseInfo } from '../../lib/backup/base-backup.ts'
+import { baseServes, parseTarget, walToReplay } from '../../lib/backup/pitr.ts'
+import type { ArchivedWal } from '../../lib/backup/wal-archive.ts'
+import {
+  pitrCopy,
+  pitrLoadBase,
+  pitrLoadWal,
+  pitrRemove,
+  pitrRestoreCommand,
+  pitrServerArgs,
+  pitrStart,
+  pitrWait,
+} from '../../lib/commands/pitr.ts'
+import { suite } from '../harness.ts'
+
+const test = suite('pitr: restore to a point in time, its choices and host commands')
+const NOW = new Date('2026-12-06T12:00:00Z')
+const T = { env: 'staging', user: 'app', db: 'conciliaextrato' }
+
+test('AT=: a UTC time with a Z, not in the future, or latest; anything else names the form to use', () => {
+  assert.is(parseTarget('2026-12-02T10:31:07Z', NOW), '2026-12-02T10:31:07Z')
+  assert.is(parseTarget('2026-12-02T10:31:07.123456Z', NOW), '2026-12-02T10:31:07.123456Z')
+  assert.is(parseTarget('latest', NOW), 'latest')
+  for (const bad of [
+    '2026-12-02 10:31:07',
+    '2026-12-02T10:31:07',
+    '2026-12-02T10:31:07+01:00',
+    'yesterday',
+    '',
+    '2026-13-02T10:31:07Z',
+  ])
+    assert.throws(
+      () => parseTarget(bad, NOW),
+      (e: Error) => e.message.includes(`AT=${bad} is not a point in time`),
+      bad,
+    )
+  assert.throws(
+    () => parseTarget('2026-12-06T12:00:01Z', NOW),
+    /is in the future \(now 2026-12-06T12:00:00.000Z\)/,
+  )
+})
+
+const BASE: BaseInfo = {
+  system: '7716308934859669530',
+  timeline: 1,
+  start_lsn: '0/2000028',
+  start_wal: '000000010000000000000002',
+  end_lsn: '0/3000100',
+  finished_at: '2026-12-06T10:00:00Z',
+}
+
+test('a base serves a time at least a second after it finished (its time is whole seconds), and latest', () => {
+  assert.ok(baseServes(BASE, '2026-12-06T10:00:01Z'))
+  assert.ok(baseServes(BASE, 'latest'))
+  assert.not.ok(baseServes(BASE, '2026-12-06T10:00:00.999Z'))
+  assert.not.ok(baseServes(BASE, '2026-12-06T09:00:00Z'))
+})
+
+const w = (name: string, system = BASE.system): ArchivedWal => ({
+  key: `wal/staging/${system}/${name}.0123456789abcdef.gz.enc`,
+  system,
+  name,
+  hash: '0123456789abcdef',
+  bytes: 100,
+})
+const seg = (n: number, tl = 1) =>
+  `${tl.toString(16).padStart(8, '0').toUpperCase()}00000000${n.toString(16).padStart(8, '0').toUpperCase()}`
+
+test("the WAL to replay: the base's cluster and timeline, from its first segment, up to the first hole", () => {
+  const archived = [
+    w(seg(1)),
+    w(seg(2)),
+    w(seg(3)),
+    w(seg(4)),
+    w(seg(5), '42'), // another cluster (an emergency droplet): never mixed in
+    w('00000002.history'),
+    w(seg(6, 2)), // another timeline
+  ]
+  const r = walToReplay(archived, BASE)
+  assert.equal(
+    r.wal.map((x) => x.name),
+    ['00000002.history', seg(2), seg(3), seg(4)],
+  )
+  assert.is(r.gap, '')
+  // A hole: replay stops before it, and says where.
+  const holed = walToReplay([w(seg(2)), w(seg(3)), w(seg(6)), w(seg(7))], BASE)
+  assert.equal(
+    holed.wal.map((x) => x.name),
+    [seg(2), seg(3)],
+  )
+  assert.match(holed.gap, `after ${seg(3)} up to ${seg(6)}`)
+  // The base's tar holds its own WAL (up to its end point, segment 3): the chain may start at 4.
+  assert.equal(
+    walToReplay([w(seg(4)), w(seg(5))], BASE).wal.map((x) => x.name),
+    [seg(4), seg(5)],
+  )
+  // Nothing archived until well after it: nothing to replay, and the hole named.
+  const late = walToReplay([w(seg(9))], BASE)
+  assert.equal(late.wal, [])
+  assert.match(late.gap, `nothing archived between ${seg(2)} and ${seg(9)}`)
+  assert.equal(walToReplay([], BASE), { wal: [], gap: '' })
+})
+
+test('host commands: a fresh volume checked for room before the base is unpacked; the WAL beside it', () => {
+  const load = pitrLoadBase(T, 10 * 1048576, 32 * 1048576)
+  assert.match(load, 'img=$(docker inspect -f \'{{.Config.Image}}\' "$pg")')
+  // Earlier leftovers removed, then a labelled volume.
+  assert.ok(load.indexOf(pitrRemove('staging')) < load.indexOf('docker volume create'))
+  assert.match(load, 'docker volume create --label conciliaextrato.pitr=staging ce-staging-pitr')
+  // (10 + 32) MiB with 10% to spare, in KiB.
+  assert.match(load, `-lt ${Math.ceil((42 * 1048576 * 1.1) / 1024)} ]`)
+  assert.match(load, 'docker run --rm -i --network none -v ce-staging-pitr:/pgdata --entrypoint sh "$img"')
+  assert.match(load, 'tar -x -C /pgdata')
+  assert.match(pitrLoadWal(T), '--entrypoint tar "$img" -x -C /pgdata')
+  assert.is(
+    pitrRemove('staging'),
+    'docker rm -f ce-staging-pitr >/dev/null 2>&1 || true\ndocker volume rm ce-staging-pitr >/dev/null 2>&1 || true',
+  )
+})
+
+test("the recovery server: Postgres's time form, promote at the target, no network, no archiving; latest replays everything", () => {
+  assert.is(
+    pitrRestoreCommand(),
+    'test -f /var/lib/postgresql/data/ce-wal/%f.gz && gunzip -c /var/lib/postgresql/data/ce-wal/%f.gz > %p',
+  )
+  assert.equal(pitrServerArgs('2026-12-02T10:31:07.5Z'), [
+    'postgres',
+    '-c',
+    'listen_addresses=',
+    '-c',
+    'archive_mode=off',
+    '-c',
+    `restore_command=${pitrRestoreCommand()}`,
+    '-c',
+    'recovery_target_time=2026-12-02 10:31:07.5+00',
+    '-c',
+    'recovery_target_action=promote',
+  ])
+  assert.equal(pitrServerArgs('latest').slice(-2), ['-c', `restore_command=${pitrRestoreCommand()}`])
+  const start = pitrStart(T, 'latest')
+  assert.match(start, '--entrypoint touch "$img" /pgdata/recovery.signal')
+  assert.match(
+    start,
+    'docker run -d --name ce-staging-pitr --label conciliaextrato.pitr=staging --network none -v ce-staging-pitr:/var/lib/postgresql/data "$img" postgres',
+  )
+})
+
+test('waiting: a stopped server or a timeout is exit 3 with its log; then the last replayed commit time', () => {
+  const wait = pitrWait(T, 600)
+  assert.match(
+    wait,
+    'if [ "$state" != running ]; then echo "the recovery server stopped ($state); the end of its log:" >&2; docker logs --tail 15 "$c" >&2 2>&1 || true; exit 3; fi',
+  )
+  assert.match(wait, 'if [ "$SECONDS" -ge 600 ]; then')
+  assert.match(wait, "psql -XAtq -U app -d postgres -c 'SELECT pg_is_in_recovery()'")
+  assert.match(wait, 'pg_last_xact_replay_timestamp()')
+  assert.match(
+    wait,
+    "grep -E 'recovery stopping|last completed transaction|redo done|selected new timeline' | sed 's/^/ce-pitr-log /' || true",
+  )
+})
+
+test("the copy: pg_dump from the recovery server into the live container's file, pg_restore -j into scratch, both counted", () => {
+  const copy = pitrCopy(T, 'ce_restore_x', 'SELECT 1')
+  const lines = copy.split('\n')
+  assert.ok(
+    lines.includes(
+      'docker exec ce-staging-pitr pg_dump -Fc -Z0 -U app conciliaextrato | docker exec -i "$pg" sh -c \'cat > "$1"\' sh "$f"',
+    ),
+    copy,
+  )
+  assert.match(copy, `trap 'docker exec "$pg" rm -f "$f"' EXIT`)
+  assert.match(copy, 'CREATE DATABASE "ce_restore_x"')
+  assert.match(copy, /pg_restore --exit-on-error .* -d ce_restore_x -j "\$jobs" "\$f"/)
+  assert.equal(
+    lines.slice(-2).map((l) => l.endsWith("-c 'SELECT 1'")),
+    [true, true],
+  )
+  assert.match(lines.at(-2) ?? '', 'docker exec ce-staging-pitr psql')
+})
+
+test.run()
