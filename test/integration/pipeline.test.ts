@@ -14,6 +14,10 @@ const test = suite('pipeline rehearsal: the committed workflows end to end on st
 
 test('a pull request, staging and production pipelines, a stale run, a red gate, a commit staging never ran, a rollback', async () => {
   const r = await rehearsePipeline({ log: () => {} })
+  // Where its time goes (CI's log keeps it): the world and both setups, then each workflow run.
+  process.stdout.write(
+    `      world and setups ${r.world_s}s; ${r.runs.map((run) => `${run.what} ${run.s}s`).join('; ')}; total ${r.total_s}s; load ${r.load_avg_1m.join(' ')}\n`,
+  )
   assert.equal(r.problems, [], JSON.stringify(r, null, 2))
   assert.equal(
     r.runs.map((run) => [run.what, run.conclusion, run.jobs]),

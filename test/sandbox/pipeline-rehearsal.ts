@@ -108,6 +108,8 @@ export interface PipelineResult {
   load_avg_1m: number[]
   /** Each workflow run: what it was, its conclusion, each job's result, its seconds. */
   runs: { what: string; conclusion: string; jobs: Record<string, string>; s: number }[]
+  /** The world, setup-server and dns of both envs: before the first workflow. */
+  world_s: number
   /** The whole rehearsal: the world, setup-server and dns of both envs, every workflow. */
   total_s: number
   problems: string[]
@@ -382,6 +384,7 @@ export async function rehearsePipeline(opts: {
         if (args[0] === 'setup-server') await putDataImages(world.droplets[env.name]?.container ?? '', env)
       }
     }
+    const worldS = Math.round((Date.now() - t0) / 1000)
     const { repo, commits } = appRepository(mkdtempSync(join(tmpdir(), 'ce-pipeline-app-')))
     // The image builds here compile with this machine's toolchain (a Dockerfile brings its own in CI):
     // rust-toolchain.toml's pin is this machine's version, which rustup cannot download by that name.
@@ -657,6 +660,7 @@ export async function rehearsePipeline(opts: {
       rollback_workflow_s: rollback.s,
       load_avg_1m: [Math.min(...loads), Math.max(...loads)],
       runs,
+      world_s: worldS,
       total_s: Math.round((Date.now() - t0) / 1000),
       problems,
     }
