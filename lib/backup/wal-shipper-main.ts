@@ -15,7 +15,7 @@ import { print, printErr } from '../report/output.ts'
 import { redact, registerSecret } from '../report/redact.ts'
 import { parseRecipient, type Recipient } from './keys.ts'
 import { S3Store } from './store-s3.ts'
-import { nextStatus, type PassResult, type ShipperStatus, shipPass } from './wal-shipper.ts'
+import { nextStatus, type PassResult, type ShipperStatus, shipPass, spoolBacklog } from './wal-shipper.ts'
 
 /** Seconds between passes over the spool. */
 export const WAL_POLL_S = 2
@@ -86,7 +86,8 @@ export async function runShipper(
       })
       storeFailed = !!result.error
     } catch (err) {
-      result = { shipped: [], backlog: -1, oldestWaitingS: 0, error: (err as Error).message }
+      // No pass (no config yet, or a bad one): what waits in the spool is still said, and counts.
+      result = { shipped: [], ...(await spoolBacklog(paths.spool)), error: (err as Error).message }
     }
     for (const s of result.shipped) print(`${s.name}: ${s.status} (${s.bytes} bytes)`)
     if (result.error) printErr(redact(`wal shipper ${paths.env}: ${result.error}`))
@@ -112,14 +113,16 @@ function readStatus(path: string): ShipperStatus | undefined {
   }
 }
 
-const sleep = (s: number) =>
+/** A pause that a stop request (SIGTERM) ends at once; its listener goes with it (a pass every few seconds). */
+export const sleep = (s: number) =>
   new Promise<void>((done) => {
-    const t = setTimeout(done, s * 1000)
-    // A stop request ends the pause at once (the pass in flight always finishes).
-    process.once('SIGTERM', () => {
+    const end = () => {
       clearTimeout(t)
+      process.removeListener('SIGTERM', end)
       done()
-    })
+    }
+    const t = setTimeout(end, s * 1000)
+    process.once('SIGTERM', end)
   })
 
 if (isEntryModule(import.meta.url)) {

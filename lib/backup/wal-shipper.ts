@@ -76,13 +76,21 @@ export async function shipPass(opts: {
       break
     }
   }
-  const left = await spoolFiles(opts.spool)
+  return { shipped, ...(await spoolBacklog(opts.spool, now)), ...(error ? { error } : {}) }
+}
+
+/** How many WAL files wait in the spool, and how long the oldest has (0 when none or unreadable). */
+export async function spoolBacklog(
+  spool: string,
+  now: () => number = Date.now,
+): Promise<{ backlog: number; oldestWaitingS: number }> {
+  const left = await spoolFiles(spool).catch(() => [] as string[])
   let oldestWaitingS = 0
   if (left[0]) {
-    const st = await stat(join(opts.spool, left[0])).catch(() => undefined)
+    const st = await stat(join(spool, left[0])).catch(() => undefined)
     if (st) oldestWaitingS = Math.max(0, Math.round((now() - st.mtimeMs) / 1000))
   }
-  return { shipped, backlog: left.length, oldestWaitingS, ...(error ? { error } : {}) }
+  return { backlog: left.length, oldestWaitingS }
 }
 
 /** The status after a pass, from the one before it. */

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { existsSync, readFileSync } from 'node:fs'
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import * as assert from 'uvu/assert'
@@ -342,10 +342,17 @@ ship('the service: runShipper ships and writes its status; the secret never reac
   await writeFile(join(spool, SEG(5)), fakeSegment(1000))
   const statusFile = join(spool, '..', `${spool.split('/').at(-1)}-status.json`)
   const configFile = `${statusFile}.config.json`
-  // Before make backup wrote the config: a failing pass, in the status, naming the file.
-  await runShipper({ env: 'prod', spool, statusFile, configFile }, { passes: 1, pollS: 1 })
+  // Before make backup wrote the config: a failing pass, in the status, naming the file; what waits in
+  // the spool is still counted (it was -1), with its age, so health's "wal shipping" sees it waiting.
+  await utimes(join(spool, SEG(5)), new Date(Date.now() - 300_000), new Date(Date.now() - 300_000))
+  const listeners = process.listenerCount('SIGTERM')
+  await runShipper({ env: 'prod', spool, statusFile, configFile }, { passes: 3, pollS: 0.01 })
   const before = JSON.parse(readFileSync(statusFile, 'utf8')) as ShipperStatus
   assert.match(before.error ?? '', `no config at ${configFile}: make backup ENV=prod writes it`)
+  assert.is(before.backlog, 1)
+  assert.ok(before.oldestWaitingS >= 299, String(before.oldestWaitingS))
+  // Each pause's stop listener goes with it: a pass every few seconds must not pile them up.
+  assert.is(process.listenerCount('SIGTERM'), listeners)
   await writeFile(
     configFile,
     walShipperConfigContent({
