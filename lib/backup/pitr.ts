@@ -6,7 +6,6 @@
  * opened here with BACKUP_KEY and streamed to the host; no plaintext touches this machine's disk.
  */
 import { Readable } from 'node:stream'
-import { gunzipSync } from 'node:zlib'
 import { COUNTS_SQL, parsePgVerify, pgVerify } from '../commands/backup.ts'
 import { pitrCopy, pitrLoadBase, pitrLoadWal, pitrRemove, pitrStart, pitrWait } from '../commands/pitr.ts'
 import type { HostSession } from '../host/session.ts'
@@ -14,8 +13,7 @@ import { InputError, IntegrityError } from '../report/errors.ts'
 import { print } from '../report/output.ts'
 import type { Context } from '../run/runbook.ts'
 import { BASE_PART, type BaseInfo, walSegmentOf } from './base-backup.ts'
-import { listBackups } from './catalog.ts'
-import { decryptBuffer, sha256 } from './format.ts'
+import { listBackups, partKey } from './catalog.ts'
 import type { Keyring } from './keys.ts'
 import { compareCounts, totalRows } from './manifest.ts'
 import type { PitrPlan } from './pitr-plan.ts'
@@ -31,7 +29,7 @@ import type { BackupStore } from './store.ts'
 import { openBackupTarget } from './take.ts'
 import { tarEnd, tarEntry } from './tar.ts'
 import { restoreFromFile } from './transfer.ts'
-import { type ArchivedWal, archivedWal, isSegmentName } from './wal-archive.ts'
+import { type ArchivedWal, archivedWal, isSegmentName, openWalFile } from './wal-archive.ts'
 import { checkChain, describeGaps, nextSegment, parseSegment } from './wal-chain.ts'
 
 const TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,6})?Z$/
@@ -135,16 +133,6 @@ export function describePitr(p: PitrPlan): string[] {
   ]
 }
 
-/** One archived file, opened with BACKUP_KEY and checked against its name's hash; still gzipped. */
-async function openGzipped(store: BackupStore, keyring: Keyring, w: ArchivedWal): Promise<Buffer> {
-  const chunks: Buffer[] = []
-  for await (const c of await store.get(w.key)) chunks.push(c as Buffer)
-  const gz = decryptBuffer(keyring, Buffer.concat(chunks), { context: w.key, label: w.key })
-  if (sha256(gunzipSync(gz)).slice(0, 16) !== w.hash)
-    throw new IntegrityError(`${w.key}: its content does not match the hash in its name`)
-  return gz
-}
-
 /** The WAL as a tar of ce-wal/<name>.gz entries, fetched and opened PREFETCH ahead. */
 function walTar(store: BackupStore, keyring: Keyring, wal: ArchivedWal[]): Readable {
   async function* entries() {
@@ -152,7 +140,7 @@ function walTar(store: BackupStore, keyring: Keyring, wal: ArchivedWal[]): Reada
     let next = 0
     const fill = () => {
       while (pending.length < PREFETCH && next < wal.length) {
-        const p = openGzipped(store, keyring, wal[next++] as ArchivedWal)
+        const p = openWalFile(store, keyring, wal[next++] as ArchivedWal).then((f) => f.gz)
         p.catch(() => undefined)
         pending.push(p)
       }
@@ -178,12 +166,11 @@ export async function restorePitrScratch(r: RestoreRun): Promise<void> {
   const file = r.files[BASE_PART]
   const info = r.manifest.parts[BASE_PART]
   if (!file || !info) throw new IntegrityError(`${BASE_PART} was not downloaded and verified`)
-  const walBytes = p.wal.filter((w) => isSegmentName(w.name)).length * 16 * 1024 * 1024
-  const key = `${r.manifest.env}/${r.entry.id}/${BASE_PART}.enc`
+  const key = partKey(r.manifest.env, r.entry.id, BASE_PART)
   await timedPhase(r, 'pitr-base', () =>
     restoreFromFile(
       r.host,
-      pitrLoadBase(r.data, info.bytes, walBytes),
+      pitrLoadBase(r.data, info.bytes, walBytes(p)),
       file,
       key,
       r.keyring,
@@ -236,18 +223,20 @@ export async function restorePitrScratch(r: RestoreRun): Promise<void> {
   const rows = JSON.parse(copied) as Record<string, number>
   p.rows = totalRows(rows)
   print(
-    `      replayed to ${p.replayedTo || 'the base (no transaction after it)'}; scratch database ${r.scratch}: ${totalRows(rows)} rows in ${Object.keys(rows).length} tables match the recovered server; canary of ${r.manifest.id} found`,
+    `      replayed to ${p.replayedTo || 'the base (no transaction after it)'}; scratch database ${r.scratch}: ${p.rows} rows in ${Object.keys(rows).length} tables match the recovered server; canary of ${r.manifest.id} found`,
   )
 }
+
+/** The WAL's size once unpacked on the host: 16 MiB a segment (the disk check's estimate). */
+const walBytes = (p: PitrPlan) => p.wal.filter((w) => isSegmentName(w.name)).length * 16 * 1024 * 1024
 
 /** What restorePitrScratch runs on the host, in order (for --dry-run). */
 export function pitrCommands(r: RestoreRun): string[] {
   const p = r.pitr
   if (!p) return []
   const base = r.manifest.parts[BASE_PART]?.bytes ?? 0
-  const walBytes = p.wal.filter((w) => isSegmentName(w.name)).length * 16 * 1024 * 1024
   return [
-    `${pitrLoadBase(r.data, base, walBytes)}\n# stdin: ${BASE_PART}, opened here with BACKUP_KEY`,
+    `${pitrLoadBase(r.data, base, walBytes(p))}\n# stdin: ${BASE_PART}, opened here with BACKUP_KEY`,
     `${pitrLoadWal(r.data)}\n# stdin: a tar of the ${p.wal.length} WAL file(s), opened here with BACKUP_KEY`,
     pitrStart(r.data, p.target),
     pitrWait(r.data, REPLAY_TIMEOUT_S),

@@ -135,12 +135,23 @@ export async function shipWalFile(
   return { status: 'shipped', key, bytes: sealed.length }
 }
 
-/** Downloads and opens one archived WAL file (needs BACKUP_KEY); checks its plaintext hash. */
-export async function fetchWalFile(store: BackupStore, keyring: Keyring, w: ArchivedWal): Promise<Buffer> {
-  const plain = gunzipSync(
-    decryptBuffer(keyring, await readObject(store, w.key), { context: w.key, label: w.key }),
-  )
+/**
+ * Downloads and opens one archived WAL file (needs BACKUP_KEY); checks its plaintext hash. Returns the
+ * plaintext and the stored gzip (restore hands the gzip on to the host as it is).
+ */
+export async function openWalFile(
+  store: BackupStore,
+  keyring: Keyring,
+  w: ArchivedWal,
+): Promise<{ plain: Buffer; gz: Buffer }> {
+  const gz = decryptBuffer(keyring, await readObject(store, w.key), { context: w.key, label: w.key })
+  const plain = gunzipSync(gz)
   if (sha256(plain).slice(0, 16) !== w.hash)
     throw new IntegrityError(`${w.key}: its content does not match the hash in its name`)
-  return plain
+  return { plain, gz }
+}
+
+/** Downloads and opens one archived WAL file (needs BACKUP_KEY); checks its plaintext hash. */
+export async function fetchWalFile(store: BackupStore, keyring: Keyring, w: ArchivedWal): Promise<Buffer> {
+  return (await openWalFile(store, keyring, w)).plain
 }
