@@ -14,4 +14,10 @@ export interface PitrPlan {
   replayedTo?: string
   /** Rows in the recovered database, as copied into scratch and counted. */
   rows?: number
+  /** Those rows per table (make emergency verifies the live database against them). */
+  tables?: Record<string, number>
+  /** A restore drill: the canary rows are checked around the target (lib/backup/pitr-drill.ts). */
+  drill?: boolean
+  /** The newest canary row the recovered database holds (a drill's check found it). */
+  canary?: string
 }

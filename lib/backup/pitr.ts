@@ -16,6 +16,7 @@ import { BASE_PART, type BaseInfo, walSegmentOf } from './base-backup.ts'
 import { listBackups, partKey } from './catalog.ts'
 import type { Keyring } from './keys.ts'
 import { compareCounts, totalRows } from './manifest.ts'
+import { checkDrillCanary, drillPoint } from './pitr-drill.ts'
 import type { PitrPlan } from './pitr-plan.ts'
 import {
   chooseBackup,
@@ -25,6 +26,7 @@ import {
   restoreScratch,
   timedPhase,
 } from './restore.ts'
+import { isDrill } from './restore-report.ts'
 import type { BackupStore } from './store.ts'
 import { openBackupTarget } from './take.ts'
 import { tarEnd, tarEntry } from './tar.ts'
@@ -222,9 +224,11 @@ export async function restorePitrScratch(r: RestoreRun): Promise<void> {
     throw new IntegrityError(`the recovered database lacks the canary row of backup ${r.manifest.id}`)
   const rows = JSON.parse(copied) as Record<string, number>
   p.rows = totalRows(rows)
+  p.tables = rows
   print(
     `      replayed to ${p.replayedTo || 'the base (no transaction after it)'}; scratch database ${r.scratch}: ${p.rows} rows in ${Object.keys(rows).length} tables match the recovered server; canary of ${r.manifest.id} found`,
   )
+  if (p.drill) await checkDrillCanary(r, p)
 }
 
 /** The WAL's size once unpacked on the host: 16 MiB a segment (the disk check's estimate). */
@@ -250,9 +254,17 @@ async function removePitrServer(r: RestoreRun): Promise<void> {
   await r.host.exec(pitrRemove(r.data.env), { echo: false, allowFail: true })
 }
 
-/** The restore's run: a point in time (AT=) or a whole backup (BACKUP=, or the latest). */
-export function chooseRestore(ctx: Context, host: HostSession, at?: string, requested?: string) {
-  return at ? choosePitr(ctx, host, at, requested) : chooseBackup(ctx, host, requested)
+/**
+ * The restore's run: a point in time (AT=) or a whole backup (BACKUP=, or the latest). A drill with
+ * neither, on an env with base backups, takes a random point in the recovery window (pitr-drill.ts).
+ */
+export async function chooseRestore(ctx: Context, host: HostSession, at?: string, requested?: string) {
+  const drill = isDrill(ctx)
+  const point = at ?? (drill && !requested ? await drillPoint(ctx, host) : undefined)
+  if (!point) return chooseBackup(ctx, host, requested)
+  const r = await choosePitr(ctx, host, point, requested)
+  if (r.pitr && drill && r.pitr.target !== 'latest') r.pitr.drill = true
+  return r
 }
 
 /**

@@ -19,11 +19,11 @@ export function reportRestore(ctx: Context): void {
     : `backup ${r.entry.id}`
   print(
     isDrill(ctx)
-      ? `      DRILL passed: ${what} restores (${rows} rows, ${r.manifest.redis.keys} keys verified) in ${total.toFixed(1)} s; nothing live was changed`
+      ? `      DRILL passed: ${what} restores (${rows} rows, ${r.manifest.redis.keys} keys verified${r.pitr?.canary ? `, canary of ${r.pitr.canary} found` : ''}) in ${total.toFixed(1)} s; nothing live was changed`
       : `      restored ${what}: ${rows} rows, ${r.manifest.redis.keys} keys; previous database kept as ${r.keptAs}`,
   )
   print(
-    `restore-summary ${JSON.stringify({ backup: r.entry.id, ...(r.pitr ? { at: r.pitr.target, replayed_to: r.pitr.replayedTo ?? null } : {}), drill: isDrill(ctx), rows_verified: rows, redis_keys: r.manifest.redis.keys, timings_s: r.timings })}`,
+    `restore-summary ${JSON.stringify({ backup: r.entry.id, ...(r.pitr ? { at: r.pitr.target, replayed_to: r.pitr.replayedTo ?? null, canary: r.pitr.canary ?? null } : {}), drill: isDrill(ctx), rows_verified: rows, redis_keys: r.manifest.redis.keys, timings_s: r.timings })}`,
   )
 }
 

@@ -2,6 +2,7 @@
  * Taking a backup, phase by phase: the backup runbook runs one phase per step; restore's safety
  * backup and deploy's pre-migration backup run them all with takeBackup().
  */
+
 import { randomBytes } from 'node:crypto'
 import { Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
@@ -15,6 +16,7 @@ import {
   pgGlobals,
   redisSnapshot,
 } from '../commands/backup.ts'
+import { canaryWrite as pitrCanaryWrite } from '../commands/pitr-canary.ts'
 import { remotePaths } from '../env/host-paths.ts'
 import type { Env } from '../env/load.ts'
 import type { HostSession } from '../host/session.ts'
@@ -158,10 +160,16 @@ export async function dumpPostgres(run: BackupRun): Promise<void> {
 
 /**
  * The physical base backup (pg_basebackup's tar), for restore to a point in time with the archived WAL
- * from its start segment on. Taken after the dump, so the dump's canary row is in it too.
+ * from its start segment on. Taken after the dump, so the dump's canary row is in it too, and after a
+ * point-in-time canary row (lib/commands/pitr-canary.ts).
  */
 export async function baseBackup(run: BackupRun): Promise<void> {
   await timed(run, 'base', async () => {
+    // A point-in-time canary row first: any drill point after this base has one before it to find.
+    await run.host.exec(pitrCanaryWrite(run.data, 'backup'), {
+      echo: false,
+      next: 'Postgres did not take the canary row: is it running and healthy? (make status)',
+    })
     run.base = parseBaseBackupLog(await capture(run, BASE_PART, pgBaseBackup(run.data)))
     print(
       `      cluster ${run.base.system}: replay from ${run.base.start_wal} (${run.base.start_lsn}), consistent at ${run.base.end_lsn}, ${run.base.finished_at}`,

@@ -13,6 +13,8 @@ export interface DataTarget {
 }
 
 export const CANARY_TABLE = 'ce_backup_canary'
+/** The point-in-time canary (lib/commands/pitr-canary.ts): written every minute, so never counted. */
+export const PITR_CANARY_TABLE = 'ce_pitr_canary'
 
 /** The running container of a data service, or a clear failure (exit 3) when it is not running. */
 export function container(t: DataTarget, service: 'postgres' | 'redis', variable: string): string {
@@ -36,8 +38,7 @@ export const psql = (t: DataTarget, db = t.db, stdin = false) =>
   `docker exec${stdin ? ' -i' : ''} "$pg" psql -XAtq -v ON_ERROR_STOP=1 -U ${quote(t.user)} -d ${quote(db)}`
 
 /** One JSON object {"schema.table": rows} of exact counts, in the transaction's snapshot. */
-export const COUNTS_SQL =
-  "SELECT coalesce(json_object_agg(t, n ORDER BY t), '{}') FROM (SELECT format('%I.%I', schemaname, relname) AS t, (xpath('/row/c/text()', query_to_xml(format('SELECT count(*) AS c FROM %I.%I', schemaname, relname), false, true, '')))[1]::text::bigint AS n FROM pg_stat_user_tables) s"
+export const COUNTS_SQL = `SELECT coalesce(json_object_agg(t, n ORDER BY t), '{}') FROM (SELECT format('%I.%I', schemaname, relname) AS t, (xpath('/row/c/text()', query_to_xml(format('SELECT count(*) AS c FROM %I.%I', schemaname, relname), false, true, '')))[1]::text::bigint AS n FROM pg_stat_user_tables WHERE relname <> '${PITR_CANARY_TABLE}') s`
 
 /** Writes the canary row (SQL on stdin, so the token never appears in a process list). */
 export function canaryWrite(t: DataTarget): string {

@@ -47,6 +47,8 @@ export interface WatchdogFile {
   idleColourFile?: string
   stateDir: string
   historyFile: string
+  /** The app's database, where each run writes a point-in-time canary row (absent in older configs). */
+  postgres?: { user: string; db: string }
   /** The env's notify targets that take 'alert' events, and their URLs by secret name. */
   targets: NotifyTarget[]
   urls: Record<string, string>
@@ -56,6 +58,7 @@ export function watchdogFile(
   env: Env,
   host: string,
   secrets: Readonly<Record<string, string>>,
+  postgres?: WatchdogFile['postgres'],
 ): WatchdogFile {
   const targets = env.notify
     .filter((t) => t.events.includes('alert'))
@@ -82,6 +85,7 @@ export function watchdogFile(
     idleColourFile: remotePaths(env).idleColour,
     stateDir: watchdogStateDir(env.name),
     historyFile: healthHistoryPath(env.name),
+    ...(postgres ? { postgres } : {}),
     targets,
     urls: Object.fromEntries(targets.map((t) => [t.urlSecret, secrets[t.urlSecret] ?? ''])),
   }

@@ -16,6 +16,7 @@ import {
 import { ensure, ensureFile } from '../host/converge.ts'
 import { buildHostBundle, ensureNode } from '../host/node-program.ts'
 import type { Context, Step } from '../run/runbook.ts'
+import { DB_NAME, DB_USER } from '../stack/files.ts'
 import { eachHost } from './common.ts'
 
 // The host watchdog (lib/watchdog/main.ts): Debian's/Ubuntu's nodejs, the bundle, its config (the alert
@@ -53,7 +54,7 @@ export const watchdog: Step = {
       const code = await file(WATCHDOG_BUNDLE, await watchdogBundle(), '0644')
       const config = await file(
         watchdogConfigPath(env.name),
-        watchdogConfigContent(watchdogFile(env, host.name, ctx.secrets)),
+        watchdogConfigContent(watchdogFile(env, host.name, ctx.secrets, { user: DB_USER, db: DB_NAME })),
         '0600',
       )
       const rotate = await file(HEALTH_LOGROTATE_PATH, HEALTH_LOGROTATE, '0644')

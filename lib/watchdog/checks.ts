@@ -2,6 +2,7 @@ import { readFileSync, rmSync, statfsSync, statSync } from 'node:fs'
 import { request } from 'node:http'
 import { redisAuth } from '../commands/backup.ts'
 import type { Colour } from '../commands/compose.ts'
+import { canaryWriteSql } from '../commands/pitr-canary.ts'
 import type { WatchdogFile } from '../commands/watchdog.ts'
 import type { CheckResult } from '../notify/alerts.ts'
 import type { RestartLog } from './budget.ts'
@@ -126,7 +127,7 @@ export async function runChecks(
     ...watch.results,
     ...idle,
     await nginxCheck(deps.exec),
-    ...(await dataChecks(deps.exec, watch.containers, cfg.projects.data, cfg.env)),
+    ...(await dataChecks(deps.exec, watch.containers, cfg)),
     ...(live ? await httpChecks(cfg, pause.pausedBy !== undefined) : []),
     ...resourceChecks(cfg, read),
   ]
@@ -206,10 +207,11 @@ async function nginxCheck(exec: Exec): Promise<CheckResult> {
 async function dataChecks(
   exec: Exec,
   containers: ContainerInfo[],
-  project: string,
-  env: string,
+  cfg: Pick<WatchdogFile, 'env' | 'projects' | 'postgres'>,
 ): Promise<CheckResult[]> {
-  const find = (service: string) => containers.find((c) => c.project === project && c.service === service)
+  const { env } = cfg
+  const find = (service: string) =>
+    containers.find((c) => c.project === cfg.projects.data && c.service === service)
   const results: CheckResult[] = []
   const pg = find('postgres')
   if (pg) {
@@ -220,6 +222,9 @@ async function dataChecks(
       detail: out.code === 0 ? 'accepting connections' : `pg_isready: exit ${out.code} ${out.stderr.trim()}`,
       runbook: 'docs/runbooks/health.md',
     })
+    // Accepting connections is not taking writes (a full disk, a read-only server): one canary row,
+    // which a restore drill also looks for at its point in time. Older configs name no database.
+    if (out.code === 0 && cfg.postgres) results.push(await canaryCheck(exec, pg.id, cfg.postgres))
   }
   const redis = find('redis')
   if (redis) {
@@ -243,6 +248,42 @@ async function dataChecks(
     })
   }
   return results.map((r) => ({ ...r, detail: r.detail.slice(0, 200) }))
+}
+
+/** The point-in-time canary row written (lib/commands/pitr-canary.ts): Postgres takes writes. */
+export async function canaryCheck(
+  exec: Exec,
+  id: string,
+  db: NonNullable<WatchdogFile['postgres']>,
+): Promise<CheckResult> {
+  const out = await exec(
+    'docker',
+    [
+      'exec',
+      id,
+      'psql',
+      '-XAtq',
+      '-v',
+      'ON_ERROR_STOP=1',
+      '-U',
+      db.user,
+      '-d',
+      db.db,
+      '-c',
+      canaryWriteSql('watchdog'),
+    ],
+    15_000,
+  )
+  const at = out.stdout.trim()
+  const ok = out.code === 0 && /^\d{4}-\d\d-\d\dT[\d:.]+Z$/.test(at)
+  return {
+    check: 'postgres-writes',
+    ok,
+    detail: ok
+      ? `canary row written at ${at}`
+      : `psql: exit ${out.code} ${(out.stderr.trim() || at).split('\n')[0]}`,
+    runbook: 'docs/runbooks/health.md',
+  }
 }
 
 /** Every domain's health path through the host's nginx on port 80, with the domain as Host. */

@@ -59,7 +59,7 @@ const redis = (cmd: string) =>
 /** Per table: rows and an md5 of every row in order; and every Redis key with its value. */
 async function fingerprint(): Promise<{ tables: string; redis: string }> {
   const tables = await pg(
-    "SELECT string_agg(format('%s %s %s', c.relname, (xpath('/row/n/text()', query_to_xml(format('select count(*) as n from %I', c.relname), false, true, '')))[1], (xpath('/row/h/text()', query_to_xml(format('select md5(coalesce(string_agg(t::text, ''|'' order by t::text), '''')) as h from %I t', c.relname), false, true, '')))[1]), E'\\n' ORDER BY c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'r' AND n.nspname = 'public'",
+    "SELECT string_agg(format('%s %s %s', c.relname, (xpath('/row/n/text()', query_to_xml(format('select count(*) as n from %I', c.relname), false, true, '')))[1], (xpath('/row/h/text()', query_to_xml(format('select md5(coalesce(string_agg(t::text, ''|'' order by t::text), '''')) as h from %I t', c.relname), false, true, '')))[1]), E'\\n' ORDER BY c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'r' AND n.nspname = 'public' AND c.relname <> 'ce_pitr_canary'",
   )
   const keys = (await redis('--scan')).trim().split('\n').filter(Boolean).sort()
   const values = await Promise.all(keys.map(async (k) => `${k}=${(await redis(`GET ${k}`)).trim()}`))
@@ -261,6 +261,53 @@ test("the base backup: pg_basebackup's tar holding the data, placed in the chain
   assert.ok(
     archived.some((w) => w.name === base.start_wal && w.system === system),
     `${base.start_wal} not in ${archived.map((w) => w.name).join(' ')}`,
+  )
+})
+
+test('restore drill at a random point: its canary written, the WAL archived, replay to a random time; the canary rows around it checked', async () => {
+  // The watchdog writes a canary row each run (its timer: each minute); one run now, for its history.
+  await onDroplet(web, 'systemctl start conciliaextrato-watchdog@bk.service')
+  assert.ok(Number(await pg("select count(*) from ce_pitr_canary where writer = 'watchdog'")) >= 1)
+  const { code, out } = await runCaptured(restore, ['--env', 'bk', '--drill'])
+  assert.is(code, 0, out)
+  const wrote = /canary row written at (\S+); WAL switched, [0-9A-F]{24} archived [\d.]+ s later/.exec(out)
+  const picked = /drill point (\S+): random between (\S+) \(the oldest base\) and (\S+)/.exec(out)
+  assert.ok(wrote && picked, out)
+  const [, point = '', from = '', to = ''] = picked ?? []
+  assert.ok(from <= point && point <= to && Date.parse(to) < Date.parse(wrote?.[1] ?? ''), picked?.[0])
+  assert.match(out, `point in time ${point}: the base backup of cluster `)
+  const found = /canary row written at (\S+) \(([\d.]+) s before the point\) found, none after it/.exec(out)
+  assert.ok(found, out)
+  assert.ok(Date.parse(found?.[1] ?? '') <= Date.parse(point), found?.[0])
+  assert.match(
+    out,
+    new RegExp(
+      `DRILL passed: ${point} \\(backup \\d{8}T\\d{6}Z's base replayed to [^)]+\\) restores \\(\\d+ rows, 26 keys verified, canary of ${found?.[1]} found\\)`,
+    ),
+  )
+  const summary = JSON.parse(
+    out
+      .split('\n')
+      .find((l) => l.startsWith('restore-summary '))
+      ?.slice(16) ?? '{}',
+  )
+  assert.equal([summary.drill, summary.at, summary.canary], [true, point, found?.[1]])
+  // The live database holds the newest canary row the recovered one had, and the drill's own row.
+  assert.is(
+    (await pg(`select count(*) from ce_pitr_canary where at = '${found?.[1]}'::timestamptz`)).trim(),
+    '1',
+  )
+  assert.is((await pg("select count(*) from ce_pitr_canary where writer = 'restore-drill'")).trim(), '1')
+  // Nothing else live: no scratch database, no recovery server.
+  assert.not.match(await pg('select datname from pg_database', 'postgres'), 'ce_restore_')
+  assert.is(
+    (
+      await onDroplet(
+        web,
+        'docker ps -aq --filter name=ce-bk-pitr; docker volume ls -q --filter name=ce-bk-pitr',
+      )
+    ).trim(),
+    '',
   )
 })
 

@@ -296,7 +296,16 @@ export async function rehearse(opts: RehearsalOptions): Promise<RehearsalResult>
     )
     if (!checkerLogin)
       problems.push(`health did not log in as the checker account (${checker ?? 'no ssh.checker'})`)
-    await run('restore-drill', ['restore-drill', E, 'YES=1'])
+    // The committed env files archive WAL: the weekly drill restores a random point and finds its canary.
+    const drill = await run('restore-drill', ['restore-drill', E, 'YES=1'])
+    if (
+      !/DRILL passed: \S+ \(backup \S+'s base replayed to [^)]+\) restores \(.*canary of \S+ found\)/.test(
+        drill.out,
+      )
+    )
+      problems.push(
+        `make restore-drill did not restore a point in time with its canary: ${drill.out.trim().split('\n').slice(-4).join(' | ')}`,
+      )
 
     // Through the edge, as a visitor: every domain, HSTS and the headers on every answer.
     const headers = [

@@ -1,7 +1,9 @@
 import * as assert from 'uvu/assert'
 import type { BaseInfo } from '../../lib/backup/base-backup.ts'
 import { baseServes, parseTarget, walToReplay } from '../../lib/backup/pitr.ts'
+import { canaryVerdict, drillWindow, pickPoint } from '../../lib/backup/pitr-drill.ts'
 import type { ArchivedWal } from '../../lib/backup/wal-archive.ts'
+import { COUNTS_SQL } from '../../lib/commands/backup.ts'
 import {
   pitrCopy,
   pitrLoadBase,
@@ -12,6 +14,13 @@ import {
   pitrStart,
   pitrWait,
 } from '../../lib/commands/pitr.ts'
+import {
+  canaryProbe,
+  canaryWrite,
+  canaryWriteSql,
+  parseCanaryProbe,
+  walSwitch,
+} from '../../lib/commands/pitr-canary.ts'
 import { suite } from '../harness.ts'
 
 const test = suite('pitr: restore to a point in time, its choices and host commands')
@@ -178,6 +187,88 @@ test("the copy: pg_dump from the recovery server into the live container's file,
     [true, true],
   )
   assert.match(lines.at(-2) ?? '', 'docker exec ce-staging-pitr psql')
+})
+
+test('the drill window: from the oldest base (plus the canary slack) to a second before the drill canary; none when empty', () => {
+  assert.equal(drillWindow(['2026-12-06T10:00:00Z', '2026-12-05T10:00:00Z'], '2026-12-06T11:00:00.500Z'), {
+    from: '2026-12-05T10:00:06.000Z',
+    to: '2026-12-06T10:59:59.500Z',
+  })
+  assert.is(drillWindow([], '2026-12-06T11:00:00Z'), undefined)
+  // A base that finished moments before the canary leaves no room.
+  assert.is(drillWindow(['2026-12-06T10:59:57Z'], '2026-12-06T11:00:00Z'), undefined)
+  const w = { from: '2026-12-05T10:00:06.000Z', to: '2026-12-06T10:59:59.500Z' }
+  assert.is(
+    pickPoint(w, () => 0),
+    w.from,
+  )
+  assert.is(
+    pickPoint(w, () => 0.999999999),
+    w.to,
+  )
+  assert.is(
+    pickPoint(w, () => 0.5),
+    '2026-12-05T22:30:02.750Z',
+  )
+  // Any pick is a point parseTarget takes, inside the window.
+  for (let i = 0; i < 50; i++) {
+    const p = pickPoint(w)
+    assert.is(parseTarget(p, NOW), p)
+    assert.ok(p >= w.from && p <= w.to, p)
+  }
+})
+
+test('the drill canary verdict: nothing after the point, the newest live row before it present; each failure says why', () => {
+  const at = '2026-12-06T10:30:00.000Z'
+  assert.equal(
+    canaryVerdict(at, { after: 0, newest: '2026-12-06T10:29:31.200000Z' }, '2026-12-06T10:29:31.200000Z'),
+    {
+      ok: true,
+      line: 'canary row written at 2026-12-06T10:29:31.200000Z (28.8 s before the point) found, none after it',
+    },
+  )
+  // A newer row than the live one's newest (the live database was replaced since): still found.
+  assert.ok(canaryVerdict(at, { after: 0, newest: '2026-12-06T10:29:50Z' }, '2026-12-06T10:28:00Z').ok)
+  const past = canaryVerdict(at, { after: 2, newest: '2026-12-06T10:29:50Z' }, '2026-12-06T10:29:50Z')
+  assert.equal(past, {
+    ok: false,
+    line: `replay went past ${at}: the recovered database has 2 canary row(s) written after it`,
+  })
+  const short = canaryVerdict(at, { after: 0, newest: '2026-12-06T10:20:00Z' }, '2026-12-06T10:29:31Z')
+  assert.is(short.ok, false)
+  assert.is(
+    short.line,
+    `the canary row written at 2026-12-06T10:29:31Z is not in the recovered database (its newest: 2026-12-06T10:20:00Z): replay stopped before ${at}`,
+  )
+  assert.match(canaryVerdict(at, { after: 0, newest: '' }, '2026-12-06T10:29:31Z').line, '(its newest: none)')
+  const none = canaryVerdict(at, { after: 0, newest: '' }, '')
+  assert.is(none.ok, false)
+  assert.match(none.line, `the live database has no canary row written before ${at} to look for`)
+})
+
+test('the canary on the host: one transaction that writes and prints its time; a probe that copes with no table', () => {
+  const sql = canaryWriteSql("drill'x")
+  assert.is(
+    sql,
+    "CREATE TABLE IF NOT EXISTS ce_pitr_canary (at timestamptz PRIMARY KEY DEFAULT clock_timestamp(), writer text NOT NULL); DELETE FROM ce_pitr_canary WHERE at < now() - interval '40 days'; INSERT INTO ce_pitr_canary (writer) VALUES ('drill''x') RETURNING to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"');",
+  )
+  const w = canaryWrite(T, 'restore-drill')
+  assert.match(w, 'docker exec "$pg" psql -XAtq -v ON_ERROR_STOP=1 -U app -d conciliaextrato -c ')
+  assert.match(w, "VALUES ('\\''restore-drill'\\'')")
+  assert.match(walSwitch(T), 'pg_walfile_name(pg_switch_wal())')
+  const probe = canaryProbe(T, 'ce_restore_x', '2026-12-06T10:30:00.000Z')
+  assert.match(probe, "-d ce_restore_x -c 'SELECT to_regclass('\\''public.ce_pitr_canary'\\'') IS NOT NULL'")
+  assert.match(probe, "count(*) FILTER (WHERE at > '\\''2026-12-06T10:30:00.000Z'\\''::timestamptz)")
+  assert.match(probe, 'else echo absent; fi')
+  assert.equal(parseCanaryProbe('0|2026-12-06T10:29:31.200000Z\n'), {
+    after: 0,
+    newest: '2026-12-06T10:29:31.200000Z',
+  })
+  assert.equal(parseCanaryProbe('3|\n'), { after: 3, newest: '' })
+  assert.equal(parseCanaryProbe('absent'), { after: 0, newest: '' })
+  assert.is(parseCanaryProbe('psql: error'), undefined)
+  // Written every minute, so never counted: a backup's counts and a restore's comparison leave it out.
+  assert.match(COUNTS_SQL, "FROM pg_stat_user_tables WHERE relname <> 'ce_pitr_canary'")
 })
 
 test.run()

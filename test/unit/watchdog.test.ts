@@ -25,7 +25,7 @@ import {
   recentRestarts,
   recordRestart,
 } from '../../lib/watchdog/budget.ts'
-import { httpVerdict, parseLiveColour, parseMeminfo } from '../../lib/watchdog/checks.ts'
+import { canaryCheck, httpVerdict, parseLiveColour, parseMeminfo } from '../../lib/watchdog/checks.ts'
 import { containerVerdict, parseInspect, watchContainers } from '../../lib/watchdog/containers.ts'
 import type { Exec } from '../../lib/watchdog/exec.ts'
 import { historyLines, runWatchdog } from '../../lib/watchdog/main.ts'
@@ -268,7 +268,10 @@ function fakeDocker(containers: ReturnType<typeof inspect>[]) {
       if (c) c.State = { ...c.State, Status: 'running', Running: true, ...healthy }
       return ok(`${rest[0]}\n`)
     }
-    if (cmd === 'exec') return ok(rest.includes('PING') ? 'PONG\n' : '')
+    if (cmd === 'exec')
+      return ok(
+        rest.includes('PING') ? 'PONG\n' : rest.includes('psql') ? '2026-03-01T12:03:00.250001Z\n' : '',
+      )
     // Redis's PING: through sh, with the password from data.env (never on the command line).
     if (file === 'sh' && cmd === '-c' && rest[0]?.includes('/srv/conciliaextrato/production/data.env'))
       return ok(
@@ -445,6 +448,63 @@ test('three runs: a stopped container restarted and one alert; one recovery; the
   const state = readFileSync(join(cfg.stateDir, 'alerts.json'), 'utf8')
   for (const text of [printed, history.join('\n'), state]) assert.not.match(text, 's3cret-token')
   assert.match(printed, 'notified team')
+})
+
+test('postgres-writes: each run writes a point-in-time canary row into the app database; a refused write fails the check', async () => {
+  const cfg: WatchdogFile = {
+    ...watchdogFile({ ...env, notify: [] } as Env, 'web-1', {}, { user: 'conciliaextrato', db: 'ce' }),
+    upstreamsFile: join(dir, 'absent-upstreams.conf'),
+    lockDir: join(dir, 'deploy.lock'),
+    maintenanceFile: join(dir, 'maintenance'),
+    stateDir: join(dir, 'state-canary'),
+    historyFile: join(dir, 'health', 'canary.jsonl'),
+    diskMinFreePct: 1,
+    memMinFreePct: 1,
+  }
+  const data = 'ce-production-data'
+  const docker = fakeDocker([inspect('pg', 'postgres', {}, data), inspect('r1', 'redis', {}, data)])
+  await runWatchdog(cfg, { exec: docker.exec, now: min(0), settleS: 0 })
+  const write = docker.calls.find((c) => c.includes(' psql '))
+  assert.ok(write, docker.calls.join('\n'))
+  assert.match(write ?? '', 'docker exec pg psql -XAtq -v ON_ERROR_STOP=1 -U conciliaextrato -d ce -c ')
+  assert.match(write ?? '', "INSERT INTO ce_pitr_canary (writer) VALUES ('watchdog') RETURNING")
+  const checks = readFileSync(cfg.historyFile, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { check: string; ok: boolean; detail: string })
+  const pgAt = checks.findIndex((c) => c.check === 'postgres')
+  assert.equal(checks[pgAt + 1], {
+    ...checks[pgAt + 1],
+    check: 'postgres-writes',
+    ok: true,
+    detail: 'canary row written at 2026-03-01T12:03:00.250001Z',
+  })
+  // A server that answers pg_isready but refuses writes (a full disk): the check fails, saying why.
+  const full: Exec = async () => ({
+    code: 1,
+    stdout: '',
+    stderr: 'ERROR:  could not extend file "base/16384/16390": No space left on device\nHINT: x',
+  })
+  assert.equal(await canaryCheck(full, 'pg', { user: 'u', db: 'd' }), {
+    check: 'postgres-writes',
+    ok: false,
+    detail: 'psql: exit 1 ERROR:  could not extend file "base/16384/16390": No space left on device',
+    runbook: 'docs/runbooks/health.md',
+  })
+  // Exit 0 with no time printed is not a write either.
+  const odd: Exec = async () => ({ code: 0, stdout: '\n', stderr: '' })
+  assert.is((await canaryCheck(odd, 'pg', { user: 'u', db: 'd' })).ok, false)
+  // Configs written before the canary (no postgres) write nothing.
+  const old = fakeDocker([inspect('pg', 'postgres', {}, data)])
+  await runWatchdog({ ...cfg, postgres: undefined } as WatchdogFile, {
+    exec: old.exec,
+    now: min(1),
+    settleS: 0,
+  })
+  assert.not.ok(
+    old.calls.some((c) => c.includes(' psql ')),
+    old.calls.join('\n'),
+  )
 })
 
 test('the deploy lock and the maintenance flag: who holds it, stale after 90 s, flags expire (4 h by default)', () => {
