@@ -14,7 +14,7 @@
 import { createPhase } from '../lib/emergency/droplet.ts'
 import { onEnd, report } from '../lib/emergency/finish.ts'
 import { healthPhase, verifyPhase } from '../lib/emergency/gates.ts'
-import { onNewHostRun, phase } from '../lib/emergency/phases.ts'
+import { keepRecovered, onNewHostRun, phase } from '../lib/emergency/phases.ts'
 import { plan } from '../lib/emergency/plan.ts'
 import { emergencyRun, st } from '../lib/emergency/run.ts'
 import { InputError } from '../lib/report/errors.ts'
@@ -74,6 +74,11 @@ export const emergency: RunbookSpec = {
       value: true,
       help: 'the release to deploy (default: the one the backup was taken at)',
     },
+    {
+      name: 'no-wal',
+      makeVar: 'NO_WAL=1',
+      help: 'restore the backup as taken, without replaying the archived WAL after it (default: to the newest segment)',
+    },
     { name: 'restart', makeVar: 'RESTART=1', help: 'forget an unfinished earlier run and start over' },
     {
       name: 'write-env',
@@ -125,14 +130,20 @@ export const emergency: RunbookSpec = {
     ),
     phase(
       'restore',
-      'restore the backup: verified in a scratch database, then swapped in',
-      'Run the same command again: the restore starts over from the verified download; nothing is switched at Cloudflare yet.',
+      'restore the backup (and its archived WAL, to the newest segment): verified in a scratch database, then swapped in',
+      'Run the same command again: the restore starts over from the verified download; nothing is switched at Cloudflare yet. If replaying the WAL fails, NO_WAL=1 RESTART=1 restores the backup as taken.',
       (ctx) =>
         onNewHostRun(
           ctx,
           restore,
-          ['--backup', st(ctx).backup?.id ?? '', '--fresh-host'],
+          [
+            '--backup',
+            st(ctx).backup?.id ?? '',
+            '--fresh-host',
+            ...(st(ctx).toWal ? ['--at', 'latest'] : []),
+          ],
           'Run make emergency again: it resumes with the restore.',
+          (sub) => keepRecovered(ctx, sub),
         ),
     ),
     phase(

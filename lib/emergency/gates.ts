@@ -74,7 +74,7 @@ export async function verifyPhase(ctx: Context): Promise<void> {
   if (!on) return
   const { s, env, host, session } = on
   const { manifest } = await readBackupManifest(ctx, s.backup?.id)
-  const data = await checkData(session, env, manifest)
+  const data = await checkData(session, env, manifest, s.recovered?.tables)
   const records = await recordProblems(env, ctx.secrets)
   const domains = await probeDomains(env, host.address)
   print(
@@ -82,7 +82,9 @@ export async function verifyPhase(ctx: Context): Promise<void> {
       ['check', 'result'],
       [
         'rows',
-        `${data.rowsVerified} of ${manifest.postgres.rows} rows of backup ${manifest.id}; ${data.dataLost} lost`,
+        s.recovered
+          ? `${data.rowsVerified} of ${s.recovered.rows} rows recovered (backup ${manifest.id}'s base, WAL replayed to ${s.recovered.replayedTo || 'its end'}; the backup had ${manifest.postgres.rows}); ${data.dataLost} lost`
+          : `${data.rowsVerified} of ${manifest.postgres.rows} rows of backup ${manifest.id}; ${data.dataLost} lost`,
       ],
       ['canary', data.canary ? `row of backup ${manifest.id} present` : 'MISSING'],
       [

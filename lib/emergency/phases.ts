@@ -1,3 +1,4 @@
+import { maybeRestore } from '../backup/restore-state.ts'
 import { EXIT, RunbookError } from '../report/errors.ts'
 import { print } from '../report/output.ts'
 import { type Context, type RunbookSpec, runRunbook, type Step } from '../run/runbook.ts'
@@ -13,6 +14,7 @@ export async function onNewHostRun(
   spec: RunbookSpec,
   args: string[],
   next: string,
+  seen?: (sub: Context) => void,
 ): Promise<void> {
   const argv = ['--env', ctx.env.name, '--yes', ...args, ...(ctx.dryRun ? ['--dry-run'] : [])]
   if (ctx.dryRun && !st(ctx).host) {
@@ -22,7 +24,13 @@ export async function onNewHostRun(
     return
   }
   print(`      ── make ${spec.name} ${args.join(' ')} on the new host ──`)
-  const code = await runRunbook(spec, argv, { env: onNewHost(st(ctx), ctx.env) })
+  let sub: Context | undefined
+  const code = await runRunbook(spec, argv, {
+    env: onNewHost(st(ctx), ctx.env),
+    onContext: (c) => {
+      sub = c
+    },
+  })
   print(`      ── ${spec.name}: exit ${code} ──`)
   if (code !== EXIT.ok)
     throw new RunbookError(
@@ -30,6 +38,7 @@ export async function onNewHostRun(
       code,
       next,
     )
+  if (sub) seen?.(sub)
 }
 
 /** One phase: skipped when an earlier run finished it, timed against the budget, recorded either way. */
@@ -70,4 +79,15 @@ export function phase(name: Phase, title: string, next: string, run: (ctx: Conte
       return 'changed'
     },
   }
+}
+
+/**
+ * What the restore recovered when it replayed the archived WAL, kept in the state: verify (perhaps in a
+ * later, resumed run) compares the live tables with it rather than with the backup's manifest.
+ */
+export function keepRecovered(ctx: Context, sub: Context): void {
+  const p = maybeRestore(sub)?.pitr
+  if (!p?.tables) return
+  st(ctx).recovered = { replayedTo: p.replayedTo ?? '', rows: p.rows ?? 0, tables: p.tables }
+  save(ctx)
 }

@@ -78,6 +78,8 @@ export async function plan(ctx: Context): Promise<EmergencyState> {
   if (!s.backup) {
     const { manifest } = await readBackupManifest(ctx, stringArg(ctx.args, 'backup'))
     s.backup = { id: manifest.id, release: manifest.release, rows: manifest.postgres.rows }
+    // The newest archived WAL by default: the recovery point is the last segment shipped, not the backup.
+    s.toWal = Boolean(manifest.base) && ctx.args['no-wal'] !== true
   }
   s.release ??= stringArg(ctx.args, 'release') ?? s.backup.release ?? undefined
   if (!s.release)
@@ -98,7 +100,7 @@ export async function plan(ctx: Context): Promise<EmergencyState> {
         'new host',
         s.host ? `${s.host.address} (key ${s.host.hostKey})` : `a new droplet: ${dropletSummary(ctx.env)}`,
       ],
-      ['backup', `${s.backup.id} (${s.backup.rows} rows)`],
+      ['backup', `${s.backup.id} (${s.backup.rows} rows)${describeWal(s)}`],
       ['release', s.release],
       ['domains', Object.values(ctx.env.domains).join(', ')],
       ['phases', PHASES.map((p) => `${p}${s.phases[p]?.status === 'done' ? ' ✓' : ''}`).join(' → ')],
@@ -125,6 +127,11 @@ async function confirmOrDryRun(ctx: Context, s: EmergencyState): Promise<void> {
     ctx,
     `Build a new ${ctx.env.name} host and move ${Object.values(ctx.env.domains).join(', ')} to it (${s.runId})`,
   )
+}
+
+function describeWal(s: EmergencyState): string {
+  if (s.toWal) return ', then its archived WAL replayed to the newest segment (NO_WAL=1: the backup as taken)'
+  return s.toWal === false ? ', as taken (no base backup, or NO_WAL=1)' : ''
 }
 
 export function dropletSummary(env: Env): string {

@@ -27,6 +27,10 @@ export interface EmergencyState {
   startedAt: string
   host?: NewHost
   backup?: { id: string; release: string | null; rows: number }
+  /** The backup has a base backup: its archived WAL is replayed to the newest segment (not with NO_WAL=1). */
+  toWal?: boolean
+  /** Filled by the restore when it replayed WAL: what the recovered database held, table by table. */
+  recovered?: { replayedTo: string; rows: number; tables: Record<string, number> }
   release?: string
   phases: Partial<Record<Phase, { status: 'running' | 'done' | 'failed'; s: number; at: string }>>
   finishedAt?: string

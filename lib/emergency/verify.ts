@@ -46,12 +46,21 @@ export function compareToBackup(
   return { rowsVerified, dataLost, problems }
 }
 
-export async function checkData(host: HostSession, env: Env, manifest: Manifest): Promise<DataResult> {
+/**
+ * The live tables against what was restored: the backup's manifest, or (`recovered`) the counts of the
+ * database its base and WAL were replayed into; and the backup's canary row.
+ */
+export async function checkData(
+  host: HostSession,
+  env: Env,
+  manifest: Manifest,
+  recovered?: Record<string, number>,
+): Promise<DataResult> {
   const out = await host.exec(pgVerify({ env: env.name, user: DB_USER, db: DB_NAME }, DB_NAME, manifest.id), {
     echo: false,
   })
   const got = parsePgVerify(out.stdout)
-  const cmp = compareToBackup(manifest.postgres.tables, got.counts)
+  const cmp = compareToBackup(recovered ?? manifest.postgres.tables, got.counts)
   const canary = got.canary === manifest.postgres.canary.token
   if (!canary) cmp.problems.push(`the canary row of backup ${manifest.id} is missing`)
   return { ...cmp, canary }

@@ -50,6 +50,8 @@ export interface RunOptions {
    * restore and dns on a new host that is not in the env file yet.
    */
   env?: (env: Env) => Env
+  /** Sees the run's context once it exists: make emergency reads what its restore recovered. */
+  onContext?: (ctx: Context) => void
 }
 
 /** A run's context as the runner holds it: an env run has env, secrets and hosts; a local run has none. */
@@ -141,6 +143,7 @@ export async function runRunbook(
       if (inActions()) for (const line of maskLines(Object.values(secrets))) process.stdout.write(`${line}\n`)
       await confirm(spec, env, args, dryRun)
       ctx = { ...base, env, secrets, hosts: [] }
+      opts.onContext?.(ctx as Context)
       where = `env ${env.name} (${env.kind}) · ${env.hosts.length} host(s)${env.overridden ? ` · addresses and endpoints from ${env.overridden}` : ''}`
     }
   } catch (err) {

@@ -1,8 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs'
-import { join } from 'node:path'
 import * as assert from 'uvu/assert'
 import { listBackups } from '../../lib/backup/catalog.ts'
-import { openStore } from '../../lib/backup/storage.ts'
 import { stateFile } from '../../lib/emergency/state.ts'
 import type { SandboxDroplet } from '../../lib/env/sandbox-hosts.ts'
 import { emergency } from '../../runbooks/emergency.ts'
@@ -43,7 +41,13 @@ test('--dry-run shows the plan and each phase, creates nothing, writes no state'
   const { code, out } = await runCaptured(emergency, [...args, '--dry-run'])
   assert.is(code, 0, out)
   assert.match(out, `replacing web-a ${drill.a.ip}`)
-  assert.match(out, new RegExp(`backup +${drill.backup.id} \\(${drill.backup.rows} rows\\)`))
+  assert.match(
+    out,
+    new RegExp(
+      `backup +${drill.backup.id} \\(${drill.backup.rows} rows\\), then its archived WAL replayed to the newest segment`,
+    ),
+  )
+  assert.match(out, '--fresh-host --at latest')
   assert.match(out, 'would POST http://127.0.0.1:')
   assert.match(out, 'host key generated here (cloud-init user_data, not shown)')
   assert.not.match(out, 'PRIVATE KEY')
@@ -101,9 +105,18 @@ test('interrupted during the restore, run again: resumes from the restore and se
     host: string
     rows_verified: number
     data_lost: number
+    replayed_to: string | null
   }
   assert.is(summary.data_lost, 0)
-  assert.is(summary.rows_verified, drill.backup.rows)
+  // The backup and the work after it: its base replayed with A's archived WAL to the newest segment.
+  assert.is(summary.rows_verified, drill.backup.rows + drill.walRows, out)
+  assert.match(summary.replayed_to ?? '', /^\d{4}-\d\d-\d\dT[\d:.]+Z$/)
+  assert.match(
+    out,
+    new RegExp(
+      `${drill.backup.rows + drill.walRows} of ${drill.backup.rows + drill.walRows} rows recovered \\(backup ${drill.backup.id}'s base, WAL replayed to `,
+    ),
+  )
   assert.is(summary.host, saved.host.address)
   assert.is.not(summary.host, drill.a.ip)
   assert.is.not(summary.host, tombstone)
@@ -112,9 +125,8 @@ test('interrupted during the restore, run again: resumes from the restore and se
 
   // The new host's first deploy and its restore took no backup of its empty database: the drill's
   // backup is still the only one, so it stays the "latest".
-  const store = openStore({ type: 'local', dir: join(drill.bed.envDir, '..', 'backups') }, {})
   assert.equal(
-    (await listBackups(store, DRILL_ENV)).map((e) => e.id),
+    (await listBackups(drill.store, DRILL_ENV)).map((e) => e.id),
     [drill.backup.id],
     "the backups in the store: only the drill's",
   )
@@ -124,7 +136,7 @@ test('interrupted during the restore, run again: resumes from the restore and se
   // On B itself: the drill's rows, the release, and the emergency's own audit record.
   const b = [...drill.made.values()][0] as SandboxDroplet
   assert.is(b.ip, summary.host)
-  assert.is((await drill.pg(b, 'select count(*) from bank_lines')).trim(), '20000')
+  assert.is((await drill.pg(b, 'select count(*) from bank_lines')).trim(), String(20_000 + drill.walRows))
   assert.is((await onDroplet(b, 'cat /srv/conciliaextrato/drill/current-release')).trim(), 'v1')
   assert.match(await onDroplet(b, 'cat /var/log/conciliaextrato/audit.log'), '"runbook":"emergency"')
   // One host key, the one made on B after the first login (not the one in user_data).

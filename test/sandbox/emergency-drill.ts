@@ -7,6 +7,9 @@
 import { join } from 'node:path'
 import { parse as parseYaml } from 'yaml'
 import { generateBackupKey } from '../../lib/backup/keys.ts'
+import { openStore } from '../../lib/backup/storage.ts'
+import type { BackupStore } from '../../lib/backup/store.ts'
+import { archivedWal } from '../../lib/backup/wal-archive.ts'
 import type { SandboxDroplet } from '../../lib/env/sandbox-hosts.ts'
 import { backup } from '../../runbooks/backup.ts'
 import { deploy } from '../../runbooks/deploy.ts'
@@ -17,6 +20,7 @@ import {
   destroyTestBed,
   onDroplet,
   runCaptured,
+  s3StoreConfig,
   type TestBed,
   writeManagedEnv,
 } from '../support/test-bed.ts'
@@ -26,6 +30,7 @@ import { LABEL, startDroplet } from './droplets.ts'
 import { sh } from './engine.ts'
 import { buildFixtureImages } from './fixtures.ts'
 import { buildDropletImage } from './images.ts'
+import { S3RVER_SECRETS, type S3Server, startS3Server } from './s3.ts'
 import { type Receiver, startReceiver } from './webhook-receiver.ts'
 
 export const DRILL_ENV = 'drill'
@@ -45,6 +50,10 @@ export interface Drill {
   made: Map<number, SandboxDroplet>
   /** Rows per table in droplet A's database when the backup was taken, and the backup's id. */
   backup: { id: string; rows: number }
+  /** Rows A committed after the backup, whose WAL reached the store before A was lost. */
+  walRows: number
+  /** The backup store (s3rver on the droplets' gateway: A's WAL shipper reaches it). */
+  store: BackupStore
   pg(d: SandboxDroplet, sql: string): Promise<string>
   /** The on-call webhook: emergency's notifications arrive here. */
   webhook: Receiver
@@ -87,6 +96,9 @@ export async function startDrill(opts: { rows: number; log?: (line: string) => v
   const bed = await createTestBed('emergency', ['web-a'], { image: 'provisioned' })
   const a = bed.droplets[0] as SandboxDroplet
   const made = new Map<number, SandboxDroplet>()
+  // On the droplets' network gateway: A's WAL shipper (and later B's) reaches the store itself.
+  const s3: S3Server = await startS3Server({ buckets: ['ce-backups'], address: bed.gateway })
+  const storeConfig = s3StoreConfig(s3, 'drill')
   const cf = await startCloudflareApi({ tokens: [CF_TOKEN], zones: [ZONE], allowPrivateProxiedTargets: true })
   const publicKey = (await sh`cat ${`${bed.keyPath}.pub`}`).stdout.trim()
   const doApi = await startDigitalOceanApi({
@@ -112,6 +124,7 @@ export async function startDrill(opts: { rows: number; log?: (line: string) => v
     ONCALL_WEBHOOK_URL: `${webhook.url}/hooks/oncall`,
     CE_STATE_DIR: join(bed.envDir, '..', 'state'),
     CE_CACHE_DIR: join(bed.envDir, '..', 'cache'),
+    ...S3RVER_SECRETS,
   })
   // kind local (asks for confirmation all the same): a production env's edge needs the sandbox's
   // Cloudflare edge stand-in for its checks through the edge, which the rehearsal brings.
@@ -127,12 +140,14 @@ export async function startDrill(opts: { rows: number; log?: (line: string) => v
       'CLOUDFLARE_API_TOKEN',
       'DIGITALOCEAN_TOKEN',
       'BACKUP_KEY',
+      'SPACES_ACCESS_KEY_ID',
+      'SPACES_SECRET_ACCESS_KEY',
       'ONCALL_WEBHOOK_URL',
     ],
     notify: [{ name: 'oncall', type: 'json', url_secret: 'ONCALL_WEBHOOK_URL', events: ['emergency'] }],
     edge: { zone: ZONE, api_base: cf.apiBase, origin_pulls: 'optional' },
     backup: {
-      store: { type: 'local', dir: join(bed.envDir, '..', 'backups') },
+      store: storeConfig,
       keep: { daily: 7, weekly: 4, monthly: 12 },
     },
     droplet: {
@@ -174,6 +189,23 @@ export async function startDrill(opts: { rows: number; log?: (line: string) => v
   const rows = Number(counted[1])
   const id = counted[2] ?? ''
   log(`  backup ${id} on A (${rows} rows): ${((Date.now() - t0) / 1000).toFixed(1)} s`)
+  // Work after the backup: rows only the archived WAL holds. The WAL switched (archive_timeout would
+  // within a minute) and the segment seen in the store before A is lost.
+  const store = openStore(storeConfig, S3RVER_SECRETS)
+  const walRows = Math.max(1, Math.round(opts.rows / 20))
+  await pg(
+    a,
+    `insert into bank_lines select g, (g * 7 % 100000) / 100.0, md5(g::text) from generate_series(${opts.rows + 1}, ${opts.rows + walRows}) g`,
+  )
+  const segment = (await pg(a, 'select pg_walfile_name(pg_switch_wal())')).trim()
+  const t1 = Date.now()
+  while (!(await archivedWal(store, DRILL_ENV)).some((w) => w.name === segment)) {
+    if (Date.now() - t1 > 180_000) throw new Error(`drill set-up: ${segment} was not archived within 180 s`)
+    await new Promise((r) => setTimeout(r, 1000))
+  }
+  log(
+    `  ${walRows} rows after the backup; their WAL segment ${segment} archived in ${((Date.now() - t1) / 1000).toFixed(1)} s`,
+  )
 
   const records = () => {
     const out: Record<string, string[]> = {}
@@ -190,6 +222,8 @@ export async function startDrill(opts: { rows: number; log?: (line: string) => v
     doApi,
     made,
     backup: { id, rows },
+    walRows,
+    store,
     pg,
     records,
     webhook,
@@ -198,6 +232,7 @@ export async function startDrill(opts: { rows: number; log?: (line: string) => v
       await doApi.idle().catch(() => {})
       await doApi.close()
       await cf.close()
+      await s3.close()
       await destroyTestBed(bed)
     },
   }

@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import * as assert from 'uvu/assert'
 import { RunbookError } from '../../lib/report/errors.ts'
 import { print, setSinks } from '../../lib/report/output.ts'
-import { type RunbookSpec, runRunbook } from '../../lib/run/runbook.ts'
+import { type Context, type RunbookSpec, type RunOptions, runRunbook } from '../../lib/run/runbook.ts'
 import { suite } from '../harness.ts'
 import { ciEnvYaml } from './ci-env.ts'
 
@@ -33,7 +33,7 @@ const spec: RunbookSpec = {
   ],
 }
 
-async function run(env: Record<string, string>) {
+async function run(env: Record<string, string>, s: RunbookSpec = spec, opts: RunOptions = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'ce-actions-'))
   writeFileSync(join(dir, 'ci.yaml'), ENV)
   const summary = join(dir, 'summary.md')
@@ -58,7 +58,7 @@ async function run(env: Record<string, string>) {
     out += t
   })
   try {
-    const code = await runRunbook(spec, ['--env', 'ci'])
+    const code = await runRunbook(s, ['--env', 'ci'], opts)
     return { code, out, raw, summary: readFileSync(summary, 'utf8') }
   } finally {
     process.stdout.write = write
@@ -96,6 +96,31 @@ test('outside Actions: no workflow commands, no summary, no masks', async () => 
   assert.not.match(r.out, '::')
   assert.not.match(r.raw, 'add-mask')
   assert.is(r.summary, '')
+})
+
+test('onContext: the caller holds the very context the steps ran with (make emergency reads what its restore recovered)', async () => {
+  const ran: Context[] = []
+  const seen: Context[] = []
+  const tiny: RunbookSpec = {
+    name: 'tiny',
+    mutates: false,
+    needs: () => ['app'],
+    offline: true,
+    steps: [
+      {
+        title: 'Look',
+        run: async (ctx) => {
+          ran.push(ctx)
+          return 'ok'
+        },
+      },
+    ],
+  }
+  const r = await run({}, tiny, { onContext: (ctx) => seen.push(ctx) })
+  assert.is(r.code, 0, r.out)
+  assert.is(seen.length, 1)
+  assert.is(seen[0]?.env.name, 'ci')
+  assert.ok(ran[0] === seen[0], 'the same object the step received')
 })
 
 test.run()
