@@ -9,7 +9,7 @@ TSX := node_modules/.bin/tsx
 # and what run.ts returns when CI or a script calls it directly (README: Exit codes).
 RUNBOOK = node --import tsx runbooks/run.ts $(1)
 
-.PHONY: help deps deps-node check test test-unit test-integration demo sandbox sandbox-down status setup-server verify-server bench-setup unlock access secrets-edit rotate-secret logs psql exec maintenance deploy rollback releases release-images bench-deploy backup backups backup-recipient ship-records restore restore-drill prune-backups bench-backup dns health bench-health bench-oncall uptime emergency drill-emergency gates alert bench-pipeline rehearse rehearse-pipeline
+.PHONY: help deps deps-node check test test-unit test-integration demo sandbox sandbox-down status setup-server verify-server bench-setup unlock access secrets-edit rotate-secret logs psql exec maintenance deploy rollback releases release-images bench-deploy backup backups backup-recipient ship-records restore restore-drill prune-backups bench-pitr bench-backup dns health bench-health bench-oncall uptime emergency drill-emergency gates alert bench-pipeline rehearse rehearse-pipeline
 
 help: ## List every target
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /\1\t/' | awk -F'\t' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -118,6 +118,9 @@ restore-drill: ## Restore the latest backup into a scratch database, verify it, 
 
 prune-backups: ## Retention from backup.keep: shows what it would delete; APPLY=1 deletes
 	@$(call RUNBOOK,prune-backups)
+
+bench-pitr: deps ## Benchmark: a row every 100 ms on droplet A, A destroyed, emergency restores the archived WAL (rpo_s; JSON line at the end)
+	@$(TSX) test/bench/pitr.ts
 
 bench-backup: deps ## Benchmark: backup and verified restore of a >= 1 GB database vs a plain pg_dump (JSON line at the end)
 	@$(TSX) test/bench/backup.ts

@@ -3,7 +3,7 @@
  * oldest base backup's end to a canary row the drill writes now), and after replay, the canary check:
  * the recovered database holds the newest canary row the live one had before the point (the watchdog
  * writes one each run) and none written after it. Nothing else live changes: the drill's canary row
- * and a WAL switch (what archive_timeout does every minute anyway).
+ * and a WAL switch (what archive_timeout does every 30 s anyway).
  * On-call page: docs/runbooks/restore.md#the-drill
  */
 import { canaryProbe, canaryWrite, parseCanaryProbe, walSwitch } from '../commands/pitr-canary.ts'

@@ -6,6 +6,7 @@
  * On-call page: docs/runbooks/backup.md#wal-archiving
  */
 import {
+  ARCHIVE_TIMEOUT_S,
   archiverProbe,
   enableSpool,
   parseArchiverState,
@@ -82,7 +83,11 @@ export async function configureWalArchiving(
     changed = true
   }
   print(
-    `      ${host.name}: WAL archiving on: each segment is sealed to ${keyring.current.id} and shipped within a minute${state.lastArchived ? ` (last archived ${state.lastArchived} at ${state.lastArchivedAt})` : ''}`,
+    `      ${host.name}: WAL archiving on: each segment is sealed to ${keyring.current.id} and shipped within ${state.timeoutS} s of its first write${state.lastArchived ? ` (last archived ${state.lastArchived} at ${state.lastArchivedAt})` : ''}`,
   )
+  if (state.timeoutS > ARCHIVE_TIMEOUT_S)
+    print(
+      `      ${host.name}: Postgres was started with archive_timeout=${state.timeoutS} s (compose/data.yaml now says ${ARCHIVE_TIMEOUT_S}): the recovery point can lag that much; one planned restart applies it (docs/runbooks/backup.md#wal-archiving)`,
+    )
   return { status: status(), on: true }
 }

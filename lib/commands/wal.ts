@@ -20,8 +20,12 @@ export const WAL_ENABLED_MARKER = 'ENABLED'
 export const WAL_SHIPPER_BUNDLE = '/usr/local/lib/conciliaextrato/wal-shipper.mjs'
 export const walShipperUnit = (env: string) => `conciliaextrato-wal-shipper@${env}.service`
 export const walShipperUnitPath = (env: string) => `/etc/systemd/system/${walShipperUnit(env)}`
-/** Seconds after which Postgres switches to a new segment even if the current one is not full. */
-export const ARCHIVE_TIMEOUT_S = 60
+/**
+ * Seconds after which Postgres switches to a new segment even if the current one is not full. With the
+ * shipper's poll (2 s) and upload, the recovery point stays under a minute (make bench-pitr's rpo_s):
+ * at 60 s it could reach 60 s plus the shipping. Each switch costs one object of a few KiB.
+ */
+export const ARCHIVE_TIMEOUT_S = 30
 
 /**
  * Postgres's archive_command (run by /bin/sh as the postgres user in its container): the segment is
@@ -80,7 +84,7 @@ export const spoolEnabledProbe = (dataProject: string) =>
  */
 export function archiverProbe(dataProject: string, user: string, db: string): string {
   const sql =
-    "select current_setting('archive_mode'), coalesce(last_archived_wal,''), coalesce(to_char(last_archived_time at time zone 'UTC','YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),''), failed_count, coalesce(last_failed_wal,''), coalesce(to_char(last_failed_time at time zone 'UTC','YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),'') from pg_stat_archiver"
+    "select current_setting('archive_mode'), coalesce(last_archived_wal,''), coalesce(to_char(last_archived_time at time zone 'UTC','YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),''), failed_count, coalesce(last_failed_wal,''), coalesce(to_char(last_failed_time at time zone 'UTC','YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),'') , (select setting from pg_settings where name = 'archive_timeout') from pg_stat_archiver"
   return `docker exec ${postgresContainer(dataProject)} psql -U ${quote(user)} -d ${quote(db)} -XAtq -F '|' -c ${quote(sql)}`
 }
 
@@ -91,13 +95,15 @@ export interface ArchiverState {
   failedCount: number
   lastFailed?: string
   lastFailedAt?: string
+  /** The running server's archive_timeout, seconds (0: off). */
+  timeoutS: number
 }
 
 export function parseArchiverState(out: string): ArchiverState | undefined {
   const line = out.trim().split('\n').at(-1) ?? ''
   const f = line.split('|')
-  if (f.length !== 6) return undefined
-  const [mode = '', last, lastAt, failed, lastFailed, lastFailedAt] = f
+  if (f.length !== 7) return undefined
+  const [mode = '', last, lastAt, failed, lastFailed, lastFailedAt, timeout] = f
   return {
     mode,
     lastArchived: last || undefined,
@@ -105,6 +111,7 @@ export function parseArchiverState(out: string): ArchiverState | undefined {
     failedCount: Number(failed) || 0,
     lastFailed: lastFailed || undefined,
     lastFailedAt: lastFailedAt || undefined,
+    timeoutS: Number(timeout) || 0,
   }
 }
 

@@ -187,7 +187,7 @@ test('WAL archiving: make backup turned it on; each switched segment reaches the
     await pg(`insert into wal_marks values (${i}, 'WAL-MARK-${i}')`)
     switched.push((await pg('select pg_walfile_name(pg_switch_wal())')).trim())
   }
-  // Within archive_timeout (60 s) of being finished, with room for a loaded machine: at most 120 s.
+  // Within archive_timeout (30 s) of being finished, with room for a loaded machine: at most 120 s.
   let archived = await archivedWal(store(), 'bk')
   for (let i = 0; i < 60 && !switched.every((n) => archived.some((w) => w.name === n)); i++) {
     await new Promise((r) => setTimeout(r, 2000))

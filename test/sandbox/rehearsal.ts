@@ -425,7 +425,7 @@ export async function rehearse(opts: RehearsalOptions): Promise<RehearsalResult>
     if (!deployAfter)
       problems.push(`deploy after the rotation: exit ${again.code}, api says ${served?.body.trim()}`)
 
-    // By now Postgres has switched segments (archive_timeout 60 s; the drill and the deploys wrote):
+    // By now Postgres has switched segments (archive_timeout 30 s; the drill and the deploys wrote):
     // make backups lists the archive's chain. Asked again for up to 3 minutes on a slow machine.
     let walArchived = false
     for (let i = 0; i < 12 && !walArchived; i++) {

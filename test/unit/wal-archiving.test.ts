@@ -57,7 +57,7 @@ commands('compose/data.yaml starts Postgres with archiveArgs(), and mounts the s
   assert.equal(data.services.postgres.command, archiveArgs())
   assert.ok(data.services.postgres.volumes.includes(`$\{WAL_SPOOL}:/wal-spool`))
   assert.ok(archiveArgs().includes('archive_mode=on'))
-  assert.ok(archiveArgs().includes('archive_timeout=60'))
+  assert.ok(archiveArgs().includes('archive_timeout=30'))
 })
 
 commands('archive_command: copy under a temporary name, flush, rename; a no-op without the marker', () => {
@@ -97,7 +97,7 @@ commands(
 commands("pg_stat_archiver's line is parsed; anything else is undefined", () => {
   assert.equal(
     parseArchiverState(
-      'on|000000010000000000000003|2026-12-06T10:00:00Z|2|000000010000000000000004|2026-12-06T10:01:00Z\n',
+      'on|000000010000000000000003|2026-12-06T10:00:00Z|2|000000010000000000000004|2026-12-06T10:01:00Z|30\n',
     ),
     {
       mode: 'on',
@@ -106,16 +106,20 @@ commands("pg_stat_archiver's line is parsed; anything else is undefined", () => 
       failedCount: 2,
       lastFailed: '000000010000000000000004',
       lastFailedAt: '2026-12-06T10:01:00Z',
+      timeoutS: 30,
     },
   )
-  assert.equal(parseArchiverState('off||||0||'.replace('||||0', '|||0')), {
+  assert.equal(parseArchiverState('off|||0|||60'), {
     mode: 'off',
     lastArchived: undefined,
     lastArchivedAt: undefined,
     failedCount: 0,
     lastFailed: undefined,
     lastFailedAt: undefined,
+    timeoutS: 60,
   })
+  // The probe from before archive_timeout was read (6 fields) is not taken for a state.
+  assert.is(parseArchiverState('on|||0||'), undefined)
   assert.is(parseArchiverState('psql: error: connection refused'), undefined)
 })
 
