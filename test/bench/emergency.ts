@@ -10,8 +10,7 @@
  * was archived): restore replays it to the newest segment.
  */
 import { availableParallelism, loadavg } from 'node:os'
-import { DRILL_ENV, destroyDroplet, startDrill } from '../sandbox/emergency-drill.ts'
-import { spawnScript } from '../support/test-bed.ts'
+import { destroyDroplet, runEmergency, startDrill } from '../sandbox/emergency-drill.ts'
 
 const ROWS = Number(process.env.ROWS ?? 500_000)
 const load = () => `load ${loadavg()[0]?.toFixed(1)} on ${availableParallelism()} cores`
@@ -22,23 +21,9 @@ let failed = false
 try {
   await destroyDroplet(drill, drill.image)
   console.log(`\ndroplet A (${drill.a.ip}) destroyed; records: ${JSON.stringify(drill.records())}`)
-  const t0 = performance.now()
-  const run = spawnScript('runbooks/emergency.ts', ['--env', DRILL_ENV, '--create', '--yes'])
-  run.child.stdout?.pipe(process.stdout)
-  run.child.stderr?.pipe(process.stderr)
-  const code = await run.exit
-  const wall = (performance.now() - t0) / 1000
-  const line = /emergency-summary (\{.*\})/.exec(run.output())?.[1]
-  if (code !== 0 || !line) throw new Error(`make emergency failed (exit ${code})`)
-  const summary = JSON.parse(line) as {
-    host: string
-    phases: Record<string, number>
-    rows_verified: number
-    data_lost: number
-  }
+  const { summary, wallS: wall, b } = await runEmergency(drill)
   // The rows committed after the backup: on B only through the archived WAL.
-  const b = [...drill.made.values()].find((d) => d.ip === summary.host)
-  const onB = b ? Number((await drill.pg(b, 'select count(*) from bank_lines')).trim()) : 0
+  const onB = Number((await drill.pg(b, 'select count(*) from bank_lines')).trim())
   const afterLost = ROWS + drill.walRows - onB
   const records = drill.records()
   const switched = Object.values(records).every((ips) => ips.length === 1 && ips[0] === summary.host)

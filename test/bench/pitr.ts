@@ -11,8 +11,7 @@
  */
 import { spawn } from 'node:child_process'
 import { availableParallelism, loadavg } from 'node:os'
-import { DRILL_ENV, destroyDroplet, startDrill } from '../sandbox/emergency-drill.ts'
-import { spawnScript } from '../support/test-bed.ts'
+import { DRILL_ENV, destroyDroplet, runEmergency, startDrill } from '../sandbox/emergency-drill.ts'
 
 const ROWS = Number(process.env.ROWS ?? 100_000)
 const WRITE_S = Number(process.env.WRITE_S ?? 150)
@@ -73,21 +72,7 @@ try {
   console.log(
     `droplet A destroyed at ${new Date(destroyedAt).toISOString()}: ${acks.length} rows acknowledged, the last at ${new Date(acks.at(-1)?.at ?? 0).toISOString()} (${load()})`,
   )
-  const t0 = performance.now()
-  const run = spawnScript('runbooks/emergency.ts', ['--env', DRILL_ENV, '--create', '--yes'])
-  run.child.stdout?.pipe(process.stdout)
-  run.child.stderr?.pipe(process.stderr)
-  const code = await run.exit
-  const totalS = (performance.now() - t0) / 1000
-  const line = /emergency-summary (\{.*\})/.exec(run.output())?.[1]
-  if (code !== 0 || !line) throw new Error(`make emergency failed (exit ${code})`)
-  const summary = JSON.parse(line) as {
-    host: string
-    phases: Record<string, number>
-    replayed_to: string | null
-  }
-  const b = [...drill.made.values()].find((d) => d.ip === summary.host)
-  if (!b) throw new Error(`no droplet at ${summary.host}`)
+  const { summary, wallS: totalS, b } = await runEmergency(drill)
   const [count = '0', maxId = '0', newest = '0'] = (
     await drill.pg(
       b,

@@ -66,6 +66,15 @@ async function fingerprint(): Promise<{ tables: string; redis: string }> {
   return { tables: tables.trim(), redis: values.join('\n') }
 }
 
+/** The recovery server's container and volume, if a point-in-time restore left any ('' when none). */
+const pitrLeftovers = async () =>
+  (
+    await onDroplet(
+      web,
+      'docker ps -aq --filter name=ce-bk-pitr; docker volume ls -q --filter name=ce-bk-pitr',
+    )
+  ).trim()
+
 /** Files under `dir` (recursively) whose bytes contain `needle`. */
 function filesContaining(dir: string, needle: string): string[] {
   const hits: string[] = []
@@ -300,15 +309,7 @@ test('restore drill at a random point: its canary written, the WAL archived, rep
   assert.is((await pg("select count(*) from ce_pitr_canary where writer = 'restore-drill'")).trim(), '1')
   // Nothing else live: no scratch database, no recovery server.
   assert.not.match(await pg('select datname from pg_database', 'postgres'), 'ce_restore_')
-  assert.is(
-    (
-      await onDroplet(
-        web,
-        'docker ps -aq --filter name=ce-bk-pitr; docker volume ls -q --filter name=ce-bk-pitr',
-      )
-    ).trim(),
-    '',
-  )
+  assert.is(await pitrLeftovers(), '')
 })
 
 test('restore AT=<time>: the base replayed with the archived WAL up to the time, verified, swapped; later rows are not there', async () => {
@@ -362,15 +363,7 @@ test('restore AT=<time>: the base replayed with the archived WAL up to the time,
   // What the WAL test wrote before the point came back with it.
   assert.is((await pg('select count(*) from wal_marks')).trim(), '3')
   // The recovery server and its volume are gone; the replaced database is kept.
-  assert.is(
-    (
-      await onDroplet(
-        web,
-        'docker ps -aq --filter name=ce-bk-pitr; docker volume ls -q --filter name=ce-bk-pitr',
-      )
-    ).trim(),
-    '',
-  )
+  assert.is(await pitrLeftovers(), '')
   assert.match(
     await pg("select string_agg(datname, ' ') from pg_database", 'postgres'),
     /conciliaextrato_before_/,

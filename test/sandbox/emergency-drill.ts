@@ -21,6 +21,7 @@ import {
   onDroplet,
   runCaptured,
   s3StoreConfig,
+  spawnScript,
   type TestBed,
   writeManagedEnv,
 } from '../support/test-bed.ts'
@@ -250,4 +251,33 @@ export async function destroyDroplet(drill: Drill, image: string): Promise<strin
   return (
     await sh`docker inspect -f ${'{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}'} ${`${a.container}-tombstone`}`
   ).stdout.trim()
+}
+
+export interface EmergencySummary {
+  host: string
+  phases: Record<string, number>
+  rows_verified: number
+  data_lost: number
+  replayed_to: string | null
+}
+
+/**
+ * `make emergency CREATE=1` as its own process, as the on-call runs it, its output shown: its summary
+ * line, its wall time, and droplet B it made. Throws when it fails.
+ */
+export async function runEmergency(
+  drill: Drill,
+): Promise<{ summary: EmergencySummary; wallS: number; b: SandboxDroplet }> {
+  const t0 = performance.now()
+  const run = spawnScript('runbooks/emergency.ts', ['--env', DRILL_ENV, '--create', '--yes'])
+  run.child.stdout?.pipe(process.stdout)
+  run.child.stderr?.pipe(process.stderr)
+  const code = await run.exit
+  const wallS = (performance.now() - t0) / 1000
+  const line = /emergency-summary (\{.*\})/.exec(run.output())?.[1]
+  if (code !== 0 || !line) throw new Error(`make emergency failed (exit ${code})`)
+  const summary = JSON.parse(line) as EmergencySummary
+  const b = [...drill.made.values()].find((d) => d.ip === summary.host)
+  if (!b) throw new Error(`make emergency names ${summary.host}, not a droplet it made`)
+  return { summary, wallS, b }
 }
