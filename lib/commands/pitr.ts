@@ -28,10 +28,20 @@ export function pitrRemove(env: string): string {
   ].join('\n')
 }
 
+/** Whatever an earlier run left removed, then a fresh, labelled volume for the recovery server. */
+export function pitrVolume(env: string): string {
+  return [
+    'set -eu',
+    pitrRemove(env),
+    `docker volume create --label conciliaextrato.pitr=${quote(env)} ${quote(pitrName(env))} >/dev/null`,
+  ].join('\n')
+}
+
 /**
- * A fresh volume, then the base backup's tar (stdin, `bytes` long) unpacked into it, after checking the
- * disk has room for it and the WAL (`walBytes`, unpacked) with 10% to spare: a full disk is refused
- * before anything is written.
+ * The base backup's tar (stdin, `bytes` long) unpacked into the volume, after checking the disk has
+ * room for it and the WAL (`walBytes`, unpacked) with 10% to spare: a full disk is refused before
+ * anything is written. Then recovery.signal: the server starts in archive recovery. The WAL is
+ * unpacked beside it at the same time (pitrLoadWal, into ce-wal/).
  */
 export function pitrLoadBase(t: DataTarget, bytes: number, walBytes: number): string {
   const need = Math.ceil(((bytes + walBytes) * 1.1) / 1024)
@@ -40,19 +50,16 @@ export function pitrLoadBase(t: DataTarget, bytes: number, walBytes: number): st
     `avail=$(df -Pk /pgdata | awk 'NR==2 {print $4}')`,
     `if [ "$avail" -lt ${need} ]; then echo "the Docker disk has $avail KiB free; the base backup and its WAL need ${need} KiB" >&2; exit 3; fi`,
     'tar -x -C /pgdata',
-    `mkdir -p /pgdata/${PITR_WAL_DIR}`,
+    'touch /pgdata/recovery.signal',
   ].join('\n')
-  const name = quote(pitrName(t.env))
   return [
     'set -eu',
     ...liveImage(t),
-    pitrRemove(t.env),
-    `docker volume create --label conciliaextrato.pitr=${quote(t.env)} ${name} >/dev/null`,
-    `docker run --rm -i --network none -v ${name}:/pgdata --entrypoint sh "$img" -c ${quote(inner)}`,
+    `docker run --rm -i --network none -v ${quote(pitrName(t.env))}:/pgdata --entrypoint sh "$img" -c ${quote(inner)}`,
   ].join('\n')
 }
 
-/** A tar of `ce-wal/<segment>.gz` files (stdin) unpacked beside the data directory. */
+/** A tar of `ce-wal/<segment>.gz` files (stdin) unpacked beside the data directory (tar makes ce-wal/). */
 export function pitrLoadWal(t: DataTarget): string {
   return [
     'set -eu',
@@ -92,13 +99,12 @@ export function pitrServerArgs(target: string): string[] {
   return args
 }
 
-/** recovery.signal, then the recovery server started (detached) on the volume. */
+/** The recovery server started (detached) on the volume, which holds recovery.signal. */
 export function pitrStart(t: DataTarget, target: string): string {
   const name = quote(pitrName(t.env))
   return [
     'set -eu',
     ...liveImage(t),
-    `docker run --rm --network none -v ${name}:/pgdata --entrypoint touch "$img" /pgdata/recovery.signal`,
     `docker run -d --name ${name} --label conciliaextrato.pitr=${quote(t.env)} --network none -v ${name}:${PGDATA} "$img" ${pitrServerArgs(target).map(quote).join(' ')} >/dev/null`,
   ].join('\n')
 }

@@ -12,6 +12,7 @@ import {
   pitrRestoreCommand,
   pitrServerArgs,
   pitrStart,
+  pitrVolume,
   pitrWait,
 } from '../../lib/commands/pitr.ts'
 import {
@@ -112,15 +113,19 @@ test("the WAL to replay: the base's cluster and timeline, from its first segment
 })
 
 test('host commands: a fresh volume checked for room before the base is unpacked; the WAL beside it', () => {
+  // Earlier leftovers removed, then a labelled volume: no container needed for either.
+  const volume = pitrVolume('staging')
+  assert.ok(volume.indexOf(pitrRemove('staging')) < volume.indexOf('docker volume create'))
+  assert.match(volume, 'docker volume create --label conciliaextrato.pitr=staging ce-staging-pitr')
+  assert.not.match(volume, 'docker run')
   const load = pitrLoadBase(T, 10 * 1048576, 32 * 1048576)
   assert.match(load, 'img=$(docker inspect -f \'{{.Config.Image}}\' "$pg")')
-  // Earlier leftovers removed, then a labelled volume.
-  assert.ok(load.indexOf(pitrRemove('staging')) < load.indexOf('docker volume create'))
-  assert.match(load, 'docker volume create --label conciliaextrato.pitr=staging ce-staging-pitr')
-  // (10 + 32) MiB with 10% to spare, in KiB.
+  // (10 + 32) MiB with 10% to spare, in KiB, checked before tar writes anything.
   assert.match(load, `-lt ${Math.ceil((42 * 1048576 * 1.1) / 1024)} ]`)
   assert.match(load, 'docker run --rm -i --network none -v ce-staging-pitr:/pgdata --entrypoint sh "$img"')
-  assert.match(load, 'tar -x -C /pgdata')
+  assert.ok(load.indexOf('df -Pk /pgdata') < load.indexOf('tar -x -C /pgdata'))
+  // Then recovery.signal, so the server starts in archive recovery.
+  assert.ok(load.indexOf('tar -x -C /pgdata') < load.indexOf('touch /pgdata/recovery.signal'))
   assert.match(pitrLoadWal(T), '--entrypoint tar "$img" -x -C /pgdata')
   assert.is(
     pitrRemove('staging'),
@@ -148,7 +153,8 @@ test("the recovery server: Postgres's time form, promote at the target, no netwo
   ])
   assert.equal(pitrServerArgs('latest').slice(-2), ['-c', `restore_command=${pitrRestoreCommand()}`])
   const start = pitrStart(T, 'latest')
-  assert.match(start, '--entrypoint touch "$img" /pgdata/recovery.signal')
+  // One container: recovery.signal was made as the base was unpacked.
+  assert.is(start.match(/docker run/g)?.length, 1)
   assert.match(
     start,
     'docker run -d --name ce-staging-pitr --label conciliaextrato.pitr=staging --network none -v ce-staging-pitr:/var/lib/postgresql/data "$img" postgres',
