@@ -6,7 +6,7 @@
  * and a WAL switch (what archive_timeout does every 30 s anyway).
  * On-call page: docs/runbooks/restore.md#the-drill
  */
-import { canaryProbe, canaryWrite, parseCanaryProbe, walSwitch } from '../commands/pitr-canary.ts'
+import { canaryProbe, parseCanaryProbe, pitrCanaryWrite, walSwitch } from '../commands/pitr-canary.ts'
 import type { HostSession } from '../host/session.ts'
 import { IntegrityError } from '../report/errors.ts'
 import { print } from '../report/output.ts'
@@ -56,13 +56,16 @@ export function pickPoint(w: DrillWindow, random: () => number = Math.random): s
  */
 export async function drillPoint(ctx: Context, host: HostSession): Promise<string | undefined> {
   const { store, keyring } = openBackupTarget(ctx)
-  const withBase = (await listBackups(store, ctx.env.name, { keyring })).filter(
-    (e) => e.complete && e.parts.includes(BASE_PART),
-  )
+  // Only the oldest base bounds the window (each base is taken during its backup): its manifest, not all.
+  const withBase = (await listBackups(store, ctx.env.name, { keyring }))
+    .filter((e) => e.complete && e.parts.includes(BASE_PART))
+    .sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime())
   const finished: string[] = []
   for (const e of withBase) {
     const base = (await readBackupManifest(ctx, e.id)).manifest.base
-    if (base) finished.push(base.finished_at)
+    if (!base) continue
+    finished.push(base.finished_at)
+    break
   }
   if (!finished.length) {
     print('      no backup has a base backup (WAL archiving off): the drill restores the latest backup whole')
@@ -71,11 +74,11 @@ export async function drillPoint(ctx: Context, host: HostSession): Promise<strin
   const data = { env: ctx.env.name, user: DB_USER, db: DB_NAME }
   if (ctx.dryRun) {
     print(`  [${host.name}] would write a canary row, switch the WAL and wait for it to be archived:`)
-    print(`${canaryWrite(data, 'restore-drill')}\n${walSwitch(data)}`)
+    print(`${pitrCanaryWrite(data, 'restore-drill')}\n${walSwitch(data)}`)
     const w = drillWindow(finished, new Date().toISOString())
     return w && pickPoint(w)
   }
-  const canaryAt = (await host.exec(canaryWrite(data, 'restore-drill'), { echo: false })).stdout.trim()
+  const canaryAt = (await host.exec(pitrCanaryWrite(data, 'restore-drill'), { echo: false })).stdout.trim()
   const [, segment = ''] = (await host.exec(walSwitch(data), { echo: false })).stdout.trim().split('|')
   const t0 = Date.now()
   while (!(await archivedWal(store, ctx.env.name)).some((w) => w.name === segment)) {

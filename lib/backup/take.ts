@@ -16,7 +16,7 @@ import {
   pgGlobals,
   redisSnapshot,
 } from '../commands/backup.ts'
-import { canaryWrite as pitrCanaryWrite } from '../commands/pitr-canary.ts'
+import { pitrCanaryWrite } from '../commands/pitr-canary.ts'
 import { remotePaths } from '../env/host-paths.ts'
 import type { Env } from '../env/load.ts'
 import type { HostSession } from '../host/session.ts'

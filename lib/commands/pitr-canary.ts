@@ -26,7 +26,7 @@ export function canaryWriteSql(writer: string): string {
 }
 
 /** The restore drill's own canary, written into the live database; prints its time. */
-export function canaryWrite(t: DataTarget, writer: string): string {
+export function pitrCanaryWrite(t: DataTarget, writer: string): string {
   return ['set -eu', container(t, 'postgres', 'pg'), `${psql(t)} -c ${quote(canaryWriteSql(writer))}`].join(
     '\n',
   )

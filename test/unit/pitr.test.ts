@@ -17,9 +17,9 @@ import {
 } from '../../lib/commands/pitr.ts'
 import {
   canaryProbe,
-  canaryWrite,
   canaryWriteSql,
   parseCanaryProbe,
+  pitrCanaryWrite,
   walSwitch,
 } from '../../lib/commands/pitr-canary.ts'
 import { suite } from '../harness.ts'
@@ -258,7 +258,7 @@ test('the canary on the host: one transaction that writes and prints its time; a
     sql,
     "CREATE TABLE IF NOT EXISTS ce_pitr_canary (at timestamptz PRIMARY KEY DEFAULT clock_timestamp(), writer text NOT NULL); DELETE FROM ce_pitr_canary WHERE at < now() - interval '40 days'; INSERT INTO ce_pitr_canary (writer) VALUES ('drill''x') RETURNING to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"');",
   )
-  const w = canaryWrite(T, 'restore-drill')
+  const w = pitrCanaryWrite(T, 'restore-drill')
   assert.match(w, 'docker exec "$pg" psql -XAtq -v ON_ERROR_STOP=1 -U app -d conciliaextrato -c ')
   assert.match(w, "VALUES ('\\''restore-drill'\\'')")
   assert.match(walSwitch(T), 'pg_walfile_name(pg_switch_wal())')
