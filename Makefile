@@ -9,7 +9,7 @@ TSX := node_modules/.bin/tsx
 # and what run.ts returns when CI or a script calls it directly (README: Exit codes).
 RUNBOOK = node --import tsx runbooks/run.ts $(1)
 
-.PHONY: help deps deps-node check test test-unit test-integration demo sandbox sandbox-down status setup-server verify-server bench-setup unlock access secrets-edit rotate-secret logs psql exec maintenance deploy rollback releases release-images bench-deploy backup backups backup-recipient ship-records restore restore-drill prune-backups bench-pitr bench-backup dns health bench-health bench-oncall uptime emergency drill-emergency gates alert bench-pipeline rehearse rehearse-pipeline
+.PHONY: help deps deps-node check test test-unit test-integration demo sandbox sandbox-down status setup-server verify-server bench-setup unlock access secrets-edit rotate-secret logs psql exec maintenance deploy rollback releases release-images bench-deploy backup backups backup-recipient ship-records restore restore-drill prune-backups bench-pitr bench-backup dns health bench-health bench-oncall uptime emergency image drill-emergency gates alert bench-pipeline rehearse rehearse-pipeline
 
 help: ## List every target
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /\1\t/' | awk -F'\t' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -143,7 +143,10 @@ uptime: ## Availability vs the 99.9% budget, p50/p95 and trend, 5xx/restarts/err
 emergency: ## The droplet is gone: CREATE=1 (or HOST=<ip> HOST_KEY=<fp>) -> setup, deploy, restore, gates, DNS, verify; resumable
 	@$(call RUNBOOK,emergency)
 
-drill-emergency: deps ## Benchmark: droplet A destroyed, make emergency CREATE=1 brings B up (ROWS=500000; JSON line at the end)
+image: ## The env's golden image: a builder droplet set up by setup-server, sealed, snapshotted at DigitalOcean; emergency starts from it (KEEP_BUILDER=1)
+	@$(call RUNBOOK,image)
+
+drill-emergency: deps ## Benchmark: make image, droplet A destroyed, make emergency CREATE=1 brings B up from the golden image (ROWS=500000, GOLDEN=0: from the distribution; JSON line at the end)
 	@$(TSX) test/bench/emergency.ts
 
 gates: ## Quality gates of a Rust workspace (WORKSPACE=., MIGRATIONS=migrations): fmt, clippy, check, test, audit, migrations on a scratch Postgres

@@ -12,10 +12,10 @@
 import { backupRun, maybeRun, setRun } from '../lib/backup/state.ts'
 import {
   archiveConfig,
-  baseBackup,
   complete,
   discardIncomplete,
   dumpPostgres,
+  dumpWithBase,
   openBackupTarget,
   readBack,
   snapshotRedis,
@@ -133,29 +133,26 @@ export const backup: RunbookSpec = {
         return status
       },
     },
-    phase(
-      'Postgres: canary row, then pg_dump -Fc and row counts in one snapshot',
-      (ctx) => pgDumpWithCounts(backupRun(ctx).data),
-      (ctx) => dumpPostgres(backupRun(ctx)),
-    ),
     {
-      title: 'Postgres: a physical base backup, for restore to a point in time (when WAL is archived)',
+      title:
+        'Postgres: canary rows, then pg_dump -Fc with row counts and, when WAL is archived, the physical base backup beside it',
       next: NEXT_DUMP,
       async run(ctx) {
         const run = backupRun(ctx)
         if (ctx.dryRun) {
           print(
-            `  [${dataSession(ctx)?.name}] would stream, encrypt and upload (if WAL archiving is on):\n${pgBaseBackup(run.data)}`,
+            `  [${dataSession(ctx)?.name}] would stream, encrypt and upload:\n${pgDumpWithCounts(run.data)}`,
           )
+          print(`  and beside it (if WAL archiving is on):\n${pgBaseBackup(run.data)}`)
           return 'changed'
         }
-        if (!run.archiving) {
+        if (run.archiving) await dumpWithBase(run)
+        else {
           print(
             '      WAL archiving is not on (see above): no base backup; the recovery point is this backup',
           )
-          return 'skipped'
+          await dumpPostgres(run)
         }
-        await baseBackup(run)
         return 'changed'
       },
     },

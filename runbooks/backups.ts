@@ -87,6 +87,12 @@ export const backups: RunbookSpec = {
         const bucket = cfg?.type === 's3' ? { endpoint: cfg.endpoint, bucket: cfg.bucket } : undefined
         const verdict = protectionVerdict(await store.protection?.(), bucket)
         print(`protection: ${verdict.summary}`)
+        if (bucket)
+          print(
+            ctx.env.backup?.pruneKey
+              ? 'deleting: only with the prune key (backup.prune_key), which CI and the hosts do not hold; no upload overwrites an object'
+              : `deleting: with the everyday key (no backup.prune_key in ${ctx.env.file}): CI and the hosts could prune; no upload overwrites an object`,
+          )
         if (!verdict.ok) throw new PreconditionError(`${store.description}: ${verdict.summary}`, verdict.next)
         if (verdict.next) print(`  ${verdict.next}`)
         return 'ok'

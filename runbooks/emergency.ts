@@ -2,7 +2,8 @@
  * emergency — the droplet is gone or unusable: a new one serving again, within 15 minutes.
  *
  * When: the host does not answer and cannot be saved (see docs/runbooks/emergency.md for the decision).
- * Changes: creates a droplet (CREATE=1) or takes HOST=<ip> HOST_KEY=<fingerprint>; then, on that host
+ * Changes: creates a droplet (CREATE=1; from the env's newest golden image, make image, unless
+ *   BASE_IMAGE=1) or takes HOST=<ip> HOST_KEY=<fingerprint>; then, on that host
  *   only: setup-server, deploy of the release the backup was taken at, restore of the latest complete
  *   off-site backup, health gates, the DNS switch at Cloudflare (make dns APPLY=1), verification of the
  *   data and of every domain. The env file is not changed unless WRITE_ENV=1: the change is printed.
@@ -78,6 +79,11 @@ export const emergency: RunbookSpec = {
       name: 'no-wal',
       makeVar: 'NO_WAL=1',
       help: 'restore the backup as taken, without replaying the archived WAL after it (default: to the newest segment)',
+    },
+    {
+      name: 'base-image',
+      makeVar: 'BASE_IMAGE=1',
+      help: "CREATE=1 from droplet.image, not the env's newest golden image (make image)",
     },
     { name: 'restart', makeVar: 'RESTART=1', help: 'forget an unfinished earlier run and start over' },
     {

@@ -12,6 +12,8 @@ import { BASE_PART, type BaseInfo } from '../lib/backup/base-backup.ts'
 import { type BackupEntry, listBackups } from '../lib/backup/catalog.ts'
 import { readBackupManifest } from '../lib/backup/restore.ts'
 import { applyRetention, planRetention, type RetentionPlan } from '../lib/backup/retention.ts'
+import { openStore } from '../lib/backup/storage.ts'
+import type { BackupStore } from '../lib/backup/store.ts'
 import { openBackupTarget } from '../lib/backup/take.ts'
 import { archivedWal } from '../lib/backup/wal-archive.ts'
 import { describeWalPlan, planWalRetention } from '../lib/backup/wal-retention.ts'
@@ -22,7 +24,8 @@ export const pruneBackups: RunbookSpec = {
   name: 'prune-backups',
   mutates: true,
   offline: true,
-  needs: () => ['store', 'backup-key'],
+  // Deleting takes the prune key (backup.prune_key), which CI and the hosts never hold.
+  needs: (_env, args) => ['store', 'backup-key', ...(args.apply === true ? (['store-prune'] as const) : [])],
   options: [
     { name: 'apply', makeVar: 'APPLY=1', help: 'delete what the plan lists (default: only show it)' },
   ],
@@ -62,9 +65,10 @@ export const pruneBackups: RunbookSpec = {
           )
           return ctx.dryRun ? 'dry-run' : 'ok'
         }
-        // Backups first: a base goes before the WAL it needed.
-        const done = await applyRetention(store, ctx.env.name, plan)
-        await store.delete(walGone.map((w) => w.key))
+        // Backups first: a base goes before the WAL it needed. Deleted with the prune key, if the env has one.
+        const deleter = pruneStore(ctx)
+        const done = await applyRetention(deleter, ctx.env.name, plan)
+        await deleter.delete(walGone.map((w) => w.key))
         print(
           `      deleted ${done.deleted.length} backup(s): ${done.objects} objects, ${(done.bytes / 1048576).toFixed(1)} MB; ${walGone.length} WAL segment(s), ${(walGone.reduce((a, w) => a + w.bytes, 0) / 1048576).toFixed(1)} MB`,
         )
@@ -72,6 +76,17 @@ export const pruneBackups: RunbookSpec = {
       },
     },
   ],
+}
+
+/** The store as the prune key sees it (backup.prune_key), else as the everyday key, which then can delete. */
+function pruneStore(ctx: Context): BackupStore {
+  const backup = ctx.env.backup
+  if (!backup) throw new Error('unreachable: the plan read the backups')
+  if (backup.store.type === 's3' && !backup.pruneKey)
+    print(
+      `      ${ctx.env.file} has no backup.prune_key: deleting with the everyday key, which CI and the hosts hold too (docs/runbooks/backup.md#protection)`,
+    )
+  return openStore(backup.store, ctx.secrets, {}, backup.pruneKey ? 'prune' : 'everyday')
 }
 
 /** The base backups of the backups the plan keeps (complete ones with a base part), from their manifests. */

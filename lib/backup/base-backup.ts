@@ -21,6 +21,10 @@ export interface BaseInfo {
   end_lsn: string
   /** The host's clock when pg_basebackup finished: a restore to a time after it can use this base. */
   finished_at: string
+  /** The tar is gzipped (bases taken before it was are plain tars). */
+  compression?: 'gzip'
+  /** The databases' size when it was taken: what the data directory unpacks to, about. */
+  data_bytes?: number
 }
 
 const LSN = /^([0-9A-F]{1,8})\/([0-9A-F]{1,8})$/i
@@ -60,6 +64,7 @@ export function parseBaseBackupLog(stderr: string): BaseInfo {
   ].filter(Boolean)
   if (!start || !end || !system || !finished)
     throw new IntegrityError(`the base backup finished but did not report ${missing.join(', ')}`)
+  const packed = /^ce-base size=(\d+) compression=(gzip)$/m.exec(stderr)
   const timeline = Number(start[2])
   const startLsn = (start[1] as string).toUpperCase()
   return {
@@ -69,5 +74,6 @@ export function parseBaseBackupLog(stderr: string): BaseInfo {
     start_wal: walSegmentOf(timeline, startLsn),
     end_lsn: (end[1] as string).toUpperCase(),
     finished_at: finished[1] as string,
+    ...(packed ? { compression: 'gzip' as const, data_bytes: Number(packed[1]) } : {}),
   }
 }

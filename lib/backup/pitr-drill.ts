@@ -78,6 +78,15 @@ export async function drillPoint(ctx: Context, host: HostSession): Promise<strin
     const w = drillWindow(finished, new Date().toISOString())
     return w && pickPoint(w)
   }
+  // A drill right after the first base backup (a rehearsal, a new env): the window opens a few seconds
+  // after that base finished; wait for it rather than fall back to restoring the backup whole.
+  const opensInMs = Date.parse(finished[0] ?? '') + 2000 + CANARY_SLACK_MS - Date.now()
+  if (opensInMs > 0 && opensInMs < 60_000) {
+    print(
+      `      the oldest base backup finished moments ago: waiting ${(opensInMs / 1000).toFixed(1)} s for the window to open`,
+    )
+    await new Promise((r) => setTimeout(r, opensInMs + 500))
+  }
   const canaryAt = (await host.exec(pitrCanaryWrite(data, 'restore-drill'), { echo: false })).stdout.trim()
   const [, segment = ''] = (await host.exec(walSwitch(data), { echo: false })).stdout.trim().split('|')
   const t0 = Date.now()

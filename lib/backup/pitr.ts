@@ -184,7 +184,7 @@ export async function restorePitrScratch(r: RestoreRun): Promise<void> {
     const loads = await Promise.allSettled([
       restoreFromFile(
         r.host,
-        pitrLoadBase(r.data, info.bytes, walBytes(p)),
+        pitrLoadBase(r.data, info.bytes, walBytes(p), p.base),
         file,
         key,
         r.keyring,
@@ -253,7 +253,7 @@ export function pitrCommands(r: RestoreRun): string[] {
   const base = r.manifest.parts[BASE_PART]?.bytes ?? 0
   return [
     pitrVolume(r.data.env),
-    `${pitrLoadBase(r.data, base, walBytes(p))}\n# stdin: ${BASE_PART}, opened here with BACKUP_KEY`,
+    `${pitrLoadBase(r.data, base, walBytes(p), p.base)}\n# stdin: ${BASE_PART}, opened here with BACKUP_KEY`,
     `${pitrLoadWal(r.data)}\n# stdin: a tar of the ${p.wal.length} WAL file(s), opened here with BACKUP_KEY; beside the base, at the same time`,
     pitrStart(r.data, p.target),
     pitrWait(r.data, REPLAY_TIMEOUT_S),

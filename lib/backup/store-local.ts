@@ -5,11 +5,11 @@
  */
 import { randomBytes } from 'node:crypto'
 import type { Dirent } from 'node:fs'
-import { mkdir, open, readdir, rename, rmdir, stat, unlink } from 'node:fs/promises'
+import { link, mkdir, open, readdir, rmdir, stat, unlink } from 'node:fs/promises'
 import { basename, dirname, join, resolve } from 'node:path'
 import type { Readable } from 'node:stream'
 import { IntegrityError } from '../report/errors.ts'
-import { type BackupStore, checkKey, checkPrefix, missingObject } from './store.ts'
+import { type BackupStore, checkKey, checkPrefix, missingObject, ObjectExistsError } from './store.ts'
 
 const TEMP = /^\..+\.tmp-\d+-[0-9a-f]{12}$/
 
@@ -50,7 +50,11 @@ export class LocalStore implements BackupStore {
       }
       await file.sync()
       await file.close()
-      await rename(temp, target)
+      // link, not rename: it fails when the key exists, so an object is never replaced.
+      await link(temp, target).catch((err: NodeJS.ErrnoException) => {
+        throw err.code === 'EEXIST' ? new ObjectExistsError(key, this) : err
+      })
+      await unlink(temp)
     } catch (err) {
       await file.close().catch(() => {})
       await unlink(temp).catch(() => {})

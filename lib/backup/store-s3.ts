@@ -22,7 +22,14 @@ import {
 } from '@aws-sdk/client-s3'
 import { Upload } from '@aws-sdk/lib-storage'
 import { IntegrityError, PreconditionError } from '../report/errors.ts'
-import { type BackupStore, checkKey, checkPrefix, missingObject, type Protection } from './store.ts'
+import {
+  type BackupStore,
+  checkKey,
+  checkPrefix,
+  missingObject,
+  ObjectExistsError,
+  type Protection,
+} from './store.ts'
 
 export interface S3Config {
   endpoint: string
@@ -121,7 +128,14 @@ export class S3Store implements BackupStore {
     }
     const upload = new Upload({
       client: this.client,
-      params: { Bucket: this.config.bucket, Key, Body, ContentType: 'application/octet-stream' },
+      // If-None-Match: * on PutObject and CompleteMultipartUpload: the store refuses to replace an object.
+      params: {
+        Bucket: this.config.bucket,
+        Key,
+        Body,
+        ContentType: 'application/octet-stream',
+        IfNoneMatch: '*',
+      },
       partSize: this.opts.partSize ?? 8 * MiB,
       queueSize: this.opts.queueSize ?? 4,
       leavePartsOnError: false,
@@ -129,6 +143,9 @@ export class S3Store implements BackupStore {
     try {
       await upload.done()
     } catch (err) {
+      const code = errorCode(err)
+      if (code === 'PreconditionFailed' || code === 'ConditionalRequestConflict')
+        throw new ObjectExistsError(key, this)
       throw this.failure(err, `upload ${key}`)
     }
     return { bytes }

@@ -9,7 +9,10 @@ import { InputError, IntegrityError } from '../report/errors.ts'
 export interface BackupStore {
   /** For messages: `dir /path` or `s3://bucket/prefix at https://endpoint` (never credentials). */
   readonly description: string
-  /** Streams `body` to `key`; it appears whole or not at all. `size`, if given, is checked. */
+  /**
+   * Streams `body` to `key`; it appears whole or not at all. `size`, if given, is checked. Never
+   * overwrites: a key that already holds an object throws ObjectExistsError (S3: `If-None-Match: *`).
+   */
   put(key: string, body: Readable | Buffer, opts?: { size?: number }): Promise<{ bytes: number }>
   /** The object's bytes; a missing object throws IntegrityError. */
   get(key: string): Promise<Readable>
@@ -57,6 +60,16 @@ export function checkKey(key: string, what = 'key'): void {
 /** Like checkKey, but a prefix may be empty or end with `/`. */
 export function checkPrefix(prefix: string): void {
   if (prefix !== '') checkKey(prefix.endsWith('/') ? `${prefix}x` : prefix, 'prefix')
+}
+
+/** A put to a key that already holds an object: nothing was written, the object there is unchanged. */
+export class ObjectExistsError extends IntegrityError {
+  constructor(key: string, store: BackupStore) {
+    super(
+      `${key} already exists in ${store.description}: backups are never overwritten`,
+      'Another run wrote the same key (two backups in the same second, or a retried upload that had landed): list them with make backups ENV=<env>, then run again.',
+    )
+  }
 }
 
 export function missingObject(key: string, store: BackupStore): IntegrityError {

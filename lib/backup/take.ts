@@ -141,12 +141,40 @@ async function capture(run: BackupRun, part: string, command: string): Promise<s
 
 /** A canary row, then pg_dump -Fc and exact row counts in one snapshot. */
 export async function dumpPostgres(run: BackupRun): Promise<void> {
-  await timed(run, 'postgres', async () => {
-    await run.host.exec(canaryWrite(run.data), {
+  await writeDumpCanary(run)
+  await captureDump(run)
+}
+
+/**
+ * make backup with WAL archiving on: the canary rows first (the dump's, then a point-in-time one), then
+ * pg_dump and pg_basebackup at the same time: both start after the canaries committed, so both hold them
+ * (a drill point after this base has a canary before it to find). Two streams over the one SSH
+ * connection; the slower one sets the time. When one fails the other is waited for, and the first
+ * failure is the one reported (the backup is then discarded whole, as with any failed part).
+ */
+export async function dumpWithBase(run: BackupRun): Promise<void> {
+  await writeDumpCanary(run)
+  await run.host.exec(pitrCanaryWrite(run.data, 'backup'), {
+    echo: false,
+    next: 'Postgres did not take the canary row: is it running and healthy? (make status)',
+  })
+  const [dump, base] = await Promise.allSettled([captureDump(run), captureBase(run)])
+  if (dump.status === 'rejected') throw dump.reason
+  if (base.status === 'rejected') throw base.reason
+}
+
+async function writeDumpCanary(run: BackupRun): Promise<void> {
+  await timed(run, 'canary', () =>
+    run.host.exec(canaryWrite(run.data), {
       stdin: canarySql(run.canary.backup_id, run.canary.token),
       echo: false,
       next: 'Postgres did not take the canary row: is it running and healthy? (make status)',
-    })
+    }),
+  )
+}
+
+async function captureDump(run: BackupRun): Promise<void> {
+  await timed(run, 'postgres', async () => {
     const stderr = await capture(run, PARTS.postgres, pgDumpWithCounts(run.data))
     const line = stderr.split('\n').find((l) => l.startsWith('ce-counts '))
     if (!line) throw new IntegrityError('pg_dump finished but the row counts were not reported')
@@ -160,16 +188,10 @@ export async function dumpPostgres(run: BackupRun): Promise<void> {
 
 /**
  * The physical base backup (pg_basebackup's tar), for restore to a point in time with the archived WAL
- * from its start segment on. Taken after the dump, so the dump's canary row is in it too, and after a
- * point-in-time canary row (lib/commands/pitr-canary.ts).
+ * from its start segment on.
  */
-export async function baseBackup(run: BackupRun): Promise<void> {
+async function captureBase(run: BackupRun): Promise<void> {
   await timed(run, 'base', async () => {
-    // A point-in-time canary row first: any drill point after this base has one before it to find.
-    await run.host.exec(pitrCanaryWrite(run.data, 'backup'), {
-      echo: false,
-      next: 'Postgres did not take the canary row: is it running and healthy? (make status)',
-    })
     run.base = parseBaseBackupLog(await capture(run, BASE_PART, pgBaseBackup(run.data)))
     print(
       `      cluster ${run.base.system}: replay from ${run.base.start_wal} (${run.base.start_lsn}), consistent at ${run.base.end_lsn}, ${run.base.finished_at}`,

@@ -14,7 +14,7 @@ import { gunzipSync, gzipSync } from 'node:zlib'
 import { IntegrityError } from '../report/errors.ts'
 import { decryptBuffer, sealBuffer, sha256 } from './format.ts'
 import type { Keyring, Recipient } from './keys.ts'
-import { type BackupStore, readObject } from './store.ts'
+import { type BackupStore, ObjectExistsError, readObject } from './store.ts'
 import { type ChainReport, checkChain, describeGaps } from './wal-chain.ts'
 
 /** A segment (24 hex) or a timeline history file (`<8 hex>.history`), as Postgres names them. */
@@ -128,7 +128,13 @@ export async function shipWalFile(
       'Kept in the spool. Find which server wrote the other one (a restored or emergency droplet still archiving) and stop it; docs/runbooks/backup.md#wal-archiving.',
     )
   const sealed = sealBuffer(recipient, gzipSync(plaintext), { context: key })
-  await store.put(key, sealed, { size: sealed.length })
+  try {
+    await store.put(key, sealed, { size: sealed.length })
+  } catch (err) {
+    // Landed since the listing (a retried upload): the key names this content's hash, so it is this WAL.
+    if (err instanceof ObjectExistsError) return { status: 'already there', key, bytes: sealed.length }
+    throw err
+  }
   const back = await readObject(store, key)
   if (sha256(back) !== sha256(sealed))
     throw new IntegrityError(`${key}: the store gave back different bytes than were uploaded`)

@@ -38,18 +38,25 @@ export function pitrVolume(env: string): string {
 }
 
 /**
- * The base backup's tar (stdin, `bytes` long) unpacked into the volume, after checking the disk has
- * room for it and the WAL (`walBytes`, unpacked) with 10% to spare: a full disk is refused before
+ * The base backup's tar (stdin, `bytes` long; gzipped when `packed` says so) unpacked into the volume,
+ * after checking the disk has room for it and the WAL (`walBytes`, unpacked) with 10% to spare: a full disk is refused before
  * anything is written. Then recovery.signal: the server starts in archive recovery. The WAL is
  * unpacked beside it at the same time (pitrLoadWal, into ce-wal/).
  */
-export function pitrLoadBase(t: DataTarget, bytes: number, walBytes: number): string {
-  const need = Math.ceil(((bytes + walBytes) * 1.1) / 1024)
+export function pitrLoadBase(
+  t: DataTarget,
+  bytes: number,
+  walBytes: number,
+  packed?: { compression?: 'gzip'; data_bytes?: number },
+): string {
+  // A gzipped base unpacks to about the databases' size it recorded (at least 4 times its bytes if not).
+  const unpacked = packed?.compression ? Math.max(packed.data_bytes ?? 0, bytes * 4) : bytes
+  const need = Math.ceil(((unpacked + walBytes) * 1.1) / 1024)
   const inner = [
     'set -eu',
     `avail=$(df -Pk /pgdata | awk 'NR==2 {print $4}')`,
     `if [ "$avail" -lt ${need} ]; then echo "the Docker disk has $avail KiB free; the base backup and its WAL need ${need} KiB" >&2; exit 3; fi`,
-    'tar -x -C /pgdata',
+    packed?.compression ? 'tar -xz -C /pgdata' : 'tar -x -C /pgdata',
     'touch /pgdata/recovery.signal',
   ].join('\n')
   return [

@@ -1,7 +1,8 @@
 /**
- * The DigitalOcean API v2, for the one thing the runbooks ask of it: a new droplet for `make emergency`
- * (create, wait until active, read its public IPv4; find one by tag after an interrupted run).
- * Plain fetch: there is no official JavaScript client, and three calls do not need one.
+ * The DigitalOcean API v2, for what the runbooks ask of it: a new droplet for `make emergency` (create,
+ * wait until active, read its public IPv4; find one by tag after an interrupted run); make image's calls
+ * (actions, snapshots) are in do-images.ts. Plain fetch: there is no official JavaScript client, and a
+ * handful of calls do not need one.
  * Every call is retried on 429 (honouring Retry-After), 5xx and network errors; the token never
  * appears in a message.
  */
@@ -28,7 +29,8 @@ export interface CreateDroplet {
   name: string
   region: string
   size: string
-  image: string
+  /** A slug (a distribution) or a snapshot's numeric id (a golden image: make image). */
+  image: string | number
   ssh_keys: Array<string | number>
   tags: string[]
   user_data: string
@@ -53,12 +55,13 @@ export function createRequest(
   name: string,
   runTag: string,
   userData: string,
+  image: string | number = config.image,
 ): CreateDroplet {
   return {
     name,
     region: config.region,
     size: config.size,
-    image: config.image,
+    image,
     ssh_keys: config.sshKeys.map((k) => (/^\d+$/.test(k) ? Number(k) : k)),
     tags: [...new Set([...config.tags, runTag])],
     user_data: userData,
@@ -80,7 +83,7 @@ function info(d: RawDroplet): DropletInfo {
   return { id: d.id, name: d.name, status: d.status, ip: pub?.ip_address ?? null, tags: d.tags ?? [] }
 }
 
-async function request<T>(
+export async function request<T>(
   c: DoClient,
   method: string,
   path: string,
@@ -122,7 +125,7 @@ async function request<T>(
           new InputError(
             `DigitalOcean refused the token (${res.status}) for ${what}: ${message}`,
             [],
-            'The token needs droplet:create and droplet:read scopes; replace it in the secrets and run again.',
+            'The token needs the scopes docs/runbooks/emergency.md#before-you-need-it lists (droplet, actions, snapshot); replace it in the secrets and run again.',
           ),
         )
       throw new AbortError(

@@ -1,12 +1,22 @@
 import { createConnection } from 'node:net'
 import { rotateHostKey } from '../commands/sshd.ts'
+import type { DropletConfig } from '../env/droplet.ts'
 import { FINGERPRINT } from '../env/fingerprint.ts'
 import { readPrivateKey } from '../env/secrets.ts'
-import { PreconditionError } from '../report/errors.ts'
+import { InputError, PreconditionError } from '../report/errors.ts'
 import { print } from '../report/output.ts'
 import { stringArg } from '../run/cli.ts'
 import { type Context, connectHost } from '../run/runbook.ts'
-import { createDroplet, createRequest, doClient, dropletsByTag, waitActive } from './digitalocean.ts'
+import {
+  createDroplet,
+  createRequest,
+  type DoClient,
+  type DropletInfo,
+  doClient,
+  dropletsByTag,
+  waitActive,
+} from './digitalocean.ts'
+import { ageDays, goldenImages, goldenPrefix, listSnapshots, type Snapshot } from './do-images.ts'
 import { cloudInitUserData, generateHostKey } from './host-key.ts'
 import { dropletSummary } from './plan.ts'
 import { save, st } from './run.ts'
@@ -27,6 +37,9 @@ export async function createPhase(ctx: Context): Promise<void> {
     print(
       `      would POST ${config.apiBase}/v2/droplets ${name} (${dropletSummary(ctx.env)}, tag ${s.runId}),`,
     )
+    print(
+      `      from the newest golden image ${goldenPrefix(config)}* (make image) if there is one${ctx.args['base-image'] === true ? ' (not: BASE_IMAGE=1)' : ''}, else ${config.image};`,
+    )
     print('      with a host key generated here (cloud-init user_data, not shown), then wait until active')
     return
   }
@@ -36,40 +49,102 @@ export async function createPhase(ctx: Context): Promise<void> {
   let hostKey: string | undefined
   if (droplet) {
     print(`      droplet ${droplet.id} (${droplet.name}) was created by the interrupted run: using it`)
-    hostKey = droplet.tags.find((t) => t.startsWith('ce-hostkey:'))?.slice('ce-hostkey:'.length)
+    hostKey = droplet.tags.find((t) => t.startsWith(HOSTKEY_TAG))?.slice(HOSTKEY_TAG.length)
   } else {
-    const key = generateHostKey(`${name} (make emergency)`)
-    hostKey = key.fingerprint
-    const req = createRequest(config, name, s.runId, cloudInitUserData(key))
-    // The fingerprint's hex digest rides along as a tag, so a resumed run can still pin it.
-    req.tags.push(`ce-hostkey:${Buffer.from(key.fingerprint.slice(7), 'base64').toString('hex')}`)
-    droplet = await createDroplet(client, req)
-    print(`      droplet ${droplet.id} (${name}) created; host key ${key.fingerprint} (generated here)`)
+    const image = ctx.args['base-image'] === true ? undefined : await newestGolden(client, config)
+    s.image = image ? image.name : config.image
+    const made = await createPinned(client, config, name, [s.runId], image?.id, 'make emergency')
+    droplet = made.droplet
+    hostKey = made.fingerprint
   }
   if (!hostKey)
     throw new PreconditionError(
       `droplet ${droplet.id} carries no host-key tag, so its host key cannot be pinned`,
       'Destroy it in the DigitalOcean console and run again with RESTART=1.',
     )
-  const fingerprint = hostKey.startsWith('SHA256:')
-    ? hostKey
-    : `SHA256:${Buffer.from(hostKey, 'hex').toString('base64').replace(/=+$/, '')}`
-  let last = ''
-  const active = await waitActive(client, droplet.id, config.activeTimeoutS, 2000, (d) => {
-    if (d.status !== last) print(`      droplet ${d.id}: ${d.status}`)
-    last = d.status
-  })
+  const active = await untilActive(client, config, droplet.id)
   s.host = {
     name: stringArg(ctx.args, 'name') ?? active.name,
     address: active.ip,
     sshPort: 22,
-    hostKey: fingerprint,
+    hostKey: pinOf(hostKey),
     dropletId: active.id,
   }
   save(ctx)
   print(`      ${active.name} is active at ${active.ip}; waiting for SSH`)
   await waitForSsh(active.ip, 22, 180)
   await replaceCloudInitHostKey(ctx)
+}
+
+const HOSTKEY_TAG = 'ce-hostkey:'
+
+/** A host-key tag's hex digest (or a fingerprint) as the SHA256:... fingerprint pinned. */
+const pinOf = (hostKey: string): string =>
+  hostKey.startsWith('SHA256:')
+    ? hostKey
+    : `SHA256:${Buffer.from(hostKey, 'hex').toString('base64').replace(/=+$/, '')}`
+
+/**
+ * The env's newest golden image (make image) in its region, or undefined: then the droplet starts from
+ * droplet.image and setup-server installs everything. A token that may not list snapshots does not stop
+ * an emergency: it says so and starts from droplet.image.
+ */
+async function newestGolden(client: DoClient, config: DropletConfig): Promise<Snapshot | undefined> {
+  let found: Snapshot | undefined
+  try {
+    found = goldenImages(await listSnapshots(client), config)[0]
+  } catch (err) {
+    if (!(err instanceof InputError)) throw err
+    print(`      could not list golden images (${err.message}): starting from ${config.image}`)
+    return undefined
+  }
+  if (!found) {
+    print(
+      `      no golden image ${goldenPrefix(config)}* in ${config.region} (make image makes one): from ${config.image}; setup-server installs everything`,
+    )
+    return undefined
+  }
+  const days = ageDays(found)
+  print(
+    `      from the golden image ${found.name} (id ${found.id}, ${days} day(s) old${days > 35 ? ': stale, setup-server will bring more up to date; run make image after this' : ''})`,
+  )
+  return found
+}
+
+/**
+ * Creates a droplet whose SSH host key is generated here and installed by cloud-init (user_data), so the
+ * first connection is already pinned; the key's digest rides along as a tag, so a resumed run can pin it.
+ */
+export async function createPinned(
+  client: DoClient,
+  config: DropletConfig,
+  name: string,
+  tags: string[],
+  image: string | number | undefined,
+  by: string,
+): Promise<{ droplet: DropletInfo; fingerprint: string }> {
+  const key = generateHostKey(`${name} (${by})`)
+  const req = createRequest(config, name, tags[0] ?? name, cloudInitUserData(key), image ?? config.image)
+  req.tags.push(
+    ...tags.slice(1),
+    `${HOSTKEY_TAG}${Buffer.from(key.fingerprint.slice(7), 'base64').toString('hex')}`,
+  )
+  const droplet = await createDroplet(client, req)
+  print(`      droplet ${droplet.id} (${name}) created; host key ${key.fingerprint} (generated here)`)
+  return { droplet, fingerprint: key.fingerprint }
+}
+
+/** Waits until the droplet is active, printing each status it passes through. */
+export async function untilActive(
+  client: DoClient,
+  config: DropletConfig,
+  id: number,
+): Promise<DropletInfo & { ip: string }> {
+  let last = ''
+  return waitActive(client, id, config.activeTimeoutS, 2000, (d) => {
+    if (d.status !== last) print(`      droplet ${d.id}: ${d.status}`)
+    last = d.status
+  })
 }
 
 /**
@@ -106,7 +181,7 @@ async function replaceCloudInitHostKey(ctx: Context): Promise<void> {
 }
 
 /** Until the host's SSH port answers with an SSH banner (cloud-init installs our key, then sshd starts). */
-async function waitForSsh(address: string, port: number, timeoutS: number): Promise<void> {
+export async function waitForSsh(address: string, port: number, timeoutS: number): Promise<void> {
   const deadline = Date.now() + timeoutS * 1000
   for (;;) {
     const banner = await new Promise<string>((resolve) => {

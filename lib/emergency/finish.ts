@@ -37,7 +37,7 @@ export function report(ctx: Context): void {
     ]),
   )
   print(
-    `emergency-summary ${JSON.stringify({ run: s.runId, host: s.host?.address, backup: s.backup?.id, release: s.release, total_s: Math.round(spentS(s) * 10) / 10, phases, rows_verified: s.result?.rowsVerified ?? 0, data_lost: s.result?.dataLost ?? null, replayed_to: s.recovered?.replayedTo ?? null })}`,
+    `emergency-summary ${JSON.stringify({ run: s.runId, host: s.host?.address, image: s.image ?? null, backup: s.backup?.id, release: s.release, total_s: Math.round(spentS(s) * 10) / 10, phases, rows_verified: s.result?.rowsVerified ?? 0, data_lost: s.result?.dataLost ?? null, replayed_to: s.recovered?.replayedTo ?? null })}`,
   )
 }
 

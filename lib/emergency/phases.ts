@@ -2,8 +2,8 @@ import { maybeRestore } from '../backup/restore-state.ts'
 import { EXIT, RunbookError } from '../report/errors.ts'
 import { print } from '../report/output.ts'
 import { type Context, type RunbookSpec, runRunbook, type Step } from '../run/runbook.ts'
-import { BUDGET_S, onNewHost, save, st } from './run.ts'
-import { type Phase, spentS } from './state.ts'
+import { BUDGET_S, onlyHost, save, st } from './run.ts'
+import { type NewHost, type Phase, spentS } from './state.ts'
 
 // How each emergency phase runs: once (a resumed run skips what an earlier one finished), timed against
 // the 15-minute budget, and recorded in the state file either way; other runbooks run on the new host.
@@ -16,17 +16,30 @@ export async function onNewHostRun(
   next: string,
   seen?: (sub: Context) => void,
 ): Promise<void> {
+  await runOnHost(ctx, st(ctx).host, 'the new host', spec, args, next, seen)
+}
+
+/** Runs another runbook in this process on one host only (`host`): the new droplet, make image's builder. */
+export async function runOnHost(
+  ctx: Context,
+  host: NewHost | undefined,
+  which: string,
+  spec: RunbookSpec,
+  args: string[],
+  next: string,
+  seen?: (sub: Context) => void,
+): Promise<void> {
   const argv = ['--env', ctx.env.name, '--yes', ...args, ...(ctx.dryRun ? ['--dry-run'] : [])]
-  if (ctx.dryRun && !st(ctx).host) {
+  if (ctx.dryRun && !host) {
     print(
-      `      would run: ${spec.name} ${argv.filter((a) => a !== '--dry-run').join(' ')}, on the new droplet only`,
+      `      would run: ${spec.name} ${argv.filter((a) => a !== '--dry-run').join(' ')}, on ${which} only`,
     )
     return
   }
-  print(`      ── make ${spec.name} ${args.join(' ')} on the new host ──`)
+  print(`      ── make ${spec.name} ${args.join(' ')} on ${which} ──`)
   let sub: Context | undefined
   const code = await runRunbook(spec, argv, {
-    env: onNewHost(st(ctx), ctx.env),
+    env: onlyHost(host, ctx.env),
     onContext: (c) => {
       sub = c
     },
@@ -34,7 +47,7 @@ export async function onNewHostRun(
   print(`      ── ${spec.name}: exit ${code} ──`)
   if (code !== EXIT.ok)
     throw new RunbookError(
-      `${spec.name} on the new host failed (exit ${code}): its failed step is above`,
+      `${spec.name} on ${which} failed (exit ${code}): its failed step is above`,
       code,
       next,
     )

@@ -26,6 +26,8 @@ export interface EmergencyState {
   runId: string
   startedAt: string
   host?: NewHost
+  /** The image the droplet was created from: a golden image's name (make image), or droplet.image. */
+  image?: string
   backup?: { id: string; release: string | null; rows: number }
   /** The backup has a base backup: its archived WAL is replayed to the newest segment (not with NO_WAL=1). */
   toWal?: boolean

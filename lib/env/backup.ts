@@ -10,6 +10,13 @@ export type StoreConfig =
 export const ACCESS_KEY_SECRET = 'SPACES_ACCESS_KEY_ID'
 export const SECRET_KEY_SECRET = 'SPACES_SECRET_ACCESS_KEY'
 export const S3_SECRETS = [ACCESS_KEY_SECRET, SECRET_KEY_SECRET] as const
+/**
+ * The prune key (backup.prune_key): the only one that deletes. People hold it, for make prune-backups
+ * APPLY=1; CI and the hosts hold only the everyday key above.
+ */
+export const PRUNE_ACCESS_KEY_SECRET = 'SPACES_PRUNE_ACCESS_KEY_ID'
+export const PRUNE_SECRET_KEY_SECRET = 'SPACES_PRUNE_SECRET_ACCESS_KEY'
+export const S3_PRUNE_SECRETS = [PRUNE_ACCESS_KEY_SECRET, PRUNE_SECRET_KEY_SECRET] as const
 
 // The `backup:` section of an env file: where backups go, how long they are kept, what they hold.
 export interface BackupConfig {
@@ -18,13 +25,15 @@ export interface BackupConfig {
   keep: { daily: number; weekly: number; monthly: number; replacedDays: number }
   /** Also save app.env and data.env (the app's secrets). Off by default: the secrets live elsewhere. */
   includeSecrets: boolean
-  /** Secrets the section needs: BACKUP_KEY and, for S3, the Spaces credentials. */
+  /** S3 only: deletes (prune-backups APPLY=1) use a key of their own, which CI and the hosts never hold. */
+  pruneKey: boolean
+  /** Secrets the section needs: BACKUP_KEY and, for S3, the Spaces credentials (and the prune key's). */
   secretNames: string[]
 }
 
 export function readBackup(v: Validator, raw: unknown, envFile: string): BackupConfig | undefined {
   if (raw === undefined || raw === null) return undefined
-  const obj = v.object(raw, 'backup', ['store', 'keep', 'include_secrets'])
+  const obj = v.object(raw, 'backup', ['store', 'keep', 'include_secrets', 'prune_key'])
   const st = v.object(obj?.store, 'backup.store', ['type', 'dir', 'endpoint', 'region', 'bucket', 'prefix'])
   const type = v.string(st, 'type', 'backup.store', { oneOf: ['s3', 'local'] })
   let store: StoreConfig = { type: 'local', dir: '' }
@@ -55,6 +64,9 @@ export function readBackup(v: Validator, raw: unknown, envFile: string): BackupC
         }) ?? '',
     }
   }
+  const pruneKey = v.boolean(obj, 'prune_key', 'backup', false)
+  if (pruneKey && type !== 's3')
+    v.problem('backup.prune_key', 'is for an s3 store (a local directory has no keys)')
   const keep = v.object(obj?.keep ?? {}, 'backup.keep', ['daily', 'weekly', 'monthly', 'replaced_days'])
   const n = (k: string, d: number) =>
     v.integer(keep, k, 'backup.keep', { min: 0, max: 1000, default: d }) ?? d
@@ -67,6 +79,7 @@ export function readBackup(v: Validator, raw: unknown, envFile: string): BackupC
       replacedDays: v.integer(keep, 'replaced_days', 'backup.keep', { min: 1, max: 365, default: 14 }) ?? 14,
     },
     includeSecrets: v.boolean(obj, 'include_secrets', 'backup', false),
-    secretNames: ['BACKUP_KEY', ...(type === 's3' ? S3_SECRETS : [])],
+    pruneKey,
+    secretNames: ['BACKUP_KEY', ...(type === 's3' ? S3_SECRETS : []), ...(pruneKey ? S3_PRUNE_SECRETS : [])],
   }
 }

@@ -17,6 +17,8 @@ export interface DropletConfig {
   monitoring: boolean
   /** How long the droplet may take to become active. */
   activeTimeoutS: number
+  /** make image keeps this many golden images (<name_prefix>-golden-*), deleting older ones. */
+  imagesKeep: number
 }
 
 const TAG = /^[A-Za-z0-9:_-]{1,255}$/
@@ -37,6 +39,7 @@ export function readDroplet(v: Validator, raw: unknown, envName: string): Drople
     'ipv6',
     'monitoring',
     'active_timeout_s',
+    'images_keep',
   ])
   const slug = (key: string, form: string) =>
     v.string(d, key, 'droplet', { pattern: /^[a-z0-9][a-z0-9.-]*$/, form }) ?? ''
@@ -72,5 +75,6 @@ export function readDroplet(v: Validator, raw: unknown, envName: string): Drople
     ipv6: v.boolean(d, 'ipv6', 'droplet', false),
     monitoring: v.boolean(d, 'monitoring', 'droplet', true),
     activeTimeoutS: v.integer(d, 'active_timeout_s', 'droplet', { min: 10, max: 1800, default: 300 }) ?? 300,
+    imagesKeep: v.integer(d, 'images_keep', 'droplet', { min: 1, max: 20, default: 3 }) ?? 3,
   }
 }

@@ -1,4 +1,4 @@
-import { S3_SECRETS } from './backup.ts'
+import { S3_PRUNE_SECRETS, S3_SECRETS } from './backup.ts'
 import type { Env } from './load.ts'
 
 /**
@@ -28,6 +28,7 @@ export type Need =
   | 'app'
   | 'registry'
   | 'store'
+  | 'store-prune'
   | 'backup-key'
   | 'edge'
   | 'droplet'
@@ -69,6 +70,8 @@ function namesOf(env: Env, need: Need): string[] {
     }
     case 'store':
       return env.backup?.store.type === 's3' ? [...S3_SECRETS] : []
+    case 'store-prune':
+      return env.backup?.store.type === 's3' && env.backup.pruneKey ? [...S3_PRUNE_SECRETS] : []
     case 'backup-key':
       if (!env.backup) return []
       return ['BACKUP_KEY', ...(env.secrets.includes('BACKUP_KEY_PREVIOUS') ? ['BACKUP_KEY_PREVIOUS'] : [])]

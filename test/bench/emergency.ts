@@ -6,6 +6,8 @@
  * droplet B from the local DigitalOcean API, setup, deploy, restore, health gates, the DNS switch, and
  * the verification of every row, the canary and every domain. Prints each phase and a final JSON line
  * {"total_s":..,"phases":{"create":..,"setup":..,"restore":..,"deploy":..,"dns":..,"verify":..},"rows_verified":..,"data_lost":..,"rows_after_backup":..,"rows_after_backup_lost":..}
+ * Before A is lost, make image makes the env's golden image (a builder droplet set up and snapshotted),
+ * so B starts from it; GOLDEN=0 starts B from the distribution image instead.
  * Target: total under 15 minutes, data_lost 0, and no row committed after the backup lost (its WAL
  * was archived): restore replays it to the newest segment.
  */
@@ -16,7 +18,9 @@ const ROWS = Number(process.env.ROWS ?? 500_000)
 const load = () => `load ${loadavg()[0]?.toFixed(1)} on ${availableParallelism()} cores`
 
 console.log(`drill-emergency: setting up droplet A with ${ROWS} rows (${load()})`)
-const drill = await startDrill({ rows: ROWS, log: (l) => console.log(l) })
+// GOLDEN=0: B starts from the distribution image, as before make image (setup-server installs everything).
+const golden = process.env.GOLDEN !== '0'
+const drill = await startDrill({ rows: ROWS, golden, log: (l) => console.log(l) })
 let failed = false
 try {
   await destroyDroplet(drill, drill.image)
@@ -48,6 +52,9 @@ try {
       data_lost: summary.data_lost,
       rows_after_backup: drill.walRows,
       rows_after_backup_lost: afterLost,
+      // The golden image B started from (make image, before the disaster: not in total_s), or null.
+      image: summary.image ?? null,
+      image_build_s: drill.golden?.build_s ?? null,
     }),
   )
 } catch (err) {

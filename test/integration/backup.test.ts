@@ -1,6 +1,7 @@
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { gunzipSync } from 'node:zlib'
 import * as assert from 'uvu/assert'
 import { BASE_PART, type BaseInfo } from '../../lib/backup/base-backup.ts'
 import { listBackups, manifestKey, partKey } from '../../lib/backup/catalog.ts'
@@ -109,10 +110,14 @@ async function mutateObject(key: string, change: (b: Buffer) => Buffer): Promise
   const chunks: Buffer[] = []
   for await (const c of await store().get(key)) chunks.push(c as Buffer)
   const original = Buffer.concat(chunks)
-  await store().put(key, change(Buffer.from(original)))
-  return async () => {
-    await store().put(key, original)
-  }
+  await replaceObject(key, change(Buffer.from(original)))
+  return () => replaceObject(key, original)
+}
+
+/** What someone holding a key that may delete does to an object (a put never overwrites). */
+async function replaceObject(key: string, body: Buffer): Promise<void> {
+  await store().delete([key])
+  await store().put(key, body)
 }
 
 test.before(async () => {
@@ -252,8 +257,13 @@ test("the base backup: pg_basebackup's tar holding the data, placed in the chain
   const system = (await pg('select system_identifier from pg_control_system()')).trim()
   assert.is(base.system, system)
   const pkey = partKey('bk', first, BASE_PART)
-  const tar = decryptBuffer(keyring, await readObject(store(), pkey), { context: pkey })
-  assert.is(tar.length, manifest.parts[BASE_PART]?.bytes)
+  const packed = decryptBuffer(keyring, await readObject(store(), pkey), { context: pkey })
+  assert.is(packed.length, manifest.parts[BASE_PART]?.bytes)
+  // Gzipped on the host (level 1), and said so in the manifest with the size it unpacks to.
+  assert.is(base.compression, 'gzip')
+  const tar = gunzipSync(packed)
+  assert.ok(tar.length > packed.length, `${tar.length} bytes unpacked from ${packed.length}`)
+  assert.ok((base.data_bytes ?? 0) > 0)
   // Postgres's own label in the tar names the same start as the manifest; the table data is in it.
   const label = /START WAL LOCATION: ([0-9A-F]+\/[0-9A-F]+) \(file ([0-9A-F]{24})\)/.exec(
     tar.toString('latin1'),

@@ -1,11 +1,14 @@
 import { existsSync, readFileSync } from 'node:fs'
 import * as assert from 'uvu/assert'
 import { listBackups } from '../../lib/backup/catalog.ts'
+import { quote } from '../../lib/commands/shell.ts'
 import { stateFile } from '../../lib/emergency/state.ts'
 import type { SandboxDroplet } from '../../lib/env/sandbox-hosts.ts'
 import { emergency } from '../../runbooks/emergency.ts'
+import { image as imageRunbook } from '../../runbooks/image.ts'
 import { suite } from '../harness.ts'
 import { DRILL_ENV, type Drill, destroyDroplet, startDrill } from '../sandbox/emergency-drill.ts'
+import { sh } from '../sandbox/engine.ts'
 import { auditRecords, onDroplet, runCaptured, spawnScript } from '../support/test-bed.ts'
 
 // The worst night on sandbox droplets: A (deployed, with data, a backup and its records at the local
@@ -14,12 +17,15 @@ import { auditRecords, onDroplet, runCaptured, spawnScript } from '../support/te
 const test = suite('emergency: a new droplet from the backup, interrupted and resumed', { timeoutS: 900 })
 let drill: Drill
 let tombstone = ''
+/** Droplets created by the drill's set-up (make image's builder): not emergency's. */
+let madeBefore = 0
 const creates = () =>
-  drill.doApi.requests.filter((r) => r.method === 'POST' && r.path === '/v2/droplets').length
+  drill.doApi.requests.filter((r) => r.method === 'POST' && r.path === '/v2/droplets').length - madeBefore
 const args = ['--env', DRILL_ENV, '--create', '--yes']
 
 test.before(async () => {
   drill = await startDrill({ rows: 20_000 })
+  madeBefore = creates()
   tombstone = await destroyDroplet(drill, drill.image)
 })
 
@@ -54,8 +60,52 @@ test('--dry-run shows the plan and each phase, creates nothing, writes no state'
   for (const phase of ['setup-server', 'deploy', 'restore', 'dns'])
     assert.match(out, `would run: ${phase} --env ${DRILL_ENV} --yes`)
   assert.match(out, '--release v1 --branch main')
+  assert.match(out, 'from the newest golden image ce-drill-golden-* (make image) if there is one')
   assert.is(creates(), 0)
   assert.not.ok(existsSync(stateFile(DRILL_ENV)))
+})
+
+test('make image: the golden image holds no host key and no secret, and its builder is gone', async () => {
+  const g = drill.golden
+  assert.ok(g, 'the drill made a golden image')
+  assert.match(g.name, /^ce-drill-golden-\d{8}-\d{4}$/)
+  const tag = drill.snapshotTag(String(g.id))
+  // The image's files, read without booting it.
+  const look = async (script: string) =>
+    (await sh`docker run --rm --entrypoint bash ${tag} -c ${script}`.nothrow()).stdout
+  assert.is(await look('ls /etc/ssh/ | grep -c ssh_host_ || true'), '0\n', 'host keys in the image')
+  assert.is(await look('wc -c < /etc/machine-id'), '0\n', 'a machine id in the image')
+  assert.is(
+    await look(`test -e /etc/conciliaextrato/watchdog-${DRILL_ENV}.json && echo there || echo gone`),
+    'gone\n',
+  )
+  // setup-server's work is there: the deploy and admin accounts, sshd's hardening, Docker, the units.
+  assert.match(await look('id deploy && id ce-admin'), 'uid=')
+  assert.match(await look('cat /etc/ssh/sshd_config.d/*.conf'), /PermitRootLogin no/)
+  assert.match(await look('command -v docker nginx node'), '/usr/bin/docker')
+  // No secret of the env anywhere it could be.
+  const secrets = [
+    process.env.ONCALL_WEBHOOK_URL,
+    process.env.DIGITALOCEAN_TOKEN,
+    process.env.CLOUDFLARE_API_TOKEN,
+  ]
+  for (const secret of secrets) {
+    assert.ok(secret)
+    const found = await look(
+      `grep -rlF -- ${quote(secret)} /etc /srv /var/lib/conciliaextrato /root /home /var/log 2>/dev/null || true`,
+    )
+    assert.is(found, '', `a secret is in the image: ${found}`)
+  }
+  // The builder was deleted; the dry run creates nothing and shows the plan with the image there.
+  const builders = drill.doApi.requests.filter(
+    (r) => r.method === 'DELETE' && /^\/v2\/droplets\/\d+$/.test(r.path),
+  )
+  assert.is(builders.length, 1, 'the builder was deleted')
+  const dry = await runCaptured(imageRunbook, ['--env', DRILL_ENV, '--yes', '--dry-run'])
+  assert.is(dry.code, 0, dry.out)
+  assert.match(dry.out, new RegExp(`golden images now +${g.name} \\(0 d\\)`))
+  assert.match(dry.out, 'rm -f /etc/ssh/ssh_host_*')
+  assert.is(creates(), 0)
 })
 
 test('interrupted during the restore, run again: resumes from the restore and serves from B', async () => {
@@ -103,11 +153,18 @@ test('interrupted during the restore, run again: resumes from the restore and se
 
   const summary = JSON.parse(/emergency-summary (\{.*\})/.exec(out)?.[1] ?? '{}') as {
     host: string
+    image: string
     rows_verified: number
     data_lost: number
     replayed_to: string | null
   }
   assert.is(summary.data_lost, 0)
+  // B started from the golden image make image made, not from the distribution.
+  assert.is(summary.image, drill.golden?.name)
+  assert.match(
+    first.output(),
+    `from the golden image ${drill.golden?.name} (id ${drill.golden?.id}, 0 day(s) old)`,
+  )
   // The backup and the work after it: its base replayed with A's archived WAL to the newest segment.
   assert.is(summary.rows_verified, drill.backup.rows + drill.walRows, out)
   assert.match(summary.replayed_to ?? '', /^\d{4}-\d\d-\d\dT[\d:.]+Z$/)
@@ -134,8 +191,8 @@ test('interrupted during the restore, run again: resumes from the restore and se
   assert.match(out, 'FRESH_HOST=1: a new host, its empty database is kept renamed; no safety backup')
 
   // On B itself: the drill's rows, the release, and the emergency's own audit record.
-  const b = [...drill.made.values()][0] as SandboxDroplet
-  assert.is(b.ip, summary.host)
+  const b = [...drill.made.values()].find((d) => d.ip === summary.host) as SandboxDroplet
+  assert.ok(b, `no droplet made has ${summary.host}`)
   assert.is((await drill.pg(b, 'select count(*) from bank_lines')).trim(), String(20_000 + drill.walRows))
   assert.is((await onDroplet(b, 'cat /srv/conciliaextrato/drill/current-release')).trim(), 'v1')
   assert.match(await onDroplet(b, 'cat /var/log/conciliaextrato/audit.log'), '"runbook":"emergency"')

@@ -14,6 +14,7 @@ import type { SandboxDroplet } from '../../lib/env/sandbox-hosts.ts'
 import { backup } from '../../runbooks/backup.ts'
 import { deploy } from '../../runbooks/deploy.ts'
 import { dns } from '../../runbooks/dns.ts'
+import { image as imageRunbook } from '../../runbooks/image.ts'
 import { setupServer } from '../../runbooks/setup-server.ts'
 import {
   createTestBed,
@@ -56,6 +57,10 @@ export interface Drill {
   /** The backup store (s3rver on the droplets' gateway: A's WAL shipper reaches it). */
   store: BackupStore
   pg(d: SandboxDroplet, sql: string): Promise<string>
+  /** make image's summary when the drill made a golden image (its name, id, size, build time). */
+  golden: { name: string; id: number; size_gb: number; build_s: number } | null
+  /** The Docker image a DigitalOcean snapshot id stands for here. */
+  snapshotTag(id: string): string
   /** The on-call webhook: emergency's notifications arrive here. */
   webhook: Receiver
   /** A/AAAA record contents per name at the local Cloudflare API. */
@@ -90,152 +95,219 @@ async function cloudInit(d: SandboxDroplet, spec: DropletSpec): Promise<void> {
   })`docker exec -i ${d.container} sh -c ${'cat > /root/.ssh/authorized_keys'}`
 }
 
-export async function startDrill(opts: { rows: number; log?: (line: string) => void }): Promise<Drill> {
+export async function startDrill(opts: {
+  rows: number
+  log?: (line: string) => void
+  /** make image after A is set up, so emergency starts from the golden image (default true). */
+  golden?: boolean
+}): Promise<Drill> {
   const log = opts.log ?? (() => {})
   await buildFixtureImages()
   const image = await buildDropletImage()
   const bed = await createTestBed('emergency', ['web-a'], { image: 'provisioned' })
   const a = bed.droplets[0] as SandboxDroplet
   const made = new Map<number, SandboxDroplet>()
-  // On the droplets' network gateway: A's WAL shipper (and later B's) reaches the store itself.
-  const s3: S3Server = await startS3Server({ buckets: ['ce-backups'], address: bed.gateway })
-  const storeConfig = s3StoreConfig(s3, 'drill')
-  const cf = await startCloudflareApi({ tokens: [CF_TOKEN], zones: [ZONE], allowPrivateProxiedTargets: true })
-  const publicKey = (await sh`cat ${`${bed.keyPath}.pub`}`).stdout.trim()
-  const doApi = await startDigitalOceanApi({
-    tokens: [DO_TOKEN],
-    sshKeys: [{ name: 'oncall', publicKey }],
-    onCreate: async (spec) => {
-      const d = await startDroplet(bed.group, spec.name, image)
-      await cloudInit(d, spec)
-      made.set(spec.id, d)
-      return { ip: d.ip }
-    },
-    onDelete: async (spec) => {
-      const d = made.get(spec.id)
-      if (d) await sh`docker rm -f -v ${d.container}`.nothrow()
-    },
-  })
-  const keyFingerprint = doApi.sshKeys[0]?.fingerprint ?? ''
-  const webhook = await startReceiver()
-  Object.assign(process.env, {
-    CLOUDFLARE_API_TOKEN: CF_TOKEN,
-    DIGITALOCEAN_TOKEN: DO_TOKEN,
-    BACKUP_KEY: process.env.BACKUP_KEY ?? generateBackupKey(),
-    ONCALL_WEBHOOK_URL: `${webhook.url}/hooks/oncall`,
-    CE_STATE_DIR: join(bed.envDir, '..', 'state'),
-    CE_CACHE_DIR: join(bed.envDir, '..', 'cache'),
-    ...S3RVER_SECRETS,
-  })
-  // kind local (asks for confirmation all the same): a production env's edge needs the sandbox's
-  // Cloudflare edge stand-in for its checks through the edge, which the rehearsal brings.
-  writeManagedEnv(bed, DRILL_ENV, {
-    kind: 'local',
-    confirm: true,
-    hosts: [{ name: 'web-a', address: a.ip, ssh_port: 22, host_key: a.hostKey }],
-    domains: DOMAINS,
-    health: { path: '/health', timeout_s: 30 },
-    secrets: [
-      'POSTGRES_PASSWORD',
-      'REDIS_PASSWORD',
-      'CLOUDFLARE_API_TOKEN',
-      'DIGITALOCEAN_TOKEN',
-      'BACKUP_KEY',
-      'SPACES_ACCESS_KEY_ID',
-      'SPACES_SECRET_ACCESS_KEY',
-      'ONCALL_WEBHOOK_URL',
-    ],
-    notify: [{ name: 'oncall', type: 'json', url_secret: 'ONCALL_WEBHOOK_URL', events: ['emergency'] }],
-    edge: { zone: ZONE, api_base: cf.apiBase, origin_pulls: 'optional' },
-    backup: {
-      store: storeConfig,
-      keep: { daily: 7, weekly: 4, monthly: 12 },
-    },
-    droplet: {
-      api_base: doApi.url,
-      region: 'nyc3',
-      size: 's-2vcpu-4gb',
-      image: 'debian-12-x64',
-      ssh_keys: [keyFingerprint],
-      tags: ['conciliaextrato', 'drill'],
-    },
-  })
-  const step = async (what: string, run: Promise<{ code: number; out: string }>) => {
-    const t0 = Date.now()
-    const { code, out } = await run
-    if (code !== 0) throw new Error(`drill set-up: ${what} failed:\n${out}`)
-    log(`  ${what}: ${((Date.now() - t0) / 1000).toFixed(1)} s`)
-  }
-  await step('setup-server on A', runCaptured(setupServer, ['--env', DRILL_ENV, '--yes']))
-  await step('deploy v1 on A', runCaptured(deploy, ['--env', DRILL_ENV, '--release', 'v1', '--yes']))
-  await step('dns on A', runCaptured(dns, ['--env', DRILL_ENV, '--apply', '--yes']))
-
-  const pg = (d: SandboxDroplet, sql: string) =>
-    onDroplet(
-      d,
-      `docker exec -i $(docker ps -q --filter label=com.docker.compose.project=ce-${DRILL_ENV}-data --filter label=com.docker.compose.service=postgres) psql -XAtq -v ON_ERROR_STOP=1 -U conciliaextrato -d conciliaextrato -c ${JSON.stringify(sql)}`,
-    )
-  await pg(
-    a,
-    [
-      'create table bank_lines(id bigint primary key, amount numeric(12,2), memo text)',
-      `insert into bank_lines select g, (g * 7 % 100000) / 100.0, md5(g::text) from generate_series(1, ${opts.rows}) g`,
-    ].join('; '),
-  )
-  const t0 = Date.now()
-  const taken = await runCaptured(backup, ['--env', DRILL_ENV, '--yes'])
-  if (taken.code !== 0) throw new Error(`drill set-up: backup failed:\n${taken.out}`)
-  const counted = /(\d+) rows; canary (\d{8}T\d{6}Z)/.exec(taken.out)
-  if (!counted) throw new Error(`drill set-up: the backup did not report its rows and id:\n${taken.out}`)
-  const rows = Number(counted[1])
-  const id = counted[2] ?? ''
-  log(`  backup ${id} on A (${rows} rows): ${((Date.now() - t0) / 1000).toFixed(1)} s`)
-  // Work after the backup: rows only the archived WAL holds. The WAL switched (archive_timeout would
-  // within a minute) and the segment seen in the store before A is lost.
-  const store = openStore(storeConfig, S3RVER_SECRETS)
-  const walRows = Math.max(1, Math.round(opts.rows / 20))
-  await pg(
-    a,
-    `insert into bank_lines select g, (g * 7 % 100000) / 100.0, md5(g::text) from generate_series(${opts.rows + 1}, ${opts.rows + walRows}) g`,
-  )
-  const segment = (await pg(a, 'select pg_walfile_name(pg_switch_wal())')).trim()
-  const t1 = Date.now()
-  while (!(await archivedWal(store, DRILL_ENV)).some((w) => w.name === segment)) {
-    if (Date.now() - t1 > 180_000) throw new Error(`drill set-up: ${segment} was not archived within 180 s`)
-    await new Promise((r) => setTimeout(r, 1000))
-  }
-  log(
-    `  ${walRows} rows after the backup; their WAL segment ${segment} archived in ${((Date.now() - t1) / 1000).toFixed(1)} s`,
-  )
-
-  const records = () => {
-    const out: Record<string, string[]> = {}
-    const zone = [...cf.state.zones.values()].find((z) => z.name === ZONE)
-    for (const r of zone?.records.values() ?? [])
-      if (r.type === 'A' || r.type === 'AAAA') out[r.name] = [...(out[r.name] ?? []), r.content]
-    return out
-  }
-  return {
-    bed,
-    image,
-    a,
-    cf,
-    doApi,
-    made,
-    backup: { id, rows },
-    walRows,
-    store,
-    pg,
-    records,
-    webhook,
-    async close() {
-      await webhook.close()
+  const snapshots = new Set<string>()
+  const snapshotTag = (id: string) => `conciliaextrato-sandbox/snapshot:${bed.group.id}-${id}`
+  // A set-up that fails part way removes what it started (else droplet A runs on, loading the machine).
+  const undo: Array<() => Promise<unknown>> = []
+  try {
+    // On the droplets' network gateway: A's WAL shipper (and later B's) reaches the store itself.
+    const s3: S3Server = await startS3Server({ buckets: ['ce-backups'], address: bed.gateway })
+    undo.push(() => s3.close())
+    const storeConfig = s3StoreConfig(s3, 'drill')
+    const cf = await startCloudflareApi({
+      tokens: [CF_TOKEN],
+      zones: [ZONE],
+      allowPrivateProxiedTargets: true,
+    })
+    undo.push(() => cf.close())
+    const publicKey = (await sh`cat ${`${bed.keyPath}.pub`}`).stdout.trim()
+    const doApi = await startDigitalOceanApi({
+      tokens: [DO_TOKEN],
+      sshKeys: [{ name: 'oncall', publicKey }],
+      // A droplet from a snapshot (make image) starts from the image its snapshot hook committed.
+      onCreate: async (spec) => {
+        const from = /^\d+$/.test(spec.image) ? snapshotTag(spec.image) : image
+        const d = await startDroplet(bed.group, spec.name, from)
+        await cloudInit(d, spec)
+        made.set(spec.id, d)
+        return { ip: d.ip }
+      },
+      onDelete: async (spec) => {
+        const d = made.get(spec.id)
+        // Gone from the map too: Docker hands its address to the next droplet (make image's builder's to B).
+        made.delete(spec.id)
+        if (d) await sh`docker rm -f -v ${d.container}`.nothrow()
+      },
+      // DigitalOcean's shutdown action is an ACPI power button: systemd powers off, the container stops.
+      onPowerOff: async (spec) => {
+        const d = made.get(spec.id)
+        if (!d) throw new Error(`droplet ${spec.id} is not one this drill made`)
+        await sh`docker exec ${d.container} systemctl poweroff`.nothrow()
+        const stopped = await sh`timeout 90 docker wait ${d.container}`.nothrow()
+        if (stopped.exitCode !== 0) await sh`docker stop -t 10 ${d.container}`
+      },
+      onSnapshot: async (spec, snap) => {
+        const d = made.get(spec.id)
+        if (!d) throw new Error(`droplet ${spec.id} is not one this drill made`)
+        const tag = snapshotTag(String(snap.id))
+        await sh`docker commit ${d.container} ${tag}`
+        snapshots.add(tag)
+        const bytes = Number((await sh`docker image inspect -f ${'{{.Size}}'} ${tag}`).stdout.trim())
+        return { sizeGb: Math.round((bytes / 1024 ** 3) * 100) / 100 }
+      },
+      onSnapshotDelete: async (snap) => {
+        const tag = snapshotTag(String(snap.id))
+        await sh`docker rmi ${tag}`.nothrow()
+        snapshots.delete(tag)
+      },
+    })
+    undo.push(async () => {
       await doApi.idle().catch(() => {})
       await doApi.close()
-      await cf.close()
-      await s3.close()
-      await destroyTestBed(bed)
-    },
+    })
+    const keyFingerprint = doApi.sshKeys[0]?.fingerprint ?? ''
+    const webhook = await startReceiver()
+    undo.push(() => webhook.close())
+    Object.assign(process.env, {
+      CLOUDFLARE_API_TOKEN: CF_TOKEN,
+      DIGITALOCEAN_TOKEN: DO_TOKEN,
+      BACKUP_KEY: process.env.BACKUP_KEY ?? generateBackupKey(),
+      ONCALL_WEBHOOK_URL: `${webhook.url}/hooks/oncall`,
+      CE_STATE_DIR: join(bed.envDir, '..', 'state'),
+      CE_CACHE_DIR: join(bed.envDir, '..', 'cache'),
+      ...S3RVER_SECRETS,
+    })
+    // kind local (asks for confirmation all the same): a production env's edge needs the sandbox's
+    // Cloudflare edge stand-in for its checks through the edge, which the rehearsal brings.
+    writeManagedEnv(bed, DRILL_ENV, {
+      kind: 'local',
+      confirm: true,
+      hosts: [{ name: 'web-a', address: a.ip, ssh_port: 22, host_key: a.hostKey }],
+      domains: DOMAINS,
+      health: { path: '/health', timeout_s: 30 },
+      secrets: [
+        'POSTGRES_PASSWORD',
+        'REDIS_PASSWORD',
+        'CLOUDFLARE_API_TOKEN',
+        'DIGITALOCEAN_TOKEN',
+        'BACKUP_KEY',
+        'SPACES_ACCESS_KEY_ID',
+        'SPACES_SECRET_ACCESS_KEY',
+        'ONCALL_WEBHOOK_URL',
+      ],
+      notify: [{ name: 'oncall', type: 'json', url_secret: 'ONCALL_WEBHOOK_URL', events: ['emergency'] }],
+      edge: { zone: ZONE, api_base: cf.apiBase, origin_pulls: 'optional' },
+      backup: {
+        store: storeConfig,
+        keep: { daily: 7, weekly: 4, monthly: 12 },
+      },
+      droplet: {
+        api_base: doApi.url,
+        region: 'nyc3',
+        size: 's-2vcpu-4gb',
+        image: 'debian-12-x64',
+        ssh_keys: [keyFingerprint],
+        tags: ['conciliaextrato', 'drill'],
+      },
+    })
+    const step = async (what: string, run: Promise<{ code: number; out: string }>) => {
+      const t0 = Date.now()
+      const { code, out } = await run
+      if (code !== 0) throw new Error(`drill set-up: ${what} failed:\n${out}`)
+      log(`  ${what}: ${((Date.now() - t0) / 1000).toFixed(1)} s`)
+    }
+    await step('setup-server on A', runCaptured(setupServer, ['--env', DRILL_ENV, '--yes']))
+    await step('deploy v1 on A', runCaptured(deploy, ['--env', DRILL_ENV, '--release', 'v1', '--yes']))
+    await step('dns on A', runCaptured(dns, ['--env', DRILL_ENV, '--apply', '--yes']))
+    let golden: Drill['golden'] = null
+    if (opts.golden !== false) {
+      const t0 = Date.now()
+      const built = await runCaptured(imageRunbook, ['--env', DRILL_ENV, '--yes'])
+      const summary = /image-summary (\{.*\})/.exec(built.out)?.[1]
+      if (built.code !== 0 || !summary) throw new Error(`drill set-up: make image failed:\n${built.out}`)
+      golden = JSON.parse(summary) as Drill['golden']
+      log(
+        `  make image (the golden image emergency starts from): ${((Date.now() - t0) / 1000).toFixed(1)} s ${summary}`,
+      )
+    }
+
+    const pg = (d: SandboxDroplet, sql: string) =>
+      onDroplet(
+        d,
+        `docker exec -i $(docker ps -q --filter label=com.docker.compose.project=ce-${DRILL_ENV}-data --filter label=com.docker.compose.service=postgres) psql -XAtq -v ON_ERROR_STOP=1 -U conciliaextrato -d conciliaextrato -c ${JSON.stringify(sql)}`,
+      )
+    await pg(
+      a,
+      [
+        'create table bank_lines(id bigint primary key, amount numeric(12,2), memo text)',
+        `insert into bank_lines select g, (g * 7 % 100000) / 100.0, md5(g::text) from generate_series(1, ${opts.rows}) g`,
+      ].join('; '),
+    )
+    const t0 = Date.now()
+    const taken = await runCaptured(backup, ['--env', DRILL_ENV, '--yes'])
+    if (taken.code !== 0) throw new Error(`drill set-up: backup failed:\n${taken.out}`)
+    const counted = /(\d+) rows; canary (\d{8}T\d{6}Z)/.exec(taken.out)
+    if (!counted) throw new Error(`drill set-up: the backup did not report its rows and id:\n${taken.out}`)
+    const rows = Number(counted[1])
+    const id = counted[2] ?? ''
+    log(`  backup ${id} on A (${rows} rows): ${((Date.now() - t0) / 1000).toFixed(1)} s`)
+    // Work after the backup: rows only the archived WAL holds. The WAL switched (archive_timeout would
+    // within a minute) and the segment seen in the store before A is lost.
+    const store = openStore(storeConfig, S3RVER_SECRETS)
+    const walRows = Math.max(1, Math.round(opts.rows / 20))
+    await pg(
+      a,
+      `insert into bank_lines select g, (g * 7 % 100000) / 100.0, md5(g::text) from generate_series(${opts.rows + 1}, ${opts.rows + walRows}) g`,
+    )
+    const segment = (await pg(a, 'select pg_walfile_name(pg_switch_wal())')).trim()
+    const t1 = Date.now()
+    while (!(await archivedWal(store, DRILL_ENV)).some((w) => w.name === segment)) {
+      if (Date.now() - t1 > 180_000) throw new Error(`drill set-up: ${segment} was not archived within 180 s`)
+      await new Promise((r) => setTimeout(r, 1000))
+    }
+    log(
+      `  ${walRows} rows after the backup; their WAL segment ${segment} archived in ${((Date.now() - t1) / 1000).toFixed(1)} s`,
+    )
+
+    const records = () => {
+      const out: Record<string, string[]> = {}
+      const zone = [...cf.state.zones.values()].find((z) => z.name === ZONE)
+      for (const r of zone?.records.values() ?? [])
+        if (r.type === 'A' || r.type === 'AAAA') out[r.name] = [...(out[r.name] ?? []), r.content]
+      return out
+    }
+    return {
+      bed,
+      image,
+      a,
+      cf,
+      doApi,
+      made,
+      backup: { id, rows },
+      walRows,
+      store,
+      pg,
+      records,
+      webhook,
+      golden,
+      snapshotTag,
+      async close() {
+        await webhook.close()
+        await doApi.idle().catch(() => {})
+        await doApi.close()
+        await cf.close()
+        await s3.close()
+        await destroyTestBed(bed)
+        for (const tag of snapshots) await sh`docker rmi ${tag}`.nothrow()
+      },
+    }
+  } catch (err) {
+    for (const step of undo.reverse()) await step().catch(() => {})
+    await destroyTestBed(bed).catch(() => {})
+    for (const tag of snapshots) await sh`docker rmi ${tag}`.nothrow()
+    throw err
   }
 }
 
@@ -255,6 +327,7 @@ export async function destroyDroplet(drill: Drill, image: string): Promise<strin
 
 export interface EmergencySummary {
   host: string
+  image: string | null
   phases: Record<string, number>
   rows_verified: number
   data_lost: number

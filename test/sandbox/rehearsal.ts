@@ -304,7 +304,12 @@ export async function rehearse(opts: RehearsalOptions): Promise<RehearsalResult>
       )
     )
       problems.push(
-        `make restore-drill did not restore a point in time with its canary: ${drill.out.trim().split('\n').slice(-4).join(' | ')}`,
+        `make restore-drill did not restore a point in time with its canary: ${drill.out
+          .trim()
+          .split('\n')
+          .filter((l) => /drill|base|canary|window|archived|point|✗|error/i.test(l))
+          .slice(-12)
+          .join(' | ')}`,
       )
 
     // Through the edge, as a visitor: every domain, HSTS and the headers on every answer.

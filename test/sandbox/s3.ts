@@ -2,7 +2,7 @@
  * A local S3-compatible server for tests: s3rver 3.7 (a real HTTP S3 fake) on 127.0.0.1, a free port, a
  * temp directory, the given buckets, no logging. Credentials: s3rver's documented defaults, S3RVER/S3RVER.
  *
- * s3rver needs six shims to behave like S3/Spaces for the operations the backup store uses (each is
+ * s3rver needs seven shims to behave like S3/Spaces for the operations the backup store uses (each is
  * explained where it is applied, all read from node_modules/s3rver/lib):
  *   1. SigV4 signatures are verified. s3rver only looks up the access key id ("Signature version 4
  *      calculation is unimplemented", middleware/authentication.js), so a wrong secret would pass.
@@ -20,6 +20,8 @@
  *   6. Bucket versioning and object lock settings are kept and answered (Get/PutBucketVersioning,
  *      Get/PutObjectLockConfiguration): s3rver answers NotImplemented. Only the settings: no object versions
  *      are kept, so what is tested is that make backups reads them, not what Spaces does with them.
+ *   7. Conditional writes: PutObject and CompleteMultipartUpload with `If-None-Match: *` answer 412
+ *      PreconditionFailed when the key exists (s3rver ignores the header and overwrites).
  * PutObject, the multipart calls, HeadObject and GetObject work unchanged. s3rver checks no checksums (so
  * it cannot catch the CRC32 trap; lib/backup/store-s3.ts handles that) and, like the shim, not the payload
  * hash: signatures cover the headers, including x-amz-content-sha256, not the body.
@@ -41,6 +43,17 @@ export const S3RVER_SECRET_ACCESS_KEY = 'S3RVER'
 export const S3RVER_SECRETS = {
   SPACES_ACCESS_KEY_ID: S3RVER_ACCESS_KEY_ID,
   SPACES_SECRET_ACCESS_KEY: S3RVER_SECRET_ACCESS_KEY,
+}
+
+/** A second key pair of the same account, narrowed by writerKeyPolicy: it adds objects, nothing more. */
+export const S3_WRITER_SECRETS = {
+  SPACES_ACCESS_KEY_ID: 'S3WRITER',
+  SPACES_SECRET_ACCESS_KEY: 'S3WRITER-secret',
+}
+/** The full key as the prune key (backup.prune_key). */
+export const S3RVER_PRUNE_SECRETS = {
+  SPACES_PRUNE_ACCESS_KEY_ID: S3RVER_ACCESS_KEY_ID,
+  SPACES_PRUNE_SECRET_ACCESS_KEY: S3RVER_SECRET_ACCESS_KEY,
 }
 
 export interface S3Server {
@@ -94,6 +107,7 @@ const S3rver = require('s3rver') as new (options: Record<string, unknown>) => S3
 const S3Error = require('s3rver/lib/models/error.js') as S3ErrorClass
 const accounts = require('s3rver/lib/models/account.js') as {
   registry: Map<string, { accessKeys: Map<string, string> }>
+  DUMMY_ACCOUNT: { createKeyPair(id: string, secret: string): void }
 }
 const bucketController = require('s3rver/lib/controllers/bucket.js') as {
   getBucket: (ctx: Ctx) => Promise<void>
@@ -106,6 +120,10 @@ const bucketController = require('s3rver/lib/controllers/bucket.js') as {
  */
 export async function startS3Server(opts: { buckets?: string[]; address?: string } = {}): Promise<S3Server> {
   patchListObjectsV2()
+  accounts.DUMMY_ACCOUNT.createKeyPair(
+    S3_WRITER_SECRETS.SPACES_ACCESS_KEY_ID,
+    S3_WRITER_SECRETS.SPACES_SECRET_ACCESS_KEY,
+  )
   const dir = await mkdtemp(join(tmpdir(), 's3rver-'))
   const app = new S3rver({
     address: opts.address ?? '127.0.0.1',
@@ -122,7 +140,14 @@ export async function startS3Server(opts: { buckets?: string[]; address?: string
     requests.push(`${ctx.method} ${ctx.req.url}`)
     return next()
   }
-  app.middleware.unshift(record, verifySigV4, abortMultipartUpload(app), bucketSettings())
+  app.middleware.unshift(
+    record,
+    verifySigV4,
+    writerKeyPolicy,
+    abortMultipartUpload(app),
+    bucketSettings(),
+    ifNoneMatch(app),
+  )
   const { port } = await app.run()
   return {
     endpoint: `http://${opts.address ?? '127.0.0.1'}:${port}`,
@@ -136,6 +161,23 @@ export async function startS3Server(opts: { buckets?: string[]; address?: string
       await rm(dir, { recursive: true, force: true })
     },
   }
+}
+
+// The writer key (S3WRITER): what a bucket policy can make of an everyday key on S3 (deny s3:DeleteObject,
+// require s3:if-none-match on writes): it adds objects, never deletes or overwrites one. Spaces' own keys
+// cannot be narrowed this far (docs/runbooks/backup.md#protection); the tests use it to show that the
+// runbooks need nothing more of the everyday key, and that the prune key is what deletes.
+const writerKeyPolicy: Middleware = async (ctx, next) => {
+  if (!new RegExp(`Credential=${S3_WRITER_SECRETS.SPACES_ACCESS_KEY_ID}/`).test(ctx.get('authorization')))
+    return next()
+  const deletes = ctx.method === 'DELETE' && ctx.query.uploadId === undefined
+  const bulkDelete = ctx.method === 'POST' && 'delete' in ctx.query
+  const put = ctx.method === 'PUT' && ctx.query.partNumber === undefined && ctx.query.uploadId === undefined
+  const complete = ctx.method === 'POST' && typeof ctx.query.uploadId === 'string'
+  const settings = 'versioning' in ctx.query || 'object-lock' in ctx.query
+  if (deletes || bulkDelete || ((put || complete) && ctx.get('if-none-match') !== '*' && !settings))
+    throw Object.assign(new S3Error('AccessDenied', 'Access Denied'), { status: 403, expose: true })
+  return next()
 }
 
 // Shim 1: verify AWS SigV4 header signatures (the SDK signs every request this way) with the secret of
@@ -215,6 +257,30 @@ function abortMultipartUpload(app: S3rverApp): Middleware {
     }
     await rm(dir, { recursive: true, force: true })
     ctx.status = 204
+  }
+}
+
+// Shim 7: conditional writes. PutObject and CompleteMultipartUpload with `If-None-Match: *` fail with
+// 412 PreconditionFailed when the key already holds an object (S3's documented answer); s3rver ignores
+// the header and overwrites.
+function ifNoneMatch(app: S3rverApp): Middleware {
+  return async (ctx, next) => {
+    const complete = ctx.method === 'POST' && typeof ctx.query.uploadId === 'string'
+    const put = ctx.method === 'PUT' && ctx.query.partNumber === undefined && ctx.query.uploadId === undefined
+    if ((!complete && !put) || ctx.get('if-none-match') !== '*') return next()
+    const [bucket, ...rest] = ctx.path.split('/').slice(1).map(decodeURIComponent)
+    if (!bucket || rest.length === 0) return next()
+    if (!existsSync(app.store.getResourcePath(bucket, rest.join('/'), 'object'))) return next()
+    const err = new S3Error(
+      'PreconditionFailed',
+      'At least one of the pre-conditions you specified did not hold',
+      {
+        Condition: 'If-None-Match',
+      },
+    ) as Error & { status: number; expose: boolean }
+    err.status = 412
+    err.expose = true
+    throw err
   }
 }
 

@@ -14,6 +14,7 @@ import { dns } from '../../runbooks/dns.ts'
 import { emergency } from '../../runbooks/emergency.ts'
 import { exec } from '../../runbooks/exec.ts'
 import { health } from '../../runbooks/health.ts'
+import { image } from '../../runbooks/image.ts'
 import { logs } from '../../runbooks/logs.ts'
 import { maintenance } from '../../runbooks/maintenance.ts'
 import { pruneBackups } from '../../runbooks/prune-backups.ts'
@@ -40,6 +41,7 @@ export const RUNBOOKS: Record<string, RunbookSpec> = {
   emergency,
   exec,
   health,
+  image,
   logs,
   maintenance,
   'prune-backups': pruneBackups,

@@ -16,9 +16,16 @@ import {
 import { generateBackupKey, Keyring } from '../../lib/backup/keys.ts'
 import { applyRetention, planRetention } from '../../lib/backup/retention.ts'
 import { type BackupStore, openStore } from '../../lib/backup/storage.ts'
+import { ObjectExistsError } from '../../lib/backup/store.ts'
 import { InputError, IntegrityError, PreconditionError, type RunbookError } from '../../lib/report/errors.ts'
 import { suite } from '../harness.ts'
-import { S3RVER_SECRETS, type S3Server, startS3Server } from '../sandbox/s3.ts'
+import {
+  S3_WRITER_SECRETS,
+  S3RVER_PRUNE_SECRETS,
+  S3RVER_SECRETS,
+  type S3Server,
+  startS3Server,
+} from '../sandbox/s3.ts'
 
 const MiB = 1024 * 1024
 const BUCKET = 'backups'
@@ -283,11 +290,17 @@ for (const [kind, open] of [
     assert.equal(await f.leftovers(), [])
   })
 
-  test('overwriting a key replaces the object whole', async () => {
+  test('a put never overwrites: the second put of a key is ObjectExistsError, the first object stays whole', async () => {
     await store.put('over/x', Buffer.alloc(5000, 1))
-    await store.put('over/x', Buffer.from('short'))
-    assert.equal(await readAll(await store.get('over/x')), Buffer.from('short'))
-    assert.equal(await store.head('over/x'), { bytes: 5 })
+    const err = await rejects(store.put('over/x', Buffer.from('short')))
+    assert.instance(err, ObjectExistsError)
+    assert.match(err.message, 'over/x already exists in ')
+    assert.equal(await readAll(await store.get('over/x')), Buffer.alloc(5000, 1))
+    // A multipart upload (S3: If-None-Match on CompleteMultipartUpload) is refused the same way.
+    const big = Buffer.alloc(9 * 1024 * 1024, 2)
+    assert.instance(await rejects(store.put('over/x', Readable.from([big]))), ObjectExistsError)
+    assert.equal(await store.head('over/x'), { bytes: 5000 })
+    assert.equal(await f.leftovers(), [])
   })
 
   test('keys with .., a leading /, or empty segments are refused before anything is written', async () => {
@@ -415,6 +428,28 @@ for (const [kind, open] of [
       () => openStore(config(), {}),
       (err: Error) => /SPACES_ACCESS_KEY_ID, SPACES_SECRET_ACCESS_KEY/.test(err.message),
     )
+    // The prune key is asked for by its own names, and said to be held by people.
+    assert.throws(
+      () => openStore(config(), S3RVER_SECRETS, {}, 'prune'),
+      (err: Error) =>
+        err instanceof InputError &&
+        /SPACES_PRUNE_ACCESS_KEY_ID, SPACES_PRUNE_SECRET_ACCESS_KEY/.test(err.message) &&
+        /held by people/.test((err as InputError).next ?? ''),
+    )
+  })
+
+  test('a writer key (adds, never deletes) is enough to write; only the prune key deletes', async () => {
+    const writer = openStore(config({ prefix: 'writer' }), S3_WRITER_SECRETS, { maxAttempts: 1 })
+    const pruner = openStore(config({ prefix: 'writer' }), S3RVER_PRUNE_SECRETS, { maxAttempts: 1 }, 'prune')
+    await writer.put('prod/a/COMPLETE', Buffer.from('{}'))
+    await writer.put('prod/a/big.enc', Readable.from([Buffer.alloc(9 * 1024 * 1024, 3)]))
+    assert.instance(await rejects(writer.put('prod/a/COMPLETE', Buffer.from('{"x":1}'))), ObjectExistsError)
+    const denied = await rejects(writer.delete(['prod/a/COMPLETE']))
+    assert.match(denied.message, 'AccessDenied')
+    assert.not.match(denied.message, S3_WRITER_SECRETS.SPACES_SECRET_ACCESS_KEY)
+    assert.equal((await writer.list('prod/')).length, 2)
+    await pruner.delete(['prod/a/COMPLETE', 'prod/a/big.enc'])
+    assert.equal(await writer.list('prod/'), [])
   })
 
   test.run()
@@ -686,8 +721,13 @@ for (const [kind, open] of [
   }
   const markerOf = async (env: string, id: string) =>
     JSON.parse((await readAll(await store.get(completeKey(env, id)))).toString()) as Record<string, unknown>
+  /** What someone with a writing key does to an object (a put never overwrites: delete, then put). */
+  const replace = async (key: string, body: Buffer) => {
+    await store.delete([key])
+    await store.put(key, body)
+  }
   const putMarker = (env: string, id: string, m: unknown) =>
-    store.put(completeKey(env, id), Buffer.from(JSON.stringify(m)))
+    replace(completeKey(env, id), Buffer.from(JSON.stringify(m)))
   /** keyring null: listed without one. */
   const list = (env = 'prod', keyring: Keyring | null = RING) =>
     listBackups(store, env, { keyring: keyring ?? undefined, now: NOW })
@@ -729,10 +769,10 @@ for (const [kind, open] of [
     await objects('prod', '20261127T020000Z', { db: 10 })
     await markComplete(store, 'prod', '20261127T020000Z', { parts: { db: 10 }, manifest_bytes: 8 }, RING, NOW)
     const good = await markerOf('prod', '20261127T020000Z')
-    await store.put(partKey('prod', '20261127T020000Z', 'db'), Buffer.alloc(11, 7))
+    await replace(partKey('prod', '20261127T020000Z', 'db'), Buffer.alloc(11, 7))
     await putMarker('prod', '20261127T020000Z', { ...good, parts: { db: 11 } })
     assert.match((await entry('20261127T020000Z'))?.problem ?? '', 'failed authentication')
-    await store.put(partKey('prod', '20261127T020000Z', 'db'), Buffer.alloc(10, 7))
+    await replace(partKey('prod', '20261127T020000Z', 'db'), Buffer.alloc(10, 7))
     await putMarker('prod', '20261127T020000Z', { ...good, completed_at: '2026-11-29T00:00:00.000Z' })
     assert.match((await entry('20261127T020000Z'))?.problem ?? '', 'failed authentication')
     await putMarker('prod', '20261127T020000Z', good)

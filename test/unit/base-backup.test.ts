@@ -42,6 +42,13 @@ test("pg_basebackup -v's report: the cluster, where replay starts and where it i
     end_lsn: '0/A000100',
     finished_at: '2026-12-06T21:40:07Z',
   })
+  // A gzipped base says so, with what it unpacks to (the restore's disk check and its tar -xz).
+  const packed = `ce-base size=1170210816 compression=gzip\n${LOG}`
+  assert.equal(parseBaseBackupLog(packed), {
+    ...parseBaseBackupLog(LOG),
+    compression: 'gzip',
+    data_bytes: 1170210816,
+  })
 })
 
 test('a report missing a line is refused, naming what is missing', () => {
@@ -72,7 +79,17 @@ test("the host command: the container found or exit 3, the cluster's identifier,
     cmd,
   )
   // Tar to stdout (one stream, sealed on the operator's side), the WAL it needs inside, a checkpoint now.
-  assert.ok(lines.includes(`docker exec "$pg" pg_basebackup -U app -D - -F tar -X fetch -c fast -v`), cmd)
+  // gzip level 1 on the host, the manifest kept in the tar (client-side: server-side needs --no-manifest).
+  assert.ok(
+    lines.includes(
+      `docker exec "$pg" pg_basebackup -U app -D - -F tar -X fetch -c fast -v --compress=client-gzip:1`,
+    ),
+    cmd,
+  )
+  assert.ok(
+    lines.indexOf('echo "ce-base size=$size compression=gzip" >&2') <
+      lines.findIndex((l) => l.includes('pg_basebackup')),
+  )
   // Its report goes to stderr, never into the tar on stdout.
   assert.ok(
     lines.indexOf('echo "ce-base system=$sys" >&2') < lines.findIndex((l) => l.includes('pg_basebackup')),

@@ -87,6 +87,7 @@ test('droplet: read with defaults (token secret, API base, name prefix, monitori
     ipv6: false,
     monitoring: true,
     activeTimeoutS: 300,
+    imagesKeep: 3,
   })
 })
 
@@ -197,6 +198,7 @@ const config = (): DropletConfig => ({
   ipv6: false,
   monitoring: true,
   activeTimeoutS: 10,
+  imagesKeep: 2,
 })
 
 test('DigitalOcean client: create, found again by its run tag, active with a public IPv4', async () => {

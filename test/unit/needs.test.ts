@@ -9,6 +9,7 @@ import { secretsFor } from '../../lib/env/needs.ts'
 import { loadSecrets } from '../../lib/env/secrets.ts'
 import { InputError } from '../../lib/report/errors.ts'
 import { clearSecrets } from '../../lib/report/redact.ts'
+import { pruneBackups } from '../../runbooks/prune-backups.ts'
 import { suite } from '../harness.ts'
 import { makeRunbook, RUNBOOKS, secretsOfMake } from '../support/runbooks.ts'
 
@@ -22,7 +23,7 @@ const byRunbook = (env = production) =>
   Object.fromEntries(Object.entries(RUNBOOKS).map(([n, s]) => [n, secretsFor(env, s.needs(env, {}))]))
 const CLOUD = ['CLOUDFLARE_API_TOKEN', 'DIGITALOCEAN_TOKEN']
 
-test("the committed envs: only setup-server, verify-server, access and emergency carry the administrator's key", () => {
+test("the committed envs: only setup-server, verify-server, access, emergency and image carry the administrator's key", () => {
   for (const env of [production, staging]) {
     assert.ok(
       env.ssh.admin && env.setup.deploySudo === 'runbooks',
@@ -32,7 +33,7 @@ test("the committed envs: only setup-server, verify-server, access and emergency
     const carrying = Object.keys(needs)
       .filter((n) => needs[n]?.includes('ADMIN_SSH_KEY'))
       .sort()
-    assert.equal(carrying, ['access', 'emergency', 'setup-server', 'verify-server'], env.name)
+    assert.equal(carrying, ['access', 'emergency', 'image', 'setup-server', 'verify-server'], env.name)
   }
 })
 
@@ -56,6 +57,19 @@ test('the committed envs: the read-only runbooks carry the checker key: no deplo
     assert.equal(needs.backups, ['BACKUP_KEY', 'SPACES_ACCESS_KEY_ID', 'SPACES_SECRET_ACCESS_KEY'])
     // Retention verifies the signed COMPLETE markers: planted ones must not fill the keep slots.
     assert.equal(needs['prune-backups'], ['BACKUP_KEY', 'SPACES_ACCESS_KEY_ID', 'SPACES_SECRET_ACCESS_KEY'])
+    // Deleting takes the prune key, which no other runbook (and so no workflow) loads.
+    assert.equal(secretsFor(env, pruneBackups.needs(env, { apply: true })), [
+      'BACKUP_KEY',
+      'SPACES_ACCESS_KEY_ID',
+      'SPACES_PRUNE_ACCESS_KEY_ID',
+      'SPACES_PRUNE_SECRET_ACCESS_KEY',
+      'SPACES_SECRET_ACCESS_KEY',
+    ])
+    for (const [name, got] of Object.entries(needs))
+      assert.not.ok(
+        got.some((n) => n.startsWith('SPACES_PRUNE_')),
+        `${env.name} ${name} loads the prune key`,
+      )
     assert.equal(needs.dns, ['CLOUDFLARE_API_TOKEN', 'SSH_PRIVATE_KEY'])
   }
 })

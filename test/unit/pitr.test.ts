@@ -127,6 +127,16 @@ test('host commands: a fresh volume checked for room before the base is unpacked
   // Then recovery.signal, so the server starts in archive recovery.
   assert.ok(load.indexOf('tar -x -C /pgdata') < load.indexOf('touch /pgdata/recovery.signal'))
   assert.match(pitrLoadWal(T), '--entrypoint tar "$img" -x -C /pgdata')
+  // A gzipped base: tar -xz, and the room it unpacks to (the databases' size it recorded, 100 MiB).
+  const packed = pitrLoadBase(T, 10 * 1048576, 32 * 1048576, {
+    compression: 'gzip',
+    data_bytes: 100 * 1048576,
+  })
+  assert.match(packed, 'tar -xz -C /pgdata')
+  assert.match(packed, `-lt ${Math.ceil((132 * 1048576 * 1.1) / 1024)} ]`)
+  // Without a recorded size, at least 4 times its bytes.
+  const guessed = pitrLoadBase(T, 10 * 1048576, 32 * 1048576, { compression: 'gzip' })
+  assert.match(guessed, `-lt ${Math.ceil((72 * 1048576 * 1.1) / 1024)} ]`)
   assert.is(
     pitrRemove('staging'),
     'docker rm -f ce-staging-pitr >/dev/null 2>&1 || true\ndocker volume rm ce-staging-pitr >/dev/null 2>&1 || true',

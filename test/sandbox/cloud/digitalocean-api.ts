@@ -1,13 +1,14 @@
 /**
- * A local stand-in for the DigitalOcean API v2 for what the `emergency` runbook does with droplets:
- * create (202, `status: new`), read until `active`, list by tag with `links.pages`/`meta.total`, delete,
- * and the account's SSH keys. A droplet turns active only when the `onCreate` provisioner hook resolves
+ * A local stand-in for the DigitalOcean API v2 for what the `emergency` and `image` runbooks do with
+ * droplets: create (202, `status: new`; from a distribution or a snapshot), read until `active`, list by
+ * tag with `links.pages`/`meta.total`, delete, actions (shutdown, power_off, power_on, snapshot: 201),
+ * droplet snapshots (list, read, delete), and the account's SSH keys. A droplet turns active only when the `onCreate` provisioner hook resolves
  * with its address (the project plugs in a sandbox droplet container); `onDelete` runs after a delete.
  */
 import { randomUUID } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { isIPv4 } from 'node:net'
-import { regionView } from './digitalocean-catalog.ts'
+import { IMAGES, type Image, regionView, snapshotView } from './digitalocean-catalog.ts'
 import {
   type Action,
   type Droplet,
@@ -48,6 +49,12 @@ export interface DigitalOceanApiOptions {
   onDelete?: (droplet: DropletSpec) => Promise<void>
   /** The account's droplet limit (default 25). */
   dropletLimit?: number
+  /** A shutdown or power_off action: the droplet turns `off` once it resolves. */
+  onPowerOff?: (droplet: DropletSpec) => Promise<void>
+  /** A snapshot action: the snapshot (a private image of that id) is listed once it resolves. */
+  onSnapshot?: (droplet: DropletSpec, snapshot: { id: number; name: string }) => Promise<{ sizeGb: number }>
+  /** After a snapshot is deleted. */
+  onSnapshotDelete?: (snapshot: { id: number; name: string }) => Promise<void>
 }
 
 export type DigitalOceanApi = Awaited<ReturnType<typeof startDigitalOceanApi>>
@@ -84,14 +91,17 @@ export async function startDigitalOceanApi(options: DigitalOceanApiOptions) {
     fingerprint: md5Fingerprint(k.publicKey),
   }))
   const droplets = new Map<number, Droplet & { settled: Promise<void> }>()
+  /** Droplet snapshots: private images, with the droplet each was taken of. */
+  const snapshots = new Map<number, { image: Image; resourceId: number }>()
   const actions = new Map<number, Action>()
-  const hookErrors: Array<{ droplet: number; hook: 'onCreate' | 'onDelete'; error: string }> = []
+  const hookErrors: Array<{ droplet: number; hook: string; error: string }> = []
   const tasks = new Set<Promise<void>>()
   const faults = new FaultInjector()
   const requests: LoggedRequest[] = []
   const vpc = randomUUID()
   let nextId = 3_164_444
   let nextAction = 36_804_636
+  let nextImage = 170_000_001
   let base = ''
   const rate = { limit: 5000, remaining: 5000, reset: Math.floor(Date.now() / 1000) + 3600 }
 
@@ -123,7 +133,7 @@ export async function startDigitalOceanApi(options: DigitalOceanApiOptions) {
     if (typeof ctx.body !== 'object' || ctx.body === null || Array.isArray(ctx.body))
       throw new DoError(400, 'bad_request', 'The request body must be a JSON object.')
     const body = ctx.body as Record<string, unknown>
-    const req = parseCreate(body, keys)
+    const req = parseCreate(body, keys, [...IMAGES, ...[...snapshots.values()].map((x) => x.image)])
     if (droplets.size + req.names.length > (options.dropletLimit ?? 25))
       throw new Unprocessable('creating this/these droplet(s) will exceed your droplet limit')
     const made = req.names.map((name) => {
@@ -166,6 +176,68 @@ export async function startDigitalOceanApi(options: DigitalOceanApiOptions) {
       }
     })
     track(task)
+  }
+
+  /** `POST /v2/droplets/:id/actions`: shutdown, power_off, power_on and snapshot; 201 with the action. */
+  function act(ctx: Ctx): Reply {
+    const d = dropletOf(ctx)
+    const body = (ctx.body ?? {}) as Record<string, unknown>
+    const type = body.type
+    const run = (action: Action, work: () => Promise<void>) =>
+      track(
+        d.settled.then(async () => {
+          try {
+            await work()
+            finish(action, true)
+          } catch (err) {
+            hookErrors.push({ droplet: d.spec.id, hook: `on ${action.type}`, error: (err as Error).message })
+            finish(action, false)
+          }
+        }),
+      )
+    if (type === 'shutdown' || type === 'power_off') {
+      if (d.status === 'off') throw new Unprocessable('Droplet is already powered off.')
+      const action = newAction(type, d)
+      run(action, async () => {
+        await options.onPowerOff?.(d.spec)
+        d.status = 'off'
+      })
+      return { status: 201, body: { action } }
+    }
+    if (type === 'power_on') {
+      const action = newAction('power_on', d)
+      run(action, async () => {
+        d.status = 'active'
+      })
+      return { status: 201, body: { action } }
+    }
+    if (type === 'snapshot') {
+      if (body.name !== undefined && (typeof body.name !== 'string' || body.name === ''))
+        throw new Unprocessable('name must be a non-empty string')
+      const name = (body.name as string | undefined) ?? `${d.spec.name}-${Date.now()}`
+      const id = nextImage++
+      const action = newAction('snapshot', d)
+      run(action, async () => {
+        const got = options.onSnapshot ? await options.onSnapshot(d.spec, { id, name }) : { sizeGb: 2.5 }
+        const image: Image = {
+          id,
+          slug: null,
+          name,
+          distribution: d.image.distribution,
+          snapshot: { createdAt: now(), regions: [d.spec.region], sizeGb: got.sizeGb },
+        }
+        snapshots.set(id, { image, resourceId: d.spec.id })
+      })
+      return { status: 201, body: { action } }
+    }
+    throw new Unprocessable(`the action type ${String(type)} is not one this double knows`)
+  }
+
+  function snapshotOf(ctx: Ctx) {
+    const raw = ctx.params.id ?? ''
+    const snap = /^\d+$/.test(raw) ? snapshots.get(Number(raw)) : undefined
+    if (!snap) throw notFound()
+    return snap
   }
 
   function dropletOf(ctx: Ctx) {
@@ -226,6 +298,37 @@ export async function startDigitalOceanApi(options: DigitalOceanApiOptions) {
     r('GET', '/v2/droplets/:id', (ctx) => ({ status: 200, body: { droplet: dropletView(dropletOf(ctx)) } })),
     r('DELETE', '/v2/droplets/:id', (ctx) => {
       destroy(dropletOf(ctx))
+      return { status: 204 }
+    }),
+    r('POST', '/v2/droplets/:id/actions', act),
+    r('GET', '/v2/snapshots', (ctx) => {
+      const type = ctx.query.get('resource_type')
+      if (type !== null && type !== 'droplet' && type !== 'volume')
+        throw new DoError(400, 'bad_request', 'resource_type must be droplet or volume')
+      const items =
+        type === 'volume' ? [] : [...snapshots.values()].map((x) => snapshotView(x.image, x.resourceId))
+      return page(items, ctx, '/v2/snapshots', 'snapshots', ['resource_type'])
+    }),
+    r('GET', '/v2/snapshots/:id', (ctx) => {
+      const snap = snapshotOf(ctx)
+      return { status: 200, body: { snapshot: snapshotView(snap.image, snap.resourceId) } }
+    }),
+    r('DELETE', '/v2/snapshots/:id', (ctx) => {
+      const snap = snapshotOf(ctx)
+      snapshots.delete(snap.image.id)
+      track(
+        (async () => {
+          try {
+            await options.onSnapshotDelete?.({ id: snap.image.id, name: snap.image.name })
+          } catch (err) {
+            hookErrors.push({
+              droplet: snap.resourceId,
+              hook: 'onSnapshotDelete',
+              error: (err as Error).message,
+            })
+          }
+        })(),
+      )
       return { status: 204 }
     }),
     r('GET', '/v2/actions/:id', (ctx) => {

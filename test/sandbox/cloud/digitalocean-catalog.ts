@@ -82,9 +82,12 @@ export const SIZES: Size[] = [
 
 export interface Image {
   id: number
-  slug: string
+  /** null for a snapshot (a private image is taken by its id). */
+  slug: string | null
   name: string
   distribution: string
+  /** A snapshot of a droplet (make image): private, in the regions it was taken in. */
+  snapshot?: { createdAt: string; regions: string[]; sizeGb: number }
 }
 
 export const IMAGES: Image[] = [
@@ -119,16 +122,32 @@ export function sizeView(size: Size) {
 }
 
 export function imageView(image: Image) {
+  const { snapshot, ...rest } = image
   return {
-    ...image,
-    public: true,
-    regions: Object.keys(REGIONS),
-    created_at: '2024-04-25T00:00:00Z',
-    type: 'base',
-    min_disk_size: 7,
-    size_gigabytes: 2.36,
-    description: `${image.distribution} ${image.name}`,
+    ...rest,
+    public: !snapshot,
+    regions: snapshot?.regions ?? Object.keys(REGIONS),
+    created_at: snapshot?.createdAt ?? '2024-04-25T00:00:00Z',
+    type: snapshot ? 'snapshot' : 'base',
+    min_disk_size: snapshot ? 25 : 7,
+    size_gigabytes: snapshot?.sizeGb ?? 2.36,
+    description: snapshot ? '' : `${image.distribution} ${image.name}`,
     tags: [],
     status: 'available',
+  }
+}
+
+/** `GET /v2/snapshots` shows a droplet snapshot this way (its id as a string there). */
+export function snapshotView(image: Image, resourceId: number) {
+  return {
+    id: String(image.id),
+    name: image.name,
+    created_at: image.snapshot?.createdAt,
+    regions: image.snapshot?.regions ?? [],
+    resource_id: String(resourceId),
+    resource_type: 'droplet',
+    min_disk_size: 25,
+    size_gigabytes: image.snapshot?.sizeGb ?? 0,
+    tags: [],
   }
 }

@@ -59,7 +59,7 @@ export class Unprocessable extends Error {}
 export interface Action {
   id: number
   status: 'in-progress' | 'completed' | 'errored'
-  type: 'create' | 'destroy'
+  type: 'create' | 'destroy' | 'shutdown' | 'power_off' | 'power_on' | 'snapshot'
   started_at: string
   completed_at: string | null
   resource_id: number
@@ -94,7 +94,11 @@ function optionalBoolean(body: Record<string, unknown>, key: string): boolean {
 }
 
 /** Validates `POST /v2/droplets` (name or names, size and image required; region optional). */
-export function parseCreate(body: Record<string, unknown>, keys: SshKey[]): CreateRequest {
+export function parseCreate(
+  body: Record<string, unknown>,
+  keys: SshKey[],
+  images: Image[] = IMAGES,
+): CreateRequest {
   let names: unknown[]
   if (body.names !== undefined) {
     if (!Array.isArray(body.names) || body.names.length === 0 || body.names.length > 10)
@@ -109,7 +113,7 @@ export function parseCreate(body: Record<string, unknown>, keys: SshKey[]): Crea
   const size = SIZES.find((s) => s.slug === body.size)
   if (!size) throw new Unprocessable('You specified an invalid size for Droplet creation.')
   if (body.image === undefined) throw new Unprocessable('Image is required.')
-  const image = IMAGES.find((i) => i.slug === body.image || i.id === body.image)
+  const image = images.find((i) => (i.slug !== null && i.slug === body.image) || i.id === body.image)
   if (!image) throw new Unprocessable('You specified an invalid image for Droplet creation.')
   let region = Object.keys(REGIONS)[0] ?? 'nyc3'
   if (body.region !== undefined) {
@@ -117,6 +121,8 @@ export function parseCreate(body: Record<string, unknown>, keys: SshKey[]): Crea
     if (!resolved) throw new Unprocessable('You specified an invalid region for Droplet creation.')
     region = resolved
   }
+  if (image.snapshot && !image.snapshot.regions.includes(region))
+    throw new Unprocessable(`The image ${image.id} is not available in the region ${region}.`)
   const rawKeys = body.ssh_keys ?? []
   if (!Array.isArray(rawKeys)) throw new Unprocessable('ssh_keys must be an array')
   const sshKeys = rawKeys.map((ref) => {
@@ -201,7 +207,7 @@ export function newDroplet(id: number, name: string, req: CreateRequest, default
       name,
       region: req.region,
       size: req.size.slug,
-      image: req.image.slug,
+      image: req.image.slug ?? String(req.image.id),
       tags: req.tags,
       sshKeys: req.sshKeys,
       userData: req.userData,
