@@ -35,12 +35,19 @@ export interface DrillWindow {
  * own canary, a commit after any point in the window: replay has a transaction to stop before).
  */
 export function drillWindow(baseFinished: string[], canaryAt: string): DrillWindow | undefined {
-  const starts = baseFinished.map((f) => Date.parse(f)).filter((t) => !Number.isNaN(t))
-  if (!starts.length) return undefined
-  const from = Math.min(...starts) + 1000 + CANARY_SLACK_MS
+  const opens = windowOpensAt(baseFinished)
+  if (opens === undefined) return undefined
+  const from = opens - 1000
   const to = Date.parse(canaryAt) - 1000
   if (Number.isNaN(to) || to < from) return undefined
   return { from: new Date(from).toISOString(), to: new Date(to).toISOString() }
+}
+
+/** The earliest canary time (ms) whose window is not empty: the oldest base's end, the slack, a second each side. */
+export function windowOpensAt(baseFinished: string[]): number | undefined {
+  const starts = baseFinished.map((f) => Date.parse(f)).filter((t) => !Number.isNaN(t))
+  if (!starts.length) return undefined
+  return Math.min(...starts) + 1000 + CANARY_SLACK_MS + 1000
 }
 
 /** A point in the window, to the millisecond; `random` in [0, 1). */
@@ -80,7 +87,7 @@ export async function drillPoint(ctx: Context, host: HostSession): Promise<strin
   }
   // A drill right after the first base backup (a rehearsal, a new env): the window opens a few seconds
   // after that base finished; wait for it rather than fall back to restoring the backup whole.
-  const opensInMs = Date.parse(finished[0] ?? '') + 2000 + CANARY_SLACK_MS - Date.now()
+  const opensInMs = (windowOpensAt(finished) ?? 0) - Date.now()
   if (opensInMs > 0 && opensInMs < 60_000) {
     print(
       `      the oldest base backup finished moments ago: waiting ${(opensInMs / 1000).toFixed(1)} s for the window to open`,

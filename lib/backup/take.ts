@@ -139,6 +139,8 @@ async function capture(run: BackupRun, part: string, command: string): Promise<s
   return stderr
 }
 
+const CANARY_NEXT = 'Postgres did not take the canary row: is it running and healthy? (make status)'
+
 /** A canary row, then pg_dump -Fc and exact row counts in one snapshot. */
 export async function dumpPostgres(run: BackupRun): Promise<void> {
   await writeDumpCanary(run)
@@ -156,7 +158,7 @@ export async function dumpWithBase(run: BackupRun): Promise<void> {
   await writeDumpCanary(run)
   await run.host.exec(pitrCanaryWrite(run.data, 'backup'), {
     echo: false,
-    next: 'Postgres did not take the canary row: is it running and healthy? (make status)',
+    next: CANARY_NEXT,
   })
   const [dump, base] = await Promise.allSettled([captureDump(run), captureBase(run)])
   if (dump.status === 'rejected') throw dump.reason
@@ -168,7 +170,7 @@ async function writeDumpCanary(run: BackupRun): Promise<void> {
     run.host.exec(canaryWrite(run.data), {
       stdin: canarySql(run.canary.backup_id, run.canary.token),
       echo: false,
-      next: 'Postgres did not take the canary row: is it running and healthy? (make status)',
+      next: CANARY_NEXT,
     }),
   )
 }

@@ -38,21 +38,22 @@ export function goldenName(config: DropletConfig, now = new Date()): string {
   return `${goldenPrefix(config)}${stamp}`
 }
 
-/** The env's golden images usable in its region, newest first (pure: unit tested). */
-export function goldenImages(snapshots: Snapshot[], config: DropletConfig): Snapshot[] {
-  const prefix = goldenPrefix(config)
-  return snapshots
-    .filter((s) => s.name.startsWith(prefix) && s.regions.includes(config.region))
-    .sort((a, b) => b.createdAt.localeCompare(a.createdAt) || b.id - a.id)
-}
-
-/** Golden images beyond the newest `keep` (in any region): what make image deletes after a new one. */
-export function goldenToPrune(snapshots: Snapshot[], config: DropletConfig, keep: number): Snapshot[] {
+/** The env's golden images (any region), newest first (pure: unit tested). */
+export function goldenOf(snapshots: Snapshot[], config: DropletConfig): Snapshot[] {
   const prefix = goldenPrefix(config)
   return snapshots
     .filter((s) => s.name.startsWith(prefix))
     .sort((a, b) => b.createdAt.localeCompare(a.createdAt) || b.id - a.id)
-    .slice(keep)
+}
+
+/** The env's golden images usable in its region, newest first. */
+export function goldenImages(snapshots: Snapshot[], config: DropletConfig): Snapshot[] {
+  return goldenOf(snapshots, config).filter((s) => s.regions.includes(config.region))
+}
+
+/** Golden images beyond the newest `keep` (in any region): what make image deletes after a new one. */
+export function goldenToPrune(snapshots: Snapshot[], config: DropletConfig, keep: number): Snapshot[] {
+  return goldenOf(snapshots, config).slice(keep)
 }
 
 /** Age in whole days, for what emergency prints about the image it starts from. */

@@ -7,7 +7,7 @@ import { sealForImage } from '../commands/image.ts'
 import type { DropletConfig } from '../env/droplet.ts'
 import { readPrivateKey } from '../env/secrets.ts'
 import { InputError, PreconditionError } from '../report/errors.ts'
-import { print, table } from '../report/output.ts'
+import { print } from '../report/output.ts'
 import { perRun } from '../run/per-run.ts'
 import { type Context, connectHost } from '../run/runbook.ts'
 import { type DoClient, doClient } from './digitalocean.ts'
@@ -17,6 +17,7 @@ import {
   deleteSnapshot,
   dropletAction,
   goldenName,
+  goldenOf,
   goldenPrefix,
   goldenToPrune,
   listSnapshots,
@@ -24,6 +25,7 @@ import {
   waitAction,
 } from './do-images.ts'
 import { createPinned, untilActive, waitForSsh } from './droplet.ts'
+import { planTable } from './plan.ts'
 import type { NewHost } from './state.ts'
 
 export const BUILDER_TAG = 'ce-image-builder'
@@ -64,15 +66,14 @@ export async function planImage(ctx: Context): Promise<void> {
     startedAt: Date.now(),
   }
   imageRun.set(ctx, r)
-  const existing = (await listSnapshots(r.client)).filter((s) => s.name.startsWith(goldenPrefix(config)))
+  const existing = goldenOf(await listSnapshots(r.client), config)
   const pruned = goldenToPrune(
     [...existing, { id: 0, name, createdAt: now.toISOString(), regions: [], sizeGb: 0 }],
     config,
     config.imagesKeep,
   )
   print(
-    table([
-      ['', ''],
+    planTable([
       ['builder', `${r.builderName}: ${config.size} ${config.image} in ${config.region} (${config.apiBase})`],
       ['image', `${name}: setup-server's work, no data, no secret, no host key`],
       [
@@ -83,11 +84,7 @@ export async function planImage(ctx: Context): Promise<void> {
         `kept (images_keep ${config.imagesKeep})`,
         pruned.length ? `deletes afterwards: ${pruned.map((s) => s.name).join(', ')}` : 'all',
       ],
-    ])
-      .split('\n')
-      .slice(1)
-      .map((l) => `      ${l}`)
-      .join('\n'),
+    ]),
   )
 }
 

@@ -93,8 +93,7 @@ export async function plan(ctx: Context): Promise<EmergencyState> {
 
   const old = ctx.env.hosts.map((h) => `${h.name} ${h.address}`).join(', ')
   print(
-    table([
-      ['', ''],
+    planTable([
       ['env', `${ctx.env.name} (${ctx.env.kind}); replacing ${old}`],
       [
         'new host',
@@ -108,11 +107,7 @@ export async function plan(ctx: Context): Promise<EmergencyState> {
         'budget',
         `${BUDGET_S / 60} minutes${spentS(s) ? `; ${Math.round(spentS(s))} s spent in earlier runs` : ''}`,
       ],
-    ])
-      .split('\n')
-      .slice(1) // the header row is empty
-      .map((l) => `      ${l}`)
-      .join('\n'),
+    ]),
   )
   if (!ctx.env.confirm)
     // Production asked before the run started; elsewhere a person still confirms (YES=1 in scripts).
@@ -132,6 +127,15 @@ async function confirmOrDryRun(ctx: Context, s: EmergencyState): Promise<void> {
 function describeWal(s: EmergencyState): string {
   if (s.toWal) return ', then its archived WAL replayed to the newest segment (NO_WAL=1: the backup as taken)'
   return s.toWal === false ? ', as taken (no base backup, or NO_WAL=1)' : ''
+}
+
+/** A plan's name/value rows as an aligned table, indented under its step (no header row). */
+export function planTable(rows: [string, string][]): string {
+  return table([['', ''], ...rows])
+    .split('\n')
+    .slice(1) // the header row is empty
+    .map((l) => `      ${l}`)
+    .join('\n')
 }
 
 export function dropletSummary(env: Env): string {
