@@ -167,15 +167,18 @@ export async function startS3Server(opts: { buckets?: string[]; address?: string
 // require s3:if-none-match on writes): it adds objects, never deletes or overwrites one. Spaces' own keys
 // cannot be narrowed this far (docs/runbooks/backup.md#protection); the tests use it to show that the
 // runbooks need nothing more of the everyday key, and that the prune key is what deletes.
+/** A request that makes an object whole: PutObject, or CompleteMultipartUpload (not a part's upload). */
+const objectWrite = (ctx: Ctx): boolean =>
+  (ctx.method === 'PUT' && ctx.query.partNumber === undefined && ctx.query.uploadId === undefined) ||
+  (ctx.method === 'POST' && typeof ctx.query.uploadId === 'string')
+
 const writerKeyPolicy: Middleware = async (ctx, next) => {
   if (!new RegExp(`Credential=${S3_WRITER_SECRETS.SPACES_ACCESS_KEY_ID}/`).test(ctx.get('authorization')))
     return next()
   const deletes = ctx.method === 'DELETE' && ctx.query.uploadId === undefined
   const bulkDelete = ctx.method === 'POST' && 'delete' in ctx.query
-  const put = ctx.method === 'PUT' && ctx.query.partNumber === undefined && ctx.query.uploadId === undefined
-  const complete = ctx.method === 'POST' && typeof ctx.query.uploadId === 'string'
   const settings = 'versioning' in ctx.query || 'object-lock' in ctx.query
-  if (deletes || bulkDelete || ((put || complete) && ctx.get('if-none-match') !== '*' && !settings))
+  if (deletes || bulkDelete || (objectWrite(ctx) && ctx.get('if-none-match') !== '*' && !settings))
     throw Object.assign(new S3Error('AccessDenied', 'Access Denied'), { status: 403, expose: true })
   return next()
 }
@@ -265,9 +268,7 @@ function abortMultipartUpload(app: S3rverApp): Middleware {
 // the header and overwrites.
 function ifNoneMatch(app: S3rverApp): Middleware {
   return async (ctx, next) => {
-    const complete = ctx.method === 'POST' && typeof ctx.query.uploadId === 'string'
-    const put = ctx.method === 'PUT' && ctx.query.partNumber === undefined && ctx.query.uploadId === undefined
-    if ((!complete && !put) || ctx.get('if-none-match') !== '*') return next()
+    if (!objectWrite(ctx) || ctx.get('if-none-match') !== '*') return next()
     const [bucket, ...rest] = ctx.path.split('/').slice(1).map(decodeURIComponent)
     if (!bucket || rest.length === 0) return next()
     if (!existsSync(app.store.getResourcePath(bucket, rest.join('/'), 'object'))) return next()
