@@ -146,7 +146,7 @@ emergency: ## The droplet is gone: CREATE=1 (or HOST=<ip> HOST_KEY=<fp>) -> setu
 image: ## The env's golden image: a builder droplet set up by setup-server, sealed, snapshotted at DigitalOcean; emergency starts from it (KEEP_BUILDER=1)
 	@$(call RUNBOOK,image)
 
-drill-emergency: deps ## Benchmark: make image, droplet A destroyed, make emergency CREATE=1 brings B up from the golden image (ROWS=500000, GOLDEN=0: from the distribution; JSON line at the end)
+drill-emergency: deps ## Benchmark: make image, droplet A destroyed, make emergency CREATE=1 brings B up from the golden image (ROWS=500000, DB_GB=10: a 10 GiB database, GOLDEN=0: from the distribution; JSON line at the end)
 	@$(TSX) test/bench/emergency.ts
 
 gates: ## Quality gates of a Rust workspace (WORKSPACE=., MIGRATIONS=migrations): fmt, clippy, check, test, audit, migrations on a scratch Postgres

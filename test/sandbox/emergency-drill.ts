@@ -52,6 +52,8 @@ export interface Drill {
   made: Map<number, SandboxDroplet>
   /** Rows per table in droplet A's database when the backup was taken, and the backup's id. */
   backup: { id: string; rows: number }
+  /** bank_lines's rows when the backup was taken (ids 1..bankLines). */
+  bankLines: number
   /** Rows A committed after the backup, whose WAL reached the store before A was lost. */
   walRows: number
   /** The backup store (s3rver on the droplets' gateway: A's WAL shipper reaches it). */
@@ -97,6 +99,11 @@ async function cloudInit(d: SandboxDroplet, spec: DropletSpec): Promise<void> {
 
 export async function startDrill(opts: {
   rows: number
+  /**
+   * Grow bank_lines in batches of `rows` until the database is at least this big (make drill-emergency
+   * DB_GB=10); without it, bank_lines has `rows` rows.
+   */
+  minDbBytes?: number
   log?: (line: string) => void
   /** make image after A is set up, so emergency starts from the golden image (default true). */
   golden?: boolean
@@ -238,13 +245,28 @@ export async function startDrill(opts: {
         d,
         `docker exec -i $(docker ps -q --filter label=com.docker.compose.project=ce-${DRILL_ENV}-data --filter label=com.docker.compose.service=postgres) psql -XAtq -v ON_ERROR_STOP=1 -U conciliaextrato -d conciliaextrato -c ${JSON.stringify(sql)}`,
       )
+    const lines = (from: number, n: number) =>
+      `insert into bank_lines select g, (g * 7 % 100000) / 100.0, md5(g::text) from generate_series(${from}, ${from + n - 1}) g`
     await pg(
       a,
       [
         'create table bank_lines(id bigint primary key, amount numeric(12,2), memo text)',
-        `insert into bank_lines select g, (g * 7 % 100000) / 100.0, md5(g::text) from generate_series(1, ${opts.rows}) g`,
+        lines(1, opts.rows),
       ].join('; '),
     )
+    let bankLines = opts.rows
+    if (opts.minDbBytes) {
+      const t = Date.now()
+      const size = async () => Number((await pg(a, 'select pg_database_size(current_database())')).trim())
+      while ((await size()) < opts.minDbBytes) {
+        await pg(a, lines(bankLines + 1, opts.rows))
+        bankLines += opts.rows
+      }
+      await pg(a, 'checkpoint')
+      log(
+        `  bank_lines: ${bankLines} rows, the database ${((await size()) / 1024 ** 3).toFixed(2)} GiB, in ${((Date.now() - t) / 1000).toFixed(0)} s`,
+      )
+    }
     const t0 = Date.now()
     const taken = await runCaptured(backup, ['--env', DRILL_ENV, '--yes'])
     if (taken.code !== 0) throw new Error(`drill set-up: backup failed:\n${taken.out}`)
@@ -257,10 +279,7 @@ export async function startDrill(opts: {
     // within a minute) and the segment seen in the store before A is lost.
     const store = openStore(storeConfig, S3RVER_SECRETS)
     const walRows = Math.max(1, Math.round(opts.rows / 20))
-    await pg(
-      a,
-      `insert into bank_lines select g, (g * 7 % 100000) / 100.0, md5(g::text) from generate_series(${opts.rows + 1}, ${opts.rows + walRows}) g`,
-    )
+    await pg(a, lines(bankLines + 1, walRows))
     const segment = (await pg(a, 'select pg_walfile_name(pg_switch_wal())')).trim()
     const t1 = Date.now()
     while (!(await archivedWal(store, DRILL_ENV)).some((w) => w.name === segment)) {
@@ -286,6 +305,7 @@ export async function startDrill(opts: {
       doApi,
       made,
       backup: { id, rows },
+      bankLines,
       walRows,
       store,
       pg,
