@@ -87,7 +87,7 @@ export function watchdogFile(
     historyFile: healthHistoryPath(env.name),
     ...(postgres ? { postgres } : {}),
     targets,
-    urls: Object.fromEntries(targets.map((t) => [t.urlSecret, secrets[t.urlSecret] ?? ''])),
+    urls: Object.fromEntries(targets.map((t) => [t.secret, secrets[t.secret] ?? ''])),
   }
 }
 

@@ -82,7 +82,7 @@ function namesOf(env: Env, need: Need): string[] {
     default: {
       if (need.startsWith('secret:')) return [need.slice('secret:'.length)]
       const event = need.slice('notify:'.length)
-      return env.notify.filter((t) => t.events.includes(event)).map((t) => t.urlSecret)
+      return env.notify.filter((t) => t.events.includes(event)).map((t) => t.secret)
     }
   }
 }

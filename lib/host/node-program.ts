@@ -40,9 +40,18 @@ export async function buildHostBundle(
   return withoutModulePaths(out.outputFiles[0]?.text ?? '')
 }
 
-/** Drops esbuild's `// <path of a module>` lines (a comment each; nothing else changes). */
+/**
+ * Drops esbuild's `// <path of a module>` lines (a comment each), and cuts the names it gives CommonJS
+ * modules (`"../../work/main/node_modules/x/y.js"(exports, module) {`: a label, not a path read) to
+ * `"node_modules/x/y.js"`: the same bytes from any checkout. Nothing else changes.
+ */
 export function withoutModulePaths(code: string): string {
-  return code.replace(/^\/\/ (?:\.\.\/)*[\w@.+-]+(?:\/[\w@.+-]+)*\.(?:[cm]?[jt]sx?|json)\n/gm, '')
+  return code
+    .replace(/^\/\/ (?:\.\.\/)*[\w@.+-]+(?:\/[\w@.+-]+)*\.(?:[cm]?[jt]sx?|json)\n/gm, '')
+    .replace(
+      /^(\s*)"(?:\.\.\/)*(?:[\w@.+-]+\/)*?node_modules\/([^"\n]+)"(\(exports, module\) \{)$/gm,
+      '$1"node_modules/$2"$3',
+    )
 }
 
 /** Installs nodejs if missing; true when it did. Throws if /usr/bin/node is older than Node 18. */

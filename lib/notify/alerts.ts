@@ -1,5 +1,5 @@
 import type { AlertRules } from '../env/health.ts'
-import type { NotifyEvent } from './send.ts'
+import type { NotifyEvent } from './format.ts'
 
 // The alert state machine, pure: results of one run of checks in, the next state and what to send out.
 // A check alerts after `failureThreshold` consecutive failed runs, reminds every `reminderMin` while it
@@ -51,6 +51,8 @@ export interface Notice {
   kind: 'alert' | 'reminder' | 'recovery'
   at: string
   checks: NoticeCheck[]
+  /** A recovery after which no check is failing any more (PagerDuty resolves the incident then). */
+  allClear?: boolean
 }
 
 export interface EvaluateOptions {
@@ -114,7 +116,13 @@ export function evaluate(
     // Every failing check was in that notice: the reminder clock starts again for all of them.
     for (const [, s] of failing) s.lastSent = at
   }
-  if (recovered.length > 0) notices.push({ kind: 'recovery', at, checks: recovered })
+  if (recovered.length > 0)
+    notices.push({
+      kind: 'recovery',
+      at,
+      checks: recovered,
+      allClear: !Object.values(next).some((s) => s.alerted),
+    })
   return { state: { checks: next }, notices }
 }
 
@@ -202,6 +210,9 @@ export function formatNotice(notice: Notice, env: string, who?: string): NotifyE
     event: 'alert',
     env,
     outcome: notice.kind === 'recovery' ? 'success' : 'failed',
+    // An alert pages; a reminder of a page already sent does not; a recovery ends the page when all is ok.
+    severity: notice.kind === 'alert' ? 'critical' : notice.kind === 'reminder' ? 'warning' : 'info',
+    resolves: notice.kind === 'recovery' && notice.allClear !== false,
     title,
     details,
     runbook: [...new Set(notice.checks.map((c) => c.runbook))].join(', '),

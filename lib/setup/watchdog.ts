@@ -29,7 +29,8 @@ const ROOT = resolve(import.meta.dirname, '..', '..')
  * module's path as a comment line: left out (lib/host/node-program.ts).
  */
 export function buildWatchdogBundle(root = ROOT): Promise<string> {
-  return buildHostBundle('lib/watchdog/main.ts', 'setup-server', root)
+  // nodemailer (e-mail alerts) is CommonJS: it requires Node's built-ins.
+  return buildHostBundle('lib/watchdog/main.ts', 'setup-server', root, { cjsRequire: true })
 }
 
 let bundled: Promise<string> | undefined

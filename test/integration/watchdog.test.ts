@@ -6,6 +6,7 @@ import { deploy } from '../../runbooks/deploy.ts'
 import { setupServer } from '../../runbooks/setup-server.ts'
 import { suite } from '../harness.ts'
 import { buildFixtureImages } from '../sandbox/fixtures.ts'
+import { type SmtpReceiver, startSmtpReceiver } from '../sandbox/smtp-receiver.ts'
 import { type Receiver, startReceiver } from '../sandbox/webhook-receiver.ts'
 import {
   createTestBed,
@@ -17,7 +18,8 @@ import {
 } from '../support/test-bed.ts'
 
 // The host watchdog on a set-up, deployed sandbox droplet: a stopped container is restarted, the team's
-// webhook (a receiver on this machine, reached over the bed's network) hears one alert, then one recovery.
+// webhook (a receiver on this machine, reached over the bed's network) hears one alert, then one recovery,
+// and the on-call's e-mail (an SMTP server on this machine) gets the same alert.
 const test = suite('watchdog on a deployed sandbox droplet', { timeoutS: 300 })
 const ENV = 'wd'
 const SERVICE = `conciliaextrato-watchdog@${ENV}.service`
@@ -27,6 +29,20 @@ const TOKEN = 'B0WATCHDOG/s3cret-webhook-token'
 let bed: TestBed
 let web: SandboxDroplet
 let rx: Receiver
+let smtp: SmtpReceiver
+const SECRETS = ['POSTGRES_PASSWORD', 'REDIS_PASSWORD', 'ONCALL_SLACK_URL', 'ONCALL_SMTP_URL']
+const NOTIFY = [
+  { name: 'oncall', type: 'slack', url_secret: 'ONCALL_SLACK_URL', events: ['alert'] },
+  {
+    name: 'oncall-email',
+    type: 'email',
+    url_secret: 'ONCALL_SMTP_URL',
+    to: ['oncall@conciliaextrato.test'],
+    from: 'alerts@conciliaextrato.test',
+    events: ['alert'],
+    min_severity: 'critical',
+  },
+]
 
 /** The Slack messages the receiver got since the last call. */
 function received(): { path: string; text: string; body: string }[] {
@@ -61,13 +77,15 @@ test.before(async () => {
   bed = await createTestBed('watchdog', ['web-1'], { image: 'provisioned' })
   web = bed.droplets[0] as SandboxDroplet
   rx = await startReceiver(bed.gateway)
+  smtp = await startSmtpReceiver(bed.gateway)
   process.env.ONCALL_SLACK_URL = `${rx.url}/hooks/T0/${TOKEN}`
+  process.env.ONCALL_SMTP_URL = smtp.url
   writeManagedEnv(bed, ENV, {
     health: { path: '/health', timeout_s: 20, disk_min_free_pct: 1, mem_min_free_pct: 1 },
     // An hour: the timer stays out of the way of the runs this test starts itself (the last test shortens it).
     watchdog: { interval_s: 3600 },
-    secrets: ['POSTGRES_PASSWORD', 'REDIS_PASSWORD', 'ONCALL_SLACK_URL'],
-    notify: [{ name: 'oncall', type: 'slack', url_secret: 'ONCALL_SLACK_URL', events: ['alert'] }],
+    secrets: SECRETS,
+    notify: NOTIFY,
   })
   const setup = await runCaptured(setupServer, ['--env', ENV])
   if (setup.code !== 0) throw new Error(`setup-server failed:\n${setup.out}`)
@@ -78,6 +96,7 @@ test.before(async () => {
 
 test.after(async () => {
   await rx?.close()
+  await smtp?.close()
   await destroyTestBed(bed)
 })
 
@@ -188,6 +207,25 @@ test('a stopped api container: the run restarts it and one alert names it, since
   assert.match(alert?.body ?? '', 'restarted (1 of 3 in 30 min)')
   assert.match(alert?.body ?? '', 'runbook: docs/runbooks/rollback.md')
   assert.match(alert?.body ?? '', /· since \d\d:\d\d UTC/)
+  // The same alert by e-mail (sent in the same run): the Slack message's header, fields and details.
+  const [mail] = await smtp.waitFor(1, 30_000)
+  const blocks = JSON.parse(alert?.body ?? '{}').blocks as {
+    text?: { text: string }
+    fields?: { text: string }[]
+  }[]
+  assert.equal(mail?.to, ['oncall@conciliaextrato.test'])
+  assert.is(mail?.subject, blocks[0]?.text?.text)
+  for (const f of blocks[1]?.fields ?? []) {
+    const [k, v] = f.text.replace(/^\*|\*(?=\n)/g, '').split('\n')
+    assert.match(mail?.text ?? '', `${k}: ${v}`)
+  }
+  const details = (blocks[2]?.text?.text ?? '')
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&amp;/g, '&')
+  assert.match(details, 'restarted (1 of 3 in 30 min)')
+  for (const line of details.split('\n')) assert.ok(mail?.text?.includes(line), `the e-mail lacks: ${line}`)
+  assert.is(mail?.headers['x-conciliaextrato-severity'], 'critical')
 })
 
 test('the next run sends one recovery notice; the one after sends nothing', async () => {
@@ -199,15 +237,19 @@ test('the next run sends one recovery notice; the one after sends nothing', asyn
   assert.match(messages[0]?.text ?? '', `RECOVERED ${ENV}: container ce-${ENV}-${colour}/api ok again`)
   await runWatchdog()
   assert.equal(received(), [])
+  // The e-mail target takes critical only: the recovery (info) is not mailed.
+  assert.is(smtp.received.length, 1)
 })
 
 test('the webhook URL is in neither the journal nor the history', async () => {
   const journal = await onDroplet(web, `journalctl -u ${SERVICE} --no-pager -o cat`)
-  assert.match(journal, 'notified oncall')
+  assert.match(journal, 'notified oncall\n')
+  assert.match(journal, 'notified oncall-email\n')
   const history = await onDroplet(web, `cat ${HISTORY}`)
   for (const text of [journal, history]) {
     assert.not.match(text, TOKEN)
     assert.not.match(text, rx.url)
+    assert.not.match(text, smtp.password)
   }
   assert.is((await onDroplet(web, `stat -c '%a %U:%G' ${HISTORY}`)).trim(), '640 root:adm')
 })
@@ -225,8 +267,8 @@ test(
     writeManagedEnv(bed, ENV, {
       health: { path: '/health', timeout_s: 20, disk_min_free_pct: 1, mem_min_free_pct: 1 },
       watchdog: { interval_s: 10 },
-      secrets: ['POSTGRES_PASSWORD', 'REDIS_PASSWORD', 'ONCALL_SLACK_URL'],
-      notify: [{ name: 'oncall', type: 'slack', url_secret: 'ONCALL_SLACK_URL', events: ['alert'] }],
+      secrets: SECRETS,
+      notify: NOTIFY,
     })
     const { code, out } = await runCaptured(setupServer, ['--env', ENV])
     assert.is(code, 0, out)

@@ -9,7 +9,7 @@ import {
   markUndelivered,
   type Notice,
 } from '../../lib/notify/alerts.ts'
-import { slackPayload } from '../../lib/notify/send.ts'
+import { slackPayload } from '../../lib/notify/format.ts'
 import { suite } from '../harness.ts'
 
 const test = suite('alert state machine')
@@ -204,6 +204,8 @@ test('an alert says what failed, since when, and which page to open', () => {
     ],
     runbook: 'docs/runbooks/rollback.md',
     who: 'watchdog on web-1',
+    severity: 'critical',
+    resolves: false,
   })
   assert.match(
     slackPayload(e).text,
@@ -228,8 +230,10 @@ test('grouped, reminder and recovery texts', () => {
   const reminder = formatNotice(notices[60]?.[0] as Notice, 'staging')
   assert.is(reminder.title, 'STILL FAILING staging: 2 checks failing since 12:03 UTC: nginx, disk /')
   assert.match(reminder.details?.[1] ?? '', 'disk /: 9% free (minimum 15%) · since 12:03 UTC (1 h 0 min)')
+  assert.is(reminder.severity, 'warning')
   const recovery = formatNotice(notices[61]?.[0] as Notice, 'staging')
   assert.is(recovery.outcome, 'success')
+  assert.equal([recovery.severity, recovery.resolves], ['info', true])
   assert.is(recovery.title, 'RECOVERED staging: 2 checks ok again: nginx, disk /')
   assert.is(
     recovery.details?.[0],
@@ -240,6 +244,24 @@ test('grouped, reminder and recovery texts', () => {
     formatNotice(one, 'production').title,
     'RECOVERED production: container ce-production-blue/api ok again after 1 min (down since 12:03 UTC)',
   )
+})
+
+test('a recovery while another check still fails does not end the incident', () => {
+  const rules = { failureThreshold: 1, reminderMin: 60 }
+  const { notices } = runs(
+    [
+      [down('nginx', 'inactive'), down(API)],
+      [up('nginx', 'active'), down(API)],
+      [up('nginx', 'active'), up(API)],
+    ],
+    rules,
+  )
+  const partial = notices[1]?.[0] as Notice
+  assert.equal([partial.kind, partial.allClear], ['recovery', false])
+  assert.is(formatNotice(partial, 'production').resolves, false)
+  const last = notices[2]?.[0] as Notice
+  assert.equal([last.kind, last.allClear], ['recovery', true])
+  assert.is(formatNotice(last, 'production').resolves, true)
 })
 
 test('since on another day carries its date', () => {

@@ -1,14 +1,8 @@
 import * as assert from 'uvu/assert'
 import { type NotifyTarget, notifySecretNames, readNotify } from '../../lib/env/notify.ts'
 import { Validator } from '../../lib/env/validate.ts'
-import {
-  discordPayload,
-  jsonPayload,
-  type NotifyEvent,
-  notify,
-  reportNotifyResults,
-  slackPayload,
-} from '../../lib/notify/send.ts'
+import { discordPayload, jsonPayload, type NotifyEvent, slackPayload } from '../../lib/notify/format.ts'
+import { notify, reportNotifyResults } from '../../lib/notify/send.ts'
 import { setSinks } from '../../lib/report/output.ts'
 import { clearSecrets, registerSecret } from '../../lib/report/redact.ts'
 import { suite } from '../harness.ts'
@@ -33,8 +27,9 @@ const event: NotifyEvent = {
 const target = (name: string, type: NotifyTarget['type'], events = ['deploy']): NotifyTarget => ({
   name,
   type,
-  urlSecret: `${name.toUpperCase().replace(/-/g, '_')}_URL`,
+  secret: `${name.toUpperCase().replace(/-/g, '_')}_URL`,
   events,
+  minSeverity: 'info',
 })
 // The facts every provider shows for `event`, in order.
 const FACTS = 'Environment=production Outcome=failed Release=abc1234 Who=ana Duration=1m 35s Runbook=deploy'
@@ -140,7 +135,7 @@ test('delivery: each provider gets its payload as JSON; only subscribed targets 
     target('ops-json', 'json'),
   ]
   targets.push(target('backups-only', 'json', ['backup']))
-  const secrets = Object.fromEntries(targets.map((t) => [t.urlSecret, `${rx.url}/${t.name}`]))
+  const secrets = Object.fromEntries(targets.map((t) => [t.secret, `${rx.url}/${t.name}`]))
   const results = await notify(targets, secrets, event)
   assert.equal(results, [
     { target: 'team-slack', ok: true, status: 200, attempts: 1 },
@@ -170,7 +165,7 @@ test('registered secrets in the event are redacted before they leave', async () 
 
 const one = (t = target('team-slack', 'slack')) => ({
   targets: [t],
-  secrets: { [t.urlSecret]: `${rx.url}${TOKEN_PATH}` },
+  secrets: { [t.secret]: `${rx.url}${TOKEN_PATH}` },
 })
 
 test('a 500 then a 200 is retried and succeeds', async () => {
@@ -223,7 +218,7 @@ test('a receiver that never answers hits the timeout', async () => {
 
 test('connection refused fails after its retries', async () => {
   const t = target('team-slack', 'slack')
-  const secrets = { [t.urlSecret]: `http://127.0.0.1:${await closedPort()}${TOKEN_PATH}` }
+  const secrets = { [t.secret]: `http://127.0.0.1:${await closedPort()}${TOKEN_PATH}` }
   const [r] = await notify([t], secrets, event, fast)
   assert.equal(r, { target: 'team-slack', ok: false, error: 'connection failed (ECONNREFUSED)', attempts: 3 })
 })
@@ -275,8 +270,9 @@ test('readNotify: a valid section, defaults, and the secret names', () => {
   assert.equal(targets[0], {
     name: 'team-slack',
     type: 'slack',
-    urlSecret: 'SLACK_WEBHOOK_URL',
+    secret: 'SLACK_WEBHOOK_URL',
     events: ['deploy', 'rollback'],
+    minSeverity: 'info',
   })
   assert.equal(targets[1]?.events, ['deploy', 'rollback', 'backup', 'restore', 'emergency', 'alert'])
   assert.equal(notifySecretNames(targets), ['SLACK_WEBHOOK_URL', 'OPS_HOOK'])
@@ -297,10 +293,10 @@ test('readNotify: every problem reported with its path', () => {
   assert.equal(
     problems.map((p) => p.replace('env/qa.yaml: ', '')),
     [
-      'notify[0].type: expected one of slack, discord, json, got "teams"',
+      'notify[0].type: expected one of slack, discord, json, email, telegram, pagerduty, got "teams"',
       `notify[1].url_secret: missing; expected ${secretForm}`,
       `notify[2].url_secret: expected ${secretForm}, got "slack_url"`,
-      'notify[3].channel: unknown field; expected one of: name, type, url_secret, events',
+      'notify[3].channel: unknown field; expected one of: name, type, events, min_severity, url_secret',
       `notify[3].events[1]: expected one of ${events}, got "deplyo"`,
       'notify: target name "e" is used twice; names must be unique',
     ],

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -112,8 +113,14 @@ const env = {
   watchdog: { intervalS: 60, maxRestarts: 3, restartWindowMin: 30 },
   alerts: { failureThreshold: 2, reminderMin: 60, p95DegradeFactor: 2, max5xxPerMin: 10 },
   notify: [
-    { name: 'team', type: 'slack', urlSecret: 'TEAM_SLACK_URL', events: ['deploy', 'alert'] },
-    { name: 'ci', type: 'json', urlSecret: 'CI_JSON_URL', events: ['deploy'] },
+    {
+      name: 'team',
+      type: 'slack',
+      secret: 'TEAM_SLACK_URL',
+      events: ['deploy', 'alert'],
+      minSeverity: 'info',
+    },
+    { name: 'ci', type: 'json', secret: 'CI_JSON_URL', events: ['deploy'], minSeverity: 'info' },
   ],
 } as unknown as Env
 
@@ -121,7 +128,7 @@ test('the config holds only the targets that take alerts, with their URLs; it is
   const secrets = { TEAM_SLACK_URL: 'https://hooks.slack.com/services/T/B/x', CI_JSON_URL: 'https://ci/x' }
   const file = watchdogFile(env, 'web-1', secrets)
   assert.equal(file.targets, [
-    { name: 'team', type: 'slack', urlSecret: 'TEAM_SLACK_URL', events: ['alert'] },
+    { name: 'team', type: 'slack', secret: 'TEAM_SLACK_URL', events: ['alert'], minSeverity: 'info' },
   ])
   assert.equal(file.urls, { TEAM_SLACK_URL: 'https://hooks.slack.com/services/T/B/x' })
   assert.equal(file.projects, {
@@ -614,6 +621,13 @@ test('the bundle is one ES module with no runbook-machine code, and the same byt
   // No module paths (they depend on where the checkout is); the code itself is all there.
   assert.not.match(code, /^\/\/ .*\.(?:ts|js)$/m)
   assert.match(code, 'function slackPayload(')
+  // It loads and runs under plain node (its CommonJS dependencies, nodemailer, get Node's built-ins):
+  // without a config it says what to do and exits 2.
+  const file = join(mkdtempSync(join(tmpdir(), 'ce-watchdog-')), 'watchdog.mjs')
+  writeFileSync(file, code)
+  const run = spawnSync(process.execPath, [file], { encoding: 'utf8', timeout: 30_000 })
+  assert.match(run.stderr, 'watchdog: cannot read its config', run.stderr)
+  assert.is(run.status, 2, run.stderr)
 })
 
 test('the same bundle from another checkout path (its lib and node_modules symlinks), so a re-run changes nothing', async () => {
@@ -626,6 +640,10 @@ test('the same bundle from another checkout path (its lib and node_modules symli
       'a\n// ../../work/main/node_modules/p-retry/index.js\n// lib/notify/send.ts\n// a comment.\nb\n',
     ),
     'a\n// a comment.\nb\n',
+  )
+  assert.is(
+    withoutModulePaths('  "../../work/main/node_modules/nodemailer/lib/shared/url.js"(exports, module) {\n'),
+    '  "node_modules/nodemailer/lib/shared/url.js"(exports, module) {\n',
   )
 })
 
