@@ -9,7 +9,7 @@ TSX := node_modules/.bin/tsx
 # and what run.ts returns when CI or a script calls it directly (README: Exit codes).
 RUNBOOK = node --import tsx runbooks/run.ts $(1)
 
-.PHONY: help deps deps-node check test test-unit test-integration demo sandbox sandbox-down status setup-server verify-server bench-setup unlock access secrets-edit rotate-secret logs psql exec maintenance deploy rollback releases release-images bench-deploy backup backups backup-recipient ship-records restore restore-drill prune-backups bench-pitr bench-backup dns health bench-health bench-oncall uptime emergency image drill-emergency gates alert bench-pipeline rehearse rehearse-pipeline
+.PHONY: help deps deps-node check test test-unit test-integration demo sandbox sandbox-down status setup-server verify-server bench-setup unlock access secrets-edit rotate-secret logs psql exec maintenance deploy rollback releases release-images bench-deploy backup backups backup-recipient ship-records restore restore-drill prune-backups bench-pitr bench-backup dns health bench-health bench-outside-in bench-oncall uptime emergency image drill-emergency gates alert heartbeats bench-pipeline rehearse rehearse-pipeline
 
 help: ## List every target
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /\1\t/' | awk -F'\t' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -134,6 +134,9 @@ health: ## Every health check (domains, latency, TLS, headers, containers, servi
 bench-health: deps ## Benchmark: a full make health, and a dying service to the alert arriving (JSON line at the end)
 	@$(TSX) test/bench/health.ts
 
+bench-outside-in: deps ## Benchmark: two envs watch each other, droplet A killed: B's outside alert and the heartbeat's silence notice (JSON line at the end)
+	@$(TSX) test/bench/outside-in.ts
+
 bench-oncall: deps ## Benchmark: restore's maintenance pause under load, rotate-secret under load, make logs' first line, images kept, instant rollback (JSON line at the end)
 	@$(TSX) test/bench/oncall.ts
 
@@ -151,6 +154,9 @@ drill-emergency: deps ## Benchmark: make image, droplet A destroyed, make emerge
 
 gates: ## Quality gates of a Rust workspace (WORKSPACE=., MIGRATIONS=migrations): fmt, clippy, check, test, audit, migrations on a scratch Postgres
 	@$(call RUNBOOK,gates)
+
+heartbeats: ## The dead man's switch: create or update each job's check at Healthchecks (DRY_RUN=1 to see), show which went silent (exit 3)
+	@$(call RUNBOOK,heartbeats)
 
 alert: ## Tell the team something failed (TITLE="...", PAGE=docs/runbooks/...): the env's notify targets for `alert`
 	@$(call RUNBOOK,alert)

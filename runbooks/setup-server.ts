@@ -41,7 +41,7 @@ export const setupServer: RunbookSpec = {
   // The watchdog it installs alerts the env's alert targets: their webhook URLs go to the host.
   // The checker's key: its public half is what the checker account lets in.
   // The administrator's key: its login on a set-up host, its public half on a new one.
-  needs: () => ['ssh', 'admin-ssh', 'deploy-keys', 'checker-ssh', 'notify:alert'],
+  needs: () => ['ssh', 'admin-ssh', 'deploy-keys', 'checker-ssh', 'notify:alert', 'heartbeat-ping'],
   options: [HOST_OPTION],
   steps: [
     checkHost,

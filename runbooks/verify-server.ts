@@ -13,7 +13,7 @@ export const verifyServer: RunbookSpec = {
   name: 'verify-server',
   mutates: false,
   bootstrap: true,
-  needs: () => ['ssh', 'admin-ssh', 'checker-ssh', 'notify:alert'],
+  needs: () => ['ssh', 'admin-ssh', 'checker-ssh', 'notify:alert', 'heartbeat-ping'],
   options: [HOST_OPTION],
   steps: [spareOperatorFromFail2ban, verifyStep],
 }

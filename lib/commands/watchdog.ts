@@ -1,4 +1,5 @@
 import type { AlertRules, WatchdogConfig } from '../env/health.ts'
+import { heartbeatSlug } from '../env/heartbeat.ts'
 import { remotePaths } from '../env/host-paths.ts'
 import { type Env, SERVICES } from '../env/load.ts'
 import type { NotifyTarget } from '../env/notify.ts'
@@ -52,6 +53,34 @@ export interface WatchdogFile {
   /** The env's notify targets that take 'alert' events, and their URLs by secret name. */
   targets: NotifyTarget[]
   urls: Record<string, string>
+  /** Another env's domains, probed from here as a visitor reaches them (watchdog.watch; absent: none). */
+  outside?: OutsideTarget[]
+  /** The dead man's switch: each run pings <urls[secret]>/<slug> (absent: no heartbeat:). */
+  heartbeat?: { secret: string; slug: string }
+}
+
+/**
+ * One of another env's domains as a visitor reaches it: with an edge, https://<domain><health.path>
+ * through DNS (the peer's health.edge_resolver when set: the sandbox's) and its certificate checked;
+ * without one (a sandbox env), http:// to its web host. The check is outside:<env>/<domain>.
+ */
+export interface OutsideTarget {
+  check: string
+  url: string
+  /** Connect here instead of resolving the name (a peer without an edge). */
+  connect?: string
+  /** host:port of the DNS server to resolve the name with (else the system's). */
+  resolver?: string
+}
+
+export function outsideTargets(peer: Env): OutsideTarget[] {
+  const web = peer.hosts.find((h) => h.roles.includes('web')) ?? peer.hosts[0]
+  return SERVICES.map((s) => peer.domains[s]).map((domain) => ({
+    check: `outside:${peer.name}/${domain}`,
+    url: `${peer.edge ? 'https' : 'http'}://${domain}${peer.health.path}`,
+    ...(peer.edge ? {} : { connect: web?.privateAddress ?? web?.address ?? domain }),
+    ...(peer.edge && peer.health.edgeResolver ? { resolver: peer.health.edgeResolver } : {}),
+  }))
 }
 
 export function watchdogFile(
@@ -59,10 +88,14 @@ export function watchdogFile(
   host: string,
   secrets: Readonly<Record<string, string>>,
   postgres?: WatchdogFile['postgres'],
+  peers: Env[] = [],
 ): WatchdogFile {
   const targets = env.notify
     .filter((t) => t.events.includes('alert'))
     .map((t) => ({ ...t, events: ['alert'] }))
+  const hb = env.heartbeat
+    ? { secret: env.heartbeat.pingUrlSecret, slug: heartbeatSlug(env.name, 'watchdog') }
+    : undefined
   return {
     version: 1,
     env: env.name,
@@ -87,7 +120,11 @@ export function watchdogFile(
     historyFile: healthHistoryPath(env.name),
     ...(postgres ? { postgres } : {}),
     targets,
-    urls: Object.fromEntries(targets.map((t) => [t.secret, secrets[t.secret] ?? ''])),
+    urls: Object.fromEntries(
+      [...targets.map((t) => t.secret), ...(hb ? [hb.secret] : [])].map((s) => [s, secrets[s] ?? '']),
+    ),
+    ...(hb ? { heartbeat: hb } : {}),
+    ...(peers.length ? { outside: peers.flatMap(outsideTargets) } : {}),
   }
 }
 

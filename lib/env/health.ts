@@ -24,6 +24,11 @@ export interface WatchdogConfig {
   /** Restarts of one container within the window before the watchdog stops trying and alerts. */
   maxRestarts: number
   restartWindowMin: number
+  /**
+   * Other envs whose public domains this env's watchdog also probes from outside (staging watches
+   * production, production watches staging): a dead droplet is seen by the other one.
+   */
+  watch: string[]
 }
 
 export interface AlertsConfig {
@@ -80,13 +85,18 @@ export function readHealth(v: Validator, raw: unknown): HealthConfig {
 const resolver = (r: string | undefined) => (r ? { edgeResolver: r } : {})
 
 export function readWatchdog(v: Validator, raw: unknown): WatchdogConfig {
-  const w = v.object(raw ?? {}, 'watchdog', ['interval_s', 'max_restarts', 'restart_window_min'])
+  const w = v.object(raw ?? {}, 'watchdog', ['interval_s', 'max_restarts', 'restart_window_min', 'watch'])
   const int = (k: string, min: number, max: number, d: number) =>
     v.integer(w, k, 'watchdog', { min, max, default: d }) ?? d
   return {
     intervalS: int('interval_s', 10, 3600, 60),
     maxRestarts: int('max_restarts', 0, 100, 3),
     restartWindowMin: int('restart_window_min', 1, 1440, 30),
+    watch: v.stringList(w, 'watch', 'watchdog', {
+      optional: true,
+      pattern: /^[a-z][a-z0-9-]*$/,
+      form: 'the name of another env (its env/<name>.yaml)',
+    }),
   }
 }
 

@@ -15,6 +15,7 @@ import {
   readWatchdog,
   type WatchdogConfig,
 } from './health.ts'
+import { type HeartbeatConfig, readHeartbeat } from './heartbeat.ts'
 import { readKeySource, SECRET_NAME } from './key-source.ts'
 import { type NotifyTarget, notifySecretNames, readNotify } from './notify.ts'
 import { applyOverride, OVERRIDE_VAR } from './override.ts'
@@ -73,6 +74,8 @@ export interface Env {
   secretsRecipients?: string[]
   setup: SetupConfig
   notify: NotifyTarget[]
+  /** Absent: no dead man's switch (the watchdog and the scheduled jobs ping nothing). */
+  heartbeat?: HeartbeatConfig
   /** Absent: this env has no backups configured (backup and restore say so). */
   backup?: BackupConfig
   /** Absent: no Cloudflare in front (the sandbox): nginx serves plain HTTP on port 80 only. */
@@ -156,6 +159,7 @@ export function validateEnv(raw: unknown, name: string, file: string): Env {
     'secrets_recipients',
     'setup',
     'notify',
+    'heartbeat',
     'backup',
     'edge',
     'droplet',
@@ -213,6 +217,7 @@ export function validateEnv(raw: unknown, name: string, file: string): Env {
 
   const backup = readBackup(v, top?.backup, file)
   const edge = readEdge(v, top?.edge, file)
+  const heartbeat = readHeartbeat(v, top?.heartbeat, kind)
   const droplet = readDroplet(v, top?.droplet, name)
   const swarm = readSwarm(v, top?.swarm)
   const promoteFrom = readPromoteFrom(v, top?.promote_from, secrets, name)
@@ -269,6 +274,7 @@ export function validateEnv(raw: unknown, name: string, file: string): Env {
     ...(secretsRecipients ? { secretsRecipients } : {}),
     setup: readSetup(v, top?.setup, file),
     notify: readNotify(v, top?.notify),
+    ...(heartbeat ? { heartbeat } : {}),
     ...(backup ? { backup } : {}),
     ...(edge ? { edge } : {}),
     ...(droplet ? { droplet } : {}),
@@ -289,6 +295,16 @@ export function validateEnv(raw: unknown, name: string, file: string): Env {
   for (const name of env.setup.deployKeySecrets)
     if (!secrets.includes(name))
       v.problem('setup.deploy_keys', `of_secret ${name} must also be listed under secrets`)
+  const heartbeatSecrets: [string, string][] = heartbeat
+    ? [
+        ['ping_url_secret', heartbeat.pingUrlSecret],
+        ['api_key_secret', heartbeat.apiKeySecret],
+      ]
+    : []
+  for (const [field, name] of heartbeatSecrets)
+    if (!secrets.includes(name)) v.problem(`heartbeat.${field}`, `${name} must also be listed under secrets`)
+  if (envName && env.watchdog.watch.includes(envName))
+    v.problem('watchdog.watch', `names ${envName} itself: an env is watched from outside by another env`)
   if (edge && !secrets.includes(edge.tokenSecret))
     v.problem('edge.token_secret', `${edge.tokenSecret} must also be listed under secrets`)
   if (droplet && !secrets.includes(droplet.tokenSecret))

@@ -16,6 +16,8 @@ import type { Env } from './load.ts'
  * - store: the backup store's credentials (S3: the Spaces key pair; a local store needs none)
  * - backup-key: BACKUP_KEY (and BACKUP_KEY_PREVIOUS when the env lists it), to encrypt or decrypt
  * - edge: the Cloudflare token (edge.token_secret); droplet: the DigitalOcean token
+ * - heartbeat-ping: the dead man's switch's ping URL (heartbeat.ping_url_secret: the watchdog pings it)
+ * - heartbeat-api: its management API key (heartbeat.api_key_secret: make heartbeats)
  * - notify:<event>: the webhook URLs of the notify targets that take that event
  * - secret:<NAME>: one secret by name (a runbook of a team's own that needs a token of its own)
  */
@@ -32,6 +34,8 @@ export type Need =
   | 'backup-key'
   | 'edge'
   | 'droplet'
+  | 'heartbeat-ping'
+  | 'heartbeat-api'
   | `notify:${string}`
   | `secret:${string}`
 
@@ -79,6 +83,10 @@ function namesOf(env: Env, need: Need): string[] {
       return env.edge ? [env.edge.tokenSecret] : []
     case 'droplet':
       return env.droplet ? [env.droplet.tokenSecret] : []
+    case 'heartbeat-ping':
+      return env.heartbeat ? [env.heartbeat.pingUrlSecret] : []
+    case 'heartbeat-api':
+      return env.heartbeat ? [env.heartbeat.apiKeySecret] : []
     default: {
       if (need.startsWith('secret:')) return [need.slice('secret:'.length)]
       const event = need.slice('notify:'.length)

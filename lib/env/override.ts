@@ -24,6 +24,7 @@ const ALLOWED: Record<string, string> = {
   'edge.api_base': 'the Cloudflare API endpoint',
   'droplet.api_base': 'the DigitalOcean API endpoint',
   'backup.store.endpoint': 'the backup store endpoint',
+  'heartbeat.api': 'the Healthchecks API endpoint',
   'images.registry.server': "the registry's address",
   'health.edge_resolver': 'the DNS resolver of the edge checks',
   // Where Cloudflare's edge connects from (its published ranges; in the sandbox, the edge stand-in's).

@@ -150,6 +150,9 @@ export function markUndelivered(state: AlertState, notice: Notice): AlertState {
 
 /** `container:ce-x-blue/api` -> `container ce-x-blue/api`; `nginx` stays `nginx`. */
 export function checkLabel(check: string): string {
+  // outside:production/api.example.com -> production's api.example.com (seen from here)
+  const outside = /^outside:([^/]+)\/(.+)$/.exec(check)
+  if (outside) return `${outside[1]}'s ${outside[2]} (seen from outside)`
   return check.replace(':', ' ')
 }
 

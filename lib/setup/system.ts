@@ -39,6 +39,7 @@ import { print } from '../report/output.ts'
 import type { Context, Step } from '../run/runbook.ts'
 import { ensureSudoers } from './access.ts'
 import { eachHost, hostOs } from './common.ts'
+import { watchedEnvs } from './watchdog.ts'
 
 /** Prints the container technology (docker, lxc...) or none (a VM, a droplet). */
 export const containerProbe = 'systemd-detect-virt --container 2>/dev/null || true'
@@ -76,6 +77,8 @@ export const checkHost: Step = {
       print(`      ${host.name}: ${os}, root`)
     }
     verifyKeyWillStillWork(ctx)
+    // The envs the watchdog watches from outside: their files must load before anything is changed.
+    watchedEnvs(ctx.env)
     return 'ok'
   },
 }

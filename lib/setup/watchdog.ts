@@ -13,8 +13,10 @@ import {
   watchdogService,
   watchdogTimer,
 } from '../commands/watchdog.ts'
+import { type Env, loadEnv } from '../env/load.ts'
 import { ensure, ensureFile } from '../host/converge.ts'
 import { buildHostBundle, ensureNode } from '../host/node-program.ts'
+import { InputError } from '../report/errors.ts'
 import type { Context, Step } from '../run/runbook.ts'
 import { DB_NAME, DB_USER } from '../stack/files.ts'
 import { eachHost } from './common.ts'
@@ -40,6 +42,21 @@ const watchdogBundle = () => {
   return bundled
 }
 
+/** The envs this one watches from outside (watchdog.watch), from their env files. */
+export function watchedEnvs(env: Env): Env[] {
+  return env.watchdog.watch.map((name) => {
+    try {
+      return loadEnv(name)
+    } catch (err) {
+      throw new InputError(
+        `${env.file}: watchdog.watch names ${name}, whose env file does not load: ${(err as Error).message.split('\n')[0]}`,
+        err instanceof InputError ? err.problems : [],
+        `Fix env/${name}.yaml, or take ${name} out of watchdog.watch.`,
+      )
+    }
+  })
+}
+
 export const watchdog: Step = {
   title:
     'Health watchdog: nodejs, the watchdog, its config (0600), a systemd timer every watchdog.interval_s',
@@ -55,7 +72,9 @@ export const watchdog: Step = {
       const code = await file(WATCHDOG_BUNDLE, await watchdogBundle(), '0644')
       const config = await file(
         watchdogConfigPath(env.name),
-        watchdogConfigContent(watchdogFile(env, host.name, ctx.secrets, { user: DB_USER, db: DB_NAME })),
+        watchdogConfigContent(
+          watchdogFile(env, host.name, ctx.secrets, { user: DB_USER, db: DB_NAME }, watchedEnvs(env)),
+        ),
         '0600',
       )
       const rotate = await file(HEALTH_LOGROTATE_PATH, HEALTH_LOGROTATE, '0644')

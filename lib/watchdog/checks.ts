@@ -1,5 +1,4 @@
 import { readFileSync, rmSync, statfsSync, statSync } from 'node:fs'
-import { request } from 'node:http'
 import { redisAuth } from '../commands/backup.ts'
 import type { Colour } from '../commands/compose.ts'
 import { canaryWriteSql } from '../commands/pitr-canary.ts'
@@ -9,10 +8,11 @@ import type { RestartLog } from './budget.ts'
 import { type ContainerInfo, watchContainers } from './containers.ts'
 import type { Exec } from './exec.ts'
 import { idleVerdict, parseIdleColour, stopProjectContainers } from './idle-colour.ts'
+import { type HttpAnswer, outsideChecks, probe } from './outside.ts'
 import { type FlagSeen, type LockSeen, pauseVerdict } from './pause.ts'
 
 // One run's checks, on the host itself: containers (restarted within budget), nginx, Postgres, Redis,
-// every domain through the local nginx, disk and memory. Parsing is pure and exported for unit tests.
+// every domain through the local nginx, disk and memory; and the watched envs' domains from outside. Parsing is pure and exported for unit tests.
 
 /** A result as the history keeps it: `ms` only for HTTP checks. */
 export type TimedResult = CheckResult & { ms?: number }
@@ -44,13 +44,7 @@ export function parseMeminfo(text: string): number | undefined {
   return Number.isFinite(pct) ? Math.floor(pct) : undefined
 }
 
-export interface HttpAnswer {
-  status?: number
-  ms: number
-  error?: string
-  /** The answer carried X-Maintenance: on (nginx's maintenance page, not the app). */
-  maintenance?: boolean
-}
+export type { HttpAnswer }
 
 export function httpVerdict(
   domain: string,
@@ -108,6 +102,8 @@ export async function runChecks(
 ): Promise<{ results: TimedResult[]; restartLog: RestartLog; complete: boolean; pausedBy?: string }> {
   const read = deps.readText ?? readFile
   const mtime = deps.mtimeMs ?? fileMtime
+  // The other env's domains, from outside: meanwhile (a dead peer's timeouts do not lengthen the run).
+  const outside = outsideChecks(cfg.outside ?? [], cfg.httpTimeoutS)
   const live = parseLiveColour(read(cfg.upstreamsFile))
   // Nothing deployed yet (setup-server runs first): no containers and no sites are expected.
   const projects = [cfg.projects.data, ...(live && live !== 'swarm' ? [cfg.projects[live]] : [])]
@@ -130,6 +126,7 @@ export async function runChecks(
     ...(await dataChecks(deps.exec, watch.containers, cfg)),
     ...(live ? await httpChecks(cfg, pause.pausedBy !== undefined) : []),
     ...resourceChecks(cfg, read),
+    ...(await outside),
   ]
   return {
     results,
@@ -295,32 +292,9 @@ function httpChecks(cfg: WatchdogFile, paused: boolean): Promise<TimedResult[]> 
   )
 }
 
+/** One GET through the host's own nginx (port 80), with the domain as Host. */
 function get(domain: string, path: string, timeoutS: number): Promise<HttpAnswer> {
-  const t0 = performance.now()
-  const ms = () => Math.round(performance.now() - t0)
-  return new Promise((resolve) => {
-    const req = request({
-      host: '127.0.0.1',
-      port: 80,
-      path,
-      headers: { Host: domain },
-      timeout: timeoutS * 1000,
-    })
-    const timer = setTimeout(() => req.destroy(new Error(`no answer within ${timeoutS} s`)), timeoutS * 1000)
-    req.on('response', (res) => {
-      res.resume()
-      res.on('end', () => {
-        clearTimeout(timer)
-        resolve({ status: res.statusCode ?? 0, ms: ms(), maintenance: res.headers['x-maintenance'] === 'on' })
-      })
-    })
-    req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutS} s`)))
-    req.on('error', (err: NodeJS.ErrnoException) => {
-      clearTimeout(timer)
-      resolve({ ms: ms(), error: err.code ? `connection failed (${err.code})` : err.message })
-    })
-    req.end()
-  })
+  return probe({ check: `http:${domain}`, url: `http://${domain}${path}`, connect: '127.0.0.1' }, timeoutS)
 }
 
 /** Free space of / and of Docker's directory (when it is another filesystem), available memory. */

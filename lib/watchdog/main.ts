@@ -9,6 +9,8 @@
 import { appendFileSync, mkdirSync, readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import type { WatchdogFile } from '../commands/watchdog.ts'
+import { pingUrl } from '../env/heartbeat.ts'
+import { ping } from '../heartbeat/ping.ts'
 import { isEntryModule, writeJsonAtomic } from '../host/program-entry.ts'
 import {
   type AlertState,
@@ -59,6 +61,22 @@ export async function runWatchdog(cfg: WatchdogFile, options: RunOptions = {}): 
     if (sent.length > 0 && sent.every((r) => !r.ok)) state = markUndelivered(state, notice)
   }
   writeJsonAtomic(files.alerts, state, 2)
+  await heartbeat(cfg, 'success', `${results.length} checks, ${failing.length} failing`)
+}
+
+/**
+ * The dead man's switch: a run that finished pings (whatever its checks found: those alert on their
+ * own); a run that crashed pings /fail. A ping that fails is said in the journal, never fatal.
+ */
+export async function heartbeat(cfg: WatchdogFile, kind: 'success' | 'fail', summary: string): Promise<void> {
+  const base = cfg.heartbeat ? cfg.urls[cfg.heartbeat.secret] : undefined
+  if (!cfg.heartbeat || !base) return
+  const sent = await ping(pingUrl(base, cfg.heartbeat.slug, kind), summary, { timeoutMs: 10_000, retries: 2 })
+  if (sent.ok) print(`heartbeat ${cfg.heartbeat.slug}${kind === 'fail' ? '/fail' : ''} sent`)
+  else
+    printErr(
+      `heartbeat ${cfg.heartbeat.slug} not sent after ${sent.attempts} attempt(s): ${sent.error}${sent.status === 404 ? ` (no such check at the service: make heartbeats ENV=${cfg.env} creates it)` : ''}`,
+    )
 }
 
 function stateFiles(cfg: WatchdogFile) {
@@ -119,8 +137,10 @@ function readConfig(path: string | undefined): WatchdogFile {
 
 if (isEntryModule(import.meta.url)) {
   const cfg = readConfig(process.argv[2])
-  await runWatchdog(cfg).catch((err: Error) => {
-    printErr(`watchdog ${cfg.env}: ${err.stack ?? err.message}`)
+  for (const [name, url] of Object.entries(cfg.urls ?? {})) registerSecret(name, url)
+  await runWatchdog(cfg).catch(async (err: Error) => {
+    printErr(redact(`watchdog ${cfg.env}: ${err.stack ?? err.message}`))
+    await heartbeat(cfg, 'fail', redact(`crashed: ${err.message}`)).catch(() => {})
     process.exit(1)
   })
 }

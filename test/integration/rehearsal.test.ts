@@ -16,11 +16,13 @@ for (const env of ['production', 'staging'] as const) {
     assert.equal(
       r.steps.map((s) => [s.step, s.code]),
       [
+        ['heartbeats', 0],
         ['setup-server', 0],
         ['dns', 0],
         // production promotes from staging: its twin takes the releases live first.
         ...(env === 'production'
           ? ([
+              ['heartbeats (staging)', 0],
               ['setup-server (staging)', 0],
               ['dns (staging)', 0],
               ['deploy v1 (staging)', 0],
@@ -48,6 +50,7 @@ for (const env of ['production', 'staging'] as const) {
     assert.ok(r.health_as_checker, 'health logs in as the checker account')
     assert.ok(r.rollback_ok)
     assert.ok(r.wal_archived, "the committed env's WAL shipper archived a segment")
+    assert.ok(r.heartbeat_up, "the committed env's watchdog pinged its heartbeat check")
     // production promotes from staging (promote_from): the twin first, then the same digests here.
     if (r.env === 'production')
       assert.equal(r.promotion, { from: 'staging', unstaged_refused: true, promoted: true })

@@ -3,9 +3,11 @@ import { liveColourProbe } from '../../lib/commands/nginx.ts'
 import { quote } from '../../lib/commands/shell.ts'
 import type { SandboxDroplet } from '../../lib/env/sandbox-hosts.ts'
 import { deploy } from '../../runbooks/deploy.ts'
+import { heartbeats } from '../../runbooks/heartbeats.ts'
 import { setupServer } from '../../runbooks/setup-server.ts'
 import { suite } from '../harness.ts'
 import { buildFixtureImages } from '../sandbox/fixtures.ts'
+import { type HealthchecksStandIn, startHealthchecks } from '../sandbox/healthchecks.ts'
 import { type SmtpReceiver, startSmtpReceiver } from '../sandbox/smtp-receiver.ts'
 import { type Receiver, startReceiver } from '../sandbox/webhook-receiver.ts'
 import {
@@ -28,9 +30,30 @@ const HISTORY = `/var/log/conciliaextrato/health/${ENV}.jsonl`
 const TOKEN = 'B0WATCHDOG/s3cret-webhook-token'
 let bed: TestBed
 let web: SandboxDroplet
+/** The other env's droplet, whose watchdog watches this env from outside (the last tests). */
+let out: SandboxDroplet
+/** One droplet as an env's only host; its address on the bed's network is where the other env reaches it. */
+const hostOf = (d: SandboxDroplet) => [
+  { name: d.name, address: '127.0.0.1', ssh_port: d.ports.ssh, host_key: d.hostKey, private_address: d.ip },
+]
 let rx: Receiver
 let smtp: SmtpReceiver
-const SECRETS = ['POSTGRES_PASSWORD', 'REDIS_PASSWORD', 'ONCALL_SLACK_URL', 'ONCALL_SMTP_URL']
+const SECRETS = [
+  'POSTGRES_PASSWORD',
+  'REDIS_PASSWORD',
+  'ONCALL_SLACK_URL',
+  'ONCALL_SMTP_URL',
+  'HEARTBEAT_PING_URL',
+  'HEALTHCHECKS_API_KEY',
+]
+let hc: HealthchecksStandIn
+/** The dead man's switch at the stand-in on the bed's gateway (the service's silence alerts go to rx). */
+const heartbeatSection = () => ({
+  ping_url_secret: 'HEARTBEAT_PING_URL',
+  api_key_secret: 'HEALTHCHECKS_API_KEY',
+  api: hc.url,
+  grace_s: 5,
+})
 const NOTIFY = [
   { name: 'oncall', type: 'slack', url_secret: 'ONCALL_SLACK_URL', events: ['alert'] },
   {
@@ -46,12 +69,13 @@ const NOTIFY = [
 
 /** The Slack messages the receiver got since the last call. */
 function received(): { path: string; text: string; body: string }[] {
-  const out = rx.received.map((r) => ({
+  const slack = rx.received.filter((r) => r.path !== '/hooks/hc')
+  const out = slack.map((r) => ({
     path: r.path,
     body: r.body,
     text: (JSON.parse(r.body) as { text: string }).text,
   }))
-  rx.received.length = 0
+  for (const r of slack) rx.received.splice(rx.received.indexOf(r), 1)
   return out
 }
 
@@ -74,19 +98,33 @@ async function liveApi(): Promise<{ colour: string; id: string }> {
 
 test.before(async () => {
   await buildFixtureImages()
-  bed = await createTestBed('watchdog', ['web-1'], { image: 'provisioned' })
+  bed = await createTestBed('watchdog', ['web-1', 'out-1'], { image: 'provisioned' })
   web = bed.droplets[0] as SandboxDroplet
+  out = bed.droplets[1] as SandboxDroplet
   rx = await startReceiver(bed.gateway)
   smtp = await startSmtpReceiver(bed.gateway)
+  hc = await startHealthchecks({
+    host: bed.gateway,
+    minPeriodS: 1,
+    tickMs: 500,
+    channels: [`${rx.url}/hooks/hc`],
+  })
+  process.env.HEARTBEAT_PING_URL = hc.pingBase
+  process.env.HEALTHCHECKS_API_KEY = hc.apiKey
   process.env.ONCALL_SLACK_URL = `${rx.url}/hooks/T0/${TOKEN}`
   process.env.ONCALL_SMTP_URL = smtp.url
   writeManagedEnv(bed, ENV, {
+    hosts: hostOf(web),
     health: { path: '/health', timeout_s: 20, disk_min_free_pct: 1, mem_min_free_pct: 1 },
     // An hour: the timer stays out of the way of the runs this test starts itself (the last test shortens it).
     watchdog: { interval_s: 3600 },
     secrets: SECRETS,
     notify: NOTIFY,
+    heartbeat: heartbeatSection(),
   })
+  // The checks first (a ping to a check that does not exist is refused), then the host.
+  const checks = await runCaptured(heartbeats, ['--env', ENV])
+  if (checks.code !== 0) throw new Error(`make heartbeats failed:\n${checks.out}`)
   const setup = await runCaptured(setupServer, ['--env', ENV])
   if (setup.code !== 0) throw new Error(`setup-server failed:\n${setup.out}`)
   // The summary rows of the two steps that install what the watchdog needs (setup-server time impact).
@@ -97,6 +135,7 @@ test.before(async () => {
 test.after(async () => {
   await rx?.close()
   await smtp?.close()
+  await hc?.close()
   await destroyTestBed(bed)
 })
 
@@ -245,11 +284,13 @@ test('the webhook URL is in neither the journal nor the history', async () => {
   const journal = await onDroplet(web, `journalctl -u ${SERVICE} --no-pager -o cat`)
   assert.match(journal, 'notified oncall\n')
   assert.match(journal, 'notified oncall-email\n')
+  assert.match(journal, `heartbeat ${ENV}-watchdog sent\n`)
   const history = await onDroplet(web, `cat ${HISTORY}`)
   for (const text of [journal, history]) {
     assert.not.match(text, TOKEN)
     assert.not.match(text, rx.url)
     assert.not.match(text, smtp.password)
+    assert.not.match(text, hc.pingBase)
   }
   assert.is((await onDroplet(web, `stat -c '%a %U:%G' ${HISTORY}`)).trim(), '640 root:adm')
 })
@@ -265,10 +306,12 @@ test(
   'the timer runs it by itself: with interval_s 10, runs come without anyone starting them',
   async () => {
     writeManagedEnv(bed, ENV, {
+      hosts: hostOf(web),
       health: { path: '/health', timeout_s: 20, disk_min_free_pct: 1, mem_min_free_pct: 1 },
       watchdog: { interval_s: 10 },
       secrets: SECRETS,
       notify: NOTIFY,
+      heartbeat: heartbeatSection(),
     })
     const { code, out } = await runCaptured(setupServer, ['--env', ENV])
     assert.is(code, 0, out)
@@ -287,8 +330,112 @@ test(
     }
     assert.ok(after >= before + 2, `${after - before} run(s) in 40 s`)
     assert.equal(received(), [])
+    // The check's period follows the interval (make heartbeats updates it), now that runs come every 10 s.
+    const checks = await runCaptured(heartbeats, ['--env', ENV])
+    assert.is(checks.code, 0, checks.out)
+    assert.match(checks.out, `${ENV}-watchdog: updated`)
   },
   { timeoutS: 400 },
 )
+
+test('every run pinged the heartbeat, saying what it found; the checks are up', async () => {
+  const check = [...hc.checks.values()].find((c) => c.slug === `${ENV}-watchdog`)
+  const pings = check?.pings ?? []
+  // The runs this suite started and the timer's: one ping each, none a /fail.
+  assert.ok(pings.length >= 5, `${pings.length} ping(s)`)
+  assert.ok(
+    pings.every((p) => p.kind === 'success' && /^\d+ checks, \d+ failing$/.test(p.body)),
+    JSON.stringify(pings.slice(0, 3)),
+  )
+  assert.ok(
+    pings.some((p) => / [1-9]\d* failing$/.test(p.body)),
+    'the stopped container run said 1 failing',
+  )
+  const { code, out } = await runCaptured(heartbeats, ['--env', ENV])
+  assert.is(code, 0, out)
+  assert.match(out, new RegExp(`${ENV}-watchdog\\s+up\\s`))
+})
+
+test('the watchdog goes quiet (its timer stopped, as when the droplet dies): the service alerts by the silence; started again, up again', async () => {
+  const hooks = () => rx.received.filter((r) => r.path === '/hooks/hc')
+  const stopped = Date.now()
+  await onDroplet(web, `systemctl stop ${TIMER}`)
+  let down: number | undefined
+  for (let i = 0; i < 120 && down === undefined; i++) {
+    await new Promise((r) => setTimeout(r, 500))
+    if (hooks().length > 0) down = Date.now()
+  }
+  assert.ok(down, 'no DOWN notice within 60 s of the last run')
+  const [notice] = hooks()
+  assert.match(notice?.body ?? '', `The check \\"${ENV}-watchdog\\" is DOWN`)
+  process.stdout.write(
+    `\n  silence to DOWN notice: ${((down - stopped) / 1000).toFixed(1)} s (interval 10 s, grace 5 s)\n`,
+  )
+  const { code, out } = await runCaptured(heartbeats, ['--env', ENV])
+  assert.is(code, 3, out)
+  assert.match(out, `silent: ${ENV}-watchdog`)
+  rx.received.length = 0
+  await onDroplet(web, `systemctl start ${TIMER}`)
+  let up = false
+  for (let i = 0; i < 80 && !up; i++) {
+    await new Promise((r) => setTimeout(r, 500))
+    up = hooks().some((r) => r.body.includes('is UP again'))
+  }
+  assert.ok(up, 'an UP notice once the timer runs again')
+})
+
+const OUT = 'wd-out'
+test(
+  "another env's watchdog on another droplet sees this env's domains from outside: every one ok, nobody alerted",
+  async () => {
+    writeManagedEnv(bed, OUT, {
+      hosts: hostOf(out),
+      health: { path: '/health', timeout_s: 20, disk_min_free_pct: 1, mem_min_free_pct: 1 },
+      watchdog: { interval_s: 10, watch: [ENV] },
+      secrets: SECRETS,
+      notify: NOTIFY,
+    })
+    const { code, out: text } = await runCaptured(setupServer, ['--env', OUT])
+    assert.is(code, 0, text)
+    await onDroplet(out, `systemctl start conciliaextrato-watchdog@${OUT}.service`)
+    const history = await onDroplet(out, `grep -h '"outside:' /var/log/conciliaextrato/health/${OUT}.jsonl`)
+    const lines = history
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { check: string; ok: boolean; detail: string })
+    assert.equal([...new Set(lines.map((l) => l.check))].sort(), [
+      `outside:${ENV}/api.conciliaextrato.localhost`,
+      `outside:${ENV}/app.conciliaextrato.localhost`,
+      `outside:${ENV}/conciliaextrato.localhost`,
+    ])
+    assert.ok(
+      lines.every((l) => l.ok),
+      history,
+    )
+    assert.match(lines[0]?.detail ?? '', `GET http://`)
+    assert.equal(received(), [])
+  },
+  { timeoutS: 300 },
+)
+
+test("this env's droplet dies (killed): the other env's watchdog alerts, naming each domain seen from outside", async () => {
+  rx.received.length = 0
+  const killed = Date.now()
+  await onDroplet(out, 'true') // the watcher answers; the watched one is about to go
+  const { execFileSync } = await import('node:child_process')
+  execFileSync('docker', ['kill', web.container], { stdio: 'ignore' })
+  let alert: { text: string } | undefined
+  for (let i = 0; i < 240 && !alert; i++) {
+    await new Promise((r) => setTimeout(r, 500))
+    alert = received().find((m) => m.text.includes('seen from outside'))
+  }
+  assert.ok(alert, 'no outside alert within 120 s')
+  const seconds = (Date.now() - killed) / 1000
+  process.stdout.write(
+    `\n  droplet killed to alert from the other env: ${seconds.toFixed(1)} s (interval 10 s, failure_threshold 2)\n`,
+  )
+  assert.match(alert?.text ?? '', `ALERT ${OUT}:`)
+  assert.match(alert?.text ?? '', `${ENV}'s`)
+})
 
 test.run()

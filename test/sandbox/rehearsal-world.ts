@@ -25,6 +25,7 @@ import { createTestCa, issueServerCertificate } from './cloud/cloudflare-pki.ts'
 import { ensureRootKey, group, removeGroup, startDroplet } from './droplets.ts'
 import { ensureDockerEngine, sh } from './engine.ts'
 import { DATA_IMAGES } from './fixtures.ts'
+import { type HealthchecksStandIn, startHealthchecks } from './healthchecks.ts'
 import { buildDropletImage, buildProvisionedImage } from './images.ts'
 import { type SandboxRegistry, startRegistry } from './registry.ts'
 import { enableVersioning, S3RVER_SECRETS, startS3Server } from './s3.ts'
@@ -46,6 +47,8 @@ export interface RehearsalWorld {
   /** The registry's login (GHCR_TOKEN is its password) and a Docker config dir of this machine's. */
   login: { username: string; password: string; configDir: string }
   receiver: Receiver
+  /** The Healthchecks.io stand-in the committed envs' heartbeat: points at. */
+  heartbeats: HealthchecksStandIn
   /** The operator's environment: overrides, the age identity, every secret but the data passwords. */
   operator: NodeJS.ProcessEnv
   /** The data passwords (in each env's age file; CI holds them in its GitHub environment). */
@@ -120,6 +123,10 @@ export async function startRehearsalWorld(
     for (const b of new Set(buckets)) await enableVersioning(s3, b)
     const receiver = await startReceiver()
     cleanups.push(() => receiver.close())
+    // The dead man's switch's service, with Healthchecks.io's own limits (periods of 60 s and more): the
+    // hosts' watchdogs ping it on the gateway.
+    const heartbeats = await startHealthchecks({ host: gateway })
+    cleanups.push(() => heartbeats.close())
 
     // The registry behind TLS (a sandbox CA the droplets trust, as real ones trust GHCR's) with a login.
     const password = randomBytes(18).toString('base64url')
@@ -156,6 +163,7 @@ export async function startRehearsalWorld(
         stringify({
           hosts: { [d.name]: { address: d.ip, ssh_port: 22, host_key: d.hostKey } },
           edge: { api_base: cf.apiBase },
+          ...(env.heartbeat ? { heartbeat: { api: heartbeats.url } } : {}),
           droplet: { api_base: 'http://127.0.0.1:9' },
           backup: { store: { endpoint: s3.endpoint } },
           images: { registry: { server: registry.server } },
@@ -166,6 +174,16 @@ export async function startRehearsalWorld(
       )
       log(`  override: ${file}\n${readFileSync(file, 'utf8').replace(/^/gm, '    ')}`)
     }
+    // An env a committed one watches from outside (watchdog.watch) that has no droplet in this world:
+    // its names resolve at the sandbox's resolver, which knows none of them (no query leaves the sandbox).
+    for (const watched of new Set(committed.flatMap((e) => e.watchdog.watch)))
+      if (!committed.some((e) => e.name === watched)) {
+        copyFileSync(join(ROOT, 'env', `${watched}.yaml`), join(envDir, `${watched}.yaml`))
+        writeFileSync(
+          pattern.replace('{env}', watched),
+          stringify({ health: { edge_resolver: edge.resolver } }),
+        )
+      }
     const data = {
       POSTGRES_PASSWORD: randomBytes(18).toString('base64url'),
       REDIS_PASSWORD: randomBytes(18).toString('base64url'),
@@ -200,6 +218,8 @@ export async function startRehearsalWorld(
       DIGITALOCEAN_TOKEN: 'dop_v1_rehearsal_not_used',
       TEAM_SLACK_WEBHOOK_URL: `${receiver.url}/team`,
       ONCALL_SLACK_WEBHOOK_URL: `${receiver.url}/oncall`,
+      HEARTBEAT_PING_URL: heartbeats.pingBase,
+      HEALTHCHECKS_API_KEY: heartbeats.apiKey,
     }
     // promote_from's key: the source env's checker account (the sandbox has one checker key).
     for (const env of committed)
@@ -217,6 +237,7 @@ export async function startRehearsalWorld(
       registry,
       login: { username: REGISTRY_USER, password, configDir: join(dir, 'docker-config') },
       receiver,
+      heartbeats,
       operator,
       data,
       identity,

@@ -46,6 +46,8 @@ export interface RehearsalResult {
    */
   promotion: { from: string | null; unstaged_refused: boolean; promoted: boolean }
   secrets_by_runbook: Record<string, string[]>
+  /** make heartbeats after the run: the env's <env>-watchdog check up (the host's watchdog pinged it). */
+  heartbeat_up: boolean
   total_s: number
   steps: StepResult[]
   /** Through the edge: every domain 200 with HSTS and the security headers (false: which failed, in problems). */
@@ -216,6 +218,8 @@ export async function rehearse(opts: RehearsalOptions): Promise<RehearsalResult>
     }
     const E = `ENV=${opts.env}`
     const branch = `BRANCH=${committed.branch}`
+    // The dead man's switch's checks first: the host's watchdog pings them from its first run.
+    await run('heartbeats', ['heartbeats', E, 'YES=1'])
     if ((await run('setup-server', ['setup-server', E, 'YES=1'])).code !== 0)
       throw new Error('setup-server failed')
     // The droplet pulls postgres and redis from Docker Hub in production; here they are put on it.
@@ -227,6 +231,7 @@ export async function rehearse(opts: RehearsalOptions): Promise<RehearsalResult>
     if (source && twin) {
       const S = `ENV=${source.name}`
       const sBranch = `BRANCH=${source.branch}`
+      await run(`heartbeats (${source.name})`, ['heartbeats', S, 'YES=1'])
       if ((await run(`setup-server (${source.name})`, ['setup-server', S, 'YES=1'])).code !== 0)
         throw new Error(`setup-server of the ${source.name} twin failed`)
       await putDataImages(twin.container, source)
@@ -440,6 +445,11 @@ export async function rehearse(opts: RehearsalOptions): Promise<RehearsalResult>
     }
     if (!walArchived) problems.push('make backups lists no archived WAL segment (the shipper on the host)')
 
+    // The host's watchdog (a run a minute) has pinged its check through the committed heartbeat: section.
+    const beat = await make(['heartbeats', E, 'YES=1'], env, log)
+    const heartbeatUp = beat.code === 0 && new RegExp(`${opts.env}-watchdog\\s+up\\s`).test(beat.out)
+    if (!heartbeatUp) problems.push(`make heartbeats: exit ${beat.code}, ${opts.env}-watchdog not up`)
+
     const ran = ['setup-server', 'dns', 'deploy', 'health', 'backup', 'restore', 'rollback']
     return {
       env: opts.env,
@@ -450,6 +460,7 @@ export async function rehearse(opts: RehearsalOptions): Promise<RehearsalResult>
       health_as_checker: checkerLogin,
       rollback_ok: rollbackOk,
       wal_archived: walArchived,
+      heartbeat_up: heartbeatUp,
       rotation: { rotated, stale_refused: staleRefused, deploy_after: deployAfter },
       promotion,
       secrets_by_runbook: Object.fromEntries(
@@ -475,6 +486,7 @@ export async function rehearse(opts: RehearsalOptions): Promise<RehearsalResult>
       health_as_checker: false,
       rollback_ok: false,
       wal_archived: false,
+      heartbeat_up: false,
       rotation: { rotated: false, stale_refused: false, deploy_after: false },
       promotion: { from: null, unstaged_refused: false, promoted: false },
       secrets_by_runbook: {},

@@ -16,6 +16,7 @@ export const FLOORS: readonly (readonly string[])[] = [
     'emergency',
     'gates',
     'health',
+    'heartbeat',
     'release',
     'secrets',
     'setup',

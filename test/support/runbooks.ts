@@ -14,6 +14,7 @@ import { dns } from '../../runbooks/dns.ts'
 import { emergency } from '../../runbooks/emergency.ts'
 import { exec } from '../../runbooks/exec.ts'
 import { health } from '../../runbooks/health.ts'
+import { heartbeats } from '../../runbooks/heartbeats.ts'
 import { image } from '../../runbooks/image.ts'
 import { logs } from '../../runbooks/logs.ts'
 import { maintenance } from '../../runbooks/maintenance.ts'
@@ -41,6 +42,7 @@ export const RUNBOOKS: Record<string, RunbookSpec> = {
   emergency,
   exec,
   health,
+  heartbeats,
   image,
   logs,
   maintenance,

@@ -1,0 +1,122 @@
+/**
+ * make bench-outside-in: two sandbox envs on two droplets watch each other (watchdog.watch), at the
+ * committed envs' settings: the watchdog every 60 s, alerts.failure_threshold 2, the heartbeat's grace
+ * 120 s at a Healthchecks.io stand-in with its real limits. Env A is deployed; droplet A is then killed
+ * (as a power loss: no goodbye). Measures how long until B's watchdog alert reaches the team's webhook
+ * (dead_to_alert_s, target <= 180) and until the heartbeat service's silence notice does
+ * (heartbeat_alert_s). Prints the figures, the machine's load, and a final JSON line. Not built yet (null
+ * or false in the line): the outside view in make uptime (outage_counted_as_down_s) and the status page.
+ */
+import { execFileSync } from 'node:child_process'
+import { loadavg } from 'node:os'
+import type { SandboxDroplet } from '../../lib/env/sandbox-hosts.ts'
+import { deploy } from '../../runbooks/deploy.ts'
+import { heartbeats } from '../../runbooks/heartbeats.ts'
+import { setupServer } from '../../runbooks/setup-server.ts'
+import { buildFixtureImages } from '../sandbox/fixtures.ts'
+import { startHealthchecks } from '../sandbox/healthchecks.ts'
+import { startReceiver } from '../sandbox/webhook-receiver.ts'
+import { createTestBed, destroyTestBed, runCaptured, writeManagedEnv } from '../support/test-bed.ts'
+
+const load = () => `load ${loadavg()[0]?.toFixed(1)} on 2 cores`
+const [A, B] = ['oa', 'ob']
+await buildFixtureImages()
+const bed = await createTestBed('bench-outside-in', ['a-1', 'b-1'], { image: 'provisioned' })
+const [a, b] = bed.droplets as [SandboxDroplet, SandboxDroplet]
+const rx = await startReceiver(bed.gateway)
+const hc = await startHealthchecks({ host: bed.gateway, channels: [`${rx.url}/hooks/healthchecks`] })
+try {
+  process.env.ONCALL_SLACK_URL = `${rx.url}/hooks/oncall`
+  process.env.HEARTBEAT_PING_URL = hc.pingBase
+  process.env.HEALTHCHECKS_API_KEY = hc.apiKey
+  const host = (d: SandboxDroplet) => [
+    { name: d.name, address: '127.0.0.1', ssh_port: d.ports.ssh, host_key: d.hostKey, private_address: d.ip },
+  ]
+  for (const [name, d, peer] of [
+    [A, a, B],
+    [B, b, A],
+  ] as const)
+    writeManagedEnv(bed, name, {
+      hosts: host(d),
+      health: { path: '/health', timeout_s: 20 },
+      watchdog: { interval_s: 60, watch: [peer] },
+      alerts: { failure_threshold: 2 },
+      secrets: [
+        'POSTGRES_PASSWORD',
+        'REDIS_PASSWORD',
+        'ONCALL_SLACK_URL',
+        'HEARTBEAT_PING_URL',
+        'HEALTHCHECKS_API_KEY',
+      ],
+      notify: [{ name: 'oncall', type: 'slack', url_secret: 'ONCALL_SLACK_URL', events: ['alert'] }],
+      heartbeat: {
+        ping_url_secret: 'HEARTBEAT_PING_URL',
+        api_key_secret: 'HEALTHCHECKS_API_KEY',
+        api: hc.url,
+        grace_s: 120,
+      },
+    })
+  console.log(`two envs: ${A} on ${a.name} (${a.ip}), ${B} on ${b.name} (${b.ip}); ${load()}`)
+  for (const [step, spec, args] of [
+    [`heartbeats ${A}`, heartbeats, ['--env', A]],
+    [`heartbeats ${B}`, heartbeats, ['--env', B]],
+    [`setup-server ${A}`, setupServer, ['--env', A]],
+    [`setup-server ${B}`, setupServer, ['--env', B]],
+    [`deploy ${A}`, deploy, ['--env', A, '--release', 'v1']],
+    [`deploy ${B}`, deploy, ['--env', B, '--release', 'v1']],
+  ] as const) {
+    const t = performance.now()
+    const r = await runCaptured(spec, [...args])
+    if (r.code !== 0) throw new Error(`${step} failed:\n${r.out}`)
+    console.log(`${step}: ${((performance.now() - t) / 1000).toFixed(1)} s`)
+  }
+  // Both watchdogs have run and pinged, and see each other: nothing to alert about.
+  const deadline = Date.now() + 150_000
+  const upNow = () => [...hc.checks.values()].filter((c) => hc.statusOf(c) === 'up').length
+  while (Date.now() < deadline && upNow() < 2) await new Promise((r) => setTimeout(r, 1000))
+  if (upNow() < 2) throw new Error('the two heartbeat checks are not both up after 150 s')
+  const noise = rx.received.filter((r) => r.path.startsWith('/hooks/oncall')).map((r) => r.body)
+  if (noise.length) console.log(`alerts before the kill (unexpected):\n${noise.join('\n')}`)
+  rx.received.length = 0
+
+  console.log(`killing ${a.name} (docker kill: a power loss); ${load()}`)
+  execFileSync('docker', ['kill', a.container], { stdio: 'ignore' })
+  const killed = performance.now()
+  let deadS: number | undefined
+  let heartbeatS: number | undefined
+  while ((performance.now() - killed) / 1000 < 420 && (deadS === undefined || heartbeatS === undefined)) {
+    const since = () => (performance.now() - killed) / 1000
+    if (
+      deadS === undefined &&
+      rx.received.some((r) => r.path === '/hooks/oncall' && r.body.includes(`${A}'s`))
+    )
+      deadS = since()
+    if (
+      heartbeatS === undefined &&
+      rx.received.some((r) => r.path === '/hooks/healthchecks' && r.body.includes(`${A}-watchdog`))
+    )
+      heartbeatS = since()
+    await new Promise((r) => setTimeout(r, 250))
+  }
+  console.log(
+    `droplet killed -> ${B}'s outside alert at the webhook: ${deadS?.toFixed(1) ?? 'none in 420 s'} s (target 180 s)`,
+  )
+  console.log(
+    `droplet killed -> the heartbeat service's DOWN notice: ${heartbeatS?.toFixed(1) ?? 'none in 420 s'} s (period 60 s + grace 120 s)`,
+  )
+  console.log(`${load()} at the end`)
+  const round = (n: number | undefined) => (n === undefined ? null : Math.round(n * 10) / 10)
+  console.log(
+    JSON.stringify({
+      dead_to_alert_s: round(deadS),
+      heartbeat_alert_s: round(heartbeatS),
+      outage_counted_as_down_s: null,
+      status_page_rendered: false,
+    }),
+  )
+  if (deadS === undefined || heartbeatS === undefined) process.exitCode = 1
+} finally {
+  await hc.close()
+  await rx.close()
+  await destroyTestBed(bed)
+}
