@@ -1,5 +1,5 @@
 import { AbortError } from 'p-retry'
-import { type NotifyOptions, SendError, snippet, withRetries } from '../notify/deliver.ts'
+import { type NotifyOptions, networkReason, SendError, snippet, withRetries } from '../notify/deliver.ts'
 import type { HeartbeatJob } from './jobs.ts'
 
 // Healthchecks.io's Management API (v3), as much as make heartbeats uses: create-or-update a check
@@ -88,12 +88,7 @@ export class HeartbeatApi {
         signal: AbortSignal.timeout(timeoutMs),
       })
     } catch (err) {
-      const e = err as { name?: string; cause?: { code?: string } }
-      throw new SendError(
-        e?.name === 'TimeoutError'
-          ? `no answer within ${timeoutMs} ms`
-          : `connection failed (${e?.cause?.code ?? 'error'})`,
-      )
+      throw new SendError(networkReason(err, timeoutMs))
     }
     const text = await res.text().catch(() => '')
     if (res.ok) {

@@ -81,7 +81,8 @@ export async function post(url: string, body: string, options: NotifyOptions): P
   throw new AbortError(new SendError(reason, res.status))
 }
 
-function networkReason(err: unknown, timeoutMs: number): string {
+/** Why a request got no answer, in words that never quote its URL (which may be a credential). */
+export function networkReason(err: unknown, timeoutMs: number): string {
   const e = err as { name?: string; cause?: { code?: string; name?: string } }
   if (e?.name === 'TimeoutError' || e?.cause?.name === 'TimeoutError')
     return `no answer within ${timeoutMs} ms`

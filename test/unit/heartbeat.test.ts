@@ -25,6 +25,9 @@ import { ciEnvYaml } from './ci-env.ts'
 const test = suite('heartbeats: the dead man switch, its checks and its pings')
 const ROOT = join(import.meta.dirname, '..', '..')
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+/** The parts of an env the job table reads. */
+const hbEnv = (name: string, kind: string, intervalS: number, graceS: number) =>
+  ({ name, kind, watchdog: { intervalS }, heartbeat: { graceS } }) as Env
 const HB = { ping_url_secret: 'HEARTBEAT_PING_URL', api_key_secret: 'HEALTHCHECKS_API_KEY' }
 
 function problems(doc: Record<string, unknown>, name = 'staging'): string {
@@ -60,12 +63,7 @@ test('env: heartbeat: names two listed secrets; Healthchecks.io refuses a grace 
 })
 
 test('jobs: the watchdog every interval_s; staging and production also each scheduled job, as scheduled.yml runs them', () => {
-  const env = {
-    name: 'staging',
-    kind: 'staging',
-    watchdog: { intervalS: 60 },
-    heartbeat: { graceS: 120 },
-  } as Env
+  const env = hbEnv('staging', 'staging', 60, 120)
   const jobs = heartbeatJobs(env)
   assert.equal(
     jobs.map((j) => [j.slug, j.timeoutS ?? j.schedule, j.graceS]),
@@ -108,12 +106,7 @@ test('jobs: the watchdog every interval_s; staging and production also each sche
 })
 
 test('checkBody: an upsert by name, the period or the schedule in UTC, every integration; differs() sees what changed', () => {
-  const env = {
-    name: 'production',
-    kind: 'production',
-    watchdog: { intervalS: 60 },
-    heartbeat: { graceS: 120 },
-  } as Env
+  const env = hbEnv('production', 'production', 60, 120)
   const [watchdog, health] = heartbeatJobs(env)
   assert.ok(watchdog && health)
   const w = checkBody('production', watchdog)
@@ -160,12 +153,7 @@ test('checkBody: an upsert by name, the period or the schedule in UTC, every int
 let hc: HealthchecksStandIn
 test('the API against the stand-in: created, then updated (the same check), listed by tag; a wrong key is refused without showing it', async () => {
   hc = await startHealthchecks({ minPeriodS: 1, tickMs: 100 })
-  const env = {
-    name: 'staging',
-    kind: 'staging',
-    watchdog: { intervalS: 60 },
-    heartbeat: { graceS: 120 },
-  } as Env
+  const env = hbEnv('staging', 'staging', 60, 120)
   const [job] = heartbeatJobs(env)
   assert.ok(job)
   const api = new HeartbeatApi(hc.url, hc.apiKey, { retries: 0 })
@@ -202,7 +190,7 @@ test('silence alerts: pinged = up; no ping for period + grace = down, and the ch
   const rx = await startReceiver()
   const stand = await startHealthchecks({ minPeriodS: 1, tickMs: 100, channels: [`${rx.url}/hooks/oncall`] })
   try {
-    const env = { name: 'wd', kind: 'local', watchdog: { intervalS: 1 }, heartbeat: { graceS: 1 } } as Env
+    const env = hbEnv('wd', 'local', 1, 1)
     const [job] = heartbeatJobs(env)
     assert.ok(job)
     await new HeartbeatApi(stand.url, stand.apiKey).upsert('wd', job)
