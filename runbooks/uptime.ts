@@ -26,10 +26,12 @@ import {
   type History,
   type HostErrorCounts,
   historySinceDay,
+  type OutsideInput,
   parseErrorCounts,
   parseHistory,
   type UptimeReport,
 } from '../lib/uptime/index.ts'
+import { readOutsideView, watcherOf } from '../lib/uptime/outside-view.ts'
 
 const OPTIONS: OptionSpec[] = [
   { name: 'days', makeVar: 'DAYS', value: true, help: 'the window, in days (default 30, at most 365)' },
@@ -45,6 +47,7 @@ interface UptimeRun {
   days: number
   histories: { host: string; history: History }[]
   errors: HostErrorCounts[]
+  outside?: OutsideInput
   report?: UptimeReport
 }
 
@@ -67,7 +70,13 @@ export const uptime: RunbookSpec = {
   mutates: false,
   // It alerts when the error budget burns too fast.
   checker: true,
-  needs: (env) => [readOnlyLogin(env), 'notify:alert'],
+  // A dead droplet is what it must report: the others (and the outside view) still count.
+  unreachableOk: true,
+  needs: (env) => [
+    readOnlyLogin(env),
+    'notify:alert',
+    ...(env.outsideView ? (['outside-view'] as const) : []),
+  ],
   options: OPTIONS,
   steps: [
     {
@@ -108,6 +117,18 @@ export const uptime: RunbookSpec = {
       },
     },
     {
+      title: "Read the outside view: the watching env's probes of these domains (outside_view)",
+      next: 'Nothing was changed. Without the outside view the report below is the host view only.',
+      skip: (ctx) => (ctx.env.outsideView ? false : 'no outside_view in the env file: the host view only'),
+      async run(ctx) {
+        const watcher = watcherOf(ctx.env)
+        if (!watcher) return 'ok'
+        const r = run(ctx)
+        r.outside = await readOutsideView(ctx.env, watcher, ctx.secrets, historySinceDay(r.now, r.days))
+        return 'ok'
+      },
+    },
+    {
       title: 'Availability, latency and errors',
       async run(ctx) {
         const r = run(ctx)
@@ -118,6 +139,8 @@ export const uptime: RunbookSpec = {
           services: Object.entries(ctx.env.domains).map(([service, domain]) => ({ service, domain })),
           histories: r.histories,
           errors: r.errors,
+          unreachable: ctx.unreachable ?? [],
+          ...(r.outside ? { outside: r.outside } : {}),
           p95DegradeFactor: ctx.env.alerts.p95DegradeFactor,
           errorThresholds: {
             windowMin: ctx.env.watchdog.restartWindowMin,

@@ -15,11 +15,11 @@ export function historyFile(env: string, dir = HEALTH_DIR): string {
 const READ_FN =
   'rd() { if [ -r "$1" ]; then zcat -f -- "$1"; else sudo -n zcat -f -- "$1"; fi 2>/dev/null || printf \'\\n#unreadable %s\\n\' "$1"; }'
 
-// Keeps the lines of http and container checks stamped on or after `since` (YYYY-MM-DD, compared as
+// Keeps the lines of http, container and outside (another env's domains) checks stamped on or after `since` (YYYY-MM-DD, compared as
 // text: every ISO 8601 date sorts that way), and lines too broken to tell (they are counted as
 // malformed), the `#file`/`#unreadable` markers among them.
 const HISTORY_FILTER = [
-  '/"check" *: *"(http:|container:)/ || !/"check"/ {',
+  '/"check" *: *"(http:|container:|outside:)/ || !/"check"/ {',
   '  if (match($0, /"at" *: *"[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]/) && substr($0, RSTART + RLENGTH - 10, 10) < since) next',
   '  print',
   '}',

@@ -19,7 +19,7 @@ import { type HeartbeatConfig, readHeartbeat } from './heartbeat.ts'
 import { readKeySource, SECRET_NAME } from './key-source.ts'
 import { type NotifyTarget, notifySecretNames, readNotify } from './notify.ts'
 import { applyOverride, OVERRIDE_VAR } from './override.ts'
-import { type PromoteFrom, readPromoteFrom } from './promote.ts'
+import { type OutsideView, type PromoteFrom, readOutsideView, readPromoteFrom } from './promote.ts'
 import { type RollbackConfig, readRollback } from './rollback.ts'
 import { readSandboxDroplets } from './sandbox-hosts.ts'
 import { AGE_RECIPIENT } from './secrets-age.ts'
@@ -88,6 +88,8 @@ export interface Env {
   swarm?: SwarmConfig
   /** Releases go live here only as they went live on that env (production: staging). */
   promoteFrom?: PromoteFrom
+  /** Where make uptime reads this env's outside view: the env whose watchdog watches it. */
+  outsideView?: OutsideView
   /** The override file (CE_ENV_OVERRIDE) that pointed this env at other machines, if any. */
   overridden?: string
 }
@@ -165,6 +167,7 @@ export function validateEnv(raw: unknown, name: string, file: string): Env {
     'droplet',
     'swarm',
     'promote_from',
+    'outside_view',
     'services',
     'rollback',
   ])
@@ -221,6 +224,7 @@ export function validateEnv(raw: unknown, name: string, file: string): Env {
   const droplet = readDroplet(v, top?.droplet, name)
   const swarm = readSwarm(v, top?.swarm)
   const promoteFrom = readPromoteFrom(v, top?.promote_from, secrets, name)
+  const outsideView = readOutsideView(v, top?.outside_view, secrets, name)
   const env = {
     name,
     file,
@@ -280,6 +284,7 @@ export function validateEnv(raw: unknown, name: string, file: string): Env {
     ...(droplet ? { droplet } : {}),
     ...(swarm ? { swarm } : {}),
     ...(promoteFrom ? { promoteFrom } : {}),
+    ...(outsideView ? { outsideView } : {}),
   } satisfies Env
   checkRoles(v, env.hosts, swarm)
   env.ssh.checker = readChecker(v, ssh?.checker, secrets, env.ssh)

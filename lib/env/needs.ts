@@ -10,6 +10,7 @@ import type { Env } from './load.ts'
  * - admin-ssh: the administrator's key (ssh.admin.key.secret): setup-server logs in with it on a
  *   set-up host and authorizes its public half on a new one
  * - promote: the checker key of the env it promotes from (promote_from.checker_key.secret)
+ * - outside-view: the checker key of the env that watches this one (outside_view.checker_key.secret)
  * - deploy-keys: private keys whose public halves may log in (setup.deploy_keys of_secret)
  * - app: the passwords it writes into the stack's env files (POSTGRES_PASSWORD, REDIS_PASSWORD)
  * - registry: the pull token (images.registry.password_secret; only with delivery: registry)
@@ -26,6 +27,7 @@ export type Need =
   | 'checker-ssh'
   | 'admin-ssh'
   | 'promote'
+  | 'outside-view'
   | 'deploy-keys'
   | 'app'
   | 'registry'
@@ -64,6 +66,8 @@ function namesOf(env: Env, need: Need): string[] {
       return env.ssh.admin?.key.secret ? [env.ssh.admin.key.secret] : []
     case 'promote':
       return env.promoteFrom?.checkerKey.secret ? [env.promoteFrom.checkerKey.secret] : []
+    case 'outside-view':
+      return env.outsideView?.checkerKey.secret ? [env.outsideView.checkerKey.secret] : []
     case 'deploy-keys':
       return env.setup.deployKeySecrets
     case 'app':

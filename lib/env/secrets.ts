@@ -116,6 +116,11 @@ export function readPromoteKey(env: Env, secrets: Secrets): string | undefined {
   return p ? readKeyFrom(env, secrets, p.checkerKey, 'promote_from.checker_key') : undefined
 }
 
+export function readOutsideViewKey(env: Env, secrets: Secrets): string | undefined {
+  const p = env.outsideView
+  return p ? readKeyFrom(env, secrets, p.checkerKey, 'outside_view.checker_key') : undefined
+}
+
 function readKeyFrom(env: Env, secrets: Secrets, source: SshKeySource, field: string): string | undefined {
   const { file, secret } = source
   if (secret) {

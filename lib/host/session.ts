@@ -6,7 +6,7 @@ import { writeFileFromStdin } from '../commands/files.ts'
 import { cancelMarked, TIMED_OUT_STATUS, withTimeout } from '../commands/shell.ts'
 import { sshFingerprint } from '../env/fingerprint.ts'
 import type { Host } from '../env/load.ts'
-import { CommandError, LoginRefusedError, PreconditionError } from '../report/errors.ts'
+import { CommandError, LoginRefusedError, PreconditionError, UnreachableError } from '../report/errors.ts'
 import { print } from '../report/output.ts'
 import { redact } from '../report/redact.ts'
 
@@ -125,7 +125,7 @@ export class HostSession {
         'Check the key in ssh.key of the env file and that this user exists on the host.',
       )
     }
-    return new PreconditionError(
+    return new UnreachableError(
       `Cannot reach ${where}: ${err.code ?? ''} ${err.message}`.replace(/\s+/g, ' '),
       'Check the address and port in the env file, that the droplet is running, and the firewall.',
     )

@@ -60,5 +60,8 @@ export class CommandError extends RunbookError {
 /** The host answered but refused the login (wrong key or user, or root login disabled). */
 export class LoginRefusedError extends PreconditionError {}
 
+/** The host did not answer at all (droplet gone, address wrong, firewall): no SSH handshake. */
+export class UnreachableError extends PreconditionError {}
+
 /** A backup failed its integrity check (tag, checksum, truncation, order, key). Nothing was restored. */
 export class IntegrityError extends PreconditionError {}

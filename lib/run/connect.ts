@@ -3,7 +3,7 @@ import { checkerHelperPath } from '../commands/checker.ts'
 import type { Env, Host } from '../env/load.ts'
 import { readAdminKey, readCheckerKey, readPrivateKey } from '../env/secrets.ts'
 import { HostSession } from '../host/session.ts'
-import { InputError, LoginRefusedError, PreconditionError } from '../report/errors.ts'
+import { InputError, LoginRefusedError, PreconditionError, UnreachableError } from '../report/errors.ts'
 import { print } from '../report/output.ts'
 import type { ParsedArgs } from './cli.ts'
 import type { Context, RunbookSpec, Step } from './step.ts'
@@ -32,14 +32,22 @@ export function connectStep(spec: RunbookSpec): Step {
         ? readCheckerKey(ctx.env, ctx.secrets)
         : readPrivateKey(ctx.env, ctx.secrets)
       for (const host of ctx.env.hosts) {
-        const session = asChecker
-          ? await connectChecker(ctx, host, privateKey)
-          : await connectHost(
-              ctx,
-              host,
-              privateKey,
-              spec.bootstrap ? 'bootstrap' : spec.admin ? 'admin' : 'user',
-            )
+        let session: HostSession
+        try {
+          session = asChecker
+            ? await connectChecker(ctx, host, privateKey)
+            : await connectHost(
+                ctx,
+                host,
+                privateKey,
+                spec.bootstrap ? 'bootstrap' : spec.admin ? 'admin' : 'user',
+              )
+        } catch (err) {
+          if (!(spec.unreachableOk && err instanceof UnreachableError)) throw err
+          ctx.unreachable = [...(ctx.unreachable ?? []), { host: host.name, reason: err.message }]
+          print(`      ${host.name}: did not answer (${err.message}): the run goes on without it`)
+          continue
+        }
         ctx.hosts.push(session)
         const { user, sudo, readHelper } = session.options
         print(

@@ -27,6 +27,8 @@ export interface Context extends RunContext {
   env: Env
   secrets: Secrets
   hosts: HostSession[]
+  /** Hosts that did not answer, with why (only a runbook with `unreachableOk` goes on without them). */
+  unreachable?: { host: string; reason: string }[]
 }
 
 export interface Step<C extends RunContext = Context> {
@@ -55,6 +57,12 @@ export interface RunbookSpec {
   admin?: boolean
   /** Read-only: log in as the env's checker account (ssh.checker) when it has one. */
   checker?: boolean
+  /**
+   * Read-only, and worth running with a host gone (make uptime: a dead droplet is what it reports): a
+   * host that does not answer at all is named in ctx.unreachable and the run goes on with the others.
+   * A refused login or a changed host key still stops the run.
+   */
+  unreachableOk?: boolean
   options?: OptionSpec[]
   /** Checks the arguments before the env is loaded or any host contacted (an InputError: exit 2). */
   validate?(args: ParsedArgs): void

@@ -32,6 +32,14 @@ export interface ReportInput {
   services: { service: string; domain: string }[]
   histories: { host: string; history: History }[]
   errors: HostErrorCounts[]
+  /** Hosts that did not answer (their history was not read): a dead droplet has no host view. */
+  unreachable?: { host: string; reason: string }[]
+  /**
+   * The outside view: the health histories of the env whose watchdog probes this one's domains from
+   * outside (its `outside:<env>/<domain>` checks; a dead droplet is down there, not unknown), or why
+   * they could not be read. Absent: the env has no outside_view.
+   */
+  outside?: OutsideInput
   /** env.alerts.p95DegradeFactor */
   p95DegradeFactor: number
   errorThresholds: ErrorThresholds
@@ -48,12 +56,25 @@ export interface HostHistoryStats {
   unreadable: string[]
 }
 
+export interface OutsideInput {
+  /** The watching env. */
+  from: string
+  histories: { host: string; history: History }[]
+  /** Why the histories could not be read (the report then has the host view only). */
+  error?: string
+}
+
 export interface ServiceReport {
   service: string
   domain: string
   availability: Availability
   latency: Latency
+  /** The same service seen from outside (absent without an outside view). */
+  outside?: { availability: Availability; latency: Latency }
 }
+
+/** The outside probes' check name, as the watching env's watchdog writes it (lib/commands/watchdog.ts). */
+export const outsideCheck = (env: string, domain: string) => `outside:${env}/${domain}`
 
 interface IsoWindow {
   from: string
@@ -69,6 +90,10 @@ export interface UptimeReport {
   errorWindow: IsoWindow & { minutes: number }
   rules: Required<ReportOptions> & { p95DegradeFactor: number } & ErrorThresholds
   history: HostHistoryStats[]
+  /** Hosts that did not answer: no history of theirs is in the host view. */
+  unreachable: { host: string; reason: string }[]
+  /** Where the outside view came from: the watching env and its hosts' history files. */
+  outside?: { from: string; history: HostHistoryStats[]; error?: string }
   services: ServiceReport[]
   errors: ErrorFinding[]
   /** What fails the run (exit 4) and is notified: budget exhausted, p95 degraded, thresholds exceeded. */
@@ -114,24 +139,32 @@ export function buildReport(input: ReportInput): UptimeReport {
     input.now,
     rules.clockToleranceS,
   )
-  const history = input.histories.map(({ host, history: h }, i) => ({
-    host,
-    lines: h.lines,
-    probes: h.probes.length,
-    malformed: h.malformed,
-    clockBackwards: h.clockBackwards,
-    future: future[i] ?? 0,
-    unreadable: h.unreadable,
-  }))
-  const services = input.services.map(({ service, domain }) => ({
+  const history = historyStats(input.histories, future)
+  const seen = input.outside
+    ? mergeHistories(
+        input.outside.histories.map((h) => h.history),
+        input.now,
+        rules.clockToleranceS,
+      )
+    : undefined
+  const view = (all: typeof probes, check: string) => ({
+    availability: availability(all, check, window, rules),
+    latency: latency(all, check, window, { factor: input.p95DegradeFactor, minSamples: rules.minSamples }),
+  })
+  const services: ServiceReport[] = input.services.map(({ service, domain }) => ({
     service,
     domain,
-    availability: availability(probes, `http:${domain}`, window, rules),
-    latency: latency(probes, `http:${domain}`, window, {
-      factor: input.p95DegradeFactor,
-      minSamples: rules.minSamples,
-    }),
+    ...view(probes, `http:${domain}`),
+    ...(seen ? { outside: view(seen.probes, outsideCheck(input.env, domain)) } : {}),
   }))
+  const outside =
+    input.outside && seen
+      ? {
+          from: input.outside.from,
+          history: historyStats(input.outside.histories, seen.future),
+          ...(input.outside.error ? { error: input.outside.error } : {}),
+        }
+      : undefined
   const errors = errorFindings(input.errors, probes, errorWindow, input.errorThresholds)
   return {
     env: input.env,
@@ -142,21 +175,50 @@ export function buildReport(input: ReportInput): UptimeReport {
     errorWindow: { ...iso(errorWindow), minutes: input.errorThresholds.windowMin },
     rules,
     history,
+    unreachable: input.unreachable ?? [],
+    ...(outside ? { outside } : {}),
     services,
     errors,
-    alerts: alertsOf(services, errors, input.days),
-    warnings: warningsOf(history, services, input.errors),
+    alerts: alertsOf(services, errors, input.days, outside?.from),
+    warnings: [
+      ...(input.unreachable ?? []).map(
+        (u) =>
+          `${u.host} did not answer: its history is not in the host view${outside ? ' (the outside view shows what visitors saw)' : ''}: ${u.reason}`,
+      ),
+      ...warningsOf(history, services, input.errors, outside),
+    ],
   }
 }
 
-function alertsOf(services: ServiceReport[], errors: ErrorFinding[], days: number): string[] {
+function historyStats(histories: { host: string; history: History }[], future: number[]): HostHistoryStats[] {
+  return histories.map(({ host, history: h }, i) => ({
+    host,
+    lines: h.lines,
+    probes: h.probes.length,
+    malformed: h.malformed,
+    clockBackwards: h.clockBackwards,
+    future: future[i] ?? 0,
+    unreadable: h.unreadable,
+  }))
+}
+
+function budgetAlert(service: string, domain: string, a: Availability, days: number, seenFrom?: string) {
+  const b = a.budget
+  const where = seenFrom ? ` seen from outside (${seenFrom}'s watchdog)` : ''
+  return `${service} (${domain})${where}: error budget exhausted: ${b.usedMin} of ${b.allowedMin} min of downtime allowed at ${b.targetPct}% over ${days} days (${b.usedPct}%)`
+}
+
+function alertsOf(
+  services: ServiceReport[],
+  errors: ErrorFinding[],
+  days: number,
+  outsideFrom?: string,
+): string[] {
   const alerts: string[] = []
-  for (const { service, domain, availability: a, latency: l } of services) {
-    const b = a.budget
-    if (b.exhausted)
-      alerts.push(
-        `${service} (${domain}): error budget exhausted: ${b.usedMin} of ${b.allowedMin} min of downtime allowed at ${b.targetPct}% over ${days} days (${b.usedPct}%)`,
-      )
+  for (const { service, domain, availability: a, latency: l, outside } of services) {
+    if (a.budget.exhausted) alerts.push(budgetAlert(service, domain, a, days))
+    if (outside?.availability.budget.exhausted)
+      alerts.push(budgetAlert(service, domain, outside.availability, days, outsideFrom))
     if (l.degraded)
       alerts.push(
         `${service} (${domain}): p95 ${l.current.p95} ms is more than ${l.factor}× its baseline ${l.baselineP95} ms (the previous ${days} days)`,
@@ -170,9 +232,10 @@ function warningsOf(
   history: HostHistoryStats[],
   services: ServiceReport[],
   errors: HostErrorCounts[],
+  outside?: UptimeReport['outside'],
 ): string[] {
   const warnings: string[] = []
-  for (const h of history) {
+  for (const h of [...history, ...(outside?.history ?? [])]) {
     if (h.malformed) warnings.push(`${h.host}: ${h.malformed} malformed or cut-short history line(s) skipped`)
     if (h.clockBackwards)
       warnings.push(
@@ -188,6 +251,13 @@ function warningsOf(
         `${service}: probes cover ${a.coveragePct}% of the window (${a.unknownMin} min without data): is the watchdog running?`,
       )
   }
+  if (outside?.error) warnings.push(`the outside view (${outside.from}) could not be read: ${outside.error}`)
+  else if (outside)
+    for (const { service, outside: o } of services)
+      if (o && o.availability.coveragePct < MIN_COVERAGE_PCT)
+        warnings.push(
+          `${service} seen from outside: probes cover ${o.availability.coveragePct}% of the window (${o.availability.unknownMin} min without data): is ${outside.from}'s watchdog running, and does its watchdog.watch name this env?`,
+        )
   for (const e of errors) {
     if (!e.log) warnings.push(`${e.host}: no nginx access log found`)
     if (e.unparsed) warnings.push(`${e.host}: ${e.unparsed} access log line(s) without a time or status`)

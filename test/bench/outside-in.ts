@@ -4,8 +4,10 @@
  * 120 s at a Healthchecks.io stand-in with its real limits. Env A is deployed; droplet A is then killed
  * (as a power loss: no goodbye). Measures how long until B's watchdog alert reaches the team's webhook
  * (dead_to_alert_s, target <= 180) and until the heartbeat service's silence notice does
- * (heartbeat_alert_s). Prints the figures, the machine's load, and a final JSON line. Not built yet (null
- * or false in the line): the outside view in make uptime (outage_counted_as_down_s) and the status page.
+ * (heartbeat_alert_s). Then `make uptime ENV=A` with A's droplet still dead: its outside view (read from
+ * B's history through B's checker account) counts the outage as down (outage_counted_as_down_s: the
+ * least downtime of A's domains seen from B; the host view has no data for it). Prints the figures, the
+ * machine's load, and a final JSON line. Not built yet (false in the line): the status page.
  */
 import { execFileSync } from 'node:child_process'
 import { loadavg } from 'node:os'
@@ -13,6 +15,7 @@ import type { SandboxDroplet } from '../../lib/env/sandbox-hosts.ts'
 import { deploy } from '../../runbooks/deploy.ts'
 import { heartbeats } from '../../runbooks/heartbeats.ts'
 import { setupServer } from '../../runbooks/setup-server.ts'
+import { uptime } from '../../runbooks/uptime.ts'
 import { buildFixtureImages } from '../sandbox/fixtures.ts'
 import { startHealthchecks } from '../sandbox/healthchecks.ts'
 import { startReceiver } from '../sandbox/webhook-receiver.ts'
@@ -49,6 +52,8 @@ try {
         'HEALTHCHECKS_API_KEY',
       ],
       notify: [{ name: 'oncall', type: 'slack', url_secret: 'ONCALL_SLACK_URL', events: ['alert'] }],
+      // make uptime's outside view: the peer's watchdog history, read as the peer's checker (one key here).
+      outside_view: { env: peer, checker_key: { file: bed.checkerKeyPath } },
       heartbeat: {
         ping_url_secret: 'HEARTBEAT_PING_URL',
         api_key_secret: 'HEALTHCHECKS_API_KEY',
@@ -104,17 +109,28 @@ try {
   console.log(
     `droplet killed -> the heartbeat service's DOWN notice: ${heartbeatS?.toFixed(1) ?? 'none in 420 s'} s (period 60 s + grace 120 s)`,
   )
+  // make uptime ENV=A now: A's host does not answer; B's history has A's domains down since the kill.
+  const report = await runCaptured(uptime, ['--env', A, '--days', '1'])
+  const sinceKill = (performance.now() - killed) / 1000
+  const downs = [...report.out.matchAll(new RegExp(`outside \\(${B}\\)\\s+\\S+\\s+([\\d.]+) min`, 'g'))].map(
+    (m) => Number(m[1]) * 60,
+  )
+  const outageS = downs.length === 3 ? Math.min(...downs) : undefined
+  if (outageS === undefined) console.log(`make uptime ENV=${A} (exit ${report.code}):\n${report.out}`)
+  console.log(
+    `make uptime ENV=${A}, ${sinceKill.toFixed(0)} s after the kill (exit ${report.code}): the outside view counts ${outageS?.toFixed(0) ?? 'nothing'} s down (each domain: ${downs.map((d) => d.toFixed(0)).join(', ')} s); the host view: ${/a-1: did not answer/.test(report.out) ? 'a-1 did not answer' : 'read'}`,
+  )
   console.log(`${load()} at the end`)
   const round = (n: number | undefined) => (n === undefined ? null : Math.round(n * 10) / 10)
   console.log(
     JSON.stringify({
       dead_to_alert_s: round(deadS),
       heartbeat_alert_s: round(heartbeatS),
-      outage_counted_as_down_s: null,
+      outage_counted_as_down_s: round(outageS),
       status_page_rendered: false,
     }),
   )
-  if (deadS === undefined || heartbeatS === undefined) process.exitCode = 1
+  if (deadS === undefined || heartbeatS === undefined || outageS === undefined) process.exitCode = 1
 } finally {
   await hc.close()
   await rx.close()

@@ -5,6 +5,7 @@ import type { SandboxDroplet } from '../../lib/env/sandbox-hosts.ts'
 import { deploy } from '../../runbooks/deploy.ts'
 import { heartbeats } from '../../runbooks/heartbeats.ts'
 import { setupServer } from '../../runbooks/setup-server.ts'
+import { uptime } from '../../runbooks/uptime.ts'
 import { suite } from '../harness.ts'
 import { buildFixtureImages } from '../sandbox/fixtures.ts'
 import { type HealthchecksStandIn, startHealthchecks } from '../sandbox/healthchecks.ts'
@@ -67,6 +68,19 @@ const NOTIFY = [
   },
 ]
 
+/** This env's file: its droplet, the watchdog every `intervalS`, the alert targets and the heartbeat. */
+function writeWatchedEnv(intervalS: number, extra: Record<string, unknown> = {}): void {
+  writeManagedEnv(bed, ENV, {
+    hosts: hostOf(web),
+    health: { path: '/health', timeout_s: 20, disk_min_free_pct: 1, mem_min_free_pct: 1 },
+    watchdog: { interval_s: intervalS },
+    secrets: SECRETS,
+    notify: NOTIFY,
+    heartbeat: heartbeatSection(),
+    ...extra,
+  })
+}
+
 /** The Slack messages the receiver got since the last call. */
 function received(): { path: string; text: string; body: string }[] {
   const slack = rx.received.filter((r) => r.path !== '/hooks/hc')
@@ -113,15 +127,8 @@ test.before(async () => {
   process.env.HEALTHCHECKS_API_KEY = hc.apiKey
   process.env.ONCALL_SLACK_URL = `${rx.url}/hooks/T0/${TOKEN}`
   process.env.ONCALL_SMTP_URL = smtp.url
-  writeManagedEnv(bed, ENV, {
-    hosts: hostOf(web),
-    health: { path: '/health', timeout_s: 20, disk_min_free_pct: 1, mem_min_free_pct: 1 },
-    // An hour: the timer stays out of the way of the runs this test starts itself (the last test shortens it).
-    watchdog: { interval_s: 3600 },
-    secrets: SECRETS,
-    notify: NOTIFY,
-    heartbeat: heartbeatSection(),
-  })
+  // An hour: the timer stays out of the way of the runs this test starts itself (the last tests shorten it).
+  writeWatchedEnv(3600)
   // The checks first (a ping to a check that does not exist is refused), then the host.
   const checks = await runCaptured(heartbeats, ['--env', ENV])
   if (checks.code !== 0) throw new Error(`make heartbeats failed:\n${checks.out}`)
@@ -305,14 +312,7 @@ test('setup-server again changes nothing, the watchdog step included', async () 
 test(
   'the timer runs it by itself: with interval_s 10, runs come without anyone starting them',
   async () => {
-    writeManagedEnv(bed, ENV, {
-      hosts: hostOf(web),
-      health: { path: '/health', timeout_s: 20, disk_min_free_pct: 1, mem_min_free_pct: 1 },
-      watchdog: { interval_s: 10 },
-      secrets: SECRETS,
-      notify: NOTIFY,
-      heartbeat: heartbeatSection(),
-    })
+    writeWatchedEnv(10)
     const { code, out } = await runCaptured(setupServer, ['--env', ENV])
     assert.is(code, 0, out)
     const runs = async () =>
@@ -438,6 +438,30 @@ test("this env's droplet dies (killed): the other env's watchdog alerts, naming 
   )
   assert.match(alert?.text ?? '', `ALERT ${OUT}:`)
   assert.match(alert?.text ?? '', `${ENV}'s`)
+})
+
+test('make uptime with the droplet still dead: no host view from it, and the outside view counts the outage as down', async () => {
+  // This env's uptime reads the other env's history (outside_view), through that env's checker account.
+  writeWatchedEnv(10, { outside_view: { env: OUT, checker_key: { file: bed.checkerKeyPath } } })
+  const { code, out: text } = await runCaptured(uptime, ['--env', ENV])
+  // 30 days: a minute or two of downtime leaves the budget (43.2 min): the report is the run's result.
+  assert.is(code, 0, text)
+  assert.match(text, `web-1: did not answer (Cannot reach web-1`)
+  assert.match(text, `${OUT}/out-1 (outside view): `)
+  assert.match(
+    text,
+    'web-1 did not answer: its history is not in the host view (the outside view shows what visitors saw)',
+  )
+  const rows = [...text.matchAll(new RegExp(`outside \\(${OUT}\\)\\s+(\\S+)\\s+([\\d.]+) min`, 'g'))]
+  assert.is(rows.length, 3, text)
+  for (const [, availability, down] of rows) {
+    assert.ok(
+      Number(down) > 0,
+      `the outside view counts the dead droplet as down: ${availability}, ${down} min\n${text}`,
+    )
+    assert.match(availability ?? '', /^\d+\.\d{3}%$/)
+  }
+  assert.match(text, `seen from ${OUT}: down `)
 })
 
 test.run()

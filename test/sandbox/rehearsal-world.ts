@@ -221,9 +221,10 @@ export async function startRehearsalWorld(
       HEARTBEAT_PING_URL: heartbeats.pingBase,
       HEALTHCHECKS_API_KEY: heartbeats.apiKey,
     }
-    // promote_from's key: the source env's checker account (the sandbox has one checker key).
+    // promote_from's and outside_view's keys: the other env's checker account (the sandbox has one).
     for (const env of committed)
-      if (env.promoteFrom?.checkerKey.secret) operator[env.promoteFrom.checkerKey.secret] = checkerKey
+      for (const peer of [env.promoteFrom, env.outsideView])
+        if (peer?.checkerKey.secret) operator[peer.checkerKey.secret] = checkerKey
     delete operator.POSTGRES_PASSWORD
     delete operator.REDIS_PASSWORD
     process.env.NODE_EXTRA_CA_CERTS = edge.caPath

@@ -332,7 +332,26 @@ setupSuite('cloudflare-only HTTP needs the ranges; CIDRs are checked', () => {
   })
   assert.match(
     problemsOf(() => loadEnv('qa', envDir({ 'qa.yaml': listed.replace('env: staging', 'env: qa') }))),
-    'promote_from.env: qa cannot promote from itself',
+    'promote_from.env: names qa itself: it must be another env',
+  )
+  // outside_view: the same shape (make uptime reads the watching env's history through its checker)
+  const viewed = listed.replace(
+    'setup:\n',
+    'outside_view: { env: ops, checker_key: { file: ops_key } }\nsetup:\n',
+  )
+  assert.equal(loadEnv('qa', envDir({ 'qa.yaml': viewed })).outsideView, {
+    env: 'ops',
+    checkerKey: { file: 'ops_key', secret: undefined },
+  })
+  assert.match(
+    problemsOf(() => loadEnv('qa', envDir({ 'qa.yaml': viewed.replace('env: ops', 'env: qa') }))),
+    'outside_view.env: names qa itself: it must be another env',
+  )
+  assert.match(
+    problemsOf(() =>
+      loadEnv('qa', envDir({ 'qa.yaml': viewed.replace('{ file: ops_key }', '{ secret: OPS_KEY }') })),
+    ),
+    'outside_view.checker_key.secret: OPS_KEY must also be listed under secrets',
   )
   const agent = withAdmin.replace('key: { file: admin_key }', 'key: { agent: true }')
   assert.match(

@@ -53,6 +53,9 @@ test('the committed envs: the read-only runbooks carry the checker key: no deplo
       ])
         assert.not.ok(got.includes(bad), `${env.name} ${name} loads ${bad}`)
     }
+    // uptime's outside view: the watching env's checker key, which no other runbook loads
+    const watcherKey = Object.keys(needs).filter((n) => needs[n]?.includes('WATCHER_CHECKER_SSH_KEY'))
+    assert.equal(watcherKey, ['uptime'], env.name)
     assert.equal(needs.alert, ['ONCALL_SLACK_WEBHOOK_URL'])
     assert.equal(needs.backups, ['BACKUP_KEY', 'SPACES_ACCESS_KEY_ID', 'SPACES_SECRET_ACCESS_KEY'])
     // Retention verifies the signed COMPLETE markers: planted ones must not fill the keep slots.

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process'
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { gzipSync } from 'node:zlib'
@@ -11,6 +11,8 @@ import {
   readHistory,
   restartsScript,
 } from '../../lib/commands/uptime.ts'
+import { loadEnv } from '../../lib/env/load.ts'
+import { InputError } from '../../lib/report/errors.ts'
 import { errorRows, outageLines, serviceRows } from '../../lib/uptime/format.ts'
 import {
   availability,
@@ -25,10 +27,12 @@ import {
   percentile,
   stats,
 } from '../../lib/uptime/index.ts'
+import { watcherOf } from '../../lib/uptime/outside-view.ts'
 import { parseDays } from '../../runbooks/uptime.ts'
 import { suite } from '../harness.ts'
 
 const test = suite('uptime')
+const ENV_DIR = join(import.meta.dirname, '..', '..', 'env')
 
 // Recorded histories, written inline: one JSON line per probe, as the watchdog writes them.
 const T0 = Date.parse('2025-11-01T00:00:00Z')
@@ -586,6 +590,7 @@ test('the report: services, history stats, alerts that fail the run, warnings th
   const rows = serviceRows(report)
   assert.equal(rows[1], [
     'saas (app.example.com)',
+    'host',
     '99.306%',
     '10.0 min',
     '0.0 min',
@@ -596,13 +601,163 @@ test('the report: services, history stats, alerts that fail the run, warnings th
     '+102.8% / +102.5%',
     'BUDGET EXHAUSTED, P95 > 2x',
   ])
-  assert.equal(rows[2]?.slice(0, 4), ['site (example.com)', '100.000%', '0.0 min', '1435.0 min'])
+  assert.equal(rows[2]?.slice(0, 5), ['site (example.com)', 'host', '100.000%', '0.0 min', '1435.0 min'])
   assert.equal(outageLines(report), [
     'saas: down 2025-11-01T10:00:00.000Z -> 2025-11-01T10:10:00.000Z (10.0 min)',
   ])
   assert.equal(errorRows(report)[1]?.slice(0, 5), ['web-1', 'nginx 5xx/min (peak)', '0', '10', 'ok'])
   // JSON=1 prints this very object: it must survive a round trip unchanged
   assert.equal(JSON.parse(JSON.stringify(report)), report)
+})
+
+test('the outside view: a dead droplet is unknown on its own history and down as the watching env saw it', () => {
+  const now = T0 + DAY
+  const OUT = 'outside:qa/app.example.com'
+  // qa's own watchdog wrote nothing from 10:00 to 11:00 (the droplet was gone); the watching env's
+  // watchdog (ops) probed qa's domain every minute from its own droplet and failed for that hour
+  const host = jsonl(
+    everyMinute(-1, 1440, () => ({})).filter((l) => l.at < T0 + 600 * MIN || l.at >= T0 + 660 * MIN),
+  )
+  const seen = jsonl(
+    everyMinute(-1, 1440, (k) => ({
+      check: OUT,
+      host: 'ops-1',
+      ms: 40,
+      ...(k >= 600 && k < 660 ? { ok: false, detail: 'GET https://app.example.com/healthz: no answer' } : {}),
+    })),
+  )
+  const input = {
+    env: 'qa',
+    now,
+    days: 1,
+    services: [{ service: 'saas', domain: 'app.example.com' }],
+    histories: [{ host: 'web-1', history: parseHistory(host, { host: 'web-1' }) }],
+    errors: [parseErrorCounts('requests 5\nunparsed 0\nlog /var/log/nginx/access.log', 'web-1')],
+    p95DegradeFactor: 2,
+    errorThresholds: THRESHOLDS,
+  }
+  const report = buildReport({
+    ...input,
+    outside: { from: 'ops', histories: [{ host: 'ops/web-1', history: parseHistory(seen) }] },
+  })
+  const [saas] = report.services
+  assert.is(saas?.availability.downMin, 0)
+  // the last probe before the gap holds 150 s: 58.5 of the 60 min without data
+  assert.is(saas?.availability.unknownMin, 58.5)
+  assert.is(saas?.outside?.availability.downMin, 60)
+  assert.is(saas?.outside?.availability.unknownMin, 0)
+  assert.equal(saas?.outside?.latency.current, { samples: 1380, p50: 40, p95: 40 })
+  assert.equal(report.outside, {
+    from: 'ops',
+    history: [
+      {
+        host: 'ops/web-1',
+        lines: 1441,
+        probes: 1441,
+        malformed: 0,
+        clockBackwards: 0,
+        future: 0,
+        unreadable: [],
+      },
+    ],
+  })
+  // 60 min down from outside is over the day's 1.44 min: the outside view's budget alerts on its own
+  assert.equal(report.alerts, [
+    "saas (app.example.com) seen from outside (ops's watchdog): error budget exhausted: 60 of 1.44 min of downtime allowed at 99.9% over 1 days (4166.7%)",
+  ])
+  const rows = serviceRows(report)
+  assert.equal(rows[0]?.slice(0, 3), ['service', 'view', 'availability'])
+  assert.equal(rows[1]?.slice(0, 5), ['saas (app.example.com)', 'host', '100.000%', '0.0 min', '58.5 min'])
+  assert.equal(rows[2]?.slice(0, 6), [
+    '',
+    'outside (ops)',
+    '95.833%',
+    '60.0 min',
+    '0.0 min',
+    '4166.7% of 1.44 min',
+  ])
+  assert.equal(outageLines(report), [
+    'saas seen from ops: down 2025-11-01T10:00:00.000Z -> 2025-11-01T11:00:00.000Z (60.0 min)',
+  ])
+  assert.equal(JSON.parse(JSON.stringify(report)), report)
+
+  // the watching env's host did not answer: a warning, and the host view stands alone
+  const unread = buildReport({
+    ...input,
+    outside: { from: 'ops', histories: [], error: 'ops/web-1 as ce-check: timed out' },
+  })
+  assert.equal(unread.alerts, [])
+  assert.ok(
+    unread.warnings.includes('the outside view (ops) could not be read: ops/web-1 as ce-check: timed out'),
+  )
+  // read, but the watcher's watchdog wrote no probe of qa: said, with what to check
+  const silent = buildReport({
+    ...input,
+    outside: { from: 'ops', histories: [{ host: 'ops/web-1', history: parseHistory(host) }] },
+  })
+  assert.ok(
+    silent.warnings.some((w) =>
+      w.startsWith(
+        "saas seen from outside: probes cover 0% of the window (1440 min without data): is ops's watchdog running",
+      ),
+    ),
+    silent.warnings.join('\n'),
+  )
+  // the env's own droplet did not answer (make uptime goes on without it): named first
+  const dead = buildReport({
+    ...input,
+    histories: [],
+    unreachable: [{ host: 'web-1', reason: 'Cannot reach web-1 (ce-check@10.0.0.2:22): ETIMEDOUT' }],
+    outside: { from: 'ops', histories: [{ host: 'ops/web-1', history: parseHistory(seen) }] },
+  })
+  assert.equal(dead.unreachable, [
+    { host: 'web-1', reason: 'Cannot reach web-1 (ce-check@10.0.0.2:22): ETIMEDOUT' },
+  ])
+  assert.is(
+    dead.warnings[0],
+    'web-1 did not answer: its history is not in the host view (the outside view shows what visitors saw): Cannot reach web-1 (ce-check@10.0.0.2:22): ETIMEDOUT',
+  )
+  assert.is(dead.services[0]?.availability.availabilityPct, null)
+  assert.is(dead.services[0]?.outside?.availability.downMin, 60)
+  // no outside view configured: nothing of it in the report
+  assert.is(buildReport(input).outside, undefined)
+  assert.is(buildReport(input).services[0]?.outside, undefined)
+})
+
+test('outside_view: the committed envs read each other; a watcher that does not watch, or does not load, is refused', () => {
+  const production = loadEnv('production')
+  const staging = loadEnv('staging')
+  assert.is(watcherOf(production)?.name, 'staging')
+  assert.is(watcherOf(staging)?.name, 'production')
+  assert.is(watcherOf({ ...production, outsideView: undefined }), undefined)
+  assert.throws(
+    () => watcherOf({ ...production, outsideView: { env: 'nowhere', checkerKey: { file: 'k' } } }),
+    /outside_view.env names nowhere, whose env file does not load/,
+  )
+  // staging stops watching production: production's outside view would read nothing, so it is refused
+  const dir = mkdtempSync(join(tmpdir(), 'uptime-envs-'))
+  const saved = process.env.CE_ENV_DIR
+  try {
+    for (const name of ['production', 'staging'])
+      writeFileSync(join(dir, `${name}.yaml`), readFileSync(join(ENV_DIR, `${name}.yaml`), 'utf8'))
+    const text = readFileSync(join(dir, 'staging.yaml'), 'utf8')
+    assert.ok(text.includes('watch: [production]'))
+    writeFileSync(join(dir, 'staging.yaml'), text.replace('watch: [production]', 'watch: []'))
+    process.env.CE_ENV_DIR = dir
+    assert.throws(
+      () => watcherOf(loadEnv('production')),
+      (err: Error) =>
+        err instanceof InputError &&
+        /outside_view.env is staging, but .*staging.yaml's watchdog.watch does not name production/.test(
+          err.message,
+        ) &&
+        /Add production to watchdog.watch in .*staging.yaml/.test(err.next ?? ''),
+    )
+  } finally {
+    if (saved === undefined) delete process.env.CE_ENV_DIR
+    else process.env.CE_ENV_DIR = saved
+    rmSync(dir, { recursive: true, force: true })
+  }
 })
 
 test('DAYS: 30 by default, a whole number from 1 to 365', () => {
