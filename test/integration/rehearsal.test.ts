@@ -51,6 +51,9 @@ for (const env of ['production', 'staging'] as const) {
     assert.ok(r.rollback_ok)
     assert.ok(r.wal_archived, "the committed env's WAL shipper archived a segment")
     assert.ok(r.heartbeat_up, "the committed env's watchdog pinged its heartbeat check")
+    // make uptime's outside view through the committed outside_view: production's is read from its
+    // staging twin's history; staging's watcher (production) has no droplet in staging's world.
+    assert.is(r.uptime_outside_view, env === 'production' ? 'read' : 'not read')
     // production promotes from staging (promote_from): the twin first, then the same digests here.
     if (r.env === 'production')
       assert.equal(r.promotion, { from: 'staging', unstaged_refused: true, promoted: true })

@@ -174,14 +174,23 @@ export async function startRehearsalWorld(
       )
       log(`  override: ${file}\n${readFileSync(file, 'utf8').replace(/^/gm, '    ')}`)
     }
-    // An env a committed one watches from outside (watchdog.watch) that has no droplet in this world:
-    // its names resolve at the sandbox's resolver, which knows none of them (no query leaves the sandbox).
-    for (const watched of new Set(committed.flatMap((e) => e.watchdog.watch)))
-      if (!committed.some((e) => e.name === watched)) {
-        copyFileSync(join(ROOT, 'env', `${watched}.yaml`), join(envDir, `${watched}.yaml`))
+    // An env a committed one watches from outside (watchdog.watch), or reads its outside view from
+    // (outside_view), that has no droplet in this world: its names resolve at the sandbox's resolver,
+    // which knows none of them, and its hosts are a closed port on this machine (no packet leaves it).
+    const others = committed.flatMap((e) => [
+      ...e.watchdog.watch,
+      ...(e.outsideView ? [e.outsideView.env] : []),
+    ])
+    for (const other of new Set(others))
+      if (!committed.some((e) => e.name === other)) {
+        copyFileSync(join(ROOT, 'env', `${other}.yaml`), join(envDir, `${other}.yaml`))
+        const hosts = loadEnv(other, join(ROOT, 'env')).hosts
         writeFileSync(
-          pattern.replace('{env}', watched),
-          stringify({ health: { edge_resolver: edge.resolver } }),
+          pattern.replace('{env}', other),
+          stringify({
+            hosts: Object.fromEntries(hosts.map((h) => [h.name, { address: '127.0.0.1', ssh_port: 9 }])),
+            health: { edge_resolver: edge.resolver },
+          }),
         )
       }
     const data = {

@@ -48,6 +48,11 @@ export interface RehearsalResult {
   secrets_by_runbook: Record<string, string[]>
   /** make heartbeats after the run: the env's <env>-watchdog check up (the host's watchdog pinged it). */
   heartbeat_up: boolean
+  /**
+   * make uptime's outside view (outside_view): 'read' (the watching env's droplet is in this world),
+   * 'not read' (it is not: named in the report's warnings), 'none' (no outside_view).
+   */
+  uptime_outside_view: 'read' | 'not read' | 'missing' | 'none'
   total_s: number
   steps: StepResult[]
   /** Through the edge: every domain 200 with HSTS and the security headers (false: which failed, in problems). */
@@ -451,6 +456,21 @@ export async function rehearse(opts: RehearsalOptions): Promise<RehearsalResult>
     const heartbeatUp = beat.code === 0 && new RegExp(`${opts.env}-watchdog\\s+(up|grace)\\s`).test(beat.out)
     if (!heartbeatUp) problems.push(`make heartbeats: exit ${beat.code}, ${opts.env}-watchdog not up`)
 
+    // make uptime through the committed outside_view: the watching env's history read through its
+    // checker account when its droplet is in this world (production's staging twin), else named as not
+    // read (a closed port here). Exit 4 is a degradation the short run may show (an error threshold).
+    const up = await make(['uptime', E], env, log)
+    const outsideFrom = loaded.outsideView?.env
+    const outsideRead = outsideFrom
+      ? new RegExp(`${outsideFrom}/\\S+ \\(outside view\\): \\d+ history line`).test(up.out)
+        ? 'read'
+        : /the outside view \(\S+\) could not be read/.test(up.out)
+          ? 'not read'
+          : 'missing'
+      : 'none'
+    if ((up.code !== 0 && up.code !== 4) || outsideRead === 'missing')
+      problems.push(`make uptime: exit ${up.code}, outside view ${outsideRead}`)
+
     const ran = ['setup-server', 'dns', 'deploy', 'health', 'backup', 'restore', 'rollback']
     return {
       env: opts.env,
@@ -462,6 +482,7 @@ export async function rehearse(opts: RehearsalOptions): Promise<RehearsalResult>
       rollback_ok: rollbackOk,
       wal_archived: walArchived,
       heartbeat_up: heartbeatUp,
+      uptime_outside_view: outsideRead,
       rotation: { rotated, stale_refused: staleRefused, deploy_after: deployAfter },
       promotion,
       secrets_by_runbook: Object.fromEntries(
@@ -488,6 +509,7 @@ export async function rehearse(opts: RehearsalOptions): Promise<RehearsalResult>
       rollback_ok: false,
       wal_archived: false,
       heartbeat_up: false,
+      uptime_outside_view: 'missing',
       rotation: { rotated: false, stale_refused: false, deploy_after: false },
       promotion: { from: null, unstaged_refused: false, promoted: false },
       secrets_by_runbook: {},
