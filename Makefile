@@ -9,7 +9,7 @@ TSX := node_modules/.bin/tsx
 # and what run.ts returns when CI or a script calls it directly (README: Exit codes).
 RUNBOOK = node --import tsx runbooks/run.ts $(1)
 
-.PHONY: help deps deps-node check test test-unit test-integration demo sandbox sandbox-down status setup-server verify-server bench-setup unlock access secrets-edit rotate-secret logs psql exec maintenance deploy rollback releases release-images bench-deploy backup backups backup-recipient ship-records restore restore-drill prune-backups bench-pitr bench-backup dns health bench-health bench-outside-in bench-oncall uptime emergency image drill-emergency gates alert heartbeats bench-pipeline rehearse rehearse-pipeline
+.PHONY: help deps deps-node check test test-unit test-integration demo sandbox sandbox-down status setup-server verify-server bench-setup unlock access secrets-edit rotate-secret logs psql exec maintenance deploy rollback releases release-images bench-deploy backup backups backup-recipient ship-records restore restore-drill prune-backups bench-pitr bench-backup dns health bench-health bench-outside-in bench-oncall uptime status-page emergency image drill-emergency gates alert heartbeats bench-pipeline rehearse rehearse-pipeline
 
 help: ## List every target
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /\1\t/' | awk -F'\t' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -140,8 +140,11 @@ bench-outside-in: deps ## Benchmark: two envs watch each other, droplet A killed
 bench-oncall: deps ## Benchmark: restore's maintenance pause under load, rotate-secret under load, make logs' first line, images kept, instant rollback (JSON line at the end)
 	@$(TSX) test/bench/oncall.ts
 
-uptime: ## Availability vs the 99.9% budget, p50/p95 and trend, 5xx/restarts/error lines (DAYS=30, JSON=1; read-only)
+uptime: ## Availability vs the 99.9% budget, from the host and from outside, p50/p95 and trend, 5xx/restarts/error lines (DAYS=30, JSON=1, HTML=1 for the charts; read-only)
 	@$(call RUNBOOK,uptime)
+
+status-page: ## The public status page (90-day bars from outside and the host, p95, incidents, deploys) rendered and published to status_page's store
+	@$(call RUNBOOK,status-page)
 
 emergency: ## The droplet is gone: CREATE=1 (or HOST=<ip> HOST_KEY=<fp>) -> setup, deploy, restore, gates, DNS, verify; resumable
 	@$(call RUNBOOK,emergency)

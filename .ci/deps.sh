@@ -25,6 +25,8 @@ if ! $node_only; then
   command -v git >/dev/null 2>&1 || need+=(git)
   command -v jq >/dev/null 2>&1 || need+=(jq)
   command -v curl >/dev/null 2>&1 || need+=(curl)
+  # the status page and the uptime report are checked in a real headless browser (playwright-core drives it)
+  command -v chromium >/dev/null 2>&1 || need+=(chromium)
   if [ "${#need[@]}" -gt 0 ]; then
     if [ "$(id -u)" != 0 ]; then
       echo "deps: missing ${need[*]}; run as root, or install them: apt-get install ${need[*]}" >&2

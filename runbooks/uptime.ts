@@ -2,13 +2,14 @@
  * uptime — availability against the 99.9% budget, p50/p95 latency and their trend, and error tracking
  * (nginx 5xx, container restarts, app error lines), from the health history every host keeps
  * (/var/log/conciliaextrato/health/<env>.jsonl, written by the watchdog and `make health`).
- * Read-only. `make uptime ENV=<env> [DAYS=30] [JSON=1]`; exit 4 when the budget is exhausted, a p95
+ * The outside view (outside_view): the watching env's probes of these domains, where a dead droplet is
+ * down. Read-only. `make uptime ENV=<env> [DAYS=30] [JSON=1] [HTML=1]`; exit 4 when the budget is exhausted, a p95
  * degraded or an error threshold is exceeded (each named), with one notification to the env's
  * `alert` targets. Rules: lib/uptime/*.ts.
  */
 
-import { gunzipSync } from 'node:zlib'
-import { readOn } from '../lib/commands/checker.ts'
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { dirname, join, resolve } from 'node:path'
 import { readOnlyLogin } from '../lib/env/needs.ts'
 import { notify, reportNotifyResults } from '../lib/notify/send.ts'
 import { EXIT, InputError, RunbookError } from '../lib/report/errors.ts'
@@ -20,21 +21,18 @@ import { stringArg } from '../lib/run/cli.ts'
 import { perRun } from '../lib/run/per-run.ts'
 import { isMain, main, type RunbookSpec } from '../lib/run/runbook.ts'
 import { errorRows, outageLines, serviceRows } from '../lib/uptime/format.ts'
-import {
-  buildReport,
-  DEFAULT_MAX_ERROR_LINES_PER_MIN,
-  type History,
-  type HostErrorCounts,
-  historySinceDay,
-  type OutsideInput,
-  parseErrorCounts,
-  parseHistory,
-  type UptimeReport,
-} from '../lib/uptime/index.ts'
-import { readOutsideView, watcherOf } from '../lib/uptime/outside-view.ts'
+import { deployMarks, renderPage } from '../lib/uptime/html.ts'
+import type { UptimeReport } from '../lib/uptime/index.ts'
+import { type HostReads, outsideViewStep, readHosts, reportOf } from '../lib/uptime/read.ts'
 
 const OPTIONS: OptionSpec[] = [
   { name: 'days', makeVar: 'DAYS', value: true, help: 'the window, in days (default 30, at most 365)' },
+  {
+    name: 'html',
+    makeVar: 'HTML',
+    value: true,
+    help: 'also write the report as an HTML page with the charts: HTML=1 (reports/uptime-<env>-<day>.html) or HTML=<file>',
+  },
   {
     name: 'json',
     makeVar: 'JSON=1',
@@ -42,14 +40,7 @@ const OPTIONS: OptionSpec[] = [
   },
 ]
 
-interface UptimeRun {
-  now: number
-  days: number
-  histories: { host: string; history: History }[]
-  errors: HostErrorCounts[]
-  outside?: OutsideInput
-  report?: UptimeReport
-}
+type UptimeRun = HostReads & { report?: UptimeReport }
 
 const runs = perRun<UptimeRun>('uptime history')
 const run = runs.get
@@ -83,73 +74,26 @@ export const uptime: RunbookSpec = {
       title: 'Read the health history and the error counts of every host',
       next: 'Nothing was changed. Check that the host answers and the files are readable, then run it again.',
       async run(ctx) {
-        const r: UptimeRun = {
-          now: Date.now(),
-          days: parseDays(stringArg(ctx.args, 'days')),
-          histories: [],
-          errors: [],
-        }
-        runs.set(ctx, r)
-        const since = historySinceDay(r.now, r.days)
-        const windowMin = ctx.env.watchdog.restartWindowMin
-        for (const host of ctx.hosts) {
-          const chunks: Buffer[] = []
-          await host.exec(readOn(host, ctx.env, 'history', since), {
-            probe: true,
-            echo: false,
-            onStdout: (chunk) => chunks.push(chunk),
-          })
-          const gz = Buffer.concat(chunks)
-          const text = gz.length ? gunzipSync(gz).toString('utf8') : ''
-          const history = parseHistory(text, { host: host.name })
-          r.histories.push({ host: host.name, history })
-          const out = await host.exec(readOn(host, ctx.env, 'errors', String(Math.round(windowMin))), {
-            probe: true,
-            echo: false,
-          })
-          const counts = parseErrorCounts(out.stdout, host.name)
-          r.errors.push(counts)
-          print(
-            `      ${host.name}: ${history.lines} history line(s) since ${since} (${Math.ceil(gz.length / 1024)} KB gzipped), ${history.malformed} malformed; nginx log ${counts.log ?? 'none'}`,
-          )
-        }
+        const days = parseDays(stringArg(ctx.args, 'days'))
+        runs.set(ctx, await readHosts(ctx, Date.now(), days, { releases: ctx.args.html !== undefined }))
         return 'ok'
       },
     },
-    {
-      title: "Read the outside view: the watching env's probes of these domains (outside_view)",
-      next: 'Nothing was changed. Without the outside view the report below is the host view only.',
-      skip: (ctx) => (ctx.env.outsideView ? false : 'no outside_view in the env file: the host view only'),
-      async run(ctx) {
-        const watcher = watcherOf(ctx.env)
-        if (!watcher) return 'ok'
-        const r = run(ctx)
-        r.outside = await readOutsideView(ctx.env, watcher, ctx.secrets, historySinceDay(r.now, r.days))
-        return 'ok'
-      },
-    },
+    outsideViewStep(run),
     {
       title: 'Availability, latency and errors',
       async run(ctx) {
         const r = run(ctx)
-        const report = buildReport({
-          env: ctx.env.name,
-          now: r.now,
-          days: r.days,
-          services: Object.entries(ctx.env.domains).map(([service, domain]) => ({ service, domain })),
-          histories: r.histories,
-          errors: r.errors,
-          unreachable: ctx.unreachable ?? [],
-          ...(r.outside ? { outside: r.outside } : {}),
-          p95DegradeFactor: ctx.env.alerts.p95DegradeFactor,
-          errorThresholds: {
-            windowMin: ctx.env.watchdog.restartWindowMin,
-            max5xxPerMin: ctx.env.alerts.max5xxPerMin,
-            maxRestarts: ctx.env.watchdog.maxRestarts,
-            maxErrorLinesPerMin: DEFAULT_MAX_ERROR_LINES_PER_MIN,
-          },
-        })
+        const report = reportOf(ctx, r)
         r.report = report
+        const html = stringArg(ctx.args, 'html')
+        if (html !== undefined) {
+          const day = report.generatedAt.slice(0, 10)
+          const file = resolve(html === '1' ? join('reports', `uptime-${ctx.env.name}-${day}.html`) : html)
+          mkdirSync(dirname(file), { recursive: true })
+          writeFileSync(file, renderPage(report, deployMarks(r.releases), { title: 'Uptime report' }))
+          print(`      the report with its charts: ${file}`)
+        }
         if (ctx.args.json === true) {
           process.stdout.write(`${redact(JSON.stringify(report, null, 2))}\n`)
           return 'ok'

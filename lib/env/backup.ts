@@ -34,36 +34,8 @@ export interface BackupConfig {
 export function readBackup(v: Validator, raw: unknown, envFile: string): BackupConfig | undefined {
   if (raw === undefined || raw === null) return undefined
   const obj = v.object(raw, 'backup', ['store', 'keep', 'include_secrets', 'prune_key'])
-  const st = v.object(obj?.store, 'backup.store', ['type', 'dir', 'endpoint', 'region', 'bucket', 'prefix'])
-  const type = v.string(st, 'type', 'backup.store', { oneOf: ['s3', 'local'] })
-  let store: StoreConfig = { type: 'local', dir: '' }
-  if (type === 'local') {
-    const dir =
-      v.string(st, 'dir', 'backup.store', { form: 'a directory on the machine running the runbook' }) ?? ''
-    // Relative to the env file, so `env/local.yaml` can keep its backups in the project.
-    store = { type: 'local', dir: isAbsolute(dir) ? dir : resolve(envFile, '..', dir) }
-  } else if (type === 's3') {
-    store = {
-      type: 's3',
-      endpoint:
-        v.string(st, 'endpoint', 'backup.store', {
-          pattern: /^https?:\/\/[^\s/]+\/?$/,
-          form: 'an endpoint URL like https://fra1.digitaloceanspaces.com',
-        }) ?? '',
-      region: v.string(st, 'region', 'backup.store', { default: 'us-east-1' }) ?? 'us-east-1',
-      bucket:
-        v.string(st, 'bucket', 'backup.store', {
-          pattern: /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/,
-          form: 'a bucket (Space) name',
-        }) ?? '',
-      prefix:
-        v.string(st, 'prefix', 'backup.store', {
-          default: '',
-          pattern: /^$|^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/,
-          form: 'a key prefix like backups/production (no leading or trailing slash)',
-        }) ?? '',
-    }
-  }
+  const store = readStore(v, obj?.store, 'backup.store', envFile)
+  const type = store.type
   const pruneKey = v.boolean(obj, 'prune_key', 'backup', false)
   if (pruneKey && type !== 's3')
     v.problem('backup.prune_key', 'is for an s3 store (a local directory has no keys)')
@@ -82,4 +54,38 @@ export function readBackup(v: Validator, raw: unknown, envFile: string): BackupC
     pruneKey,
     secretNames: ['BACKUP_KEY', ...(type === 's3' ? S3_SECRETS : []), ...(pruneKey ? S3_PRUNE_SECRETS : [])],
   }
+}
+
+/** A store: a local directory (relative to the env file) or an S3-compatible bucket (a Space). */
+export function readStore(v: Validator, raw: unknown, path: string, envFile: string): StoreConfig {
+  const st = v.object(raw, path, ['type', 'dir', 'endpoint', 'region', 'bucket', 'prefix'])
+  const type = v.string(st, 'type', path, { oneOf: ['s3', 'local'] })
+  let store: StoreConfig = { type: 'local', dir: '' }
+  if (type === 'local') {
+    const dir = v.string(st, 'dir', path, { form: 'a directory on the machine running the runbook' }) ?? ''
+    // Relative to the env file, so `env/local.yaml` can keep its backups in the project.
+    store = { type: 'local', dir: isAbsolute(dir) ? dir : resolve(envFile, '..', dir) }
+  } else if (type === 's3') {
+    store = {
+      type: 's3',
+      endpoint:
+        v.string(st, 'endpoint', path, {
+          pattern: /^https?:\/\/[^\s/]+\/?$/,
+          form: 'an endpoint URL like https://fra1.digitaloceanspaces.com',
+        }) ?? '',
+      region: v.string(st, 'region', path, { default: 'us-east-1' }) ?? 'us-east-1',
+      bucket:
+        v.string(st, 'bucket', path, {
+          pattern: /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/,
+          form: 'a bucket (Space) name',
+        }) ?? '',
+      prefix:
+        v.string(st, 'prefix', path, {
+          default: '',
+          pattern: /^$|^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/,
+          form: 'a key prefix like backups/production (no leading or trailing slash)',
+        }) ?? '',
+    }
+  }
+  return store
 }

@@ -25,6 +25,7 @@ import { readSandboxDroplets } from './sandbox-hosts.ts'
 import { AGE_RECIPIENT } from './secrets-age.ts'
 import { readServices, type ServiceUses } from './services.ts'
 import { readSetup, type SetupConfig } from './setup.ts'
+import { readStatusPage, type StatusPageConfig, statusPageSecrets } from './status-page.ts'
 import { checkRoles, readSwarm, type SwarmConfig } from './swarm.ts'
 import type { EnvKind, Host, RegistryConfig, Service, SshKeySource } from './terms.ts'
 import { SERVICES } from './terms.ts'
@@ -90,6 +91,8 @@ export interface Env {
   promoteFrom?: PromoteFrom
   /** Where make uptime reads this env's outside view: the env whose watchdog watches it. */
   outsideView?: OutsideView
+  /** Where make status-page publishes the public status page. */
+  statusPage?: StatusPageConfig
   /** The override file (CE_ENV_OVERRIDE) that pointed this env at other machines, if any. */
   overridden?: string
 }
@@ -168,6 +171,7 @@ export function validateEnv(raw: unknown, name: string, file: string): Env {
     'swarm',
     'promote_from',
     'outside_view',
+    'status_page',
     'services',
     'rollback',
   ])
@@ -225,6 +229,7 @@ export function validateEnv(raw: unknown, name: string, file: string): Env {
   const swarm = readSwarm(v, top?.swarm)
   const promoteFrom = readPromoteFrom(v, top?.promote_from, secrets, name)
   const outsideView = readOutsideView(v, top?.outside_view, secrets, name)
+  const statusPage = readStatusPage(v, top?.status_page, file)
   const env = {
     name,
     file,
@@ -285,6 +290,7 @@ export function validateEnv(raw: unknown, name: string, file: string): Env {
     ...(swarm ? { swarm } : {}),
     ...(promoteFrom ? { promoteFrom } : {}),
     ...(outsideView ? { outsideView } : {}),
+    ...(statusPage ? { statusPage } : {}),
   } satisfies Env
   checkRoles(v, env.hosts, swarm)
   env.ssh.checker = readChecker(v, ssh?.checker, secrets, env.ssh)
@@ -310,6 +316,8 @@ export function validateEnv(raw: unknown, name: string, file: string): Env {
     if (!secrets.includes(name)) v.problem(`heartbeat.${field}`, `${name} must also be listed under secrets`)
   if (envName && env.watchdog.watch.includes(envName))
     v.problem('watchdog.watch', `names ${envName} itself: an env is watched from outside by another env`)
+  for (const name of statusPageSecrets(statusPage))
+    if (!secrets.includes(name)) v.problem('status_page.store', `${name} must also be listed under secrets`)
   if (edge && !secrets.includes(edge.tokenSecret))
     v.problem('edge.token_secret', `${edge.tokenSecret} must also be listed under secrets`)
   if (droplet && !secrets.includes(droplet.tokenSecret))

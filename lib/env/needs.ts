@@ -1,5 +1,6 @@
 import { S3_PRUNE_SECRETS, S3_SECRETS } from './backup.ts'
 import type { Env } from './load.ts'
+import { statusPageSecrets } from './status-page.ts'
 
 /**
  * What a runbook uses, in words the env file turns into secret names: a runbook loads only the
@@ -15,6 +16,7 @@ import type { Env } from './load.ts'
  * - app: the passwords it writes into the stack's env files (POSTGRES_PASSWORD, REDIS_PASSWORD)
  * - registry: the pull token (images.registry.password_secret; only with delivery: registry)
  * - store: the backup store's credentials (S3: the Spaces key pair; a local store needs none)
+ * - status-page: the status page's store's credentials (S3: the same Spaces key pair)
  * - backup-key: BACKUP_KEY (and BACKUP_KEY_PREVIOUS when the env lists it), to encrypt or decrypt
  * - edge: the Cloudflare token (edge.token_secret); droplet: the DigitalOcean token
  * - heartbeat-ping: the dead man's switch's ping URL (heartbeat.ping_url_secret: the watchdog pings it)
@@ -32,6 +34,7 @@ export type Need =
   | 'app'
   | 'registry'
   | 'store'
+  | 'status-page'
   | 'store-prune'
   | 'backup-key'
   | 'edge'
@@ -78,6 +81,8 @@ function namesOf(env: Env, need: Need): string[] {
     }
     case 'store':
       return env.backup?.store.type === 's3' ? [...S3_SECRETS] : []
+    case 'status-page':
+      return statusPageSecrets(env.statusPage)
     case 'store-prune':
       return env.backup?.store.type === 's3' && env.backup.pruneKey ? [...S3_PRUNE_SECRETS] : []
     case 'backup-key':

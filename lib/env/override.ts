@@ -24,6 +24,7 @@ const ALLOWED: Record<string, string> = {
   'edge.api_base': 'the Cloudflare API endpoint',
   'droplet.api_base': 'the DigitalOcean API endpoint',
   'backup.store.endpoint': 'the backup store endpoint',
+  'status_page.store.endpoint': "the status page store's endpoint",
   'heartbeat.api': 'the Healthchecks API endpoint',
   'images.registry.server': "the registry's address",
   'health.edge_resolver': 'the DNS resolver of the edge checks',

@@ -80,6 +80,46 @@ export interface Availability {
   budget: Budget
   outages: Period[]
   gaps: Period[]
+  /** Per UTC day of the window (the first and last may be partial): the status page's bars. */
+  daily: DayAvailability[]
+  /** The state at the end of the window (now): what the status page says at the top. */
+  lastState: State
+}
+
+export interface DayAvailability {
+  /** YYYY-MM-DD, UTC. */
+  day: string
+  upMin: number
+  downMin: number
+  unknownMin: number
+  /** up / (up + down), percent; null without data that day. */
+  availabilityPct: number | null
+}
+
+const DAY_MS = 86_400_000
+
+/** The segments cut at UTC midnights: minutes up, down and unknown per day, oldest first. */
+export function dailyOf(segments: Segment[]): DayAvailability[] {
+  const days = new Map<number, { up: number; down: number; unknown: number }>()
+  for (const seg of segments) {
+    for (let from = seg.from; from < seg.to; ) {
+      const day = Math.floor(from / DAY_MS)
+      const to = Math.min(seg.to, (day + 1) * DAY_MS)
+      const d = days.get(day) ?? { up: 0, down: 0, unknown: 0 }
+      d[seg.state] += to - from
+      days.set(day, d)
+      from = to
+    }
+  }
+  return [...days.entries()]
+    .sort((a, b) => a[0] - b[0])
+    .map(([day, d]) => ({
+      day: new Date(day * DAY_MS).toISOString().slice(0, 10),
+      upMin: minutes(d.up),
+      downMin: minutes(d.down),
+      unknownMin: minutes(d.unknown),
+      availabilityPct: d.up + d.down > 0 ? round((d.up / (d.up + d.down)) * 100, 3) : null,
+    }))
 }
 
 interface Sample {
@@ -174,6 +214,8 @@ export function availability(
     budget: budget(windowMs, downMs, options.targetPct ?? DEFAULT_TARGET_PCT),
     outages: segments.filter((s) => s.state === 'down').map(period),
     gaps: segments.filter((s) => s.state === 'unknown').map(period),
+    daily: dailyOf(segments),
+    lastState: segments.at(-1)?.state ?? 'unknown',
   }
 }
 

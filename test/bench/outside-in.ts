@@ -7,18 +7,22 @@
  * (heartbeat_alert_s). Then `make uptime ENV=A` with A's droplet still dead: its outside view (read from
  * B's history through B's checker account) counts the outage as down (outage_counted_as_down_s: the
  * least downtime of A's domains seen from B; the host view has no data for it). Prints the figures, the
- * machine's load, and a final JSON line. Not built yet (false in the line): the status page.
+ * machine's load, and a final JSON line. Last, `make status-page ENV=A` opened in headless Chromium
+ * (status_page_rendered: every service down, a bar per view, no console error, nothing fetched).
  */
 import { execFileSync } from 'node:child_process'
 import { loadavg } from 'node:os'
+import { join } from 'node:path'
 import type { SandboxDroplet } from '../../lib/env/sandbox-hosts.ts'
 import { deploy } from '../../runbooks/deploy.ts'
 import { heartbeats } from '../../runbooks/heartbeats.ts'
 import { setupServer } from '../../runbooks/setup-server.ts'
+import { statusPage } from '../../runbooks/status-page.ts'
 import { uptime } from '../../runbooks/uptime.ts'
 import { buildFixtureImages } from '../sandbox/fixtures.ts'
 import { startHealthchecks } from '../sandbox/healthchecks.ts'
 import { startReceiver } from '../sandbox/webhook-receiver.ts'
+import { inspectStatusPage, launchChromium } from '../support/browser.ts'
 import { createTestBed, destroyTestBed, runCaptured, writeManagedEnv } from '../support/test-bed.ts'
 
 const load = () => `load ${loadavg()[0]?.toFixed(1)} on 2 cores`
@@ -54,6 +58,7 @@ try {
       notify: [{ name: 'oncall', type: 'slack', url_secret: 'ONCALL_SLACK_URL', events: ['alert'] }],
       // make uptime's outside view: the peer's watchdog history, read as the peer's checker (one key here).
       outside_view: { env: peer, checker_key: { file: bed.checkerKeyPath } },
+      status_page: { store: { type: 'local', dir: join(bed.envDir, `status-page-${name}`) } },
       heartbeat: {
         ping_url_secret: 'HEARTBEAT_PING_URL',
         api_key_secret: 'HEALTHCHECKS_API_KEY',
@@ -120,6 +125,31 @@ try {
   console.log(
     `make uptime ENV=${A}, ${sinceKill.toFixed(0)} s after the kill (exit ${report.code}): the outside view counts ${outageS?.toFixed(0) ?? 'nothing'} s down (each domain: ${downs.map((d) => d.toFixed(0)).join(', ')} s); the host view: ${/a-1: did not answer/.test(report.out) ? 'a-1 did not answer' : 'read'}`,
   )
+  // make status-page ENV=A, opened in headless Chromium: every service down, bars from both views.
+  const published = await runCaptured(statusPage, ['--env', A])
+  let rendered = false
+  if (published.code !== 0)
+    console.log(`make status-page ENV=${A} (exit ${published.code}):\n${published.out}`)
+  else {
+    const browser = await launchChromium()
+    try {
+      const page = await inspectStatusPage(
+        browser,
+        `file://${join(bed.envDir, `status-page-${A}`, 'index.html')}`,
+        'bench-outside-in-status-page',
+      )
+      rendered =
+        page.errors.length === 0 &&
+        page.requests.length === 0 &&
+        page.services.length === 3 &&
+        page.services.every((s) => s.state === 'down' && (s.bars.outside ?? 0) >= 90 && s.p95Lines >= 1)
+      console.log(
+        `make status-page ENV=${A}: "${page.summary}"; ${page.services.map((s) => `${s.service} ${s.state}, ${s.bars.outside}/${s.bars.host} day marks`).join('; ')}; ${page.errors.length} console error(s); screenshot ${page.screenshot}`,
+      )
+    } finally {
+      await browser.close()
+    }
+  }
   console.log(`${load()} at the end`)
   const round = (n: number | undefined) => (n === undefined ? null : Math.round(n * 10) / 10)
   console.log(
@@ -127,10 +157,11 @@ try {
       dead_to_alert_s: round(deadS),
       heartbeat_alert_s: round(heartbeatS),
       outage_counted_as_down_s: round(outageS),
-      status_page_rendered: false,
+      status_page_rendered: rendered,
     }),
   )
-  if (deadS === undefined || heartbeatS === undefined || outageS === undefined) process.exitCode = 1
+  if (deadS === undefined || heartbeatS === undefined || outageS === undefined || !rendered)
+    process.exitCode = 1
 } finally {
   await hc.close()
   await rx.close()

@@ -54,6 +54,7 @@ for (const env of ['production', 'staging'] as const) {
     // make uptime's outside view through the committed outside_view: production's is read from its
     // staging twin's history; staging's watcher (production) has no droplet in staging's world.
     assert.is(r.uptime_outside_view, env === 'production' ? 'read' : 'not read')
+    assert.ok(r.status_page_published, 'make status-page published to the committed status_page store')
     // production promotes from staging (promote_from): the twin first, then the same digests here.
     if (r.env === 'production')
       assert.equal(r.promotion, { from: 'staging', unstaged_refused: true, promoted: true })

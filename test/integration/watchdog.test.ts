@@ -1,3 +1,6 @@
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import type { Browser } from 'playwright-core'
 import * as assert from 'uvu/assert'
 import { liveColourProbe } from '../../lib/commands/nginx.ts'
 import { quote } from '../../lib/commands/shell.ts'
@@ -5,12 +8,14 @@ import type { SandboxDroplet } from '../../lib/env/sandbox-hosts.ts'
 import { deploy } from '../../runbooks/deploy.ts'
 import { heartbeats } from '../../runbooks/heartbeats.ts'
 import { setupServer } from '../../runbooks/setup-server.ts'
+import { statusPage } from '../../runbooks/status-page.ts'
 import { uptime } from '../../runbooks/uptime.ts'
 import { suite } from '../harness.ts'
 import { buildFixtureImages } from '../sandbox/fixtures.ts'
 import { type HealthchecksStandIn, startHealthchecks } from '../sandbox/healthchecks.ts'
 import { type SmtpReceiver, startSmtpReceiver } from '../sandbox/smtp-receiver.ts'
 import { type Receiver, startReceiver } from '../sandbox/webhook-receiver.ts'
+import { inspectStatusPage, launchChromium, type PageInspection } from '../support/browser.ts'
 import {
   createTestBed,
   destroyTestBed,
@@ -81,6 +86,41 @@ function writeWatchedEnv(intervalS: number, extra: Record<string, unknown> = {})
   })
 }
 
+let browser: Browser | undefined
+/** The env with its outside view (the other env's history) and a status page in a directory of the bed. */
+function writeViewedEnv(): void {
+  writeWatchedEnv(10, {
+    outside_view: { env: OUT, checker_key: { file: bed.checkerKeyPath } },
+    status_page: { store: { type: 'local', dir: join(bed.envDir, 'status-page') } },
+  })
+}
+
+/** make status-page, then the published page as Chromium shows it (a screenshot in test-output/). */
+async function publishedPage(name: string): Promise<PageInspection> {
+  const { code, out: text } = await runCaptured(statusPage, ['--env', ENV])
+  assert.is(code, 0, text)
+  assert.match(text, `published: ${join(bed.envDir, 'status-page', 'index.html')}`)
+  browser ??= await launchChromium()
+  const page = await inspectStatusPage(
+    browser,
+    `file://${join(bed.envDir, 'status-page', 'index.html')}`,
+    name,
+  )
+  assert.equal(page.errors, [])
+  assert.equal(page.requests, [], 'the page fetches nothing')
+  assert.is(page.title, `ConciliaExtrato status: ${ENV}`)
+  assert.equal(
+    page.services.map((s) => s.service),
+    ['site', 'saas', 'api'],
+  )
+  for (const s of page.services) {
+    assert.equal(Object.keys(s.bars), ['outside', 'host'], s.service)
+    assert.ok((s.bars.outside ?? 0) >= 90 && s.bars.outside === s.bars.host, JSON.stringify(s))
+  }
+  process.stdout.write(`\n  status page: ${page.summary}; screenshot ${page.screenshot}\n`)
+  return page
+}
+
 /** The Slack messages the receiver got since the last call. */
 function received(): { path: string; text: string; body: string }[] {
   const slack = rx.received.filter((r) => r.path !== '/hooks/hc')
@@ -140,6 +180,7 @@ test.before(async () => {
 })
 
 test.after(async () => {
+  await browser?.close()
   await rx?.close()
   await smtp?.close()
   await hc?.close()
@@ -415,6 +456,15 @@ test(
     )
     assert.match(lines[0]?.detail ?? '', `GET http://`)
     assert.equal(received(), [])
+    // The status page now: every service up from both sides, the deploy of v1 listed.
+    writeViewedEnv()
+    const page = await publishedPage('watchdog-status-page-up')
+    assert.is(page.summary, 'All services operational')
+    assert.equal(
+      page.services.map((s) => s.state),
+      ['up', 'up', 'up'],
+    )
+    assert.ok(page.deploys >= 1, 'the deploy of v1')
   },
   { timeoutS: 300 },
 )
@@ -442,8 +492,9 @@ test("this env's droplet dies (killed): the other env's watchdog alerts, naming 
 
 test('make uptime with the droplet still dead: no host view from it, and the outside view counts the outage as down', async () => {
   // This env's uptime reads the other env's history (outside_view), through that env's checker account.
-  writeWatchedEnv(10, { outside_view: { env: OUT, checker_key: { file: bed.checkerKeyPath } } })
-  const { code, out: text } = await runCaptured(uptime, ['--env', ENV])
+  writeViewedEnv()
+  const html = join(bed.envDir, 'uptime-report.html')
+  const { code, out: text } = await runCaptured(uptime, ['--env', ENV, '--html', html])
   // 30 days: a minute or two of downtime leaves the budget (43.2 min): the report is the run's result.
   assert.is(code, 0, text)
   assert.match(text, `web-1: did not answer (Cannot reach web-1`)
@@ -462,6 +513,23 @@ test('make uptime with the droplet still dead: no host view from it, and the out
     assert.match(availability ?? '', /^\d+\.\d{3}%$/)
   }
   assert.match(text, `seen from ${OUT}: down `)
+  // HTML=<file>: the same figures as a page (the status page's, titled as the report)
+  assert.match(text, `the report with its charts: ${html}`)
+  const page = readFileSync(html, 'utf8')
+  assert.match(page, `<title>Uptime report: ${ENV}</title>`)
+  assert.is(page.match(/<article class="service" data-service="[a-z]+" data-state="down">/g)?.length, 3)
+})
+
+test('the status page with the droplet dead: every service down (seen from outside), the outages listed', async () => {
+  const page = await publishedPage('watchdog-status-page-down')
+  assert.is(page.summary, '3 service(s) down')
+  assert.equal(
+    page.services.map((s) => s.state),
+    ['down', 'down', 'down'],
+  )
+  assert.ok(page.incidents >= 3, `an outage per service seen from outside: ${page.incidents}`)
+  // the release record lives on the dead droplet: no deploy can be listed now
+  assert.is(page.deploys, 0)
 })
 
 test.run()

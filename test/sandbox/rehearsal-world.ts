@@ -117,7 +117,11 @@ export async function startRehearsalWorld(
     cleanups.push(() => edge.close())
     const buckets = committed.map((e) => (e.backup?.store.type === 's3' ? e.backup.store.bucket : 'b'))
     // On the droplets' gateway: the data host's WAL shipper reaches the store itself.
-    const s3 = await startS3Server({ buckets: [...new Set(buckets)], address: gateway })
+    // The status page's public Space (status_page.store), on the same server: no versioning, replaced per run.
+    const pages = committed.flatMap((e) =>
+      e.statusPage?.store.type === 's3' ? [e.statusPage.store.bucket] : [],
+    )
+    const s3 = await startS3Server({ buckets: [...new Set([...buckets, ...pages])], address: gateway })
     cleanups.push(() => s3.close())
     // As the owner sets the real Spaces up (docs/runbooks/backup.md#protection): versioning on.
     for (const b of new Set(buckets)) await enableVersioning(s3, b)
@@ -166,6 +170,9 @@ export async function startRehearsalWorld(
           ...(env.heartbeat ? { heartbeat: { api: heartbeats.url } } : {}),
           droplet: { api_base: 'http://127.0.0.1:9' },
           backup: { store: { endpoint: s3.endpoint } },
+          ...(env.statusPage?.store.type === 's3'
+            ? { status_page: { store: { endpoint: s3.endpoint } } }
+            : {}),
           images: { registry: { server: registry.server } },
           health: { edge_resolver: edge.resolver },
           setup: { firewall: { cloudflare_ips: [`${gateway}/32`] } },

@@ -53,6 +53,8 @@ export interface RehearsalResult {
    * 'not read' (it is not: named in the report's warnings), 'none' (no outside_view).
    */
   uptime_outside_view: 'read' | 'not read' | 'missing' | 'none'
+  /** make status-page published the page to the committed status_page store (the world's S3). */
+  status_page_published: boolean
   total_s: number
   steps: StepResult[]
   /** Through the edge: every domain 200 with HSTS and the security headers (false: which failed, in problems). */
@@ -470,6 +472,14 @@ export async function rehearse(opts: RehearsalOptions): Promise<RehearsalResult>
       : 'none'
     if ((up.code !== 0 && up.code !== 4) || outsideRead === 'missing')
       problems.push(`make uptime: exit ${up.code}, outside view ${outsideRead}`)
+    // make status-page through the committed status_page: rendered and published to its public Space.
+    const page = await make(['status-page', E], env, log)
+    const store = loaded.statusPage?.store
+    const statusPagePublished =
+      page.code === 0 &&
+      store?.type === 's3' &&
+      page.out.includes(`published: s3://${store.bucket}/${store.prefix}/index.html`)
+    if (!statusPagePublished) problems.push(`make status-page: exit ${page.code}, not published`)
 
     const ran = ['setup-server', 'dns', 'deploy', 'health', 'backup', 'restore', 'rollback']
     return {
@@ -483,6 +493,7 @@ export async function rehearse(opts: RehearsalOptions): Promise<RehearsalResult>
       wal_archived: walArchived,
       heartbeat_up: heartbeatUp,
       uptime_outside_view: outsideRead,
+      status_page_published: statusPagePublished,
       rotation: { rotated, stale_refused: staleRefused, deploy_after: deployAfter },
       promotion,
       secrets_by_runbook: Object.fromEntries(
@@ -510,6 +521,7 @@ export async function rehearse(opts: RehearsalOptions): Promise<RehearsalResult>
       wal_archived: false,
       heartbeat_up: false,
       uptime_outside_view: 'missing',
+      status_page_published: false,
       rotation: { rotated: false, stale_refused: false, deploy_after: false },
       promotion: { from: null, unstaged_refused: false, promoted: false },
       secrets_by_runbook: {},

@@ -27,6 +27,7 @@ import { rotateSecret } from '../../runbooks/rotate-secret.ts'
 import { secretsEdit } from '../../runbooks/secrets-edit.ts'
 import { setupServer } from '../../runbooks/setup-server.ts'
 import { status } from '../../runbooks/status.ts'
+import { statusPage } from '../../runbooks/status-page.ts'
 import { unlock } from '../../runbooks/unlock.ts'
 import { uptime } from '../../runbooks/uptime.ts'
 import { verifyServer } from '../../runbooks/verify-server.ts'
@@ -43,6 +44,7 @@ export const RUNBOOKS: Record<string, RunbookSpec> = {
   exec,
   health,
   heartbeats,
+  'status-page': statusPage,
   image,
   logs,
   maintenance,

@@ -53,9 +53,16 @@ test('the committed envs: the read-only runbooks carry the checker key: no deplo
       ])
         assert.not.ok(got.includes(bad), `${env.name} ${name} loads ${bad}`)
     }
-    // uptime's outside view: the watching env's checker key, which no other runbook loads
+    // the outside view (uptime, the status page): the watching env's checker key, which nothing else loads
     const watcherKey = Object.keys(needs).filter((n) => needs[n]?.includes('WATCHER_CHECKER_SSH_KEY'))
-    assert.equal(watcherKey, ['uptime'], env.name)
+    assert.equal(watcherKey, ['status-page', 'uptime'], env.name)
+    // the status page: read as the checker, published with the Spaces key; no backup key, no deploy key
+    assert.equal(needs['status-page'], [
+      'CHECKER_SSH_KEY',
+      'SPACES_ACCESS_KEY_ID',
+      'SPACES_SECRET_ACCESS_KEY',
+      'WATCHER_CHECKER_SSH_KEY',
+    ])
     assert.equal(needs.alert, ['ONCALL_SLACK_WEBHOOK_URL'])
     assert.equal(needs.backups, ['BACKUP_KEY', 'SPACES_ACCESS_KEY_ID', 'SPACES_SECRET_ACCESS_KEY'])
     // Retention verifies the signed COMPLETE markers: planted ones must not fill the keep slots.
