@@ -15,6 +15,7 @@ import {
   deliverStep,
   gatesStep,
   lockStep,
+  markReleaseStep,
   NOTHING_CHANGED,
   recordStep,
   startStep,
@@ -33,6 +34,8 @@ export const deploy: RunbookSpec = {
     'app',
     'registry',
     'notify:deploy',
+    // error_tracking: the release and a deploy marker at the Sentry-compatible service
+    'error-tracking',
     // promote_from (production): staging's checker key reads what went live there.
     ...(env.promoteFrom && args['allow-unstaged'] !== true ? (['promote'] as const) : []),
     ...(env.kind === 'production' ? (['store', 'backup-key'] as const) : []),
@@ -130,6 +133,7 @@ export const deploy: RunbookSpec = {
       'The previous release was put back (traffic switched back). Look at the new release before trying again.',
     ),
     recordStep(),
+    markReleaseStep(),
   ],
 }
 

@@ -10,7 +10,15 @@
  * On-call page: docs/runbooks/rollback.md
  */
 
-import { deliverStep, gatesStep, lockStep, recordStep, startStep, switchStep } from '../lib/release/steps.ts'
+import {
+  deliverStep,
+  gatesStep,
+  lockStep,
+  markReleaseStep,
+  recordStep,
+  startStep,
+  switchStep,
+} from '../lib/release/steps.ts'
 import { bySetup, releaseStrategy } from '../lib/release/strategy.ts'
 import { chooseTarget } from '../lib/release/target.ts'
 import { isMain, main, type RunbookSpec } from '../lib/run/runbook.ts'
@@ -18,7 +26,7 @@ import { isMain, main, type RunbookSpec } from '../lib/run/runbook.ts'
 export const rollback: RunbookSpec = {
   name: 'rollback',
   mutates: true,
-  needs: () => ['ssh', 'app', 'registry', 'notify:rollback'],
+  needs: () => ['ssh', 'app', 'registry', 'notify:rollback', 'error-tracking'],
   options: [
     {
       name: 'to',
@@ -51,6 +59,7 @@ export const rollback: RunbookSpec = {
       'The release that served before was put back. The one you rolled back to is not healthy either: look at the hosts now.',
     ),
     recordStep('rollback'),
+    markReleaseStep(),
   ],
 }
 

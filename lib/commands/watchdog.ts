@@ -55,9 +55,27 @@ export interface WatchdogFile {
   urls: Record<string, string>
   /** Another env's domains, probed from here as a visitor reaches them (watchdog.watch; absent: none). */
   outside?: OutsideTarget[]
+  /**
+   * Error tracking: the app containers' error lines grouped by signature, alerted when new or when the
+   * live release's rate jumps (lib/watchdog/error-signatures.ts); the release record names the release.
+   * Absent in configs written before it: none.
+   */
+  errors?: { releasesFile: string; rules: ErrorRules }
   /** The dead man's switch: each run pings <urls[secret]>/<slug> (absent: no heartbeat:). */
   heartbeat?: { secret: string; slug: string }
 }
+
+/** Error tracking's thresholds (lib/watchdog/error-signatures.ts applies them). */
+export interface ErrorRules {
+  /** The live release's rate past this many times its predecessor's is a jump. */
+  rateFactor: number
+  /** ...and at least this many error lines in the run's window (a few lines are no trend). */
+  minLines: number
+  /** Minutes of watching before a release's rate is a baseline. */
+  baselineMin: number
+}
+
+export const DEFAULT_ERROR_RULES: ErrorRules = { rateFactor: 3, minLines: 10, baselineMin: 10 }
 
 /**
  * One of another env's domains as a visitor reaches it: with an edge, https://<domain><health.path>
@@ -114,6 +132,7 @@ export function watchdogFile(
     },
     upstreamsFile: upstreamsPath(env.name),
     lockDir: remotePaths(env).lock,
+    errors: { releasesFile: remotePaths(env).releases, rules: DEFAULT_ERROR_RULES },
     maintenanceFile: remotePaths(env).maintenance,
     idleColourFile: remotePaths(env).idleColour,
     stateDir: watchdogStateDir(env.name),

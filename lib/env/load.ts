@@ -7,6 +7,7 @@ import { type BackupConfig, readBackup } from './backup.ts'
 import { type CheckerConfig, readChecker } from './checker.ts'
 import { type DropletConfig, readDroplet } from './droplet.ts'
 import { type EdgeConfig, readEdge } from './edge.ts'
+import { type ErrorTrackingConfig, readErrorTracking } from './error-tracking.ts'
 import {
   type AlertsConfig,
   type HealthConfig,
@@ -93,6 +94,8 @@ export interface Env {
   outsideView?: OutsideView
   /** Where make status-page publishes the public status page. */
   statusPage?: StatusPageConfig
+  /** Deploys and rollbacks create the release and a deploy marker there (Sentry-compatible). */
+  errorTracking?: ErrorTrackingConfig
   /** The override file (CE_ENV_OVERRIDE) that pointed this env at other machines, if any. */
   overridden?: string
 }
@@ -172,6 +175,7 @@ export function validateEnv(raw: unknown, name: string, file: string): Env {
     'promote_from',
     'outside_view',
     'status_page',
+    'error_tracking',
     'services',
     'rollback',
   ])
@@ -230,6 +234,7 @@ export function validateEnv(raw: unknown, name: string, file: string): Env {
   const promoteFrom = readPromoteFrom(v, top?.promote_from, secrets, name)
   const outsideView = readOutsideView(v, top?.outside_view, secrets, name)
   const statusPage = readStatusPage(v, top?.status_page, file)
+  const errorTracking = readErrorTracking(v, top?.error_tracking)
   const env = {
     name,
     file,
@@ -291,6 +296,7 @@ export function validateEnv(raw: unknown, name: string, file: string): Env {
     ...(promoteFrom ? { promoteFrom } : {}),
     ...(outsideView ? { outsideView } : {}),
     ...(statusPage ? { statusPage } : {}),
+    ...(errorTracking ? { errorTracking } : {}),
   } satisfies Env
   checkRoles(v, env.hosts, swarm)
   env.ssh.checker = readChecker(v, ssh?.checker, secrets, env.ssh)
@@ -316,6 +322,8 @@ export function validateEnv(raw: unknown, name: string, file: string): Env {
     if (!secrets.includes(name)) v.problem(`heartbeat.${field}`, `${name} must also be listed under secrets`)
   if (envName && env.watchdog.watch.includes(envName))
     v.problem('watchdog.watch', `names ${envName} itself: an env is watched from outside by another env`)
+  if (errorTracking && !secrets.includes(errorTracking.tokenSecret))
+    v.problem('error_tracking.token_secret', `${errorTracking.tokenSecret} must also be listed under secrets`)
   for (const name of statusPageSecrets(statusPage))
     if (!secrets.includes(name)) v.problem('status_page.store', `${name} must also be listed under secrets`)
   if (edge && !secrets.includes(edge.tokenSecret))

@@ -17,6 +17,7 @@ import { statusPageSecrets } from './status-page.ts'
  * - registry: the pull token (images.registry.password_secret; only with delivery: registry)
  * - store: the backup store's credentials (S3: the Spaces key pair; a local store needs none)
  * - status-page: the status page's store's credentials (S3: the same Spaces key pair)
+ * - error-tracking: the Sentry-compatible service's auth token (error_tracking.token_secret)
  * - backup-key: BACKUP_KEY (and BACKUP_KEY_PREVIOUS when the env lists it), to encrypt or decrypt
  * - edge: the Cloudflare token (edge.token_secret); droplet: the DigitalOcean token
  * - heartbeat-ping: the dead man's switch's ping URL (heartbeat.ping_url_secret: the watchdog pings it)
@@ -35,6 +36,7 @@ export type Need =
   | 'registry'
   | 'store'
   | 'status-page'
+  | 'error-tracking'
   | 'store-prune'
   | 'backup-key'
   | 'edge'
@@ -81,6 +83,8 @@ function namesOf(env: Env, need: Need): string[] {
     }
     case 'store':
       return env.backup?.store.type === 's3' ? [...S3_SECRETS] : []
+    case 'error-tracking':
+      return env.errorTracking ? [env.errorTracking.tokenSecret] : []
     case 'status-page':
       return statusPageSecrets(env.statusPage)
     case 'store-prune':

@@ -25,6 +25,7 @@ const ALLOWED: Record<string, string> = {
   'droplet.api_base': 'the DigitalOcean API endpoint',
   'backup.store.endpoint': 'the backup store endpoint',
   'status_page.store.endpoint': "the status page store's endpoint",
+  'error_tracking.api': 'the error tracking service (Sentry-compatible) endpoint',
   'heartbeat.api': 'the Healthchecks API endpoint',
   'images.registry.server': "the registry's address",
   'health.edge_resolver': 'the DNS resolver of the edge checks',

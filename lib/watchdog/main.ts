@@ -22,8 +22,10 @@ import {
 import { notify, reportNotifyResults } from '../notify/send.ts'
 import { print, printErr } from '../report/output.ts'
 import { redact, registerSecret } from '../report/redact.ts'
+import { collectAppErrors, liveRelease } from './app-logs.ts'
 import { pruneRestarts, type RestartLog } from './budget.ts'
 import { runChecks, type TimedResult } from './checks.ts'
+import { type ErrorState, emptyErrorState, evaluateErrors } from './error-signatures.ts'
 import { type Exec, execTool } from './exec.ts'
 
 export interface RunOptions {
@@ -61,7 +63,60 @@ export async function runWatchdog(cfg: WatchdogFile, options: RunOptions = {}): 
     if (sent.length > 0 && sent.every((r) => !r.ok)) state = markUndelivered(state, notice)
   }
   writeJsonAtomic(files.alerts, state, 2)
+  // While a runbook holds the lock the logs wait: the next run reads from where this one would have.
+  if (!pausedBy) await trackErrors(cfg, options.exec ?? execTool, now)
   await heartbeat(cfg, 'success', `${results.length} checks, ${failing.length} failing`)
+}
+
+/** The longest log window one run reads (a watchdog stopped for a day does not read a day of logs). */
+const MAX_ERROR_WINDOW_MS = 3_600_000
+
+/**
+ * Error tracking: the app's error lines since the last run, grouped by signature; a new signature, or
+ * a jump of the live release's error rate, alerts the team (personal data scrubbed: error-signatures.ts).
+ */
+export async function trackErrors(cfg: WatchdogFile, exec: Exec, now: Date): Promise<void> {
+  if (!cfg.errors) return
+  const file = join(cfg.stateDir, 'errors.json')
+  const previous = readJson<ErrorState>(file, emptyErrorState())
+  const last = previous.lastRun ? Date.parse(previous.lastRun) : Number.NaN
+  const since = new Date(
+    Number.isFinite(last) && last < now.getTime()
+      ? Math.max(last, now.getTime() - MAX_ERROR_WINDOW_MS)
+      : now.getTime() - cfg.watchdog.intervalS * 1000,
+  )
+  const { errors, unread } = await collectAppErrors(exec, cfg, since)
+  let record = ''
+  try {
+    record = readFileSync(cfg.errors.releasesFile, 'utf8')
+  } catch {
+    // nothing deployed yet
+  }
+  const release = liveRelease(record)
+  const windowMin = (now.getTime() - since.getTime()) / 60_000
+  const { state, alerts } = evaluateErrors(previous, errors, release, now, windowMin, cfg.errors.rules)
+  for (const u of unread) printErr(`error tracking: could not read the logs of ${u}`)
+  print(
+    `error tracking: ${errors.length} error line(s) in ${windowMin.toFixed(1)} min, ${alerts.length} alert(s)${previous.lastRun ? '' : ' (first run: signatures learnt, not alerted)'}`,
+  )
+  for (const a of alerts) {
+    print(`${a.kind}: ${a.title}`)
+    reportNotifyResults(
+      await notify(cfg.targets, cfg.urls, {
+        event: 'alert',
+        env: cfg.env,
+        outcome: 'failed',
+        title: `${cfg.env}: ${a.title}`,
+        release,
+        who: `watchdog on ${cfg.host}`,
+        details: a.details,
+        runbook: 'docs/runbooks/alerts.md#new-error',
+        severity: a.panic ? 'critical' : 'warning',
+        resolves: false,
+      }),
+    )
+  }
+  writeJsonAtomic(file, state, 2)
 }
 
 /**

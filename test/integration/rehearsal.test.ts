@@ -55,6 +55,10 @@ for (const env of ['production', 'staging'] as const) {
     // staging twin's history; staging's watcher (production) has no droplet in staging's world.
     assert.is(r.uptime_outside_view, env === 'production' ? 'read' : 'not read')
     assert.ok(r.status_page_published, 'make status-page published to the committed status_page store')
+    assert.ok(
+      r.error_tracking_marked,
+      'deploys marked their releases at the committed error_tracking service',
+    )
     // production promotes from staging (promote_from): the twin first, then the same digests here.
     if (r.env === 'production')
       assert.equal(r.promotion, { from: 'staging', unstaged_refused: true, promoted: true })

@@ -13,6 +13,7 @@ import { uptime } from '../../runbooks/uptime.ts'
 import { suite } from '../harness.ts'
 import { buildFixtureImages } from '../sandbox/fixtures.ts'
 import { type HealthchecksStandIn, startHealthchecks } from '../sandbox/healthchecks.ts'
+import { type SentryStandIn, startSentry } from '../sandbox/sentry.ts'
 import { type SmtpReceiver, startSmtpReceiver } from '../sandbox/smtp-receiver.ts'
 import { type Receiver, startReceiver } from '../sandbox/webhook-receiver.ts'
 import { inspectStatusPage, launchChromium, type PageInspection } from '../support/browser.ts'
@@ -51,8 +52,10 @@ const SECRETS = [
   'ONCALL_SMTP_URL',
   'HEARTBEAT_PING_URL',
   'HEALTHCHECKS_API_KEY',
+  'SENTRY_AUTH_TOKEN',
 ]
 let hc: HealthchecksStandIn
+let sentry: SentryStandIn
 /** The dead man's switch at the stand-in on the bed's gateway (the service's silence alerts go to rx). */
 const heartbeatSection = () => ({
   ping_url_secret: 'HEARTBEAT_PING_URL',
@@ -82,6 +85,12 @@ function writeWatchedEnv(intervalS: number, extra: Record<string, unknown> = {})
     secrets: SECRETS,
     notify: NOTIFY,
     heartbeat: heartbeatSection(),
+    error_tracking: {
+      api: sentry.url,
+      org: sentry.org,
+      projects: ['ce-api'],
+      token_secret: 'SENTRY_AUTH_TOKEN',
+    },
     ...extra,
   })
 }
@@ -163,6 +172,8 @@ test.before(async () => {
     tickMs: 500,
     channels: [`${rx.url}/hooks/hc`],
   })
+  sentry = await startSentry()
+  process.env.SENTRY_AUTH_TOKEN = sentry.token
   process.env.HEARTBEAT_PING_URL = hc.pingBase
   process.env.HEALTHCHECKS_API_KEY = hc.apiKey
   process.env.ONCALL_SLACK_URL = `${rx.url}/hooks/T0/${TOKEN}`
@@ -184,6 +195,7 @@ test.after(async () => {
   await rx?.close()
   await smtp?.close()
   await hc?.close()
+  await sentry?.close()
   await destroyTestBed(bed)
 })
 
@@ -222,6 +234,13 @@ test('before any deploy a run checks nginx, disk and memory, finds nothing wrong
 test('deployed: every container, Postgres, Redis and each domain are checked, all ok, no alert', async () => {
   const { code, out } = await runCaptured(deploy, ['--env', ENV, '--release', 'v1'])
   assert.is(code, 0, out)
+  // error_tracking: the release and a deploy marker for this env at the Sentry stand-in
+  assert.equal(sentry.releases.get('v1')?.projects, ['ce-api'])
+  assert.equal(
+    sentry.releases.get('v1')?.deploys.map((d) => d.environment),
+    [ENV],
+  )
+  assert.not.match(out, sentry.token)
   await onDroplet(web, `: > ${HISTORY}`)
   await runWatchdog()
   const lines = (await onDroplet(web, `cat ${HISTORY}`)).trim().split('\n')
@@ -424,6 +443,44 @@ test('the watchdog goes quiet (its timer stopped, as when the droplet dies): the
     up = hooks().some((r) => r.body.includes('is UP again'))
   }
   assert.ok(up, 'an UP notice once the timer runs again')
+})
+
+test('a panic with a new signature in the api after the deploy reaches the team within 2 minutes, naming the release, with no CPF or e-mail', async () => {
+  received()
+  const { id } = await liveApi()
+  // The fixture's fault file (panic=1: every request but /health panics, echoing its path), put in the
+  // container with docker cp (the image has no shell); then one request whose path carries a CPF and an
+  // e-mail address, as a customer's would.
+  await onDroplet(
+    web,
+    `mkdir -p /root/fault && printf 'panic=1' > /root/fault/fault && docker cp /root/fault/. ${id}:/tmp`,
+  )
+  const sent = Date.now()
+  await onDroplet(
+    web,
+    `curl -s -o /dev/null -m 5 -H 'Host: api.conciliaextrato.localhost' http://127.0.0.1/reconcile/123.456.789-09/ana.souza@example.com.br || true`,
+  )
+  await onDroplet(web, `: > /root/fault/fault && docker cp /root/fault/. ${id}:/tmp`)
+  let alert: { text: string; body: string } | undefined
+  for (let i = 0; i < 240 && !alert; i++) {
+    await new Promise((r) => setTimeout(r, 500))
+    alert = received().find((m) => m.text.includes('NEW ERROR in api'))
+  }
+  assert.ok(alert, 'no new-error alert within 120 s')
+  const seconds = (Date.now() - sent) / 1000
+  process.stdout.write(`\n  panic to the team's alert: ${seconds.toFixed(1)} s (interval 10 s)\n`)
+  // Slack's text escapes <, > and & (its own markup): read back as written
+  const text = alert.text.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&')
+  assert.match(
+    text,
+    `${ENV}: NEW ERROR in api since release v1: panic at crates/common/src/service.rs: reconciliation failed for /reconcile/<cpf>/<email>`,
+  )
+  for (const personal of ['123.456.789-09', '12345678909', 'ana.souza', 'example.com.br'])
+    assert.not.match(alert.body, personal)
+  // nor in what the watchdog keeps
+  const state = await onDroplet(web, `cat /var/lib/conciliaextrato/watchdog/${ENV}/errors.json`)
+  assert.match(state, 'reconciliation failed for /reconcile/<cpf>/<email>')
+  assert.not.match(state, /123\.456|ana\.souza/)
 })
 
 const OUT = 'wd-out'

@@ -29,6 +29,7 @@ import { type HealthchecksStandIn, startHealthchecks } from './healthchecks.ts'
 import { buildDropletImage, buildProvisionedImage } from './images.ts'
 import { type SandboxRegistry, startRegistry } from './registry.ts'
 import { enableVersioning, S3RVER_SECRETS, startS3Server } from './s3.ts'
+import { type SentryStandIn, startSentry } from './sentry.ts'
 import { type Receiver, startReceiver } from './webhook-receiver.ts'
 
 const ROOT = resolve(import.meta.dirname, '..', '..')
@@ -49,6 +50,8 @@ export interface RehearsalWorld {
   receiver: Receiver
   /** The Healthchecks.io stand-in the committed envs' heartbeat: points at. */
   heartbeats: HealthchecksStandIn
+  /** The Sentry-compatible service (error_tracking): deploys mark their releases there. */
+  sentry: SentryStandIn
   /** The operator's environment: overrides, the age identity, every secret but the data passwords. */
   operator: NodeJS.ProcessEnv
   /** The data passwords (in each env's age file; CI holds them in its GitHub environment). */
@@ -131,6 +134,8 @@ export async function startRehearsalWorld(
     // hosts' watchdogs ping it on the gateway.
     const heartbeats = await startHealthchecks({ host: gateway })
     cleanups.push(() => heartbeats.close())
+    const sentry = await startSentry({ org: committed.find((e) => e.errorTracking)?.errorTracking?.org })
+    cleanups.push(() => sentry.close())
 
     // The registry behind TLS (a sandbox CA the droplets trust, as real ones trust GHCR's) with a login.
     const password = randomBytes(18).toString('base64url')
@@ -168,6 +173,7 @@ export async function startRehearsalWorld(
           hosts: { [d.name]: { address: d.ip, ssh_port: 22, host_key: d.hostKey } },
           edge: { api_base: cf.apiBase },
           ...(env.heartbeat ? { heartbeat: { api: heartbeats.url } } : {}),
+          ...(env.errorTracking ? { error_tracking: { api: sentry.url } } : {}),
           droplet: { api_base: 'http://127.0.0.1:9' },
           backup: { store: { endpoint: s3.endpoint } },
           ...(env.statusPage?.store.type === 's3'
@@ -236,6 +242,7 @@ export async function startRehearsalWorld(
       ONCALL_SLACK_WEBHOOK_URL: `${receiver.url}/oncall`,
       HEARTBEAT_PING_URL: heartbeats.pingBase,
       HEALTHCHECKS_API_KEY: heartbeats.apiKey,
+      SENTRY_AUTH_TOKEN: sentry.token,
     }
     // promote_from's and outside_view's keys: the other env's checker account (the sandbox has one).
     for (const env of committed)
@@ -255,6 +262,7 @@ export async function startRehearsalWorld(
       login: { username: REGISTRY_USER, password, configDir: join(dir, 'docker-config') },
       receiver,
       heartbeats,
+      sentry,
       operator,
       data,
       identity,

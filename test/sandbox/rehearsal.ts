@@ -53,6 +53,8 @@ export interface RehearsalResult {
    * 'not read' (it is not: named in the report's warnings), 'none' (no outside_view).
    */
   uptime_outside_view: 'read' | 'not read' | 'missing' | 'none'
+  /** The deploys marked v1 and v2 live on this env at error_tracking (the Sentry stand-in). */
+  error_tracking_marked: boolean
   /** make status-page published the page to the committed status_page store (the world's S3). */
   status_page_published: boolean
   total_s: number
@@ -472,6 +474,12 @@ export async function rehearse(opts: RehearsalOptions): Promise<RehearsalResult>
       : 'none'
     if ((up.code !== 0 && up.code !== 4) || outsideRead === 'missing')
       problems.push(`make uptime: exit ${up.code}, outside view ${outsideRead}`)
+    // error_tracking: every deploy through the committed env file marked its release at the Sentry stand-in.
+    const marked = ['v1', 'v2'].every((r) =>
+      world?.sentry.releases.get(r)?.deploys.some((d) => d.environment === opts.env),
+    )
+    if (loaded.errorTracking && !marked)
+      problems.push('deploys of v1 and v2 left no deploy marker at error_tracking')
     // make status-page through the committed status_page: rendered and published to its public Space.
     const page = await make(['status-page', E], env, log)
     const store = loaded.statusPage?.store
@@ -493,6 +501,7 @@ export async function rehearse(opts: RehearsalOptions): Promise<RehearsalResult>
       wal_archived: walArchived,
       heartbeat_up: heartbeatUp,
       uptime_outside_view: outsideRead,
+      error_tracking_marked: marked,
       status_page_published: statusPagePublished,
       rotation: { rotated, stale_refused: staleRefused, deploy_after: deployAfter },
       promotion,
@@ -522,6 +531,7 @@ export async function rehearse(opts: RehearsalOptions): Promise<RehearsalResult>
       heartbeat_up: false,
       uptime_outside_view: 'missing',
       status_page_published: false,
+      error_tracking_marked: false,
       rotation: { rotated: false, stale_refused: false, deploy_after: false },
       promotion: { from: null, unstaged_refused: false, promoted: false },
       secrets_by_runbook: {},

@@ -89,6 +89,8 @@ test("deploy: production backs up before migrating (backup key, store) and reads
     'GHCR_TOKEN',
     'POSTGRES_PASSWORD',
     'REDIS_PASSWORD',
+    // error_tracking: the release and a deploy marker at Sentry
+    'SENTRY_AUTH_TOKEN',
     'SSH_PRIVATE_KEY',
     'TEAM_SLACK_WEBHOOK_URL',
   ]
@@ -162,7 +164,7 @@ test('a run loads only what it needs and lists the missing ones by runbook; read
   } catch (err) {
     assert.instance(err, InputError)
     const msg = (err as Error).message
-    assert.match(msg, '7 secret(s) that deploy needs for env production are not set:')
+    assert.match(msg, '8 secret(s) that deploy needs for env production are not set:')
     for (const n of [
       'SSH_PRIVATE_KEY',
       'BACKUP_KEY',
@@ -171,6 +173,7 @@ test('a run loads only what it needs and lists the missing ones by runbook; read
       'REDIS_PASSWORD',
       'TEAM_SLACK_WEBHOOK_URL',
       'STAGING_CHECKER_SSH_KEY',
+      'SENTRY_AUTH_TOKEN',
     ])
       assert.match(msg, `${n}: set it in the environment`)
     assert.not.match(msg, 'DIGITALOCEAN_TOKEN')

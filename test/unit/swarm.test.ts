@@ -384,8 +384,12 @@ test('dns publishes every web node of a swarm env, never the data host', () => {
 })
 
 test('deploy and rollback: one step list; a swarm env skips the colour switch, one host skips nothing', () => {
-  const swarmEnv = { env: { swarm: { encryptedOverlay: false } } } as unknown as Context
-  const oneHost = { env: {} } as unknown as Context
+  // (both with error_tracking: its step runs for either)
+  const tracking = { api: 'https://sentry.example', org: 'ce', projects: ['app'], tokenSecret: 'T' }
+  const swarmEnv = {
+    env: { swarm: { encryptedOverlay: false }, errorTracking: tracking },
+  } as unknown as Context
+  const oneHost = { env: { errorTracking: tracking } } as unknown as Context
   assert.is(releaseStrategy(swarmEnv), swarmRelease)
   assert.is(releaseStrategy(oneHost), colourRelease)
   for (const spec of [deploy, rollback]) {

@@ -1,7 +1,10 @@
 //! Fault injection, read from a file at each request so tests can flip it with `docker exec`.
 //!
 //! The file holds whitespace-separated `key=value` tokens:
-//! `status=503` answers every request with that status; `delay_ms=2500` sleeps before answering.
+//! `status=503` answers every request with that status; `delay_ms=2500` sleeps before answering;
+//! `panic=1` makes the handler of every request but /health panic, with a message naming the path, as
+//! an application bug that echoes its input would (one connection thread dies; the server goes on and
+//! the container stays healthy).
 //! Unknown or invalid tokens are ignored; a missing or empty file means no fault.
 
 use std::fs::File;
@@ -18,11 +21,13 @@ pub struct Fault {
     pub status: Option<u16>,
     /// Delay before answering.
     pub delay_ms: u64,
+    /// Panic in the handler.
+    pub panic: bool,
 }
 
 impl Fault {
     pub fn is_none(&self) -> bool {
-        self.status.is_none() && self.delay_ms == 0
+        self.status.is_none() && self.delay_ms == 0 && !self.panic
     }
 }
 
@@ -42,6 +47,7 @@ pub fn parse(content: &str) -> Fault {
                     fault.delay_ms = d.min(MAX_DELAY_MS);
                 }
             }
+            Some(("panic", v)) => fault.panic = matches!(v, "1" | "true" | "yes" | "on"),
             _ => {}
         }
     }
@@ -64,11 +70,11 @@ mod tests {
 
     #[test]
     fn parses_tokens() {
-        assert_eq!(parse("status=503"), Fault { status: Some(503), delay_ms: 0 });
-        assert_eq!(parse("delay_ms=2500\n"), Fault { status: None, delay_ms: 2500 });
+        assert_eq!(parse("status=503"), Fault { status: Some(503), delay_ms: 0, panic: false });
+        assert_eq!(parse("delay_ms=2500\n"), Fault { status: None, delay_ms: 2500, panic: false });
         assert_eq!(
             parse("  status=500\tdelay_ms=10 \n"),
-            Fault { status: Some(500), delay_ms: 10 }
+            Fault { status: Some(500), delay_ms: 10, panic: false }
         );
     }
 
@@ -78,6 +84,14 @@ mod tests {
         assert!(parse(" \n\t").is_none());
         assert!(parse("status=abc delay_ms=-5 status=99 status=600 foo=bar junk").is_none());
         assert!(parse("STATUS=503").is_none());
+    }
+
+    #[test]
+    fn parses_panic() {
+        assert!(parse("panic=1").panic);
+        assert!(parse("delay_ms=5 panic=true").panic);
+        assert!(!parse("panic=0").panic);
+        assert!(!parse("panic=1").is_none() && parse("panic=no").is_none());
     }
 
     #[test]
@@ -92,7 +106,7 @@ mod tests {
         assert!(load(Some(Path::new("/nonexistent/fault/file"))).is_none());
         let path = std::env::temp_dir().join(format!("fault-test-{}", std::process::id()));
         std::fs::write(&path, "status=503 delay_ms=1").unwrap();
-        assert_eq!(load(Some(&path)), Fault { status: Some(503), delay_ms: 1 });
+        assert_eq!(load(Some(&path)), Fault { status: Some(503), delay_ms: 1, panic: false });
         std::fs::write(&path, "").unwrap();
         assert!(load(Some(&path)).is_none());
         std::fs::remove_file(&path).unwrap();

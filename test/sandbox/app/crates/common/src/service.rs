@@ -66,6 +66,10 @@ impl<A: App> Service<A> {
             );
             return Response::json(status, body);
         }
+        // Every request but the health check (the container stays healthy: only the bug shows).
+        if fault.panic && req.path != "/health" {
+            panic!("reconciliation failed for {}", req.path);
+        }
         self.route(req)
     }
 
