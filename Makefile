@@ -134,7 +134,7 @@ health: ## Every health check (domains, latency, TLS, headers, containers, servi
 bench-health: deps ## Benchmark: a full make health, and a dying service to the alert arriving (JSON line at the end)
 	@$(TSX) test/bench/health.ts
 
-bench-outside-in: deps ## Benchmark: two envs watch each other, droplet A killed: B's outside alert and the heartbeat's silence notice (JSON line at the end)
+bench-outside-in: deps ## Benchmark: two envs watch each other, droplet A killed: B's outside alert, the heartbeat's silence notice, make uptime's outside view, the status page in Chromium (JSON line at the end)
 	@$(TSX) test/bench/outside-in.ts
 
 bench-oncall: deps ## Benchmark: restore's maintenance pause under load, rotate-secret under load, make logs' first line, images kept, instant rollback (JSON line at the end)

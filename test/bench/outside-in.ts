@@ -23,7 +23,13 @@ import { buildFixtureImages } from '../sandbox/fixtures.ts'
 import { startHealthchecks } from '../sandbox/healthchecks.ts'
 import { startReceiver } from '../sandbox/webhook-receiver.ts'
 import { inspectStatusPage, launchChromium } from '../support/browser.ts'
-import { createTestBed, destroyTestBed, runCaptured, writeManagedEnv } from '../support/test-bed.ts'
+import {
+  createTestBed,
+  destroyTestBed,
+  onDroplet,
+  runCaptured,
+  writeManagedEnv,
+} from '../support/test-bed.ts'
 
 const load = () => `load ${loadavg()[0]?.toFixed(1)} on 2 cores`
 const [A, B] = ['oa', 'ob']
@@ -85,6 +91,19 @@ try {
   const upNow = () => [...hc.checks.values()].filter((c) => hc.statusOf(c) === 'up').length
   while (Date.now() < deadline && upNow() < 2) await new Promise((r) => setTimeout(r, 1000))
   if (upNow() < 2) throw new Error('the two heartbeat checks are not both up after 150 s')
+  // B's watchdog has seen every domain of A answer (its last run's outside probes all ok): the outage
+  // starts from a good state, not from failures left over from before A's deploy.
+  const seenUp = async () => {
+    const out = await onDroplet(
+      b,
+      `grep -h '"outside:${A}/' /var/log/conciliaextrato/health/${B}.jsonl | tail -n 3`,
+    )
+    const lines = out.trim().split('\n').filter(Boolean)
+    return lines.length === 3 && lines.every((l) => (JSON.parse(l) as { ok: boolean }).ok)
+  }
+  const upBy = Date.now() + 180_000
+  while (Date.now() < upBy && !(await seenUp())) await new Promise((r) => setTimeout(r, 2000))
+  if (!(await seenUp())) throw new Error(`${B}'s watchdog did not see ${A}'s domains answer within 180 s`)
   const noise = rx.received.filter((r) => r.path.startsWith('/hooks/oncall')).map((r) => r.body)
   if (noise.length) console.log(`alerts before the kill (unexpected):\n${noise.join('\n')}`)
   rx.received.length = 0
@@ -142,9 +161,9 @@ try {
         page.errors.length === 0 &&
         page.requests.length === 0 &&
         page.services.length === 3 &&
-        page.services.every((s) => s.state === 'down' && (s.bars.outside ?? 0) >= 90 && s.p95Lines >= 1)
+        page.services.every((s) => s.state === 'down' && (s.bars.outside ?? 0) >= 90 && s.p95 === 'chart')
       console.log(
-        `make status-page ENV=${A}: "${page.summary}"; ${page.services.map((s) => `${s.service} ${s.state}, ${s.bars.outside}/${s.bars.host} day marks`).join('; ')}; ${page.errors.length} console error(s); screenshot ${page.screenshot}`,
+        `make status-page ENV=${A}: "${page.summary}"; ${page.services.map((s) => `${s.service} ${s.state}, ${s.bars.outside}/${s.bars.host} day marks, p95 ${s.p95}`).join('; ')}; ${page.errors.length} console error(s); screenshot ${page.screenshot}`,
       )
     } finally {
       await browser.close()

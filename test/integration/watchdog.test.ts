@@ -125,6 +125,7 @@ async function publishedPage(name: string): Promise<PageInspection> {
   for (const s of page.services) {
     assert.equal(Object.keys(s.bars), ['outside', 'host'], s.service)
     assert.ok((s.bars.outside ?? 0) >= 90 && s.bars.outside === s.bars.host, JSON.stringify(s))
+    assert.is.not(s.p95, 'missing', s.service)
   }
   process.stdout.write(`\n  status page: ${page.summary}; screenshot ${page.screenshot}\n`)
   return page

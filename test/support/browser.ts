@@ -61,7 +61,14 @@ export interface PageInspection {
   title: string
   summary: string
   /** Per service: its state now, and the day marks of each view's bar. */
-  services: { service: string; state: string; bars: Record<string, number>; p95Lines: number }[]
+  /** p95: its chart ('chart'), the page's "no latency data" line ('no data'), or neither ('missing'). */
+  services: {
+    service: string
+    state: string
+    bars: Record<string, number>
+    p95Lines: number
+    p95: 'chart' | 'no data' | 'missing'
+  }[]
   incidents: number
   deploys: number
   errors: string[]
@@ -88,6 +95,11 @@ export async function inspectStatusPage(
           ]),
         ),
         p95Lines: n.querySelectorAll('svg.chart polyline').length,
+        p95: (n.querySelector('svg.chart')
+          ? 'chart'
+          : n.querySelector('.no-latency')
+            ? 'no data'
+            : 'missing') as 'chart' | 'no data' | 'missing',
       })),
     )
     return {
