@@ -1,4 +1,6 @@
+import { stackName } from '../commands/swarm.ts'
 import type { WatchdogFile } from '../commands/watchdog.ts'
+import { SERVICES } from '../env/terms.ts'
 import { parseReleases } from '../stack/releases.ts'
 import { type AppError, appErrors } from './error-signatures.ts'
 import type { Exec } from './exec.ts'
@@ -6,24 +8,37 @@ import type { Exec } from './exec.ts'
 // What error tracking reads on the host: the app containers' logs since the last run (both colours'
 // running containers: during a switch both serve), and the live release from the release record.
 
-/** Running app containers (never the data project's) and the service each runs. */
+const APP_SERVICES = new Set<string>(SERVICES)
+
+/**
+ * Running app containers (never Postgres' or Redis') and the service each runs: both colours' Compose
+ * projects, and on a swarm env's node the stack's tasks (`ce-<env>_api` runs api).
+ */
 export async function appContainers(
   exec: Exec,
-  cfg: Pick<WatchdogFile, 'projects'>,
+  cfg: Pick<WatchdogFile, 'projects' | 'env'>,
 ): Promise<{ id: string; service: string }[]> {
   const out: { id: string; service: string }[] = []
-  for (const project of [cfg.projects.blue, cfg.projects.green]) {
-    const ps = await exec('docker', [
-      'ps',
-      '--filter',
-      `label=com.docker.compose.project=${project}`,
-      '--format',
-      '{{.ID}} {{.Label "com.docker.compose.service"}}',
-    ])
+  const stack = stackName(cfg.env)
+  const sources = [
+    ...[cfg.projects.blue, cfg.projects.green].map((p) => ({
+      filter: `label=com.docker.compose.project=${p}`,
+      format: '{{.ID}} {{.Label "com.docker.compose.service"}}',
+      prefix: '',
+    })),
+    {
+      filter: `label=com.docker.stack.namespace=${stack}`,
+      format: '{{.ID}} {{.Label "com.docker.swarm.service.name"}}',
+      prefix: `${stack}_`,
+    },
+  ]
+  for (const { filter, format, prefix } of sources) {
+    const ps = await exec('docker', ['ps', '--filter', filter, '--format', format])
     if (ps.code !== 0) continue
     for (const line of ps.stdout.split('\n')) {
-      const [id, service] = line.trim().split(/\s+/)
-      if (id && service) out.push({ id, service })
+      const [id, name] = line.trim().split(/\s+/)
+      const service = name?.startsWith(prefix) ? name.slice(prefix.length) : undefined
+      if (id && service && APP_SERVICES.has(service)) out.push({ id, service })
     }
   }
   return out
@@ -32,7 +47,7 @@ export async function appContainers(
 /** Every app container's error lines since `since` (stdout and stderr: Rust panics go to stderr). */
 export async function collectAppErrors(
   exec: Exec,
-  cfg: Pick<WatchdogFile, 'projects'>,
+  cfg: Pick<WatchdogFile, 'projects' | 'env'>,
   since: Date,
 ): Promise<{ errors: AppError[]; unread: string[] }> {
   const errors: AppError[] = []

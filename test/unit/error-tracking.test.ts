@@ -151,10 +151,12 @@ test('the host side: running app containers of both colours, their logs since th
   const calls: string[] = []
   const exec: Exec = async (file, args) => {
     calls.push(`${file} ${args.join(' ')}`)
-    if (args[0] === 'ps')
-      return args.includes('label=com.docker.compose.project=ce-qa-blue')
-        ? { code: 0, stdout: 'c1 api\nc2 site\n', stderr: '' }
-        : { code: 0, stdout: '', stderr: '' }
+    if (args[0] === 'ps' && args.includes('label=com.docker.compose.project=ce-qa-blue'))
+      return { code: 0, stdout: 'c1 api\nc2 site\n', stderr: '' }
+    // a swarm node's tasks: the app's are read, the data's (postgres) are not
+    if (args[0] === 'ps' && args.includes('label=com.docker.stack.namespace=ce-qa'))
+      return { code: 0, stdout: 't1 ce-qa_saas\nt2 ce-qa_postgres\n', stderr: '' }
+    if (args[0] === 'ps') return { code: 0, stdout: '', stderr: '' }
     if (args[0] === 'logs' && args.at(-1) === 'c1')
       return { code: 0, stdout: 'GET / 200 1ms\n', stderr: PANIC }
     if (args[0] === 'logs') return { code: 1, stdout: '', stderr: 'Error: journald is not answering' }
@@ -184,6 +186,7 @@ test('the host side: running app containers of both colours, their logs since th
   assert.equal(await appContainers(exec, cfg), [
     { id: 'c1', service: 'api' },
     { id: 'c2', service: 'site' },
+    { id: 't1', service: 'saas' },
   ])
   setSinks(
     (t) => sent.push(t),
