@@ -68,6 +68,26 @@ const NETWORK_CODES = new Set([
 ])
 const CREDENTIAL_CODES = new Set(['InvalidAccessKeyId', 'SignatureDoesNotMatch', 'AccessDenied', 'Forbidden'])
 
+/** A client of an S3-compatible endpoint (a Space), as every store of this project talks to one. */
+export function s3Client(
+  config: Pick<S3Config, 'endpoint' | 'region'>,
+  credentials: { accessKeyId: string; secretAccessKey: string },
+  { maxAttempts = 3, requestTimeoutMs = 120_000 }: { maxAttempts?: number; requestTimeoutMs?: number } = {},
+): S3Client {
+  return new S3Client({
+    endpoint: config.endpoint,
+    region: config.region,
+    credentials,
+    // Path-style (<endpoint>/<bucket>/<key>): Spaces accepts it, and it works for local servers and
+    // for bucket names with dots under TLS.
+    forcePathStyle: true,
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+    maxAttempts,
+    requestHandler: { connectionTimeout: 10_000, requestTimeout: requestTimeoutMs },
+  })
+}
+
 export class S3Store implements BackupStore {
   readonly description: string
   private readonly client: S3Client
@@ -81,18 +101,7 @@ export class S3Store implements BackupStore {
     this.root = config.prefix.replace(/^\/+|\/+$/g, '')
     if (this.root) checkPrefix(this.root)
     this.description = `s3://${config.bucket}/${this.root ? `${this.root}/` : ''} at ${config.endpoint}`
-    this.client = new S3Client({
-      endpoint: config.endpoint,
-      region: config.region,
-      credentials,
-      // Path-style (<endpoint>/<bucket>/<key>): Spaces accepts it, and it works for local servers and
-      // for bucket names with dots under TLS.
-      forcePathStyle: true,
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-      responseChecksumValidation: 'WHEN_REQUIRED',
-      maxAttempts: opts.maxAttempts ?? 3,
-      requestHandler: { connectionTimeout: 10_000, requestTimeout: 120_000 },
-    })
+    this.client = s3Client(config, credentials, { maxAttempts: opts.maxAttempts ?? 3 })
     this.client.middlewareStack.add(contentMd5ForDeleteObjects, {
       step: 'build',
       priority: 'low',

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto'
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { GetObjectCommand, PutObjectCommand, type PutObjectCommandInput, S3Client } from '@aws-sdk/client-s3'
+import { GetObjectCommand, PutObjectCommand, type PutObjectCommandInput } from '@aws-sdk/client-s3'
+import { s3Client } from '../backup/store-s3.ts'
 import { ACCESS_KEY_SECRET, S3_SECRETS, SECRET_KEY_SECRET, type StoreConfig } from '../env/backup.ts'
 import type { Secrets } from '../env/secrets.ts'
 import { InputError, PreconditionError } from '../report/errors.ts'
@@ -68,14 +69,11 @@ export async function publishPage(store: StoreConfig, secrets: Secrets, files: P
       'Set the Spaces key pair (the one the backups use, with write access to this bucket too).',
     )
   const secret = secrets[SECRET_KEY_SECRET] as string
-  const client = new S3Client({
-    endpoint: store.endpoint,
-    region: store.region,
-    credentials: { accessKeyId: secrets[ACCESS_KEY_SECRET] as string, secretAccessKey: secret },
-    forcePathStyle: true,
-    maxAttempts: 3,
-    requestHandler: { connectionTimeout: 10_000, requestTimeout: 60_000 },
-  })
+  const client = s3Client(
+    store,
+    { accessKeyId: secrets[ACCESS_KEY_SECRET] as string, secretAccessKey: secret },
+    { requestTimeoutMs: 60_000 },
+  )
   try {
     for (const f of files) {
       const what = `s3://${store.bucket}/${pageKey(store, f.name)}`
