@@ -1,12 +1,11 @@
 import { stackName } from '../commands/swarm.ts'
 import type { WatchdogFile } from '../commands/watchdog.ts'
 import { SERVICES } from '../env/terms.ts'
-import { parseReleases } from '../stack/releases.ts'
 import { type AppError, appErrors } from './error-signatures.ts'
 import type { Exec } from './exec.ts'
 
 // What error tracking reads on the host: the app containers' logs since the last run (both colours'
-// running containers: during a switch both serve), and the live release from the release record.
+// running containers: during a switch both serve; a swarm node's stack tasks).
 
 const APP_SERVICES = new Set<string>(SERVICES)
 
@@ -61,13 +60,4 @@ export async function collectAppErrors(
     errors.push(...appErrors(c.service, logs.stdout), ...appErrors(c.service, logs.stderr))
   }
   return { errors, unread }
-}
-
-/** The live release: the newest record that went live (deploy or rollback), or null. */
-export function liveRelease(recordText: string): string | null {
-  return (
-    parseReleases(recordText)
-      .filter((r) => r.outcome === 'live')
-      .at(-1)?.id ?? null
-  )
 }

@@ -22,7 +22,8 @@ import {
 import { notify, reportNotifyResults } from '../notify/send.ts'
 import { print, printErr } from '../report/output.ts'
 import { redact, registerSecret } from '../report/redact.ts'
-import { collectAppErrors, liveRelease } from './app-logs.ts'
+import { liveRelease, parseReleases } from '../stack/releases.ts'
+import { collectAppErrors } from './app-logs.ts'
 import { pruneRestarts, type RestartLog } from './budget.ts'
 import { runChecks, type TimedResult } from './checks.ts'
 import { type ErrorState, emptyErrorState, evaluateErrors } from './error-signatures.ts'
@@ -92,7 +93,7 @@ export async function trackErrors(cfg: WatchdogFile, exec: Exec, now: Date): Pro
   } catch {
     // nothing deployed yet
   }
-  const release = liveRelease(record)
+  const release = liveRelease(parseReleases(record))?.id ?? null
   const windowMin = (now.getTime() - since.getTime()) / 60_000
   const { state, alerts } = evaluateErrors(previous, errors, release, now, windowMin, cfg.errors.rules)
   for (const u of unread) printErr(`error tracking: could not read the logs of ${u}`)

@@ -5,7 +5,8 @@ import * as assert from 'uvu/assert'
 import { DEFAULT_ERROR_RULES } from '../../lib/commands/watchdog.ts'
 import { markRequests, sendMarks } from '../../lib/release/error-tracking.ts'
 import { setSinks } from '../../lib/report/output.ts'
-import { appContainers, liveRelease } from '../../lib/watchdog/app-logs.ts'
+import { liveRelease, parseReleases } from '../../lib/stack/releases.ts'
+import { appContainers } from '../../lib/watchdog/app-logs.ts'
 import {
   appErrors,
   emptyErrorState,
@@ -182,7 +183,7 @@ test('the host side: running app containers of both colours, their logs since th
       '',
     ].join('\n'),
   )
-  assert.is(liveRelease(readFileSync(join(dir, 'releases.jsonl'), 'utf8')), 'v2')
+  assert.is(liveRelease(parseReleases(readFileSync(join(dir, 'releases.jsonl'), 'utf8')))?.id, 'v2')
   assert.equal(await appContainers(exec, cfg), [
     { id: 'c1', service: 'api' },
     { id: 'c2', service: 'site' },
