@@ -1,9 +1,9 @@
-import { checkerHelperPath, readOn } from '../commands/checker.ts'
+import { readOn } from '../commands/checker.ts'
 import { loadEnv } from '../env/load.ts'
 import { readPromoteKey } from '../env/secrets.ts'
-import { HostSession } from '../host/session.ts'
 import { InputError, PreconditionError } from '../report/errors.ts'
 import { print } from '../report/output.ts'
+import { checkerSession } from '../run/connect.ts'
 import type { Context } from '../run/runbook.ts'
 import { parseReleases, type ReleaseRecord } from '../stack/releases.ts'
 import { pinsOfRecord, runPins, setPins } from './pins.ts'
@@ -75,12 +75,8 @@ async function stagedHistory(ctx: Context): Promise<{ history: ReleaseRecord[]; 
     throw new InputError(
       `promote_from.env of ${ctx.env.file}: ${source.file} has no ssh.checker (or no host): its history is read through its checker account`,
     )
-  const session = new HostSession(host, {
-    user: checker.user,
-    privateKey: readPromoteKey(ctx.env, ctx.secrets),
-    connectTimeoutS: source.ssh.connectTimeoutS,
+  const session = checkerSession(source, host, readPromoteKey(ctx.env, ctx.secrets), {
     commandTimeoutS: 60,
-    readHelper: checkerHelperPath(source.name),
     echo: false,
   })
   try {

@@ -60,6 +60,28 @@ export function connectStep(spec: RunbookSpec): Step {
 }
 
 /**
+ * A session (not yet connected) as `env`'s read-only checker on one of its hosts, its reads through the
+ * checker's helper: the read-only runbooks' own login, and another env's history read from here
+ * (promote_from, outside_view) with that env's checker key.
+ */
+export function checkerSession(
+  env: Env,
+  host: Host,
+  privateKey: string | undefined,
+  opts: { commandTimeoutS: number; echo: boolean; dryRun?: boolean },
+): HostSession {
+  const checker = env.ssh.checker
+  if (!checker) throw new Error(`checkerSession: ${env.file} has no ssh.checker`)
+  return new HostSession(host, {
+    user: checker.user,
+    privateKey,
+    connectTimeoutS: env.ssh.connectTimeoutS,
+    readHelper: checkerHelperPath(env.name),
+    ...opts,
+  })
+}
+
+/**
  * The read-only runbooks on an env with ssh.checker: the checker's login, its reads through the
  * helper. Refused: setup-server has not made the account on this host yet (or the key is not its).
  */
@@ -70,14 +92,10 @@ async function connectChecker(
 ): Promise<HostSession> {
   const checker = ctx.env.ssh.checker
   if (!checker) throw new Error('connectChecker: the env has no ssh.checker')
-  const session = new HostSession(host, {
-    user: checker.user,
-    privateKey,
-    connectTimeoutS: ctx.env.ssh.connectTimeoutS,
+  const session = checkerSession(ctx.env, host, privateKey, {
     commandTimeoutS: ctx.env.ssh.commandTimeoutS,
     dryRun: ctx.dryRun,
     echo: true,
-    readHelper: checkerHelperPath(ctx.env.name),
   })
   try {
     await session.connect()

@@ -1,10 +1,10 @@
 import { gunzipSync } from 'node:zlib'
-import { checkerHelperPath, readOn } from '../commands/checker.ts'
+import { readOn } from '../commands/checker.ts'
 import { type Env, loadEnv } from '../env/load.ts'
 import { readOutsideViewKey, type Secrets } from '../env/secrets.ts'
-import { HostSession } from '../host/session.ts'
 import { InputError } from '../report/errors.ts'
 import { print } from '../report/output.ts'
+import { checkerSession } from '../run/connect.ts'
 import { parseHistory } from './history.ts'
 import type { OutsideInput } from './report.ts'
 
@@ -59,14 +59,7 @@ export async function readOutsideView(
   const failed: string[] = []
   for (const host of watcher.hosts) {
     const name = `${watcher.name}/${host.name}`
-    const session = new HostSession(host, {
-      user: checker.user,
-      privateKey,
-      connectTimeoutS: watcher.ssh.connectTimeoutS,
-      commandTimeoutS: 120,
-      readHelper: checkerHelperPath(watcher.name),
-      echo: false,
-    })
+    const session = checkerSession(watcher, host, privateKey, { commandTimeoutS: 120, echo: false })
     try {
       await session.connect()
       const chunks: Buffer[] = []
