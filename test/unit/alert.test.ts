@@ -2,11 +2,10 @@ import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import * as assert from 'uvu/assert'
-import { setSinks } from '../../lib/report/output.ts'
-import { runRunbook } from '../../lib/run/runbook.ts'
 import { alert } from '../../runbooks/alert.ts'
 import { suite } from '../harness.ts'
 import { startReceiver } from '../sandbox/webhook-receiver.ts'
+import { runOnFixtureEnv } from '../support/offline-run.ts'
 import { ciEnvYaml } from './ci-env.ts'
 
 // make alert: what a scheduled workflow runs when one of its steps failed.
@@ -16,25 +15,7 @@ const env = (notify: string) => ciEnvYaml(['ALERT_URL', 'DEPLOY_URL'], notify)
 async function run(envText: string, args: string[]) {
   const dir = mkdtempSync(join(tmpdir(), 'ce-alert-'))
   writeFileSync(join(dir, 'ci.yaml'), envText)
-  const saved = { CE_ENV_DIR: process.env.CE_ENV_DIR, AUDIT_DIR: process.env.AUDIT_DIR }
-  process.env.CE_ENV_DIR = dir
-  process.env.AUDIT_DIR = join(dir, 'audit')
-  let out = ''
-  setSinks((t) => {
-    out += t
-  })
-  try {
-    return { code: await runRunbook(alert, ['--env', 'ci', ...args]), out }
-  } finally {
-    setSinks(
-      (t) => process.stdout.write(t),
-      (t) => process.stderr.write(t),
-    )
-    for (const [k, v] of Object.entries(saved)) {
-      if (v === undefined) delete process.env[k]
-      else process.env[k] = v
-    }
-  }
+  return runOnFixtureEnv(alert, dir, args)
 }
 
 test('the alert reaches the target subscribed to alert, and only it', async () => {

@@ -12,12 +12,12 @@ import { differs, heartbeatJobs, SCHEDULED, SCHEDULED_ENVS } from '../../lib/hea
 import { ping } from '../../lib/heartbeat/ping.ts'
 import { InputError } from '../../lib/report/errors.ts'
 import { setSinks } from '../../lib/report/output.ts'
-import { runRunbook } from '../../lib/run/runbook.ts'
 import { heartbeat } from '../../lib/watchdog/main.ts'
 import { heartbeats } from '../../runbooks/heartbeats.ts'
 import { suite } from '../harness.ts'
 import { type HealthchecksStandIn, parseCron, startHealthchecks } from '../sandbox/healthchecks.ts'
 import { startReceiver } from '../sandbox/webhook-receiver.ts'
+import { runOnFixtureEnv } from '../support/offline-run.ts'
 import { ciEnvYaml } from './ci-env.ts'
 
 // The dead man's switch: the heartbeat: section, the checks make heartbeats keeps at a
@@ -296,11 +296,6 @@ test("the watchdog's config carries the ping URL (0600, like the webhooks); a ru
 test('make heartbeats: creates the checks, then nothing to change; a silent check is exit 3 naming it; no key in the output', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'ce-heartbeats-'))
   const stand = await startHealthchecks({ minPeriodS: 1, tickMs: 100 })
-  const saved = { CE_ENV_DIR: process.env.CE_ENV_DIR, AUDIT_DIR: process.env.AUDIT_DIR }
-  process.env.CE_ENV_DIR = dir
-  process.env.AUDIT_DIR = join(dir, 'audit')
-  process.env.HB_PING = stand.pingBase
-  process.env.HB_KEY = stand.apiKey
   writeFileSync(
     join(dir, 'ci.yaml'),
     ciEnvYaml(
@@ -309,12 +304,10 @@ test('make heartbeats: creates the checks, then nothing to change; a silent chec
     ),
   )
   let out = ''
-  setSinks((t) => {
-    out += t
-  })
   const run = async (args: string[] = []) => {
-    out = ''
-    return runRunbook(heartbeats, ['--env', 'ci', ...args])
+    const r = await runOnFixtureEnv(heartbeats, dir, args, { HB_PING: stand.pingBase, HB_KEY: stand.apiKey })
+    out = r.out
+    return r.code
   }
   try {
     assert.is(await run(['--dry-run']), 0, out)
@@ -330,14 +323,6 @@ test('make heartbeats: creates the checks, then nothing to change; a silent chec
     assert.match(out, 'silent: ci-watchdog (last ping 20')
     for (const secret of [stand.apiKey, stand.pingBase]) assert.not.match(out, secret)
   } finally {
-    setSinks(
-      (t) => process.stdout.write(t),
-      (t) => process.stderr.write(t),
-    )
-    for (const [k, v] of Object.entries(saved)) {
-      if (v === undefined) delete process.env[k]
-      else process.env[k] = v
-    }
     await stand.close()
     await hc?.close()
     rmSync(dir, { recursive: true, force: true })
