@@ -66,7 +66,6 @@ export interface PageInspection {
     service: string
     state: string
     bars: Record<string, number>
-    p95Lines: number
     p95: 'chart' | 'no data' | 'missing'
   }[]
   incidents: number
@@ -94,7 +93,6 @@ export async function inspectStatusPage(
             v.querySelectorAll('svg.bar rect.day').length,
           ]),
         ),
-        p95Lines: n.querySelectorAll('svg.chart polyline').length,
         p95: (n.querySelector('svg.chart')
           ? 'chart'
           : n.querySelector('.no-latency')
