@@ -64,9 +64,11 @@ export async function runWatchdog(cfg: WatchdogFile, options: RunOptions = {}): 
     if (sent.length > 0 && sent.every((r) => !r.ok)) state = markUndelivered(state, notice)
   }
   writeJsonAtomic(files.alerts, state, 2)
+  // The heartbeat says the checks ran and their alerts went out: pinged before the app's logs are read,
+  // so a slow `docker logs` on a loaded host never makes the dead man's switch think the watchdog died.
+  await heartbeat(cfg, 'success', `${results.length} checks, ${failing.length} failing`)
   // While a runbook holds the lock the logs wait: the next run reads from where this one would have.
   if (!pausedBy) await trackErrors(cfg, options.exec ?? execTool, now)
-  await heartbeat(cfg, 'success', `${results.length} checks, ${failing.length} failing`)
 }
 
 /** The longest log window one run reads (a watchdog stopped for a day does not read a day of logs). */
