@@ -9,12 +9,12 @@ import { BASE_PART } from '../lib/backup/base-backup.ts'
 import { listBackups, manifestKey } from '../lib/backup/catalog.ts'
 import { inspectHeader } from '../lib/backup/format.ts'
 import { protectionVerdict } from '../lib/backup/protection.ts'
-import { readObject } from '../lib/backup/storage.ts'
 import { openBackupTarget } from '../lib/backup/take.ts'
 import { archivedWal, describeBrokenChains, walChains } from '../lib/backup/wal-archive.ts'
 import { PreconditionError } from '../lib/report/errors.ts'
 import { print, table } from '../lib/report/output.ts'
 import { isMain, main, type RunbookSpec } from '../lib/run/runbook.ts'
+import { readObject } from '../lib/store/storage.ts'
 
 export const backups: RunbookSpec = {
   name: 'backups',

@@ -12,13 +12,13 @@ import { BASE_PART, type BaseInfo } from '../lib/backup/base-backup.ts'
 import { type BackupEntry, listBackups } from '../lib/backup/catalog.ts'
 import { readBackupManifest } from '../lib/backup/restore.ts'
 import { applyRetention, planRetention, type RetentionPlan } from '../lib/backup/retention.ts'
-import { openStore } from '../lib/backup/storage.ts'
-import type { BackupStore } from '../lib/backup/store.ts'
 import { openBackupTarget } from '../lib/backup/take.ts'
 import { archivedWal } from '../lib/backup/wal-archive.ts'
 import { describeWalPlan, planWalRetention } from '../lib/backup/wal-retention.ts'
 import { print, table } from '../lib/report/output.ts'
 import { type Context, isMain, main, type RunbookSpec } from '../lib/run/runbook.ts'
+import { openStore } from '../lib/store/storage.ts'
+import type { BackupStore } from '../lib/store/store.ts'
 
 export const pruneBackups: RunbookSpec = {
   name: 'prune-backups',

@@ -18,8 +18,8 @@
  */
 import { createHmac, timingSafeEqual } from 'node:crypto'
 import { InputError, IntegrityError, PreconditionError } from '../report/errors.ts'
+import { type BackupStore, readObject } from '../store/storage.ts'
 import type { Keyring } from './keys.ts'
-import { type BackupStore, readObject } from './storage.ts'
 
 export const MANIFEST = 'manifest'
 export const COMPLETE = 'COMPLETE'

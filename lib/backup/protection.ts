@@ -7,7 +7,7 @@
  * Pure: the runbook reads the settings (BackupStore.protection) and prints this verdict.
  * On-call page: docs/runbooks/backup.md#protection
  */
-import type { Protection } from './store.ts'
+import type { Protection } from '../store/store.ts'
 
 export interface ProtectionVerdict {
   /** false: nothing keeps what the writing key deletes. */

@@ -2,7 +2,7 @@
  * Where a run's records go in the backup store (ship-records): records/<env>/<day>/<run>/<name>, where
  * <name> is audit/<file> or state/<file>. Pure, unit tested; the store's own prefix comes first.
  */
-import { checkKey } from './store.ts'
+import { checkKey } from '../store/store.ts'
 
 export interface RecordFile {
   /** audit/audit.jsonl, state/emergency-production.json */

@@ -5,8 +5,8 @@
  * pure; applyRetention deletes, COMPLETE marker first, so a half-deleted backup never looks complete.
  */
 import { InputError } from '../report/errors.ts'
+import type { BackupStore } from '../store/storage.ts'
 import { backupPrefix, completeKey } from './catalog.ts'
-import type { BackupStore } from './storage.ts'
 
 export interface RetentionPolicy {
   keepDaily: number

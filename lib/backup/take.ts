@@ -24,12 +24,12 @@ import { InputError, IntegrityError } from '../report/errors.ts'
 import { print } from '../report/output.ts'
 import type { Context } from '../run/runbook.ts'
 import { DB_NAME, DB_USER } from '../stack/files.ts'
+import { type BackupStore, openStore, readObject } from '../store/storage.ts'
 import { BASE_PART, type BaseInfo, parseBaseBackupLog } from './base-backup.ts'
 import { listBackups, manifestKey, markComplete, newBackupId, partKey } from './catalog.ts'
 import { decryptBuffer, decryptStream, encryptBuffer, hashingStream } from './format.ts'
 import { Keyring } from './keys.ts'
 import { MANIFEST_FORMAT, type Manifest, PARTS, type PartInfo, totalRows } from './manifest.ts'
-import { type BackupStore, openStore, readObject } from './storage.ts'
 import { captureToStore } from './transfer.ts'
 
 export interface BackupTarget {

@@ -8,10 +8,10 @@ import { PassThrough, pipeline, type Readable, Writable } from 'node:stream'
 import { pipeline as pipelineAsync } from 'node:stream/promises'
 import type { HostSession } from '../host/session.ts'
 import { IntegrityError } from '../report/errors.ts'
+import type { BackupStore } from '../store/storage.ts'
 import { decryptStream, encryptStream, hashingStream } from './format.ts'
 import type { Keyring } from './keys.ts'
 import type { PartInfo } from './manifest.ts'
-import type { BackupStore } from './storage.ts'
 
 export interface StreamedPart {
   info: PartInfo

@@ -12,9 +12,9 @@
  */
 import { gunzipSync, gzipSync } from 'node:zlib'
 import { IntegrityError } from '../report/errors.ts'
+import { type BackupStore, ObjectExistsError, readObject } from '../store/store.ts'
 import { decryptBuffer, sealBuffer, sha256 } from './format.ts'
 import type { Keyring, Recipient } from './keys.ts'
-import { type BackupStore, ObjectExistsError, readObject } from './store.ts'
 import { type ChainReport, checkChain, describeGaps } from './wal-chain.ts'
 
 /** A segment (24 hex) or a timeline history file (`<8 hex>.history`), as Postgres names them. */

@@ -13,8 +13,8 @@ import { walShipperConfigPath, walSpoolDir, walStatusPath } from '../commands/wa
 import { isEntryModule, writeJsonAtomic } from '../host/program-entry.ts'
 import { print, printErr } from '../report/output.ts'
 import { redact, registerSecret } from '../report/redact.ts'
+import { S3Store } from '../store/store-s3.ts'
 import { parseRecipient, type Recipient } from './keys.ts'
-import { S3Store } from './store-s3.ts'
 import { nextStatus, type PassResult, type ShipperStatus, shipPass, spoolBacklog } from './wal-shipper.ts'
 
 /** Seconds between passes over the spool. */

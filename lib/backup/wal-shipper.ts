@@ -6,8 +6,8 @@
  */
 import { readdir, readFile, stat, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
+import type { BackupStore } from '../store/store.ts'
 import type { Recipient } from './keys.ts'
-import type { BackupStore } from './store.ts'
 import { isSegmentName, segmentSystem, shipWalFile, WAL_FILE } from './wal-archive.ts'
 
 export interface ShipperStatus {

@@ -4,7 +4,6 @@
  * Parsing is pure (exported for the unit tests); the probes are lib/commands/health.ts.
  */
 import { listBackups } from '../backup/catalog.ts'
-import { openStore } from '../backup/storage.ts'
 import { archivedWal, describeBrokenChains, walChains } from '../backup/wal-archive.ts'
 import type { ShipperStatus } from '../backup/wal-shipper.ts'
 import { readOn } from '../commands/checker.ts'
@@ -12,6 +11,7 @@ import { probeDomain, resourcesProbe, responseHeaders, tlsProbe } from '../comma
 import { type Env, SERVICES } from '../env/load.ts'
 import { envHosts, isSwarmNode } from '../env/swarm.ts'
 import type { HostSession } from '../host/session.ts'
+import { openStore } from '../store/storage.ts'
 import { edgeChecks } from './edge.ts'
 import type { HealthResult } from './result.ts'
 import { clusterChecks, hostContainersProbe } from './swarm.ts'

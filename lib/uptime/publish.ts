@@ -2,10 +2,10 @@ import { createHash } from 'node:crypto'
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { GetObjectCommand, PutObjectCommand, type PutObjectCommandInput } from '@aws-sdk/client-s3'
-import { s3Client } from '../backup/store-s3.ts'
 import { ACCESS_KEY_SECRET, S3_SECRETS, SECRET_KEY_SECRET, type StoreConfig } from '../env/backup.ts'
 import type { Secrets } from '../env/secrets.ts'
 import { InputError, PreconditionError } from '../report/errors.ts'
+import { s3Client } from '../store/store-s3.ts'
 
 // make status-page's last step: the page (index.html) and its data (status.json) written to the
 // status_page store, each replaced whole, then read back and compared. S3: public-read objects with a

@@ -23,7 +23,7 @@
  *   7. Conditional writes: PutObject and CompleteMultipartUpload with `If-None-Match: *` answer 412
  *      PreconditionFailed when the key exists (s3rver ignores the header and overwrites).
  * PutObject, the multipart calls, HeadObject and GetObject work unchanged. s3rver checks no checksums (so
- * it cannot catch the CRC32 trap; lib/backup/store-s3.ts handles that) and, like the shim, not the payload
+ * it cannot catch the CRC32 trap; lib/store/store-s3.ts handles that) and, like the shim, not the payload
  * hash: signatures cover the headers, including x-amz-content-sha256, not the body.
  */
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto'

@@ -4,7 +4,7 @@ export const FLOORS: readonly (readonly string[])[] = [
   ['report'],
   ['env'],
   ['commands'],
-  ['host'],
+  ['host', 'store'],
   ['stack'],
   ['run'],
   ['notify'],

@@ -1,7 +1,7 @@
 import { PutObjectLockConfigurationCommand, S3Client } from '@aws-sdk/client-s3'
 import * as assert from 'uvu/assert'
 import { enableVersioningCommand, protectionVerdict } from '../../lib/backup/protection.ts'
-import { openStore } from '../../lib/backup/storage.ts'
+import { openStore } from '../../lib/store/storage.ts'
 import { suite } from '../harness.ts'
 import {
   enableVersioning,

@@ -15,9 +15,9 @@ import {
 } from '../../lib/backup/catalog.ts'
 import { generateBackupKey, Keyring } from '../../lib/backup/keys.ts'
 import { applyRetention, planRetention } from '../../lib/backup/retention.ts'
-import { type BackupStore, openStore } from '../../lib/backup/storage.ts'
-import { ObjectExistsError } from '../../lib/backup/store.ts'
 import { InputError, IntegrityError, PreconditionError, type RunbookError } from '../../lib/report/errors.ts'
+import { type BackupStore, openStore } from '../../lib/store/storage.ts'
+import { ObjectExistsError } from '../../lib/store/store.ts'
 import { suite } from '../harness.ts'
 import {
   S3_WRITER_SECRETS,

@@ -7,8 +7,6 @@ import { join, resolve } from 'node:path'
 import * as assert from 'uvu/assert'
 import { parse } from 'yaml'
 import { generateBackupKey, Keyring } from '../../lib/backup/keys.ts'
-import { openStore } from '../../lib/backup/storage.ts'
-import type { BackupStore } from '../../lib/backup/store.ts'
 import {
   type ArchivedWal,
   archivedWal,
@@ -33,6 +31,8 @@ import {
 import { walShipperResult } from '../../lib/health/checks.ts'
 import { IntegrityError } from '../../lib/report/errors.ts'
 import { walShipperBundle } from '../../lib/setup/wal-shipper.ts'
+import { openStore } from '../../lib/store/storage.ts'
+import type { BackupStore } from '../../lib/store/store.ts'
 import { suite } from '../harness.ts'
 import { S3RVER_SECRETS, type S3Server, startS3Server } from '../sandbox/s3.ts'
 
