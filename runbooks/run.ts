@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { EXIT, RunbookError } from '../lib/report/errors.ts'
-import { printErr } from '../lib/report/output.ts'
+import { printErr, setSinks } from '../lib/report/output.ts'
 import { argvFromVars, TARGET_ALIASES, varsFromWords } from '../lib/run/make-vars.ts'
 import { type LocalRunbookSpec, type RunbookSpec, runRunbook } from '../lib/run/runbook.ts'
 
@@ -51,6 +51,8 @@ async function run(): Promise<number> {
     printErr(err.message)
     return err.exitCode
   }
+  // JSON=1 (uptime, report): stdout carries the JSON only, as when the runbook's file is run itself.
+  if (argv.includes('--json')) setSinks((text) => process.stderr.write(text))
   return runRunbook(spec, argv)
 }
 

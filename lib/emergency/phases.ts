@@ -40,6 +40,7 @@ export async function runOnHost(
   let sub: Context | undefined
   const code = await runRunbook(spec, argv, {
     env: onlyHost(host, ctx.env),
+    within: 'emergency',
     onContext: (c) => {
       sub = c
     },

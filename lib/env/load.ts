@@ -389,6 +389,7 @@ function readHost(v: Validator, raw: unknown, path: string): Host | undefined {
     'address',
     'private_address',
     'ssh_port',
+    'http_port',
     'host_key',
     'roles',
     'sandbox',
@@ -402,6 +403,9 @@ function readHost(v: Validator, raw: unknown, path: string): Host | undefined {
   if (h.sandbox === true && name) return sandboxHost(v, name, path, roles)
   const address = v.string(h, 'address', path, { pattern: ADDRESS, form: 'an IP address or DNS name' })
   const sshPort = v.integer(h, 'ssh_port', path, { min: 1, max: 65535, default: 22 })
+  // Where this machine reaches the host's port 80 (make loadtest on an env without an edge), if not 80.
+  const httpPort =
+    h.http_port === undefined ? undefined : v.integer(h, 'http_port', path, { min: 1, max: 65535 })
   const hostKey = v.string(h, 'host_key', path, {
     pattern: FINGERPRINT,
     form: 'the SHA256 host key fingerprint as `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` prints it (SHA256:...)',
@@ -416,6 +420,7 @@ function readHost(v: Validator, raw: unknown, path: string): Host | undefined {
     name,
     address,
     sshPort,
+    ...(httpPort ? { httpPort } : {}),
     hostKey,
     roles: roles.length ? roles : ['web', 'data'],
     ...(privateAddress ? { privateAddress } : {}),
@@ -433,6 +438,7 @@ function sandboxHost(v: Validator, name: string, path: string, roles: string[]):
     name,
     address: '127.0.0.1',
     sshPort: droplet.ports.ssh,
+    httpPort: droplet.ports.http,
     hostKey: droplet.hostKey,
     roles: roles.length ? roles : ['web', 'data'],
     // The droplets reach each other on the sandbox network, as droplets do on a VPC.

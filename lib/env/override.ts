@@ -19,6 +19,7 @@ const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !
 const ALLOWED: Record<string, string> = {
   'hosts.*.address': 'a host address',
   'hosts.*.ssh_port': 'a host SSH port',
+  'hosts.*.http_port': 'a host HTTP port',
   'hosts.*.host_key': 'a host key',
   'hosts.*.private_address': 'a host private address',
   'edge.api_base': 'the Cloudflare API endpoint',

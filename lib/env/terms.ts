@@ -7,6 +7,8 @@ export interface Host {
   name: string
   address: string
   sshPort: number
+  /** The port this machine reaches the host's plain HTTP (nginx's 80: an env without an edge) on: 80, or a port published in the sandbox. */
+  httpPort?: number
   /** SHA256 fingerprint as `ssh-keygen -lf` prints it: SHA256:<base64 without padding>. */
   hostKey: string
   roles: string[]

@@ -31,6 +31,8 @@ export interface AuditRecord {
   events?: string[]
   /** The override file that pointed the env at other machines (CE_ENV_OVERRIDE), if one did. */
   env_override?: string
+  /** The runbook this run was part of (emergency's deploy, restore...): make report counts the outer one only. */
+  within?: string
 }
 
 /** Who is running this: the CI actor, else the git user, else the login name. */

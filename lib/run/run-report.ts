@@ -3,8 +3,10 @@ import { appendAuditCommand } from '../commands/checker.ts'
 import { CommandError, EXIT, RunbookError } from '../report/errors.ts'
 import { print, printErr, seconds, table } from '../report/output.ts'
 import { redactDeep } from '../report/redact.ts'
-import { appendLocalAudit, auditLine, ciRunUrl, type Outcome, whoAmI } from './audit.ts'
+import { appendLocalAudit, auditDir, auditLine, ciRunUrl, type Outcome, whoAmI } from './audit.ts'
 import { type ParsedArgs, stringArg } from './cli.ts'
+import { inActions } from './github-actions.ts'
+import { putRunRecord } from './records.ts'
 import type { Context, RunContext, Step, StepRecord } from './step.ts'
 
 // How a run reports: a failed step (what, where, the exit status, what to do next), the summary table,
@@ -56,6 +58,7 @@ export async function writeAudit(
   failedStep: string | null,
   error: Error | undefined,
   events: string[],
+  more: { storeHeld?: boolean; within?: string } = {},
 ): Promise<void> {
   const ended = new Date()
   const line = auditLine({
@@ -76,6 +79,7 @@ export async function writeAudit(
     dry_run: ctx?.dryRun ?? args['dry-run'] === true,
     ci_run_url: ciRunUrl(),
     ...(events.length ? { events } : {}),
+    ...(more.within ? { within: more.within } : {}),
   })
   appendLocalAudit(line)
   if (ctx?.dryRun) return
@@ -90,6 +94,34 @@ export async function writeAudit(
         printErr(`  (could not append the audit record on ${host.name}: ${e.message}; it is kept locally)`),
       )
   }
+  await recordOffHost(runbook, ctx, line, ended, more.storeHeld === true)
+}
+
+/** The record in the env's backup store too; or, when this run holds no key for it, where it is and how to copy it. */
+async function recordOffHost(
+  runbook: string,
+  ctx: (RunContext & Partial<Pick<Context, 'env' | 'secrets'>>) | undefined,
+  line: string,
+  ended: Date,
+  storeHeld: boolean,
+): Promise<void> {
+  const env = ctx?.env
+  if (!env?.backup || !ctx?.secrets) return
+  if (!storeHeld) {
+    // Under Actions every workflow ends with make ship-records, which copies this machine's records.
+    if (!inActions())
+      print(
+        `  (this run's audit record is in ${auditDir()} and on its hosts; make ship-records ENV=${env.name} copies it to the backup store)`,
+      )
+    return
+  }
+  await putRunRecord(env, ctx.secrets, runbook, line, ended).then(
+    (where) => print(`  audit record: ${where}`),
+    (e: Error) =>
+      printErr(
+        `  (could not put the audit record in the backup store: ${e.message}; it is kept in ${auditDir()}: make ship-records ENV=${env.name} copies it)`,
+      ),
+  )
 }
 
 export function exitCode(outcome: Outcome, error: Error | undefined): number {

@@ -20,6 +20,7 @@ import {
 } from './github-actions.ts'
 import { enter, type Interruptible, leave, type StopSignal, stopAll } from './interrupts.ts'
 import { STALE_AFTER_S } from './lock.ts'
+import { holdsStore } from './records.ts'
 import { exitCode, printSummary, reportError, reportStepFailure, writeAudit } from './run-report.ts'
 import {
   type Context,
@@ -52,6 +53,8 @@ export interface RunOptions {
   env?: (env: Env) => Env
   /** Sees the run's context once it exists: make emergency reads what its restore recovered. */
   onContext?: (ctx: Context) => void
+  /** The runbook this run is part of (make emergency runs deploy, restore... inside itself): in its audit record. */
+  within?: string
 }
 
 /** A run's context as the runner holds it: an env run has env, secrets and hosts; a local run has none. */
@@ -76,6 +79,8 @@ export async function runRunbook(
   let failedNext: string | undefined
   let error: RunbookError | Error | undefined
   let outcome: Outcome = 'success'
+  /** The run loaded the key of the env's backup store (or the store is a local directory): its record goes there too. */
+  let storeHeld = false
 
   let finishing: Promise<number> | undefined
   const finish = (): Promise<number> => {
@@ -112,7 +117,10 @@ export async function runRunbook(
       const title = envName ? `${spec.name} · ${envName}` : spec.name
       appendStepSummary(redact(summaryMarkdown(title, outcome, rows, failure)))
     }
-    await writeAudit(spec.name, ctx, args, started, outcome, failedStep, error, events)
+    await writeAudit(spec.name, ctx, args, started, outcome, failedStep, error, events, {
+      storeHeld,
+      ...(opts.within ? { within: opts.within } : {}),
+    })
     for (const host of ctx?.hosts ?? []) host.close()
     return exitCode(outcome, error)
   }
@@ -139,6 +147,7 @@ export async function runRunbook(
       const env = opts.env ? opts.env(loaded) : loaded
       const names = secretsFor(env, spec.needs(env, args))
       const secrets = await loadSecrets(env, process.env, { runbook: spec.name, names })
+      storeHeld = holdsStore(env, names)
       // Under GitHub Actions the runner hides these in its log too (our own redaction stays first).
       if (inActions()) for (const line of maskLines(Object.values(secrets))) process.stdout.write(`${line}\n`)
       await confirm(spec, env, args, dryRun)

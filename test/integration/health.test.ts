@@ -2,6 +2,7 @@ import * as assert from 'uvu/assert'
 import type { SandboxDroplet } from '../../lib/env/sandbox-hosts.ts'
 import { deploy } from '../../runbooks/deploy.ts'
 import { health } from '../../runbooks/health.ts'
+import { loadtest } from '../../runbooks/loadtest.ts'
 import { setupServer } from '../../runbooks/setup-server.ts'
 import { suite } from '../harness.ts'
 import { buildFixtureImages } from '../sandbox/fixtures.ts'
@@ -91,6 +92,45 @@ test('a slow API (injected latency): the latency gate fails at 2 s', async () =>
   }
   const again = await runCaptured(health, ['--env', 'hc'])
   assert.is(again.code, 0, again.out)
+})
+
+/** make loadtest on the env (no edge: the droplet's port 80, published on 127.0.0.1): its code and figures. */
+async function load(
+  args: string[],
+): Promise<{ code: number; out: string; figures: Record<string, number | boolean> }> {
+  const r = await runCaptured(loadtest, ['--env', 'hc', ...args])
+  const line = r.out.split('\n').find((l) => l.trim().startsWith('{"rps"')) ?? '{}'
+  return { ...r, figures: JSON.parse(line.trim()) }
+}
+
+test('make loadtest: every domain at 30/s for 5 s through nginx on the droplet: p95 and errors within the limits', async () => {
+  const { code, out, figures } = await load(['--rps', '30', '--duration', '5s'])
+  assert.is(code, 0, out)
+  for (const d of Object.values(FIXTURE_DOMAINS))
+    assert.match(out, new RegExp(`${d.replace(/\./g, '\\.')}\\s+127\\.0\\.0\\.1:\\d+/\\s+origin\\s+10/s`))
+  // 30/s for 5 s is about 150 answers; a loaded machine may send fewer, never none.
+  assert.ok((figures.requests as number) >= 60, out)
+  assert.is(figures.errors, 0, out)
+  assert.ok((figures.p95_ms as number) < 2000, out)
+  assert.is(figures.passed, true)
+  // A dry run plans and sends nothing.
+  const dry = await load(['--rps', '30', '--duration', '5s', '--dry-run'])
+  assert.is(dry.code, 0, dry.out)
+  assert.match(dry.out, 'dry run: would send 10/s to')
+  assert.equal(dry.figures, {})
+})
+
+test('make loadtest with injected latency in the api (2.5 s): exit 4, p95 named', async () => {
+  await fault('api', 'delay_ms=2500')
+  try {
+    const { code, out, figures } = await load(['--rps', '30', '--duration', '5s'])
+    assert.is(code, 4, out)
+    assert.match(out, /load test failed: p95 \d+(\.\d)? ms >= 2000 ms/)
+    assert.ok((figures.p95_ms as number) >= 2000, out)
+    assert.is(figures.passed, false)
+  } finally {
+    await fault('api', '')
+  }
 })
 
 test.run()

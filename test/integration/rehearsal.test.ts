@@ -55,6 +55,10 @@ for (const env of ['production', 'staging'] as const) {
     // staging twin's history; staging's watcher (production) has no droplet in staging's world.
     assert.is(r.uptime_outside_view, env === 'production' ? 'read' : 'not read')
     assert.ok(r.status_page_published, 'make status-page published to the committed status_page store')
+    // make report from the committed env's store: v1, v2 and the deploys around the rotation, the rollback.
+    assert.ok(r.report && r.report.deploys >= 2 && r.report.rollbacks >= 1, JSON.stringify(r.report))
+    // make loadtest through the committed env's edge: answered, within the limits.
+    assert.ok(r.loadtest?.passed && r.loadtest.errors === 0, JSON.stringify(r.loadtest))
     assert.ok(
       r.error_tracking_marked,
       'deploys marked their releases at the committed error_tracking service',

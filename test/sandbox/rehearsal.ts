@@ -57,6 +57,13 @@ export interface RehearsalResult {
   error_tracking_marked: boolean
   /** make status-page published the page to the committed status_page store (the world's S3). */
   status_page_published: boolean
+  /**
+   * make ship-records (as every workflow ends), then make report JSON=1 through the committed env's
+   * backup store: this month's deploys and rollbacks counted from the records there; null: no JSON line.
+   */
+  report: { deploys: number; rollbacks: number; success_rate: number | null } | null
+  /** make loadtest through the committed env's edge (short: 15/s for 3 s): its JSON line; null: none. */
+  loadtest: { rps: number; p95_ms: number | null; errors: number; passed: boolean } | null
   total_s: number
   steps: StepResult[]
   /** Through the edge: every domain 200 with HSTS and the security headers (false: which failed, in problems). */
@@ -488,6 +495,28 @@ export async function rehearse(opts: RehearsalOptions): Promise<RehearsalResult>
       store?.type === 's3' &&
       page.out.includes(`published: s3://${store.bucket}/${store.prefix}/index.html`)
     if (!statusPagePublished) problems.push(`make status-page: exit ${page.code}, not published`)
+    // The records off the host: this machine's (as every workflow's last step copies them), then the
+    // month's figures read back from the committed env's backup store.
+    const shipped = await make(['ship-records', E], env, log)
+    if (shipped.code !== 0) problems.push(`make ship-records: exit ${shipped.code}`)
+    const rep = await make(['report', E, 'JSON=1'], env, log)
+    const line = rep.out.split('\n').find((l) => l.startsWith('{"deploys"'))
+    const figures = line
+      ? (JSON.parse(line) as { deploys: number; rollbacks: number; success_rate: number | null })
+      : null
+    const delivery = figures
+      ? { deploys: figures.deploys, rollbacks: figures.rollbacks, success_rate: figures.success_rate }
+      : null
+    // make loadtest through the edge the committed env's DNS points at (production: confirmed by YES=1).
+    const lt = await make(['loadtest', E, 'RPS=15', 'DURATION=3s', 'YES=1'], env, log)
+    const ltLine = lt.out
+      .split('\n')
+      .map((l) => l.trim())
+      .find((l) => l.startsWith('{"rps"'))
+    const loadtest = ltLine ? (JSON.parse(ltLine) as NonNullable<RehearsalResult['loadtest']>) : null
+    if (lt.code !== 0 || !loadtest?.passed)
+      problems.push(`make loadtest: exit ${lt.code}, ${ltLine ?? 'no JSON line'}`)
+    if (rep.code !== 0 || !delivery) problems.push(`make report: exit ${rep.code}, ${line ?? 'no JSON line'}`)
 
     const ran = ['setup-server', 'dns', 'deploy', 'health', 'backup', 'restore', 'rollback']
     return {
@@ -503,6 +532,8 @@ export async function rehearse(opts: RehearsalOptions): Promise<RehearsalResult>
       uptime_outside_view: outsideRead,
       error_tracking_marked: marked,
       status_page_published: statusPagePublished,
+      report: delivery,
+      loadtest,
       rotation: { rotated, stale_refused: staleRefused, deploy_after: deployAfter },
       promotion,
       secrets_by_runbook: Object.fromEntries(
@@ -531,6 +562,8 @@ export async function rehearse(opts: RehearsalOptions): Promise<RehearsalResult>
       heartbeat_up: false,
       uptime_outside_view: 'missing',
       status_page_published: false,
+      report: null,
+      loadtest: null,
       error_tracking_marked: false,
       rotation: { rotated: false, stale_refused: false, deploy_after: false },
       promotion: { from: null, unstaged_refused: false, promoted: false },

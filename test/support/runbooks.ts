@@ -16,11 +16,14 @@ import { exec } from '../../runbooks/exec.ts'
 import { health } from '../../runbooks/health.ts'
 import { heartbeats } from '../../runbooks/heartbeats.ts'
 import { image } from '../../runbooks/image.ts'
+import { incident } from '../../runbooks/incident.ts'
+import { loadtest } from '../../runbooks/loadtest.ts'
 import { logs } from '../../runbooks/logs.ts'
 import { maintenance } from '../../runbooks/maintenance.ts'
 import { pruneBackups } from '../../runbooks/prune-backups.ts'
 import { psql } from '../../runbooks/psql.ts'
 import { releases } from '../../runbooks/releases.ts'
+import { report } from '../../runbooks/report.ts'
 import { restore } from '../../runbooks/restore.ts'
 import { rollback } from '../../runbooks/rollback.ts'
 import { rotateSecret } from '../../runbooks/rotate-secret.ts'
@@ -44,8 +47,11 @@ export const RUNBOOKS: Record<string, RunbookSpec> = {
   exec,
   health,
   heartbeats,
+  report,
   'status-page': statusPage,
   image,
+  incident,
+  loadtest,
   logs,
   maintenance,
   'prune-backups': pruneBackups,

@@ -40,7 +40,7 @@ test("the committed envs: only setup-server, verify-server, access, emergency an
 test('the committed envs: the read-only runbooks carry the checker key: no deploy key, backup key, cloud token or app password', () => {
   for (const env of [production, staging]) {
     const needs = byRunbook(env)
-    for (const name of ['health', 'status', 'uptime', 'releases']) {
+    for (const name of ['health', 'status', 'uptime', 'releases', 'report']) {
       const got = needs[name] ?? []
       assert.ok(got.includes('CHECKER_SSH_KEY'), `${env.name} ${name}: ${got}`)
       for (const bad of [
@@ -53,9 +53,9 @@ test('the committed envs: the read-only runbooks carry the checker key: no deplo
       ])
         assert.not.ok(got.includes(bad), `${env.name} ${name} loads ${bad}`)
     }
-    // the outside view (uptime, the status page): the watching env's checker key, which nothing else loads
+    // the outside view (uptime, the status page, the monthly report): the watching env's checker key, which nothing else loads
     const watcherKey = Object.keys(needs).filter((n) => needs[n]?.includes('WATCHER_CHECKER_SSH_KEY'))
-    assert.equal(watcherKey, ['status-page', 'uptime'], env.name)
+    assert.equal(watcherKey, ['report', 'status-page', 'uptime'], env.name)
     // the status page: read as the checker, published with the Spaces key; no backup key, no deploy key
     assert.equal(needs['status-page'], [
       'CHECKER_SSH_KEY',
