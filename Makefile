@@ -9,7 +9,7 @@ TSX := node_modules/.bin/tsx
 # and what run.ts returns when CI or a script calls it directly (README: Exit codes).
 RUNBOOK = node --import tsx runbooks/run.ts $(1)
 
-.PHONY: help deps deps-node check test test-unit test-integration demo sandbox sandbox-down status setup-server verify-server bench-setup unlock access secrets-edit rotate-secret logs psql exec maintenance deploy rollback releases release-images bench-deploy backup backups backup-recipient ship-records restore restore-drill prune-backups bench-pitr bench-backup dns health bench-health bench-outside-in bench-oncall uptime status-page report loadtest incident emergency image drill-emergency gates alert heartbeats bench-pipeline rehearse rehearse-pipeline
+.PHONY: help deps deps-node check test test-unit test-integration demo sandbox sandbox-down status setup-server verify-server bench-setup unlock access secrets-edit rotate-secret logs psql exec maintenance deploy rollback releases release-images bench-deploy backup backups backup-recipient ship-records restore restore-drill prune-backups bench-pitr bench-backup dns health bench-health bench-outside-in bench-oncall uptime status-page report loadtest incident rehearse-migration emergency image drill-emergency gates alert heartbeats bench-pipeline rehearse rehearse-pipeline
 
 help: ## List every target
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /\1\t/' | awk -F'\t' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -154,6 +154,9 @@ loadtest: ## Load every domain through the edge with autocannon (RPS=50, product
 
 incident: ## The incident register: OPEN="..." (SEVERITY=, DETECTED=, PERSONAL_DATA=1), UPDATE=/MITIGATED=/RESOLVE="..." (ID=); without one: the open incidents; the LGPD clock when personal data may be involved
 	@$(call RUNBOOK,incident)
+
+rehearse-migration: ## RELEASE=<sha>'s migrations on a masked copy of the latest backup (BACKUP=<id>) in a scratch database: rows and constraints compared; exit 4 when they fail; nothing live changes (JSON=1)
+	@$(call RUNBOOK,rehearse-migration)
 
 emergency: ## The droplet is gone: CREATE=1 (or HOST=<ip> HOST_KEY=<fp>) -> setup, deploy, restore, gates, DNS, verify; resumable
 	@$(call RUNBOOK,emergency)

@@ -17,6 +17,7 @@ import { deploy } from '../../runbooks/deploy.ts'
 import { health } from '../../runbooks/health.ts'
 import { maintenance } from '../../runbooks/maintenance.ts'
 import { pruneBackups } from '../../runbooks/prune-backups.ts'
+import { rehearseMigration } from '../../runbooks/rehearse-migration.ts'
 import { restore } from '../../runbooks/restore.ts'
 import { setupServer } from '../../runbooks/setup-server.ts'
 import { status } from '../../runbooks/status.ts'
@@ -540,6 +541,43 @@ test('restore drill: verified into a scratch database with timings; nothing live
   assert.ok(summary.timings_s['download+verify'] >= 0 && summary.timings_s['postgres-scratch'] >= 0, out)
   assert.is((await pg(`select name from bank_customers where id = 999999`)).trim(), 'after-drill-check')
   assert.not.match(await pg('select datname from pg_database', 'postgres'), 'ce_restore_')
+})
+
+test('rehearse-migration RELEASE=v2: the latest backup copied, personal data masked, v2 migrated on the copy alone; figures as one JSON line', async () => {
+  const liveBefore = await pg('select version from schema_migrations order by 1')
+  const { code, out } = await runCaptured(rehearseMigration, ['--env', 'bk', '--release', 'v2'])
+  assert.is(code, 0, out)
+  const figures = JSON.parse(
+    out
+      .split('\n')
+      .find((l) => l.trim().startsWith('{"rows_before"'))
+      ?.trim() ?? '{}',
+  )
+  // The copy: every table's rows (bank_customers, bank_lines, the app's...); v2's migration adds one row
+  // to schema_migrations and a column to statements, and loses none.
+  assert.ok(figures.rows_before > 1500, out)
+  assert.is(figures.rows_after, figures.rows_before + 1, out)
+  // name and email of bank_customers, name of accounts, memo of bank_lines: masked in the copy.
+  assert.ok(figures.masked_columns >= 4, out)
+  assert.match(out, 'bank_customers.email: e-mail addresses')
+  assert.match(out, 'bank_customers.name: names of people and holders')
+  assert.ok(figures.migrate_s >= 0, out)
+  // Nothing live changed: the live schema is v1's, its names are not masked, no copy is left.
+  assert.is(await pg('select version from schema_migrations order by 1'), liveBefore)
+  assert.match(await pg(`select name from bank_customers where id = 7`), 'customer 7')
+  assert.not.match(await pg('select datname from pg_database', 'postgres'), 'ce_migrate_')
+})
+
+test('rehearse-migration RELEASE=badmig: its broken migration fails on the copy (exit 4); the live database is untouched', async () => {
+  const liveBefore = await pg('select version from schema_migrations order by 1')
+  const { code, out } = await runCaptured(rehearseMigration, ['--env', 'bk', '--release', 'badmig'])
+  assert.is(code, 4, out)
+  assert.match(out, "badmig's migrations failed on a copy of bk's data")
+  assert.match(out, '0002_broken_reference')
+  assert.match(out, 'Do not deploy this release')
+  assert.is(await pg('select version from schema_migrations order by 1'), liveBefore)
+  assert.is((await pg(`select to_regclass('public.audit_log') is null`)).trim(), 't')
+  assert.not.match(await pg('select datname from pg_database', 'postgres'), 'ce_migrate_')
 })
 
 test("after backups and restores, no plaintext dump reached this machine's disk; the stored objects are ciphertext", async () => {

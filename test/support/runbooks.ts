@@ -22,6 +22,7 @@ import { logs } from '../../runbooks/logs.ts'
 import { maintenance } from '../../runbooks/maintenance.ts'
 import { pruneBackups } from '../../runbooks/prune-backups.ts'
 import { psql } from '../../runbooks/psql.ts'
+import { rehearseMigration } from '../../runbooks/rehearse-migration.ts'
 import { releases } from '../../runbooks/releases.ts'
 import { report } from '../../runbooks/report.ts'
 import { restore } from '../../runbooks/restore.ts'
@@ -56,6 +57,7 @@ export const RUNBOOKS: Record<string, RunbookSpec> = {
   maintenance,
   'prune-backups': pruneBackups,
   psql,
+  'rehearse-migration': rehearseMigration,
   releases,
   restore,
   rollback,

@@ -135,9 +135,10 @@ test('autocannon at a fixed rate against a server on 127.0.0.1: every answer tim
   assert.equal(await preflight(local(), 5), { ok: true, said: 'HTTP 200' })
   mode = 'ok'
   const ok = await loadOne(local(), 2)
-  // 20/s for 2 s: about 40 answers (the first second may start with a burst of one per connection; a
-  // loaded machine may send fewer).
-  assert.ok(ok.requests >= 20 && ok.requests <= 60, `${ok.requests} answers`)
+  // 20/s for 2 s: about 40 answers. autocannon's pacing is per connection and per tick, and each
+  // connection starts at once: a loaded machine sees 30 to 80. Unpaced, localhost answers thousands.
+  assert.ok(ok.requests >= 10 && ok.requests <= 100, `${ok.requests} answers`)
+  assert.is(ok.latenciesMs.length, ok.requests)
   assert.is(ok.failedAnswers, 0)
   assert.ok(summarise([ok]).passed)
   mode = 'half-500'
