@@ -5,6 +5,7 @@ import {
   auditHelperScript,
   auditSudoers,
 } from '../commands/audit-log.ts'
+import { detachedUnit } from '../commands/detached.ts'
 import { catFile } from '../commands/firewall.ts'
 import {
   AUTO_UPGRADES,
@@ -34,6 +35,7 @@ import {
 import { sshFingerprint } from '../env/fingerprint.ts'
 import { readPrivateKey } from '../env/secrets.ts'
 import { ensure, ensureFile } from '../host/converge.ts'
+import { runDetached } from '../host/detached.ts'
 import { InputError } from '../report/errors.ts'
 import { print } from '../report/output.ts'
 import type { Context, Step } from '../run/runbook.ts'
@@ -117,8 +119,22 @@ export const securityUpdates: Step = {
       const due = await pending(!ctx.dryRun)
       if (due.length === 0) return false
       print(`      ${host.name}: ${due.length} security update(s): ${due.join(' ')}`)
-      await host.exec(upgradePackages(due), { timeoutS: 900, echo: false })
-      if (ctx.dryRun) return true
+      if (ctx.dryRun) {
+        await host.exec(upgradePackages(due), { timeoutS: 900, echo: false })
+        return true
+      }
+      // In a unit of its own: an upgrade of libssl or libpam restarts sshd, which may drop this session
+      // (seen in CI); the upgrade goes on, and this run logs in again and waits for it.
+      await runDetached(
+        host,
+        detachedUnit('security-updates'),
+        'the security updates',
+        upgradePackages(due),
+        {
+          timeoutS: 900,
+          next: 'Look at the apt error above (mirror unreachable? disk full? dpkg lock?); then run setup-server again: it resumes.',
+        },
+      )
       const left = await pending(false)
       if (left.length)
         throw new Error(`${host.name}: security updates still pending after the upgrade: ${left.join(' ')}`)

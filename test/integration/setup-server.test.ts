@@ -3,11 +3,14 @@ import { join, resolve } from 'node:path'
 import * as assert from 'uvu/assert'
 import { parse as parseYaml, stringify } from 'yaml'
 import { appendAuditRecord } from '../../lib/commands/audit-log.ts'
+// setup-server on fresh sandbox droplets over real SSH: hardening, idempotence, no lock-out.
+import { detachedUnit } from '../../lib/commands/detached.ts'
 import { quote } from '../../lib/commands/shell.ts'
 import type { SandboxDroplet } from '../../lib/env/sandbox-hosts.ts'
+import { runDetached } from '../../lib/host/detached.ts'
 import { HostSession } from '../../lib/host/session.ts'
 import { offeredAuthMethods } from '../../lib/host/ssh-probe.ts'
-import { LoginRefusedError } from '../../lib/report/errors.ts'
+import { CommandError, LoginRefusedError } from '../../lib/report/errors.ts'
 import { releases } from '../../runbooks/releases.ts'
 import { setupServer } from '../../runbooks/setup-server.ts'
 import { status } from '../../runbooks/status.ts'
@@ -29,7 +32,6 @@ import {
   writeManagedEnv,
 } from '../support/test-bed.ts'
 
-// setup-server on fresh sandbox droplets over real SSH: hardening, idempotence, no lock-out.
 const test = suite('setup-server on fresh sandbox droplets', { timeoutS: 300 })
 const _ROOT = resolve(import.meta.dirname, '..', '..')
 let bed: TestBed
@@ -95,6 +97,49 @@ test('an unreachable host or a wrong host key stops it before any change', async
   assert.is(wrong.code, 3)
   assert.match(wrong.out, `presented: ${web.hostKey}`)
   assert.is((await onDroplet(web, 'id deploy >/dev/null 2>&1 && echo exists || echo none')).trim(), 'none')
+})
+
+test('a detached root command outlives its SSH session: the run logs in again and waits; a failure names its status and lines', async () => {
+  const fresh = bed.droplets[2] as SandboxDroplet
+  const root = session(fresh, 'root')
+  await root.connect()
+  try {
+    // The script drops every root SSH session (what an sshd restart during an upgrade may do), then
+    // finishes its work: the waiting run must log in again and see it succeed.
+    const unit = detachedUnit('test-drop')
+    await runDetached(
+      root,
+      unit,
+      'the test script',
+      "sleep 2; pkill -KILL -f 'sshd: root@notty' || true; sleep 3; echo done > /root/ce-detached-proof",
+      {
+        timeoutS: 120,
+        reconnectS: 60,
+        pollMs: 500,
+      },
+    )
+    assert.is((await root.exec('cat /root/ce-detached-proof', { echo: false })).stdout.trim(), 'done')
+    assert.not.ok(root.connectionLost)
+    // Cleaned up: the unit is gone.
+    assert.match(
+      (await root.exec(`systemctl show -p LoadState ${unit}`, { echo: false })).stdout,
+      'LoadState=not-found',
+    )
+    const failing = detachedUnit('test-fail')
+    const err = await runDetached(root, failing, 'the failing script', 'echo apt says no >&2; exit 7', {
+      timeoutS: 60,
+      pollMs: 500,
+    }).catch((e: Error) => e)
+    assert.instance(err, CommandError)
+    assert.is((err as CommandError).status, 'exit-code, exit 7')
+    assert.match((err as CommandError).stderrTail ?? '', 'apt says no')
+    assert.match(
+      (await root.exec(`systemctl show -p LoadState ${failing}`, { echo: false })).stdout,
+      'LoadState=not-found',
+    )
+  } finally {
+    root.close()
+  }
 })
 
 test('--dry-run on a fresh droplet lists what would change and changes nothing', async () => {

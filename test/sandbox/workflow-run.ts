@@ -475,8 +475,16 @@ export class WorkflowRunner {
       }
       const outputs: Record<string, string> = {}
       const ctx = { ...contexts, secrets, steps }
-      for (const [k, v] of Object.entries(isObj(def.outputs) ? def.outputs : {}))
-        outputs[k] = interpolate(String(v), ctx, ok())
+      for (const [k, v] of Object.entries(isObj(def.outputs) ? def.outputs : {})) {
+        try {
+          outputs[k] = interpolate(String(v), ctx, ok())
+        } catch (err) {
+          // A failed job's outputs may name what its failed step never wrote: the failure is the step's
+          // (reported below), not this expression's.
+          if (!status.failure) throw err
+          outputs[k] = ''
+        }
+      }
       return {
         result: status.failure ? 'failure' : 'success',
         outputs,
