@@ -5,8 +5,8 @@
  * release's own `api migrate` run against the copy alone, timed; row counts and constraints compared,
  * constraints left NOT VALID validated against the copy's data. The scratch database is dropped at the
  * end, whatever happened. Nothing live changes: no lock, no pause, the live database is not touched.
- * Exit 4 when the migrations fail, lose rows or leave a constraint the data breaks. Production runs it
- * before every deploy (deploy.yml). `make rehearse-migration ENV=<env> RELEASE=<sha> [BACKUP=<id>] [JSON=1]`
+ * Exit 4 when the migrations fail, lose rows or leave a constraint the data breaks. Run it before a
+ * production deploy whose release migrates. `make rehearse-migration ENV=<env> RELEASE=<sha> [BACKUP=<id>] [JSON=1]`
  * On-call page: docs/runbooks/rehearse-migration.md
  */
 

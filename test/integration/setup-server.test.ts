@@ -105,13 +105,14 @@ test('a detached root command outlives its SSH session: the run logs in again an
   await root.connect()
   try {
     // The script drops every root SSH session (what an sshd restart during an upgrade may do), then
-    // finishes its work: the waiting run must log in again and see it succeed.
+    // finishes its work: the waiting run must log in again and see it succeed. ([s]: the pattern must
+    // not match the script's own command line.)
     const unit = detachedUnit('test-drop')
     await runDetached(
       root,
       unit,
       'the test script',
-      "sleep 2; pkill -KILL -f 'sshd: root@notty' || true; sleep 3; echo done > /root/ce-detached-proof",
+      "sleep 2; pkill -KILL -f '[s]shd: root@notty' || true; sleep 3; echo done > /root/ce-detached-proof",
       {
         timeoutS: 120,
         reconnectS: 60,

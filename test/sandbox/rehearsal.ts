@@ -62,8 +62,6 @@ export interface RehearsalResult {
    * backup store: this month's deploys and rollbacks counted from the records there; null: no JSON line.
    */
   report: { deploys: number; rollbacks: number; success_rate: number | null } | null
-  /** production: deploy.yml's gate rehearsed v2's migrations on a masked copy; null: not production. */
-  migration_rehearsed: boolean | null
   /** make loadtest through the committed env's edge (short: 15/s for 3 s): its JSON line; null: none. */
   loadtest: { rps: number; p95_ms: number | null; errors: number; passed: boolean } | null
   total_s: number
@@ -176,7 +174,6 @@ export async function rehearse(opts: RehearsalOptions): Promise<RehearsalResult>
   // production promotes from staging (promote_from): a staging twin runs beside it, on its own droplet.
   const source = committed.promoteFrom ? loadEnv(committed.promoteFrom.env, join(ROOT, 'env')) : undefined
   const steps: StepResult[] = []
-  let migrationRehearsed: boolean | null = null
   let world: RehearsalWorld | undefined
   try {
     log(`rehearsal of env/${opts.env}.yaml on the sandbox (${opts.full ? 'full' : 'short'} form)`)
@@ -279,20 +276,6 @@ export async function rehearse(opts: RehearsalOptions): Promise<RehearsalResult>
     }
     const v1 = await run('deploy v1', ['deploy', E, 'RELEASE=v1', branch, 'YES=1'])
     if (v1.code !== 0) throw new Error('deploy v1 failed')
-    // Production's gate in deploy.yml: v2's migrations on a masked copy of the latest backup (one
-    // taken now: a new env has none) before the deploy step runs.
-    if (opts.env === 'production') {
-      await run('backup before v2', ['backup', E, 'YES=1'])
-      const gate = await viaWorkflow(
-        'rehearse v2 migrations (deploy.yml)',
-        '.github/workflows/deploy.yml',
-        'rehearse the migrations (production)',
-        { release: 'v2' },
-      )
-      migrationRehearsed = gate.code === 0 && /"masked_columns":[1-9]/.test(gate.out)
-      if (!migrationRehearsed)
-        problems.push("deploy.yml's migration rehearsal did not pass with masked columns")
-    }
     const v2 = await viaWorkflow(
       'deploy v2 (deploy.yml)',
       '.github/workflows/deploy.yml',
@@ -550,7 +533,6 @@ export async function rehearse(opts: RehearsalOptions): Promise<RehearsalResult>
       error_tracking_marked: marked,
       status_page_published: statusPagePublished,
       report: delivery,
-      migration_rehearsed: migrationRehearsed,
       loadtest,
       rotation: { rotated, stale_refused: staleRefused, deploy_after: deployAfter },
       promotion,
@@ -581,7 +563,6 @@ export async function rehearse(opts: RehearsalOptions): Promise<RehearsalResult>
       uptime_outside_view: 'missing',
       status_page_published: false,
       report: null,
-      migration_rehearsed: null,
       loadtest: null,
       error_tracking_marked: false,
       rotation: { rotated: false, stale_refused: false, deploy_after: false },
