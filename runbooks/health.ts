@@ -11,6 +11,7 @@ import { readOnlyLogin } from '../lib/env/needs.ts'
 import { allChecks, type HealthResult } from '../lib/health/checks.ts'
 import { EXIT, RunbookError } from '../lib/report/errors.ts'
 import { print, table } from '../lib/report/output.ts'
+import { redact } from '../lib/report/redact.ts'
 import { perRun } from '../lib/run/per-run.ts'
 import { isMain, main, type RunbookSpec } from '../lib/run/runbook.ts'
 
@@ -40,14 +41,15 @@ export const health: RunbookSpec = {
         const all = results.maybe(ctx) ?? []
         const failed = all.filter((r) => r.ok === false)
         if (ctx.args.json === true) {
-          print(
-            JSON.stringify({
-              env: ctx.env.name,
-              at: new Date().toISOString(),
-              ok: failed.length === 0,
-              results: all,
-            }),
-          )
+          const doc = JSON.stringify({
+            env: ctx.env.name,
+            at: new Date().toISOString(),
+            ok: failed.length === 0,
+            results: all,
+          })
+          // In the run's output, and alone on stdout (JSON=1 sends the progress to stderr).
+          print(doc)
+          process.stdout.write(`${redact(doc)}\n`)
         } else {
           const mark = (r: HealthResult) => (r.ok === null ? '-' : r.ok ? 'ok' : 'FAIL')
           print(

@@ -26,7 +26,7 @@ import {
 import { addEvent, readIncidents } from '../lib/incident/store.ts'
 import { notify, reportNotifyResults } from '../lib/notify/send.ts'
 import { InputError } from '../lib/report/errors.ts'
-import { print, setSinks } from '../lib/report/output.ts'
+import { print } from '../lib/report/output.ts'
 import { redact } from '../lib/report/redact.ts'
 import { ciRunUrl, whoAmI } from '../lib/run/audit.ts'
 import { stringArg } from '../lib/run/cli.ts'
@@ -197,6 +197,5 @@ export const incident: RunbookSpec = {
 }
 
 if (isMain(import.meta.url)) {
-  if (process.argv.includes('--json')) setSinks((text) => process.stderr.write(text))
   await main(incident)
 }

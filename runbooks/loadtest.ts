@@ -24,7 +24,7 @@ import {
 import { preflight, resolveEdge } from '../lib/loadtest/preflight.ts'
 import { connectionsFor, loadOne } from '../lib/loadtest/run.ts'
 import { EXIT, RunbookError } from '../lib/report/errors.ts'
-import { print, setSinks, table } from '../lib/report/output.ts'
+import { print, table } from '../lib/report/output.ts'
 import { redact } from '../lib/report/redact.ts'
 import { stringArg } from '../lib/run/cli.ts'
 import { perRun } from '../lib/run/per-run.ts'
@@ -179,6 +179,5 @@ export const loadtest: RunbookSpec = {
 }
 
 if (isMain(import.meta.url)) {
-  if (process.argv.includes('--json')) setSinks((text) => process.stderr.write(text))
   await main(loadtest)
 }

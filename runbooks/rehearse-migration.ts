@@ -31,7 +31,7 @@ import {
 } from '../lib/migration/compare.ts'
 import { columnsToMask, maskingSql, parseColumns } from '../lib/migration/masking.ts'
 import { EXIT, InputError, RunbookError } from '../lib/report/errors.ts'
-import { print, setSinks } from '../lib/report/output.ts'
+import { print } from '../lib/report/output.ts'
 import { redact } from '../lib/report/redact.ts'
 import { stringArg } from '../lib/run/cli.ts'
 import { perRun } from '../lib/run/per-run.ts'
@@ -242,6 +242,5 @@ export const rehearseMigration: RunbookSpec = {
 }
 
 if (isMain(import.meta.url)) {
-  if (process.argv.includes('--json')) setSinks((text) => process.stderr.write(text))
   await main(rehearseMigration)
 }

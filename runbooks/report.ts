@@ -22,7 +22,7 @@ import { readOnlyLogin } from '../lib/env/needs.ts'
 import type { Incident } from '../lib/incident/model.ts'
 import { readIncidents } from '../lib/incident/store.ts'
 import { InputError } from '../lib/report/errors.ts'
-import { print, setSinks } from '../lib/report/output.ts'
+import { print } from '../lib/report/output.ts'
 import { redact } from '../lib/report/redact.ts'
 import type { AuditRecord } from '../lib/run/audit.ts'
 import { stringArg } from '../lib/run/cli.ts'
@@ -154,7 +154,5 @@ export const report: RunbookSpec = {
 }
 
 if (isMain(import.meta.url)) {
-  // JSON=1: stdout carries the figures only, so `make report JSON=1 | tail -1` is the JSON line.
-  if (process.argv.includes('--json')) setSinks((text) => process.stderr.write(text))
   await main(report)
 }

@@ -8,9 +8,9 @@ import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { EXIT, RunbookError } from '../lib/report/errors.ts'
-import { printErr, setSinks } from '../lib/report/output.ts'
+import { printErr } from '../lib/report/output.ts'
 import { argvFromVars, TARGET_ALIASES, varsFromWords } from '../lib/run/make-vars.ts'
-import { type LocalRunbookSpec, type RunbookSpec, runRunbook } from '../lib/run/runbook.ts'
+import { jsonOnStdout, type LocalRunbookSpec, type RunbookSpec, runRunbook } from '../lib/run/runbook.ts'
 
 const MEANING: Record<number, string> = {
   0: 'success',
@@ -51,8 +51,7 @@ async function run(): Promise<number> {
     printErr(err.message)
     return err.exitCode
   }
-  // JSON=1 (uptime, report): stdout carries the JSON only, as when the runbook's file is run itself.
-  if (argv.includes('--json')) setSinks((text) => process.stderr.write(text))
+  jsonOnStdout(argv)
   return runRunbook(spec, argv)
 }
 

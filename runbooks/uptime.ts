@@ -13,7 +13,7 @@ import { dirname, join, resolve } from 'node:path'
 import { readOnlyLogin } from '../lib/env/needs.ts'
 import { notify, reportNotifyResults } from '../lib/notify/send.ts'
 import { EXIT, InputError, RunbookError } from '../lib/report/errors.ts'
-import { print, setSinks, table } from '../lib/report/output.ts'
+import { print, table } from '../lib/report/output.ts'
 import { redact } from '../lib/report/redact.ts'
 import { ciRunUrl, whoAmI } from '../lib/run/audit.ts'
 import type { OptionSpec } from '../lib/run/cli.ts'
@@ -145,7 +145,5 @@ export const uptime: RunbookSpec = {
 }
 
 if (isMain(import.meta.url)) {
-  // JSON=1: stdout carries the report only, so `make uptime JSON=1 > report.json` is a JSON file.
-  if (process.argv.includes('--json')) setSinks((text) => process.stderr.write(text))
   await main(uptime)
 }

@@ -1,3 +1,4 @@
+import { percentile } from '../delivery/metrics.ts'
 import type { Env } from '../env/load.ts'
 import { SERVICES, type Service } from '../env/terms.ts'
 import { InputError } from '../report/errors.ts'
@@ -121,13 +122,6 @@ export interface LoadSummary {
   errors: number
   error_pct: number
   passed: boolean
-}
-
-/** Nearest-rank percentile; null for no sample. */
-export function percentile(values: readonly number[], p: number): number | null {
-  if (values.length === 0) return null
-  const sorted = [...values].sort((a, b) => a - b)
-  return sorted[Math.max(1, Math.ceil((p / 100) * sorted.length)) - 1] as number
 }
 
 const r1 = (n: number | null) => (n === null ? null : Math.round(n * 10) / 10)

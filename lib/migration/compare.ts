@@ -1,3 +1,5 @@
+import { ident } from './masking.ts'
+
 // make rehearse-migration's verdict: the scratch copy before and after the release's migrations. Pure.
 
 export interface Constraint {
@@ -54,8 +56,6 @@ export function compareCopies(
     unvalidated: after.constraints.filter((c) => !c.validated),
   }
 }
-
-const ident = (s: string) => `"${s.replaceAll('"', '""')}"`
 
 /** VALIDATE CONSTRAINT for each NOT VALID one: the copy's data must satisfy it. `table` is regclass text. */
 export function validateSql(constraints: readonly Constraint[]): string {

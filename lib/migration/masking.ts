@@ -59,7 +59,8 @@ export interface MaskedColumn extends TextColumn {
   rule: string
 }
 
-const ident = (s: string) => `"${s.replaceAll('"', '""')}"`
+/** A quoted SQL identifier. */
+export const ident = (s: string) => `"${s.replaceAll('"', '""')}"`
 
 /** The columns a rule takes (the first rule that matches), in table and column order. */
 export function columnsToMask(columns: readonly TextColumn[]): MaskedColumn[] {

@@ -4,7 +4,7 @@ import { type Env, loadEnv } from '../env/load.ts'
 import { secretsFor } from '../env/needs.ts'
 import { loadSecrets } from '../env/secrets.ts'
 import { EXIT, RunbookError } from '../report/errors.ts'
-import { print, printErr, seconds } from '../report/output.ts'
+import { print, printErr, seconds, setSinks } from '../report/output.ts'
 import { redact } from '../report/redact.ts'
 import type { Outcome } from './audit.ts'
 import { type ParsedArgs, parseArgs, stringArg } from './cli.ts'
@@ -36,11 +36,21 @@ export { confirmMidRun, connectHost } from './connect.ts'
 export type { Context, LocalRunbookSpec, RunbookSpec, RunContext, Step, StepStatus } from './step.ts'
 export { changedIf } from './step.ts'
 
+/**
+ * JSON=1 (--json): the run's progress goes to stderr, so stdout carries only what the runbook writes
+ * there itself (its JSON), for `make <runbook> JSON=1 > file`. For the entry points (main, run.ts) only:
+ * a run inside a test keeps the sinks the test set.
+ */
+export function jsonOnStdout(argv: readonly string[]): void {
+  if (argv.includes('--json')) setSinks((text) => process.stderr.write(text))
+}
+
 /** Runs a runbook from process.argv and exits with its documented exit code. */
 export async function main(
   spec: RunbookSpec | LocalRunbookSpec,
   argv = process.argv.slice(2),
 ): Promise<never> {
+  jsonOnStdout(argv)
   const code = await runRunbook(spec, argv)
   process.exit(code)
 }
