@@ -9,7 +9,7 @@ TSX := node_modules/.bin/tsx
 # and what run.ts returns when CI or a script calls it directly (README: Exit codes).
 RUNBOOK = node --import tsx runbooks/run.ts $(1)
 
-.PHONY: help deps deps-node check test test-unit test-integration demo sandbox sandbox-down status setup-server verify-server bench-setup unlock access secrets-edit rotate-secret logs psql exec maintenance deploy rollback releases release-images bench-deploy backup backups backup-recipient ship-records restore restore-drill prune-backups bench-pitr bench-backup dns health bench-health bench-outside-in bench-oncall uptime status-page report loadtest incident rehearse-migration emergency image drill-emergency gates alert heartbeats bench-pipeline rehearse rehearse-pipeline
+.PHONY: help deps deps-node check test test-unit test-integration demo sandbox sandbox-down status setup-server verify-server bench-setup unlock access secrets-edit rotate-secret logs psql exec maintenance deploy rollback releases release-images bench-deploy backup backups backup-recipient ship-records restore restore-drill prune-backups bench-pitr bench-backup dns health bench-health bench-outside-in bench-oncall uptime status-page report loadtest security-scan incident rehearse-migration emergency image drill-emergency gates alert heartbeats bench-pipeline rehearse rehearse-pipeline
 
 help: ## List every target
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /\1\t/' | awk -F'\t' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -149,6 +149,8 @@ status-page: ## The public status page (90-day bars from outside and the host, p
 report: ## The month's delivery figures from the records in the backup store: deploys, success rate, lead time, change failure rate, time to restore, uptime and error budget (MONTH=YYYY-MM, JSON=1; Markdown and HTML in reports/)
 	@$(call RUNBOOK,report)
 
+security-scan: ## ssh-audit, testssl (every domain through the edge), nmap (every port of each host), lynis inside each host, npm audit (and cargo audit with WORKSPACE=), against the env file's security: thresholds; exit 4 on a finding [JSON=1]
+	@$(call RUNBOOK,security-scan)
 loadtest: ## Load every domain through the edge with autocannon (RPS=50, production 5 and confirmed; DURATION=60s; URL_PATH=/): p50/p95/p99, throughput, errors; fails when p95 >= 2 s or errors > 1%
 	@$(call RUNBOOK,loadtest)
 

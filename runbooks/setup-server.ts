@@ -6,7 +6,8 @@
  * Changes: packages, pending security updates, the administrator's login (ssh.admin), the deploy user (sudo
  *   only for the runbooks' root commands with setup.deploy_sudo: runbooks), sshd (root login off), ufw, fail2ban, updates, log limits, nginx base,
  *   the health watchdog (a systemd timer), the WAL shipper (an S3 backup store: a service on the data host),
- *   the read-only checker account (ssh.checker); on a swarm env, the swarm: the first host initialises it, the
+ *   the read-only checker account (ssh.checker), the host's hardening (banner, no core dumps, unused
+ *   kernel modules off, login.defs, idle shells closed, strict modes, sysstat, aide's database); on a swarm env, the swarm: the first host initialises it, the
  *   other app hosts join, and the swarm ports open only between the env's hosts.
  * Abort: Ctrl-C is safe at any point; run it again and it continues. It never locks you out: the
  *   deploy login is proven on a new connection before root login is turned off, and a failed check
@@ -19,6 +20,7 @@ import { deployUser, hardenSsh, proveDeployAccess } from '../lib/setup/access.ts
 import { adminAccount } from '../lib/setup/admin.ts'
 import { checkerAccount } from '../lib/setup/checker.ts'
 import { checkSshFrom, fail2ban, firewall, spareOperatorFromFail2ban } from '../lib/setup/firewall.ts'
+import { hostHardening } from '../lib/setup/hardening.ts'
 import { joinSwarm } from '../lib/setup/swarm.ts'
 import {
   automaticUpdates,
@@ -63,6 +65,8 @@ export const setupServer: RunbookSpec = {
     watchdog,
     walShipper,
     checkerAccount,
+    // After every account exists: the key-only accounts are exempted from login.defs's password ageing.
+    hostHardening,
     joinSwarm,
     // Later runbooks add their pieces here (origin certificates).
     verifyServer,

@@ -11,6 +11,7 @@ import {
   servicesProbe,
   stackContainersProbe,
 } from './health.ts'
+import { lynisAuditScript } from './lynis.ts'
 import { quote } from './shell.ts'
 import { nodeList, stackName, stackServicesProbe } from './swarm.ts'
 import { ARG_MINUTES, errorCountsScript, historyScript } from './uptime.ts'
@@ -56,6 +57,8 @@ const READS = {
   /** The WAL shipper's status (root's file; it holds no secret). Empty when there is none. */
   'wal-status': { body: (env: Env) => `cat ${quote(walStatusPath(env.name))} 2>/dev/null || true` },
   releases: { body: (env: Env) => readReleases(remotePaths(env).releases) },
+  /** lynis's audit of the host, run now as root (make security-scan): it changes nothing but its report. */
+  lynis: { body: () => lynisAuditScript() },
   facts: { body: (env: Env) => hostFactsScript(env) },
   nodes: { body: () => nodeList },
   'stack-services': { body: (env: Env) => stackServicesProbe(stackName(env.name)) },

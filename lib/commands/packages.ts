@@ -28,6 +28,8 @@ export function basePackages(os: HostOs): string[] {
     // The health watchdog runs on the distribution's Node (18 on both): installed here, in the one apt
     // transaction, as later steps start apt-daily, which would hold apt's lock for a separate install.
     'nodejs',
+    // make security-scan runs it on the host (through the checker's helper): its hardening index.
+    'lynis',
     ...(os === 'ubuntu-24.04' ? [] : ['apt-listchanges']),
   ]
 }

@@ -34,6 +34,9 @@ export function sshdHardening(options: { maxAuthTries?: number; loginGraceS?: nu
     'PermitUserEnvironment no',
     'ClientAliveInterval 300',
     'ClientAliveCountMax 2',
+    // Keepalives go through the encrypted channel (ClientAlive*), not TCP's spoofable ones; no compression.
+    'TCPKeepAlive no',
+    'Compression no',
     '# Key fingerprints of every login in the journal.',
     'LogLevel VERBOSE',
     ...CRYPTO,

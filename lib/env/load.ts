@@ -24,6 +24,7 @@ import { type OutsideView, type PromoteFrom, readOutsideView, readPromoteFrom } 
 import { type RollbackConfig, readRollback } from './rollback.ts'
 import { readSandboxDroplets } from './sandbox-hosts.ts'
 import { AGE_RECIPIENT } from './secrets-age.ts'
+import { readSecurity, type SecurityConfig } from './security.ts'
 import { readServices, type ServiceUses } from './services.ts'
 import { readSetup, type SetupConfig } from './setup.ts'
 import { readStatusPage, type StatusPageConfig, statusPageSecrets } from './status-page.ts'
@@ -65,6 +66,8 @@ export interface Env {
   health: HealthConfig
   /** How long the previous release keeps running after a deploy (an instant rollback inside it). */
   rollback: RollbackConfig
+  /** make security-scan's thresholds (defaults when the env file has no security: section). */
+  security: SecurityConfig
   watchdog: WatchdogConfig
   alerts: AlertsConfig
   /** Secret names the env needs; values come from secrets.ts. */
@@ -178,6 +181,7 @@ export function validateEnv(raw: unknown, name: string, file: string): Env {
     'error_tracking',
     'services',
     'rollback',
+    'security',
   ])
   const envName = v.string(top, 'name', '', { pattern: /^[a-z][a-z0-9-]*$/, form: 'the environment name' })
   if (envName && envName !== name)
@@ -282,6 +286,7 @@ export function validateEnv(raw: unknown, name: string, file: string): Env {
     services: readServices(v, top?.services),
     health: readHealth(v, top?.health),
     rollback: readRollback(v, top?.rollback),
+    security: readSecurity(v, top?.security),
     watchdog: readWatchdog(v, top?.watchdog),
     alerts: readAlerts(v, top?.alerts),
     secrets,
@@ -390,6 +395,7 @@ function readHost(v: Validator, raw: unknown, path: string): Host | undefined {
     'private_address',
     'ssh_port',
     'http_port',
+    'scan_address',
     'host_key',
     'roles',
     'sandbox',
@@ -415,12 +421,18 @@ function readHost(v: Validator, raw: unknown, path: string): Host | undefined {
     pattern: ADDRESS,
     form: 'the address the other hosts reach it on (the VPC IP)',
   })
+  const scanAddress = v.string(h, 'scan_address', path, {
+    optional: true,
+    pattern: ADDRESS,
+    form: "the host's own public address, where an outside port scan goes",
+  })
   if (!name || !address || !sshPort || !hostKey) return undefined
   return {
     name,
     address,
     sshPort,
     ...(httpPort ? { httpPort } : {}),
+    ...(scanAddress ? { scanAddress } : {}),
     hostKey,
     roles: roles.length ? roles : ['web', 'data'],
     ...(privateAddress ? { privateAddress } : {}),
@@ -443,6 +455,8 @@ function sandboxHost(v: Validator, name: string, path: string, roles: string[]):
     roles: roles.length ? roles : ['web', 'data'],
     // The droplets reach each other on the sandbox network, as droplets do on a VPC.
     privateAddress: droplet.ip,
+    // Its published ports are on this machine's loopback: the port scan goes to the container itself.
+    scanAddress: droplet.ip,
   }
 }
 

@@ -22,6 +22,7 @@ const ALLOWED: Record<string, string> = {
   'hosts.*.http_port': 'a host HTTP port',
   'hosts.*.host_key': 'a host key',
   'hosts.*.private_address': 'a host private address',
+  'hosts.*.scan_address': "a host's port scan address",
   'edge.api_base': 'the Cloudflare API endpoint',
   'droplet.api_base': 'the DigitalOcean API endpoint',
   'backup.store.endpoint': 'the backup store endpoint',

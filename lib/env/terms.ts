@@ -14,6 +14,9 @@ export interface Host {
   roles: string[]
   /** The address the env's other hosts reach it on (a DigitalOcean VPC address); default: address. */
   privateAddress?: string
+  /** Where an outside port scan of the host goes (make security-scan), when `address` is not the host's own
+   * (the sandbox's published ports on this machine's loopback); default: address. */
+  scanAddress?: string
 }
 
 export interface SshKeySource {

@@ -24,6 +24,7 @@ export const SCHEDULED = [
   { job: 'health', schedule: '*/15 * * * *', graceS: 1800, what: 'make health from GitHub Actions' },
   { job: 'backup', schedule: '17 3 * * *', graceS: 7200, what: 'the daily make backup' },
   { job: 'restore-drill', schedule: '41 4 * * 1', graceS: 7200, what: 'the weekly restore drill' },
+  { job: 'security-scan', schedule: '23 5 * * 3', graceS: 7200, what: 'the weekly security scan' },
   { job: 'uptime', schedule: '7 6 1 * *', graceS: 86400, what: 'the monthly uptime report' },
 ] as const
 export const SCHEDULED_ENVS = ['staging', 'production']

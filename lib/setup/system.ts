@@ -7,6 +7,7 @@ import {
 } from '../commands/audit-log.ts'
 import { detachedUnit } from '../commands/detached.ts'
 import { catFile } from '../commands/firewall.ts'
+import { hardeningPackages } from '../commands/hardening.ts'
 import {
   AUTO_UPGRADES,
   DOCKER_DAEMON_JSON,
@@ -86,14 +87,23 @@ export const checkHost: Step = {
 }
 
 export const installPackages: Step = {
-  title: 'Install packages: Docker and Compose (unless present), nginx, ufw, fail2ban, unattended-upgrades',
+  title:
+    'Install packages: Docker and Compose (unless present), nginx, ufw, fail2ban, unattended-upgrades, lynis and the auditing tools',
   next: 'Look at the apt error above (mirror unreachable? disk full? dpkg lock?); then run setup-server again: it resumes.',
   run: (ctx) =>
     eachHost(ctx, async (host) => {
       const os = await hostOs(host)
       const dockerThere =
         (await host.exec(dockerPresentProbe, { probe: true, echo: false })).stdout.trim() === 'yes'
-      const wanted = [...basePackages(os), ...(dockerThere ? [] : dockerPackages(os))]
+      const container = (
+        await host.exec(containerProbe, { probe: true, allowFail: true, echo: false })
+      ).stdout.trim()
+      const inContainer = !!container && container !== 'none'
+      const wanted = [
+        ...basePackages(os),
+        ...hardeningPackages(inContainer),
+        ...(dockerThere ? [] : dockerPackages(os)),
+      ]
       const missing = (await host.exec(missingPackagesProbe(wanted), { probe: true, echo: false })).stdout
         .split('\n')
         .filter(Boolean)

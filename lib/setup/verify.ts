@@ -1,12 +1,14 @@
 import { AUDIT_HELPER_PATH, auditLogNotWritable, auditLogVerify } from '../commands/audit-log.ts'
 import { checkerProof, parseCheckerProof } from '../commands/checker.ts'
 import { METADATA_BLOCK, parseUfwAdded, ufwDefaultsOk, ufwIsActive } from '../commands/firewall.ts'
+import { AIDE, HARDENING_FILES, loginDefsCheck, SYSSTAT } from '../commands/hardening.ts'
 import { NGINX_LOGROTATE_PATH } from '../commands/host-config.ts'
 import { pendingSecurityUpdatesProbe } from '../commands/packages.ts'
 import { sshdEffective } from '../commands/sshd.ts'
 import { deploySudoProbe } from '../commands/users.ts'
 import { REMOTE_AUDIT_LOG } from '../env/host-paths.ts'
 import { readAdminKey, readCheckerKey } from '../env/secrets.ts'
+import { fileMatches, fileStateProbe } from '../host/converge.ts'
 import { HostSession } from '../host/session.ts'
 import { offeredAuthMethods } from '../host/ssh-probe.ts'
 import { LoginRefusedError } from '../report/errors.ts'
@@ -162,6 +164,29 @@ const CHECKS: Record<string, Check> = {
     return [
       wrong.length === 0,
       wrong.length ? `not set: ${wrong.map(([k, v]) => `${k} ${v}`).join(', ')}` : 'sshd -T as promised',
+    ]
+  },
+  'host hardening in place (lynis, banner, no core dumps, modules, login.defs, sysstat, aide)': async (
+    _ctx,
+    host,
+  ) => {
+    const files = await Promise.all(
+      HARDENING_FILES.map(async (f) => ({
+        f,
+        ok: fileMatches((await sh(host, fileStateProbe(f.path))).out, { ...f, owner: 'root:root' }),
+      })),
+    )
+    const items: [string, string][] = [
+      ['lynis', 'command -v lynis >/dev/null'],
+      ['login.defs', loginDefsCheck()],
+      ['sysstat', SYSSTAT.check],
+      ['aide database', AIDE.check],
+    ]
+    const wrong = files.filter((x) => !x.ok).map((x) => x.f.path)
+    for (const [name, check] of items) if ((await sh(host, check)).code !== 0) wrong.push(name)
+    return [
+      wrong.length === 0,
+      wrong.length ? `not in place: ${wrong.join(', ')}` : `${files.length} files, ${items.length} settings`,
     ]
   },
   'ufw active with the expected rules': async (ctx, host) => {

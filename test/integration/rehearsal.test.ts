@@ -59,6 +59,17 @@ for (const env of ['production', 'staging'] as const) {
     assert.ok(r.report && r.report.deploys >= 2 && r.report.rollbacks >= 1, JSON.stringify(r.report))
     // make loadtest through the committed env's edge: answered, within the limits.
     assert.ok(r.loadtest?.passed && r.loadtest.errors === 0, JSON.stringify(r.loadtest))
+    // make security-scan against the committed thresholds: TLS through the edge tested (not skipped).
+    const scan = r.security_scan
+    assert.ok(
+      scan?.passed && scan.ssh_audit_fail === 0 && scan.testssl_medium_or_worse === 0,
+      JSON.stringify(scan),
+    )
+    assert.ok((scan?.lynis_index ?? 0) >= 80, JSON.stringify(scan))
+    assert.not.ok(
+      scan?.not_scanned.some((n) => /testssl/.test(n)),
+      JSON.stringify(scan),
+    )
     assert.ok(
       r.error_tracking_marked,
       'deploys marked their releases at the committed error_tracking service',

@@ -12,6 +12,7 @@ import { HostSession } from '../../lib/host/session.ts'
 import { offeredAuthMethods } from '../../lib/host/ssh-probe.ts'
 import { CommandError, LoginRefusedError } from '../../lib/report/errors.ts'
 import { releases } from '../../runbooks/releases.ts'
+import { securityScan } from '../../runbooks/security-scan.ts'
 import { setupServer } from '../../runbooks/setup-server.ts'
 import { status } from '../../runbooks/status.ts'
 import { uptime } from '../../runbooks/uptime.ts'
@@ -439,6 +440,43 @@ test('ssh-audit reports no failure-level finding', async () => {
   assert.match(audit.stdout, 'OpenSSH')
   assert.not.match(audit.stdout, /\[fail\]/)
 })
+
+test(
+  'make security-scan of the set-up droplet: lynis index >= 80, no ssh-audit [fail]; Docker publishing 5432 is not seen open; a port outside security.open_ports fails it, named',
+  async () => {
+    await sh`bash -c ${`docker save ${appImage('site', 'v1')} | docker exec -i ${web.container} docker load -q`}`
+    await onDroplet(
+      web,
+      `docker rm -f leaky >/dev/null 2>&1; docker run -d --name leaky -p 5432:8080 ${appImage('site', 'v1')} >/dev/null`,
+    )
+    // Port 80 (nginx, http_from: anywhere) is left out of the allowed ports: the one finding expected.
+    // The env set up above (its checker's helper is per env), its port 80 left out of the allowed ports.
+    setupEnv('it', [web], { security: { open_ports: [22], lynis_accepted_warnings: ['PKGS-7388'] } })
+    try {
+      const r = await runCaptured(securityScan, ['--env', 'it', '--json'])
+      assert.is(r.code, 4, r.out)
+      const line = r.out
+        .split('\n')
+        .map((l) => l.trim())
+        .find((l) => l.startsWith('{"ssh_audit_fail"'))
+      const summary = JSON.parse(line ?? '{}')
+      assert.is(summary.ssh_audit_fail, 0, r.out)
+      assert.ok(summary.lynis_index >= 80, `lynis hardening index ${summary.lynis_index} < 80:\n${r.out}`)
+      assert.equal(summary.open_ports, [22, 80], r.out)
+      assert.equal(summary.unexpected_ports, { 'web-1': [80] })
+      const findings = r.out.split('\n').filter((l) => /^\s+- /.test(l))
+      assert.equal(
+        findings.map((l) => l.trim()),
+        ['- web-1: port(s) 80 open from outside; security.open_ports allows 22'],
+        r.out,
+      )
+    } finally {
+      setupEnv('it', [web])
+      await onDroplet(web, 'docker rm -f leaky >/dev/null 2>&1 || true')
+    }
+  },
+  { timeoutS: 900 },
+)
 
 test('data ports are not reachable from outside, even when Docker publishes them on 0.0.0.0', async () => {
   await sh`bash -c ${`docker save ${appImage('site', 'v1')} | docker exec -i ${web.container} docker load -q`}`

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto'
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { hardeningPackages } from '../../lib/commands/hardening.ts'
 import { aptInstall, basePackages, dockerPackages } from '../../lib/commands/packages.ts'
 import { LABEL, RUN_FLAGS } from './droplets.ts'
 import { debianMirror, ensureDockerEngine, sh } from './engine.ts'
@@ -148,7 +149,7 @@ const PROVISION_CLEANUP = [
  */
 export async function buildProvisionedImage(log = defaultLog): Promise<string> {
   const base = await buildDropletImage(log)
-  const packages = [...basePackages('debian-12'), ...dockerPackages('debian-12')]
+  const packages = [...basePackages('debian-12'), ...hardeningPackages(true), ...dockerPackages('debian-12')]
   const install = `${aptInstall(packages)} && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=120 -o Dpkg::Options::=--force-confold upgrade -y -qq`
   const tag = `conciliaextrato-sandbox/droplet-provisioned:${recipeHash('provisioned-v1', base, install, PROVISION_CLEANUP)}`
   if (await imageExists(tag)) return tag

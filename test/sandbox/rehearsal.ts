@@ -64,6 +64,15 @@ export interface RehearsalResult {
   report: { deploys: number; rollbacks: number; success_rate: number | null } | null
   /** make loadtest through the committed env's edge (short: 15/s for 3 s): its JSON line; null: none. */
   loadtest: { rps: number; p95_ms: number | null; errors: number; passed: boolean } | null
+  /** make security-scan of the committed env (its security: thresholds): its JSON line; null: none. */
+  security_scan: {
+    ssh_audit_fail: number
+    testssl_medium_or_worse: number
+    lynis_index: number | null
+    open_ports: number[]
+    not_scanned: string[]
+    passed: boolean
+  } | null
   total_s: number
   steps: StepResult[]
   /** Through the edge: every domain 200 with HSTS and the security headers (false: which failed, in problems). */
@@ -516,6 +525,16 @@ export async function rehearse(opts: RehearsalOptions): Promise<RehearsalResult>
     const loadtest = ltLine ? (JSON.parse(ltLine) as NonNullable<RehearsalResult['loadtest']>) : null
     if (lt.code !== 0 || !loadtest?.passed)
       problems.push(`make loadtest: exit ${lt.code}, ${ltLine ?? 'no JSON line'}`)
+    // make security-scan with the committed env's security: thresholds: sshd, each domain's TLS through
+    // the edge, every port of the droplet, lynis inside it (through the checker's helper).
+    const sc = await make(['security-scan', E, 'JSON=1'], env, log)
+    const scLine = sc.out
+      .split('\n')
+      .map((l) => l.trim())
+      .find((l) => l.startsWith('{"ssh_audit_fail"'))
+    const securityScan = scLine ? (JSON.parse(scLine) as NonNullable<RehearsalResult['security_scan']>) : null
+    if (sc.code !== 0 || !securityScan?.passed)
+      problems.push(`make security-scan: exit ${sc.code}, ${scLine ?? 'no JSON line'}`)
     if (rep.code !== 0 || !delivery) problems.push(`make report: exit ${rep.code}, ${line ?? 'no JSON line'}`)
 
     const ran = ['setup-server', 'dns', 'deploy', 'health', 'backup', 'restore', 'rollback']
@@ -534,6 +553,7 @@ export async function rehearse(opts: RehearsalOptions): Promise<RehearsalResult>
       status_page_published: statusPagePublished,
       report: delivery,
       loadtest,
+      security_scan: securityScan,
       rotation: { rotated, stale_refused: staleRefused, deploy_after: deployAfter },
       promotion,
       secrets_by_runbook: Object.fromEntries(
@@ -564,6 +584,7 @@ export async function rehearse(opts: RehearsalOptions): Promise<RehearsalResult>
       status_page_published: false,
       report: null,
       loadtest: null,
+      security_scan: null,
       error_tracking_marked: false,
       rotation: { rotated: false, stale_refused: false, deploy_after: false },
       promotion: { from: null, unstaged_refused: false, promoted: false },

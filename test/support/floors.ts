@@ -20,6 +20,7 @@ export const FLOORS: readonly (readonly string[])[] = [
     'heartbeat',
     'incident',
     'loadtest',
+    'security',
     'migration',
     'release',
     'secrets',

@@ -29,6 +29,7 @@ import { restore } from '../../runbooks/restore.ts'
 import { rollback } from '../../runbooks/rollback.ts'
 import { rotateSecret } from '../../runbooks/rotate-secret.ts'
 import { secretsEdit } from '../../runbooks/secrets-edit.ts'
+import { securityScan } from '../../runbooks/security-scan.ts'
 import { setupServer } from '../../runbooks/setup-server.ts'
 import { status } from '../../runbooks/status.ts'
 import { statusPage } from '../../runbooks/status-page.ts'
@@ -53,6 +54,7 @@ export const RUNBOOKS: Record<string, RunbookSpec> = {
   image,
   incident,
   loadtest,
+  'security-scan': securityScan,
   logs,
   maintenance,
   'prune-backups': pruneBackups,

@@ -75,6 +75,7 @@ export function writeEnv(bed: TestBed, name: string, overrides: Record<string, u
       address: '127.0.0.1',
       ssh_port: d.ports.ssh,
       http_port: d.ports.http,
+      scan_address: d.ip,
       host_key: d.hostKey,
     })),
     ssh: { user: 'root', key: { file: bed.keyPath }, connect_timeout_s: 10, command_timeout_s: 60 },

@@ -72,6 +72,7 @@ test('jobs: the watchdog every interval_s; staging and production also each sche
       ['staging-health', '*/15 * * * *', 1800],
       ['staging-backup', '17 3 * * *', 7200],
       ['staging-restore-drill', '41 4 * * 1', 7200],
+      ['staging-security-scan', '23 5 * * 3', 7200],
       ['staging-uptime', '7 6 1 * *', 86400],
     ],
   )
