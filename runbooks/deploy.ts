@@ -3,6 +3,7 @@
  *
  * When: CI on every merge to the env's branch (staging from `staging`, production from `main`), or by hand.
  * Changes: images on the host, the idle colour's containers, migrations, nginx's upstreams, the release history.
+ *   Production first runs the release's migrations on a masked copy of the live database (dropped after).
  *   Postgres and Redis run in their own project and are never recreated.
  * Abort: Ctrl-C at any time: the lock is released and the colour that served before keeps serving
  *   (if traffic had already moved, it is moved back).
@@ -11,6 +12,7 @@
  */
 
 import { checkPromotion } from '../lib/deploy/promote.ts'
+import { rehearseStep } from '../lib/deploy/rehearse.ts'
 import {
   deliverStep,
   gatesStep,
@@ -82,6 +84,11 @@ export const deploy: RunbookSpec = {
       help: 'with promote_from: deploy a release that never went live there (audited)',
     },
     {
+      name: 'allow-unrehearsed',
+      makeVar: 'ALLOW_UNREHEARSED=1',
+      help: "production: skip the rehearsal of the release's migrations on a copy of the live data (audited)",
+    },
+    {
       name: 'allow-branch',
       makeVar: 'ALLOW_BRANCH=1',
       help: "deploy from another branch than the env's (audited)",
@@ -113,6 +120,7 @@ export const deploy: RunbookSpec = {
       title: 'Postgres and Redis up (own project, on the data host of a swarm; never recreated)',
       run: async (ctx) => changedIf(await releaseStrategy(ctx).dataServices(ctx)),
     },
+    rehearseStep,
     {
       title: 'Migrations from the new api image (on the manager of a swarm; production: backup first)',
       next: bySetup(

@@ -18,18 +18,10 @@ import {
   removeDownloads,
   restoreScratch,
 } from '../lib/backup/restore.ts'
-import { COUNTS_SQL } from '../lib/commands/backup.ts'
-import { COLUMNS_SQL, CONSTRAINTS_SQL, migrateScratch, pgApply, pgQuery } from '../lib/commands/migration.ts'
 import { deliverTo } from '../lib/deploy/prepare.ts'
 import { imageRefs } from '../lib/deploy/state.ts'
-import {
-  type Comparison,
-  type Constraint,
-  compareCopies,
-  parseConstraints,
-  validateSql,
-} from '../lib/migration/compare.ts'
-import { columnsToMask, maskingSql, parseColumns } from '../lib/migration/masking.ts'
+import type { Comparison } from '../lib/migration/compare.ts'
+import { type Copy, compareCopy, maskCopy, migrateCopy, readCopy } from '../lib/migration/on-copy.ts'
 import { EXIT, InputError, RunbookError } from '../lib/report/errors.ts'
 import { print } from '../lib/report/output.ts'
 import { redact } from '../lib/report/redact.ts'
@@ -39,10 +31,6 @@ import { type Context, isMain, main, type RunbookSpec } from '../lib/run/runbook
 import { appEnv, DB_NAME, networkName } from '../lib/stack/files.ts'
 import { dataSession } from '../lib/swarm/hosts.ts'
 
-interface Copy {
-  counts: Record<string, number>
-  constraints: Constraint[]
-}
 interface Rehearsal {
   r: RestoreRun
   masked?: number
@@ -65,18 +53,6 @@ function host(ctx: Context) {
   const h = dataSession(ctx)
   if (!h) throw new InputError(`${ctx.env.file} has no data host`)
   return h
-}
-
-async function readCopy(ctx: Context, db: string): Promise<Copy> {
-  const h = host(ctx)
-  const data = runs.get(ctx).r.data
-  const counts = JSON.parse(
-    (await h.exec(pgQuery(data, db, COUNTS_SQL), { echo: false })).stdout.trim() || '{}',
-  ) as Record<string, number>
-  const constraints = parseConstraints(
-    (await h.exec(pgQuery(data, db, CONSTRAINTS_SQL), { echo: false })).stdout,
-  )
-  return { counts, constraints }
 }
 
 export const rehearseMigration: RunbookSpec = {
@@ -143,22 +119,11 @@ export const rehearseMigration: RunbookSpec = {
       async run(ctx) {
         const x = runs.get(ctx)
         if (ctx.dryRun) return 'dry-run'
-        const masked = columnsToMask(
-          parseColumns(
-            (await host(ctx).exec(pgQuery(x.r.data, x.r.scratch, COLUMNS_SQL), { echo: false })).stdout,
-          ),
-        )
-        for (const m of masked) print(`      ${m.table}.${m.column}: ${m.rule}`)
-        if (masked.length)
-          await host(ctx).exec(pgApply(x.r.data, x.r.scratch), {
-            stdin: maskingSql(masked),
-            echo: false,
-            timeoutS: 3600,
-          })
-        x.masked = masked.length
-        x.before = await readCopy(ctx, x.r.scratch)
+        const masked = await maskCopy(host(ctx), x.r.data, x.r.scratch)
+        x.masked = masked
+        x.before = await readCopy(host(ctx), x.r.data, x.r.scratch)
         print(
-          `      ${masked.length} column(s) masked; ${Object.keys(x.before.counts).length} tables, ${x.before.constraints.length} constraints before the migrations`,
+          `      ${masked} column(s) masked; ${Object.keys(x.before.counts).length} tables, ${x.before.constraints.length} constraints before the migrations`,
         )
         return 'ok'
       },
@@ -175,18 +140,8 @@ export const rehearseMigration: RunbookSpec = {
         }
         // The migration's variables with the scratch database in DATABASE_URL: the live one is never named.
         const vars = appEnv(ctx.secrets).replace(new RegExp(`/${DB_NAME}$`, 'm'), `/${x.r.scratch}`)
-        if (!vars.includes(`/${x.r.scratch}\n`))
-          throw new Error('the scratch database is not in DATABASE_URL: not running the migrations')
-        const t0 = Date.now()
-        const out = await host(ctx).exec(migrateScratch(networkName(ctx.env), image), {
-          stdin: vars,
-          echo: false,
-          allowFail: true,
-          timeoutS: 3600,
-        })
-        x.migrateS = Math.round((Date.now() - t0) / 100) / 10
-        for (const l of `${out.stdout}${out.stderr}`.trim().split('\n').slice(-12))
-          print(`      | ${redact(l)}`)
+        const out = await migrateCopy(host(ctx), networkName(ctx.env), image, vars, x.r.scratch)
+        x.migrateS = out.seconds
         if (out.code !== 0)
           throw new RunbookError(
             `${release(ctx)}'s migrations failed on a copy of ${ctx.env.name}'s data (exit ${out.code}, ${x.migrateS} s)`,
@@ -202,24 +157,8 @@ export const rehearseMigration: RunbookSpec = {
       async run(ctx) {
         const x = runs.get(ctx)
         if (ctx.dryRun || !x.before) return 'dry-run'
-        const c = compareCopies(x.before, await readCopy(ctx, x.r.scratch))
+        const { comparison: c, problems } = await compareCopy(host(ctx), x.r.data, x.r.scratch, x.before)
         x.comparison = c
-        for (const d of c.dropped) print(`      dropped: ${d}`)
-        for (const a of c.added) print(`      added: ${a}`)
-        const problems = [...c.lost]
-        if (c.unvalidated.length) {
-          const v = await host(ctx).exec(pgApply(x.r.data, x.r.scratch), {
-            stdin: validateSql(c.unvalidated),
-            echo: false,
-            allowFail: true,
-            timeoutS: 3600,
-          })
-          if (v.code !== 0)
-            problems.push(
-              `a NOT VALID constraint does not hold on the data: ${v.stderr.trim().split('\n').pop()}`,
-            )
-          else print(`      ${c.unvalidated.length} NOT VALID constraint(s) hold on the copy's data`)
-        }
         const line = JSON.stringify({
           rows_before: c.rows_before,
           rows_after: c.rows_after,

@@ -1,4 +1,4 @@
-import { container, type DataTarget, psql } from './backup.ts'
+import { container, type DataTarget, pgRestoreFile, psql, recreateDb } from './backup.ts'
 import { quote } from './shell.ts'
 
 // make rehearse-migration's commands on the data host: the scratch copy's columns and constraints, the
@@ -35,5 +35,26 @@ export function migrateScratch(network: string, image: string): string {
     'rc=$?',
     'rm -f "$f"',
     'exit $rc',
+  ].join('\n')
+}
+
+/**
+ * A copy of the live database into `scratch`, on the data host (deploy's rehearsal of a release's
+ * migrations): pg_dump of the live database inside the Postgres container, restored into a new scratch
+ * database; the dump removed whatever happens. Refused (exit 3) when the container's /tmp has less room
+ * than the live database's size. The live database is only read.
+ */
+export function cloneLiveToScratch(t: DataTarget, scratch: string): string {
+  return [
+    'set -eu',
+    container(t, 'postgres', 'pg'),
+    `f=${quote(`/tmp/${scratch}.dump`)}`,
+    `trap 'docker exec "$pg" rm -f "$f"' EXIT`,
+    `size=$(${psql(t, t.db)} -tAc ${quote('SELECT pg_database_size(current_database()) / 1024')})`,
+    `avail=$(docker exec "$pg" df -Pk /tmp | awk 'NR==2 {print $4}')`,
+    `if [ "$avail" -lt "$size" ]; then echo "the Postgres container has $avail KiB free in /tmp; a copy of ${t.db} may need $size KiB" >&2; exit 3; fi`,
+    recreateDb(t, scratch),
+    `docker exec "$pg" pg_dump -Fc -U ${quote(t.user)} -f "$f" ${quote(t.db)}`,
+    ...pgRestoreFile(t, scratch),
   ].join('\n')
 }

@@ -224,7 +224,7 @@ test('a broken release never takes traffic: v2 keeps serving, the run fails, the
   slackTexts() // forget deploy v2's message
   const { code, out } = await runCaptured(deploy, ['--env', 'it', '--release', 'broken'])
   assert.is(code, 1, out)
-  assert.match(out, /Step 8 "Start the idle colour.*" failed/)
+  assert.match(out, /Step 9 "Start the idle colour.*" failed/)
   assert.match(out, 'broken did not go live; green keeps serving')
   assert.equal(await servedRelease(), ['v2', 'v2', 'v2'])
   // The rollback target (v1 on blue, running inside the instant-rollback window) is put back, running,
@@ -251,7 +251,7 @@ test('a broken release never takes traffic: v2 keeps serving, the run fails, the
 test('a failing migration stops the deploy with the old colour serving', async () => {
   const { code, out } = await runCaptured(deploy, ['--env', 'it', '--release', 'badmig'])
   assert.is(code, 1, out)
-  assert.match(out, /Step 7 "Migrations from the new api image.*" failed/)
+  assert.match(out, /Step 8 "Migrations from the new api image.*" failed/)
   assert.match(out, '0002_broken_reference')
   assert.equal(await servedRelease(), ['v2', 'v2', 'v2'])
 })
@@ -296,6 +296,8 @@ test('production takes a pg_dump before it migrates (mode 0600, a real custom-fo
     out = run.out
     assert.is(run.code, 0, out)
     assert.match(out, 'pre-migration backup /srv/conciliaextrato/it/pre-migration-v2.dump')
+    // Before it: the release's migrations on a masked copy of the live database, compared.
+    assert.match(out, /migrated the copy in [\d.]+ s; rows \d+ -> \d+/)
   } finally {
     writeFileSync(file, original)
   }
@@ -324,6 +326,32 @@ test('production takes a pg_dump before it migrates (mode 0600, a real custom-fo
     `docker exec -i $(docker ps -q --filter label=com.docker.compose.service=postgres) pg_restore -l < ${dump}`,
   )
   assert.match(listing, 'TABLE public survival')
+  assert.equal(await servedRelease(), ['v2', 'v2', 'v2'])
+})
+
+test('production: a release whose migrations fail on a copy of the live data is stopped before its own migrations (exit 4); nothing live changed, the copy dropped', async () => {
+  const file = join(bed.envDir, 'it.yaml')
+  const original = readFileSync(file, 'utf8')
+  writeFileSync(file, asProduction(original))
+  const applied =
+    "docker exec $(docker ps -q --filter label=com.docker.compose.service=postgres) psql -U conciliaextrato -tAc 'SELECT count(*) FROM schema_migrations'"
+  const before = await onDroplet(web, applied)
+  try {
+    const { code, out } = await runCaptured(deploy, ['--env', 'it', '--release', 'badmig', '--yes'])
+    assert.is(code, 4, out)
+    assert.match(out, /Step 7 "Production: the release's migrations first on a masked copy.*" failed/)
+    assert.match(out, "badmig's migrations failed on a copy of it's live data")
+    assert.match(out, '0002_broken_reference')
+    assert.not.match(out, 'pre-migration-badmig.dump')
+  } finally {
+    writeFileSync(file, original)
+  }
+  assert.is(await onDroplet(web, applied), before)
+  const dbs = await onDroplet(
+    web,
+    'docker exec $(docker ps -q --filter label=com.docker.compose.service=postgres) psql -U conciliaextrato -d postgres -tAc "SELECT count(*) FROM pg_database WHERE datname LIKE \'ce_rehearse_%\'"',
+  )
+  assert.is(dbs.trim(), '0')
   assert.equal(await servedRelease(), ['v2', 'v2', 'v2'])
 })
 

@@ -1,7 +1,15 @@
 import * as assert from 'uvu/assert'
-import { CONSTRAINTS_SQL, migrateScratch, pgApply, pgQuery } from '../../lib/commands/migration.ts'
+import {
+  CONSTRAINTS_SQL,
+  cloneLiveToScratch,
+  migrateScratch,
+  pgApply,
+  pgQuery,
+} from '../../lib/commands/migration.ts'
+import { REHEARSE_FLAG, rehearseStep } from '../../lib/deploy/rehearse.ts'
 import { compareCopies, parseConstraints, validateSql } from '../../lib/migration/compare.ts'
 import { columnsToMask, MASK_RULES, maskingSql, parseColumns } from '../../lib/migration/masking.ts'
+import type { Context } from '../../lib/run/runbook.ts'
 import { suite } from '../harness.ts'
 
 const test = suite('rehearse-migration: masking rules, the comparison, the host commands')
@@ -84,6 +92,37 @@ test('host commands: queries on the scratch database; migrate with its variables
   assert.match(m, 'umask 077')
   assert.match(m, 'rm -f "$f"\nexit $rc')
   assert.not.match(m, 'DATABASE_URL')
+})
+
+test("deploy's copy of the live database: room checked first, dumped inside the container, restored into the copy, the dump removed", () => {
+  const c = cloneLiveToScratch(
+    { env: 'production', user: 'conciliaextrato', db: 'conciliaextrato' },
+    'ce_rehearse_v2_x',
+  )
+  assert.match(c, /^set -eu\n/)
+  assert.match(c, `f=/tmp/ce_rehearse_v2_x.dump\ntrap 'docker exec "$pg" rm -f "$f"' EXIT`)
+  assert.match(c, "-tAc 'SELECT pg_database_size(current_database()) / 1024'")
+  assert.match(c, /if \[ "\$avail" -lt "\$size" \]; then .* exit 3; fi/)
+  assert.match(c, 'DROP DATABASE IF EXISTS "ce_rehearse_v2_x"')
+  assert.match(c, 'CREATE DATABASE "ce_rehearse_v2_x" OWNER "conciliaextrato"')
+  assert.match(c, 'docker exec "$pg" pg_dump -Fc -U conciliaextrato -f "$f" conciliaextrato')
+  assert.match(c, /pg_restore --exit-on-error .* -d ce_rehearse_v2_x -j "\$jobs" "\$f"/)
+  // The dump comes before the restore, and the live database is never restored into.
+  assert.ok(c.indexOf('pg_dump') < c.indexOf('pg_restore'))
+  assert.not.match(c, '-d conciliaextrato -j')
+})
+
+test("deploy's rehearsal: production's gate only; a swarm env and ALLOW_UNREHEARSED=1 skip it, saying why", () => {
+  const ctx = (kind: string, over: Record<string, unknown> = {}, args: Record<string, unknown> = {}) =>
+    ({ env: { kind, name: kind, ...over }, args }) as unknown as Context
+  const skip = rehearseStep.skip as (c: Context) => string | false
+  assert.is(skip(ctx('production')), false)
+  assert.match(String(skip(ctx('staging'))), "staging: production's gate")
+  assert.match(String(skip(ctx('production', { swarm: {} }))), 'a swarm env')
+  assert.match(
+    String(skip(ctx('production', {}, { [REHEARSE_FLAG]: true }))),
+    'ALLOW_UNREHEARSED=1 (audited)',
+  )
 })
 
 test.run()

@@ -20,6 +20,7 @@ import {
   taskSecretsProbe,
   tasksMissingSecrets,
 } from '../../lib/commands/swarm.ts'
+import { rehearseStep } from '../../lib/deploy/rehearse.ts'
 import { colourRelease } from '../../lib/deploy/strategy.ts'
 import { desiredRecords } from '../../lib/dns/desired.ts'
 import { type Env, loadEnv } from '../../lib/env/load.ts'
@@ -386,15 +387,21 @@ test('dns publishes every web node of a swarm env, never the data host', () => {
 test('deploy and rollback: one step list; a swarm env skips the colour switch, one host skips nothing', () => {
   // (both with error_tracking: its step runs for either)
   const tracking = { api: 'https://sentry.example', org: 'ce', projects: ['app'], tokenSecret: 'T' }
+  // Production: its deploy also rehearses the migrations on a copy, on one host only.
   const swarmEnv = {
-    env: { swarm: { encryptedOverlay: false }, errorTracking: tracking },
+    env: { kind: 'production', swarm: { encryptedOverlay: false }, errorTracking: tracking },
+    args: {},
   } as unknown as Context
-  const oneHost = { env: { errorTracking: tracking } } as unknown as Context
+  const oneHost = { env: { kind: 'production', errorTracking: tracking }, args: {} } as unknown as Context
   assert.is(releaseStrategy(swarmEnv), swarmRelease)
   assert.is(releaseStrategy(oneHost), colourRelease)
   for (const spec of [deploy, rollback]) {
     const skipped = (ctx: Context) => spec.steps.filter((s) => s.skip?.(ctx)).map((s) => s.title)
-    assert.equal(skipped(swarmEnv), [switchStep.title], spec.name)
+    assert.equal(
+      skipped(swarmEnv),
+      spec.name === 'deploy' ? [rehearseStep.title, switchStep.title] : [switchStep.title],
+      spec.name,
+    )
     assert.equal(skipped(oneHost), [], spec.name)
     const start = spec.steps.find((s) => s.title.startsWith('Start'))
     const next = start?.next as (ctx: Context) => string
