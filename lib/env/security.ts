@@ -19,6 +19,8 @@ export interface SecurityConfig {
   openPorts: number[]
   /** testssl findings at this severity or worse fail the scan. */
   testsslFailAt: TlsSeverity
+  /** testssl findings (their ids) accepted after review: listed, not failed (the env file says why). */
+  testsslAccepted: string[]
   /** npm audit advisories at this severity or worse fail the scan. */
   npmAuditFailAt: NpmSeverity
 }
@@ -28,6 +30,7 @@ export const SECURITY_DEFAULTS: SecurityConfig = {
   lynisAcceptedWarnings: [],
   openPorts: [22, 80, 443],
   testsslFailAt: 'MEDIUM',
+  testsslAccepted: [],
   npmAuditFailAt: 'high',
 }
 
@@ -38,6 +41,7 @@ export function readSecurity(v: Validator, raw: unknown): SecurityConfig {
     'lynis_accepted_warnings',
     'open_ports',
     'testssl_fail_at',
+    'testssl_accepted',
     'npm_audit_fail_at',
   ])
   const d = SECURITY_DEFAULTS
@@ -67,6 +71,11 @@ export function readSecurity(v: Validator, raw: unknown): SecurityConfig {
       oneOf: [...TLS_SEVERITIES],
       default: d.testsslFailAt,
     }) ?? d.testsslFailAt) as TlsSeverity,
+    testsslAccepted: v.stringList(s, 'testssl_accepted', 'security', {
+      optional: true,
+      pattern: /^[A-Za-z0-9_.-]+$/,
+      form: 'a testssl finding id like BREACH',
+    }),
     npmAuditFailAt: (v.string(s, 'npm_audit_fail_at', 'security', {
       oneOf: [...NPM_SEVERITIES],
       default: d.npmAuditFailAt,

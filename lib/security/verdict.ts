@@ -34,6 +34,8 @@ export interface ScanSummary {
   npm_audit: number | null
   cargo_audit: number | null
   not_scanned: string[]
+  /** Findings the env file accepts after review (security.lynis_accepted_warnings, security.testssl_accepted): listed, not failed. */
+  accepted: string[]
   passed: boolean
 }
 
@@ -47,6 +49,7 @@ export function verdict(
 ): { summary: ScanSummary; problems: string[] } {
   const problems: string[] = []
   const notScanned: string[] = []
+  const accepted: string[] = []
   const note = (what: string, o: Outcome<unknown>) => {
     if ('error' in o) problems.push(`${what}: could not be judged: ${o.error}`)
     if ('skipped' in o) notScanned.push(`${what}: ${o.skipped}`)
@@ -86,8 +89,9 @@ export function verdict(
           )
       }
       for (const w of lynis.warnings)
-        if (!config.lynisAcceptedWarnings.includes(w.split(':')[0] ?? ''))
-          problems.push(`${h.name} lynis warning ${w} (accepted ones: security.lynis_accepted_warnings)`)
+        if (config.lynisAcceptedWarnings.includes(w.split(':')[0] ?? ''))
+          accepted.push(`${h.name} lynis ${w.split(':')[0]}`)
+        else problems.push(`${h.name} lynis warning ${w} (accepted ones: security.lynis_accepted_warnings)`)
     }
   }
   let mediumOrWorse = 0
@@ -95,9 +99,14 @@ export function verdict(
     note(`${t.domain} testssl`, t.findings)
     const found = ok(t.findings)
     if (!found) continue
-    mediumOrWorse += tlsAtLeast(found, 'MEDIUM').length
-    for (const f of tlsAtLeast(found, config.testsslFailAt))
-      problems.push(`${t.domain} testssl ${f.id} (${f.severity}): ${f.finding}`)
+    const isAccepted = (f: TlsFinding) => config.testsslAccepted.includes(f.id)
+    for (const f of found.filter(isAccepted)) accepted.push(`${t.domain} testssl ${f.id} (${f.severity})`)
+    const judged = found.filter((f) => !isAccepted(f))
+    mediumOrWorse += tlsAtLeast(judged, 'MEDIUM').length
+    for (const f of tlsAtLeast(judged, config.testsslFailAt))
+      problems.push(
+        `${t.domain} testssl ${f.id} (${f.severity}): ${f.finding} (accepted ones: security.testssl_accepted)`,
+      )
   }
   note('npm audit', deps.npm)
   note('cargo audit', deps.cargo)
@@ -119,6 +128,7 @@ export function verdict(
       npm_audit: npmBad,
       cargo_audit: cargo ? cargo.blocking.length : null,
       not_scanned: notScanned,
+      accepted,
       passed: problems.length === 0,
     },
     problems,

@@ -534,7 +534,13 @@ export async function rehearse(opts: RehearsalOptions): Promise<RehearsalResult>
       .find((l) => l.startsWith('{"ssh_audit_fail"'))
     const securityScan = scLine ? (JSON.parse(scLine) as NonNullable<RehearsalResult['security_scan']>) : null
     if (sc.code !== 0 || !securityScan?.passed)
-      problems.push(`make security-scan: exit ${sc.code}, ${scLine ?? 'no JSON line'}`)
+      problems.push(
+        `make security-scan: exit ${sc.code}, ${scLine ?? 'no JSON line'}; ${sc.out
+          .split('\n')
+          .filter((l) => /^\s+- /.test(l))
+          .map((l) => l.trim())
+          .join(' ')}`,
+      )
     if (rep.code !== 0 || !delivery) problems.push(`make report: exit ${rep.code}, ${line ?? 'no JSON line'}`)
 
     const ran = ['setup-server', 'dns', 'deploy', 'health', 'backup', 'restore', 'rollback']

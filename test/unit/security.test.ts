@@ -204,7 +204,7 @@ const deps = {
   npm: { ok: { low: 3, moderate: 1, high: 0, critical: 0 } },
   cargo: { skipped: 'no WORKSPACE=' },
 }
-const config = { ...SECURITY_DEFAULTS, lynisAcceptedWarnings: ['PKGS-7388'] }
+const config = { ...SECURITY_DEFAULTS, lynisAcceptedWarnings: ['PKGS-7388'], testsslAccepted: ['LUCKY13'] }
 
 test('verdict: a clean scan passes, its figures and what was not scanned on one line', () => {
   const { summary, problems } = verdict(
@@ -223,6 +223,7 @@ test('verdict: a clean scan passes, its figures and what was not scanned on one 
     npm_audit: 0,
     cargo_audit: null,
     not_scanned: ['cargo audit: no WORKSPACE='],
+    accepted: ['qa-1 lynis PKGS-7388'],
     passed: true,
   })
 })
@@ -246,6 +247,7 @@ test('verdict: each threshold fails on its own, naming the host or domain and th
           ok: [
             { id: 'BREACH', severity: 'MEDIUM', finding: 'potentially VULNERABLE' },
             { id: 'HSTS', severity: 'LOW', finding: 'short' },
+            { id: 'LUCKY13', severity: 'HIGH', finding: 'accepted here' },
           ],
         },
       },
@@ -272,6 +274,8 @@ test('verdict: each threshold fails on its own, naming the host or domain and th
   assert.match(text, /npm audit: 3 advisory\(ies\) at high or worse/)
   assert.match(text, /cargo audit: time 0.1: RUSTSEC-2020-0071/)
   assert.not.match(text, /PKGS-7388/)
+  assert.not.match(text, /LUCKY13/)
+  assert.equal(bad.summary.accepted, ['qa.example.com testssl LUCKY13 (HIGH)'])
 })
 
 test('verdict: a scanner that could not judge fails the scan; one that does not apply is listed, not failed', () => {
@@ -306,7 +310,7 @@ test('env: security: thresholds are checked, and default when the section is abs
   let message = ''
   try {
     load(
-      'security:\n  open_ports: [22, 70000]\n  testssl_fail_at: BAD\n  lynis_min_index: 101\n  lynis_accepted_warnings: [nope]\n  extra: 1\n',
+      'security:\n  open_ports: [22, 70000]\n  testssl_fail_at: BAD\n  lynis_min_index: 101\n  lynis_accepted_warnings: [nope]\n  testssl_accepted: ["no spaces"]\n  extra: 1\n',
     )
   } catch (err) {
     message = (err as Error).message
@@ -315,6 +319,7 @@ test('env: security: thresholds are checked, and default when the section is abs
   assert.match(message, /security.testssl_fail_at: expected one of LOW, MEDIUM, HIGH, CRITICAL/)
   assert.match(message, /security.lynis_min_index: expected an integer from 0 to 100/)
   assert.match(message, /security.lynis_accepted_warnings\[0\]: expected a lynis test id/)
+  assert.match(message, /security.testssl_accepted\[0\]: expected a testssl finding id like BREACH/)
   assert.match(message, /security.extra: unknown field/)
 })
 

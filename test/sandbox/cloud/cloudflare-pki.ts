@@ -239,6 +239,10 @@ export async function issueServerCertificate(
       'keyUsage = critical, digitalSignature',
       'extendedKeyUsage = serverAuth',
       `subjectAltName = ${names.map((n) => `DNS:${n}`).join(', ')}`,
+      // As a public CA's (Cloudflare's edge certificates carry both): where revocation is published.
+      // .invalid names: nothing ever resolves them (testssl reads them, it does not fetch them).
+      'authorityInfoAccess = OCSP;URI:http://ocsp.sandbox-edge.invalid',
+      'crlDistributionPoints = URI:http://crl.sandbox-edge.invalid/edge.crl',
       'subjectKeyIdentifier = hash',
       'authorityKeyIdentifier = keyid',
     ],
