@@ -452,6 +452,8 @@ test(
     // Port 80 (nginx, http_from: anywhere) is left out of the allowed ports: the one finding expected.
     // The env set up above (its checker's helper is per env), its port 80 left out of the allowed ports.
     setupEnv('it', [web], { security: { open_ports: [22], lynis_accepted_warnings: ['PKGS-7388'] } })
+    // npm audit asks a closed local port, not the registry: tests send nothing beyond this machine.
+    process.env.npm_config_registry = 'http://127.0.0.1:9/'
     try {
       const r = await runCaptured(securityScan, ['--env', 'it', '--json'])
       assert.is(r.code, 4, r.out)
@@ -471,6 +473,7 @@ test(
         r.out,
       )
     } finally {
+      delete process.env.npm_config_registry
       setupEnv('it', [web])
       await onDroplet(web, 'docker rm -f leaky >/dev/null 2>&1 || true')
     }

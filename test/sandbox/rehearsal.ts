@@ -21,6 +21,9 @@ export interface StepResult {
   s: number
 }
 
+/** Where npm audit is pointed in tests: a closed port here (the scan lists npm audit as not scanned). */
+const NO_REGISTRY = 'http://127.0.0.1:9/'
+
 export interface RehearsalResult {
   env: string
   tls13_only: boolean
@@ -527,7 +530,8 @@ export async function rehearse(opts: RehearsalOptions): Promise<RehearsalResult>
       problems.push(`make loadtest: exit ${lt.code}, ${ltLine ?? 'no JSON line'}`)
     // make security-scan with the committed env's security: thresholds: sshd, each domain's TLS through
     // the edge, every port of the droplet, lynis inside it (through the checker's helper).
-    const sc = await make(['security-scan', E, 'JSON=1'], env, log)
+    // npm audit asks a closed local port, not the registry: tests send nothing beyond this machine.
+    const sc = await make(['security-scan', E, 'JSON=1'], { ...env, npm_config_registry: NO_REGISTRY }, log)
     const scLine = sc.out
       .split('\n')
       .map((l) => l.trim())

@@ -30,6 +30,7 @@ import {
   tlsAtLeast,
 } from '../../lib/security/findings.ts'
 import { hostTargets, nmapArgv, sshAuditArgv, testsslArgv, tlsTargets } from '../../lib/security/plan.ts'
+import { npmAudit } from '../../lib/security/scanners.ts'
 import { type HostScan, verdict } from '../../lib/security/verdict.ts'
 import { suite } from '../harness.ts'
 
@@ -390,6 +391,30 @@ test('hardening: login.defs values, the key-only accounts exempt from ageing, mo
 
 test('sshd: no compression, keepalives through the encrypted channel only', () => {
   assert.match(sshdHardening(), /\nTCPKeepAlive no\nCompression no\n/)
+})
+
+test('npm audit that cannot reach its registry: named as not scanned, except on GitHub runners (the weekly run), where it fails', async () => {
+  const saved = { registry: process.env.npm_config_registry, actions: process.env.GITHUB_ACTIONS }
+  // A closed local port: nothing leaves this machine.
+  process.env.npm_config_registry = 'http://127.0.0.1:9/'
+  try {
+    delete process.env.GITHUB_ACTIONS
+    const here = await npmAudit()
+    assert.match(
+      JSON.stringify(here),
+      /"skipped":"npm audit could not ask the registry: .*ECONNREFUSED 127.0.0.1:9/,
+    )
+    process.env.GITHUB_ACTIONS = 'true'
+    const weekly = await npmAudit()
+    assert.match(JSON.stringify(weekly), /"error":"npm audit could not ask the registry: .*ECONNREFUSED/)
+  } finally {
+    for (const [k, v] of [
+      ['npm_config_registry', saved.registry],
+      ['GITHUB_ACTIONS', saved.actions],
+    ] as const)
+      if (v === undefined) delete process.env[k]
+      else process.env[k] = v
+  }
 })
 
 test.run()
