@@ -27,7 +27,7 @@ import type { DepsScan, HostScan, Outcome } from './verdict.ts'
 // make security-scan's scanners: each runs one tool on one target and returns what it found, or why it
 // could not judge (an error: never a pass), or why it does not apply (skipped).
 
-export const REPO = resolve(import.meta.dirname, '..')
+export const REPO = resolve(import.meta.dirname, '..', '..')
 const tail = (s: string) => s.trim().split('\n').slice(-3).join(' | ').slice(0, 300)
 
 export async function sshAudit(t: HostTarget): Promise<HostScan['sshAudit']> {
