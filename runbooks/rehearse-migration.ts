@@ -28,7 +28,6 @@ import { redact } from '../lib/report/redact.ts'
 import { stringArg } from '../lib/run/cli.ts'
 import { perRun } from '../lib/run/per-run.ts'
 import { type Context, isMain, main, type RunbookSpec } from '../lib/run/runbook.ts'
-import { appEnv, DB_NAME, networkName } from '../lib/stack/files.ts'
 import { dataSession } from '../lib/swarm/hosts.ts'
 
 interface Rehearsal {
@@ -138,9 +137,7 @@ export const rehearseMigration: RunbookSpec = {
           print(`      would run ${image} migrate against ${x.r.scratch}`)
           return 'dry-run'
         }
-        // The migration's variables with the scratch database in DATABASE_URL: the live one is never named.
-        const vars = appEnv(ctx.secrets).replace(new RegExp(`/${DB_NAME}$`, 'm'), `/${x.r.scratch}`)
-        const out = await migrateCopy(host(ctx), networkName(ctx.env), image, vars, x.r.scratch)
+        const out = await migrateCopy(host(ctx), ctx.env, ctx.secrets, image, x.r.scratch)
         x.migrateS = out.seconds
         if (out.code !== 0)
           throw new RunbookError(

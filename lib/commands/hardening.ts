@@ -190,6 +190,3 @@ export const AIDE = {
     'test -s /var/lib/aide/aide.db',
   ].join(' && '),
 }
-
-/** What lynis still reads before sshd's own values. */
-export const SSHD_EXTRA = ['Compression no', 'TCPKeepAlive no']

@@ -4,7 +4,7 @@ import { compareCopy, maskCopy, migrateCopy, readCopy } from '../migration/on-co
 import { EXIT, RunbookError } from '../report/errors.ts'
 import { print } from '../report/output.ts'
 import type { Step } from '../run/runbook.ts'
-import { appEnv, DB_NAME, DB_USER, networkName } from '../stack/files.ts'
+import { DB_NAME, DB_USER } from '../stack/files.ts'
 import { state } from './state.ts'
 
 // Production's gate before its migrations: the release's own migrations (the pinned api image this
@@ -54,8 +54,7 @@ export const rehearseStep: Step = {
     const masked = await maskCopy(host, data, copy)
     const before = await readCopy(host, data, copy)
     print(`      copied in ${Math.round((Date.now() - t0) / 100) / 10} s; ${masked} column(s) masked`)
-    const vars = appEnv(ctx.secrets, s.dbLogin).replace(new RegExp(`/${DB_NAME}$`, 'm'), `/${copy}`)
-    const out = await migrateCopy(host, networkName(ctx.env), s.images.api, vars, copy)
+    const out = await migrateCopy(host, ctx.env, ctx.secrets, s.images.api, copy, s.dbLogin)
     if (out.code !== 0)
       throw new RunbookError(
         `${s.release}'s migrations failed on a copy of ${ctx.env.name}'s live data (exit ${out.code}, ${out.seconds} s): the live database was not migrated`,

@@ -1,9 +1,12 @@
 import type { DataTarget } from '../commands/backup.ts'
 import { COUNTS_SQL } from '../commands/backup.ts'
 import { COLUMNS_SQL, CONSTRAINTS_SQL, migrateScratch, pgApply, pgQuery } from '../commands/migration.ts'
+import type { Env } from '../env/load.ts'
+import type { Secrets } from '../env/secrets.ts'
 import type { HostSession } from '../host/session.ts'
 import { print } from '../report/output.ts'
 import { redact } from '../report/redact.ts'
+import { appEnv, DB_NAME, networkName } from '../stack/files.ts'
 import { type Comparison, type Constraint, compareCopies, parseConstraints, validateSql } from './compare.ts'
 import { columnsToMask, maskingSql, parseColumns } from './masking.ts'
 
@@ -40,20 +43,23 @@ export async function maskCopy(host: HostSession, data: DataTarget, db: string):
 }
 
 /**
- * `image`'s migrate against the copy alone: `vars` (the app's variables) with DATABASE_URL naming the copy,
- * checked before anything runs. Returns its exit code and duration; its last lines are printed, redacted.
+ * `image`'s migrate against the copy alone: the app's variables (`login`: the role the apps log in as)
+ * with DATABASE_URL naming the copy, checked before anything runs: the live database is never named.
+ * Returns its exit code and duration; its last lines are printed, redacted.
  */
 export async function migrateCopy(
   host: HostSession,
-  network: string,
+  env: Env,
+  secrets: Secrets,
   image: string,
-  vars: string,
   db: string,
+  login?: string,
 ): Promise<{ code: number; seconds: number }> {
+  const vars = appEnv(secrets, login).replace(new RegExp(`/${DB_NAME}$`, 'm'), `/${db}`)
   if (!vars.includes(`/${db}\n`))
     throw new Error('the copy is not in DATABASE_URL: not running the migrations')
   const t0 = Date.now()
-  const out = await host.exec(migrateScratch(network, image), {
+  const out = await host.exec(migrateScratch(networkName(env), image), {
     stdin: vars,
     echo: false,
     allowFail: true,

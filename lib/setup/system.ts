@@ -37,6 +37,7 @@ import { sshFingerprint } from '../env/fingerprint.ts'
 import { readPrivateKey } from '../env/secrets.ts'
 import { ensure, ensureFile } from '../host/converge.ts'
 import { runDetached } from '../host/detached.ts'
+import type { HostSession } from '../host/session.ts'
 import { InputError } from '../report/errors.ts'
 import { print } from '../report/output.ts'
 import type { Context, Step } from '../run/runbook.ts'
@@ -46,6 +47,12 @@ import { watchedEnvs } from './watchdog.ts'
 
 /** Prints the container technology (docker, lxc...) or none (a VM, a droplet). */
 export const containerProbe = 'systemd-detect-virt --container 2>/dev/null || true'
+
+/** The container technology the host runs in (docker, lxc...), or undefined on a VM (a droplet). */
+async function containerTech(host: HostSession): Promise<string | undefined> {
+  const out = (await host.exec(containerProbe, { probe: true, allowFail: true, echo: false })).stdout.trim()
+  return out && out !== 'none' ? out : undefined
+}
 
 import { deployKeys } from './keys.ts'
 
@@ -95,13 +102,9 @@ export const installPackages: Step = {
       const os = await hostOs(host)
       const dockerThere =
         (await host.exec(dockerPresentProbe, { probe: true, echo: false })).stdout.trim() === 'yes'
-      const container = (
-        await host.exec(containerProbe, { probe: true, allowFail: true, echo: false })
-      ).stdout.trim()
-      const inContainer = !!container && container !== 'none'
       const wanted = [
         ...basePackages(os),
-        ...hardeningPackages(inContainer),
+        ...hardeningPackages((await containerTech(host)) !== undefined),
         ...(dockerThere ? [] : dockerPackages(os)),
       ]
       const missing = (await host.exec(missingPackagesProbe(wanted), { probe: true, echo: false })).stdout
@@ -170,10 +173,8 @@ export const swapFile: Step = {
     if (mb === 0) return 'skipped'
     return eachHost(ctx, async (host) => {
       // A container's swap is its host kernel's: swapon there fails, or worse, changes the host's.
-      const container = (
-        await host.exec(containerProbe, { probe: true, allowFail: true, echo: false })
-      ).stdout.trim()
-      if (container && container !== 'none') {
+      const container = await containerTech(host)
+      if (container) {
         print(
           `      ${host.name}: runs in a container (${container}): swap is the host's to give; no swap file`,
         )

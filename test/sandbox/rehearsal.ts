@@ -7,6 +7,7 @@ import type { SandboxDroplet } from '../../lib/env/sandbox-hosts.ts'
 import { readAgeSecrets } from '../../lib/env/secrets-age.ts'
 import { resolveName } from '../../lib/health/edge.ts'
 import { runLocal } from '../../lib/host/local-run.ts'
+import { parseTestssl, tlsAtLeast } from '../../lib/security/findings.ts'
 import { RUNBOOKS } from '../support/runbooks.ts'
 import { appImage, buildFixtureImages, FIXTURE_SERVICES } from './fixtures.ts'
 import { pushImageWithLogin } from './registry.ts'
@@ -20,6 +21,13 @@ export interface StepResult {
   code: number
   s: number
 }
+
+/** A runbook's JSON line in its output (the line starting with `start`, indented or not). */
+const jsonLine = (out: string, start: string) =>
+  out
+    .split('\n')
+    .map((l) => l.trim())
+    .find((l) => l.startsWith(start))
 
 /** Where npm audit is pointed in tests: a closed port here (the scan lists npm audit as not scanned). */
 const NO_REGISTRY = 'http://127.0.0.1:9/'
@@ -152,18 +160,14 @@ async function testssl(
     `${domain}:443`,
   ]
   await runLocal(['testssl', ...args], { env: { ...process.env, NXCONNECT: '127.0.0.1:0' } })
-  const findings = JSON.parse(readFileSync(json, 'utf8')) as {
-    id: string
-    severity: string
-    finding: string
-  }[]
+  const text = readFileSync(json, 'utf8')
+  const findings = JSON.parse(text) as { id: string; finding: string }[]
   const protocols = ['SSLv2', 'SSLv3', 'TLS1', 'TLS1_1', 'TLS1_2', 'TLS1_3']
   const offered = findings
     .filter((f) => protocols.includes(f.id) && f.finding.startsWith('offered'))
     .map((f) => f.id)
-  const bad = findings
-    .filter((f) => ['MEDIUM', 'HIGH', 'CRITICAL'].includes(f.severity))
-    .map((f) => `${f.id} (${f.severity}): ${f.finding}`)
+  // make security-scan's reader: the same severities, the same way.
+  const bad = tlsAtLeast(parseTestssl(text), 'MEDIUM').map((f) => `${f.id} (${f.severity}): ${f.finding}`)
   return { offered, bad }
 }
 
@@ -512,7 +516,7 @@ export async function rehearse(opts: RehearsalOptions): Promise<RehearsalResult>
     const shipped = await make(['ship-records', E], env, log)
     if (shipped.code !== 0) problems.push(`make ship-records: exit ${shipped.code}`)
     const rep = await make(['report', E, 'JSON=1'], env, log)
-    const line = rep.out.split('\n').find((l) => l.startsWith('{"deploys"'))
+    const line = jsonLine(rep.out, '{"deploys"')
     const figures = line
       ? (JSON.parse(line) as { deploys: number; rollbacks: number; success_rate: number | null })
       : null
@@ -521,10 +525,7 @@ export async function rehearse(opts: RehearsalOptions): Promise<RehearsalResult>
       : null
     // make loadtest through the edge the committed env's DNS points at (production: confirmed by YES=1).
     const lt = await make(['loadtest', E, 'RPS=15', 'DURATION=3s', 'YES=1'], env, log)
-    const ltLine = lt.out
-      .split('\n')
-      .map((l) => l.trim())
-      .find((l) => l.startsWith('{"rps"'))
+    const ltLine = jsonLine(lt.out, '{"rps"')
     const loadtest = ltLine ? (JSON.parse(ltLine) as NonNullable<RehearsalResult['loadtest']>) : null
     if (lt.code !== 0 || !loadtest?.passed)
       problems.push(`make loadtest: exit ${lt.code}, ${ltLine ?? 'no JSON line'}`)
@@ -532,10 +533,7 @@ export async function rehearse(opts: RehearsalOptions): Promise<RehearsalResult>
     // the edge, every port of the droplet, lynis inside it (through the checker's helper).
     // npm audit asks a closed local port, not the registry: tests send nothing beyond this machine.
     const sc = await make(['security-scan', E, 'JSON=1'], { ...env, npm_config_registry: NO_REGISTRY }, log)
-    const scLine = sc.out
-      .split('\n')
-      .map((l) => l.trim())
-      .find((l) => l.startsWith('{"ssh_audit_fail"'))
+    const scLine = jsonLine(sc.out, '{"ssh_audit_fail"')
     const securityScan = scLine ? (JSON.parse(scLine) as NonNullable<RehearsalResult['security_scan']>) : null
     if (sc.code !== 0 || !securityScan?.passed)
       problems.push(
