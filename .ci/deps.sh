@@ -21,6 +21,8 @@ if ! $node_only; then
   command -v testssl >/dev/null 2>&1 || need+=(testssl.sh)
   # make security-scan's outside port scan
   command -v nmap >/dev/null 2>&1 || need+=(nmap)
+  # the backup tests open the zstd-compressed dump and base a backup stores
+  command -v zstd >/dev/null 2>&1 || need+=(zstd)
   # make secrets-edit writes age files; the tests check that the age tool reads them (and operators use age-keygen)
   command -v age >/dev/null 2>&1 || need+=(age)
   # the pipeline rehearsal: the app repository is a git repository; the callers' alert job uses jq and curl

@@ -3,8 +3,8 @@
  *
  * When: data was lost or damaged (a bad migration, a mistaken delete), or after `make emergency`.
  * Changes: nothing until every part verified and a scratch copy of the database matched the backup
- *   (a safety backup of the current state is taken meanwhile, in the background); then, after a
- *   confirmation (YES=1 in CI) and once that safety backup is complete, the backup's Redis files are
+ *   (the safety net meanwhile, in the background: a point the WAL archive already holds, else a backup
+ *   of the current state); then, after a confirmation (YES=1 in CI) and once it is there, Redis's files are
  *   staged beside the live ones. Only then the pause: the services that use the data
  *   (services.<name>.uses) show the maintenance page (503 + Retry-After) and stop, the restored
  *   database is swapped in (the current one is KEPT, renamed), Redis's files are swapped, the services
@@ -26,13 +26,13 @@ import {
   drillRedis,
   removeDownloads,
   stageRedis,
-  startSafetyBackup,
   swapDatabase,
   swapRedis,
   timedPhase,
   unstageRedis,
 } from '../lib/backup/restore.ts'
 import { isDrill, notifyRestore, reportRestore } from '../lib/backup/restore-report.ts'
+import { startSafety } from '../lib/backup/restore-safety.ts'
 import { restoreRun, setRestore } from '../lib/backup/restore-state.ts'
 import { expectAnswers, requireMaintenanceConfig, turnOff, turnOn } from '../lib/deploy/maintenance.ts'
 import { type AppPause, colourPause } from '../lib/deploy/pause.ts'
@@ -114,7 +114,7 @@ export const restore: RunbookSpec = {
     {
       skip: inDrill,
       title:
-        'Start a safety backup of the current state, in the background (the scratch restore runs meanwhile)',
+        'Start the safety net, in the background: a point the WAL archive holds, else a backup of the current state',
       next: 'Nothing live was changed. If the safety backup failed, fix the backup store first (make backup).',
       async run(ctx) {
         const r = restoreRun(ctx)
@@ -129,7 +129,7 @@ export const restore: RunbookSpec = {
           )
           return 'dry-run'
         }
-        startSafetyBackup(ctx, r)
+        startSafety(ctx, r)
         print('      started: its lines are marked [safety backup]; the swap waits for it')
         return 'changed'
       },
@@ -151,7 +151,7 @@ export const restore: RunbookSpec = {
     },
     {
       skip: inDrill,
-      title: 'Confirm, then wait for the safety backup of the current state',
+      title: 'Confirm, then wait for the safety net',
       next: 'Nothing live was changed. If the safety backup failed, fix the backup store first (make backup).',
       async run(ctx) {
         const r = restoreRun(ctx)
@@ -160,7 +160,7 @@ export const restore: RunbookSpec = {
         const safety = await r.safety
         if (!safety) return ctx.dryRun ? 'dry-run' : 'skipped'
         print(
-          `      safety backup ${safety.id}: make restore ENV=${ctx.env.name} BACKUP=${safety.id} undoes this restore`,
+          `      safety ${safety.backupId ? `backup ${safety.backupId}` : 'point'}: ${safety.undo} undoes this restore`,
         )
         return 'changed'
       },

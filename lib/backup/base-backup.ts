@@ -5,6 +5,7 @@
  * replays to a point in time. Kept and pruned with its backup, so base backups and WAL are one chain.
  * Pure: parsing pg_basebackup's report, LSN arithmetic. Unit tested.
  */
+import type { Compression } from '../commands/backup.ts'
 import { IntegrityError } from '../report/errors.ts'
 import { segmentName, segmentsPerLog } from './wal-chain.ts'
 
@@ -21,8 +22,8 @@ export interface BaseInfo {
   end_lsn: string
   /** The host's clock when pg_basebackup finished: a restore to a time after it can use this base. */
   finished_at: string
-  /** The tar is gzipped (bases taken before it was are plain tars). */
-  compression?: 'gzip'
+  /** How the tar is compressed (bases taken before compression are plain tars). */
+  compression?: Compression
   /** The databases' size when it was taken: what the data directory unpacks to, about. */
   data_bytes?: number
 }
@@ -64,7 +65,7 @@ export function parseBaseBackupLog(stderr: string): BaseInfo {
   ].filter(Boolean)
   if (!start || !end || !system || !finished)
     throw new IntegrityError(`the base backup finished but did not report ${missing.join(', ')}`)
-  const packed = /^ce-base size=(\d+) compression=(gzip)$/m.exec(stderr)
+  const packed = /^ce-base size=(\d+) compression=(gzip|zstd)$/m.exec(stderr)
   const timeline = Number(start[2])
   const startLsn = (start[1] as string).toUpperCase()
   return {
@@ -74,6 +75,6 @@ export function parseBaseBackupLog(stderr: string): BaseInfo {
     start_wal: walSegmentOf(timeline, startLsn),
     end_lsn: (end[1] as string).toUpperCase(),
     finished_at: finished[1] as string,
-    ...(packed ? { compression: 'gzip' as const, data_bytes: Number(packed[1]) } : {}),
+    ...(packed ? { compression: packed[2] as Compression, data_bytes: Number(packed[1]) } : {}),
   }
 }

@@ -165,6 +165,21 @@ export function hashingStream(): HashingStream {
   return stream
 }
 
+export type CountingStream = Transform & { bytes(): number }
+
+/** A pass-through that only counts bytes (where a size is all that is checked: no hash to pay for). */
+export function countingStream(): CountingStream {
+  let bytes = 0
+  const stream = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      bytes += chunk.length
+      cb(null, chunk)
+    },
+  }) as CountingStream
+  stream.bytes = () => bytes
+  return stream
+}
+
 type Emit = (b: Buffer) => void
 
 function transform(write: (data: Buffer, emit: Emit) => void, end: (emit: Emit) => void): Transform {

@@ -2,6 +2,7 @@
  * The manifest: what a backup holds and how to check it, stored encrypted (so authenticated) next to
  * the parts. Restore believes nothing that the manifest does not vouch for.
  */
+import type { Compression } from '../commands/backup.ts'
 import type { BaseInfo } from './base-backup.ts'
 
 export const MANIFEST_FORMAT = 1
@@ -32,6 +33,11 @@ export interface Manifest {
     tables: Record<string, number>
     rows: number
     canary: { backup_id: string; token: string }
+    /**
+     * zstd: the dump part is an uncompressed custom-format dump compressed with zstd on the host. Absent:
+     * pg_dump compressed its data itself (gzip), as every backup before zstd.
+     */
+    compression?: Compression
   }
   redis: { aof: boolean; keys: number }
   /** The physical base backup (part postgres.base.tar), when the env archives WAL: for restore AT=. */
@@ -61,6 +67,16 @@ export function parseManifest(text: string, label: string): Manifest {
     )
   for (const part of Object.values(PARTS))
     if (!m.parts?.[part]) throw new Error(`${label}: the manifest lists no ${part}`)
+  // A compression this code cannot unpack is refused here, not half way through a restore.
+  const compressions: [string, unknown, readonly unknown[]][] = [
+    ['postgres.compression', m.postgres?.compression, [undefined, 'zstd']],
+    ['base.compression', m.base?.compression, [undefined, 'gzip', 'zstd']],
+  ]
+  for (const [field, value, known] of compressions)
+    if (!known.includes(value))
+      throw new Error(
+        `${label}: the manifest's ${field} is ${JSON.stringify(value)}, which this runbook cannot unpack (update this repository)`,
+      )
   return m
 }
 

@@ -20,7 +20,7 @@ import {
 } from '../commands/backup.ts'
 import type { HostSession } from '../host/session.ts'
 import { IntegrityError } from '../report/errors.ts'
-import { labelled, print } from '../report/output.ts'
+import { print } from '../report/output.ts'
 import type { Context } from '../run/runbook.ts'
 import { DB_NAME, DB_USER } from '../stack/files.ts'
 import { readObject } from '../store/storage.ts'
@@ -29,7 +29,7 @@ import { type BackupEntry, listBackups, manifestKey, newBackupId, partKey, resol
 import { decryptBuffer } from './format.ts'
 import { compareCounts, type Manifest, PARTS, parseManifest, totalRows } from './manifest.ts'
 import type { PitrPlan } from './pitr-plan.ts'
-import { type BackupRun, type BackupTarget, openBackupTarget, takeBackup } from './take.ts'
+import { type BackupTarget, openBackupTarget } from './take.ts'
 import { downloadVerified, restoreFromFile } from './transfer.ts'
 
 export interface RestoreRun extends BackupTarget {
@@ -54,8 +54,18 @@ export interface RestoreRun extends BackupTarget {
   timings: Record<string, number>
   /** Restore to a point in time (AT=): the base backup and the WAL to replay instead of the dump. */
   pitr?: PitrPlan
-  /** The safety backup of the current state, taken in the background while the scratch restore runs. */
-  safety?: Promise<BackupRun>
+  /** The safety net (a point the WAL archive holds, or a backup), in the background beside the scratch restore. */
+  safety?: Promise<Safety>
+}
+
+/** restore's safety net (lib/backup/restore-safety.ts): what undoes this restore. */
+export interface Safety {
+  /** `make restore ENV=.. AT=..` or `make restore ENV=.. BACKUP=..`. */
+  undo: string
+  /** The point in time the WAL archive holds (the safety net without a dump). */
+  point?: string
+  /** The safety backup taken instead. */
+  backupId?: string
 }
 
 const RESTORE_TIMEOUT_S = 6 * 3600
@@ -71,24 +81,6 @@ export async function timedPhase<T>(
   } finally {
     r.timings[phase] = Math.round((Date.now() - t0) / 100) / 10
   }
-}
-
-/**
- * Starts the safety backup of the current state (Postgres, Redis, config) in the background, its lines
- * marked [safety backup]: it reads the live data while the scratch restore writes another database,
- * so the two overlap instead of adding up. A run that ends early still waits for it (cleanup), so no
- * backup is left half written; one that fails is reported where the restore waits for it.
- */
-export function startSafetyBackup(ctx: Context, r: RestoreRun): void {
-  const safety = labelled('safety backup', () =>
-    timedPhase(r, 'safety-backup', () => takeBackup(ctx, r.host, `pre-restore of ${r.entry.id}`)),
-  )
-  // Awaited by restore's confirmation step or the cleanup; never an unhandled rejection meanwhile.
-  safety.catch(() => undefined)
-  r.safety = safety
-  ctx.onCleanup(async () => {
-    await safety.catch(() => undefined)
-  })
 }
 
 /** The backup (BACKUP=<id> or the latest complete one) and its manifest, decrypted and checked. */
@@ -175,7 +167,7 @@ export async function restoreScratch(r: RestoreRun): Promise<void> {
   await timedPhase(r, 'postgres-scratch', async () => {
     await restoreFromFile(
       r.host,
-      pgRestoreScratch(r.data, r.scratch, partBytes(r, PARTS.postgres)),
+      pgRestoreScratch(r.data, r.scratch, partBytes(r, PARTS.postgres), r.manifest.postgres.compression),
       need(r, PARTS.postgres),
       objectKey(r, PARTS.postgres),
       r.keyring,

@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto'
 import { Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import {
+  type Compression,
   canarySql,
   canaryWrite,
   configTar,
@@ -27,7 +28,7 @@ import { DB_NAME, DB_USER } from '../stack/files.ts'
 import { type BackupStore, openStore, readObject } from '../store/storage.ts'
 import { BASE_PART, type BaseInfo, parseBaseBackupLog } from './base-backup.ts'
 import { listBackups, manifestKey, markComplete, newBackupId, partKey } from './catalog.ts'
-import { decryptBuffer, decryptStream, encryptBuffer, hashingStream } from './format.ts'
+import { countingStream, decryptBuffer, decryptStream, encryptBuffer, hashingStream } from './format.ts'
 import { Keyring } from './keys.ts'
 import { MANIFEST_FORMAT, type Manifest, PARTS, type PartInfo, totalRows } from './manifest.ts'
 import { captureToStore } from './transfer.ts'
@@ -47,6 +48,8 @@ export interface BackupRun extends BackupTarget {
   tables: Record<string, number>
   canary: { backup_id: string; token: string }
   redis: { aof: boolean; keys: number }
+  /** The dump was compressed with zstd on the host (else by pg_dump itself). */
+  dumpCompression?: Compression
   /** The physical base backup, taken when the env archives WAL (make backup's WAL step said so). */
   base?: BaseInfo
   /** make backup's WAL step found archiving on: take a base backup too. */
@@ -181,6 +184,7 @@ async function captureDump(run: BackupRun): Promise<void> {
     const line = stderr.split('\n').find((l) => l.startsWith('ce-counts '))
     if (!line) throw new IntegrityError('pg_dump finished but the row counts were not reported')
     run.tables = JSON.parse(line.slice('ce-counts '.length)) as Record<string, number>
+    if (/^ce-dump compression=zstd$/m.test(stderr)) run.dumpCompression = 'zstd'
     print(
       `      ${Object.keys(run.tables).length} tables, ${totalRows(run.tables)} rows; canary ${run.canary.backup_id}`,
     )
@@ -227,7 +231,13 @@ export function buildManifest(run: BackupRun): Manifest {
     key_id: run.keyring.current.id,
     reason: run.reason,
     parts: run.parts,
-    postgres: { database: run.data.db, tables: run.tables, rows: totalRows(run.tables), canary: run.canary },
+    postgres: {
+      database: run.data.db,
+      tables: run.tables,
+      rows: totalRows(run.tables),
+      canary: run.canary,
+      ...(run.dumpCompression ? { compression: run.dumpCompression } : {}),
+    },
     redis: run.redis,
     ...(run.base ? { base: run.base } : {}),
     secrets_included: run.env.backup?.includeSecrets ?? false,
@@ -255,7 +265,7 @@ export async function readBack(run: BackupRun): Promise<void> {
     if (manifest.id !== run.id) throw new IntegrityError(`the manifest read back names backup ${manifest.id}`)
     for (const [part, info] of Object.entries(run.parts)) {
       const plain = hashingStream()
-      const stored = hashingStream()
+      const stored = countingStream()
       const key = partKey(run.env.name, run.id, part)
       await pipeline(
         await run.store.get(key),
@@ -265,11 +275,7 @@ export async function readBack(run: BackupRun): Promise<void> {
         new Writable({ write: (_c, _e, done) => done() }),
       )
       const got = plain.digest()
-      if (
-        got.sha256 !== info.sha256 ||
-        got.bytes !== info.bytes ||
-        stored.digest().bytes !== info.stored_bytes
-      )
+      if (got.sha256 !== info.sha256 || got.bytes !== info.bytes || stored.bytes() !== info.stored_bytes)
         throw new IntegrityError(
           `${part} read back from ${run.store.description} differs from what was uploaded`,
         )

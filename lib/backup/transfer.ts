@@ -9,7 +9,7 @@ import { pipeline as pipelineAsync } from 'node:stream/promises'
 import type { HostSession } from '../host/session.ts'
 import { IntegrityError } from '../report/errors.ts'
 import type { BackupStore } from '../store/storage.ts'
-import { decryptStream, encryptStream, hashingStream } from './format.ts'
+import { countingStream, decryptStream, encryptStream, hashingStream } from './format.ts'
 import type { Keyring } from './keys.ts'
 import type { PartInfo } from './manifest.ts'
 
@@ -28,7 +28,7 @@ export async function captureToStore(
   timeoutS: number,
 ): Promise<StreamedPart> {
   const plain = hashingStream()
-  const cipher = hashingStream()
+  const cipher = countingStream()
   let firstError: { at: number; err: Error } | undefined
   const note = (err: Error) => {
     firstError ??= { at: Date.now(), err }
@@ -48,7 +48,7 @@ export async function captureToStore(
     throw firstError?.err ?? new Error('capture failed')
   const p = plain.digest()
   return {
-    info: { bytes: p.bytes, sha256: p.sha256, stored_bytes: cipher.digest().bytes },
+    info: { bytes: p.bytes, sha256: p.sha256, stored_bytes: cipher.bytes() },
     stderr: ran.value.stderr,
   }
 }
@@ -62,11 +62,11 @@ export async function downloadVerified(
   expected: PartInfo | undefined,
   label: string,
 ): Promise<void> {
-  const stored = hashingStream()
+  const stored = countingStream()
   await pipelineAsync(await store.get(key), stored, createWriteStream(file, { mode: 0o600 }))
-  if (expected && stored.digest().bytes !== expected.stored_bytes)
+  if (expected && stored.bytes() !== expected.stored_bytes)
     throw new IntegrityError(
-      `${label}: the stored object has ${stored.digest().bytes} bytes, the manifest says ${expected.stored_bytes}`,
+      `${label}: the stored object has ${stored.bytes()} bytes, the manifest says ${expected.stored_bytes}`,
     )
   await verifyFile(file, key, keyring, expected, label)
 }

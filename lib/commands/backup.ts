@@ -54,9 +54,29 @@ export function canarySql(backupId: string, token: string): string {
 }
 
 /**
- * `pg_dump -Fc -Z1` (light compression: the default level makes the dump CPU-bound) to stdout inside one exported snapshot, whose exact per-table row counts are counted
- * in that same snapshot (so they match the dump even while the app writes) and reported on stderr as
- * `ce-counts {json}`. Any failure exits non-zero, so the dump is never taken for complete.
+ * The Postgres image has zstd (and bash, for pipefail): the official postgres image carries both. Then
+ * the dump and the base are compressed with zstd -1 (a third of gzip -1's CPU, and smaller); an image
+ * without it gets gzip -1, as backups were taken before.
+ */
+const HAS_ZSTD = `docker exec "$pg" sh -c 'command -v zstd && command -v bash' >/dev/null 2>&1`
+
+/** How a dump or base was compressed on the host: zstd -1, or gzip -1 where the image had no zstd. */
+export type Compression = 'gzip' | 'zstd'
+
+/**
+ * Inside a container of the live Postgres image, before unpacking a zstd part: a clear failure (exit 3)
+ * when the image has no zstd (the backup was taken with an image that had it).
+ */
+export const NEEDS_ZSTD = `command -v zstd >/dev/null || { echo ${quote('this backup is compressed with zstd and the Postgres image has no zstd: use the official postgres image (it carries zstd) or one with the zstd package')} >&2; exit 3; }`
+
+/**
+ * A custom-format dump (`pg_dump -Fc`) on stdout, inside one exported snapshot whose exact per-table row
+ * counts are counted in that same snapshot (so they match the dump even while the app writes) and
+ * reported on stderr as `ce-counts {json}`. Compressed inside the container (only the compressed bytes
+ * cross docker exec, SSH and the store): uncompressed by pg_dump (-Z0) and piped through zstd -1, said on
+ * stderr as `ce-dump compression=zstd`; without zstd in the image, pg_dump's own gzip at level 1 (the
+ * default level made pg_dump CPU-bound). Any failure, pg_dump's inside the pipe too, exits non-zero, so
+ * the dump is never taken for complete.
  */
 export function pgDumpWithCounts(t: DataTarget): string {
   return [
@@ -75,7 +95,13 @@ export function pgDumpWithCounts(t: DataTarget): string {
     '  i=$((i+1)); [ "$i" -lt 1200 ] || { echo "psql did not export a snapshot within 120 s" >&2; exit 3; }',
     '  sleep 0.1',
     'done',
-    `docker exec "$pg" pg_dump -Fc -Z1 --snapshot="$(sed -n 1p "$t/out")" -U ${quote(t.user)} ${quote(t.db)}`,
+    'snap=$(sed -n 1p "$t/out")',
+    `if ${HAS_ZSTD}; then`,
+    '  echo "ce-dump compression=zstd" >&2',
+    `  docker exec "$pg" bash -c ${quote(`set -o pipefail; pg_dump -Fc -Z0 --snapshot="$1" -U ${quote(t.user)} ${quote(t.db)} | zstd -1 -q`)} bash "$snap"`,
+    'else',
+    `  docker exec "$pg" pg_dump -Fc -Z1 --snapshot="$snap" -U ${quote(t.user)} ${quote(t.db)}`,
+    'fi',
     'echo "ce-counts $(sed -n 2p "$t/out")" >&2',
     `echo 'COMMIT;' >&3`,
     'exec 3>&-',
@@ -106,9 +132,11 @@ export function pgBaseBackup(t: DataTarget): string {
     'echo "ce-base system=$sys" >&2',
     // What the data directory unpacks to (the restore's disk check), before it is compressed.
     `size=$(docker exec "$pg" psql -XAtq -v ON_ERROR_STOP=1 -U ${quote(t.user)} -d ${quote(t.db)} -c 'SELECT sum(pg_database_size(datname))::bigint FROM pg_database')`,
-    'echo "ce-base size=$size compression=gzip" >&2',
-    // gzip -1 on the host: a third of the bytes to carry, seal, store and read back, for little CPU.
-    `docker exec "$pg" pg_basebackup -U ${quote(t.user)} -D - -F tar -X fetch -c fast -v --compress=client-gzip:1`,
+    // Compressed by pg_basebackup itself (zstd -1 where the image can unpack it again, else gzip -1):
+    // about a third of the bytes to carry, seal, store and read back.
+    `if ${HAS_ZSTD}; then c=zstd; else c=gzip; fi`,
+    'echo "ce-base size=$size compression=$c" >&2',
+    `docker exec "$pg" pg_basebackup -U ${quote(t.user)} -D - -F tar -X fetch -c fast -v --compress=client-$c:1`,
     'echo "ce-base finished=$(date -u +%Y-%m-%dT%H:%M:%SZ)" >&2',
   ].join('\n')
 }
@@ -197,12 +225,20 @@ export const RESTORE_PGOPTIONS = '-c synchronous_commit=off -c maintenance_work_
 /**
  * A fresh scratch database, then the dump (stdin, `bytes` long) written to a file in the Postgres
  * container and restored from it with `pg_restore -j` (one job per CPU of the host, at most 8): tables
- * load and indexes build in parallel, which a dump on stdin cannot do. The file is removed however the
- * command ends; a host without room for it (the dump plus 10%) is refused before anything is written.
- * The live database is not touched.
+ * load and indexes build in parallel, which a dump on stdin cannot do. A zstd dump (`compression`) is
+ * uncompressed on its way into the file (zstd checks its own checksum; pg_restore then reads no
+ * compressed data); a dump pg_dump compressed itself arrives as it is, its size checked. The file is
+ * removed however the command ends; a host without room for it (the dump, at least 4 times its bytes
+ * when zstd, plus 10%) is refused before anything is written. The live database is not touched.
  */
-export function pgRestoreScratch(t: DataTarget, scratch: string, bytes: number): string {
-  const need = Math.ceil((bytes * 1.1) / 1024)
+export function pgRestoreScratch(
+  t: DataTarget,
+  scratch: string,
+  bytes: number,
+  compression?: Compression,
+): string {
+  const zstd = compression === 'zstd'
+  const need = Math.ceil(((zstd ? bytes * 4 : bytes) * 1.1) / 1024)
   return [
     'set -eu',
     container(t, 'postgres', 'pg'),
@@ -210,10 +246,15 @@ export function pgRestoreScratch(t: DataTarget, scratch: string, bytes: number):
     `trap 'docker exec "$pg" rm -f "$f"' EXIT`,
     `avail=$(docker exec "$pg" df -Pk /tmp | awk 'NR==2 {print $4}')`,
     `if [ "$avail" -lt ${need} ]; then echo "the Postgres container has $avail KiB free in /tmp; the dump needs ${need} KiB" >&2; exit 3; fi`,
+    ...(zstd ? [`docker exec "$pg" sh -c ${quote(NEEDS_ZSTD)}`] : []),
     recreateDb(t, scratch),
-    `docker exec -i "$pg" sh -c 'cat > "$1"' sh "$f"`,
-    `got=$(docker exec "$pg" stat -c %s "$f")`,
-    `if [ "$got" -ne ${bytes} ]; then echo "the dump arrived with $got bytes, the backup's manifest says ${bytes}" >&2; exit 1; fi`,
+    ...(zstd
+      ? [`docker exec -i "$pg" sh -c 'zstd -dcq > "$1"' sh "$f"`]
+      : [
+          `docker exec -i "$pg" sh -c 'cat > "$1"' sh "$f"`,
+          `got=$(docker exec "$pg" stat -c %s "$f")`,
+          `if [ "$got" -ne ${bytes} ]; then echo "the dump arrived with $got bytes, the backup's manifest says ${bytes}" >&2; exit 1; fi`,
+        ]),
     ...pgRestoreFile(t, scratch),
   ].join('\n')
 }

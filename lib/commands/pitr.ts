@@ -1,4 +1,12 @@
-import { container, type DataTarget, pgRestoreFile, psql, recreateDb } from './backup.ts'
+import {
+  type Compression,
+  container,
+  type DataTarget,
+  NEEDS_ZSTD,
+  pgRestoreFile,
+  psql,
+  recreateDb,
+} from './backup.ts'
 import { quote } from './shell.ts'
 
 // Restore to a point in time, the host's half (lib/backup/pitr.ts drives it): a throwaway Postgres
@@ -38,7 +46,7 @@ export function pitrVolume(env: string): string {
 }
 
 /**
- * The base backup's tar (stdin, `bytes` long; gzipped when `packed` says so) unpacked into the volume,
+ * The base backup's tar (stdin, `bytes` long; gzip or zstd when `packed` says so) unpacked into the volume,
  * after checking the disk has room for it and the WAL (`walBytes`, unpacked) with 10% to spare: a full disk is refused before
  * anything is written. Then recovery.signal: the server starts in archive recovery. The WAL is
  * unpacked beside it at the same time (pitrLoadWal, into ce-wal/).
@@ -47,16 +55,16 @@ export function pitrLoadBase(
   t: DataTarget,
   bytes: number,
   walBytes: number,
-  packed?: { compression?: 'gzip'; data_bytes?: number },
+  packed?: { compression?: Compression; data_bytes?: number },
 ): string {
-  // A gzipped base unpacks to about the databases' size it recorded (at least 4 times its bytes if not).
+  // A compressed base unpacks to about the databases' size it recorded (at least 4 times its bytes if not).
   const unpacked = packed?.compression ? Math.max(packed.data_bytes ?? 0, bytes * 4) : bytes
   const need = Math.ceil(((unpacked + walBytes) * 1.1) / 1024)
   const inner = [
     'set -eu',
     `avail=$(df -Pk /pgdata | awk 'NR==2 {print $4}')`,
     `if [ "$avail" -lt ${need} ]; then echo "the Docker disk has $avail KiB free; the base backup and its WAL need ${need} KiB" >&2; exit 3; fi`,
-    packed?.compression ? 'tar -xz -C /pgdata' : 'tar -x -C /pgdata',
+    ...unpackTar(packed?.compression, '/pgdata'),
     'touch /pgdata/recovery.signal',
   ].join('\n')
   return [
@@ -64,6 +72,13 @@ export function pitrLoadBase(
     ...liveImage(t),
     `docker run --rm -i --network none -v ${quote(pitrName(t.env))}:/pgdata --entrypoint sh "$img" -c ${quote(inner)}`,
   ].join('\n')
+}
+
+/** tar -x of stdin into `dir`, uncompressing it as `compression` says (zstd: the image must have it). */
+export function unpackTar(compression: Compression | undefined, dir: string): string[] {
+  if (compression === 'gzip') return [`tar -xz -C ${dir}`]
+  if (compression === 'zstd') return [NEEDS_ZSTD, `tar --zstd -x -C ${dir}`]
+  return [`tar -x -C ${dir}`]
 }
 
 /** A tar of `ce-wal/<segment>.gz` files (stdin) unpacked beside the data directory (tar makes ce-wal/). */

@@ -1,7 +1,7 @@
+import { execFileSync } from 'node:child_process'
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { gunzipSync } from 'node:zlib'
 import * as assert from 'uvu/assert'
 import { BASE_PART, type BaseInfo } from '../../lib/backup/base-backup.ts'
 import { listBackups, manifestKey, partKey } from '../../lib/backup/catalog.ts'
@@ -39,6 +39,9 @@ import {
 } from '../support/test-bed.ts'
 
 // Backup and restore on a deployed sandbox droplet, with a real S3-compatible store (s3rver).
+/** A zstd stream opened with the zstd tool (Node 20's zlib has no zstd). */
+const unzstd = (data: Buffer) => execFileSync('zstd', ['-dcq'], { input: data, maxBuffer: 1 << 30 })
+
 const test = suite('backup and restore on a sandbox droplet', { timeoutS: 300 })
 const MARKER = 'PLAINTEXT-MARKER-7f3a'
 let bed: TestBed
@@ -260,9 +263,10 @@ test("the base backup: pg_basebackup's tar holding the data, placed in the chain
   const pkey = partKey('bk', first, BASE_PART)
   const packed = decryptBuffer(keyring, await readObject(store(), pkey), { context: pkey })
   assert.is(packed.length, manifest.parts[BASE_PART]?.bytes)
-  // Gzipped on the host (level 1), and said so in the manifest with the size it unpacks to.
-  assert.is(base.compression, 'gzip')
-  const tar = gunzipSync(packed)
+  // Compressed on the host with zstd (level 1; the sandbox's Postgres image has zstd, as the official
+  // one does), and said so in the manifest with the size it unpacks to.
+  assert.is(base.compression, 'zstd')
+  const tar = unzstd(packed)
   assert.ok(tar.length > packed.length, `${tar.length} bytes unpacked from ${packed.length}`)
   assert.ok((base.data_bytes ?? 0) > 0)
   // Postgres's own label in the tar names the same start as the manifest; the table data is in it.
@@ -272,6 +276,12 @@ test("the base backup: pg_basebackup's tar holding the data, placed in the chain
   assert.equal([label?.[1], label?.[2]], [base.start_lsn, base.start_wal])
   assert.ok(tar.includes('PG_VERSION'), 'a data directory')
   assert.ok(tar.includes(MARKER), "the bank_lines rows are in the base's heap pages")
+  // The dump too: zstd around an uncompressed custom-format dump, which holds the rows as COPY text.
+  assert.is(manifest.postgres.compression, 'zstd')
+  const dkey = partKey('bk', first, 'postgres.dump')
+  const dump = unzstd(decryptBuffer(keyring, await readObject(store(), dkey), { context: dkey }))
+  assert.is(dump.subarray(0, 5).toString(), 'PGDMP')
+  assert.ok(dump.includes(MARKER), 'the bank_lines rows are in the dump, uncompressed')
   // Its first segment was archived after make backup turned the spool on: the chain starts there.
   let archived = await archivedWal(store(), 'bk')
   for (let i = 0; i < 60 && !archived.some((w) => w.name === base.start_wal && w.system === system); i++) {
@@ -467,16 +477,25 @@ test('round trip: damage the data, restore: identical tables, checksums and Redi
     before.tables.replace(/\nce_backup_canary.*/, ''),
   )
   assert.is(after.redis, before.redis)
-  // The safety backup ran beside the scratch restore, its lines labelled, and completed before the swap.
-  assert.match(out, /\[safety backup\] backup \S+ complete in /)
-  assert.match(out, /safety backup \S+: make restore ENV=bk BACKUP=\S+ undoes this restore/)
+  // The safety net ran beside the scratch restore, its lines labelled, and was there before the swap: WAL
+  // archiving is on and the chain whole, so a point the archive holds, not a dump of the live database.
+  assert.match(
+    out,
+    /\[safety backup\] +the WAL archive holds the state before this restore, up to \S+: no safety dump needed/,
+  )
+  const point = /safety point: make restore ENV=bk AT=(\S+) undoes this restore/.exec(out)?.[1]
+  assert.ok(point, out)
+  assert.not.match(out, /\[safety backup\] backup \S+ complete in /)
   assert.ok(out.indexOf('undoes this restore') < out.indexOf('Swap in the restored database'), out)
   // Named for the restore's own time (the same backup restored twice keeps both replaced databases).
   const kept = /the previous database is kept as (conciliaextrato_before_\d{8}t\d{6}z)$/m.exec(out)?.[1] ?? ''
   assert.match(await pg('select datname from pg_database order by 1', 'postgres'), kept)
-  // The damaged state is still there, renamed, and so is the safety backup: nothing lost.
+  // The damaged state is still there, renamed, and in the archive: nothing lost. The undo's point replays
+  // (a drill to it: the base and the WAL up to it, the canary rows around it checked; nothing live changes).
   assert.match(await pg('select count(*) from junk', kept), '0')
-  assert.ok((await listBackups(store(), 'bk')).filter((e) => e.complete).length >= 2)
+  const undo = await runCaptured(restore, ['--env', 'bk', '--at', point as string, '--drill'])
+  assert.is(undo.code, 0, undo.out)
+  assert.match(undo.out, /canary row written at \S+ \([\d.]+ s before the point\) found, none after it/)
   const served = await onDroplet(web, `curl -fsS -H 'Host: ${FIXTURE_DOMAINS.api}' http://127.0.0.1/health`)
   assert.ok(served.length > 0)
 })

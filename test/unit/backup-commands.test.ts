@@ -36,15 +36,41 @@ test('pg_dump runs in the snapshot the row counts were taken in, without a TTY, 
   )
   assert.match(cmd, `[ -n "$pg" ] || { echo 'postgres of ce-production-data is not running`)
   assert.match(cmd, "'BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;' 'SELECT pg_export_snapshot();'")
+  // zstd in the image: pg_dump uncompressed through zstd -1 inside the container (pipefail: a failing
+  // pg_dump fails the pipe); else pg_dump's own gzip level 1. Both in the exported snapshot.
+  assert.match(cmd, 'snap=$(sed -n 1p "$t/out")')
   assert.match(
     cmd,
-    'docker exec "$pg" pg_dump -Fc -Z1 --snapshot="$(sed -n 1p "$t/out")" -U conciliaextrato conciliaextrato',
+    `if docker exec "$pg" sh -c 'command -v zstd && command -v bash' >/dev/null 2>&1; then\n  echo "ce-dump compression=zstd" >&2\n  docker exec "$pg" bash -c 'set -o pipefail; pg_dump -Fc -Z0 --snapshot="$1" -U conciliaextrato conciliaextrato | zstd -1 -q' bash "$snap"\nelse\n  docker exec "$pg" pg_dump -Fc -Z1 --snapshot="$snap" -U conciliaextrato conciliaextrato\nfi`,
   )
   assert.not.match(cmd, 'exec -t')
   assert.not.match(cmd, 'exec -it')
   // Counts go to stderr, the dump alone to stdout; the snapshot's transaction ends after the dump.
   assert.ok(cmd.indexOf('pg_dump -Fc') < cmd.indexOf("echo 'COMMIT;' >&3"))
   assert.match(cmd, 'echo "ce-counts $(sed -n 2p "$t/out")" >&2')
+})
+
+test('the zstd dump pipe fails when pg_dump fails (run by bash with a failing pg_dump and a stand-in zstd)', () => {
+  const bin = mkdtempSync(join(tmpdir(), 'ce-dump-pipe-'))
+  writeFileSync(join(bin, 'pg_dump'), '#!/bin/sh\necho partial\nexit "$PG_DUMP_EXIT"\n', { mode: 0o755 })
+  writeFileSync(join(bin, 'zstd'), '#!/bin/sh\ncat\n', { mode: 0o755 })
+  // The command docker exec runs in the container: bash -c '<inner>' bash <snapshot>.
+  const inner = /docker exec "\$pg" bash -c '(.*)' bash "\$snap"/.exec(pgDumpWithCounts(t))?.[1]
+  assert.ok(inner, 'no zstd pipe in the dump command')
+  const run = (exit: number) => {
+    try {
+      execFileSync('bash', ['-c', inner as string, 'bash', 'snap-1'], {
+        env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, PG_DUMP_EXIT: String(exit) },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      })
+      return 0
+    } catch (e) {
+      return (e as { status: number }).status
+    }
+  }
+  assert.is(run(0), 0)
+  assert.is(run(1), 1)
+  rmSync(bin, { recursive: true })
 })
 
 test('the canary row comes on stdin with quotes escaped', () => {
@@ -179,6 +205,24 @@ test('verification output is parsed; count differences are named table by table'
   assert.is(totalRows({ a: 2, b: 5 }), 7)
   assert.throws(() => parseManifest('{"format": 9}', 'backup X'), /manifest format 9 is not supported/)
   assert.throws(() => parseManifest('{"format": 1, "parts": {}}', 'backup X'), /lists no postgres.dump/)
+  // A compression this code cannot unpack is refused when the manifest is read, not mid-restore.
+  const parts = Object.fromEntries(
+    ['postgres.dump', 'globals.sql', 'redis.tar', 'config.tar'].map((p) => [p, { bytes: 1 }]),
+  )
+  const manifest = (extra: object) => JSON.stringify({ format: 1, parts, postgres: {}, ...extra })
+  assert.is(
+    parseManifest(manifest({ postgres: { compression: 'zstd' } }), 'backup X').postgres.compression,
+    'zstd',
+  )
+  assert.is(parseManifest(manifest({ base: { compression: 'gzip' } }), 'backup X').base?.compression, 'gzip')
+  assert.throws(
+    () => parseManifest(manifest({ postgres: { compression: 'xz' } }), 'backup X'),
+    /backup X: the manifest's postgres.compression is "xz", which this runbook cannot unpack/,
+  )
+  assert.throws(
+    () => parseManifest(manifest({ base: { compression: 'lz4' } }), 'backup X'),
+    /base.compression is "lz4"/,
+  )
 })
 
 const ENV = (backup: string) => `name: qa
@@ -267,6 +311,53 @@ esac
   assert.is(short.code, 1)
   assert.match(short.out, "the dump arrived with 10 bytes, the backup's manifest says 1000")
   assert.not.ok(existsSync(join(root, 'log')), 'pg_restore ran on a short dump')
+  rmSync(root, { recursive: true })
+})
+
+test('a zstd dump is uncompressed into the file on its way in; an image without zstd, or a damaged stream, stops before pg_restore', () => {
+  const root = mkdtempSync(join(tmpdir(), 'ce-pgrestore-zstd-'))
+  const bin = join(root, 'bin')
+  mkdirSync(bin)
+  // The container's zstd: uncompresses by copying (the data is plain here), fails when told to.
+  writeFileSync(
+    join(bin, 'zstd'),
+    '#!/bin/sh\n[ -z "$ZSTD_FAIL" ] || { echo "zstd: /*stdin*\\: unexpected end of file" >&2; exit 1; }\ncat\n',
+    { mode: 0o755 },
+  )
+  // docker exec <cid> sh -c '<script>' [sh <file>]: the script runs here, the container's /tmp in $ROOT.
+  const docker = withFakeDocker(`#!/bin/sh
+[ "$1" = ps ] && { echo cid; exit 0; }
+shift; [ "$1" = -i ] && shift; e=; [ "$1" = -e ] && { e=$2; shift 2; }; shift
+case "$1" in
+  df) printf 'Filesystem 1K-blocks Used Available Use%% Mounted\\nfs 100 0 %s 0%% /tmp\\n' "$AVAIL";;
+  psql) exit 0;;
+  sh) PATH="$ZPATH" exec /bin/sh -c "$3" sh "\${ROOT}/$(basename "\${5:-none}")";;
+  nproc) echo 2;;
+  pg_restore) for f; do :; done; echo "pg_restore $*" >> "$ROOT/log"; cat "\${ROOT}/$(basename "$f")" >> "$ROOT/log";;
+  rm) rm -f "\${ROOT}/$(basename "$3")";;
+esac
+`)
+  const script = pgRestoreScratch(t, 'ce_restore_z', 1000, 'zstd')
+  const run = (env: string) => docker(`export ROOT=${root} ${env}; printf '%s' 'plain-dump' | { ${script}\n}`)
+  const ok = run(`AVAIL=100 ZPATH=${bin}:/usr/bin:/bin`)
+  assert.is(ok.code, 0, ok.out)
+  assert.match(readFileSync(join(root, 'log'), 'utf8'), 'pg_restore --exit-on-error')
+  assert.match(readFileSync(join(root, 'log'), 'utf8'), 'plain-dump')
+  assert.not.ok(existsSync(join(root, 'ce_restore_z.dump')), 'the dump file was left behind')
+  // Room for 4 times the compressed bytes (1000 -> 4400 bytes: 5 KiB) is asked before anything is written.
+  const full = run(`AVAIL=4 ZPATH=${bin}:/usr/bin:/bin`)
+  assert.is(full.code, 3)
+  assert.match(full.out, 'has 4 KiB free in /tmp; the dump needs 5 KiB')
+  rmSync(join(root, 'log'))
+  const damaged = run(`AVAIL=100 ZSTD_FAIL=1 ZPATH=${bin}:/usr/bin:/bin`)
+  assert.is(damaged.code, 1)
+  assert.match(damaged.out, 'unexpected end of file')
+  assert.not.ok(existsSync(join(root, 'log')), 'pg_restore ran on a damaged dump')
+  // The image has no zstd: said so, exit 3, nothing restored.
+  const none = run('AVAIL=100 ZPATH=/nonexistent')
+  assert.is(none.code, 3)
+  assert.match(none.out, 'this backup is compressed with zstd and the Postgres image has no zstd')
+  assert.not.ok(existsSync(join(root, 'log')), 'pg_restore ran without zstd')
   rmSync(root, { recursive: true })
 })
 

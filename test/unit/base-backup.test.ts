@@ -49,6 +49,8 @@ test("pg_basebackup -v's report: the cluster, where replay starts and where it i
     compression: 'gzip',
     data_bytes: 1170210816,
   })
+  const zstd = `ce-base size=1170210816 compression=zstd\n${LOG}`
+  assert.is(parseBaseBackupLog(zstd).compression, 'zstd')
 })
 
 test('a report missing a line is refused, naming what is missing', () => {
@@ -79,15 +81,22 @@ test("the host command: the container found or exit 3, the cluster's identifier,
     cmd,
   )
   // Tar to stdout (one stream, sealed on the operator's side), the WAL it needs inside, a checkpoint now.
-  // gzip level 1 on the host, the manifest kept in the tar (client-side: server-side needs --no-manifest).
+  // zstd level 1 on the host where the image has zstd to unpack it, else gzip level 1; the manifest kept
+  // in the tar (client-side: server-side needs --no-manifest).
   assert.ok(
     lines.includes(
-      `docker exec "$pg" pg_basebackup -U app -D - -F tar -X fetch -c fast -v --compress=client-gzip:1`,
+      `if docker exec "$pg" sh -c 'command -v zstd && command -v bash' >/dev/null 2>&1; then c=zstd; else c=gzip; fi`,
     ),
     cmd,
   )
   assert.ok(
-    lines.indexOf('echo "ce-base size=$size compression=gzip" >&2') <
+    lines.includes(
+      `docker exec "$pg" pg_basebackup -U app -D - -F tar -X fetch -c fast -v --compress=client-$c:1`,
+    ),
+    cmd,
+  )
+  assert.ok(
+    lines.indexOf('echo "ce-base size=$size compression=$c" >&2') <
       lines.findIndex((l) => l.includes('pg_basebackup')),
   )
   // Its report goes to stderr, never into the tar on stdout.

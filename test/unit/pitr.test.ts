@@ -2,6 +2,7 @@ import * as assert from 'uvu/assert'
 import type { BaseInfo } from '../../lib/backup/base-backup.ts'
 import { baseServes, parseTarget, walToReplay } from '../../lib/backup/pitr.ts'
 import { canaryVerdict, drillWindow, pickPoint } from '../../lib/backup/pitr-drill.ts'
+import { judgeSafetyPoint, segmentDistance } from '../../lib/backup/restore-safety.ts'
 import type { ArchivedWal } from '../../lib/backup/wal-archive.ts'
 import { COUNTS_SQL } from '../../lib/commands/backup.ts'
 import {
@@ -137,6 +138,12 @@ test('host commands: a fresh volume checked for room before the base is unpacked
   // Without a recorded size, at least 4 times its bytes.
   const guessed = pitrLoadBase(T, 10 * 1048576, 32 * 1048576, { compression: 'gzip' })
   assert.match(guessed, `-lt ${Math.ceil((72 * 1048576 * 1.1) / 1024)} ]`)
+  // A zstd base: tar --zstd, after checking the image has zstd (a clear exit 3 if not).
+  const zstd = pitrLoadBase(T, 10 * 1048576, 32 * 1048576, { compression: 'zstd', data_bytes: 1 })
+  assert.match(zstd, 'tar --zstd -x -C /pgdata')
+  assert.match(zstd, 'command -v zstd >/dev/null || {')
+  assert.match(zstd, 'the Postgres image has no zstd')
+  assert.ok(zstd.indexOf('command -v zstd') < zstd.indexOf('tar --zstd'))
   assert.is(
     pitrRemove('staging'),
     'docker rm -f ce-staging-pitr >/dev/null 2>&1 || true\ndocker volume rm ce-staging-pitr >/dev/null 2>&1 || true',
@@ -285,6 +292,32 @@ test('the canary on the host: one transaction that writes and prints its time; a
   assert.is(parseCanaryProbe('psql: error'), undefined)
   // Written every minute, so never counted: a backup's counts and a restore's comparison leave it out.
   assert.match(COUNTS_SQL, "FROM pg_stat_user_tables WHERE relname <> 'ce_pitr_canary'")
+})
+
+test("restore's safety net: a point the archive holds when the newest base's WAL reaches the switched segment, else why not", () => {
+  const newest = { id: '20261206T100000Z', base: BASE }
+  const at = '2026-12-06T11:00:00.123456Z'
+  // Whole from the base through the segment switched after the canary: that canary's time is the point.
+  assert.equal(judgeSafetyPoint(newest, [w(seg(2)), w(seg(3)), w(seg(4))], seg(4), at), { point: at })
+  // A hole between the base and the switched segment: a safety backup instead, the hole named.
+  const holed = judgeSafetyPoint(newest, [w(seg(2)), w(seg(4))], seg(4), at)
+  assert.ok('why' in holed)
+  assert.match(
+    (holed as { why: string }).why,
+    `the WAL of backup 20261206T100000Z's base does not reach ${seg(4)}`,
+  )
+  assert.match((holed as { why: string }).why, `after ${seg(2)} up to ${seg(4)}`)
+  // The switched segment is of another cluster (the base is older than the live one): not trusted.
+  const other = judgeSafetyPoint(newest, [w(seg(2)), w(seg(3), '42')], seg(3), at)
+  assert.match((other as { why: string }).why, 'of another cluster')
+  // A base that finished within the second before the canary cannot serve it yet.
+  const fresh = judgeSafetyPoint(newest, [w(seg(2))], seg(2), '2026-12-06T10:00:00.500Z')
+  assert.match((fresh as { why: string }).why, 'base finished moments ago (2026-12-06T10:00:00Z)')
+  // How far behind the shipper is: segments between its newest archived and the switched one.
+  assert.is(segmentDistance(seg(2), seg(12)), 10)
+  assert.is(segmentDistance('0000000100000000000000FF', '000000010000000100000001'), 2)
+  assert.is(segmentDistance(seg(5), seg(3)), 0)
+  assert.is(segmentDistance(seg(2), seg(3, 2)), 0)
 })
 
 test.run()

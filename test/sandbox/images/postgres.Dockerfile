@@ -6,6 +6,8 @@ RUN printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql-common \
  && sed -ri 's/#?create_main_cluster = .*/create_main_cluster = false/' /etc/postgresql-common/createcluster.conf \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql-15 \
+ # zstd, as the official postgres image carries it: backups compress the dump and the base with it.
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends zstd \
  && apt-get clean && rm -rf /var/lib/apt/lists/* /usr/share/doc/* /usr/share/man/* /usr/share/locale/* \
  # The sandbox's droplets store images with Docker's vfs driver (full copies), so size matters: drop
  # LLVM (JIT is turned off at initdb) and the perl wrappers (we call the binaries in PATH directly).
