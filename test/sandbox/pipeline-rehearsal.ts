@@ -82,6 +82,13 @@ function pinnedToolchain(job: JobRun, say: (l: string) => void): void {
   )
 }
 
+/** A failed step's output, short: the lines that say what failed (a gate's row, a panic), then its last 3. */
+function whyFailed(tail: string): string {
+  const lines = tail.split('\n')
+  const said = lines.filter((l) => /fail|panick|error|timed out|✗/i.test(l)).slice(-8)
+  return [...said, ...lines.slice(-3).filter((l) => !said.includes(l))].join(' | ')
+}
+
 export interface PipelineResult {
   workflows_run: number
   pr_checks_s: number
@@ -473,7 +480,7 @@ export async function rehearsePipeline(opts: {
       if (r.conclusion !== conclusion) {
         const failed = Object.entries(r.jobs).find(([, j]) => j.failedStep)
         problems.push(
-          `${what}: ${r.conclusion} (expected ${conclusion})${failed ? `; job ${failed[0]}, step "${failed[1].failedStep?.name}": ${failed[1].failedStep?.tail.split('\n').slice(-3).join(' | ')}` : ''}`,
+          `${what}: ${r.conclusion} (expected ${conclusion})${failed ? `; job ${failed[0]}, step "${failed[1].failedStep?.name}": ${whyFailed(failed[1].failedStep?.tail ?? '')}` : ''}`,
         )
       }
     }

@@ -76,7 +76,8 @@ impl ServerProcess {
             .spawn()
             .expect("spawn server");
         let server = ServerProcess { child, port, log, fault_file };
-        let deadline = Instant::now() + Duration::from_secs(10);
+        // A loaded machine (other suites beside this one) can take a while to start a process.
+        let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if server.try_get("/version").is_ok_and(|r| r.status == 200) {
                 return server;

@@ -146,7 +146,9 @@ fn sigterm_exits_zero_promptly() {
     let mut s = start(&[]);
     let (status, took) = s.terminate();
     assert_eq!(status.code(), Some(0), "log:\n{}", s.logs());
-    assert!(took < Duration::from_secs(2), "took {took:?}");
+    // Promptly: an idle server does not sit out its grace period (5 s); any more margin than that and a
+    // loaded CI machine, not the server, decides the test.
+    assert!(took < common::server::GRACE, "took {took:?}");
     assert!(s.logs().contains("site stopped"));
 }
 
