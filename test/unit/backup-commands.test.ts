@@ -28,6 +28,22 @@ import { withFakeDocker } from '../support/fake-docker.ts'
 const test = suite('backup command builders')
 const t = { env: 'production', user: 'conciliaextrato', db: 'conciliaextrato' }
 
+/**
+ * docker as the restore scripts call it on one Postgres container (`cid`): `docker exec [-i] [-e X] cid
+ * <cmd> ...`, with the container's /tmp in $ROOT and `df` reporting $AVAIL KiB free; `cases` handle the
+ * rest (sh, stat, nproc, pg_restore).
+ */
+const fakePostgresContainer = (cases: string) =>
+  withFakeDocker(`#!/bin/sh
+[ "$1" = ps ] && { echo cid; exit 0; }
+shift; [ "$1" = -i ] && shift; e=; [ "$1" = -e ] && { e=$2; shift 2; }; shift
+case "$1" in
+  df) printf 'Filesystem 1K-blocks Used Available Use%% Mounted\\nfs 100 0 %s 0%% /tmp\\n' "$AVAIL";;
+  psql) exit 0;;${cases}
+  rm) rm -f "\${ROOT}/$(basename "$3")";;
+esac
+`)
+
 test('pg_dump runs in the snapshot the row counts were taken in, without a TTY, and fails when postgres is down', () => {
   const cmd = pgDumpWithCounts(t)
   assert.match(
@@ -277,19 +293,11 @@ test('env backup: S3 needs its credentials declared; bad fields are named', () =
 test('parallel restore: the dump lands whole in a file, -j per CPU (at most 8), the file removed; no room or a short dump refused', () => {
   const root = mkdtempSync(join(tmpdir(), 'ce-pgrestore-'))
   // docker exec <cid> ...: the container's /tmp is a directory here; pg_restore logs its arguments.
-  const docker = withFakeDocker(`#!/bin/sh
-[ "$1" = ps ] && { echo cid; exit 0; }
-shift; [ "$1" = -i ] && shift; e=; [ "$1" = -e ] && { e=$2; shift 2; }; shift
-case "$1" in
-  df) printf 'Filesystem 1K-blocks Used Available Use%% Mounted\\nfs 100 0 %s 0%% /tmp\\n' "$AVAIL";;
-  psql) exit 0;;
+  const docker = fakePostgresContainer(`
   sh) exec sh -c 'cat > "$1"' sh "\${ROOT}/$(basename "$5")";;
   stat) stat -c %s "\${ROOT}/$(basename "$4")";;
   nproc) echo "$CPUS";;
-  pg_restore) echo "$e pg_restore $*" >> "$ROOT/log"; ls "$ROOT" >> "$ROOT/log";;
-  rm) rm -f "\${ROOT}/$(basename "$3")";;
-esac
-`)
+  pg_restore) echo "$e pg_restore $*" >> "$ROOT/log"; ls "$ROOT" >> "$ROOT/log";;`)
   const script = pgRestoreScratch(t, 'ce_restore_x', 1000)
   const dump = 'x'.repeat(1000)
   const run = (env: string, input = dump) =>
@@ -325,18 +333,10 @@ test('a zstd dump is uncompressed into the file on its way in; an image without 
     { mode: 0o755 },
   )
   // docker exec <cid> sh -c '<script>' [sh <file>]: the script runs here, the container's /tmp in $ROOT.
-  const docker = withFakeDocker(`#!/bin/sh
-[ "$1" = ps ] && { echo cid; exit 0; }
-shift; [ "$1" = -i ] && shift; e=; [ "$1" = -e ] && { e=$2; shift 2; }; shift
-case "$1" in
-  df) printf 'Filesystem 1K-blocks Used Available Use%% Mounted\\nfs 100 0 %s 0%% /tmp\\n' "$AVAIL";;
-  psql) exit 0;;
+  const docker = fakePostgresContainer(`
   sh) PATH="$ZPATH" exec /bin/sh -c "$3" sh "\${ROOT}/$(basename "\${5:-none}")";;
   nproc) echo 2;;
-  pg_restore) for f; do :; done; echo "pg_restore $*" >> "$ROOT/log"; cat "\${ROOT}/$(basename "$f")" >> "$ROOT/log";;
-  rm) rm -f "\${ROOT}/$(basename "$3")";;
-esac
-`)
+  pg_restore) for f; do :; done; echo "pg_restore $*" >> "$ROOT/log"; cat "\${ROOT}/$(basename "$f")" >> "$ROOT/log";;`)
   const script = pgRestoreScratch(t, 'ce_restore_z', 1000, 'zstd')
   const run = (env: string) => docker(`export ROOT=${root} ${env}; printf '%s' 'plain-dump' | { ${script}\n}`)
   const ok = run(`AVAIL=100 ZPATH=${bin}:/usr/bin:/bin`)
